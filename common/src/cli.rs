@@ -1,0 +1,75 @@
+//! The command line every server shares, the listening socket, and logging.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use clap::Parser;
+use socket2::{Domain, Socket, Type};
+
+use crate::error::Error;
+use crate::server::Config;
+
+/// Options every server version takes. Flatten into a version's own `Cli`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Address to listen on. Each version has its own default port so all can run side
+    /// by side; port 0 picks a free one (the chosen address is printed on start-up)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: SocketAddr,
+
+    /// Close a connection after this many seconds without a complete request
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub idle_timeout: u64,
+
+    /// Connections the kernel completes and queues before the server accepts them
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub backlog: i32,
+}
+
+impl ServerArgs {
+    /// Opens the listening socket. `SO_REUSEADDR` lets a restarted server bind at once
+    /// instead of waiting out the old connections' TIME_WAIT.
+    pub fn bind(&self) -> Result<TcpListener, Error> {
+        let bind = || -> std::io::Result<TcpListener> {
+            let socket = Socket::new(Domain::for_address(self.addr), Type::STREAM, None)?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&self.addr.into())?;
+            socket.listen(self.backlog)?;
+            Ok(socket.into())
+        };
+        bind().map_err(|source| Error::Bind { addr: self.addr, source })
+    }
+
+    pub fn config(&self) -> Config {
+        Config { idle_timeout: Duration::from_secs(self.idle_timeout), ..Config::default() }
+    }
+}
+
+/// Parses a version's command line, with `default_addr` as the `--addr` default.
+pub fn parse<C: Parser>(default_addr: &'static str) -> C {
+    let matches = C::command().mut_arg("addr", |arg| arg.default_value(default_addr)).get_matches();
+    C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Logs to stderr with thread names, so a log shows which thread did what
+/// (`conn-7`, `pool-2`, `poller`, …). The level comes from `RUST_LOG` (default `info`;
+/// `RUST_LOG=debug` shows every connection).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_thread_names(true)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Prints the one line tests and scripts wait for, `<server> listening on <addr>`, on
+/// stdout, after the socket is open.
+pub fn announce(server: &str, listener: &TcpListener) -> Result<SocketAddr, Error> {
+    let addr = listener.local_addr()?;
+    println!("{server} listening on {addr}");
+    tracing::info!("try: curl -v http://{addr}/hello   or   nc {} {} then type GET /hello", addr.ip(), addr.port());
+    Ok(addr)
+}

@@ -1,0 +1,161 @@
+//! The built-in routes every version serves, each chosen to make one behaviour visible:
+//! `/hello` the baseline, `/echo` bodies and query strings, `/sleep` a thread pinned by
+//! blocking work (a database call), `/cpu` a thread kept busy computing, `/stats` the
+//! server's own figures while load runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::codec::Request;
+use crate::dispatcher::HandlerMapping;
+use crate::response::Response;
+use crate::stats::Stats;
+
+/// The longest `/sleep` or `/cpu` a request can ask for, in milliseconds.
+pub const MAX_WORK_MS: u64 = 10_000;
+
+pub fn builtin_routes(stats: &Arc<Stats>) -> HandlerMapping {
+    let stats = Arc::clone(stats);
+    HandlerMapping::new()
+        .route("GET", "/hello", |_: &Request| Response::text(200, "Hello, World!"))
+        .route("GET", "/echo", echo_query)
+        .route("POST", "/echo", |r: &Request| {
+            Response::text(200, String::from_utf8_lossy(&r.body))
+        })
+        .route("GET", "/sleep", sleep)
+        .route("GET", "/cpu", cpu)
+        .route("GET", "/stats", move |_: &Request| Response::json(200, &stats.snapshot()))
+}
+
+fn echo_query(request: &Request) -> Response {
+    match request.query_param("msg") {
+        Some(msg) => Response::text(200, msg),
+        None => Response::text(400, "usage: GET /echo?msg=<text>, or POST /echo with a body"),
+    }
+}
+
+/// `ms=N` from the query, capped at [`MAX_WORK_MS`]: the milliseconds to work, and a note
+/// when the cap cut the request short.
+fn work_ms(request: &Request, route: &str) -> Result<(u64, String), Response> {
+    let usage = || Response::text(400, format!("usage: GET {route}?ms=N, N up to {MAX_WORK_MS}"));
+    let asked: u64 = request.query_param("ms").ok_or_else(usage)?.parse().map_err(|_| usage())?;
+    let ms = asked.min(MAX_WORK_MS);
+    let note = if asked > ms { format!(" (asked for {asked}, capped at {MAX_WORK_MS})") } else { String::new() };
+    Ok((ms, note))
+}
+
+fn sleep(request: &Request) -> Response {
+    match work_ms(request, "/sleep") {
+        Ok((ms, note)) => {
+            std::thread::sleep(Duration::from_millis(ms));
+            Response::text(200, format!("slept {ms} ms{note}"))
+        }
+        Err(usage) => usage,
+    }
+}
+
+fn cpu(request: &Request) -> Response {
+    match work_ms(request, "/cpu") {
+        Ok((ms, note)) => {
+            let result = burn_cpu(Duration::from_millis(ms));
+            Response::text(200, format!("computed for {ms} ms of CPU time{note} (result {result:#x})"))
+        }
+        Err(usage) => usage,
+    }
+}
+
+/// Computes until this thread has used `budget` of CPU time. The thread's own CPU clock,
+/// not the wall clock, so a busy machine makes the request slower, not cheaper.
+fn burn_cpu(budget: Duration) -> u64 {
+    let start = thread_cpu_time();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    loop {
+        for _ in 0..10_000 {
+            // xorshift: cheap, and black_box keeps the optimiser from deleting the work.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x = std::hint::black_box(x);
+        }
+        if thread_cpu_time().saturating_sub(start) >= budget {
+            return x;
+        }
+    }
+}
+
+fn thread_cpu_time() -> Duration {
+    use nix::time::{ClockId, clock_gettime};
+    // CLOCK_THREAD_CPUTIME_ID exists on every Linux. Were it ever refused, the monotonic
+    // clock still ends the loop; a clock stuck at zero would spin forever.
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .or_else(|_| clock_gettime(ClockId::CLOCK_MONOTONIC))
+        .map_or(Duration::ZERO, Duration::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Protocol;
+    use crate::dispatcher::Dispatcher;
+    use std::time::Instant;
+
+    fn get(target: &str) -> Request {
+        Request {
+            protocol: Protocol::Http11,
+            method: "GET".into(),
+            target: target.into(),
+            headers: vec![],
+            body: vec![],
+            keep_alive: true,
+        }
+    }
+
+    fn answer(target: &str) -> (u16, String) {
+        let response = Dispatcher::with_builtin_routes("test").dispatch(&get(target));
+        (response.status, String::from_utf8(response.body).unwrap())
+    }
+
+    #[test]
+    fn hello_and_echo() {
+        assert_eq!(answer("/hello"), (200, "Hello, World!".into()));
+        assert_eq!(answer("/echo?msg=hi%20there+you"), (200, "hi there you".into()));
+        assert_eq!(answer("/echo").0, 400);
+        let post = Request { method: "POST".into(), body: b"payload".to_vec(), ..get("/echo") };
+        let response = Dispatcher::with_builtin_routes("t").dispatch(&post);
+        assert_eq!(response.body, b"payload");
+    }
+
+    #[test]
+    fn sleep_and_cpu_take_the_time_they_say() {
+        let start = Instant::now();
+        assert_eq!(answer("/sleep?ms=50"), (200, "slept 50 ms".into()));
+        assert!(start.elapsed() >= Duration::from_millis(50));
+
+        let before = thread_cpu_time();
+        let (status, body) = answer("/cpu?ms=30");
+        assert_eq!(status, 200, "{body}");
+        assert!(thread_cpu_time() - before >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn work_is_capped_and_bad_arguments_explained() {
+        let request = get("/sleep?ms=99999999");
+        let (ms, note) = work_ms(&request, "/sleep").unwrap();
+        assert_eq!(ms, MAX_WORK_MS);
+        assert!(note.contains("capped at 10000"), "{note}");
+        for bad in ["/sleep", "/sleep?ms=abc", "/cpu?ms=-1"] {
+            let (status, body) = answer(bad);
+            assert_eq!(status, 400, "{bad}");
+            assert!(body.starts_with("usage:"), "{body}");
+        }
+    }
+
+    #[test]
+    fn stats_is_json_with_the_request_counted() {
+        let (status, body) = answer("/stats");
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["server"], "test");
+        assert_eq!(json["requests"], 1);
+    }
+}

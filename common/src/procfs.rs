@@ -1,0 +1,117 @@
+//! Reading a process's threads, memory and CPU time from `/proc` (Linux).
+//!
+//! `/stats` uses it for the server's own figures, tests use it to count a server's threads,
+//! and the load generator to sample a server while it runs.
+
+use std::fs;
+use std::io;
+
+/// Threads and resident memory of one process, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStatus {
+    pub threads: u64,
+    pub rss_bytes: u64,
+}
+
+/// `pid` is a process id, or `None` for this process.
+pub fn status(pid: Option<u32>) -> io::Result<ProcStatus> {
+    let text = fs::read_to_string(proc_path(pid, "status"))?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    let threads = field("Threads:")
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Threads: in status"))?;
+    // VmRSS is in kB; a kernel thread or zombie has none.
+    let rss_bytes = field("VmRSS:").unwrap_or(0) * 1024;
+    Ok(ProcStatus { threads, rss_bytes })
+}
+
+/// The names of a process's threads (`/proc/<pid>/task/*/comm`, at most 15 bytes each).
+pub fn thread_names(pid: Option<u32>) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for task in fs::read_dir(proc_path(pid, "task"))? {
+        // A thread can exit between the listing and the read; it is simply not counted.
+        if let Ok(comm) = fs::read_to_string(task?.path().join("comm")) {
+            names.push(comm.trim_end().to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// CPU time in clock ticks from `/proc/<pid>/stat`: the process's own user + system time,
+/// and that of its children it has already reaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CpuTicks {
+    pub own: u64,
+    pub reaped_children: u64,
+}
+
+pub fn cpu_ticks(pid: Option<u32>) -> io::Result<CpuTicks> {
+    let text = fs::read_to_string(proc_path(pid, "stat"))?;
+    // The command name sits in parentheses and may contain spaces; fields follow the last ')'.
+    let after = text.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<u64> = after.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+    // After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
+    let at = |i: usize| fields.get(i).copied().unwrap_or(0);
+    Ok(CpuTicks { own: at(11) + at(12), reaped_children: at(13) + at(14) })
+}
+
+/// The live children of a process (from `/proc/<pid>/task/*/children`).
+pub fn children(pid: u32) -> io::Result<Vec<u32>> {
+    let mut kids = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task"))? {
+        if let Ok(list) = fs::read_to_string(task?.path().join("children")) {
+            kids.extend(list.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    Ok(kids)
+}
+
+/// The one-letter state of a process (`R`, `S`, `Z` for a zombie, …).
+pub fn state(pid: u32) -> io::Result<char> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = text.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    after
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.chars().next())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no state in stat"))
+}
+
+fn proc_path(pid: Option<u32>, file: &str) -> String {
+    match pid {
+        Some(pid) => format!("/proc/{pid}/{file}"),
+        None => format!("/proc/self/{file}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let status = status(None).unwrap();
+        assert!(status.threads >= 1 && status.rss_bytes > 0, "{status:?}");
+        let named = std::thread::Builder::new()
+            .name("procfs-probe".into())
+            .spawn(|| thread_names(None).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(named.iter().any(|n| n == "procfs-probe"), "{named:?}");
+    }
+
+    #[test]
+    fn sees_a_child_and_its_state() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let kids = children(std::process::id()).unwrap();
+        assert!(kids.contains(&child.id()), "{kids:?}");
+        assert!(matches!(state(child.id()).unwrap(), 'S' | 'R'));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,72 @@
+//! What every version's accept loop needs around it: the settings it runs with, a way to
+//! ask it to stop, and what to do when `accept` fails.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+/// Settings every version shares. A version with more (a pool size) wraps this.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// A connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Set to make the accept loop return.
+    pub shutdown: Shutdown,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { idle_timeout: Duration::from_secs(30), shutdown: Shutdown::new() }
+    }
+}
+
+/// A flag an accept loop checks after every `accept`.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Arc<AtomicBool>);
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Sets the flag, then connects to the listener once: a thread blocked in `accept`
+    /// sees the flag only when `accept` returns, and nothing else makes it return.
+    pub fn trigger(&self, listening_on: SocketAddr) {
+        self.0.store(true, Ordering::Release);
+        // If the connect fails the listener is gone or full, and the loop is not blocked
+        // on an empty queue anyway.
+        let _ = TcpStream::connect_timeout(&listening_on, Duration::from_secs(1));
+    }
+}
+
+/// How long to pause after `accept` fails for want of descriptors or memory. `accept`
+/// would fail again at once, and retrying in a loop would burn a core doing nothing.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Logs a failed `accept` and, when the cause is exhaustion rather than one bad
+/// connection, pauses so the loop does not spin.
+pub fn accept_failed(error: &io::Error) {
+    let errno = error.raw_os_error().map(Errno::from_raw);
+    match errno {
+        Some(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) => {
+            tracing::warn!("accept failed: {error}; pausing {ACCEPT_BACKOFF:?} before retrying");
+            std::thread::sleep(ACCEPT_BACKOFF);
+        }
+        // The client gave up between the handshake and our accept, or a signal arrived.
+        Some(Errno::ECONNABORTED | Errno::EINTR | Errno::EPROTO) => {
+            tracing::debug!("accept: {error}");
+        }
+        _ => {
+            tracing::warn!("accept failed: {error}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

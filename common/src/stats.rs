@@ -1,0 +1,146 @@
+//! Server statistics: the counters every version keeps, room for a version's own, and the
+//! JSON that `/stats` answers with.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+
+use crate::procfs;
+
+type Metric = Box<dyn Fn() -> Value + Send + Sync>;
+
+/// Counters shared by every thread of a server. One per process: the fork version's
+/// children each carry their own copy, which is the point its chapter makes.
+pub struct Stats {
+    server: &'static str,
+    started: Instant,
+    accepted: AtomicU64,
+    active: AtomicU64,
+    requests: AtomicU64,
+    /// The version's own figures, in the order they were registered.
+    model: RwLock<Vec<(&'static str, Metric)>>,
+}
+
+impl std::fmt::Debug for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stats").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+impl Stats {
+    /// `server` is the crate name, shown in `/stats` and the `Server` header.
+    pub fn new(server: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            server,
+            started: Instant::now(),
+            accepted: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            model: RwLock::new(Vec::new()),
+        })
+    }
+
+    pub fn server(&self) -> &'static str {
+        self.server
+    }
+
+    /// Counts an accepted connection as open until the returned guard is dropped.
+    pub fn connection_opened(self: &Arc<Self>) -> ConnectionGuard {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.active.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(Arc::clone(self))
+    }
+
+    pub fn request_served(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    pub fn active(&self) -> u64 {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Registers a counter of the version's own under `name` and returns it to be bumped.
+    pub fn counter(&self, name: &'static str) -> Arc<AtomicU64> {
+        let counter = Arc::new(AtomicU64::new(0));
+        let read = Arc::clone(&counter);
+        self.gauge(name, move || read.load(Ordering::Relaxed));
+        counter
+    }
+
+    /// Registers a figure computed when `/stats` is read (a pool's queue length, say).
+    pub fn gauge<T: Into<Value>>(&self, name: &'static str, read: impl Fn() -> T + Send + Sync + 'static) {
+        let metric: Metric = Box::new(move || read().into());
+        // A poisoned lock means a thread panicked while registering; the list itself is
+        // still whole, so keep using it.
+        self.model.write().unwrap_or_else(|e| e.into_inner()).push((name, metric));
+    }
+
+    /// The `/stats` document: who answers, its threads and memory from /proc, the shared
+    /// counters, and under `model` the version's own.
+    pub fn snapshot(&self) -> Value {
+        let proc = procfs::status(None).ok();
+        let model: Map<String, Value> = self
+            .model
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, read)| ((*name).to_owned(), read()))
+            .collect();
+        json!({
+            "server": self.server,
+            "pid": std::process::id(),
+            "uptime_secs": self.started.elapsed().as_secs_f64(),
+            "threads": proc.map(|p| p.threads),
+            "rss_bytes": proc.map(|p| p.rss_bytes),
+            "connections": { "accepted": self.accepted(), "active": self.active() },
+            "requests": self.requests(),
+            "model": model,
+        })
+    }
+}
+
+/// An open connection, as counted by [`Stats`]; dropping it counts the close.
+#[derive(Debug)]
+pub struct ConnectionGuard(Arc<Stats>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_counts_connections_requests_and_model_figures() {
+        let stats = Stats::new("test");
+        let wakeups = stats.counter("wakeups");
+        stats.gauge("pool_size", || 4u64);
+        let guard = stats.connection_opened();
+        let _second = stats.connection_opened();
+        drop(guard);
+        stats.request_served();
+        wakeups.fetch_add(3, Ordering::Relaxed);
+
+        let snap = stats.snapshot();
+        assert_eq!(snap["server"], "test");
+        assert_eq!(snap["connections"]["accepted"], 2);
+        assert_eq!(snap["connections"]["active"], 1);
+        assert_eq!(snap["requests"], 1);
+        assert_eq!(snap["model"]["wakeups"], 3);
+        assert_eq!(snap["model"]["pool_size"], 4);
+        assert!(snap["threads"].as_u64().unwrap() >= 1);
+    }
+}

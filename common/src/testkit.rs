@@ -1,0 +1,258 @@
+//! Helpers for every version's tests (feature `testkit`): start a server on port 0 in this
+//! process or as a child process, talk to it in either protocol, hold idle connections,
+//! and count threads. They live here once so no version copies them.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::procfs;
+use crate::server::Config;
+
+/// How long a test waits for anything that should happen. Generous, because the machine
+/// is shared: a passing test never waits this long, a failing one fails after it.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a test waits to conclude that something does *not* happen (a starved client
+/// gets no answer). Long enough that a served client would have been served many times.
+pub const NO_ANSWER_WAIT: Duration = Duration::from_millis(800);
+
+/// A server running on a thread of this process, stopped when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    config: Config,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Binds 127.0.0.1:0 and runs `run(listener, config)` on a thread named `name`.
+    pub fn start<F>(name: &str, config: Config, run: F) -> Self
+    where
+        F: FnOnce(TcpListener, Config) -> io::Result<()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a bound socket has an address");
+        let thread_config = config.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || run(listener, thread_config))
+            .expect("spawn the server thread");
+        Self { addr, config, thread: Some(thread) }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.config.shutdown.trigger(self.addr);
+        let Some(thread) = self.thread.take() else { return };
+        // A blocking server busy with a client that never leaves cannot see the flag;
+        // leave that thread behind rather than hang the test.
+        if wait_until(TIMEOUT, || thread.is_finished()) {
+            match thread.join() {
+                Ok(Err(e)) => panic!("server returned an error: {e}"),
+                Err(_) if !std::thread::panicking() => panic!("the server thread panicked"),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A server binary running as a child process, killed when dropped.
+#[derive(Debug)]
+pub struct ChildServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ChildServer {
+    /// Starts `program --addr 127.0.0.1:0 <args>` and waits for its
+    /// `… listening on <addr>` line on stdout.
+    pub fn spawn(program: impl AsRef<Path>, args: &[&str]) -> io::Result<Self> {
+        let mut child = Command::new(program.as_ref())
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
+        let (tx, rx) = mpsc::channel();
+        // Keeps draining stdout after the first line so the server never blocks on it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(TIMEOUT).map_err(|_| {
+            let _ = child.kill();
+            io::Error::new(io::ErrorKind::TimedOut, "the server printed no `listening on` line")
+        })?;
+        let addr = line
+            .rsplit_once("listening on ")
+            .and_then(|(_, a)| a.trim().parse().ok())
+            .ok_or_else(|| io::Error::other(format!("unexpected first line: {line}")))?;
+        Ok(Self { child, addr })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A reply read by [`Client::read_response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A client that speaks both protocols, for writing tests as transcripts.
+#[derive(Debug)]
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    /// Connects, with reads that give up after [`TIMEOUT`].
+    pub fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Self { reader: BufReader::new(stream) })
+    }
+
+    /// Changes how long a read waits before failing with `WouldBlock`.
+    pub fn with_timeout(self, timeout: Duration) -> io::Result<Self> {
+        self.reader.get_ref().set_read_timeout(Some(timeout))?;
+        Ok(self)
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.reader.get_mut().write_all(bytes)
+    }
+
+    /// Sends one line-protocol request and returns the reply line without its newline.
+    pub fn line(&mut self, request: &str) -> io::Result<String> {
+        self.send(format!("{request}\n").as_bytes())?;
+        self.read_line()
+    }
+
+    pub fn read_line(&mut self) -> io::Result<String> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed"));
+        }
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+
+    /// Sends `GET path HTTP/1.1` (keep-alive) and reads the response.
+    pub fn get(&mut self, path: &str) -> io::Result<HttpResponse> {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())?;
+        self.read_response()
+    }
+
+    /// Reads one HTTP response, its body by `Content-Length`.
+    pub fn read_response(&mut self) -> io::Result<HttpResponse> {
+        let status_line = self.read_line()?;
+        let status = status_line
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("not an HTTP status line: {status_line}")))?;
+        let mut headers = Vec::new();
+        loop {
+            let line = self.read_line()?;
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) =
+                line.split_once(':').ok_or_else(|| io::Error::other(format!("bad header: {line}")))?;
+            headers.push((name.to_owned(), value.trim().to_owned()));
+        }
+        let mut response = HttpResponse { status, headers, body: Vec::new() };
+        let length: usize = response.header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+        response.body.resize(length, 0);
+        self.reader.read_exact(&mut response.body)?;
+        Ok(response)
+    }
+
+    /// True if the server has closed the connection: a read returns end-of-file (or a
+    /// reset) within [`TIMEOUT`] with nothing more to say.
+    pub fn is_closed_by_server(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+/// Whether a new client gets an answer to `GET /hello` within `wait`.
+pub fn answered_within(addr: SocketAddr, wait: Duration) -> bool {
+    let reply = Client::connect(addr).and_then(|c| c.with_timeout(wait)).and_then(|mut c| c.line("GET /hello"));
+    matches!(reply.as_deref(), Ok("200 Hello, World!"))
+}
+
+/// Opens `n` connections that send nothing. Each one has finished its handshake when this
+/// returns; whether the server has *accepted* them is for the caller to wait for.
+pub fn hold_idle(addr: SocketAddr, n: usize) -> io::Result<Vec<TcpStream>> {
+    (0..n).map(|_| TcpStream::connect_timeout(&addr, TIMEOUT)).collect()
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Threads of this process whose name starts with `prefix` (from /proc).
+pub fn threads_named(prefix: &str) -> usize {
+    procfs::thread_names(None).map_or(0, |names| names.iter().filter(|n| n.starts_with(prefix)).count())
+}
+
+/// All threads of process `pid` (from /proc).
+pub fn thread_count(pid: u32) -> u64 {
+    procfs::status(Some(pid)).map_or(0, |s| s.threads)
+}

@@ -1,0 +1,41 @@
+//! v1-blocking: the iterative server, where the series starts.
+//!
+//! One thread does everything: `accept` a client, serve it until it leaves, and only then
+//! `accept` the next. Both `accept` and `read` block, so while one client is connected
+//! (even an idle one) every other client waits in the kernel's listen backlog: its
+//! connection is established, its request sits unread. Version 2 removes that limit.
+//!
+//! Run it with `cargo run -p v1-blocking` (port 8081), then `curl -v
+//! http://127.0.0.1:8081/hello`, or `nc 127.0.0.1 8081` and type `GET /hello`.
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use common::{Dispatcher, accept_failed, handle_connection};
+
+pub use common::Config;
+
+/// The crate name, sent in the `Server` header.
+pub const SERVER: &str = "v1-blocking";
+/// Where `cargo run -p v1-blocking` listens.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8081";
+
+/// Serves clients one after another until `config.shutdown` is triggered.
+pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
+    tracing::info!("one client at a time: the next waits in the backlog until this one leaves");
+    // ANCHOR: accept_loop
+    for stream in listener.incoming() {
+        if config.shutdown.is_triggered() {
+            break;
+        }
+        match stream {
+            // Serving happens right here, on the accepting thread: no other client is
+            // accepted until this call returns.
+            Ok(stream) => handle_connection(stream, &dispatcher, &config),
+            Err(e) => accept_failed(&e),
+        }
+    }
+    // ANCHOR_END: accept_loop
+    Ok(())
+}
