@@ -24,6 +24,13 @@ impl Default for Config {
     }
 }
 
+/// So a test helper can take any version's config and find the shared part in it.
+impl AsRef<Config> for Config {
+    fn as_ref(&self) -> &Config {
+        self
+    }
+}
+
 /// A flag an accept loop checks after every `accept`.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown(Arc<AtomicBool>);

@@ -10,8 +10,11 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use crate::dispatcher::Dispatcher;
 use crate::procfs;
-use crate::server::Config;
+use crate::server::{Config, Shutdown};
 
 /// How long a test waits for anything that should happen. Generous, because the machine
 /// is shared: a passing test never waits this long, a failing one fails after it.
@@ -19,30 +22,42 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a test waits to conclude that something does *not* happen (a starved client
 /// gets no answer). Long enough that a served client would have been served many times.
-pub const NO_ANSWER_WAIT: Duration = Duration::from_millis(800);
+pub const NO_ANSWER_WAIT: Duration = Duration::from_secs(2);
 
 /// A server running on a thread of this process, stopped when dropped.
 #[derive(Debug)]
 pub struct TestServer {
     addr: SocketAddr,
-    config: Config,
+    shutdown: Shutdown,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
+/// A version's `run` function: every version has this shape, with its own `Config`.
+pub type RunFn<C> = fn(TcpListener, Arc<Dispatcher>, C) -> io::Result<()>;
+
 impl TestServer {
-    /// Binds 127.0.0.1:0 and runs `run(listener, config)` on a thread named `name`.
-    pub fn start<F>(name: &str, config: Config, run: F) -> Self
+    /// Starts version `server`'s `run` with the built-in routes on 127.0.0.1:0.
+    pub fn start<C>(server: &'static str, config: C, run: RunFn<C>) -> Self
     where
-        F: FnOnce(TcpListener, Config) -> io::Result<()> + Send + 'static,
+        C: AsRef<Config> + Send + 'static,
+    {
+        Self::with_dispatcher(Dispatcher::with_builtin_routes(server), config, run)
+    }
+
+    /// Like [`start`](Self::start), with routes of the test's own (a handler that panics).
+    pub fn with_dispatcher<C>(dispatcher: Dispatcher, config: C, run: RunFn<C>) -> Self
+    where
+        C: AsRef<Config> + Send + 'static,
     {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("a bound socket has an address");
-        let thread_config = config.clone();
+        let shutdown = config.as_ref().shutdown.clone();
+        let dispatcher = Arc::new(dispatcher);
         let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || run(listener, thread_config))
+            .name(dispatcher.server().to_owned())
+            .spawn(move || run(listener, dispatcher, config))
             .expect("spawn the server thread");
-        Self { addr, config, thread: Some(thread) }
+        Self { addr, shutdown, thread: Some(thread) }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -52,13 +67,13 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.config.shutdown.trigger(self.addr);
+        self.shutdown.trigger(self.addr);
         let Some(thread) = self.thread.take() else { return };
         // A blocking server busy with a client that never leaves cannot see the flag;
         // leave that thread behind rather than hang the test.
         if wait_until(TIMEOUT, || thread.is_finished()) {
             match thread.join() {
-                Ok(Err(e)) => panic!("server returned an error: {e}"),
+                Ok(Err(e)) if !std::thread::panicking() => panic!("server returned an error: {e}"),
                 Err(_) if !std::thread::panicking() => panic!("the server thread panicked"),
                 _ => {}
             }
@@ -152,9 +167,8 @@ impl Client {
     }
 
     /// Changes how long a read waits before failing with `WouldBlock`.
-    pub fn with_timeout(self, timeout: Duration) -> io::Result<Self> {
-        self.reader.get_ref().set_read_timeout(Some(timeout))?;
-        Ok(self)
+    pub fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.reader.get_ref().set_read_timeout(Some(timeout))
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -223,8 +237,50 @@ impl Client {
 
 /// Whether a new client gets an answer to `GET /hello` within `wait`.
 pub fn answered_within(addr: SocketAddr, wait: Duration) -> bool {
-    let reply = Client::connect(addr).and_then(|c| c.with_timeout(wait)).and_then(|mut c| c.line("GET /hello"));
-    matches!(reply.as_deref(), Ok("200 Hello, World!"))
+    let mut client = match Client::connect(addr) {
+        Ok(client) => client,
+        Err(_) => return false,
+    };
+    client.set_timeout(wait).is_ok() && client.line("GET /hello").is_ok_and(|r| r == "200 Hello, World!")
+}
+
+/// What [`starvation`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Starvation {
+    /// The newcomer was answered while the holders stayed connected.
+    pub answered_while_held: bool,
+    /// The newcomer was answered once the holders left (or already had been).
+    pub answered_after_release: bool,
+}
+
+/// The starvation scenario the blocking versions' chapters turn on. `holders` clients each
+/// make one request (so each is surely being served, by a thread or worker of its own)
+/// and then stay connected without a word. A newcomer then sends `GET /hello` and waits
+/// [`NO_ANSWER_WAIT`]; the holders leave; the newcomer waits up to [`TIMEOUT`] more.
+pub fn starvation(addr: SocketAddr, holders: usize) -> io::Result<Starvation> {
+    let mut held = Vec::with_capacity(holders);
+    for _ in 0..holders {
+        let mut client = Client::connect(addr)?;
+        let reply = client.line("GET /hello")?;
+        if reply != "200 Hello, World!" {
+            return Err(io::Error::other(format!("a holder got {reply:?}")));
+        }
+        held.push(client);
+    }
+    let mut newcomer = Client::connect(addr)?;
+    newcomer.set_timeout(NO_ANSWER_WAIT)?;
+    newcomer.send(b"GET /hello\n")?;
+    let answered_while_held = match newcomer.read_line() {
+        Ok(reply) => reply == "200 Hello, World!",
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => false,
+        Err(e) => return Err(e),
+    };
+    drop(held);
+    let answered_after_release = answered_while_held || {
+        newcomer.set_timeout(TIMEOUT)?;
+        newcomer.read_line().is_ok_and(|r| r == "200 Hello, World!")
+    };
+    Ok(Starvation { answered_while_held, answered_after_release })
 }
 
 /// Opens `n` connections that send nothing. Each one has finished its handshake when this
