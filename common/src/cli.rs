@@ -37,17 +37,27 @@ impl ServerArgs {
             socket.listen(self.backlog)?;
             Ok(socket.into())
         };
-        bind().map_err(|source| Error::Bind { addr: self.addr, source })
+        bind().map_err(|source| Error::Bind {
+            addr: self.addr,
+            source,
+        })
     }
 
     pub fn config(&self) -> Config {
-        Config { idle_timeout: Duration::from_secs(self.idle_timeout), ..Config::default() }
+        Config {
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            ..Config::default()
+        }
     }
 }
 
 /// Parses a version's command line, with `default_addr` as the `--addr` default.
 pub fn parse<C: Parser>(default_addr: &'static str) -> C {
-    let matches = C::command().mut_arg("addr", |arg| arg.default_value(default_addr)).get_matches();
+    let matches = C::command()
+        .mut_arg("addr", |arg| {
+            arg.default_value(default_addr).required(false)
+        })
+        .get_matches();
     C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
@@ -61,6 +71,7 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_thread_names(true)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 }
@@ -70,6 +81,10 @@ pub fn init_tracing() {
 pub fn announce(server: &str, listener: &TcpListener) -> Result<SocketAddr, Error> {
     let addr = listener.local_addr()?;
     println!("{server} listening on {addr}");
-    tracing::info!("try: curl -v http://{addr}/hello   or   nc {} {} then type GET /hello", addr.ip(), addr.port());
+    tracing::info!(
+        "try: curl -v http://{addr}/hello   or   nc {} {} then type GET /hello",
+        addr.ip(),
+        addr.port()
+    );
     Ok(addr)
 }

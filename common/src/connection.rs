@@ -68,7 +68,11 @@ impl Session {
                 }
                 Err(error) => {
                     let reply = Reply::to_error(&error);
-                    Response::for_error(&error).encode(&reply, dispatcher.server(), &mut self.outbox);
+                    Response::for_error(&error).encode(
+                        &reply,
+                        dispatcher.server(),
+                        &mut self.outbox,
+                    );
                     if error.closes_connection() {
                         self.closed = Some(Closed::ProtocolError(error.status()));
                     }
@@ -90,7 +94,10 @@ impl Session {
 /// Generic over the stream so tests can drive it with in-memory bytes. A read that
 /// times out (see [`TcpStream::set_read_timeout`]) ends the connection as idle.
 // ANCHOR: serve_connection
-pub fn serve_connection<S: Read + Write>(stream: &mut S, dispatcher: &Dispatcher) -> io::Result<Closed> {
+pub fn serve_connection<S: Read + Write>(
+    stream: &mut S,
+    dispatcher: &Dispatcher,
+) -> io::Result<Closed> {
     let mut session = Session::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -108,7 +115,12 @@ pub fn serve_connection<S: Read + Write>(stream: &mut S, dispatcher: &Dispatcher
             Ok(0) => return Ok(Closed::ByPeer),
             Ok(n) => session.inbox.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Ok(Closed::IdleTimeout);
             }
             Err(e) => return Err(e),
@@ -121,7 +133,9 @@ pub fn serve_connection<S: Read + Write>(stream: &mut S, dispatcher: &Dispatcher
 /// and closes it without losing the last reply.
 pub fn handle_connection(mut stream: TcpStream, dispatcher: &Dispatcher, config: &Config) {
     let _open = dispatcher.stats().connection_opened();
-    let peer = stream.peer_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
     // The read timeout is the idle timeout; the write timeout stops a client that never
     // reads from pinning this thread forever on a full socket buffer.
     let setup = stream
@@ -155,7 +169,10 @@ pub fn linger_close(mut stream: TcpStream) {
     }
     let mut sink = [0u8; 16 * 1024];
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        if stream.set_read_timeout(Some(left.max(Duration::from_millis(1)))).is_err() {
+        if stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .is_err()
+        {
             return;
         }
         match stream.read(&mut sink) {
@@ -193,7 +210,10 @@ mod tests {
 
     fn transcript(input: &[u8]) -> (Closed, String) {
         let dispatcher = Dispatcher::with_builtin_routes("test");
-        let mut duplex = Duplex { input: Cursor::new(input.to_vec()), output: Vec::new() };
+        let mut duplex = Duplex {
+            input: Cursor::new(input.to_vec()),
+            output: Vec::new(),
+        };
         let closed = serve_connection(&mut duplex, &dispatcher).unwrap();
         (closed, String::from_utf8(duplex.output).unwrap())
     }
@@ -213,7 +233,10 @@ mod tests {
     #[test]
     fn peer_close_ends_the_loop() {
         let (closed, out) = transcript(b"GET /hello\r\n");
-        assert_eq!((closed, out.as_str()), (Closed::ByPeer, "200 Hello, World!\n"));
+        assert_eq!(
+            (closed, out.as_str()),
+            (Closed::ByPeer, "200 Hello, World!\n")
+        );
     }
 
     #[test]
@@ -225,6 +248,8 @@ mod tests {
 
         let (closed, out) = transcript(b"GET /hello HTTP/1.1\r\n\r\n");
         assert_eq!(closed, Closed::ProtocolError(400));
-        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n") && out.contains("Connection: close"));
+        assert!(
+            out.starts_with("HTTP/1.1 400 Bad Request\r\n") && out.contains("Connection: close")
+        );
     }
 }

@@ -42,16 +42,21 @@ impl std::fmt::Debug for Lookup<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Found(_) => f.write_str("Found"),
-            Self::MethodNotAllowed(allowed) => f.debug_tuple("MethodNotAllowed").field(allowed).finish(),
+            Self::MethodNotAllowed(allowed) => {
+                f.debug_tuple("MethodNotAllowed").field(allowed).finish()
+            }
             Self::NotFound => f.write_str("NotFound"),
         }
     }
 }
 
+/// A method and the handler serving it, under one path.
+type Route = (String, Box<dyn Handler>);
+
 /// Routes by exact path, then by method.
 #[derive(Default)]
 pub struct HandlerMapping {
-    routes: BTreeMap<String, Vec<(String, Box<dyn Handler>)>>,
+    routes: BTreeMap<String, Vec<Route>>,
 }
 
 impl std::fmt::Debug for HandlerMapping {
@@ -61,7 +66,9 @@ impl std::fmt::Debug for HandlerMapping {
             .iter()
             .flat_map(|(path, methods)| methods.iter().map(move |(m, _)| format!("{m} {path}")))
             .collect();
-        f.debug_struct("HandlerMapping").field("routes", &routes).finish()
+        f.debug_struct("HandlerMapping")
+            .field("routes", &routes)
+            .finish()
     }
 }
 
@@ -176,9 +183,9 @@ mod tests {
 
     #[test]
     fn routes_by_path_and_method_ignoring_the_query() {
-        let d = dispatcher(HandlerMapping::new().route("GET", "/a", |_: &Request| {
-            Response::text(200, "a")
-        }));
+        let d = dispatcher(
+            HandlerMapping::new().route("GET", "/a", |_: &Request| Response::text(200, "a")),
+        );
         assert_eq!(d.dispatch(&get("/a?x=1")).body, b"a");
         assert_eq!(d.dispatch(&get("/b")).status, 404);
         assert_eq!(d.stats().requests(), 2);
@@ -186,21 +193,24 @@ mod tests {
 
     #[test]
     fn wrong_method_is_405_with_allow() {
-        let d = dispatcher(HandlerMapping::new().route("GET", "/a", |_: &Request| {
-            Response::text(200, "a")
-        }));
-        let response = d.dispatch(&Request { method: "DELETE".into(), ..get("/a") });
+        let d = dispatcher(
+            HandlerMapping::new().route("GET", "/a", |_: &Request| Response::text(200, "a")),
+        );
+        let response = d.dispatch(&Request {
+            method: "DELETE".into(),
+            ..get("/a")
+        });
         assert_eq!(response.status, 405);
         assert_eq!(response.headers, vec![("Allow", "GET, HEAD".to_owned())]);
     }
 
     #[test]
     fn a_panicking_handler_becomes_a_500() {
-        let d = dispatcher(
-            HandlerMapping::new().route("GET", "/boom", |_: &Request| -> Response {
-                panic!("boom")
-            }),
-        );
+        let d = dispatcher(HandlerMapping::new().route(
+            "GET",
+            "/boom",
+            |_: &Request| -> Response { panic!("boom") },
+        ));
         assert_eq!(d.dispatch(&get("/boom")).status, 500);
     }
 }

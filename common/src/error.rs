@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 #[derive(Debug)]
 pub enum Error {
     /// The listening socket could not be opened.
-    Bind { addr: SocketAddr, source: io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: io::Error,
+    },
     Io(io::Error),
 }
 

@@ -25,7 +25,9 @@ pub struct Stats {
 
 impl std::fmt::Debug for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stats").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("Stats")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,11 +80,18 @@ impl Stats {
     }
 
     /// Registers a figure computed when `/stats` is read (a pool's queue length, say).
-    pub fn gauge<T: Into<Value>>(&self, name: &'static str, read: impl Fn() -> T + Send + Sync + 'static) {
+    pub fn gauge<T: Into<Value>>(
+        &self,
+        name: &'static str,
+        read: impl Fn() -> T + Send + Sync + 'static,
+    ) {
         let metric: Metric = Box::new(move || read().into());
         // A poisoned lock means a thread panicked while registering; the list itself is
         // still whole, so keep using it.
-        self.model.write().unwrap_or_else(|e| e.into_inner()).push((name, metric));
+        self.model
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name, metric));
     }
 
     /// The `/stats` document: who answers, its threads and memory from /proc, the shared
