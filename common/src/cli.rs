@@ -1,11 +1,13 @@
 //! The command line every server shares, the listening socket, and logging.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use socket2::{Domain, Socket, Type};
 
+use crate::dispatcher::Dispatcher;
 use crate::error::Error;
 use crate::server::Config;
 
@@ -37,26 +39,18 @@ impl ServerArgs {
             socket.listen(self.backlog)?;
             Ok(socket.into())
         };
-        bind().map_err(|source| Error::Bind {
-            addr: self.addr,
-            source,
-        })
+        bind().map_err(|source| Error::Bind { addr: self.addr, source })
     }
 
     pub fn config(&self) -> Config {
-        Config {
-            idle_timeout: Duration::from_secs(self.idle_timeout),
-            ..Config::default()
-        }
+        Config { idle_timeout: Duration::from_secs(self.idle_timeout), ..Config::default() }
     }
 }
 
 /// Parses a version's command line, with `default_addr` as the `--addr` default.
 pub fn parse<C: Parser>(default_addr: &'static str) -> C {
     let matches = C::command()
-        .mut_arg("addr", |arg| {
-            arg.default_value(default_addr).required(false)
-        })
+        .mut_arg("addr", |arg| arg.default_value(default_addr).required(false))
         .get_matches();
     C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
@@ -74,6 +68,18 @@ pub fn init_tracing() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Everything a version's `main` does before its own `run`: start logging, open the
+/// socket, announce the address, and build the dispatcher with the built-in routes.
+pub fn start(
+    server: &'static str,
+    args: &ServerArgs,
+) -> Result<(TcpListener, Arc<Dispatcher>), Error> {
+    init_tracing();
+    let listener = args.bind()?;
+    announce(server, &listener)?;
+    Ok((listener, Arc::new(Dispatcher::with_builtin_routes(server))))
 }
 
 /// Prints the one line tests and scripts wait for, `<server> listening on <addr>`, on

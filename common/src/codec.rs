@@ -57,9 +57,7 @@ pub struct Request {
 impl Request {
     /// The target without its query string.
     pub fn path(&self) -> &str {
-        self.target
-            .split_once('?')
-            .map_or(&self.target, |(path, _)| path)
+        self.target.split_once('?').map_or(&self.target, |(path, _)| path)
     }
 
     /// The raw query string, without the `?`.
@@ -78,10 +76,7 @@ impl Request {
 
     /// The value of the first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_slice())
+        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_slice())
     }
 
     /// The line protocol's `exit`: the client is leaving and wants a goodbye.
@@ -98,9 +93,7 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+                let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
                 match hex.map(|h| h.iter().fold(0u8, |acc, &d| acc << 4 | hex_value(d))) {
                     Some(b) => {
                         out.push(b);
@@ -180,23 +173,16 @@ impl fmt::Display for ProtocolError {
             Self::HeadTooLarge => write!(f, "request head longer than {MAX_HEAD} bytes"),
             Self::TooManyHeaders => write!(f, "more than {MAX_HEADERS} header fields"),
             Self::BodyTooLarge { length } => {
-                write!(
-                    f,
-                    "body of {length} bytes is over the {MAX_BODY}-byte limit"
-                )
+                write!(f, "body of {length} bytes is over the {MAX_BODY}-byte limit")
             }
             Self::UnsupportedVersion(v) => write!(f, "{v} is not supported; use HTTP/1.0 or 1.1"),
             Self::BadRequest(why) => write!(f, "bad request: {why}"),
             Self::TransferEncoding => {
-                write!(
-                    f,
-                    "Transfer-Encoding is not implemented; send Content-Length"
-                )
+                write!(f, "Transfer-Encoding is not implemented; send Content-Length")
             }
-            Self::BadLine(why) => write!(
-                f,
-                "{why}; expected `METHOD /path [body]`, e.g. `GET /hello`"
-            ),
+            Self::BadLine(why) => {
+                write!(f, "{why}; expected `METHOD /path [body]`, e.g. `GET /hello`")
+            }
         }
     }
 }
@@ -281,12 +267,7 @@ impl Decoder {
                     let lf = searched + lf;
                     let line = trim_cr(&buf[..lf]);
                     match http_version(line) {
-                        Some(Ok(protocol)) => {
-                            self.scan = Scan::Head {
-                                protocol,
-                                searched: lf,
-                            }
-                        }
+                        Some(Ok(protocol)) => self.scan = Scan::Head { protocol, searched: lf },
                         Some(Err(version)) => {
                             return Err(ProtocolError::UnsupportedVersion(version));
                         }
@@ -317,11 +298,7 @@ impl Decoder {
                     };
                     self.scan = Scan::default();
                     let (request, body_len) = parse_http_head(&buf[..head_len], protocol)?;
-                    self.pending = Some(PendingBody {
-                        request,
-                        head_len,
-                        body_len,
-                    });
+                    self.pending = Some(PendingBody { request, head_len, body_len });
                     return self.decode(buf);
                 }
             }
@@ -372,31 +349,16 @@ fn parse_line(line: &[u8]) -> Result<Request, ProtocolError> {
         return Ok(line_request("EXIT", String::new(), Vec::new()));
     }
     if method.is_empty() || method.len() > 16 || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(ProtocolError::BadLine(format!(
-            "`{}` is not a method",
-            truncate(method)
-        )));
+        return Err(ProtocolError::BadLine(format!("`{}` is not a method", truncate(method))));
     }
-    let (target, body) = rest
-        .trim_start()
-        .split_once(' ')
-        .unwrap_or((rest.trim_start(), ""));
+    let (target, body) = rest.trim_start().split_once(' ').unwrap_or((rest.trim_start(), ""));
     if target.is_empty() {
-        return Err(ProtocolError::BadLine(format!(
-            "`{}` has no path",
-            truncate(method)
-        )));
+        return Err(ProtocolError::BadLine(format!("`{}` has no path", truncate(method))));
     }
     if !target.starts_with('/') {
-        return Err(ProtocolError::BadLine(
-            "the path must start with `/`".into(),
-        ));
+        return Err(ProtocolError::BadLine("the path must start with `/`".into()));
     }
-    Ok(line_request(
-        &method.to_ascii_uppercase(),
-        target.to_owned(),
-        body.as_bytes().to_vec(),
-    ))
+    Ok(line_request(&method.to_ascii_uppercase(), target.to_owned(), body.as_bytes().to_vec()))
 }
 
 fn truncate(s: &str) -> &str {
@@ -434,21 +396,13 @@ fn parse_http_head(head: &[u8], protocol: Protocol) -> Result<(Request, usize), 
     let headers: Vec<Header> = parsed
         .headers
         .iter()
-        .map(|h| Header {
-            name: h.name.to_owned(),
-            value: h.value.to_vec(),
-        })
+        .map(|h| Header { name: h.name.to_owned(), value: h.value.to_vec() })
         .collect();
 
-    let named = |name: &'static str| {
-        headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-    };
+    let named =
+        |name: &'static str| headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name));
     if protocol == Protocol::Http11 && named("host").count() != 1 {
-        return Err(ProtocolError::BadRequest(
-            "HTTP/1.1 needs exactly one Host header".into(),
-        ));
+        return Err(ProtocolError::BadRequest("HTTP/1.1 needs exactly one Host header".into()));
     }
     let content_length = content_length(named("content-length").map(|h| h.value.as_slice()))?;
     if named("transfer-encoding").next().is_some() {
@@ -497,19 +451,12 @@ fn content_length<'a>(
     for value in values {
         let digits = value.trim_ascii();
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-            return Err(ProtocolError::BadRequest(
-                "Content-Length is not a number".into(),
-            ));
+            return Err(ProtocolError::BadRequest("Content-Length is not a number".into()));
         }
         // All digits, so the only way to fail is overflow: a length far past the limit.
-        let n = std::str::from_utf8(digits)
-            .ok()
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(u64::MAX);
+        let n = std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).unwrap_or(u64::MAX);
         if length.is_some_and(|l| l != n) {
-            return Err(ProtocolError::BadRequest(
-                "differing Content-Length headers".into(),
-            ));
+            return Err(ProtocolError::BadRequest("differing Content-Length headers".into()));
         }
         length = Some(n);
     }

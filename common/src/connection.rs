@@ -115,12 +115,7 @@ pub fn serve_connection<S: Read + Write>(
             Ok(0) => return Ok(Closed::ByPeer),
             Ok(n) => session.inbox.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 return Ok(Closed::IdleTimeout);
             }
             Err(e) => return Err(e),
@@ -133,9 +128,7 @@ pub fn serve_connection<S: Read + Write>(
 /// and closes it without losing the last reply.
 pub fn handle_connection(mut stream: TcpStream, dispatcher: &Dispatcher, config: &Config) {
     let _open = dispatcher.stats().connection_opened();
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    let peer = stream.peer_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
     // The read timeout is the idle timeout; the write timeout stops a client that never
     // reads from pinning this thread forever on a full socket buffer.
     let setup = stream
@@ -169,10 +162,7 @@ pub fn linger_close(mut stream: TcpStream) {
     }
     let mut sink = [0u8; 16 * 1024];
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        if stream
-            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-            .is_err()
-        {
+        if stream.set_read_timeout(Some(left.max(Duration::from_millis(1)))).is_err() {
             return;
         }
         match stream.read(&mut sink) {
@@ -210,10 +200,7 @@ mod tests {
 
     fn transcript(input: &[u8]) -> (Closed, String) {
         let dispatcher = Dispatcher::with_builtin_routes("test");
-        let mut duplex = Duplex {
-            input: Cursor::new(input.to_vec()),
-            output: Vec::new(),
-        };
+        let mut duplex = Duplex { input: Cursor::new(input.to_vec()), output: Vec::new() };
         let closed = serve_connection(&mut duplex, &dispatcher).unwrap();
         (closed, String::from_utf8(duplex.output).unwrap())
     }
@@ -233,10 +220,7 @@ mod tests {
     #[test]
     fn peer_close_ends_the_loop() {
         let (closed, out) = transcript(b"GET /hello\r\n");
-        assert_eq!(
-            (closed, out.as_str()),
-            (Closed::ByPeer, "200 Hello, World!\n")
-        );
+        assert_eq!((closed, out.as_str()), (Closed::ByPeer, "200 Hello, World!\n"));
     }
 
     #[test]

@@ -66,9 +66,7 @@ impl std::fmt::Debug for HandlerMapping {
             .iter()
             .flat_map(|(path, methods)| methods.iter().map(move |(m, _)| format!("{m} {path}")))
             .collect();
-        f.debug_struct("HandlerMapping")
-            .field("routes", &routes)
-            .finish()
+        f.debug_struct("HandlerMapping").field("routes", &routes).finish()
     }
 }
 
@@ -196,10 +194,7 @@ mod tests {
         let d = dispatcher(
             HandlerMapping::new().route("GET", "/a", |_: &Request| Response::text(200, "a")),
         );
-        let response = d.dispatch(&Request {
-            method: "DELETE".into(),
-            ..get("/a")
-        });
+        let response = d.dispatch(&Request { method: "DELETE".into(), ..get("/a") });
         assert_eq!(response.status, 405);
         assert_eq!(response.headers, vec![("Allow", "GET, HEAD".to_owned())]);
     }

@@ -17,44 +17,26 @@ pub const MAX_WORK_MS: u64 = 10_000;
 pub fn builtin_routes(stats: &Arc<Stats>) -> HandlerMapping {
     let stats = Arc::clone(stats);
     HandlerMapping::new()
-        .route("GET", "/hello", |_: &Request| {
-            Response::text(200, "Hello, World!")
-        })
+        .route("GET", "/hello", |_: &Request| Response::text(200, "Hello, World!"))
         .route("GET", "/echo", echo_query)
-        .route("POST", "/echo", |r: &Request| {
-            Response::text(200, String::from_utf8_lossy(&r.body))
-        })
+        .route("POST", "/echo", |r: &Request| Response::text(200, String::from_utf8_lossy(&r.body)))
         .route("GET", "/sleep", sleep)
         .route("GET", "/cpu", cpu)
-        .route("GET", "/stats", move |_: &Request| {
-            Response::json(200, &stats.snapshot())
-        })
+        .route("GET", "/stats", move |_: &Request| Response::json(200, &stats.snapshot()))
 }
 
 fn echo_query(request: &Request) -> Response {
     match request.query_param("msg") {
         Some(msg) => Response::text(200, msg),
-        None => Response::text(
-            400,
-            "usage: GET /echo?msg=<text>, or POST /echo with a body",
-        ),
+        None => Response::text(400, "usage: GET /echo?msg=<text>, or POST /echo with a body"),
     }
 }
 
 /// `ms=N` from the query, capped at [`MAX_WORK_MS`]: the milliseconds to work, and a note
 /// when the cap cut the request short.
 fn work_ms(request: &Request, route: &str) -> Result<(u64, String), Response> {
-    let usage = || {
-        Response::text(
-            400,
-            format!("usage: GET {route}?ms=N, N up to {MAX_WORK_MS}"),
-        )
-    };
-    let asked: u64 = request
-        .query_param("ms")
-        .ok_or_else(usage)?
-        .parse()
-        .map_err(|_| usage())?;
+    let usage = || Response::text(400, format!("usage: GET {route}?ms=N, N up to {MAX_WORK_MS}"));
+    let asked: u64 = request.query_param("ms").ok_or_else(usage)?.parse().map_err(|_| usage())?;
     let ms = asked.min(MAX_WORK_MS);
     let note = if asked > ms {
         format!(" (asked for {asked}, capped at {MAX_WORK_MS})")
@@ -141,16 +123,9 @@ mod tests {
     #[test]
     fn hello_and_echo() {
         assert_eq!(answer("/hello"), (200, "Hello, World!".into()));
-        assert_eq!(
-            answer("/echo?msg=hi%20there+you"),
-            (200, "hi there you".into())
-        );
+        assert_eq!(answer("/echo?msg=hi%20there+you"), (200, "hi there you".into()));
         assert_eq!(answer("/echo").0, 400);
-        let post = Request {
-            method: "POST".into(),
-            body: b"payload".to_vec(),
-            ..get("/echo")
-        };
+        let post = Request { method: "POST".into(), body: b"payload".to_vec(), ..get("/echo") };
         let response = Dispatcher::with_builtin_routes("t").dispatch(&post);
         assert_eq!(response.body, b"payload");
     }

@@ -53,16 +53,10 @@ pub fn cpu_ticks(pid: Option<u32>) -> io::Result<CpuTicks> {
     let text = fs::read_to_string(proc_path(pid, "stat"))?;
     // The command name sits in parentheses and may contain spaces; fields follow the last ')'.
     let after = text.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<u64> = after
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
+    let fields: Vec<u64> = after.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
     // After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
     let at = |i: usize| fields.get(i).copied().unwrap_or(0);
-    Ok(CpuTicks {
-        own: at(11) + at(12),
-        reaped_children: at(13) + at(14),
-    })
+    Ok(CpuTicks { own: at(11) + at(12), reaped_children: at(13) + at(14) })
 }
 
 /// The live children of a process (from `/proc/<pid>/task/*/children`).
@@ -70,10 +64,7 @@ pub fn children(pid: u32) -> io::Result<Vec<u32>> {
     let mut kids = Vec::new();
     for task in fs::read_dir(format!("/proc/{pid}/task"))? {
         if let Ok(list) = fs::read_to_string(task?.path().join("children")) {
-            kids.extend(
-                list.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
+            kids.extend(list.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
         }
     }
     Ok(kids)
@@ -116,10 +107,7 @@ mod tests {
 
     #[test]
     fn sees_a_child_and_its_state() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .spawn()
-            .unwrap();
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
         let kids = children(std::process::id()).unwrap();
         assert!(kids.contains(&child.id()), "{kids:?}");
         assert!(matches!(state(child.id()).unwrap(), 'S' | 'R'));

@@ -63,11 +63,7 @@ impl Response {
     fn encode_line(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.status.to_string().as_bytes());
         out.push(b' ');
-        out.extend(
-            self.body
-                .iter()
-                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
-        );
+        out.extend(self.body.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
         out.push(b'\n');
     }
 
@@ -168,22 +164,14 @@ mod tests {
     use super::*;
 
     fn http11() -> Reply {
-        Reply {
-            protocol: Protocol::Http11,
-            keep_alive: true,
-            head_only: false,
-        }
+        Reply { protocol: Protocol::Http11, keep_alive: true, head_only: false }
     }
 
     #[test]
     fn line_replies_are_one_line() {
         let mut out = Vec::new();
         Response::text(200, "two\r\nlines\n").encode(
-            &Reply {
-                protocol: Protocol::Line,
-                keep_alive: true,
-                head_only: false,
-            },
+            &Reply { protocol: Protocol::Line, keep_alive: true, head_only: false },
             "test",
             &mut out,
         );
@@ -195,15 +183,9 @@ mod tests {
         let mut out = Vec::new();
         Response::text(200, "Hello").encode(&http11(), "v0-test", &mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.starts_with("HTTP/1.1 200 OK\r\nServer: v0-test\r\nDate: "),
-            "{text}"
-        );
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\nServer: v0-test\r\nDate: "), "{text}");
         assert!(text.contains("\r\nContent-Length: 5\r\n"), "{text}");
-        assert!(
-            text.contains("\r\nContent-Type: text/plain; charset=utf-8\r\n"),
-            "{text}"
-        );
+        assert!(text.contains("\r\nContent-Type: text/plain; charset=utf-8\r\n"), "{text}");
         assert!(!text.contains("Connection:"), "{text}");
         assert!(text.ends_with("\r\n\r\nHello"), "{text}");
     }
@@ -212,11 +194,7 @@ mod tests {
     fn connection_header_follows_keep_alive_and_version() {
         let encode = |protocol, keep_alive| {
             let mut out = Vec::new();
-            let reply = Reply {
-                protocol,
-                keep_alive,
-                head_only: false,
-            };
+            let reply = Reply { protocol, keep_alive, head_only: false };
             Response::text(200, "").encode(&reply, "t", &mut out);
             String::from_utf8(out).unwrap()
         };
@@ -228,16 +206,10 @@ mod tests {
     #[test]
     fn head_keeps_the_length_but_drops_the_body() {
         let mut out = Vec::new();
-        let reply = Reply {
-            head_only: true,
-            ..http11()
-        };
+        let reply = Reply { head_only: true, ..http11() };
         Response::text(200, "Hello").encode(&reply, "t", &mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.contains("Content-Length: 5\r\n") && text.ends_with("\r\n\r\n"),
-            "{text}"
-        );
+        assert!(text.contains("Content-Length: 5\r\n") && text.ends_with("\r\n\r\n"), "{text}");
     }
 
     #[test]

@@ -20,10 +20,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            idle_timeout: Duration::from_secs(30),
-            shutdown: Shutdown::new(),
-        }
+        Self { idle_timeout: Duration::from_secs(30), shutdown: Shutdown::new() }
     }
 }
 

@@ -25,9 +25,7 @@ pub struct Stats {
 
 impl std::fmt::Debug for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stats")
-            .field("server", &self.server)
-            .finish_non_exhaustive()
+        f.debug_struct("Stats").field("server", &self.server).finish_non_exhaustive()
     }
 }
 
@@ -88,10 +86,13 @@ impl Stats {
         let metric: Metric = Box::new(move || read().into());
         // A poisoned lock means a thread panicked while registering; the list itself is
         // still whole, so keep using it.
-        self.model
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((name, metric));
+        self.model.write().unwrap_or_else(|e| e.into_inner()).push((name, metric));
+    }
+
+    /// The current value of the version's own figure `name`, if it registered one.
+    pub fn model(&self, name: &str) -> Option<Value> {
+        let model = self.model.read().unwrap_or_else(|e| e.into_inner());
+        model.iter().find(|(n, _)| *n == name).map(|(_, read)| read())
     }
 
     /// The `/stats` document: who answers, its threads and memory from /proc, the shared

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::dispatcher::Dispatcher;
 use crate::procfs;
 use crate::server::{Config, Shutdown};
+use crate::stats::Stats;
 
 /// How long a test waits for anything that should happen. Generous, because the machine
 /// is shared: a passing test never waits this long, a failing one fails after it.
@@ -28,6 +29,7 @@ pub const NO_ANSWER_WAIT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct TestServer {
     addr: SocketAddr,
+    stats: Arc<Stats>,
     shutdown: Shutdown,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -50,24 +52,25 @@ impl TestServer {
         C: AsRef<Config> + Send + 'static,
     {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener
-            .local_addr()
-            .expect("a bound socket has an address");
+        let addr = listener.local_addr().expect("a bound socket has an address");
         let shutdown = config.as_ref().shutdown.clone();
         let dispatcher = Arc::new(dispatcher);
+        let stats = Arc::clone(dispatcher.stats());
         let thread = std::thread::Builder::new()
             .name(dispatcher.server().to_owned())
             .spawn(move || run(listener, dispatcher, config))
             .expect("spawn the server thread");
-        Self {
-            addr,
-            shutdown,
-            thread: Some(thread),
-        }
+        Self { addr, stats, shutdown, thread: Some(thread) }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's counters, read directly: no request needed, so they can be read
+    /// even while the server is too busy to answer one.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 }
 
@@ -106,10 +109,7 @@ impl ChildServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| io::Error::other("no stdout"))?;
+        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
         let (tx, rx) = mpsc::channel();
         // Keeps draining stdout after the first line so the server never blocks on it.
         std::thread::spawn(move || {
@@ -119,10 +119,7 @@ impl ChildServer {
         });
         let line = rx.recv_timeout(TIMEOUT).map_err(|_| {
             let _ = child.kill();
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the server printed no `listening on` line",
-            )
+            io::Error::new(io::ErrorKind::TimedOut, "the server printed no `listening on` line")
         })?;
         let addr = line
             .rsplit_once("listening on ")
@@ -157,10 +154,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -180,9 +174,7 @@ impl Client {
         let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
         stream.set_read_timeout(Some(TIMEOUT))?;
         stream.set_nodelay(true)?;
-        Ok(Self {
-            reader: BufReader::new(stream),
-        })
+        Ok(Self { reader: BufReader::new(stream) })
     }
 
     /// Changes how long a read waits before failing with `WouldBlock`.
@@ -207,10 +199,7 @@ impl Client {
     pub fn read_line(&mut self) -> io::Result<String> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "server closed",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed"));
         }
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
@@ -240,15 +229,9 @@ impl Client {
                 .ok_or_else(|| io::Error::other(format!("bad header: {line}")))?;
             headers.push((name.to_owned(), value.trim().to_owned()));
         }
-        let mut response = HttpResponse {
-            status,
-            headers,
-            body: Vec::new(),
-        };
-        let length: usize = response
-            .header("content-length")
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(0);
+        let mut response = HttpResponse { status, headers, body: Vec::new() };
+        let length: usize =
+            response.header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
         response.body.resize(length, 0);
         self.reader.read_exact(&mut response.body)?;
         Ok(response)
@@ -272,9 +255,7 @@ pub fn answered_within(addr: SocketAddr, wait: Duration) -> bool {
         Err(_) => return false,
     };
     client.set_timeout(wait).is_ok()
-        && client
-            .line("GET /hello")
-            .is_ok_and(|r| r == "200 Hello, World!")
+        && client.line("GET /hello").is_ok_and(|r| r == "200 Hello, World!")
 }
 
 /// What [`starvation`] saw.
@@ -305,14 +286,7 @@ pub fn starvation(addr: SocketAddr, holders: usize) -> io::Result<Starvation> {
     newcomer.send(b"GET /hello\n")?;
     let answered_while_held = match newcomer.read_line() {
         Ok(reply) => reply == "200 Hello, World!",
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            false
-        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => false,
         Err(e) => return Err(e),
     };
     drop(held);
@@ -320,18 +294,31 @@ pub fn starvation(addr: SocketAddr, holders: usize) -> io::Result<Starvation> {
         newcomer.set_timeout(TIMEOUT)?;
         newcomer.read_line().is_ok_and(|r| r == "200 Hello, World!")
     };
-    Ok(Starvation {
-        answered_while_held,
-        answered_after_release,
-    })
+    Ok(Starvation { answered_while_held, answered_after_release })
 }
 
 /// Opens `n` connections that send nothing. Each one has finished its handshake when this
 /// returns; whether the server has *accepted* them is for the caller to wait for.
 pub fn hold_idle(addr: SocketAddr, n: usize) -> io::Result<Vec<TcpStream>> {
-    (0..n)
-        .map(|_| TcpStream::connect_timeout(&addr, TIMEOUT))
-        .collect()
+    (0..n).map(|_| TcpStream::connect_timeout(&addr, TIMEOUT)).collect()
+}
+
+/// Opens `n` idle connections to a server running in this process, waits until `settled`
+/// says the server has taken them all in, and returns how many threads this process
+/// gained meanwhile (from /proc). Run it in a test binary of its own: other tests'
+/// threads would count too.
+pub fn thread_growth(addr: SocketAddr, n: usize, settled: impl FnMut() -> bool) -> io::Result<i64> {
+    let before = procfs::status(None)?.threads as i64;
+    let idle = hold_idle(addr, n)?;
+    if !wait_until(TIMEOUT, settled) {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the server never took in every connection",
+        ));
+    }
+    let after = procfs::status(None)?.threads as i64;
+    drop(idle);
+    Ok(after - before)
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
@@ -350,9 +337,8 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
 
 /// Threads of this process whose name starts with `prefix` (from /proc).
 pub fn threads_named(prefix: &str) -> usize {
-    procfs::thread_names(None).map_or(0, |names| {
-        names.iter().filter(|n| n.starts_with(prefix)).count()
-    })
+    procfs::thread_names(None)
+        .map_or(0, |names| names.iter().filter(|n| n.starts_with(prefix)).count())
 }
 
 /// All threads of process `pid` (from /proc).

@@ -1,9 +1,6 @@
 //! The `v1-blocking` binary: parse the command line, open the socket, serve.
 
-use std::sync::Arc;
-
 use clap::Parser;
-use common::Dispatcher;
 use common::cli::ServerArgs;
 use v1_blocking::{DEFAULT_ADDR, SERVER};
 
@@ -21,10 +18,7 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli: Cli = common::cli::parse(DEFAULT_ADDR);
-    common::cli::init_tracing();
-    let listener = cli.server.bind()?;
-    common::cli::announce(SERVER, &listener)?;
-    let dispatcher = Arc::new(Dispatcher::with_builtin_routes(SERVER));
+    let (listener, dispatcher) = common::cli::start(SERVER, &cli.server)?;
     v1_blocking::run(listener, dispatcher, cli.server.config())?;
     Ok(())
 }

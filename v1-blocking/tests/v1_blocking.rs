@@ -28,10 +28,7 @@ fn http_keep_alive_serves_two_requests_on_one_connection() {
         let r = c.get("/hello").unwrap();
         assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"));
         assert_eq!(r.header("server"), Some(SERVER));
-        assert!(
-            r.header("date").is_some_and(|d| d.ends_with(" GMT")),
-            "{r:?}"
-        );
+        assert!(r.header("date").is_some_and(|d| d.ends_with(" GMT")), "{r:?}");
         assert_eq!(r.header("connection"), None);
     }
 }
@@ -41,8 +38,7 @@ fn pipelined_requests_are_answered_in_order() {
     let server = v1();
     let mut c = Client::connect(server.addr()).unwrap();
     let request = |msg: &str| format!("GET /echo?msg={msg} HTTP/1.1\r\nHost: t\r\n\r\n");
-    c.send(format!("{}{}{}", request("one"), request("two"), request("three")).as_bytes())
-        .unwrap();
+    c.send(format!("{}{}{}", request("one"), request("two"), request("three")).as_bytes()).unwrap();
     for expected in ["one", "two", "three"] {
         assert_eq!(c.read_response().unwrap().text(), expected);
     }
@@ -52,8 +48,7 @@ fn pipelined_requests_are_answered_in_order() {
 fn connection_close_and_http10_close_after_the_response() {
     let server = v1();
     let mut c = Client::connect(server.addr()).unwrap();
-    c.send(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    c.send(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
     let r = c.read_response().unwrap();
     assert_eq!((r.status, r.header("connection")), (200, Some("close")));
     assert!(c.is_closed_by_server());
@@ -68,8 +63,7 @@ fn connection_close_and_http10_close_after_the_response() {
 fn post_body_is_echoed() {
     let server = v1();
     let mut c = Client::connect(server.addr()).unwrap();
-    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello\nworld")
-        .unwrap();
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello\nworld").unwrap();
     assert_eq!(c.read_response().unwrap().text(), "hello\nworld");
 }
 
@@ -87,11 +81,7 @@ fn bad_input_gets_an_error_and_the_server_keeps_serving() {
         let mut c = Client::connect(server.addr()).unwrap();
         c.send(bytes).unwrap();
         let r = c.read_response().unwrap();
-        assert!(
-            (400..=505).contains(&r.status),
-            "{:?} got {r:?}",
-            String::from_utf8_lossy(bytes)
-        );
+        assert!((400..=505).contains(&r.status), "{:?} got {r:?}", String::from_utf8_lossy(bytes));
         assert_eq!(r.header("connection"), Some("close"));
         assert!(c.is_closed_by_server());
     }
@@ -114,10 +104,7 @@ fn an_oversized_upload_gets_its_413_before_the_close() {
     // reply is always in our buffer before any reset, so this checks the behaviour, not
     // the lingering close that protects slower networks.)
     let mut byte = [0u8; 1];
-    assert!(wait_until(TIMEOUT, || c
-        .stream()
-        .peek(&mut byte)
-        .is_ok_and(|n| n > 0)));
+    assert!(wait_until(TIMEOUT, || c.stream().peek(&mut byte).is_ok_and(|n| n > 0)));
     let _ = c.send(&vec![b'x'; 256 * 1024]);
     assert_eq!(c.read_response().unwrap().status, 413);
 }
@@ -128,12 +115,6 @@ fn an_oversized_upload_gets_its_413_before_the_close() {
 fn limit_a_connected_client_blocks_everyone_else() {
     let server = v1();
     let seen = starvation(server.addr(), 1).unwrap();
-    assert!(
-        !seen.answered_while_held,
-        "v1 answered a second client while the first stayed"
-    );
-    assert!(
-        seen.answered_after_release,
-        "v1 never answered once the first client left"
-    );
+    assert!(!seen.answered_while_held, "v1 answered a second client while the first stayed");
+    assert!(seen.answered_after_release, "v1 never answered once the first client left");
 }

@@ -50,10 +50,7 @@ const POST: &[u8] = b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\
 #[test]
 fn http_get_decodes() {
     let r = one(GET).unwrap();
-    assert_eq!(
-        (r.protocol, r.method.as_str(), r.path()),
-        (Protocol::Http11, "GET", "/hello")
-    );
+    assert_eq!((r.protocol, r.method.as_str(), r.path()), (Protocol::Http11, "GET", "/hello"));
     assert_eq!(r.query(), Some("x=1"));
     assert_eq!(r.header("user-agent"), Some(&b"t"[..]));
     assert!(r.keep_alive && r.body.is_empty());
@@ -61,12 +58,7 @@ fn http_get_decodes() {
 
 #[test]
 fn every_split_point_decodes_the_same() {
-    for input in [
-        GET,
-        POST,
-        b"GET /hello\r\n".as_slice(),
-        b"POST /echo some body\n",
-    ] {
+    for input in [GET, POST, b"GET /hello\r\n".as_slice(), b"POST /echo some body\n"] {
         let whole = decode_all(input, input.len());
         for split in 1..input.len() {
             let mut decoder = Decoder::new();
@@ -92,14 +84,8 @@ fn pipelined_requests_come_out_in_order() {
     }
     input.extend_from_slice(b"GET /hello\nexit\n");
     let all = decode_all(&input, input.len());
-    let methods: Vec<String> = all
-        .iter()
-        .map(|r| r.as_ref().unwrap().method.clone())
-        .collect();
-    assert_eq!(
-        methods,
-        ["POST", "GET", "POST", "GET", "POST", "GET", "GET", "EXIT"]
-    );
+    let methods: Vec<String> = all.iter().map(|r| r.as_ref().unwrap().method.clone()).collect();
+    assert_eq!(methods, ["POST", "GET", "POST", "GET", "POST", "GET", "GET", "EXIT"]);
     assert_eq!(all[0].as_ref().unwrap().body, b"hello");
     assert!(all[7].as_ref().unwrap().is_exit());
 }
@@ -120,13 +106,7 @@ fn line_protocol() {
 
 #[test]
 fn bad_lines_are_400_and_the_stream_goes_on() {
-    for bad in [
-        &b"hello\n"[..],
-        b"GET\n",
-        b"GET hello\n",
-        b"G3T /x\n",
-        b"GET /\xff\n",
-    ] {
+    for bad in [&b"hello\n"[..], b"GET\n", b"GET hello\n", b"G3T /x\n", b"GET /\xff\n"] {
         let all = decode_all(&[bad, b"GET /next\n"].concat(), 64);
         assert_eq!(all.len(), 2, "{all:?}");
         let error = all[0].as_ref().unwrap_err();
@@ -140,12 +120,8 @@ fn bad_lines_are_400_and_the_stream_goes_on() {
 fn keep_alive_rules() {
     let ka = |input: &[u8]| one(input).unwrap().keep_alive;
     assert!(ka(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-    assert!(!ka(
-        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-    ));
-    assert!(!ka(
-        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n"
-    ));
+    assert!(!ka(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+    assert!(!ka(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n"));
     assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
     assert!(ka(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
 }
@@ -156,29 +132,17 @@ fn limits_have_their_statuses() {
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(MAX_HEAD));
     assert_eq!(status(long_target.as_bytes()), 414);
     // A short line but a head over the limit: 431.
-    let big_header = format!(
-        "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
-        "a".repeat(MAX_HEAD)
-    );
+    let big_header = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
     assert_eq!(status(big_header.as_bytes()), 431);
     // A head just under the limit is fine.
     let base = "GET / HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n".len();
-    let fits = format!(
-        "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
-        "a".repeat(MAX_HEAD - base)
-    );
+    let fits = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD - base));
     assert!(one(fits.as_bytes()).is_ok());
     // Too many headers: 431.
     let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
-    assert_eq!(
-        status(format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()),
-        431
-    );
+    assert_eq!(status(format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()), 431);
     // Body over 1 MiB: 413, decided from the head before any body arrives.
-    let big = format!(
-        "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
-        MAX_BODY + 1
-    );
+    let big = format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
     assert_eq!(status(big.as_bytes()), 413);
     let huge = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n";
     assert_eq!(status(huge.as_bytes()), 413);
@@ -205,12 +169,7 @@ fn malformed_shapes_are_rejected() {
     ];
     for (input, expected) in cases {
         let e = one(input).expect_err(&String::from_utf8_lossy(input));
-        assert_eq!(
-            e.status(),
-            *expected,
-            "{:?}: {e}",
-            String::from_utf8_lossy(input)
-        );
+        assert_eq!(e.status(), *expected, "{:?}: {e}", String::from_utf8_lossy(input));
         assert!(e.closes_connection() && e.protocol() == Protocol::Http11);
     }
     // Equal duplicate lengths are one length.
@@ -222,10 +181,7 @@ fn malformed_shapes_are_rejected() {
 fn bare_lf_heads_and_http10_without_host_are_accepted() {
     let r = one(b"GET /x HTTP/1.1\nHost: a\n\n").unwrap();
     assert_eq!(r.path(), "/x");
-    assert_eq!(
-        one(b"GET /x HTTP/1.0\r\n\r\n").unwrap().protocol,
-        Protocol::Http10
-    );
+    assert_eq!(one(b"GET /x HTTP/1.0\r\n\r\n").unwrap().protocol, Protocol::Http10);
 }
 
 #[test]

@@ -1,0 +1,87 @@
+//! v2-thread-per-conn: a thread per connection.
+//!
+//! Changed from v1: the accepting thread no longer serves. It spawns a thread named
+//! `conn-N` for each accepted connection and goes straight back to `accept`, so a client
+//! never waits for another. The price: every open connection holds a thread (its stack,
+//! its kernel task, its share of context switches) whether it is busy or idle, and every
+//! connection pays for a thread's creation. `/stats` shows the live connection threads
+//! under `model.connection_threads`. Version 3 caps the threads with a pool.
+//!
+//! Run it with `cargo run -p v2-thread-per-conn` (port 8082).
+
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::{Dispatcher, accept_failed, handle_connection};
+
+pub use common::Config;
+
+/// The crate name, sent in the `Server` header.
+pub const SERVER: &str = "v2-thread-per-conn";
+/// Where `cargo run -p v2-thread-per-conn` listens.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8082";
+
+/// Accepts until `config.shutdown` is triggered, one new thread per connection.
+pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
+    let live = dispatcher.stats().counter("connection_threads");
+    tracing::info!("a thread per connection: threads grow with connections");
+    let mut next_id: u64 = 0;
+    // ANCHOR: accept_loop
+    for stream in listener.incoming() {
+        if config.shutdown.is_triggered() {
+            break;
+        }
+        match stream {
+            Ok(stream) => {
+                next_id += 1;
+                spawn_connection_thread(next_id, stream, &dispatcher, &config, &live);
+            }
+            Err(e) => accept_failed(&e),
+        }
+    }
+    // ANCHOR_END: accept_loop
+    Ok(())
+}
+
+// ANCHOR: spawn
+/// Serves `stream` on a new thread `conn-<id>`. If the system refuses another thread, the
+/// connection is closed and the server goes on accepting.
+fn spawn_connection_thread(
+    id: u64,
+    stream: TcpStream,
+    dispatcher: &Arc<Dispatcher>,
+    config: &Config,
+    live: &Arc<AtomicU64>,
+) {
+    let (dispatcher, config) = (Arc::clone(dispatcher), config.clone());
+    let counted = LiveThread::new(live);
+    let spawned = std::thread::Builder::new().name(format!("conn-{id}")).spawn(move || {
+        let _counted = counted;
+        handle_connection(stream, &dispatcher, &config);
+    });
+    if let Err(e) = spawned {
+        // The closure was dropped unrun, and with it the stream (the client sees the
+        // close) and the count.
+        tracing::warn!("cannot spawn a thread for connection {id}, closing it: {e}");
+    }
+}
+// ANCHOR_END: spawn
+
+/// One live connection thread in the `connection_threads` gauge, until dropped: when the
+/// thread ends, even by a panic, or when it never started.
+struct LiveThread(Arc<AtomicU64>);
+
+impl LiveThread {
+    fn new(live: &Arc<AtomicU64>) -> Self {
+        live.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(live))
+    }
+}
+
+impl Drop for LiveThread {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
