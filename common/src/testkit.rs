@@ -321,6 +321,12 @@ pub fn thread_growth(addr: SocketAddr, n: usize, settled: impl FnMut() -> bool) 
     Ok(after - before)
 }
 
+/// Closes `stream` with a reset (RST) instead of the orderly FIN: `SO_LINGER` of zero.
+pub fn reset(stream: TcpStream) {
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

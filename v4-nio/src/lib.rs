@@ -1,0 +1,154 @@
+//! v4-nio: I/O multiplexing, built like Tomcat's NIO connector on `mio`.
+//!
+//! Changed from v3: a worker no longer owns a connection for its whole life. Three kinds
+//! of thread share the work:
+//!
+//! * the [`Acceptor`](acceptor::Acceptor) accepts, makes the socket non-blocking and
+//!   queues it for the poller, waiting at `--max-connections` (Tomcat's `maxConnections`);
+//! * the [`Poller`](poller::Poller) owns a `mio::Poll` (epoll) watching every idle
+//!   connection at once, and hands a connection to a worker only when it is ready;
+//! * a [`Worker`](worker::Worker) from a pool of `--workers` reads what is there, answers
+//!   every complete request, writes, and gives the connection back to the poller.
+//!
+//! An idle connection costs a socket and a few kilobytes, not a thread, so thousands of
+//! idle clients no longer starve anyone and the thread count stays flat. What remains:
+//! one poller thread and a hand-off per request, and with `--workers 0` (handlers run on
+//! the poller thread, the single-threaded event loop) one CPU-heavy request stalls every
+//! connection.
+//!
+//! mio is edge-triggered, where Java's Selector is level-triggered; how this design
+//! avoids the article's "one ready socket handed to many workers" bug is told in
+//! [`poller`] and [`worker`]. `/stats` shows the machinery under `model`.
+//!
+//! Run it with `cargo run -p v4-nio` (port 8085; `--workers N`, `--max-connections N`).
+
+pub mod acceptor;
+pub mod connection;
+pub mod poller;
+pub mod worker;
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::{Dispatcher, Stats};
+
+use crate::acceptor::{Acceptor, LimitLatch};
+use crate::poller::{Poller, PollerEvent};
+use crate::worker::Workers;
+
+/// The crate name, sent in the `Server` header.
+pub const SERVER: &str = "v4-nio";
+/// Where `cargo run -p v4-nio` listens.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8085";
+/// Workers when none is given: the same 10 as v3's pool, for a fair comparison.
+pub const DEFAULT_WORKERS: usize = 10;
+/// Open connections allowed when no cap is given; far below `ulimit -n` of 20,000.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+/// v4's settings: the shared ones, the pool size and the connection cap.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: common::Config,
+    /// Worker threads; 0 runs handlers on the poller thread.
+    pub workers: usize,
+    /// Most connections open at once; the acceptor waits at this many.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: common::Config::default(),
+            workers: DEFAULT_WORKERS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl AsRef<common::Config> for Config {
+    fn as_ref(&self) -> &common::Config {
+        &self.server
+    }
+}
+
+/// The counters `/stats` shows under `model`, to watch the machinery work.
+#[derive(Debug)]
+pub struct Counters {
+    /// Times a thread woke the sleeping poller to take an event from its queue.
+    pub wakeups: Arc<AtomicU64>,
+    /// Connections handed to a worker (or, with no workers, served on the poller).
+    pub dispatches: Arc<AtomicU64>,
+    /// Dispatches that found nothing to read and nothing to write: wasted hand-offs, the
+    /// symptom of the article's level-triggered bug.
+    pub empty_dispatches: Arc<AtomicU64>,
+    /// Connections a worker gave back to the poller to watch again.
+    pub rearms: Arc<AtomicU64>,
+    /// Writes the socket could not take whole: the connection went back to the poller to
+    /// wait for WRITABLE instead of holding a worker.
+    pub write_waits: Arc<AtomicU64>,
+    /// Readiness reported for a connection that a worker holds; the worker reads until
+    /// `WouldBlock`, and the re-arm reports anything left, so these are safely ignored.
+    pub events_while_busy: Arc<AtomicU64>,
+    /// Connections closed by the poller for idling past the timeout.
+    pub idle_closed: Arc<AtomicU64>,
+    /// Times the acceptor waited because `max_connections` were open.
+    pub accept_waits: Arc<AtomicU64>,
+}
+
+impl Counters {
+    fn register(stats: &Stats) -> Self {
+        Self {
+            wakeups: stats.counter("wakeups"),
+            dispatches: stats.counter("dispatches"),
+            empty_dispatches: stats.counter("empty_dispatches"),
+            rearms: stats.counter("rearms"),
+            write_waits: stats.counter("write_waits"),
+            events_while_busy: stats.counter("events_while_busy"),
+            idle_closed: stats.counter("idle_closed"),
+            accept_waits: stats.counter("accept_waits"),
+        }
+    }
+}
+
+/// Adds one to a counter.
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Serves until `config.server.shutdown` is triggered: starts the acceptor and poller
+/// threads (the worker pool belongs to the poller) and waits for them.
+pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
+    let stats = Arc::clone(dispatcher.stats());
+    let counters = Arc::new(Counters::register(&stats));
+    let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
+
+    let workers = Workers::new(config.workers, dispatcher, Arc::clone(&counters));
+    let poller = Poller::new(workers, config.server.idle_timeout, Arc::clone(&counters))?;
+    let handle = poller.handle();
+    tracing::info!(
+        workers = config.workers,
+        max_connections = config.max_connections,
+        "acceptor -> poller -> {}",
+        if config.workers == 0 { "handlers on the poller thread" } else { "worker pool" }
+    );
+    let poller_thread = spawn("poller", move || poller.run())?;
+    let acceptor = Acceptor::new(listener, handle.clone(), latch, counters, config.server.shutdown);
+    let acceptor_result = spawn("acceptor", move || acceptor.run())?.join();
+
+    // The acceptor returns on shutdown (or on a fatal error); the poller follows.
+    handle.send(PollerEvent::Shutdown);
+    let poller_result = poller_thread.join();
+    for result in [acceptor_result, poller_result] {
+        result.map_err(|_| io::Error::other("a v4 thread panicked"))??;
+    }
+    Ok(())
+}
+
+fn spawn(
+    name: &str,
+    body: impl FnOnce() -> io::Result<()> + Send + 'static,
+) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
+    std::thread::Builder::new().name(name.to_owned()).spawn(body)
+}

@@ -1,0 +1,273 @@
+//! The Poller: one thread, one `mio::Poll`, every connection that is waiting for input.
+//!
+//! Each turn it takes the events other threads queued for it ([`PollerEvent`]: new
+//! sockets from the acceptor, connections coming back from workers), waits in `poll`,
+//! hands each ready connection to a worker, and closes connections idle too long.
+//!
+//! **Why the article's bug cannot happen here.** Java's Selector is level-triggered: as
+//! long as a socket has unread bytes, every `select` reports it again, so the article's
+//! poller kept handing the same socket to new workers until it masked `OP_READ` with
+//! `interestOps`. mio is edge-triggered (EPOLLET): a socket is reported once per arrival
+//! of new data, so there is no storm, but also no second chance, which is why a worker
+//! reads until `WouldBlock`. And the connection itself moves to the worker: while it is
+//! away its slot here is [`Slot::Away`], and an event for it is only counted. When it comes
+//! back, `reregister` re-arms it, and epoll checks readiness afresh at that moment, so
+//! bytes that arrived while the worker held it are reported then, not lost.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::acceptor::Permit;
+use crate::connection::Connection;
+use crate::worker::Workers;
+use crate::{Counters, bump};
+
+/// The waker's token; connections count up from 1.
+const WAKER: Token = Token(0);
+/// Longest sleep in `poll`, so idle connections are swept at least this often.
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+/// How long a connection draining after an error reply may linger.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// What other threads ask of the poller. A connection travels boxed: handing it over
+/// moves a pointer, not the few hundred bytes of its state.
+#[derive(Debug)]
+pub enum PollerEvent {
+    /// From the acceptor: a new non-blocking socket to watch.
+    Register(TcpStream, Permit),
+    /// From a worker: the connection is back; watch it for this readiness.
+    Rearm(Box<Connection>, Interest),
+    /// From a worker: the connection was closed (the worker dropped it).
+    Closed(Token),
+    /// From `run`: close everything and return.
+    Shutdown,
+}
+
+/// Where a connection is: here waiting for readiness, or away at a worker.
+#[derive(Debug)]
+enum Slot {
+    Home { conn: Box<Connection>, since: Instant },
+    Away,
+}
+
+/// The article's wake-up counter, guarding `Waker::wake` (a write to an eventfd) so that
+/// only an event that finds the poller asleep, or about to sleep, pays for a wake-up.
+///
+/// The counter is -1 while the poller is in (or entering) `poll`. Whoever queues an event
+/// adds one; the one who moves it from -1 to 0 wakes the poller. Before sleeping, the
+/// poller swaps in -1: if the old value was above 0, events came in since the queue was
+/// drained, so it polls without sleeping.
+#[derive(Debug)]
+struct Wakeup {
+    counter: AtomicI64,
+    waker: Waker,
+    counters: Arc<Counters>,
+}
+
+impl Wakeup {
+    fn event_queued(&self) {
+        if self.counter.fetch_add(1, Ordering::AcqRel) == -1 {
+            bump(&self.counters.wakeups);
+            if let Err(e) = self.waker.wake() {
+                tracing::error!("cannot wake the poller: {e}");
+            }
+        }
+    }
+
+    /// How long the next `poll` may sleep.
+    fn before_poll(&self) -> Duration {
+        if self.counter.swap(-1, Ordering::AcqRel) > 0 { Duration::ZERO } else { SWEEP_EVERY }
+    }
+
+    fn after_poll(&self) {
+        self.counter.store(0, Ordering::Release);
+    }
+}
+
+/// How other threads reach the poller: its queue and its wake-up. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PollerHandle {
+    queue: Sender<PollerEvent>,
+    wakeup: Arc<Wakeup>,
+}
+
+impl PollerHandle {
+    /// Queues `event` and wakes the poller if it sleeps. False if the poller is gone, in
+    /// which case the event (and any connection in it) is dropped.
+    pub fn send(&self, event: PollerEvent) -> bool {
+        let sent = self.queue.send(event).is_ok();
+        if sent {
+            self.wakeup.event_queued();
+        }
+        sent
+    }
+}
+
+/// The poller thread's state.
+#[derive(Debug)]
+pub struct Poller {
+    poll: Poll,
+    queue: Receiver<PollerEvent>,
+    handle: PollerHandle,
+    connections: HashMap<Token, Slot>,
+    next_token: usize,
+    workers: Workers,
+    idle_timeout: Duration,
+    last_sweep: Instant,
+    counters: Arc<Counters>,
+}
+
+impl Poller {
+    pub fn new(
+        workers: Workers,
+        idle_timeout: Duration,
+        counters: Arc<Counters>,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let (tx, queue) = mpsc::channel();
+        let wakeup =
+            Arc::new(Wakeup { counter: AtomicI64::new(0), waker, counters: Arc::clone(&counters) });
+        Ok(Self {
+            poll,
+            queue,
+            handle: PollerHandle { queue: tx, wakeup },
+            connections: HashMap::new(),
+            next_token: WAKER.0 + 1,
+            workers,
+            idle_timeout,
+            last_sweep: Instant::now(),
+            counters,
+        })
+    }
+
+    pub fn handle(&self) -> PollerHandle {
+        self.handle.clone()
+    }
+
+    /// The event loop; returns on [`PollerEvent::Shutdown`].
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        // ANCHOR: poller_loop
+        while self.drain_queue() {
+            let timeout = self.handle.wakeup.before_poll();
+            let polled = self.poll.poll(&mut events, Some(timeout));
+            self.handle.wakeup.after_poll();
+            match polled {
+                Ok(()) => {}
+                // A signal arrived while sleeping; nothing happened to any socket.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for event in events.iter() {
+                // The waker's event only ends the sleep; the queue is drained next turn.
+                if event.token() != WAKER {
+                    self.ready(event.token());
+                }
+            }
+            self.close_idle();
+        }
+        // ANCHOR_END: poller_loop
+        tracing::info!(open = self.connections.len(), "poller stopping; closing connections");
+        Ok(())
+    }
+
+    /// Applies every queued event. False once asked to shut down.
+    fn drain_queue(&mut self) -> bool {
+        loop {
+            match self.queue.try_recv() {
+                Ok(PollerEvent::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+                Ok(event) => self.apply(event),
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn apply(&mut self, event: PollerEvent) {
+        match event {
+            PollerEvent::Register(mut stream, permit) => {
+                let token = Token(self.next_token);
+                self.next_token += 1;
+                if let Err(e) =
+                    self.poll.registry().register(&mut stream, token, Interest::READABLE)
+                {
+                    tracing::warn!("cannot watch a new connection, closing it: {e}");
+                    return;
+                }
+                let open = self.workers.stats().connection_opened();
+                let conn = Box::new(Connection::new(token, stream, open, permit));
+                self.connections.insert(token, Slot::Home { conn, since: Instant::now() });
+            }
+            // ANCHOR: rearm
+            PollerEvent::Rearm(mut conn, interest) => {
+                bump(&self.counters.rearms);
+                // Re-arming re-checks readiness: bytes that came while a worker held the
+                // connection produce an event now.
+                match self.poll.registry().reregister(&mut conn.stream, conn.token, interest) {
+                    Ok(()) => {
+                        self.connections
+                            .insert(conn.token, Slot::Home { conn, since: Instant::now() });
+                    }
+                    Err(e) => {
+                        tracing::debug!(token = conn.token.0, "cannot re-arm, closing: {e}");
+                        self.connections.remove(&conn.token);
+                    }
+                }
+            }
+            // ANCHOR_END: rearm
+            PollerEvent::Closed(token) => {
+                self.connections.remove(&token);
+            }
+            PollerEvent::Shutdown => {}
+        }
+    }
+
+    /// A connection is ready: hand it over, unless a worker already holds it.
+    fn ready(&mut self, token: Token) {
+        let Some(slot) = self.connections.get_mut(&token) else {
+            return; // closed earlier in this turn
+        };
+        match std::mem::replace(slot, Slot::Away) {
+            Slot::Home { conn, .. } => {
+                if let Some(verdict) = self.workers.dispatch(conn, &self.handle) {
+                    // No pool: the connection was served on this thread just now.
+                    self.apply(verdict);
+                }
+            }
+            Slot::Away => bump(&self.counters.events_while_busy),
+        }
+    }
+
+    /// Closes connections that have waited here longer than the idle timeout (or, when
+    /// draining after an error, longer than the linger time).
+    fn close_idle(&mut self) {
+        let now = Instant::now();
+        // A busy poller turns thousands of times a second; a sweep over every connection
+        // on each turn would cost more than the serving.
+        if now.duration_since(self.last_sweep) < SWEEP_EVERY {
+            return;
+        }
+        self.last_sweep = now;
+        let idle_timeout = self.idle_timeout;
+        let before = self.connections.len();
+        self.connections.retain(|_, slot| match slot {
+            Slot::Home { conn, since } => {
+                let limit = if conn.draining { LINGER.min(idle_timeout) } else { idle_timeout };
+                now.duration_since(*since) < limit
+            }
+            Slot::Away => true,
+        });
+        let closed = before - self.connections.len();
+        if closed > 0 {
+            tracing::debug!(closed, "closed idle connections");
+            self.counters.idle_closed.fetch_add(closed as u64, Ordering::Relaxed);
+        }
+    }
+}

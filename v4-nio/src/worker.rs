@@ -1,0 +1,137 @@
+//! The Worker: serves one ready connection for one turn, then gives it back.
+//!
+//! A turn reads until `WouldBlock` (mio is edge-triggered: bytes left unread would never
+//! be reported again), answers every complete request in order through the shared
+//! [`Session`](common::Session), keeps a partial request for the next turn, and writes.
+//! A write the socket cannot take whole is not waited for: the connection goes back to
+//! the poller asking for WRITABLE, and the worker is free for someone else.
+
+use std::io;
+use std::sync::Arc;
+
+use common::{Closed, Dispatcher, Stats};
+use mio::Interest;
+use threadpool::ThreadPool;
+
+use crate::connection::{Connection, Filled};
+use crate::poller::{PollerEvent, PollerHandle};
+use crate::{Counters, bump};
+
+/// Read batches one turn may take before yielding the worker to other connections. The
+/// re-arm reports whatever is still unread, so yielding loses nothing.
+const BATCHES_PER_TURN: usize = 16;
+
+/// What a turn leaves the connection waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Readable,
+    Writable,
+    Close(Closed),
+}
+
+/// Serves connections; cheap to clone into each pool job.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    dispatcher: Arc<Dispatcher>,
+    counters: Arc<Counters>,
+}
+
+impl Worker {
+    /// Serves `conn` for one turn and says what becomes of it: re-armed for the next
+    /// readiness, or closed (dropped here, which closes the socket).
+    // ANCHOR: worker_serve
+    pub fn serve(&self, mut conn: Box<Connection>) -> PollerEvent {
+        match self.turn(&mut conn) {
+            Ok(Next::Readable) => PollerEvent::Rearm(conn, Interest::READABLE),
+            Ok(Next::Writable) => PollerEvent::Rearm(conn, Interest::WRITABLE),
+            Ok(Next::Close(why)) => {
+                tracing::debug!(token = conn.token.0, ?why, "closing");
+                PollerEvent::Closed(conn.token)
+            }
+            // A reset or a broken pipe: this client is gone, nobody else is affected.
+            Err(e) => {
+                tracing::debug!(token = conn.token.0, "connection failed: {e}");
+                PollerEvent::Closed(conn.token)
+            }
+        }
+    }
+    // ANCHOR_END: worker_serve
+
+    // ANCHOR: worker_turn
+    fn turn(&self, conn: &mut Connection) -> io::Result<Next> {
+        if conn.draining {
+            let closed = conn.discard_input();
+            return Ok(if closed { Next::Close(Closed::ByPeer) } else { Next::Readable });
+        }
+        let had_output = !conn.session.outbox.is_empty();
+        for batch in 0..BATCHES_PER_TURN {
+            let filled = conn.fill_inbox()?;
+            if batch == 0 && filled == (Filled::Drained { bytes: 0 }) && !had_output {
+                bump(&self.counters.empty_dispatches);
+            }
+            let closing = conn.session.answer(&self.dispatcher);
+            if !conn.flush()? {
+                bump(&self.counters.write_waits);
+                return Ok(Next::Writable);
+            }
+            match (closing, filled) {
+                (Some(Closed::ProtocolError(_)), _) => {
+                    conn.start_draining();
+                    return Ok(Next::Readable);
+                }
+                (Some(why), _) => return Ok(Next::Close(why)),
+                // Half-close: everything the client sent has been answered and written.
+                (None, Filled::PeerClosed) => return Ok(Next::Close(Closed::ByPeer)),
+                (None, Filled::Drained { .. }) => return Ok(Next::Readable),
+                (None, Filled::Batch) => {}
+            }
+        }
+        Ok(Next::Readable)
+    }
+    // ANCHOR_END: worker_turn
+}
+
+/// The worker pool, or none: with zero workers the poller serves connections itself.
+#[derive(Debug)]
+pub struct Workers {
+    worker: Worker,
+    pool: Option<ThreadPool>,
+}
+
+impl Workers {
+    pub fn new(workers: usize, dispatcher: Arc<Dispatcher>, counters: Arc<Counters>) -> Self {
+        let pool = (workers > 0).then(|| {
+            threadpool::Builder::new().num_threads(workers).thread_name("worker".into()).build()
+        });
+        if let Some(pool) = &pool {
+            let stats = dispatcher.stats();
+            let p = pool.clone();
+            stats.gauge("workers", move || p.max_count() as u64);
+            let p = pool.clone();
+            stats.gauge("busy_workers", move || p.active_count() as u64);
+            let p = pool.clone();
+            stats.gauge("queued_jobs", move || p.queued_count() as u64);
+        }
+        Self { worker: Worker { dispatcher, counters }, pool }
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        self.worker.dispatcher.stats()
+    }
+
+    /// Hands `conn` to a worker, whose verdict reaches the poller through its queue; or,
+    /// with no pool, serves it right here and returns the verdict.
+    // ANCHOR: dispatch
+    pub fn dispatch(&self, conn: Box<Connection>, poller: &PollerHandle) -> Option<PollerEvent> {
+        bump(&self.worker.counters.dispatches);
+        let Some(pool) = &self.pool else {
+            return Some(self.worker.serve(conn));
+        };
+        let (worker, poller) = (self.worker.clone(), poller.clone());
+        pool.execute(move || {
+            poller.send(worker.serve(conn));
+        });
+        None
+    }
+    // ANCHOR_END: dispatch
+}
