@@ -87,6 +87,17 @@ impl Session {
     pub fn is_mid_request(&self) -> bool {
         !self.inbox.is_empty() || self.decoder.is_mid_request()
     }
+
+    /// Gives back buffer memory a large request or reply left behind, once the buffers are
+    /// empty, so a connection that once moved a megabyte does not keep it while idle.
+    pub fn release_spare_capacity(&mut self) {
+        const KEEP: usize = 16 * 1024;
+        for buffer in [&mut self.inbox, &mut self.outbox] {
+            if buffer.is_empty() && buffer.capacity() > KEEP {
+                *buffer = Vec::new();
+            }
+        }
+    }
 }
 
 /// Serves one connection to the end on the calling thread: the blocking model.

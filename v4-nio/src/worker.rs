@@ -65,6 +65,12 @@ impl Worker {
         }
         let had_output = !conn.session.outbox.is_empty();
         for batch in 0..BATCHES_PER_TURN {
+            // Replies still owed are written before more requests are read: a client that
+            // sends without reading is slowed down, not buffered without end.
+            if !conn.flush()? {
+                bump(&self.counters.write_waits);
+                return Ok(Next::Writable);
+            }
             let filled = conn.fill_inbox()?;
             if batch == 0 && filled == (Filled::Drained { bytes: 0 }) && !had_output {
                 bump(&self.counters.empty_dispatches);
@@ -82,7 +88,10 @@ impl Worker {
                 (Some(why), _) => return Ok(Next::Close(why)),
                 // Half-close: everything the client sent has been answered and written.
                 (None, Filled::PeerClosed) => return Ok(Next::Close(Closed::ByPeer)),
-                (None, Filled::Drained { .. }) => return Ok(Next::Readable),
+                (None, Filled::Drained { .. }) => {
+                    conn.session.release_spare_capacity();
+                    return Ok(Next::Readable);
+                }
                 (None, Filled::Batch) => {}
             }
         }
