@@ -8,8 +8,10 @@
 //! * [`stats`] and [`procfs`]: the figures `/stats` shows;
 //! * [`connection`]: a connection's conversation, and the blocking loop v1–v3 share;
 //! * [`server`] and [`cli`]: settings, shutdown, accept errors, the command line, logs;
+//! * [`child`]: a server started as a child process (tests, the load generator);
 //! * `testkit` (feature `testkit`): helpers for every version's tests.
 
+pub mod child;
 pub mod cli;
 pub mod codec;
 pub mod connection;
@@ -23,6 +25,7 @@ pub mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use child::ChildServer;
 pub use codec::{Decoder, Protocol, ProtocolError, Request};
 pub use connection::{Closed, Session, handle_connection, serve_connection};
 pub use dispatcher::{Dispatcher, Handler, HandlerMapping};

@@ -4,14 +4,12 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+pub use crate::child::ChildServer;
 use crate::dispatcher::Dispatcher;
 use crate::procfs;
 use crate::server::{Config, Shutdown};
@@ -89,58 +87,6 @@ impl Drop for TestServer {
                 _ => {}
             }
         }
-    }
-}
-
-/// A server binary running as a child process, killed when dropped.
-#[derive(Debug)]
-pub struct ChildServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ChildServer {
-    /// Starts `program --addr 127.0.0.1:0 <args>` and waits for its
-    /// `… listening on <addr>` line on stdout.
-    pub fn spawn(program: impl AsRef<Path>, args: &[&str]) -> io::Result<Self> {
-        let mut child = Command::new(program.as_ref())
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining stdout after the first line so the server never blocks on it.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(TIMEOUT).map_err(|_| {
-            let _ = child.kill();
-            io::Error::new(io::ErrorKind::TimedOut, "the server printed no `listening on` line")
-        })?;
-        let addr = line
-            .rsplit_once("listening on ")
-            .and_then(|(_, a)| a.trim().parse().ok())
-            .ok_or_else(|| io::Error::other(format!("unexpected first line: {line}")))?;
-        Ok(Self { child, addr })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -7,8 +7,9 @@ use common::testkit::{
 };
 
 fn v2_process() -> ChildServer {
-    ChildServer::spawn(env!("CARGO_BIN_EXE_v2-process-per-conn"), &[])
-        .expect("start the server binary")
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_v2-process-per-conn"));
+    command.args(["--addr", "127.0.0.1:0"]);
+    ChildServer::spawn(command).expect("start the server binary")
 }
 
 fn children(server: &ChildServer) -> Vec<u32> {

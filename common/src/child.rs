@@ -1,0 +1,76 @@
+//! A server running as a child process: how tests start the fork version (which must be
+//! alone in its process) and how the load generator starts every version, each in a
+//! process of its own so /proc's figures are that server's alone.
+
+use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::procfs;
+
+/// How long a server may take to print its `listening on` line.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server process, killed (with any children it forked) when dropped.
+#[derive(Debug)]
+pub struct ChildServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ChildServer {
+    /// Runs `command`, which must start a server that prints `… listening on <addr>` as
+    /// its first line on stdout (every version does, see `cli::announce`), and waits for
+    /// that line. Give it `--addr 127.0.0.1:0` to have the server pick a free port.
+    pub fn spawn(mut command: Command) -> io::Result<Self> {
+        let mut child = command.stdout(Stdio::piped()).spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
+        let (tx, rx) = mpsc::channel();
+        // Keeps draining stdout after the first line so the server never blocks on it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the server printed no `listening on` line ({status})"),
+                ));
+            }
+        };
+        let addr = line
+            .rsplit_once("listening on ")
+            .and_then(|(_, a)| a.trim().parse().ok())
+            .ok_or_else(|| io::Error::other(format!("unexpected first line: {line}")))?;
+        Ok(Self { child, addr })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        // The fork version's children outlive a killed parent; take them down too.
+        let children = procfs::children(self.pid()).unwrap_or_default();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for pid in children {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}

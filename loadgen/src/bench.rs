@@ -1,0 +1,583 @@
+//! The load engine: many connections driven by mio from one or two threads.
+//!
+//! Each connection repeats: send a request (or a batch of `pipeline`), read the answers,
+//! record each latency, go again. Two ways to go again:
+//!
+//! * **closed loop** (the default): send the next request as soon as the last is
+//!   answered. Simple, but a stalled server also stalls the measurement: while it stalls,
+//!   no requests are sent, so no slow latencies are recorded, and a rare long stall all
+//!   but vanishes from the percentiles ("coordinated omission").
+//! * **open loop** (`rate`): requests are due on a fixed schedule, and each latency is
+//!   counted from when the request was *due*, not from when it could be sent. A stall now
+//!   shows as every request that fell due during it arriving late, as wrk2 measures.
+
+use std::collections::{BinaryHeap, VecDeque};
+use std::cmp::Reverse;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::measure::{Errors, Summary, new_histogram};
+
+/// Which protocol the requests are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Wire {
+    /// `GET /path HTTP/1.1`, answers framed by Content-Length.
+    Http,
+    /// The line protocol: `GET /path`, one line back.
+    Line,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub addr: SocketAddr,
+    pub connections: usize,
+    pub duration: Duration,
+    pub path: String,
+    pub wire: Wire,
+    /// Requests written at once per connection before reading the answers.
+    pub pipeline: usize,
+    /// A new connection per request (HTTP asks the server to close after answering).
+    pub close: bool,
+    /// Open loop: requests per second in total, on a fixed schedule.
+    pub rate: Option<f64>,
+    /// A request (or a connect) not answered within this counts as a timeout, and its
+    /// connection is replaced.
+    pub timeout: Duration,
+    /// Driver threads: 1 or 2.
+    pub threads: usize,
+    /// Show a progress bar (only drawn when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl BenchConfig {
+    /// A closed-loop keep-alive run of `GET path` over HTTP.
+    pub fn new(addr: SocketAddr, connections: usize, duration: Duration, path: &str) -> Self {
+        Self {
+            addr,
+            connections,
+            duration,
+            path: path.to_owned(),
+            wire: Wire::Http,
+            pipeline: 1,
+            close: false,
+            rate: None,
+            timeout: Duration::from_secs(5),
+            threads: 1,
+            progress: false,
+        }
+    }
+
+    /// Says what is wrong with the combination of settings, if anything.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.connections == 0 {
+            return Err("--connections must be at least 1".into());
+        }
+        if !(1..=2).contains(&self.threads) {
+            return Err("--threads must be 1 or 2".into());
+        }
+        if self.pipeline == 0 || self.pipeline > 1024 {
+            return Err("--pipeline must be between 1 and 1024".into());
+        }
+        if self.pipeline > 1 && (self.close || self.rate.is_some()) {
+            return Err("--pipeline cannot be combined with --close or --rate".into());
+        }
+        if self.close && self.wire == Wire::Line {
+            return Err("--close needs --protocol http (the line protocol has no close header)".into());
+        }
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err("--rate must be a positive number of requests per second".into());
+        }
+        if !self.path.starts_with('/') || self.path.contains([' ', '\r', '\n']) {
+            return Err(format!("--path `{}` must start with / and have no spaces", self.path));
+        }
+        Ok(())
+    }
+
+    fn request(&self) -> Vec<u8> {
+        match self.wire {
+            Wire::Http => {
+                let close = if self.close { "Connection: close\r\n" } else { "" };
+                format!("GET {} HTTP/1.1\r\nHost: {}\r\n{close}\r\n", self.path, self.addr)
+            }
+            Wire::Line => format!("GET {}\n", self.path),
+        }
+        .into_bytes()
+    }
+}
+
+/// Runs the load and returns what it measured.
+pub fn run(config: &BenchConfig) -> io::Result<Summary> {
+    config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let progress = progress_bar(config);
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + config.duration;
+    let threads = config.threads.min(config.connections);
+    let mut drivers: Vec<Driver> = (0..threads)
+        .map(|k| Driver::new(config, k, threads, start, deadline, Arc::clone(&done)))
+        .collect::<io::Result<_>>()?;
+    let first = drivers.remove(0);
+    let others: Vec<_> = drivers
+        .into_iter()
+        .map(|driver| std::thread::Builder::new().name("loadgen-2".into()).spawn(|| driver.run(None)))
+        .collect::<io::Result<_>>()?;
+    let mut results = vec![first.run(progress.as_ref())];
+    for handle in others {
+        results.push(handle.join().map_err(|_| io::Error::other("a driver thread panicked"))?);
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let mut histogram = new_histogram();
+    let (mut requests, mut errors, mut connects) = (0, Errors::default(), 0);
+    for result in results {
+        let result = result?;
+        histogram.add(&result.histogram).map_err(|e| io::Error::other(e.to_string()))?;
+        requests += result.requests;
+        errors.add(&result.errors);
+        connects += result.connects;
+    }
+    Ok(Summary::new(requests, config.duration, &histogram, errors, connects))
+}
+
+fn progress_bar(config: &BenchConfig) -> Option<ProgressBar> {
+    use std::io::IsTerminal;
+    if !config.progress || !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(config.duration.as_millis() as u64);
+    let style = ProgressStyle::with_template("{bar:40} {elapsed}/{duration} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
+
+/// One connection's state.
+#[derive(Debug)]
+struct Conn {
+    stream: Option<TcpStream>,
+    connected: bool,
+    /// When the current connection attempt began (for the connect timeout).
+    opened_at: Instant,
+    out: Vec<u8>,
+    written: usize,
+    inbuf: Vec<u8>,
+    /// Start times of the requests sent and not yet answered: when each was sent (closed
+    /// loop) or when it was due (open loop).
+    in_flight: VecDeque<Instant>,
+    /// Open loop: when the next request is due.
+    next_due: Instant,
+    /// The server said it will close after its last answer; wait for that close.
+    server_closes: bool,
+}
+
+/// What one driver thread measured.
+struct DriverResult {
+    histogram: Histogram<u64>,
+    requests: u64,
+    errors: Errors,
+    connects: u64,
+}
+
+/// One thread's share of the connections, and its event loop.
+struct Driver {
+    config: BenchConfig,
+    request: Vec<u8>,
+    poll: Poll,
+    conns: Vec<Conn>,
+    /// Open-loop sends and reconnects waiting for their time.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Open loop: this driver's interval between requests on one connection.
+    interval: Option<Duration>,
+    start: Instant,
+    deadline: Instant,
+    done: Arc<AtomicU64>,
+    result: DriverResult,
+}
+
+/// How often timeouts are checked and the progress bar redrawn.
+const TICK: Duration = Duration::from_millis(50);
+/// Pause before replacing a failed connection, so a refusing server is not hammered.
+const RECONNECT_DELAY: Duration = Duration::from_millis(10);
+
+impl Driver {
+    fn new(
+        config: &BenchConfig,
+        index: usize,
+        drivers: usize,
+        start: Instant,
+        deadline: Instant,
+        done: Arc<AtomicU64>,
+    ) -> io::Result<Self> {
+        // Connections are dealt out like cards: driver k gets every k-th one.
+        let count = (config.connections + drivers - 1 - index) / drivers;
+        let interval = config.rate.map(|rate| Duration::from_secs_f64(config.connections as f64 / rate));
+        let conns = (0..count)
+            .map(|i| {
+                // Spread the first requests evenly over one interval, so the schedule
+                // does not start with every connection firing at once.
+                let global = i * drivers + index;
+                let offset = interval.map_or(Duration::ZERO, |iv| iv.mul_f64(global as f64 / config.connections as f64));
+                Conn {
+                    stream: None,
+                    connected: false,
+                    opened_at: start,
+                    out: Vec::new(),
+                    written: 0,
+                    inbuf: Vec::new(),
+                    in_flight: VecDeque::new(),
+                    next_due: start + offset,
+                    server_closes: false,
+                }
+            })
+            .collect();
+        Ok(Self {
+            config: config.clone(),
+            request: config.request(),
+            poll: Poll::new()?,
+            conns,
+            timers: BinaryHeap::new(),
+            interval,
+            start,
+            deadline,
+            done,
+            result: DriverResult { histogram: new_histogram(), requests: 0, errors: Errors::default(), connects: 0 },
+        })
+    }
+
+    fn run(mut self, progress: Option<&ProgressBar>) -> io::Result<DriverResult> {
+        for i in 0..self.conns.len() {
+            self.connect(i);
+        }
+        let mut events = Events::with_capacity(1024);
+        let mut last_tick = Instant::now();
+        let mut reported = 0;
+        loop {
+            let now = Instant::now();
+            if now >= self.deadline {
+                break;
+            }
+            let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
+            let wake = [Some(self.deadline), Some(last_tick + TICK), next_timer].into_iter().flatten().min();
+            let timeout = wake.map(|at| at.saturating_duration_since(now));
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for event in events.iter() {
+                let i = event.token().0;
+                if event.is_writable() {
+                    self.on_writable(i);
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.on_readable(i);
+                }
+            }
+            self.fire_timers();
+            let now = Instant::now();
+            if now.duration_since(last_tick) >= TICK {
+                last_tick = now;
+                self.expire(now);
+                self.done.fetch_add(self.result.requests - reported, Ordering::Relaxed);
+                reported = self.result.requests;
+                if let Some(bar) = progress {
+                    bar.set_position(now.duration_since(self.start).as_millis() as u64);
+                    bar.set_message(format!("{} answered", self.done.load(Ordering::Relaxed)));
+                }
+            }
+        }
+        // Requests still waiting past the timeout at the end were not answered in time.
+        self.expire(self.deadline);
+        Ok(self.result)
+    }
+
+    fn connect(&mut self, i: usize) {
+        let conn = &mut self.conns[i];
+        conn.connected = false;
+        conn.out.clear();
+        conn.written = 0;
+        conn.inbuf.clear();
+        conn.in_flight.clear();
+        conn.server_closes = false;
+        conn.opened_at = Instant::now();
+        self.result.connects += 1;
+        let stream = TcpStream::connect(self.config.addr).and_then(|mut stream| {
+            self.poll.registry().register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+            Ok(stream)
+        });
+        match stream {
+            Ok(stream) => conn.stream = Some(stream),
+            Err(e) => self.fail(i, &e),
+        }
+    }
+
+    /// Counts the error, drops the connection, and schedules its replacement.
+    fn fail(&mut self, i: usize, error: &io::Error) {
+        self.result.errors.count_io(error);
+        self.drop_and_replace(i);
+    }
+
+    fn drop_and_replace(&mut self, i: usize) {
+        let conn = &mut self.conns[i];
+        if let Some(mut stream) = conn.stream.take() {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
+        conn.in_flight.clear();
+        self.timers.push(Reverse((Instant::now() + RECONNECT_DELAY, i)));
+    }
+
+    fn on_writable(&mut self, i: usize) {
+        let conn = &mut self.conns[i];
+        let Some(stream) = &conn.stream else { return };
+        if !conn.connected {
+            // mio's recipe for a non-blocking connect: writable, then no pending error
+            // and a peer address.
+            match stream.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => return self.fail(i, &e),
+            }
+            match stream.peer_addr() {
+                Ok(_) => conn.connected = true,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(e) => return self.fail(i, &e),
+            }
+            self.maybe_send(i);
+            return;
+        }
+        self.write(i);
+    }
+
+    /// Sends the next request (or batch) if the connection is free and one is due.
+    fn maybe_send(&mut self, i: usize) {
+        let now = Instant::now();
+        let conn = &mut self.conns[i];
+        if !conn.connected || !conn.in_flight.is_empty() || conn.server_closes || now >= self.deadline {
+            return;
+        }
+        let started = match self.interval {
+            None => now,
+            Some(interval) => {
+                if conn.next_due > now {
+                    self.timers.push(Reverse((conn.next_due, i)));
+                    return;
+                }
+                // Latency counts from when the request was due, however late we are.
+                let due = conn.next_due;
+                conn.next_due += interval;
+                due
+            }
+        };
+        for _ in 0..self.config.pipeline {
+            conn.out.extend_from_slice(&self.request);
+            conn.in_flight.push_back(started);
+        }
+        self.write(i);
+    }
+
+    fn write(&mut self, i: usize) {
+        let conn = &mut self.conns[i];
+        let Some(stream) = conn.stream.as_mut() else { return };
+        while conn.written < conn.out.len() {
+            match stream.write(&conn.out[conn.written..]) {
+                Ok(n) => conn.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.fail(i, &e),
+            }
+        }
+        conn.out.clear();
+        conn.written = 0;
+    }
+
+    fn on_readable(&mut self, i: usize) {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            let conn = &mut self.conns[i];
+            let Some(stream) = conn.stream.as_mut() else { return };
+            match stream.read(&mut chunk) {
+                Ok(0) => return self.on_server_close(i),
+                Ok(n) => conn.inbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.fail(i, &e),
+            }
+        }
+        self.take_answers(i);
+    }
+
+    fn on_server_close(&mut self, i: usize) {
+        self.take_answers(i);
+        let conn = &mut self.conns[i];
+        if conn.in_flight.is_empty() && conn.server_closes {
+            // The close we asked for (`--close`): the next connection opens at once.
+            if let Some(mut stream) = conn.stream.take() {
+                let _ = self.poll.registry().deregister(&mut stream);
+            }
+            return self.connect(i);
+        }
+        if !conn.in_flight.is_empty() {
+            self.result.errors.closed += 1;
+        }
+        self.drop_and_replace(i);
+    }
+
+    /// Takes every complete answer off the connection's input.
+    fn take_answers(&mut self, i: usize) {
+        let now = Instant::now();
+        loop {
+            let conn = &mut self.conns[i];
+            if conn.in_flight.is_empty() {
+                break;
+            }
+            let answer = match parse_answer(self.config.wire, &conn.inbuf) {
+                Ok(Some(answer)) => answer,
+                Ok(None) => break,
+                Err(()) => {
+                    self.result.errors.other += 1;
+                    return self.drop_and_replace(i);
+                }
+            };
+            conn.inbuf.drain(..answer.len);
+            let started = conn.in_flight.pop_front().unwrap_or(now);
+            conn.server_closes |= answer.closes;
+            if now <= self.deadline {
+                if (200..300).contains(&answer.status) {
+                    self.result.requests += 1;
+                    let us = now.saturating_duration_since(started).as_micros() as u64;
+                    // Values beyond the histogram's 5 minutes are clamped, not dropped.
+                    self.result.histogram.saturating_record(us.max(1));
+                } else {
+                    self.result.errors.bad_status += 1;
+                }
+            }
+        }
+        self.maybe_send(i);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, i))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.conns[i].stream.is_none() {
+                self.connect(i);
+            } else {
+                self.maybe_send(i);
+            }
+        }
+    }
+
+    /// Replaces connections whose oldest request, or whose connect, has waited too long.
+    fn expire(&mut self, now: Instant) {
+        let timeout = self.config.timeout;
+        for i in 0..self.conns.len() {
+            let conn = &self.conns[i];
+            if conn.stream.is_none() {
+                continue;
+            }
+            let waiting_since = match conn.in_flight.front() {
+                Some(&started) => Some(started),
+                None if !conn.connected => Some(conn.opened_at),
+                None => None,
+            };
+            if waiting_since.is_some_and(|since| now.saturating_duration_since(since) >= timeout) {
+                // Every request in flight on it has timed out, not just the oldest.
+                let lost = conn.in_flight.len().max(1) as u64;
+                self.result.errors.timeout += lost;
+                self.drop_and_replace(i);
+            }
+        }
+    }
+}
+
+/// One answer found at the front of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Answer {
+    len: usize,
+    status: u16,
+    /// The server will close the connection after it (`Connection: close`).
+    closes: bool,
+}
+
+/// The complete answer at the front of `buf`, if there is one; `Err` if it cannot be an
+/// answer of the protocol at all.
+fn parse_answer(wire: Wire, buf: &[u8]) -> Result<Option<Answer>, ()> {
+    match wire {
+        Wire::Line => {
+            let Some(lf) = buf.iter().position(|&b| b == b'\n') else { return Ok(None) };
+            let status = buf.get(..3).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
+            status.map(|status| Some(Answer { len: lf + 1, status, closes: false })).ok_or(())
+        }
+        Wire::Http => {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            let head_len = match response.parse(buf) {
+                Ok(httparse::Status::Complete(n)) => n,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(_) => return Err(()),
+            };
+            let mut body_len = 0;
+            let mut closes = false;
+            for header in response.headers.iter() {
+                if header.name.eq_ignore_ascii_case("content-length") {
+                    body_len = std::str::from_utf8(header.value).ok().and_then(|v| v.trim().parse().ok()).ok_or(())?;
+                } else if header.name.eq_ignore_ascii_case("connection") {
+                    closes |= header.value.eq_ignore_ascii_case(b"close");
+                }
+            }
+            let len = head_len + body_len;
+            let status = response.code.ok_or(())?;
+            Ok((buf.len() >= len).then_some(Answer { len, status, closes }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_framed_in_both_protocols() {
+        let http = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHelloHTTP/1.1 404";
+        assert_eq!(parse_answer(Wire::Http, http), Ok(Some(Answer { len: 43, status: 200, closes: false })));
+        assert_eq!(parse_answer(Wire::Http, &http[..40]), Ok(None));
+        let close = b"HTTP/1.1 503 X\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(parse_answer(Wire::Http, close).unwrap().map(|a| (a.status, a.closes)), Some((503, true)));
+        assert_eq!(parse_answer(Wire::Http, b"garbage\r\n\r\n"), Err(()));
+        assert_eq!(parse_answer(Wire::Line, b"200 Hello\n404"), Ok(Some(Answer { len: 10, status: 200, closes: false })));
+        assert_eq!(parse_answer(Wire::Line, b"200 Hel"), Ok(None));
+        assert_eq!(parse_answer(Wire::Line, b"oops\n"), Err(()));
+    }
+
+    #[test]
+    fn settings_that_cannot_work_together_are_refused() {
+        let base = BenchConfig::new("127.0.0.1:1".parse().unwrap(), 4, Duration::from_secs(1), "/hello");
+        assert!(base.validate().is_ok());
+        let bad = [
+            BenchConfig { pipeline: 4, rate: Some(100.0), ..base.clone() },
+            BenchConfig { pipeline: 4, close: true, ..base.clone() },
+            BenchConfig { close: true, wire: Wire::Line, ..base.clone() },
+            BenchConfig { threads: 3, ..base.clone() },
+            BenchConfig { rate: Some(0.0), ..base.clone() },
+            BenchConfig { path: "hello".into(), ..base.clone() },
+            BenchConfig { connections: 0, ..base.clone() },
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+    }
+}

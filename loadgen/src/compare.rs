@@ -1,0 +1,346 @@
+//! `loadgen compare`: every version, one scenario at a time, side by side.
+//!
+//! For each scenario and each version, a fresh server is started in a process of its own
+//! (`loadgen serve`), sampled from /proc while the load runs, and stopped. Each scenario
+//! says what it teaches; each outcome says whether the version hit a limit, and which.
+
+use std::fs::File;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::bench::{self, BenchConfig};
+use crate::hold::{self, HoldConfig, HoldResult};
+use crate::measure::{Summary, fmt_us};
+use crate::sample::{self, Peak, Sampler};
+use crate::serve::{self, Version};
+
+/// The scenarios, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioId {
+    KeepAlive,
+    ConnPerRequest,
+    IdleClients,
+    SlowHandler,
+    CpuHandler,
+    C10k,
+    Pipelining,
+}
+
+/// What a scenario does to a server.
+#[derive(Debug, Clone)]
+pub enum Load {
+    Bench(BenchConfig),
+    Hold(HoldConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub id: ScenarioId,
+    pub title: &'static str,
+    /// What the scenario teaches, in one or two sentences.
+    pub lesson: &'static str,
+    pub load: Load,
+}
+
+impl Scenario {
+    /// The settings, as the report prints them.
+    pub fn settings(&self) -> String {
+        match &self.load {
+            Load::Bench(b) => {
+                let mut text = format!("{} connections, GET {}, {:?}", b.connections, b.path, b.duration);
+                if b.pipeline > 1 {
+                    text += &format!(", {} pipelined per connection", b.pipeline);
+                }
+                if b.close {
+                    text += ", a new connection per request";
+                }
+                if let Some(rate) = b.rate {
+                    text += &format!(", open loop at {rate} requests/s in all");
+                }
+                text + &format!(", timeout {:?}", b.timeout)
+            }
+            Load::Hold(h) => format!(
+                "{} idle connections held, then one new client's GET {} given {:?}",
+                h.connections, h.path, h.timeout
+            ),
+        }
+    }
+}
+
+/// The suite. `quick` keeps the same shapes with less time and fewer connections, so the
+/// whole comparison runs in under a minute.
+pub fn suite(quick: bool) -> Vec<Scenario> {
+    let addr = ([127, 0, 0, 1], 0).into();
+    let secs = |full: u64, quick_ms: u64| {
+        if quick { Duration::from_millis(quick_ms) } else { Duration::from_secs(full) }
+    };
+    let bench = |connections, path: &str, duration, timeout| BenchConfig {
+        timeout,
+        progress: true,
+        ..BenchConfig::new(addr, connections, duration, path)
+    };
+    vec![
+        Scenario {
+            id: ScenarioId::KeepAlive,
+            title: "Keep-alive throughput",
+            lesson: "Many clients, each keeping its connection open and asking again at once. \
+                     A model that gives each connection a thread for its whole life serves only \
+                     as many clients at a time as it has threads; the others wait.",
+            load: Load::Bench(bench(64, "/hello", secs(5, 1000), secs(2, 500))),
+        },
+        Scenario {
+            id: ScenarioId::ConnPerRequest,
+            title: "A new connection per request",
+            lesson: "Every request pays for a connection: a spawn, a fork or a hand-off per \
+                     client. The server's CPU time per connection ranks the models, as in \
+                     Stevens' UNIX Network Programming, chapter 30.",
+            load: Load::Bench(BenchConfig { close: true, ..bench(16, "/hello", secs(5, 1000), secs(2, 500)) }),
+        },
+        Scenario {
+            id: ScenarioId::IdleClients,
+            title: "Idle clients and a newcomer",
+            lesson: "Clients that connect and say nothing. Where a connection holds a thread, \
+                     more idle clients than threads leave a newcomer waiting: starvation.",
+            load: Load::Hold(HoldConfig {
+                addr,
+                connections: 100,
+                path: "/hello".into(),
+                timeout: secs(3, 1000),
+            }),
+        },
+        Scenario {
+            id: ScenarioId::SlowHandler,
+            title: "A slow handler (/sleep?ms=100)",
+            lesson: "A handler that blocks, like a database call, holds its thread whatever the \
+                     model: throughput is at most threads / 100 ms. Multiplexing frees threads \
+                     from idle connections, not from blocking work.",
+            load: Load::Bench(bench(50, "/sleep?ms=100", secs(5, 1000), secs(2, 500))),
+        },
+        Scenario {
+            id: ScenarioId::CpuHandler,
+            title: "A CPU-heavy handler (/cpu?ms=10)",
+            lesson: "Work that computes is bound by cores, not by the concurrency model: past \
+                     one thread per core, more threads only take turns.",
+            load: Load::Bench(bench(8, "/cpu?ms=10", secs(5, 1000), secs(2, 500))),
+        },
+        Scenario {
+            id: ScenarioId::C10k,
+            title: if quick { "Many connections, a low rate each (C1k)" } else { "C10k: 10,000 connections, a low rate each" },
+            lesson: "The C10k problem: thousands of connections, each mostly idle. A thread or a \
+                     process per connection multiplies its cost by ten thousand; a pool starves; \
+                     an event loop watches them all from one thread.",
+            load: Load::Bench(BenchConfig {
+                rate: Some(if quick { 500.0 } else { 2000.0 }),
+                ..bench(if quick { 1000 } else { 10_000 }, "/hello", secs(10, 2000), secs(3, 1000))
+            }),
+        },
+        Scenario {
+            id: ScenarioId::Pipelining,
+            title: "Pipelining, 16 requests per write",
+            lesson: "Sixteen requests sent before reading any answer: fewer reads, writes and \
+                     wake-ups per request, for every model that serves the connection at all.",
+            load: Load::Bench(BenchConfig { pipeline: 16, ..bench(16, "/hello", secs(5, 1000), secs(2, 500)) }),
+        },
+    ]
+}
+
+/// Whether a version hit a limit in a scenario, and in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub limit_hit: bool,
+    pub text: String,
+}
+
+/// One version in one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub version: Version,
+    pub bench: Option<Summary>,
+    pub hold: Option<HoldResult>,
+    pub server: Peak,
+    /// Server CPU time during the run (user + system, reaped children included).
+    pub cpu_ms: u64,
+    /// Server CPU time per connection opened, for the connection-per-request scenario.
+    pub cpu_us_per_connection: Option<f64>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub id: ScenarioId,
+    pub title: String,
+    pub lesson: String,
+    pub settings: String,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// The machine the numbers come from: they mean little without it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub cpu: String,
+    pub memory: String,
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn this() -> Self {
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let field = |text: &str, name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+                .unwrap_or_else(|| "unknown".into())
+        };
+        Self {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu: field(&read("/proc/cpuinfo"), "model name"),
+            memory: field(&read("/proc/meminfo"), "MemTotal"),
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+        }
+    }
+}
+
+/// Everything a comparison measured; written as `results.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub quick: bool,
+    pub machine: Machine,
+    /// Seconds since the Unix epoch when the comparison started.
+    pub started_at: u64,
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+/// Runs `scenarios` against `versions`, logging each server to `out/logs/`.
+pub fn run(
+    scenarios: &[Scenario],
+    versions: &[Version],
+    quick: bool,
+    out: &Path,
+) -> anyhow::Result<Comparison> {
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let total = scenarios.len() * versions.len();
+    let mut results = Vec::new();
+    let mut step = 0;
+    for scenario in scenarios {
+        eprintln!("\n{}: {}", scenario.title, scenario.settings());
+        let mut outcomes = Vec::new();
+        for &version in versions {
+            step += 1;
+            eprint!("  [{step}/{total}] {:<20} ", version.name());
+            let log = File::create(logs.join(format!("{:?}-{}.log", scenario.id, version.name())))?;
+            let outcome = run_one(scenario, version, log)?;
+            eprintln!("{}", outcome.verdict.text);
+            outcomes.push(outcome);
+        }
+        results.push(ScenarioResult {
+            id: scenario.id,
+            title: scenario.title.to_owned(),
+            lesson: scenario.lesson.to_owned(),
+            settings: scenario.settings(),
+            outcomes,
+        });
+    }
+    Ok(Comparison { quick, machine: Machine::this(), started_at, scenarios: results })
+}
+
+/// One version in one scenario, on a fresh server.
+fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<Outcome> {
+    let server = serve::spawn(version, Some(log))?;
+    let pid = server.pid();
+    // The fork version has many processes; reading them all costs more, so less often.
+    let every = Duration::from_millis(if version.forks() { 250 } else { 100 });
+    let sampler = Sampler::start(pid, version.forks(), every);
+    let cpu_before = sample::cpu_ms(pid);
+    let mut held = None;
+    let (bench, hold) = match &scenario.load {
+        Load::Bench(config) => {
+            let config = BenchConfig { addr: server.addr(), ..config.clone() };
+            (Some(bench::run(&config)?), None)
+        }
+        Load::Hold(config) => {
+            let config = HoldConfig { addr: server.addr(), ..config.clone() };
+            let (result, idle) = hold::run(&config)?;
+            // Read the server while the idle clients are still there: the sampler's
+            // interval can miss so short a peak.
+            held = Some(sample::read(pid, version.forks()));
+            drop(idle);
+            (None, Some(result))
+        }
+    };
+    let cpu_ms = sample::cpu_ms(pid).saturating_sub(cpu_before);
+    let mut peak = sampler.stop();
+    if let Some(reading) = held {
+        peak.include(reading);
+    }
+    drop(server);
+    let cpu_us_per_connection = match (&scenario.load, &bench) {
+        (Load::Bench(config), Some(summary)) if config.close && summary.connections_opened > 0 => {
+            Some(cpu_ms as f64 * 1000.0 / summary.connections_opened as f64)
+        }
+        _ => None,
+    };
+    let mut outcome = Outcome {
+        version,
+        bench,
+        hold,
+        server: peak,
+        cpu_ms,
+        cpu_us_per_connection,
+        verdict: Verdict { limit_hit: false, text: String::new() },
+    };
+    outcome.verdict = verdict(&outcome);
+    Ok(outcome)
+}
+
+/// Growth in threads or processes past this many counts as "exploded".
+const GROWTH_LIMIT: u64 = 100;
+
+/// Reads the limits off an outcome: timeouts, refusals, starvation, threads or processes
+/// that grew with the connections.
+pub fn verdict(outcome: &Outcome) -> Verdict {
+    let mut limits = Vec::new();
+    if let Some(b) = &outcome.bench {
+        let e = &b.errors;
+        if e.timeout > 0 {
+            limits.push(format!("{} requests timed out", e.timeout));
+        }
+        if e.refused > 0 {
+            limits.push(format!("{} connections refused", e.refused));
+        }
+        if e.reset + e.closed > 0 {
+            limits.push(format!("{} connections reset or closed", e.reset + e.closed));
+        }
+        if e.bad_status + e.other > 0 {
+            limits.push(format!("{} bad answers", e.bad_status + e.other));
+        }
+    }
+    let p = &outcome.server;
+    if p.max_processes.saturating_sub(p.before.processes) >= GROWTH_LIMIT {
+        limits.push(format!("processes grew to {}", p.max_processes));
+    } else if p.max_threads.saturating_sub(p.before.threads) >= GROWTH_LIMIT {
+        limits.push(format!("threads grew to {}", p.max_threads));
+    }
+    if let Some(h) = &outcome.hold {
+        let answer = match h.answered_in_us {
+            None => format!("starved: no answer in {}", fmt_us(h.timeout_us)),
+            Some(us) => format!("answered in {}", fmt_us(us)),
+        };
+        let limit_hit = h.starved() || !limits.is_empty();
+        limits.insert(0, answer);
+        return Verdict { limit_hit, text: limits.join("; ") };
+    }
+    match (limits.is_empty(), &outcome.bench) {
+        (true, Some(b)) => Verdict { limit_hit: false, text: format!("ok, {:.0} req/s", b.requests_per_sec) },
+        (true, None) => Verdict { limit_hit: false, text: "ok".into() },
+        (false, _) => Verdict { limit_hit: true, text: limits.join("; ") },
+    }
+}

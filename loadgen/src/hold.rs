@@ -1,0 +1,85 @@
+//! Starvation made visible: hold N idle connections open, then time a new client.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::measure::Errors;
+
+#[derive(Debug, Clone)]
+pub struct HoldConfig {
+    pub addr: SocketAddr,
+    /// Idle connections to open first.
+    pub connections: usize,
+    /// What the new client asks for.
+    pub path: String,
+    /// How long the new client waits for its answer (and each idle connect may take).
+    pub timeout: Duration,
+}
+
+/// What the new client saw while the idle connections were held.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HoldResult {
+    /// Idle connections that were established.
+    pub held: usize,
+    /// Idle connections that could not be established, by kind.
+    pub failed: Errors,
+    /// How long the new client waited for its answer, if it got one in time.
+    pub answered_in_us: Option<u64>,
+    /// The answer's status, if there was one.
+    pub status: Option<u16>,
+    pub timeout_us: u64,
+}
+
+impl HoldResult {
+    pub fn starved(&self) -> bool {
+        self.answered_in_us.is_none()
+    }
+}
+
+/// Opens the idle connections, times the new client, and hands back the idle connections
+/// too, so a caller can keep them open longer.
+pub fn run(config: &HoldConfig) -> io::Result<(HoldResult, Vec<TcpStream>)> {
+    let mut idle = Vec::with_capacity(config.connections);
+    let mut failed = Errors::default();
+    for _ in 0..config.connections {
+        match TcpStream::connect_timeout(&config.addr, config.timeout) {
+            Ok(stream) => idle.push(stream),
+            Err(e) => failed.count_io(&e),
+        }
+    }
+    // Let a server that accepts at all get through its queue before the newcomer comes.
+    std::thread::sleep(Duration::from_millis(200));
+    let (answered_in, status) = match newcomer(config) {
+        Ok((elapsed, status)) => (Some(elapsed.as_micros() as u64), Some(status)),
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => (None, None),
+        Err(e) => return Err(e),
+    };
+    let result = HoldResult {
+        held: idle.len(),
+        failed,
+        answered_in_us: answered_in,
+        status,
+        timeout_us: config.timeout.as_micros() as u64,
+    };
+    Ok((result, idle))
+}
+
+/// One HTTP request on a new connection: how long until the status line, and the status.
+fn newcomer(config: &HoldConfig) -> io::Result<(Duration, u16)> {
+    let start = Instant::now();
+    let mut stream = TcpStream::connect_timeout(&config.addr, config.timeout)?;
+    let left = config.timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
+    stream.set_read_timeout(Some(left))?;
+    write!(stream, "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", config.path, config.addr)?;
+    let mut status_line = String::new();
+    BufReader::new(stream).read_line(&mut status_line)?;
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("not an HTTP answer: {status_line:?}")))?;
+    Ok((start.elapsed(), status))
+}

@@ -1,0 +1,15 @@
+//! The load scripts students run first: drive one server and measure it (`bench`), hold
+//! idle connections and time a newcomer (`hold`), or run every version side by side
+//! through a suite of scenarios and write a report (`compare`).
+//!
+//! The engine is event-driven on mio, so one or two threads drive ten thousand
+//! connections; latencies go into an HdrHistogram; an open-loop mode measures from each
+//! request's due time so a stalled server cannot hide its stall.
+
+pub mod bench;
+pub mod compare;
+pub mod hold;
+pub mod measure;
+pub mod report;
+pub mod sample;
+pub mod serve;

@@ -1,0 +1,249 @@
+//! The `loadgen` binary: the load scripts' command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use loadgen::bench::{self, BenchConfig, Wire};
+use loadgen::compare::{self, ScenarioId};
+use loadgen::hold::{self, HoldConfig};
+use loadgen::measure::{Summary, fmt_us, parse_duration};
+use loadgen::report;
+use loadgen::serve::{self, ServeOptions, Version};
+
+/// Load scripts for the versioned servers: measure one server, starve one, or compare
+/// them all side by side.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Start here: cargo run --release -p loadgen -- compare --quick\n\
+                  Then read target/compare/report.html (or report.md)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Drive one server with many connections and report throughput, latency, errors
+    Bench(BenchArgs),
+    /// Hold idle connections open, then time a new client's request
+    Hold(HoldArgs),
+    /// Run every version through the scenario suite and write a report
+    Compare(CompareArgs),
+    /// Run one version in this process (how `compare` starts each server)
+    #[command(hide = true)]
+    Serve {
+        version: Version,
+        #[command(flatten)]
+        options: ServeOptions,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// The server, e.g. 127.0.0.1:8085 (v4-nio's default)
+    #[arg(long, value_parser = serve::parse_addr)]
+    addr: SocketAddr,
+    /// Connections to keep busy
+    #[arg(long, short = 'c', default_value_t = 64)]
+    connections: usize,
+    /// How long to run: 10s, 500ms, 1m
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// What to request
+    #[arg(long, default_value = "/hello")]
+    path: String,
+    #[arg(long, value_enum, default_value_t = Wire::Http)]
+    protocol: Wire,
+    /// Requests written at once per connection before reading the answers
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// A new connection for every request
+    #[arg(long)]
+    close: bool,
+    /// Open loop: this many requests per second in all, on a fixed schedule, each
+    /// latency counted from when its request was due (so stalls are not hidden)
+    #[arg(long, value_name = "REQ_PER_SEC")]
+    rate: Option<f64>,
+    /// A request unanswered this long counts as a timeout
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Driver threads (1 or 2); one thread drives thousands of connections
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Print one JSON object on the last line instead of the table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct HoldArgs {
+    /// The server, e.g. 127.0.0.1:8084 (v3-thread-pool's default)
+    #[arg(long, value_parser = serve::parse_addr)]
+    addr: SocketAddr,
+    /// Idle connections to hold
+    #[arg(long, short = 'c', default_value_t = 100)]
+    connections: usize,
+    /// What the new client asks for
+    #[arg(long, default_value = "/hello")]
+    path: String,
+    /// How long the new client waits for an answer
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Keep the idle connections open this much longer afterwards, to look at the server
+    #[arg(long, value_parser = parse_duration)]
+    keep: Option<Duration>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct CompareArgs {
+    /// Shorter runs and 1,000 instead of 10,000 connections: under a minute in all
+    #[arg(long)]
+    quick: bool,
+    /// Only these scenarios (comma-separated)
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<ScenarioId>,
+    /// Only these versions (comma-separated)
+    #[arg(long, value_enum, value_delimiter = ',')]
+    versions: Vec<Version>,
+    /// Where to write the report [default: target/compare]
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { version, options } => serve::serve(version, &options),
+        Command::Bench(args) => run_bench(args),
+        Command::Hold(args) => run_hold(args),
+        Command::Compare(args) => run_compare(args),
+    }
+}
+
+fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    raise_fd_limit(args.connections)?;
+    let config = BenchConfig {
+        addr: args.addr,
+        connections: args.connections,
+        duration: args.duration,
+        path: args.path,
+        wire: args.protocol,
+        pipeline: args.pipeline,
+        close: args.close,
+        rate: args.rate,
+        timeout: args.timeout,
+        threads: args.threads,
+        progress: !args.json,
+    };
+    config.validate().map_err(anyhow::Error::msg)?;
+    let summary = bench::run(&config).with_context(|| format!("load against {} failed", args.addr))?;
+    if summary.connections_opened > 0 && summary.requests == 0 && summary.errors.refused > 0 {
+        eprintln!("every connection was refused: is a server listening on {}?", args.addr);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &Summary) {
+    let l = &s.latency_us;
+    println!("requests:    {} in {:.1} s, {:.0} per second", s.requests, s.elapsed_secs, s.requests_per_sec);
+    println!(
+        "latency:     p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        fmt_us(l.p50),
+        fmt_us(l.p90),
+        fmt_us(l.p99),
+        fmt_us(l.p999),
+        fmt_us(l.max)
+    );
+    println!("errors:      {}", s.errors.describe());
+    println!("connections: {} opened", s.connections_opened);
+}
+
+fn run_hold(args: HoldArgs) -> anyhow::Result<()> {
+    raise_fd_limit(args.connections)?;
+    let config =
+        HoldConfig { addr: args.addr, connections: args.connections, path: args.path, timeout: args.timeout };
+    let (result, idle) = hold::run(&config).with_context(|| format!("hold against {} failed", args.addr))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        println!("idle connections held: {} ({} failed: {})", result.held, result.failed.total(), result.failed.describe());
+        match result.answered_in_us {
+            Some(us) => println!("new client: answered in {} (status {})", fmt_us(us), result.status.unwrap_or(0)),
+            None => println!("new client: no answer within {} (starved)", fmt_us(result.timeout_us)),
+        }
+    }
+    if let Some(keep) = args.keep {
+        eprintln!("keeping {} idle connections open for {keep:?}", idle.len());
+        std::thread::sleep(keep);
+    }
+    Ok(())
+}
+
+fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
+    let mut scenarios = compare::suite(args.quick);
+    if !args.only.is_empty() {
+        scenarios.retain(|s| args.only.contains(&s.id));
+    }
+    let versions = if args.versions.is_empty() { Version::ALL.to_vec() } else { args.versions.clone() };
+    let most = scenarios
+        .iter()
+        .map(|s| match &s.load {
+            compare::Load::Bench(b) => b.connections,
+            compare::Load::Hold(h) => h.connections,
+        })
+        .max()
+        .unwrap_or(0);
+    raise_fd_limit(most)?;
+    let out = match args.out {
+        Some(out) => out,
+        None => default_out_dir(),
+    };
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let comparison = compare::run(&scenarios, &versions, args.quick, &out)?;
+    print!("{}", report::terminal(&comparison));
+    let written = report::write_all(&comparison, &format!("loadgen {command}"), &out)?;
+    println!();
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// `target/compare` beside the `loadgen` binary, wherever the command was run from.
+fn default_out_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(|target| target.join("compare")))
+        .unwrap_or_else(|| PathBuf::from("target/compare"))
+}
+
+/// Each connection is a file descriptor, on our side and the server's (whose process
+/// inherits our limit). Raise the soft limit as far as the hard one allows.
+fn raise_fd_limit(connections: usize) -> anyhow::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let needed = connections as u64 + 256;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft >= needed {
+        return Ok(());
+    }
+    if hard < needed {
+        bail!(
+            "{connections} connections need about {needed} file descriptors, but the limit is \
+             {hard}; raise it (ulimit -n {needed}) or use fewer connections"
+        );
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The comparison's outputs: a table on the terminal, `report.md`, a self-contained
+//! `report.html` with SVG charts, and the raw `results.json`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+use crate::compare::{Comparison, Outcome, ScenarioResult};
+use crate::measure::{fmt_bytes, fmt_us};
+
+/// Writes the three files into `dir` and returns their paths.
+pub fn write_all(comparison: &Comparison, command: &str, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let files = [
+        ("results.json", serde_json::to_string_pretty(comparison)?),
+        ("report.md", markdown(comparison, command)),
+        ("report.html", html(comparison, command)),
+    ];
+    let mut paths = Vec::new();
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// The columns of a scenario's table, one row per version.
+fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let hold = scenario.outcomes.iter().any(|o| o.hold.is_some());
+    let cpu = scenario.outcomes.iter().any(|o| o.cpu_us_per_connection.is_some());
+    let mut header = vec!["version"];
+    if hold {
+        header.extend(["idle held", "newcomer's answer"]);
+    } else {
+        header.extend(["req/s", "p50", "p99", "p99.9", "errors"]);
+    }
+    if cpu {
+        header.push("server CPU / connection");
+    }
+    header.extend(["threads (max)", "RSS (max)", "verdict"]);
+    let rows = scenario
+        .outcomes
+        .iter()
+        .map(|o| {
+            let mut row = vec![o.version.name().to_owned()];
+            if let Some(h) = &o.hold {
+                row.push(h.held.to_string());
+                row.push(h.answered_in_us.map_or_else(|| "none".to_owned(), fmt_us));
+            } else if let Some(b) = &o.bench {
+                let l = &b.latency_us;
+                row.push(format!("{:.0}", b.requests_per_sec));
+                row.extend([fmt_us(l.p50), fmt_us(l.p99), fmt_us(l.p999)]);
+                row.push(b.errors.describe());
+            }
+            if cpu {
+                row.push(o.cpu_us_per_connection.map_or_else(String::new, |us| format!("{us:.0} µs")));
+            }
+            row.push(threads(o));
+            row.push(fmt_bytes(o.server.max_rss_bytes));
+            row.push(o.verdict.text.clone());
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// `12`, or for the fork version `3 processes`.
+fn threads(o: &Outcome) -> String {
+    if o.version.forks() {
+        format!("{} in {} processes", o.server.max_threads, o.server.max_processes)
+    } else {
+        o.server.max_threads.to_string()
+    }
+}
+
+/// The table printed at the end of a comparison.
+pub fn terminal(comparison: &Comparison) -> String {
+    let mut out = String::new();
+    for scenario in &comparison.scenarios {
+        let (header, rows) = table(scenario);
+        let widths: Vec<usize> = (0..header.len())
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0))
+            .collect();
+        let _ = writeln!(out, "\n{}  ({})", scenario.title, scenario.settings);
+        let line = |cells: Vec<&str>| {
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ")
+        };
+        let _ = writeln!(out, "{}", line(header.clone()));
+        for row in &rows {
+            let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+        }
+    }
+    out
+}
+
+fn intro(comparison: &Comparison, command: &str) -> String {
+    let m = &comparison.machine;
+    format!(
+        "Produced by `{command}` on {} cores ({}), {} of memory, Linux {}. The load generator \
+         and the servers share these cores, so read the numbers as ratios between versions \
+         measured in this one run, not as absolute speeds. Each version ran in a fresh process \
+         for each scenario; threads and memory were sampled from /proc while the load ran (for \
+         the fork version, summed over its processes, which counts shared pages once per process).",
+        m.cores, m.cpu, m.memory, m.kernel
+    )
+}
+
+/// `report.md`.
+pub fn markdown(comparison: &Comparison, command: &str) -> String {
+    let mut md = String::from("# Versioned servers, side by side\n\n");
+    let _ = writeln!(md, "{}\n", intro(comparison, command));
+    md += "## Which version hit which limit\n\n";
+    let (header, rows) = limits_matrix(comparison);
+    md += &md_table(&header, &rows);
+    for scenario in &comparison.scenarios {
+        let _ = write!(md, "\n## {}\n\n{}\n\nSettings: {}.\n\n", scenario.title, scenario.lesson, scenario.settings);
+        let (header, rows) = table(scenario);
+        md += &md_table(&header, &rows);
+    }
+    md
+}
+
+/// Scenarios down, versions across: the verdict in each cell.
+fn limits_matrix(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header = vec!["scenario".to_owned()];
+    if let Some(first) = comparison.scenarios.first() {
+        header.extend(first.outcomes.iter().map(|o| o.version.name().to_owned()));
+    }
+    let rows = comparison
+        .scenarios
+        .iter()
+        .map(|s| {
+            let mut row = vec![s.title.clone()];
+            row.extend(s.outcomes.iter().map(|o| {
+                let mark = if o.verdict.limit_hit { "✘" } else { "✔" };
+                format!("{mark} {}", o.verdict.text)
+            }));
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
+    let escape = |s: &str| s.replace('|', "\\|");
+    let mut md = format!("| {} |\n", header.iter().map(|h| escape(h.as_ref())).collect::<Vec<_>>().join(" | "));
+    md += &format!("|{}\n", "---|".repeat(header.len()));
+    for row in rows {
+        md += &format!("| {} |\n", row.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "));
+    }
+    md
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn html_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
+    let mut html = String::from("<table><thead><tr>");
+    for h in header {
+        let _ = write!(html, "<th>{}</th>", escape_html(h.as_ref()));
+    }
+    html += "</tr></thead><tbody>";
+    for row in rows {
+        html += "<tr>";
+        for cell in row {
+            let class = if cell.starts_with('✘') { " class=\"limit\"" } else { "" };
+            let _ = write!(html, "<td{class}>{}</td>", escape_html(cell));
+        }
+        html += "</tr>";
+    }
+    html + "</tbody></table>\n"
+}
+
+/// `report.html`: the same content as the Markdown, with a chart per scenario, in one
+/// file that needs nothing else to open.
+pub fn html(comparison: &Comparison, command: &str) -> String {
+    let mut html = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Versioned servers, side by side</title><style>\
+         body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}\
+         table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}\
+         th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}th{background:#f3f3f3}\
+         td.limit{background:#fde8e8}.lesson{font-style:italic}svg{max-width:100%;height:auto}\
+         </style></head><body><h1>Versioned servers, side by side</h1>",
+    );
+    let _ = write!(html, "<p>{}</p><h2>Which version hit which limit</h2>", escape_html(&intro(comparison, command)));
+    let (header, rows) = limits_matrix(comparison);
+    html += &html_table(&header, &rows);
+    for scenario in &comparison.scenarios {
+        let _ = write!(
+            html,
+            "<h2>{}</h2><p class=\"lesson\">{}</p><p>Settings: {}.</p>",
+            escape_html(&scenario.title),
+            escape_html(&scenario.lesson),
+            escape_html(&scenario.settings)
+        );
+        let (header, rows) = table(scenario);
+        html += &html_table(&header, &rows);
+        if let Some(svg) = chart(scenario) {
+            html += &svg;
+        }
+    }
+    html + "</body></html>\n"
+}
+
+/// A bar per version: requests per second, or for the idle-clients scenario the
+/// newcomer's wait; and beside it the threads each version peaked at.
+pub fn chart(scenario: &ScenarioResult) -> Option<String> {
+    let hold = scenario.outcomes.iter().any(|o| o.hold.is_some());
+    let (caption, values): (&str, Vec<f64>) = if hold {
+        let waits = scenario.outcomes.iter().map(|o| {
+            o.hold.as_ref().map_or(0.0, |h| h.answered_in_us.unwrap_or(h.timeout_us) as f64 / 1000.0)
+        });
+        ("newcomer's wait, ms (a full bar: no answer at all)", waits.collect())
+    } else {
+        let rates = scenario.outcomes.iter().map(|o| o.bench.as_ref().map_or(0.0, |b| b.requests_per_sec));
+        ("requests per second", rates.collect())
+    };
+    let threads: Vec<f64> = scenario.outcomes.iter().map(|o| o.server.max_threads as f64).collect();
+    let labels: Vec<String> = scenario.outcomes.iter().map(|o| o.version.name().to_owned()).collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 320)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let (left, right) = root.split_horizontally(480);
+        bars(&left, caption, &labels, &values).ok()?;
+        bars(&right, "threads (max)", &labels, &threads).ok()?;
+        root.present().ok()?;
+    }
+    Some(svg)
+}
+
+fn bars(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: &str,
+    labels: &[String],
+    values: &[f64],
+) -> Result<(), String> {
+    let top = values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0..labels.len()).into_segmented(), 0.0..top)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_label_formatter(&|x| match x {
+            SegmentValue::CenterOf(i) => labels.get(*i).map_or_else(String::new, |l| short(l)),
+            _ => String::new(),
+        })
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart.draw_series(values.iter().enumerate().map(|(i, &v)| {
+        let mut bar = Rectangle::new(
+            [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), v)],
+            Palette99::pick(i).filled(),
+        );
+        bar.set_margin(0, 0, 8, 8);
+        bar
+    }))
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `v2-thread-per-conn` → `v2-thread`: names that fit under a bar.
+fn short(name: &str) -> String {
+    name.split('-').take(2).collect::<Vec<_>>().join("-")
+}
