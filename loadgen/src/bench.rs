@@ -11,8 +11,8 @@
 //!   counted from when the request was *due*, not from when it could be sent. A stall now
 //!   shows as every request that fell due during it arriving late, as wrk2 measures.
 
-use std::collections::{BinaryHeap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,7 +91,9 @@ impl BenchConfig {
             return Err("--pipeline cannot be combined with --close or --rate".into());
         }
         if self.close && self.wire == Wire::Line {
-            return Err("--close needs --protocol http (the line protocol has no close header)".into());
+            return Err(
+                "--close needs --protocol http (the line protocol has no close header)".into()
+            );
         }
         if let Some(rate) = self.rate
             && !(rate.is_finite() && rate > 0.0)
@@ -121,16 +123,16 @@ pub fn run(config: &BenchConfig) -> io::Result<Summary> {
     config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let progress = progress_bar(config);
     let done = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let deadline = start + config.duration;
     let threads = config.threads.min(config.connections);
     let mut drivers: Vec<Driver> = (0..threads)
-        .map(|k| Driver::new(config, k, threads, start, deadline, Arc::clone(&done)))
+        .map(|k| Driver::new(config, k, threads, Arc::clone(&done)))
         .collect::<io::Result<_>>()?;
     let first = drivers.remove(0);
     let others: Vec<_> = drivers
         .into_iter()
-        .map(|driver| std::thread::Builder::new().name("loadgen-2".into()).spawn(|| driver.run(None)))
+        .map(|driver| {
+            std::thread::Builder::new().name("loadgen-2".into()).spawn(|| driver.run(None))
+        })
         .collect::<io::Result<_>>()?;
     let mut results = vec![first.run(progress.as_ref())];
     for handle in others {
@@ -176,8 +178,10 @@ struct Conn {
     /// Start times of the requests sent and not yet answered: when each was sent (closed
     /// loop) or when it was due (open loop).
     in_flight: VecDeque<Instant>,
-    /// Open loop: when the next request is due.
+    /// Open loop: when the next request is due; until the run starts, its offset from
+    /// the start.
     next_due: Instant,
+    offset: Duration,
     /// The server said it will close after its last answer; wait for that close.
     server_closes: bool,
 }
@@ -202,6 +206,8 @@ struct Driver {
     interval: Option<Duration>,
     start: Instant,
     deadline: Instant,
+    /// False while warming up: connections open, but no request is sent.
+    measuring: bool,
     done: Arc<AtomicU64>,
     result: DriverResult,
 }
@@ -216,30 +222,29 @@ impl Driver {
         config: &BenchConfig,
         index: usize,
         drivers: usize,
-        start: Instant,
-        deadline: Instant,
         done: Arc<AtomicU64>,
     ) -> io::Result<Self> {
+        let start = Instant::now();
         // Connections are dealt out like cards: driver k gets every k-th one.
         let count = (config.connections + drivers - 1 - index) / drivers;
-        let interval = config.rate.map(|rate| Duration::from_secs_f64(config.connections as f64 / rate));
+        let interval =
+            config.rate.map(|rate| Duration::from_secs_f64(config.connections as f64 / rate));
         let conns = (0..count)
-            .map(|i| {
-                // Spread the first requests evenly over one interval, so the schedule
-                // does not start with every connection firing at once.
-                let global = i * drivers + index;
-                let offset = interval.map_or(Duration::ZERO, |iv| iv.mul_f64(global as f64 / config.connections as f64));
-                Conn {
-                    stream: None,
-                    connected: false,
-                    opened_at: start,
-                    out: Vec::new(),
-                    written: 0,
-                    inbuf: Vec::new(),
-                    in_flight: VecDeque::new(),
-                    next_due: start + offset,
-                    server_closes: false,
-                }
+            .map(|i| Conn {
+                stream: None,
+                connected: false,
+                opened_at: start,
+                out: Vec::new(),
+                written: 0,
+                inbuf: Vec::new(),
+                in_flight: VecDeque::new(),
+                // Open loop: spread the first requests evenly over one interval, so the
+                // schedule does not start with every connection firing at once.
+                next_due: start,
+                offset: interval.map_or(Duration::ZERO, |iv| {
+                    iv.mul_f64((i * drivers + index) as f64 / config.connections as f64)
+                }),
+                server_closes: false,
             })
             .collect();
         Ok(Self {
@@ -250,17 +255,21 @@ impl Driver {
             timers: BinaryHeap::new(),
             interval,
             start,
-            deadline,
+            deadline: start,
+            measuring: false,
             done,
-            result: DriverResult { histogram: new_histogram(), requests: 0, errors: Errors::default(), connects: 0 },
+            result: DriverResult {
+                histogram: new_histogram(),
+                requests: 0,
+                errors: Errors::default(),
+                connects: 0,
+            },
         })
     }
 
     fn run(mut self, progress: Option<&ProgressBar>) -> io::Result<DriverResult> {
-        for i in 0..self.conns.len() {
-            self.connect(i);
-        }
         let mut events = Events::with_capacity(1024);
+        self.warm_up(&mut events)?;
         let mut last_tick = Instant::now();
         let mut reported = 0;
         loop {
@@ -269,7 +278,10 @@ impl Driver {
                 break;
             }
             let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
-            let wake = [Some(self.deadline), Some(last_tick + TICK), next_timer].into_iter().flatten().min();
+            let wake = [Some(self.deadline), Some(last_tick + TICK), next_timer]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout = wake.map(|at| at.saturating_duration_since(now));
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
@@ -303,6 +315,44 @@ impl Driver {
         Ok(self.result)
     }
 
+    /// Opens every connection before the clock starts, so the run measures serving, not
+    /// a storm of ten thousand handshakes (which overflows any listen backlog, and whose
+    /// SYN retries would add seconds to the first requests). Waits at most the timeout;
+    /// connections still not open then are counted when they time out.
+    fn warm_up(&mut self, events: &mut Events) -> io::Result<()> {
+        self.deadline = Instant::now() + self.config.timeout;
+        for i in 0..self.conns.len() {
+            self.connect(i);
+        }
+        while self.conns.iter().any(|c| c.stream.is_some() && !c.connected) {
+            let now = Instant::now();
+            if now >= self.deadline {
+                break;
+            }
+            match self.poll.poll(events, Some(self.deadline - now)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for event in events.iter() {
+                if event.is_writable() {
+                    // Connected; `maybe_send` holds back until `measuring`.
+                    self.on_writable(event.token().0);
+                }
+            }
+        }
+        self.start = Instant::now();
+        self.deadline = self.start + self.config.duration;
+        self.measuring = true;
+        for conn in &mut self.conns {
+            conn.next_due = self.start + conn.offset;
+        }
+        for i in 0..self.conns.len() {
+            self.maybe_send(i);
+        }
+        Ok(())
+    }
+
     fn connect(&mut self, i: usize) {
         let conn = &mut self.conns[i];
         conn.connected = false;
@@ -314,7 +364,11 @@ impl Driver {
         conn.opened_at = Instant::now();
         self.result.connects += 1;
         let stream = TcpStream::connect(self.config.addr).and_then(|mut stream| {
-            self.poll.registry().register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+            self.poll.registry().register(
+                &mut stream,
+                Token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
             Ok(stream)
         });
         match stream {
@@ -363,7 +417,8 @@ impl Driver {
     fn maybe_send(&mut self, i: usize) {
         let now = Instant::now();
         let conn = &mut self.conns[i];
-        if !conn.connected || !conn.in_flight.is_empty() || conn.server_closes || now >= self.deadline {
+        let idle = conn.connected && conn.in_flight.is_empty() && !conn.server_closes;
+        if !idle || !self.measuring || now >= self.deadline {
             return;
         }
         let started = match self.interval {
@@ -519,7 +574,8 @@ fn parse_answer(wire: Wire, buf: &[u8]) -> Result<Option<Answer>, ()> {
     match wire {
         Wire::Line => {
             let Some(lf) = buf.iter().position(|&b| b == b'\n') else { return Ok(None) };
-            let status = buf.get(..3).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
+            let status =
+                buf.get(..3).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
             status.map(|status| Some(Answer { len: lf + 1, status, closes: false })).ok_or(())
         }
         Wire::Http => {
@@ -534,7 +590,10 @@ fn parse_answer(wire: Wire, buf: &[u8]) -> Result<Option<Answer>, ()> {
             let mut closes = false;
             for header in response.headers.iter() {
                 if header.name.eq_ignore_ascii_case("content-length") {
-                    body_len = std::str::from_utf8(header.value).ok().and_then(|v| v.trim().parse().ok()).ok_or(())?;
+                    body_len = std::str::from_utf8(header.value)
+                        .ok()
+                        .and_then(|v| v.trim().parse().ok())
+                        .ok_or(())?;
                 } else if header.name.eq_ignore_ascii_case("connection") {
                     closes |= header.value.eq_ignore_ascii_case(b"close");
                 }
@@ -553,19 +612,29 @@ mod tests {
     #[test]
     fn answers_are_framed_in_both_protocols() {
         let http = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHelloHTTP/1.1 404";
-        assert_eq!(parse_answer(Wire::Http, http), Ok(Some(Answer { len: 43, status: 200, closes: false })));
+        assert_eq!(
+            parse_answer(Wire::Http, http),
+            Ok(Some(Answer { len: 43, status: 200, closes: false }))
+        );
         assert_eq!(parse_answer(Wire::Http, &http[..40]), Ok(None));
         let close = b"HTTP/1.1 503 X\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(parse_answer(Wire::Http, close).unwrap().map(|a| (a.status, a.closes)), Some((503, true)));
+        assert_eq!(
+            parse_answer(Wire::Http, close).unwrap().map(|a| (a.status, a.closes)),
+            Some((503, true))
+        );
         assert_eq!(parse_answer(Wire::Http, b"garbage\r\n\r\n"), Err(()));
-        assert_eq!(parse_answer(Wire::Line, b"200 Hello\n404"), Ok(Some(Answer { len: 10, status: 200, closes: false })));
+        assert_eq!(
+            parse_answer(Wire::Line, b"200 Hello\n404"),
+            Ok(Some(Answer { len: 10, status: 200, closes: false }))
+        );
         assert_eq!(parse_answer(Wire::Line, b"200 Hel"), Ok(None));
         assert_eq!(parse_answer(Wire::Line, b"oops\n"), Err(()));
     }
 
     #[test]
     fn settings_that_cannot_work_together_are_refused() {
-        let base = BenchConfig::new("127.0.0.1:1".parse().unwrap(), 4, Duration::from_secs(1), "/hello");
+        let base =
+            BenchConfig::new("127.0.0.1:1".parse().unwrap(), 4, Duration::from_secs(1), "/hello");
         assert!(base.validate().is_ok());
         let bad = [
             BenchConfig { pipeline: 4, rate: Some(100.0), ..base.clone() },

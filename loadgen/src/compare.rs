@@ -50,7 +50,8 @@ impl Scenario {
     pub fn settings(&self) -> String {
         match &self.load {
             Load::Bench(b) => {
-                let mut text = format!("{} connections, GET {}, {:?}", b.connections, b.path, b.duration);
+                let mut text =
+                    format!("{} connections, GET {}, {:?}", b.connections, b.path, b.duration);
                 if b.pipeline > 1 {
                     text += &format!(", {} pipelined per connection", b.pipeline);
                 }
@@ -97,7 +98,10 @@ pub fn suite(quick: bool) -> Vec<Scenario> {
             lesson: "Every request pays for a connection: a spawn, a fork or a hand-off per \
                      client. The server's CPU time per connection ranks the models, as in \
                      Stevens' UNIX Network Programming, chapter 30.",
-            load: Load::Bench(BenchConfig { close: true, ..bench(16, "/hello", secs(5, 1000), secs(2, 500)) }),
+            load: Load::Bench(BenchConfig {
+                close: true,
+                ..bench(16, "/hello", secs(5, 1000), secs(2, 500))
+            }),
         },
         Scenario {
             id: ScenarioId::IdleClients,
@@ -128,7 +132,11 @@ pub fn suite(quick: bool) -> Vec<Scenario> {
         },
         Scenario {
             id: ScenarioId::C10k,
-            title: if quick { "Many connections, a low rate each (C1k)" } else { "C10k: 10,000 connections, a low rate each" },
+            title: if quick {
+                "Many connections, a low rate each (C1k)"
+            } else {
+                "C10k: 10,000 connections, a low rate each"
+            },
             lesson: "The C10k problem: thousands of connections, each mostly idle. A thread or a \
                      process per connection multiplies its cost by ten thousand; a pool starves; \
                      an event loop watches them all from one thread.",
@@ -142,7 +150,10 @@ pub fn suite(quick: bool) -> Vec<Scenario> {
             title: "Pipelining, 16 requests per write",
             lesson: "Sixteen requests sent before reading any answer: fewer reads, writes and \
                      wake-ups per request, for every model that serves the connection at all.",
-            load: Load::Bench(BenchConfig { pipeline: 16, ..bench(16, "/hello", secs(5, 1000), secs(2, 500)) }),
+            load: Load::Bench(BenchConfig {
+                pipeline: 16,
+                ..bench(16, "/hello", secs(5, 1000), secs(2, 500))
+            }),
         },
     ]
 }
@@ -339,7 +350,9 @@ pub fn verdict(outcome: &Outcome) -> Verdict {
         return Verdict { limit_hit, text: limits.join("; ") };
     }
     match (limits.is_empty(), &outcome.bench) {
-        (true, Some(b)) => Verdict { limit_hit: false, text: format!("ok, {:.0} req/s", b.requests_per_sec) },
+        (true, Some(b)) => {
+            Verdict { limit_hit: false, text: format!("ok, {:.0} req/s", b.requests_per_sec) }
+        }
         (true, None) => Verdict { limit_hit: false, text: "ok".into() },
         (false, _) => Verdict { limit_hit: true, text: limits.join("; ") },
     }

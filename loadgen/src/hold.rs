@@ -54,7 +54,9 @@ pub fn run(config: &HoldConfig) -> io::Result<(HoldResult, Vec<TcpStream>)> {
     std::thread::sleep(Duration::from_millis(200));
     let (answered_in, status) = match newcomer(config) {
         Ok((elapsed, status)) => (Some(elapsed.as_micros() as u64), Some(status)),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => (None, None),
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            (None, None)
+        }
         Err(e) => return Err(e),
     };
     let result = HoldResult {
@@ -73,7 +75,11 @@ fn newcomer(config: &HoldConfig) -> io::Result<(Duration, u16)> {
     let mut stream = TcpStream::connect_timeout(&config.addr, config.timeout)?;
     let left = config.timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
     stream.set_read_timeout(Some(left))?;
-    write!(stream, "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", config.path, config.addr)?;
+    write!(
+        stream,
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        config.path, config.addr
+    )?;
     let mut status_line = String::new();
     BufReader::new(stream).read_line(&mut status_line)?;
     let status = status_line

@@ -143,7 +143,8 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         progress: !args.json,
     };
     config.validate().map_err(anyhow::Error::msg)?;
-    let summary = bench::run(&config).with_context(|| format!("load against {} failed", args.addr))?;
+    let summary =
+        bench::run(&config).with_context(|| format!("load against {} failed", args.addr))?;
     if summary.connections_opened > 0 && summary.requests == 0 && summary.errors.refused > 0 {
         eprintln!("every connection was refused: is a server listening on {}?", args.addr);
     }
@@ -157,7 +158,10 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
 
 fn print_summary(s: &Summary) {
     let l = &s.latency_us;
-    println!("requests:    {} in {:.1} s, {:.0} per second", s.requests, s.elapsed_secs, s.requests_per_sec);
+    println!(
+        "requests:    {} in {:.1} s, {:.0} per second",
+        s.requests, s.elapsed_secs, s.requests_per_sec
+    );
     println!(
         "latency:     p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
         fmt_us(l.p50),
@@ -172,16 +176,32 @@ fn print_summary(s: &Summary) {
 
 fn run_hold(args: HoldArgs) -> anyhow::Result<()> {
     raise_fd_limit(args.connections)?;
-    let config =
-        HoldConfig { addr: args.addr, connections: args.connections, path: args.path, timeout: args.timeout };
-    let (result, idle) = hold::run(&config).with_context(|| format!("hold against {} failed", args.addr))?;
+    let config = HoldConfig {
+        addr: args.addr,
+        connections: args.connections,
+        path: args.path,
+        timeout: args.timeout,
+    };
+    let (result, idle) =
+        hold::run(&config).with_context(|| format!("hold against {} failed", args.addr))?;
     if args.json {
         println!("{}", serde_json::to_string(&result)?);
     } else {
-        println!("idle connections held: {} ({} failed: {})", result.held, result.failed.total(), result.failed.describe());
+        println!(
+            "idle connections held: {} ({} failed: {})",
+            result.held,
+            result.failed.total(),
+            result.failed.describe()
+        );
         match result.answered_in_us {
-            Some(us) => println!("new client: answered in {} (status {})", fmt_us(us), result.status.unwrap_or(0)),
-            None => println!("new client: no answer within {} (starved)", fmt_us(result.timeout_us)),
+            Some(us) => println!(
+                "new client: answered in {} (status {})",
+                fmt_us(us),
+                result.status.unwrap_or(0)
+            ),
+            None => {
+                println!("new client: no answer within {} (starved)", fmt_us(result.timeout_us))
+            }
         }
     }
     if let Some(keep) = args.keep {
@@ -196,7 +216,8 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
     if !args.only.is_empty() {
         scenarios.retain(|s| args.only.contains(&s.id));
     }
-    let versions = if args.versions.is_empty() { Version::ALL.to_vec() } else { args.versions.clone() };
+    let versions =
+        if args.versions.is_empty() { Version::ALL.to_vec() } else { args.versions.clone() };
     let most = scenarios
         .iter()
         .map(|s| match &s.load {
@@ -246,4 +267,60 @@ fn raise_fd_limit(connections: usize) -> anyhow::Result<()> {
     }
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_takes_lists_of_scenarios_and_versions() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "compare",
+            "--quick",
+            "--only",
+            "keep-alive,c10k",
+            "--versions",
+            "v1-blocking,v4-nio",
+        ])
+        .unwrap();
+        let Command::Compare(args) = cli.command else { panic!("not compare") };
+        assert!(args.quick);
+        assert_eq!(args.only, [ScenarioId::KeepAlive, ScenarioId::C10k]);
+        assert_eq!(args.versions, [Version::V1Blocking, Version::V4Nio]);
+        assert!(Cli::try_parse_from(["loadgen", "compare", "--only", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn bench_parses_durations_and_rejects_bad_addresses() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "bench",
+            "--addr",
+            "127.0.0.1:8085",
+            "-d",
+            "500ms",
+            "--rate",
+            "100",
+        ])
+        .unwrap();
+        let Command::Bench(args) = cli.command else { panic!("not bench") };
+        assert_eq!(args.duration, Duration::from_millis(500));
+        assert_eq!(args.rate, Some(100.0));
+        let error = Cli::try_parse_from(["loadgen", "bench", "--addr", "localhost"]).unwrap_err();
+        assert!(error.to_string().contains("is not an address"), "{error}");
+    }
+
+    #[test]
+    fn every_scenario_of_both_suites_is_valid() {
+        for quick in [true, false] {
+            for scenario in compare::suite(quick) {
+                if let compare::Load::Bench(config) = &scenario.load {
+                    assert_eq!(config.validate(), Ok(()), "{:?}", scenario.id);
+                }
+                assert!(!scenario.lesson.is_empty());
+            }
+        }
+    }
 }

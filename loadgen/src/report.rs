@@ -10,7 +10,11 @@ use crate::compare::{Comparison, Outcome, ScenarioResult};
 use crate::measure::{fmt_bytes, fmt_us};
 
 /// Writes the three files into `dir` and returns their paths.
-pub fn write_all(comparison: &Comparison, command: &str, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn write_all(
+    comparison: &Comparison,
+    command: &str,
+    dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let files = [
         ("results.json", serde_json::to_string_pretty(comparison)?),
@@ -55,7 +59,9 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 row.push(b.errors.describe());
             }
             if cpu {
-                row.push(o.cpu_us_per_connection.map_or_else(String::new, |us| format!("{us:.0} µs")));
+                row.push(
+                    o.cpu_us_per_connection.map_or_else(String::new, |us| format!("{us:.0} µs")),
+                );
             }
             row.push(threads(o));
             row.push(fmt_bytes(o.server.max_rss_bytes));
@@ -81,11 +87,22 @@ pub fn terminal(comparison: &Comparison) -> String {
     for scenario in &comparison.scenarios {
         let (header, rows) = table(scenario);
         let widths: Vec<usize> = (0..header.len())
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0))
+            .map(|c| {
+                rows.iter()
+                    .map(|r| r[c].chars().count())
+                    .chain([header[c].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let _ = writeln!(out, "\n{}  ({})", scenario.title, scenario.settings);
         let line = |cells: Vec<&str>| {
-            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ")
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
         };
         let _ = writeln!(out, "{}", line(header.clone()));
         for row in &rows {
@@ -115,7 +132,11 @@ pub fn markdown(comparison: &Comparison, command: &str) -> String {
     let (header, rows) = limits_matrix(comparison);
     md += &md_table(&header, &rows);
     for scenario in &comparison.scenarios {
-        let _ = write!(md, "\n## {}\n\n{}\n\nSettings: {}.\n\n", scenario.title, scenario.lesson, scenario.settings);
+        let _ = write!(
+            md,
+            "\n## {}\n\n{}\n\nSettings: {}.\n\n",
+            scenario.title, scenario.lesson, scenario.settings
+        );
         let (header, rows) = table(scenario);
         md += &md_table(&header, &rows);
     }
@@ -145,7 +166,10 @@ fn limits_matrix(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
 
 fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
     let escape = |s: &str| s.replace('|', "\\|");
-    let mut md = format!("| {} |\n", header.iter().map(|h| escape(h.as_ref())).collect::<Vec<_>>().join(" | "));
+    let mut md = format!(
+        "| {} |\n",
+        header.iter().map(|h| escape(h.as_ref())).collect::<Vec<_>>().join(" | ")
+    );
     md += &format!("|{}\n", "---|".repeat(header.len()));
     for row in rows {
         md += &format!("| {} |\n", row.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "));
@@ -186,7 +210,11 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
          td.limit{background:#fde8e8}.lesson{font-style:italic}svg{max-width:100%;height:auto}\
          </style></head><body><h1>Versioned servers, side by side</h1>",
     );
-    let _ = write!(html, "<p>{}</p><h2>Which version hit which limit</h2>", escape_html(&intro(comparison, command)));
+    let _ = write!(
+        html,
+        "<p>{}</p><h2>Which version hit which limit</h2>",
+        escape_html(&intro(comparison, command))
+    );
     let (header, rows) = limits_matrix(comparison);
     html += &html_table(&header, &rows);
     for scenario in &comparison.scenarios {
@@ -212,15 +240,19 @@ pub fn chart(scenario: &ScenarioResult) -> Option<String> {
     let hold = scenario.outcomes.iter().any(|o| o.hold.is_some());
     let (caption, values): (&str, Vec<f64>) = if hold {
         let waits = scenario.outcomes.iter().map(|o| {
-            o.hold.as_ref().map_or(0.0, |h| h.answered_in_us.unwrap_or(h.timeout_us) as f64 / 1000.0)
+            o.hold
+                .as_ref()
+                .map_or(0.0, |h| h.answered_in_us.unwrap_or(h.timeout_us) as f64 / 1000.0)
         });
         ("newcomer's wait, ms (a full bar: no answer at all)", waits.collect())
     } else {
-        let rates = scenario.outcomes.iter().map(|o| o.bench.as_ref().map_or(0.0, |b| b.requests_per_sec));
+        let rates =
+            scenario.outcomes.iter().map(|o| o.bench.as_ref().map_or(0.0, |b| b.requests_per_sec));
         ("requests per second", rates.collect())
     };
     let threads: Vec<f64> = scenario.outcomes.iter().map(|o| o.server.max_threads as f64).collect();
-    let labels: Vec<String> = scenario.outcomes.iter().map(|o| o.version.name().to_owned()).collect();
+    let labels: Vec<String> =
+        scenario.outcomes.iter().map(|o| o.version.name().to_owned()).collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (960, 320)).into_drawing_area();
@@ -256,19 +288,151 @@ fn bars(
         })
         .draw()
         .map_err(|e| e.to_string())?;
-    chart.draw_series(values.iter().enumerate().map(|(i, &v)| {
-        let mut bar = Rectangle::new(
-            [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), v)],
-            Palette99::pick(i).filled(),
-        );
-        bar.set_margin(0, 0, 8, 8);
-        bar
-    }))
-    .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(values.iter().enumerate().map(|(i, &v)| {
+            let mut bar = Rectangle::new(
+                [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), v)],
+                Palette99::pick(i).filled(),
+            );
+            bar.set_margin(0, 0, 8, 8);
+            bar
+        }))
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
 /// `v2-thread-per-conn` → `v2-thread`: names that fit under a bar.
 fn short(name: &str) -> String {
     name.split('-').take(2).collect::<Vec<_>>().join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::{Machine, ScenarioId, Verdict, verdict};
+    use crate::hold::HoldResult;
+    use crate::measure::{Errors, Summary, new_histogram};
+    use crate::sample::{Peak, Reading};
+    use crate::serve::Version;
+    use std::time::Duration;
+
+    fn outcome(version: Version, timeouts: u64, max_threads: u64) -> Outcome {
+        let mut histogram = new_histogram();
+        histogram.record(1500).unwrap();
+        let errors = Errors { timeout: timeouts, ..Errors::default() };
+        let mut o = Outcome {
+            version,
+            bench: Some(Summary::new(1000, Duration::from_secs(1), &histogram, errors, 64)),
+            hold: None,
+            server: Peak {
+                before: Reading { processes: 1, threads: 1, rss_bytes: 4 << 20 },
+                max_processes: 1,
+                max_threads,
+                max_rss_bytes: 6 << 20,
+            },
+            cpu_ms: 10,
+            cpu_us_per_connection: None,
+            verdict: Verdict { limit_hit: false, text: String::new() },
+        };
+        o.verdict = verdict(&o);
+        o
+    }
+
+    fn comparison() -> Comparison {
+        let mut starved = outcome(Version::V3ThreadPool, 0, 11);
+        starved.bench = None;
+        starved.hold = Some(HoldResult {
+            held: 100,
+            failed: Errors::default(),
+            answered_in_us: None,
+            status: None,
+            timeout_us: 3_000_000,
+        });
+        starved.verdict = verdict(&starved);
+        Comparison {
+            quick: true,
+            machine: Machine {
+                cores: 2,
+                cpu: "Test CPU".into(),
+                memory: "1 kB".into(),
+                kernel: "6.1".into(),
+            },
+            started_at: 0,
+            scenarios: vec![
+                ScenarioResult {
+                    id: ScenarioId::KeepAlive,
+                    title: "Keep-alive throughput".into(),
+                    lesson: "A lesson.".into(),
+                    settings: "64 connections".into(),
+                    outcomes: vec![
+                        outcome(Version::V1Blocking, 63, 1),
+                        outcome(Version::V4Nio, 0, 13),
+                    ],
+                },
+                ScenarioResult {
+                    id: ScenarioId::IdleClients,
+                    title: "Idle clients".into(),
+                    lesson: "Another lesson.".into(),
+                    settings: "100 idle".into(),
+                    outcomes: vec![starved, outcome(Version::V2ThreadPerConn, 0, 101)],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn verdicts_name_the_limit() {
+        let c = comparison();
+        let keep_alive = &c.scenarios[0].outcomes;
+        assert_eq!(
+            keep_alive[0].verdict,
+            Verdict { limit_hit: true, text: "63 requests timed out".into() }
+        );
+        assert_eq!(
+            keep_alive[1].verdict,
+            Verdict { limit_hit: false, text: "ok, 1000 req/s".into() }
+        );
+        let idle = &c.scenarios[1].outcomes;
+        assert_eq!(idle[0].verdict.text, "starved: no answer in 3.00 s");
+        assert_eq!(
+            idle[1].verdict,
+            Verdict { limit_hit: true, text: "threads grew to 101".into() }
+        );
+    }
+
+    #[test]
+    fn markdown_has_the_matrix_and_a_table_per_scenario() {
+        let md = markdown(&comparison(), "loadgen compare --quick");
+        assert!(md.contains("Produced by `loadgen compare --quick` on 2 cores (Test CPU)"), "{md}");
+        assert!(md.contains("| scenario | v1-blocking | v4-nio |"), "{md}");
+        assert!(
+            md.contains("| Keep-alive throughput | ✘ 63 requests timed out | ✔ ok, 1000 req/s |"),
+            "{md}"
+        );
+        assert!(md.contains("## Idle clients\n\nAnother lesson."), "{md}");
+        assert!(md.contains("| v3-thread-pool | 100 | none |"), "{md}");
+        assert!(md.contains("| v1-blocking | 1000 | 1.5 ms |"), "{md}");
+    }
+
+    #[test]
+    fn html_is_self_contained_with_a_chart_per_scenario() {
+        let html = html(&comparison(), "loadgen compare");
+        assert!(html.starts_with("<!doctype html>") && html.ends_with("</html>\n"));
+        assert_eq!(html.matches("<svg").count(), 2);
+        assert!(html.contains("<td class=\"limit\">✘ 63 requests timed out</td>"));
+        assert!(!html.contains("src=\"http"), "nothing loaded from elsewhere");
+    }
+
+    #[test]
+    fn files_are_written_and_the_json_reads_back() {
+        let dir = std::env::temp_dir().join(format!("loadgen-report-{}", std::process::id()));
+        let paths = write_all(&comparison(), "loadgen compare", &dir).unwrap();
+        assert_eq!(paths.len(), 3);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["scenarios"][0]["outcomes"][0]["version"], "v1-blocking");
+        assert_eq!(json["scenarios"][1]["id"], "idle-clients");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

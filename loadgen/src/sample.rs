@@ -39,7 +39,9 @@ pub fn read(pid: u32, with_children: bool) -> Reading {
 /// CPU time the server has used, its reaped children's included, in milliseconds.
 pub fn cpu_ms(pid: u32) -> u64 {
     let ticks = procfs::cpu_ticks(Some(pid)).unwrap_or_default();
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100).max(1) as u64;
+    let hz =
+        nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100).max(1)
+            as u64;
     (ticks.own + ticks.reaped_children) * 1000 / hz
 }
 
@@ -72,8 +74,9 @@ impl Sampler {
     pub fn start(pid: u32, with_children: bool, every: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        // Read here, not on the thread: the load may begin before the thread runs.
+        let before = read(pid, with_children);
         let thread = std::thread::spawn(move || {
-            let before = read(pid, with_children);
             let mut peak = Peak { before, ..Peak::default() };
             peak.include(before);
             while !flag.load(Ordering::Relaxed) {

@@ -1,0 +1,118 @@
+//! The load engine against real servers on loopback: every mode counts what it should,
+//! every kind of error is classified, and open loop catches the stall closed loop hides.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::testkit::TestServer;
+use common::{Dispatcher, Request, Response, Stats};
+use loadgen::bench::{self, BenchConfig, Wire};
+
+fn v4() -> TestServer {
+    TestServer::start(
+        v4_nio::SERVER,
+        v4_nio::Config { workers: 2, ..Default::default() },
+        v4_nio::run,
+    )
+}
+
+fn config(server: &TestServer, connections: usize, ms: u64) -> BenchConfig {
+    BenchConfig::new(server.addr(), connections, Duration::from_millis(ms), "/hello")
+}
+
+#[test]
+fn keep_alive_pipelined_close_and_line_runs_count_their_requests() {
+    let server = v4();
+    let runs = [
+        config(&server, 4, 300),
+        BenchConfig { pipeline: 8, ..config(&server, 2, 300) },
+        BenchConfig { close: true, ..config(&server, 2, 300) },
+        BenchConfig { wire: Wire::Line, ..config(&server, 2, 300) },
+        BenchConfig { threads: 2, ..config(&server, 4, 300) },
+    ];
+    for run in runs {
+        let before = server.stats().requests();
+        let s = bench::run(&run).unwrap();
+        assert!(s.requests > 0 && s.errors.total() == 0, "{run:?}: {s:?}");
+        // The server answered at least what we counted (it may have answered a few more
+        // that arrived after the deadline).
+        assert!(server.stats().requests() - before >= s.requests, "{run:?}");
+        assert!(s.latency_us.p50 > 0 && s.latency_us.p50 <= s.latency_us.max);
+        if run.close {
+            assert!(s.connections_opened >= s.requests, "a connection per request: {s:?}");
+        } else {
+            assert_eq!(s.connections_opened, run.connections as u64);
+        }
+    }
+}
+
+#[test]
+fn errors_are_classified() {
+    // Refused: a port nothing listens on.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let s = bench::run(&BenchConfig::new(port, 2, Duration::from_millis(200), "/hello")).unwrap();
+    assert!(s.errors.refused > 0 && s.requests == 0, "{s:?}");
+
+    // Bad status: a path with no route.
+    let server = v4();
+    let s =
+        bench::run(&BenchConfig { path: "/nowhere".into(), ..config(&server, 2, 200) }).unwrap();
+    assert!(s.errors.bad_status > 0 && s.requests == 0, "{s:?}");
+
+    // Timeout: v1 serves one connection at a time, so the second is never answered.
+    let v1 = TestServer::start(v1_blocking::SERVER, common::Config::default(), v1_blocking::run);
+    let run = BenchConfig {
+        timeout: Duration::from_millis(300),
+        ..BenchConfig::new(v1.addr(), 2, Duration::from_millis(1000), "/hello")
+    };
+    let s = bench::run(&run).unwrap();
+    assert!(s.requests > 0 && s.errors.timeout > 0, "{s:?}");
+}
+
+/// Coordinated omission, shown. The server stalls once for a second. Closed loop sends
+/// nothing during the stall, so it records one slow request among thousands and its
+/// p99.9 stays small. Open loop keeps its schedule: every request that fell due during
+/// the stall is counted late, and p99.9 shows the stall.
+#[test]
+fn open_loop_catches_a_stall_that_closed_loop_hides() {
+    const STALL: Duration = Duration::from_secs(1);
+    let stalling_server = || {
+        let start = Instant::now();
+        let stalled = AtomicBool::new(false);
+        let stats = Stats::new("stalls-once");
+        let routes = common::HandlerMapping::new().route("GET", "/hello", move |_: &Request| {
+            if start.elapsed() > Duration::from_millis(700)
+                && !stalled.swap(true, Ordering::Relaxed)
+            {
+                std::thread::sleep(STALL);
+            }
+            Response::text(200, "Hello, World!")
+        });
+        // v1 serves on one thread, so the stall holds up everything, as a GC pause would.
+        TestServer::with_dispatcher(
+            Dispatcher::new(routes, stats),
+            common::Config::default(),
+            v1_blocking::run,
+        )
+    };
+    let run = |rate| {
+        let server = stalling_server();
+        let config = BenchConfig {
+            rate,
+            ..BenchConfig::new(server.addr(), 1, Duration::from_secs(3), "/hello")
+        };
+        let summary = bench::run(&config).unwrap();
+        assert_eq!(summary.errors.total(), 0, "{summary:?}");
+        summary.latency_us
+    };
+    let closed = run(None);
+    let open = run(Some(500.0));
+    let stall_us = STALL.as_micros() as u64;
+    assert!(
+        closed.max >= stall_us * 9 / 10,
+        "closed loop should still see one stalled request: {closed:?}"
+    );
+    assert!(closed.p999 < stall_us / 10, "closed loop's p99.9 should hide the stall: {closed:?}");
+    assert!(open.p999 >= stall_us / 2, "open loop's p99.9 should show the stall: {open:?}");
+}
