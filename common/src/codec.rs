@@ -310,6 +310,7 @@ fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+// ANCHOR: detect
 /// `Some(Ok(_))` for an HTTP/1.x request line, `Some(Err(version))` for another HTTP
 /// version, `None` for the line protocol.
 fn http_version(line: &[u8]) -> Option<Result<Protocol, String>> {
@@ -324,6 +325,7 @@ fn http_version(line: &[u8]) -> Option<Result<Protocol, String>> {
         _ => None,
     }
 }
+// ANCHOR_END: detect
 
 /// The end of the head: just past the blank line that ends it (CRLF or bare LF), looking
 /// for the LF that starts it at `from` or later.

@@ -15,6 +15,7 @@ use crate::handlers;
 use crate::response::Response;
 use crate::stats::Stats;
 
+// ANCHOR: handler
 /// Something that answers requests for a route.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: &Request) -> Response;
@@ -29,6 +30,7 @@ where
         self(request)
     }
 }
+// ANCHOR_END: handler
 
 /// What [`HandlerMapping::lookup`] found.
 pub enum Lookup<'a> {

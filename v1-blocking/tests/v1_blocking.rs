@@ -109,6 +109,7 @@ fn an_oversized_upload_gets_its_413_before_the_close() {
     assert_eq!(c.read_response().unwrap().status, 413);
 }
 
+// ANCHOR: limit
 /// v1's limit: while client A stays connected, client B's request sits unanswered; it is
 /// answered once A leaves.
 #[test]
@@ -118,3 +119,4 @@ fn limit_a_connected_client_blocks_everyone_else() {
     assert!(!seen.answered_while_held, "v1 answered a second client while the first stayed");
     assert!(seen.answered_after_release, "v1 never answered once the first client left");
 }
+// ANCHOR_END: limit

@@ -35,6 +35,7 @@ fn answers_both_protocols_and_names_itself() {
     assert_eq!((r.status, r.header("server")), (200, Some(v2_process_per_conn::SERVER)));
 }
 
+// ANCHOR: zombies
 /// Every child is reaped as it exits: after many short connections, none is left, not
 /// even as a zombie (a zombie is still listed as a child until reaped).
 #[test]
@@ -51,6 +52,7 @@ fn no_zombies_after_many_short_connections() {
         left().iter().map(|&pid| (pid, procfs::state(pid).ok())).collect::<Vec<_>>()
     });
 }
+// ANCHOR_END: zombies
 
 /// Opens a connection, makes one request, and returns the request count that connection's
 /// `/stats` reports (that `/stats` request included).
@@ -61,6 +63,7 @@ fn requests_seen_by_stats(addr: std::net::SocketAddr) -> Option<u64> {
     stats["requests"].as_u64()
 }
 
+// ANCHOR: counters
 /// The article's "processes cannot easily share information", made visible: each child
 /// counts only its own requests, so the total never adds up across connections. The same
 /// three connections to the thread version add up.
@@ -78,7 +81,9 @@ fn request_counters_do_not_add_up_across_connections() {
     let seen: Vec<Option<u64>> = (0..3).map(|_| requests_seen_by_stats(threaded.addr())).collect();
     assert_eq!(seen, [Some(2), Some(4), Some(6)], "threads share one counter");
 }
+// ANCHOR_END: counters
 
+// ANCHOR: limit
 /// The fork version's own limit, pinned: every open connection is a whole process.
 #[test]
 fn limit_200_idle_connections_make_200_processes() {
@@ -91,6 +96,7 @@ fn limit_200_idle_connections_make_200_processes() {
         "children outlived their clients"
     );
 }
+// ANCHOR_END: limit
 
 #[test]
 fn refuses_to_fork_from_a_multithreaded_process() {

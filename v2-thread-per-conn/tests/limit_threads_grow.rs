@@ -4,6 +4,7 @@
 use common::testkit::{TestServer, thread_growth};
 use v2_thread_per_conn::{Config, SERVER, run};
 
+// ANCHOR: limit
 #[test]
 fn limit_200_idle_connections_make_200_more_threads() {
     let server = TestServer::start(SERVER, Config::default(), run);
@@ -12,3 +13,4 @@ fn limit_200_idle_connections_make_200_more_threads() {
     // Exactly one thread per connection; a little slack for a thread finishing elsewhere.
     assert!((198..=205).contains(&grew), "threads grew by {grew} for 200 idle connections");
 }
+// ANCHOR_END: limit

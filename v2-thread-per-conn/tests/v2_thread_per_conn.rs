@@ -3,6 +3,7 @@
 use common::testkit::{Client, TestServer, starvation};
 use v2_thread_per_conn::{Config, SERVER, run};
 
+// ANCHOR: vs_v1
 /// v1's limit, gone: while client A stays connected, client B is answered at once by v2,
 /// and not at all by v1.
 #[test]
@@ -16,6 +17,7 @@ fn a_connected_client_no_longer_blocks_the_next_one() {
     assert!(on_v2.answered_while_held, "v2 made the second client wait");
     assert!(on_v1.answered_after_release && on_v2.answered_after_release);
 }
+// ANCHOR_END: vs_v1
 
 #[test]
 fn answers_both_protocols_and_names_itself() {

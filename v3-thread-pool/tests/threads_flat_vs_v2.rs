@@ -3,6 +3,7 @@
 
 use common::testkit::{TIMEOUT, TestServer, thread_growth, wait_until};
 
+// ANCHOR: vs_v2
 #[test]
 fn connections_grow_v2_threads_but_not_v3s() {
     let v2 = TestServer::start(
@@ -30,3 +31,4 @@ fn connections_grow_v2_threads_but_not_v3s() {
     assert_eq!(v3_grew, 0, "v3 grew {v3_grew} threads; its pool of {threads} was made at start");
     assert_eq!(model("pool_size"), Some(threads as u64));
 }
+// ANCHOR_END: vs_v2

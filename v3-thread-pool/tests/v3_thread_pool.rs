@@ -24,6 +24,7 @@ fn answers_both_protocols_and_shows_its_pool() {
     assert_eq!(stats["model"]["busy_workers"], 1, "this very connection: {stats}");
 }
 
+// ANCHOR: limit
 /// v3's own limit, pinned: with a pool of N, N idle clients hold every worker, and a new
 /// client is accepted but not answered until one of them leaves.
 #[test]
@@ -33,7 +34,9 @@ fn limit_n_idle_clients_starve_a_pool_of_n() {
     assert!(!seen.answered_while_held, "a pool of 4 answered a 5th client while 4 were held");
     assert!(seen.answered_after_release, "the 5th client was never answered");
 }
+// ANCHOR_END: limit
 
+// ANCHOR: panic
 /// A handler that panics costs its request a 500, never a worker: afterwards the pool
 /// still serves as many clients at once as it has workers.
 #[test]
@@ -65,3 +68,4 @@ fn a_panicking_handler_leaves_the_pool_at_full_strength() {
     assert_eq!(model(&server, "worker_panics"), Some(0), "no worker died");
     drop(held);
 }
+// ANCHOR_END: panic

@@ -32,6 +32,7 @@ pub enum Filled {
     PeerClosed,
 }
 
+// ANCHOR: connection
 /// One client connection and everything v4 knows about it.
 #[derive(Debug)]
 pub struct Connection {
@@ -46,6 +47,7 @@ pub struct Connection {
     /// Holds this connection's place under `max_connections` until dropped.
     _permit: Permit,
 }
+// ANCHOR_END: connection
 
 impl Connection {
     pub fn new(token: Token, stream: TcpStream, open: ConnectionGuard, permit: Permit) -> Self {

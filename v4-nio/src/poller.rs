@@ -64,6 +64,7 @@ enum Slot {
 /// adds one; the one who moves it from -1 to 0 wakes the poller. Before sleeping, the
 /// poller swaps in -1: if the old value was above 0, events came in since the queue was
 /// drained, so it polls without sleeping.
+// ANCHOR: wakeup
 #[derive(Debug)]
 struct Wakeup {
     counter: AtomicI64,
@@ -90,6 +91,7 @@ impl Wakeup {
         self.counter.store(0, Ordering::Release);
     }
 }
+// ANCHOR_END: wakeup
 
 /// How other threads reach the poller: its queue and its wake-up. Cheap to clone.
 #[derive(Debug, Clone)]

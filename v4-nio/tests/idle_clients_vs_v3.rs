@@ -9,6 +9,7 @@ use common::testkit::{
 
 const WORKERS: usize = 4;
 
+// ANCHOR: vs_v3
 #[test]
 fn idle_clients_starve_v3_but_not_v4_and_cost_v4_no_threads() {
     let v3_config = v3_thread_pool::Config { threads: WORKERS, ..Default::default() };
@@ -34,3 +35,4 @@ fn idle_clients_starve_v3_but_not_v4_and_cost_v4_no_threads() {
     assert_eq!(threads(), before, "v4's threads changed with 1000 idle connections");
     drop(idle);
 }
+// ANCHOR_END: vs_v3

@@ -122,6 +122,7 @@ fn a_reset_in_the_middle_of_a_response_disturbs_nobody() {
     assert!(wait_until(TIMEOUT, || server.stats().active() == 0), "a connection was left open");
 }
 
+// ANCHOR: article_bug
 /// The article's bug, as a regression test: its level-triggered poller handed one ready
 /// socket to worker after worker until it masked the interest. Here one request must
 /// cost one dispatch, and no dispatch may find nothing to do.
@@ -137,6 +138,7 @@ fn one_request_is_one_dispatch() {
     }
     assert_eq!(model(&server, "empty_dispatches"), 0);
 }
+// ANCHOR_END: article_bug
 
 #[test]
 fn bad_input_gets_its_error_then_the_close() {
@@ -172,6 +174,7 @@ fn at_the_connection_cap_newcomers_wait_for_a_close() {
     assert!(model(&server, "accept_waits") >= 1);
 }
 
+// ANCHOR: overtakes
 /// Whether `/hello` on a second connection is answered before a `/cpu` request that the
 /// server started first.
 fn hello_overtakes_cpu(server: &TestServer) -> bool {
@@ -187,7 +190,9 @@ fn hello_overtakes_cpu(server: &TestServer) -> bool {
     let cpu_done = cpu.stream().peek(&mut byte).is_ok_and(|n| n > 0);
     !cpu_done
 }
+// ANCHOR_END: overtakes
 
+// ANCHOR: limit
 /// v4's own limit, pinned: with `--workers 0` the handlers run on the poller thread, and
 /// one CPU-heavy request holds up every other connection. With workers it does not.
 #[test]
@@ -195,3 +200,4 @@ fn limit_without_workers_one_cpu_heavy_request_stalls_everyone() {
     assert!(!hello_overtakes_cpu(&v4(0)), "with no workers, /hello overtook /cpu");
     assert!(hello_overtakes_cpu(&v4(2)), "with workers, /hello waited for /cpu");
 }
+// ANCHOR_END: limit
