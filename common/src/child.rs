@@ -59,6 +59,29 @@ impl ChildServer {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Sends `signal` to the server process (only: not to its children).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> io::Result<()> {
+        let pid = i32::try_from(self.pid()).map_err(io::Error::other)?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).map_err(io::Error::from)
+    }
+
+    /// Waits up to `timeout` for the server to exit; its status if it did.
+    pub fn wait_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> io::Result<Option<std::process::ExitStatus>> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for ChildServer {

@@ -71,15 +71,27 @@ pub fn init_tracing() {
 }
 
 /// Everything a version's `main` does before its own `run`: start logging, open the
-/// socket, announce the address, and build the dispatcher with the built-in routes.
+/// socket, announce the address, build the dispatcher with the built-in routes, and stop
+/// gracefully on SIGINT or SIGTERM (see [`crate::shutdown::on_signals`]).
 pub fn start(
     server: &'static str,
     args: &ServerArgs,
-) -> Result<(TcpListener, Arc<Dispatcher>), Error> {
+) -> Result<(TcpListener, Arc<Dispatcher>, Config), Error> {
+    let (listener, dispatcher, config) = start_single_threaded(server, args)?;
+    crate::shutdown::on_signals(&config.shutdown, listener.local_addr()?)?;
+    Ok((listener, dispatcher, config))
+}
+
+/// [`start`] without the thread that waits for signals, for the fork version, whose
+/// process must stay single-threaded and handles signals itself.
+pub fn start_single_threaded(
+    server: &'static str,
+    args: &ServerArgs,
+) -> Result<(TcpListener, Arc<Dispatcher>, Config), Error> {
     init_tracing();
     let listener = args.bind()?;
     announce(server, &listener)?;
-    Ok((listener, Arc::new(Dispatcher::with_builtin_routes(server))))
+    Ok((listener, Arc::new(Dispatcher::with_builtin_routes(server)), args.config()))
 }
 
 /// Prints the one line tests and scripts wait for, `<server> listening on <addr>`, on

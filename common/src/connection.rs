@@ -139,6 +139,11 @@ pub fn serve_connection<S: Read + Write>(
 /// and closes it without losing the last reply.
 pub fn handle_connection(mut stream: TcpStream, dispatcher: &Dispatcher, config: &Config) {
     let _open = dispatcher.stats().connection_opened();
+    // Tracked so a shutdown can end this connection's wait for its next request. One that
+    // reaches a thread only after the shutdown began (queued in v3's pool) is closed.
+    let Some(_tracked) = config.shutdown.track(&stream) else {
+        return;
+    };
     let peer = stream.peer_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
     // The read timeout is the idle timeout; the write timeout stops a client that never
     // reads from pinning this thread forever on a full socket buffer.

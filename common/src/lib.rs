@@ -7,7 +7,8 @@
 //!   HandlerAdapter, and the built-in routes;
 //! * [`stats`] and [`procfs`]: the figures `/stats` shows;
 //! * [`connection`]: a connection's conversation, and the blocking loop v1–v3 share;
-//! * [`server`] and [`cli`]: settings, shutdown, accept errors, the command line, logs;
+//! * [`server`], [`shutdown`] and [`cli`]: settings, accept errors, graceful shutdown,
+//!   the command line, logs;
 //! * [`child`]: a server started as a child process (tests, the load generator);
 //! * `testkit` (feature `testkit`): helpers for every version's tests.
 
@@ -21,6 +22,7 @@ pub mod handlers;
 pub mod procfs;
 pub mod response;
 pub mod server;
+pub mod shutdown;
 pub mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -110,8 +110,15 @@ mod tests {
         let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
         let kids = children(std::process::id()).unwrap();
         assert!(kids.contains(&child.id()), "{kids:?}");
-        assert!(matches!(state(child.id()).unwrap(), 'S' | 'R'));
+        // Running, sleeping, or briefly in disk wait while it starts: alive, anyway.
+        assert_ne!(state(child.id()).unwrap(), 'Z');
         child.kill().unwrap();
+        // Killed but not yet waited for: a zombie, until `wait` reaps it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while state(child.id()).unwrap() != 'Z' {
+            assert!(std::time::Instant::now() < deadline, "the killed child never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         child.wait().unwrap();
     }
 }

@@ -1,13 +1,12 @@
-//! What every version's accept loop needs around it: the settings it runs with, a way to
-//! ask it to stop, and what to do when `accept` fails.
+//! What every version's accept loop needs around it: the settings it runs with and what
+//! to do when `accept` fails. Stopping is in [`crate::shutdown`].
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
+
+pub use crate::shutdown::Shutdown;
 
 /// Settings every version shares. A version with more (a pool size) wraps this.
 #[derive(Debug, Clone)]
@@ -28,29 +27,6 @@ impl Default for Config {
 impl AsRef<Config> for Config {
     fn as_ref(&self) -> &Config {
         self
-    }
-}
-
-/// A flag an accept loop checks after every `accept`.
-#[derive(Debug, Clone, Default)]
-pub struct Shutdown(Arc<AtomicBool>);
-
-impl Shutdown {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn is_triggered(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-
-    /// Sets the flag, then connects to the listener once: a thread blocked in `accept`
-    /// sees the flag only when `accept` returns, and nothing else makes it return.
-    pub fn trigger(&self, listening_on: SocketAddr) {
-        self.0.store(true, Ordering::Release);
-        // If the connect fails the listener is gone or full, and the loop is not blocked
-        // on an empty queue anyway.
-        let _ = TcpStream::connect_timeout(&listening_on, Duration::from_secs(1));
     }
 }
 

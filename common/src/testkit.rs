@@ -273,6 +273,59 @@ pub fn reset(stream: TcpStream) {
     drop(stream);
 }
 
+/// The graceful shutdown every version promises, checked against a server binary. A
+/// request is in flight (`/sleep?ms=1500`, being served) and a second client is connected
+/// but silent. A SIGTERM must let the request finish with its full answer, close the
+/// silent client (v1, which never accepted it, leaves that to the kernel when it exits),
+/// and end the process with success within the shutdown deadline.
+pub fn check_graceful_shutdown(mut server: ChildServer) -> Result<(), String> {
+    use nix::sys::signal::Signal;
+    let fail = |what: &str, e: io::Error| format!("{what}: {e}");
+    let mut busy = Client::connect(server.addr()).map_err(|e| fail("connect", e))?;
+    busy.send(b"GET /sleep?ms=1500\n").map_err(|e| fail("send", e))?;
+    // Let the request reach its handler before the signal.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut idle = Client::connect(server.addr()).map_err(|e| fail("connect", e))?;
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal(Signal::SIGTERM).map_err(|e| fail("SIGTERM", e))?;
+
+    let answer = busy.read_line().map_err(|e| fail("the request in flight lost its answer", e))?;
+    if answer != "200 slept 1500 ms" {
+        return Err(format!("the request in flight got {answer:?}"));
+    }
+    if !idle.is_closed_by_server() {
+        return Err("the silent connection was not closed".into());
+    }
+    let deadline = crate::shutdown::DEADLINE + Duration::from_secs(2);
+    match server.wait_timeout(deadline).map_err(|e| fail("wait", e))? {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(format!("the server exited with {status}")),
+        None => Err(format!("the server was still running {deadline:?} after SIGTERM")),
+    }
+}
+
+/// A second SIGTERM ends the server at once, even with a request in flight.
+pub fn check_second_signal_exits_at_once(mut server: ChildServer) -> Result<(), String> {
+    use nix::sys::signal::Signal;
+    let mut busy = Client::connect(server.addr()).map_err(|e| e.to_string())?;
+    busy.send(b"GET /sleep?ms=8000\n").map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal(Signal::SIGTERM).map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal(Signal::SIGTERM).map_err(|e| e.to_string())?;
+    match server.wait_timeout(Duration::from_secs(2)).map_err(|e| e.to_string())? {
+        Some(_) => Ok(()),
+        None => Err("the server was still running 2 s after the second SIGTERM".into()),
+    }
+}
+
+/// Starts a server binary on a free port with extra arguments.
+pub fn spawn_binary(program: &str, args: &[&str]) -> ChildServer {
+    let mut command = std::process::Command::new(program);
+    command.args(["--addr", "127.0.0.1:0"]).args(args);
+    ChildServer::spawn(command).expect("start the server binary")
+}
+
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -67,8 +67,11 @@ pub struct ServeOptions {
 
 /// Runs `version` in this process until it is killed.
 pub fn serve(version: Version, options: &ServeOptions) -> anyhow::Result<()> {
-    let (listener, dispatcher) = common::cli::start(version.name(), &options.server)?;
-    let server = options.server.config();
+    let (listener, dispatcher, server) = if version.forks() {
+        common::cli::start_single_threaded(version.name(), &options.server)?
+    } else {
+        common::cli::start(version.name(), &options.server)?
+    };
     match version {
         Version::V1Blocking => v1_blocking::run(listener, dispatcher, server)?,
         Version::V2ThreadPerConn => v2_thread_per_conn::run(listener, dispatcher, server)?,

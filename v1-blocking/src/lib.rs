@@ -21,7 +21,8 @@ pub const SERVER: &str = "v1-blocking";
 /// Where `cargo run -p v1-blocking` listens.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8081";
 
-/// Serves clients one after another until `config.shutdown` is triggered.
+/// Serves clients one after another until `config.shutdown` is triggered. A shutdown
+/// ends the connection being served once its request in flight is answered.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     tracing::info!("one client at a time: the next waits in the backlog until this one leaves");
     // ANCHOR: accept_loop

@@ -18,9 +18,12 @@
 use std::ffi::CString;
 use std::io;
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use common::shutdown::DEADLINE;
 use common::{Dispatcher, accept_failed, handle_connection, procfs};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -37,6 +40,12 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8083";
 /// Children reaped by the `SIGCHLD` handler. A static, because a signal handler can reach
 /// nothing else.
 static REAPED: AtomicU64 = AtomicU64::new(0);
+/// SIGINT and SIGTERM the parent received. The first stops the accept loop, the second
+/// exits.
+static STOP_SIGNALS: AtomicU64 = AtomicU64::new(0);
+/// The socket a stop signal shuts: the listener in the parent, the connection in a
+/// child. -1 when there is none.
+static SHUT_ON_STOP: AtomicI32 = AtomicI32::new(-1);
 
 /// Accepts until `config.shutdown` is triggered, forking a child per connection.
 ///
@@ -51,6 +60,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         )));
     }
     install_reaper()?;
+    on_stop(listener.as_raw_fd(), parent_stop)?;
     let stats = dispatcher.stats();
     let forked = stats.counter("children_forked");
     stats.gauge("children_reaped", || REAPED.load(Ordering::Relaxed));
@@ -58,7 +68,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     let mut next_id: u64 = 0;
     // ANCHOR: accept_loop
     for stream in listener.incoming() {
-        if config.shutdown.is_triggered() {
+        if config.shutdown.is_triggered() || STOP_SIGNALS.load(Ordering::Relaxed) > 0 {
             break;
         }
         match stream {
@@ -70,7 +80,30 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         }
     }
     // ANCHOR_END: accept_loop
+    wait_for_children(&forked);
     Ok(())
+}
+
+/// After the accept loop: tells every child to stop (each answers the request it is
+/// serving, then exits), and waits for them until the shutdown deadline.
+fn wait_for_children(forked: &AtomicU64) {
+    for child in procfs::children(std::process::id()).unwrap_or_default() {
+        if let Ok(pid) = i32::try_from(child) {
+            // A child that has just exited is not there to signal: nothing to do.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + DEADLINE;
+    let live = || forked.load(Ordering::Relaxed).saturating_sub(REAPED.load(Ordering::Relaxed));
+    while live() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if live() > 0 {
+        tracing::warn!(
+            children = live(),
+            "children still serving at the shutdown deadline; leaving them"
+        );
+    }
 }
 
 // ANCHOR: fork
@@ -87,6 +120,10 @@ fn fork_connection(
     // no lock held by a thread it lacks and may run ordinary Rust code.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
+            // From now on a stop signal ends this child's connection, not the listener.
+            if let Err(e) = on_stop(stream.as_raw_fd(), child_stop) {
+                tracing::warn!("child for connection {id}: no stop handler: {e}");
+            }
             // The process name shows in `ps` and in the log lines the child writes.
             if let Ok(name) = CString::new(format!("conn-{id}")) {
                 let _ = nix::sys::prctl::set_name(&name);
@@ -119,6 +156,49 @@ extern "C" fn reap_children(_signal: nix::libc::c_int) {
     }
     Errno::set_raw(saved);
 }
+
+// ANCHOR: stop
+/// The parent's SIGINT and SIGTERM handler. The first signal shuts the listening socket,
+/// which makes the blocked `accept` return, so the loop sees the stop; a second exits at
+/// once.
+extern "C" fn parent_stop(_signal: nix::libc::c_int) {
+    if STOP_SIGNALS.fetch_add(1, Ordering::Relaxed) > 0 {
+        // SAFETY: _exit is async-signal-safe and ends the process without unwinding.
+        unsafe { nix::libc::_exit(130) };
+    }
+    shut(nix::libc::SHUT_RDWR);
+}
+
+/// A child's handler: stop reading from the client, so the child answers the request it
+/// is serving, sees end-of-file, and exits. Ctrl-C in a terminal signals the parent and
+/// every child at once; the parent also passes a stop on to its children.
+extern "C" fn child_stop(_signal: nix::libc::c_int) {
+    shut(nix::libc::SHUT_RD);
+}
+
+/// Shuts [`SHUT_ON_STOP`]'s socket in direction `how`, keeping errno as it was.
+fn shut(how: nix::libc::c_int) {
+    let saved = Errno::last_raw();
+    let fd = SHUT_ON_STOP.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: shutdown is async-signal-safe; on a closed descriptor it fails harmlessly.
+        unsafe { nix::libc::shutdown(fd, how) };
+    }
+    Errno::set_raw(saved);
+}
+
+/// Installs `handler` for SIGINT and SIGTERM, to shut `socket` when one arrives.
+fn on_stop(socket: RawFd, handler: extern "C" fn(nix::libc::c_int)) -> io::Result<()> {
+    SHUT_ON_STOP.store(socket, Ordering::Relaxed);
+    let action = SigAction::new(SigHandler::Handler(handler), SaFlags::SA_RESTART, SigSet::empty());
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: both handlers use only atomics, shutdown and _exit, all
+        // async-signal-safe, and restore errno.
+        unsafe { sigaction(signal, &action) }.map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+// ANCHOR_END: stop
 
 fn install_reaper() -> io::Result<()> {
     // SA_RESTART: an `accept` interrupted by the signal carries on instead of failing.

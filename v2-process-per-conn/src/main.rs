@@ -20,7 +20,8 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli: Cli = common::cli::parse(DEFAULT_ADDR);
-    let (listener, dispatcher) = common::cli::start(SERVER, &cli.server)?;
-    v2_process_per_conn::run(listener, dispatcher, cli.server.config())?;
+    // Single-threaded: no signal thread here; `run` handles SIGINT and SIGTERM itself.
+    let (listener, dispatcher, config) = common::cli::start_single_threaded(SERVER, &cli.server)?;
+    v2_process_per_conn::run(listener, dispatcher, config)?;
     Ok(())
 }

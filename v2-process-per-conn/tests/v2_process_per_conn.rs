@@ -3,13 +3,11 @@
 
 use common::procfs;
 use common::testkit::{
-    ChildServer, Client, TIMEOUT, TestServer, hold_idle, starvation, wait_until,
+    ChildServer, Client, TIMEOUT, TestServer, hold_idle, spawn_binary, starvation, wait_until,
 };
 
 fn v2_process() -> ChildServer {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_v2-process-per-conn"));
-    command.args(["--addr", "127.0.0.1:0"]);
-    ChildServer::spawn(command).expect("start the server binary")
+    spawn_binary(env!("CARGO_BIN_EXE_v2-process-per-conn"), &[])
 }
 
 fn children(server: &ChildServer) -> Vec<u32> {

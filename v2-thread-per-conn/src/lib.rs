@@ -42,6 +42,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         }
     }
     // ANCHOR_END: accept_loop
+    common::shutdown::finish_connections(&config.shutdown);
     Ok(())
 }
 

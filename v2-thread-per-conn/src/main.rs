@@ -19,7 +19,7 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli: Cli = common::cli::parse(DEFAULT_ADDR);
-    let (listener, dispatcher) = common::cli::start(SERVER, &cli.server)?;
-    v2_thread_per_conn::run(listener, dispatcher, cli.server.config())?;
+    let (listener, dispatcher, config) = common::cli::start(SERVER, &cli.server)?;
+    v2_thread_per_conn::run(listener, dispatcher, config)?;
     Ok(())
 }

@@ -68,6 +68,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         }
     }
     // ANCHOR_END: accept_loop
+    common::shutdown::finish_connections(&config.server.shutdown);
     Ok(())
 }
 

@@ -26,8 +26,8 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli: Cli = common::cli::parse(DEFAULT_ADDR);
-    let (listener, dispatcher) = common::cli::start(SERVER, &cli.server)?;
-    let config = Config { server: cli.server.config(), threads: cli.threads };
+    let (listener, dispatcher, server) = common::cli::start(SERVER, &cli.server)?;
+    let config = Config { server, threads: cli.threads };
     v3_thread_pool::run(listener, dispatcher, config)?;
     Ok(())
 }

@@ -30,12 +30,8 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli: Cli = common::cli::parse(DEFAULT_ADDR);
-    let (listener, dispatcher) = common::cli::start(SERVER, &cli.server)?;
-    let config = Config {
-        server: cli.server.config(),
-        workers: cli.workers,
-        max_connections: cli.max_connections,
-    };
+    let (listener, dispatcher, server) = common::cli::start(SERVER, &cli.server)?;
+    let config = Config { server, workers: cli.workers, max_connections: cli.max_connections };
     v4_nio::run(listener, dispatcher, config)?;
     Ok(())
 }

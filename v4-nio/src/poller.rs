@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use common::shutdown::DEADLINE;
+
 use crate::acceptor::Permit;
 use crate::connection::Connection;
 use crate::worker::Workers;
@@ -46,7 +48,8 @@ pub enum PollerEvent {
     Rearm(Box<Connection>, Interest),
     /// From a worker: the connection was closed (the worker dropped it).
     Closed(Token),
-    /// From `run`: close everything and return.
+    /// From `run`: close idle connections now, the others once their answers are
+    /// written, and return (at the latest after the shutdown deadline).
     Shutdown,
 }
 
@@ -123,6 +126,8 @@ pub struct Poller {
     workers: Workers,
     idle_timeout: Duration,
     last_sweep: Instant,
+    /// Set by [`PollerEvent::Shutdown`]: when the remaining connections must be gone.
+    closing_by: Option<Instant>,
     counters: Arc<Counters>,
 }
 
@@ -146,6 +151,7 @@ impl Poller {
             workers,
             idle_timeout,
             last_sweep: Instant::now(),
+            closing_by: None,
             counters,
         })
     }
@@ -154,7 +160,8 @@ impl Poller {
         self.handle.clone()
     }
 
-    /// The event loop; returns on [`PollerEvent::Shutdown`].
+    /// The event loop; returns once a shutdown has closed every connection, or its
+    /// deadline has passed.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         // ANCHOR: poller_loop
@@ -177,19 +184,39 @@ impl Poller {
             self.close_idle();
         }
         // ANCHOR_END: poller_loop
-        tracing::info!(open = self.connections.len(), "poller stopping; closing connections");
+        if !self.connections.is_empty() {
+            tracing::warn!(
+                open = self.connections.len(),
+                "closing connections at the shutdown deadline"
+            );
+        }
         Ok(())
     }
 
-    /// Applies every queued event. False once asked to shut down.
+    /// Applies every queued event. False when the poller should stop: shutting down and
+    /// either every connection is closed or the deadline has passed.
     fn drain_queue(&mut self) -> bool {
         loop {
             match self.queue.try_recv() {
-                Ok(PollerEvent::Shutdown) | Err(TryRecvError::Disconnected) => return false,
                 Ok(event) => self.apply(event),
-                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Empty) => break,
+                // Nobody can send any more: the same as a shutdown.
+                Err(TryRecvError::Disconnected) => {
+                    self.apply(PollerEvent::Shutdown);
+                    break;
+                }
             }
         }
+        match self.closing_by {
+            Some(deadline) => !self.connections.is_empty() && Instant::now() < deadline,
+            None => true,
+        }
+    }
+
+    /// Whether a connection may be closed now without losing an answer: nothing owed to
+    /// the client, and no request half read.
+    fn at_rest(conn: &Connection) -> bool {
+        conn.session.outbox.is_empty() && !conn.session.is_mid_request()
     }
 
     fn apply(&mut self, event: PollerEvent) {
@@ -208,6 +235,10 @@ impl Poller {
                 self.connections.insert(token, Slot::Home { conn, since: Instant::now() });
             }
             // ANCHOR: rearm
+            // Shutting down: a connection at rest is closed instead of re-armed.
+            PollerEvent::Rearm(conn, _) if self.closing_by.is_some() && Self::at_rest(&conn) => {
+                self.connections.remove(&conn.token);
+            }
             PollerEvent::Rearm(mut conn, interest) => {
                 bump(&self.counters.rearms);
                 // Re-arming re-checks readiness: bytes that came while a worker held the
@@ -227,7 +258,21 @@ impl Poller {
             PollerEvent::Closed(token) => {
                 self.connections.remove(&token);
             }
-            PollerEvent::Shutdown => {}
+            PollerEvent::Shutdown => {
+                if self.closing_by.is_none() {
+                    self.closing_by = Some(Instant::now() + DEADLINE);
+                    // Idle connections go now; those owed an answer, or at a worker, as
+                    // soon as they are at rest.
+                    self.connections.retain(|_, slot| match slot {
+                        Slot::Home { conn, .. } => !Self::at_rest(conn),
+                        Slot::Away => true,
+                    });
+                    tracing::info!(
+                        open = self.connections.len(),
+                        "poller: finishing the connections in flight"
+                    );
+                }
+            }
         }
     }
 
