@@ -1,7 +1,8 @@
 //! The built-in routes every version serves, each chosen to make one behaviour visible:
 //! `/hello` the baseline, `/echo` bodies and query strings, `/sleep` a thread pinned by
 //! blocking work (a database call), `/cpu` a thread kept busy computing, `/stats` the
-//! server's own figures while load runs.
+//! server's own figures while load runs, and `/panic` a handler with a bug (it panics; the
+//! dispatcher answers 500 and the server goes on).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,9 @@ pub fn builtin_routes(stats: &Arc<Stats>) -> HandlerMapping {
         .route("GET", "/sleep", sleep)
         .route("GET", "/cpu", cpu)
         .route("GET", "/stats", move |_: &Request| Response::json(200, &stats.snapshot()))
+        .route("GET", "/panic", |_: &Request| -> Response {
+            panic!("GET /panic: a handler with a bug, on purpose")
+        })
 }
 
 fn echo_query(request: &Request) -> Response {
@@ -153,6 +157,11 @@ mod tests {
             assert_eq!(status, 400, "{bad}");
             assert!(body.starts_with("usage:"), "{body}");
         }
+    }
+
+    #[test]
+    fn panic_is_a_500() {
+        assert_eq!(answer("/panic").0, 500);
     }
 
     #[test]

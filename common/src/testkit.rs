@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+pub mod faults;
+
 pub use crate::child::ChildServer;
 use crate::dispatcher::Dispatcher;
 use crate::procfs;

@@ -8,6 +8,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown as Direction;
+use std::time::Instant;
 
 use common::Session;
 use common::stats::ConnectionGuard;
@@ -42,6 +43,9 @@ pub struct Connection {
     /// After an error reply: the write side is shut and input is read and dropped until
     /// the client closes, so the client reads the reply instead of a reset.
     pub draining: bool,
+    /// When the first byte of a request still incomplete arrived. A request must be whole
+    /// within the request timeout: a client trickling its headers (slowloris) is cut off.
+    pub request_started: Option<Instant>,
     /// Counts this connection in `/stats` until dropped.
     _open: ConnectionGuard,
     /// Holds this connection's place under `max_connections` until dropped.
@@ -56,8 +60,19 @@ impl Connection {
             stream,
             session: Session::new(),
             draining: false,
+            request_started: None,
             _open: open,
             _permit: permit,
+        }
+    }
+
+    /// Starts or stops the request clock after a turn: running while a request is
+    /// incomplete, from its first byte.
+    pub fn note_partial_request(&mut self) {
+        if !self.session.is_mid_request() {
+            self.request_started = None;
+        } else if self.request_started.is_none() {
+            self.request_started = Some(Instant::now());
         }
     }
 

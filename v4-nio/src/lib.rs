@@ -31,6 +31,7 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use common::{Dispatcher, Stats};
 
@@ -46,6 +47,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8085";
 pub const DEFAULT_WORKERS: usize = 10;
 /// Open connections allowed when no cap is given; far below `ulimit -n` of 20,000.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+/// Tomcat's default `connectionTimeout`: 20 seconds for a request to arrive whole.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// v4's settings: the shared ones, the pool size and the connection cap.
 #[derive(Debug, Clone)]
@@ -55,6 +58,9 @@ pub struct Config {
     pub workers: usize,
     /// Most connections open at once; the acceptor waits at this many.
     pub max_connections: usize,
+    /// Longest a request may take to arrive whole, from its first byte (Tomcat's
+    /// `connectionTimeout`); the blocking versions have no such guard.
+    pub request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -63,6 +69,7 @@ impl Default for Config {
             server: common::Config::default(),
             workers: DEFAULT_WORKERS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -93,6 +100,9 @@ pub struct Counters {
     pub events_while_busy: Arc<AtomicU64>,
     /// Connections closed by the poller for idling past the timeout.
     pub idle_closed: Arc<AtomicU64>,
+    /// Connections closed because a request took longer than the request timeout to
+    /// arrive whole (a slowloris client trickling its headers).
+    pub request_timeouts: Arc<AtomicU64>,
     /// Times the acceptor waited because `max_connections` were open.
     pub accept_waits: Arc<AtomicU64>,
 }
@@ -107,6 +117,7 @@ impl Counters {
             write_waits: stats.counter("write_waits"),
             events_while_busy: stats.counter("events_while_busy"),
             idle_closed: stats.counter("idle_closed"),
+            request_timeouts: stats.counter("request_timeouts"),
             accept_waits: stats.counter("accept_waits"),
         }
     }
@@ -125,7 +136,8 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
 
     let workers = Workers::new(config.workers, dispatcher, Arc::clone(&counters));
-    let poller = Poller::new(workers, config.server.idle_timeout, Arc::clone(&counters))?;
+    let timeouts = (config.server.idle_timeout, config.request_timeout);
+    let poller = Poller::new(workers, timeouts.0, timeouts.1, Arc::clone(&counters))?;
     let handle = poller.handle();
     tracing::info!(
         workers = config.workers,

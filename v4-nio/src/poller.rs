@@ -125,6 +125,7 @@ pub struct Poller {
     next_token: usize,
     workers: Workers,
     idle_timeout: Duration,
+    request_timeout: Duration,
     last_sweep: Instant,
     /// Set by [`PollerEvent::Shutdown`]: when the remaining connections must be gone.
     closing_by: Option<Instant>,
@@ -135,6 +136,7 @@ impl Poller {
     pub fn new(
         workers: Workers,
         idle_timeout: Duration,
+        request_timeout: Duration,
         counters: Arc<Counters>,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
@@ -150,6 +152,7 @@ impl Poller {
             next_token: WAKER.0 + 1,
             workers,
             idle_timeout,
+            request_timeout,
             last_sweep: Instant::now(),
             closing_by: None,
             counters,
@@ -213,6 +216,10 @@ impl Poller {
         }
     }
 
+    fn overdue(&self, conn: &Connection) -> bool {
+        conn.request_started.is_some_and(|started| started.elapsed() >= self.request_timeout)
+    }
+
     /// Whether a connection may be closed now without losing an answer: nothing owed to
     /// the client, and no request half read.
     fn at_rest(conn: &Connection) -> bool {
@@ -237,6 +244,12 @@ impl Poller {
             // ANCHOR: rearm
             // Shutting down: a connection at rest is closed instead of re-armed.
             PollerEvent::Rearm(conn, _) if self.closing_by.is_some() && Self::at_rest(&conn) => {
+                self.connections.remove(&conn.token);
+            }
+            // A request still incomplete past its deadline is not re-armed: a client that
+            // trickles bytes would otherwise be back here, fresh, every few hundred ms.
+            PollerEvent::Rearm(conn, _) if self.overdue(&conn) => {
+                bump(&self.counters.request_timeouts);
                 self.connections.remove(&conn.token);
             }
             PollerEvent::Rearm(mut conn, interest) => {
@@ -293,7 +306,8 @@ impl Poller {
     }
 
     /// Closes connections that have waited here longer than the idle timeout (or, when
-    /// draining after an error, longer than the linger time).
+    /// draining after an error, longer than the linger time), and those whose request has
+    /// been arriving for longer than the request timeout.
     fn close_idle(&mut self) {
         let now = Instant::now();
         // A busy poller turns thousands of times a second; a sweep over every connection
@@ -302,19 +316,24 @@ impl Poller {
             return;
         }
         self.last_sweep = now;
-        let idle_timeout = self.idle_timeout;
-        let before = self.connections.len();
+        let (idle_timeout, request_timeout) = (self.idle_timeout, self.request_timeout);
+        let (mut idle, mut slow) = (0, 0);
         self.connections.retain(|_, slot| match slot {
             Slot::Home { conn, since } => {
                 let limit = if conn.draining { LINGER.min(idle_timeout) } else { idle_timeout };
-                now.duration_since(*since) < limit
+                let too_slow =
+                    conn.request_started.is_some_and(|t| now.duration_since(t) >= request_timeout);
+                let too_idle = now.duration_since(*since) >= limit;
+                idle += u64::from(too_idle);
+                slow += u64::from(too_slow && !too_idle);
+                !(too_idle || too_slow)
             }
             Slot::Away => true,
         });
-        let closed = before - self.connections.len();
-        if closed > 0 {
-            tracing::debug!(closed, "closed idle connections");
-            self.counters.idle_closed.fetch_add(closed as u64, Ordering::Relaxed);
+        if idle + slow > 0 {
+            tracing::debug!(idle, slow, "closed idle connections and slow requests");
+            self.counters.idle_closed.fetch_add(idle, Ordering::Relaxed);
+            self.counters.request_timeouts.fetch_add(slow, Ordering::Relaxed);
         }
     }
 }

@@ -41,7 +41,9 @@ impl Worker {
     /// readiness, or closed (dropped here, which closes the socket).
     // ANCHOR: worker_serve
     pub fn serve(&self, mut conn: Box<Connection>) -> PollerEvent {
-        match self.turn(&mut conn) {
+        let next = self.turn(&mut conn);
+        conn.note_partial_request();
+        match next {
             Ok(Next::Readable) => PollerEvent::Rearm(conn, Interest::READABLE),
             Ok(Next::Writable) => PollerEvent::Rearm(conn, Interest::WRITABLE),
             Ok(Next::Close(why)) => {
