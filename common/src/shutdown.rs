@@ -60,6 +60,7 @@ impl Shutdown {
         Some(Tracked { shutdown: self.clone(), id })
     }
 
+    // ANCHOR: trigger
     /// Begins the shutdown: sets the flag, shuts the read side of every tracked
     /// connection, and connects once to `listening_on`, because a thread blocked in
     /// `accept` sees the flag only when `accept` returns.
@@ -76,6 +77,7 @@ impl Shutdown {
         // on an empty queue anyway.
         let _ = TcpStream::connect_timeout(&listening_on, Duration::from_secs(1));
     }
+    // ANCHOR_END: trigger
 
     /// Waits until every tracked connection has been closed, or `deadline` has passed.
     /// Returns how many are still open.
