@@ -306,6 +306,27 @@ pub fn check_graceful_shutdown(mut server: ChildServer) -> Result<(), String> {
     }
 }
 
+/// The two graceful-shutdown tests for a version's binary: `common::shutdown_tests!(BINARY);`
+/// in the version's `tests/shutdown.rs`.
+#[macro_export]
+macro_rules! shutdown_tests {
+    ($binary:expr) => {
+        use $crate::testkit::{
+            check_graceful_shutdown, check_second_signal_exits_at_once, spawn_binary,
+        };
+
+        #[test]
+        fn sigterm_finishes_the_request_in_flight_and_closes_idle_clients() {
+            assert_eq!(check_graceful_shutdown(spawn_binary($binary, &[])), Ok(()));
+        }
+
+        #[test]
+        fn a_second_sigterm_exits_at_once() {
+            assert_eq!(check_second_signal_exits_at_once(spawn_binary($binary, &[])), Ok(()));
+        }
+    };
+}
+
 /// A second SIGTERM ends the server at once, even with a request in flight.
 pub fn check_second_signal_exits_at_once(mut server: ChildServer) -> Result<(), String> {
     use nix::sys::signal::Signal;

@@ -1,16 +1,4 @@
 //! Graceful shutdown of the `v4-nio` binary: SIGTERM lets the request in flight finish,
 //! closes idle clients and exits; a second SIGTERM exits at once.
 
-use common::testkit::{check_graceful_shutdown, check_second_signal_exits_at_once, spawn_binary};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_v4-nio");
-
-#[test]
-fn sigterm_finishes_the_request_in_flight_and_closes_idle_clients() {
-    assert_eq!(check_graceful_shutdown(spawn_binary(BINARY, &[])), Ok(()));
-}
-
-#[test]
-fn a_second_sigterm_exits_at_once() {
-    assert_eq!(check_second_signal_exits_at_once(spawn_binary(BINARY, &[])), Ok(()));
-}
+common::shutdown_tests!(env!("CARGO_BIN_EXE_v4-nio"));
