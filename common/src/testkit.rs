@@ -370,8 +370,3 @@ pub fn threads_named(prefix: &str) -> usize {
     procfs::thread_names(None)
         .map_or(0, |names| names.iter().filter(|n| n.starts_with(prefix)).count())
 }
-
-/// All threads of process `pid` (from /proc).
-pub fn thread_count(pid: u32) -> u64 {
-    procfs::status(Some(pid)).map_or(0, |s| s.threads)
-}
