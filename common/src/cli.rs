@@ -9,7 +9,7 @@ use socket2::{Domain, Socket, Type};
 
 use crate::dispatcher::Dispatcher;
 use crate::error::Error;
-use crate::server::Config;
+use crate::server::{Config, DEFAULT_REQUEST_TIMEOUT};
 
 /// Options every server version takes. Flatten into a version's own `Cli`.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,6 +22,11 @@ pub struct ServerArgs {
     /// Close a connection after this many seconds without a complete request
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub idle_timeout: u64,
+
+    /// Close a connection whose request head is not whole this many seconds after its
+    /// first byte, or whose body pauses this long (a slowloris client trickling headers)
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT.as_secs())]
+    pub request_timeout: u64,
 
     /// Connections the kernel completes and queues before the server accepts them
     #[arg(long, value_name = "N", default_value_t = 1024)]
@@ -43,7 +48,11 @@ impl ServerArgs {
     }
 
     pub fn config(&self) -> Config {
-        Config { idle_timeout: Duration::from_secs(self.idle_timeout), ..Config::default() }
+        Config {
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            request_timeout: Duration::from_secs(self.request_timeout),
+            ..Config::default()
+        }
     }
 }
 

@@ -1,19 +1,27 @@
 //! The incremental request decoder every version shares.
 //!
-//! Bytes go into a buffer as they arrive from the socket; [`Decoder::decode`] takes the
-//! next complete request off the front of that buffer, or says it needs more bytes. A
-//! request split over many reads, or many requests pipelined into one read, decode the
-//! same way, which is what lets the blocking versions and v4's event loop use exactly the
-//! same parser.
+//! Bytes go into an [`Inbox`] as they arrive from the socket; [`Decoder::decode`] takes
+//! the next complete request off its front, or says it needs more bytes. A request split
+//! over many reads, or many requests pipelined into one read, decode the same way, which
+//! is what lets the blocking versions and the event loops use exactly the same parser.
 //!
 //! Two protocols are told apart per request, from the first line:
 //!
-//! * a line ending in ` HTTP/1.0` or ` HTTP/1.1` starts an HTTP request, whose head is
-//!   parsed by `httparse` and whose body is read by `Content-Length`;
+//! * a line ending in an HTTP version starts an HTTP request, whose head is parsed by
+//!   `httparse` and whose body is read by `Content-Length` or in chunks; a first line
+//!   whose last word merely looks like a version (`http/1.1`, a stray space) is a bad
+//!   HTTP request;
 //! * anything else is the line protocol of the articles: `METHOD /path [body]`, one per
 //!   line, and `exit` to leave.
+//!
+//! Whatever the bytes, decoding uses bounded stack (a loop, no recursion) and bounded
+//! memory (the limits below), and looks at each byte a bounded number of times.
 
 use std::fmt;
+
+mod body;
+
+use body::Body;
 
 /// Longest request head accepted, request line included (414 or 431 beyond it).
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -130,8 +138,11 @@ pub enum ProtocolError {
     UnsupportedVersion(String),
     /// The head is not valid HTTP (httparse's verdict, or a rule of ours).
     BadRequest(String),
-    /// `Transfer-Encoding` without `Content-Length`: chunked bodies are not implemented.
-    TransferEncoding,
+    /// A transfer coding other than chunked (`gzip`, say), which this server does not
+    /// decode.
+    TransferEncoding(String),
+    /// More than [`MAX_HEAD`] bytes of blank lines where a request should start.
+    TooManyBlankLines,
     /// A line-protocol line that does not read `METHOD /path [body]`. The line has been
     /// consumed, so the connection stays in step and can go on.
     BadLine(String),
@@ -145,8 +156,8 @@ impl ProtocolError {
             Self::HeadTooLarge | Self::TooManyHeaders => 431,
             Self::BodyTooLarge { .. } => 413,
             Self::UnsupportedVersion(_) => 505,
-            Self::BadRequest(_) | Self::BadLine(_) => 400,
-            Self::TransferEncoding => 501,
+            Self::BadRequest(_) | Self::BadLine(_) | Self::TooManyBlankLines => 400,
+            Self::TransferEncoding(_) => 501,
         }
     }
 
@@ -177,8 +188,14 @@ impl fmt::Display for ProtocolError {
             }
             Self::UnsupportedVersion(v) => write!(f, "{v} is not supported; use HTTP/1.0 or 1.1"),
             Self::BadRequest(why) => write!(f, "bad request: {why}"),
-            Self::TransferEncoding => {
-                write!(f, "Transfer-Encoding is not implemented; send Content-Length")
+            Self::TransferEncoding(coding) => {
+                write!(
+                    f,
+                    "transfer coding {coding} is not implemented; send the body as is or chunked"
+                )
+            }
+            Self::TooManyBlankLines => {
+                write!(f, "more than {MAX_HEAD} bytes of blank lines and no request")
             }
             Self::BadLine(why) => {
                 write!(f, "{why}; expected `METHOD /path [body]`, e.g. `GET /hello`")
@@ -189,12 +206,72 @@ impl fmt::Display for ProtocolError {
 
 impl std::error::Error for ProtocolError {}
 
-/// A parsed HTTP head waiting for its body to arrive.
+/// Bytes read from a connection and not yet decoded.
+///
+/// Decoding a request advances a start offset instead of shifting the bytes that follow
+/// it to the front, so N requests pipelined into one read cost O(N), not O(N²). The bytes
+/// before the offset are reclaimed when the buffer empties, or before the next read adds
+/// to it (moving at most one partial request).
+#[derive(Debug, Default)]
+pub struct Inbox {
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl Inbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bytes not yet decoded.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len() - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends bytes just read.
+    pub fn extend(&mut self, data: &[u8]) {
+        if self.start > 0 {
+            self.bytes.drain(..self.start);
+            self.start = 0;
+        }
+        self.bytes.extend_from_slice(data);
+    }
+
+    /// Drops everything not yet decoded (the connection is closing).
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.start = 0;
+    }
+
+    /// Marks the first `n` bytes as decoded.
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.bytes.len() {
+            self.clear();
+        }
+    }
+
+    /// Gives back memory a large request left behind, once the inbox is empty.
+    pub fn release_spare_capacity(&mut self, keep: usize) {
+        if self.is_empty() && self.bytes.capacity() > keep {
+            self.bytes = Vec::new();
+        }
+    }
+}
+
+/// A parsed HTTP head whose body is still arriving.
 #[derive(Debug)]
 struct PendingBody {
     request: Request,
-    head_len: usize,
-    body_len: usize,
+    body: Body,
 }
 
 /// How far the search for the end of the current request's head has got, so that bytes
@@ -214,15 +291,19 @@ impl Default for Scan {
     }
 }
 
-/// Takes requests off the front of a connection's read buffer.
+/// Takes requests off the front of a connection's [`Inbox`].
 ///
-/// The state kept between calls is how far the buffer has been searched, and a head
-/// already parsed while its body is still arriving; neither changes what is decoded, only
-/// how often the same bytes are looked at.
+/// The state kept between calls is how far the inbox has been searched, how many blank
+/// lines were skipped, and a head already parsed while its body is still arriving; none
+/// of it changes what is decoded, only how often the same bytes are looked at.
 #[derive(Debug, Default)]
 pub struct Decoder {
     scan: Scan,
+    /// Bytes of blank lines skipped since the last request, capped at [`MAX_HEAD`].
+    blank: usize,
     pending: Option<PendingBody>,
+    /// The head just parsed asked for `100 Continue` before it sends its body.
+    wants_continue: bool,
 }
 
 impl Decoder {
@@ -230,30 +311,58 @@ impl Decoder {
         Self::default()
     }
 
-    /// Whether part of a request has been taken in (a head waiting for its body).
-    pub fn is_mid_request(&self) -> bool {
+    /// Whether a request's head has been taken in and its body is still arriving.
+    pub fn is_reading_body(&self) -> bool {
         self.pending.is_some()
     }
 
-    /// Removes the next complete request from the front of `buf`.
+    /// True once after a head with `Expect: 100-continue` was accepted and its body has
+    /// not started to arrive: the client is waiting for `100 Continue` before sending it.
+    pub fn take_continue(&mut self) -> bool {
+        std::mem::take(&mut self.wants_continue)
+    }
+
+    /// Takes the next complete request off the front of `inbox`.
     ///
     /// `Ok(None)` means more bytes are needed. After an error for which
     /// [`ProtocolError::closes_connection`] is true the stream is out of step and the
-    /// caller must stop decoding.
-    pub fn decode(&mut self, buf: &mut Vec<u8>) -> Result<Option<Request>, ProtocolError> {
-        if let Some(mut pending) = self.pending.take() {
-            let end = pending.head_len + pending.body_len;
-            if buf.len() < end {
-                self.pending = Some(pending);
-                return Ok(None);
-            }
-            pending.request.body = buf[pending.head_len..end].to_vec();
-            buf.drain(..end);
-            return Ok(Some(pending.request));
-        }
-        // Only the first MAX_HEAD bytes are ever searched: past them is over the limit.
-        let window = buf.len().min(MAX_HEAD);
+    /// caller must stop decoding. Every call does bounded work per byte and uses bounded
+    /// stack, whatever the input: a loop, never recursion.
+    pub fn decode(&mut self, inbox: &mut Inbox) -> Result<Option<Request>, ProtocolError> {
         loop {
+            if let Some(pending) = &mut self.pending {
+                if !pending.body.read(inbox, &mut pending.request.body)? {
+                    return Ok(None);
+                }
+                return Ok(self.pending.take().map(|pending| pending.request));
+            }
+            let Some((request, body)) = self.next_head(inbox)? else {
+                return Ok(None);
+            };
+            match body {
+                None => return Ok(Some(request)),
+                Some(body) => {
+                    let expects = request.protocol == Protocol::Http11
+                        && request
+                            .header("expect")
+                            .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+                    self.wants_continue = expects && inbox.is_empty();
+                    self.pending = Some(PendingBody { request, body });
+                }
+            }
+        }
+    }
+
+    /// The next request head: a whole line-protocol request, or an HTTP head with the
+    /// framing of the body that follows it, if any.
+    fn next_head(
+        &mut self,
+        inbox: &mut Inbox,
+    ) -> Result<Option<(Request, Option<Body>)>, ProtocolError> {
+        loop {
+            let buf = inbox.as_slice();
+            // Only the first MAX_HEAD bytes are ever searched: past them is over the limit.
+            let window = buf.len().min(MAX_HEAD);
             match self.scan {
                 Scan::FirstLine { searched } => {
                     let Some(lf) = buf[searched..window].iter().position(|&b| b == b'\n') else {
@@ -266,22 +375,34 @@ impl Decoder {
                     };
                     let lf = searched + lf;
                     let line = trim_cr(&buf[..lf]);
+                    if line.trim_ascii().is_empty() {
+                        // Blank lines before a request are skipped (telnet users press
+                        // Enter; RFC 9112 §2.2 asks servers to ignore at least one), but
+                        // not without end.
+                        self.blank += lf + 1;
+                        inbox.consume(lf + 1);
+                        self.scan = Scan::default();
+                        if self.blank > MAX_HEAD {
+                            return Err(ProtocolError::TooManyBlankLines);
+                        }
+                        continue;
+                    }
                     match http_version(line) {
-                        Some(Ok(protocol)) => self.scan = Scan::Head { protocol, searched: lf },
-                        Some(Err(version)) => {
+                        Version::Http(protocol) => {
+                            self.scan = Scan::Head { protocol, searched: lf }
+                        }
+                        Version::Unsupported(version) => {
                             return Err(ProtocolError::UnsupportedVersion(version));
                         }
-                        None => {
-                            let blank = line.trim_ascii().is_empty();
-                            let parsed = if blank { None } else { Some(parse_line(line)) };
-                            buf.drain(..=lf);
-                            self.scan = Scan::default();
-                            // Blank lines between requests are skipped: telnet users press
-                            // Enter, and HTTP asks servers to ignore one before a request.
-                            if let Some(parsed) = parsed {
-                                return parsed.map(Some);
-                            }
-                            return self.decode(buf);
+                        Version::Malformed => {
+                            return Err(ProtocolError::BadRequest(
+                                "malformed request line; expected `METHOD /path HTTP/1.1`".into(),
+                            ));
+                        }
+                        Version::Line => {
+                            let parsed = parse_line(line);
+                            self.request_taken(inbox, lf + 1);
+                            return parsed.map(|request| Some((request, None)));
                         }
                     }
                 }
@@ -296,13 +417,19 @@ impl Decoder {
                             Ok(None)
                         };
                     };
-                    self.scan = Scan::default();
-                    let (request, body_len) = parse_http_head(&buf[..head_len], protocol)?;
-                    self.pending = Some(PendingBody { request, head_len, body_len });
-                    return self.decode(buf);
+                    let parsed = parse_http_head(&buf[..head_len], protocol);
+                    self.request_taken(inbox, head_len);
+                    return parsed.map(Some);
                 }
             }
         }
+    }
+
+    /// A head of `len` bytes has been decoded: start afresh after it.
+    fn request_taken(&mut self, inbox: &mut Inbox, len: usize) {
+        inbox.consume(len);
+        self.scan = Scan::default();
+        self.blank = 0;
     }
 }
 
@@ -311,18 +438,43 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 // ANCHOR: detect
-/// `Some(Ok(_))` for an HTTP/1.x request line, `Some(Err(version))` for another HTTP
-/// version, `None` for the line protocol.
-fn http_version(line: &[u8]) -> Option<Result<Protocol, String>> {
-    let last = line.rsplit(|&b| b == b' ').next()?;
-    match last {
-        b"HTTP/1.1" => Some(Ok(Protocol::Http11)),
-        b"HTTP/1.0" => Some(Ok(Protocol::Http10)),
-        // Only a request line of three parts is HTTP; `POST /echo HTTP/2 rocks` is a line.
-        v if v.starts_with(b"HTTP/") && line.split(|&b| b == b' ').count() == 3 => {
-            Some(Err(String::from_utf8_lossy(v).into_owned()))
+/// What a first line says about the request's protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Version {
+    /// `METHOD SP target SP HTTP/1.x`, exactly.
+    Http(Protocol),
+    /// `METHOD SP target SP HTTP/x.y`, another version (505).
+    Unsupported(String),
+    /// Ends in something like an HTTP version but is not a well-formed request line
+    /// (`http/1.1`, a trailing or doubled space): an HTTP client sent it, so it gets an
+    /// HTTP 400, never a line-protocol reply that would leave its headers to be read as
+    /// lines.
+    Malformed,
+    /// The line protocol.
+    Line,
+}
+
+fn http_version(line: &[u8]) -> Version {
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    if let [method, target, version] = parts[..] {
+        if !method.is_empty() && !target.is_empty() {
+            match version {
+                b"HTTP/1.1" => return Version::Http(Protocol::Http11),
+                b"HTTP/1.0" => return Version::Http(Protocol::Http10),
+                v if v.starts_with(b"HTTP/") => {
+                    return Version::Unsupported(String::from_utf8_lossy(v).into_owned());
+                }
+                _ => {}
+            }
         }
-        _ => None,
+    }
+    // `POST /echo HTTP/2 rocks` ends in `rocks`: a line-protocol body, not a version.
+    let last = line.split(u8::is_ascii_whitespace).rfind(|token| !token.is_empty());
+    match last {
+        Some(token) if token.len() >= 5 && token[..5].eq_ignore_ascii_case(b"HTTP/") => {
+            Version::Malformed
+        }
+        _ => Version::Line,
     }
 }
 // ANCHOR_END: detect
@@ -381,7 +533,10 @@ fn line_request(method: &str, target: String, body: Vec<u8>) -> Request {
     }
 }
 
-fn parse_http_head(head: &[u8], protocol: Protocol) -> Result<(Request, usize), ProtocolError> {
+fn parse_http_head(
+    head: &[u8],
+    protocol: Protocol,
+) -> Result<(Request, Option<Body>), ProtocolError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut fields);
     match parsed.parse(head) {
@@ -407,21 +562,24 @@ fn parse_http_head(head: &[u8], protocol: Protocol) -> Result<(Request, usize), 
         return Err(ProtocolError::BadRequest("HTTP/1.1 needs exactly one Host header".into()));
     }
     let content_length = content_length(named("content-length").map(|h| h.value.as_slice()))?;
-    if named("transfer-encoding").next().is_some() {
-        return Err(match content_length {
-            // Both framings at once is the classic request-smuggling shape.
-            Some(_) => {
-                ProtocolError::BadRequest("Transfer-Encoding and Content-Length together".into())
-            }
-            None => ProtocolError::TransferEncoding,
-        });
-    }
-    let body_len = match content_length {
-        Some(length) if length > MAX_BODY as u64 => {
+    let codings: Vec<&[u8]> = named("transfer-encoding")
+        .flat_map(|h| h.value.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .collect();
+    let body = match (content_length, codings.is_empty()) {
+        (None, true) | (Some(0), true) => None,
+        (Some(length), true) if length > MAX_BODY as u64 => {
             return Err(ProtocolError::BodyTooLarge { length });
         }
-        Some(length) => length as usize,
-        None => 0,
+        // Not above MAX_BODY, so it fits a usize.
+        (Some(length), true) => Some(Body::Length { remaining: length as usize }),
+        // Both framings at once is the classic request-smuggling shape (RFC 9112 §6.1).
+        (Some(_), false) => {
+            return Err(ProtocolError::BadRequest(
+                "Transfer-Encoding and Content-Length together".into(),
+            ));
+        }
+        (None, false) => Some(transfer_coding(&codings, protocol)?),
     };
 
     let mut keep_alive = protocol == Protocol::Http11;
@@ -437,12 +595,50 @@ fn parse_http_head(head: &[u8], protocol: Protocol) -> Result<(Request, usize), 
     let request = Request {
         protocol,
         method: method.to_owned(),
-        target: target.to_owned(),
+        target: origin_form(target).to_owned(),
         headers,
         body: Vec::new(),
         keep_alive,
     };
-    Ok((request, body_len))
+    Ok((request, body))
+}
+
+/// The path and query of a target in absolute form (`http://host/path?q`, which RFC 9112
+/// §3.2.2 says a server must accept, as proxies send it); other targets as they are.
+fn origin_form(target: &str) -> &str {
+    let scheme = ["http://", "https://"]
+        .into_iter()
+        .find(|s| target.get(..s.len()).is_some_and(|t| t.eq_ignore_ascii_case(s)));
+    let Some(scheme) = scheme else {
+        return target;
+    };
+    let rest = &target[scheme.len()..];
+    match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => &rest[i..],
+        // `http://host` or `http://host?q`: the path is `/` (the query, if any, is lost,
+        // as routing here never needs one on `/`).
+        _ => "/",
+    }
+}
+
+/// The body framing `Transfer-Encoding` asks for: chunked is the only coding this server
+/// decodes, and it must come last and once (RFC 9112 §6.1 and §7).
+fn transfer_coding(codings: &[&[u8]], protocol: Protocol) -> Result<Body, ProtocolError> {
+    let bad = |why: &str| Err(ProtocolError::BadRequest(why.into()));
+    if protocol == Protocol::Http10 {
+        // An HTTP/1.0 recipient cannot know the framing: the message is faulty (§6.1).
+        return bad("Transfer-Encoding in an HTTP/1.0 request");
+    }
+    let is_chunked = |c: &&[u8]| c.eq_ignore_ascii_case(b"chunked");
+    match codings.split_last() {
+        Some((last, _)) if !is_chunked(last) => bad("chunked must be the last transfer coding"),
+        Some((_, before)) if before.iter().any(is_chunked) => bad("chunked applied twice"),
+        Some((_, [])) => Ok(Body::chunked()),
+        Some((_, before)) => {
+            Err(ProtocolError::TransferEncoding(String::from_utf8_lossy(before[0]).into_owned()))
+        }
+        None => bad("empty Transfer-Encoding"),
+    }
 }
 
 /// Every `Content-Length` must be plain digits, and all of them the same number.

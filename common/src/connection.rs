@@ -9,10 +9,13 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::codec::Decoder;
+use crate::codec::{Decoder, Inbox};
 use crate::dispatcher::Dispatcher;
 use crate::response::{Reply, Response};
 use crate::server::Config;
+
+/// How much a connection reads from its socket in one call.
+pub const READ_CHUNK: usize = 16 * 1024;
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,20 +28,63 @@ pub enum Closed {
     NotKeepAlive,
     /// No request arrived within the idle timeout.
     IdleTimeout,
+    /// A request did not arrive whole in time: its head within the request timeout of its
+    /// first byte, or its body with no pause longer than that.
+    RequestTimeout,
     /// The request could not be decoded and the stream is out of step; the error reply
     /// with this status was sent.
     ProtocolError(u16),
 }
 
+impl Closed {
+    /// Whether the server closes while the client may still be sending: then it must
+    /// close in stages (see [`linger_close`]) or a reset may destroy the last reply.
+    pub fn owes_a_lingering_close(self) -> bool {
+        matches!(self, Self::Exit | Self::NotKeepAlive | Self::ProtocolError(_))
+    }
+}
+
+/// Where a connection is in its current request, which decides the deadline it is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Between requests: only the idle timeout applies.
+    Idle,
+    /// Part of a request head has arrived: the head must be whole within the request
+    /// timeout of its first byte (Tomcat's `connectionTimeout`, nginx's
+    /// `client_header_timeout`), so a slowloris client cannot hold the connection.
+    Head,
+    /// The head is in and the body is arriving: no pause between reads may be longer than
+    /// the request timeout (nginx's `client_body_timeout`), so a slow upload that keeps
+    /// moving is never cut off, and a stalled one is.
+    Body,
+}
+
 /// The bytes of one connection between the socket and the dispatcher.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Session {
     decoder: Decoder,
     /// Read from the socket, not yet decoded: a partial request, or pipelined ones.
-    pub inbox: Vec<u8>,
+    pub inbox: Inbox,
     /// Encoded replies not yet written to the socket.
     pub outbox: Vec<u8>,
     closed: Option<Closed>,
+    /// When the first byte of the request head now arriving came in.
+    head_started: Option<Instant>,
+    /// When bytes last came in.
+    last_input: Instant,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            decoder: Decoder::new(),
+            inbox: Inbox::new(),
+            outbox: Vec::new(),
+            closed: None,
+            head_started: None,
+            last_input: Instant::now(),
+        }
+    }
 }
 
 impl Session {
@@ -46,13 +92,26 @@ impl Session {
         Self::default()
     }
 
+    /// Takes in bytes just read from the socket.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        if self.phase() == Phase::Idle {
+            self.head_started = Some(now);
+        }
+        self.inbox.extend(bytes);
+        self.last_input = now;
+    }
+
     /// Answers every complete request in the inbox, in order, appending the replies to
     /// the outbox. Returns why the connection must close once the outbox is written, if
     /// it must; after that, further input is ignored.
     // ANCHOR: answer
     pub fn answer(&mut self, dispatcher: &Dispatcher) -> Option<Closed> {
+        let mut decoded = false;
         while self.closed.is_none() {
-            match self.decoder.decode(&mut self.inbox) {
+            let decoding = self.decoder.decode(&mut self.inbox);
+            decoded |= !matches!(decoding, Ok(None));
+            match decoding {
                 Ok(None) => break,
                 Ok(Some(request)) if request.is_exit() => {
                     let goodbye = Response::text(200, "Bye! Closing the connection.");
@@ -79,38 +138,86 @@ impl Session {
                 }
             }
         }
+        // A client that sent `Expect: 100-continue` waits for this before its body.
+        if self.decoder.take_continue() && self.closed.is_none() {
+            self.outbox.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        // The bytes left over after a request are the start of the next one, and its clock
+        // starts when they came in: each request gets the whole timeout for its head.
+        if decoded {
+            self.head_started = Some(self.last_input);
+        }
         self.closed
     }
     // ANCHOR_END: answer
 
-    /// Whether part of a request has arrived but not all of it.
-    pub fn is_mid_request(&self) -> bool {
-        !self.inbox.is_empty() || self.decoder.is_mid_request()
+    pub fn phase(&self) -> Phase {
+        if self.decoder.is_reading_body() {
+            Phase::Body
+        } else if self.inbox.is_empty() {
+            Phase::Idle
+        } else {
+            Phase::Head
+        }
+    }
+
+    /// When the request now arriving is overdue (see [`Phase`]), if one is arriving.
+    pub fn deadline(&self, request_timeout: Duration) -> Option<Instant> {
+        match self.phase() {
+            Phase::Idle => None,
+            Phase::Head => self.head_started.map(|started| started + request_timeout),
+            Phase::Body => Some(self.last_input + request_timeout),
+        }
+    }
+
+    /// Whether the request now arriving has missed its deadline.
+    pub fn is_overdue(&self, now: Instant, request_timeout: Duration) -> bool {
+        self.deadline(request_timeout).is_some_and(|deadline| now >= deadline)
+    }
+
+    /// Whether the connection may be closed now without losing anything: no reply owed,
+    /// no request half read.
+    pub fn is_at_rest(&self) -> bool {
+        self.outbox.is_empty() && self.phase() == Phase::Idle
     }
 
     /// Gives back buffer memory a large request or reply left behind, once the buffers are
     /// empty, so a connection that once moved a megabyte does not keep it while idle.
     pub fn release_spare_capacity(&mut self) {
-        const KEEP: usize = 16 * 1024;
-        for buffer in [&mut self.inbox, &mut self.outbox] {
-            if buffer.is_empty() && buffer.capacity() > KEEP {
-                *buffer = Vec::new();
-            }
+        const KEEP: usize = READ_CHUNK;
+        self.inbox.release_spare_capacity(KEEP);
+        if self.outbox.is_empty() && self.outbox.capacity() > KEEP {
+            self.outbox = Vec::new();
         }
+    }
+}
+
+/// A stream whose reads can be given a time limit: a TCP socket, or a test's in-memory
+/// stand-in.
+pub trait Transport: Read + Write {
+    fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, Some(timeout))
     }
 }
 
 /// Serves one connection to the end on the calling thread: the blocking model.
 ///
-/// Generic over the stream so tests can drive it with in-memory bytes. A read that
-/// times out (see [`TcpStream::set_read_timeout`]) ends the connection as idle.
+/// Generic over the stream so tests can drive it with in-memory bytes. Between requests a
+/// read waits at most the idle timeout; within one, at most what is left of the request's
+/// deadline (see [`Phase`]).
 // ANCHOR: serve_connection
-pub fn serve_connection<S: Read + Write>(
+pub fn serve_connection<S: Transport>(
     stream: &mut S,
     dispatcher: &Dispatcher,
+    config: &Config,
 ) -> io::Result<Closed> {
     let mut session = Session::new();
-    let mut chunk = [0u8; 16 * 1024];
+    let mut chunk = [0u8; READ_CHUNK];
+    let mut read_timeout = None;
     loop {
         let closed = session.answer(dispatcher);
         if !session.outbox.is_empty() {
@@ -120,14 +227,28 @@ pub fn serve_connection<S: Read + Write>(
         if let Some(closed) = closed {
             return Ok(closed);
         }
+        let wait = match session.deadline(config.request_timeout) {
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            None => config.idle_timeout,
+        };
+        // A zero timeout means "none" to the kernel; and a syscall is saved when the
+        // timeout has not changed (between keep-alive requests, it never does).
+        let wait = wait.max(Duration::from_millis(1));
+        if read_timeout != Some(wait) {
+            stream.set_read_timeout(wait)?;
+            read_timeout = Some(wait);
+        }
         // Blocks this thread until the client sends something: the heart of the limit
         // that v1 to v3 share.
         match stream.read(&mut chunk) {
             Ok(0) => return Ok(Closed::ByPeer),
-            Ok(n) => session.inbox.extend_from_slice(&chunk[..n]),
+            Ok(n) => session.receive(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Ok(Closed::IdleTimeout);
+                return Ok(match session.phase() {
+                    Phase::Idle => Closed::IdleTimeout,
+                    Phase::Head | Phase::Body => Closed::RequestTimeout,
+                });
             }
             Err(e) => return Err(e),
         }
@@ -145,20 +266,18 @@ pub fn handle_connection(mut stream: TcpStream, dispatcher: &Dispatcher, config:
         return;
     };
     let peer = stream.peer_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
-    // The read timeout is the idle timeout; the write timeout stops a client that never
-    // reads from pinning this thread forever on a full socket buffer.
-    let setup = stream
-        .set_read_timeout(Some(config.idle_timeout))
-        .and_then(|()| stream.set_write_timeout(Some(config.idle_timeout)))
-        .and_then(|()| stream.set_nodelay(true));
+    // The write timeout stops a client that never reads from pinning this thread forever
+    // on a full socket buffer.
+    let setup =
+        stream.set_write_timeout(Some(config.idle_timeout)).and_then(|()| stream.set_nodelay(true));
     if let Err(e) = setup {
         tracing::warn!(%peer, "cannot set up the socket, closing: {e}");
         return;
     }
     tracing::debug!(%peer, "serving");
-    match serve_connection(&mut stream, dispatcher) {
-        Ok(closed @ Closed::ProtocolError(_)) => {
-            tracing::debug!(%peer, ?closed, "closing after a bad request");
+    match serve_connection(&mut stream, dispatcher, config) {
+        Ok(closed) if closed.owes_a_lingering_close() => {
+            tracing::debug!(%peer, ?closed, "closing in stages");
             linger_close(stream);
         }
         Ok(closed) => tracing::debug!(%peer, ?closed, "connection closed"),
@@ -166,17 +285,23 @@ pub fn handle_connection(mut stream: TcpStream, dispatcher: &Dispatcher, config:
     }
 }
 
-/// Closes after an error reply without the client losing it. Closing a socket that still
-/// has unread input makes the kernel send RST, and a client still uploading (a 413 body,
-/// say) may then lose the reply before reading it. So: send FIN, then read and drop what
-/// the client still sends, for a bounded time, before closing.
+/// How long a closing connection keeps reading (and dropping) what the client still
+/// sends, at most.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+// ANCHOR: linger_close
+/// Closes without the client losing its last reply (RFC 9112 §9.6; nginx's lingering
+/// close). Closing a socket that still has unread input, or that receives more after the
+/// close, makes the kernel send RST, and a reset makes the client's kernel throw away
+/// reply bytes it has received but the client has not read yet. So: everything owed is
+/// already written; send FIN (`shutdown(Write)`), then read and drop what the client
+/// still sends until it closes too, for at most [`LINGER`] in all.
 pub fn linger_close(mut stream: TcpStream) {
-    const LINGER: Duration = Duration::from_secs(2);
     let deadline = Instant::now() + LINGER;
     if stream.shutdown(Direction::Write).is_err() {
         return;
     }
-    let mut sink = [0u8; 16 * 1024];
+    let mut sink = [0u8; READ_CHUNK];
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         if stream.set_read_timeout(Some(left.max(Duration::from_millis(1)))).is_err() {
             return;
@@ -187,6 +312,7 @@ pub fn linger_close(mut stream: TcpStream) {
         }
     }
 }
+// ANCHOR_END: linger_close
 
 #[cfg(test)]
 mod tests {
@@ -205,6 +331,12 @@ mod tests {
         }
     }
 
+    impl Transport for Duplex {
+        fn set_read_timeout(&mut self, _: Duration) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
     impl Write for Duplex {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.output.write(buf)
@@ -217,7 +349,7 @@ mod tests {
     fn transcript(input: &[u8]) -> (Closed, String) {
         let dispatcher = Dispatcher::with_builtin_routes("test");
         let mut duplex = Duplex { input: Cursor::new(input.to_vec()), output: Vec::new() };
-        let closed = serve_connection(&mut duplex, &dispatcher).unwrap();
+        let closed = serve_connection(&mut duplex, &dispatcher, &Config::default()).unwrap();
         (closed, String::from_utf8(duplex.output).unwrap())
     }
 

@@ -4,6 +4,7 @@
 //! server's own figures while load runs, and `/panic` a handler with a bug (it panics; the
 //! dispatcher answers 500 and the server goes on).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ pub fn builtin_routes(stats: &Arc<Stats>) -> HandlerMapping {
     HandlerMapping::new()
         .route("GET", "/hello", |_: &Request| Response::text(200, "Hello, World!"))
         .route("GET", "/echo", echo_query)
-        .route("POST", "/echo", |r: &Request| Response::text(200, String::from_utf8_lossy(&r.body)))
+        .route("POST", "/echo", echo_body)
         .route("GET", "/sleep", sleep)
         .route("GET", "/cpu", cpu)
         .route("GET", "/stats", move |_: &Request| Response::json(200, &stats.snapshot()))
@@ -34,6 +35,19 @@ fn echo_query(request: &Request) -> Response {
         Some(msg) => Response::text(200, msg),
         None => Response::text(400, "usage: GET /echo?msg=<text>, or POST /echo with a body"),
     }
+}
+
+/// The body back, byte for byte, labelled as the client labelled it.
+fn echo_body(request: &Request) -> Response {
+    // A Content-Type goes back into a header, so only a printable one is repeated.
+    let content_type = request
+        .header("content-type")
+        .and_then(|value| std::str::from_utf8(value).ok())
+        .filter(|value| {
+            !value.is_empty() && value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        })
+        .map_or(Cow::Borrowed("application/octet-stream"), |value| Cow::Owned(value.to_owned()));
+    Response::bytes(200, content_type, request.body.clone())
 }
 
 /// `ms=N` from the query, capped at [`MAX_WORK_MS`]: the milliseconds to work, and a note

@@ -28,8 +28,8 @@ pub mod stats;
 pub mod testkit;
 
 pub use child::ChildServer;
-pub use codec::{Decoder, Protocol, ProtocolError, Request};
-pub use connection::{Closed, Session, handle_connection, serve_connection};
+pub use codec::{Decoder, Inbox, Protocol, ProtocolError, Request};
+pub use connection::{Closed, Phase, Session, handle_connection, serve_connection};
 pub use dispatcher::{Dispatcher, Handler, HandlerMapping};
 pub use error::Error;
 pub use response::{Reply, Response};

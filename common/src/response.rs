@@ -4,6 +4,7 @@
 //! [`Response::encode`], in the form the request came in: a full HTTP/1.1 response
 //! (`Content-Length`, `Content-Type`, `Date`, `Server`) or one line for the line protocol.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,7 +14,7 @@ use crate::codec::{Protocol, ProtocolError, Request};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
-    pub content_type: &'static str,
+    pub content_type: Cow<'static, str>,
     /// Extra header fields, such as `Allow` on a 405.
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
@@ -24,7 +25,7 @@ impl Response {
     pub fn text(status: u16, body: impl Into<String>) -> Self {
         Self {
             status,
-            content_type: "text/plain; charset=utf-8",
+            content_type: Cow::Borrowed("text/plain; charset=utf-8"),
             headers: Vec::new(),
             body: body.into().into_bytes(),
         }
@@ -34,10 +35,15 @@ impl Response {
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
         Self {
             status,
-            content_type: "application/json",
+            content_type: Cow::Borrowed("application/json"),
             headers: Vec::new(),
             body: value.to_string().into_bytes(),
         }
+    }
+
+    /// A response carrying `body` exactly as given, bytes rather than text.
+    pub fn bytes(status: u16, content_type: impl Into<Cow<'static, str>>, body: Vec<u8>) -> Self {
+        Self { status, content_type: content_type.into(), headers: Vec::new(), body }
     }
 
     /// The reply to a request the decoder rejected; its text says what was wrong.

@@ -8,18 +8,29 @@ use nix::errno::Errno;
 
 pub use crate::shutdown::Shutdown;
 
+/// How long a request may take to arrive when nobody says: 20 s, what Tomcat's shipped
+/// `server.xml` sets as `connectionTimeout` (its built-in default is 60 s).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Settings every version shares. A version with more (a pool size) wraps this.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
+    /// A request must arrive whole within this long of its first byte (its head), with no
+    /// pause longer than this in its body; see [`crate::connection::Phase`].
+    pub request_timeout: Duration,
     /// Set to make the accept loop return.
     pub shutdown: Shutdown,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { idle_timeout: Duration::from_secs(30), shutdown: Shutdown::new() }
+        Self {
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            shutdown: Shutdown::new(),
+        }
     }
 }
 

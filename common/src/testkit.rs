@@ -72,6 +72,20 @@ impl TestServer {
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
+
+    /// The version's own figure `name` from `/stats`'s `model`. Panics if the version has
+    /// no such figure, so a renamed counter fails the test that reads it instead of
+    /// reading as zero.
+    pub fn model(&self, name: &str) -> u64 {
+        match self.stats.model(name) {
+            Some(value) => {
+                value.as_u64().unwrap_or_else(|| panic!("model.{name} is {value}, not a count"))
+            }
+            None => {
+                panic!("the server has no figure model.{name}: {}", self.stats.snapshot()["model"])
+            }
+        }
+    }
 }
 
 impl Drop for TestServer {
@@ -369,4 +383,33 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
 pub fn threads_named(prefix: &str) -> usize {
     procfs::thread_names(None)
         .map_or(0, |names| names.iter().filter(|n| n.starts_with(prefix)).count())
+}
+
+/// The inode of the socket listening on TCP `port` (IPv4), from `/proc/net/tcp`: what a
+/// process's descriptor for that socket links to, as `socket:[inode]`.
+pub fn listening_socket_inode(port: u16) -> io::Result<Option<u64>> {
+    const LISTEN: &str = "0A";
+    let table = std::fs::read_to_string("/proc/net/tcp")?;
+    Ok(table.lines().skip(1).find_map(|line| {
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let local_port = fields.get(1)?.rsplit(':').next()?;
+        let listening = fields.get(3) == Some(&LISTEN);
+        (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+            .then(|| fields.get(9)?.parse().ok())?
+    }))
+}
+
+/// The inodes of the sockets process `pid` has open, from the links in `/proc/<pid>/fd`.
+pub fn socket_inodes(pid: u32) -> io::Result<Vec<u64>> {
+    let mut inodes = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        // A descriptor closed while we list them is simply not there any more.
+        let Ok(target) = std::fs::read_link(entry?.path()) else { continue };
+        let target = target.to_string_lossy();
+        if let Some(inode) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) {
+            inodes.extend(inode.parse::<u64>().ok());
+        }
+    }
+    Ok(inodes)
 }

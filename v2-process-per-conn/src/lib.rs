@@ -74,7 +74,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         match stream {
             Ok(stream) => {
                 next_id += 1;
-                fork_connection(next_id, stream, &dispatcher, &config, &forked);
+                fork_connection(next_id, stream, &listener, &dispatcher, &config, &forked);
             }
             Err(e) => accept_failed(&e),
         }
@@ -107,11 +107,13 @@ fn wait_for_children(forked: &AtomicU64) {
 }
 
 // ANCHOR: fork
-/// Forks a child to serve `stream`. The child never returns from here; the parent closes
-/// its copy of the socket (by dropping it) and returns to `accept`.
+/// Forks a child to serve `stream`. The child closes its copy of the listening socket and
+/// never returns from here; the parent closes its copy of the connection (by dropping it)
+/// and returns to `accept`.
 fn fork_connection(
     id: u64,
     stream: TcpStream,
+    listener: &TcpListener,
     dispatcher: &Dispatcher,
     config: &Config,
     forked: &AtomicU64,
@@ -120,6 +122,12 @@ fn fork_connection(
     // no lock held by a thread it lacks and may run ordinary Rust code.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
+            // The child serves one connection and must not hold the listener: a child
+            // that outlived the parent would keep the port bound, and the kernel would
+            // go on queueing connections that nobody accepts (Stevens' close(listenfd)).
+            // SAFETY: the child never returns to the loop that owns `listener` (it exits
+            // below), so the descriptor is neither used nor closed again.
+            unsafe { nix::libc::close(listener.as_raw_fd()) };
             // From now on a stop signal ends this child's connection, not the listener.
             if let Err(e) = on_stop(stream.as_raw_fd(), child_stop) {
                 tracing::warn!("child for connection {id}: no stop handler: {e}");

@@ -3,7 +3,8 @@
 
 use common::procfs;
 use common::testkit::{
-    ChildServer, Client, TIMEOUT, TestServer, hold_idle, spawn_binary, starvation, wait_until,
+    ChildServer, Client, TIMEOUT, TestServer, hold_idle, listening_socket_inode, socket_inodes,
+    spawn_binary, starvation, wait_until,
 };
 
 fn v2_process() -> ChildServer {
@@ -31,6 +32,24 @@ fn answers_both_protocols_and_names_itself() {
     assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
     let r = c.get("/hello").unwrap();
     assert_eq!((r.status, r.header("server")), (200, Some(v2_process_per_conn::SERVER)));
+}
+
+/// A child serves one connection and holds nothing else: not the listening socket, which
+/// the parent alone accepts on (Stevens' `close(listenfd)` in the child).
+#[test]
+fn a_child_holds_no_copy_of_the_listening_socket() {
+    let server = v2_process();
+    let mut c = Client::connect(server.addr()).unwrap();
+    assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
+    let child = children(&server).first().copied().expect("a child serving the connection");
+    let listener = listening_socket_inode(server.addr().port()).unwrap().expect("the listener");
+    assert!(socket_inodes(server.pid()).unwrap().contains(&listener), "the parent's own copy");
+    let mut held = socket_inodes(child).unwrap();
+    assert!(!held.contains(&listener), "the child {child} holds the listener: {held:?}");
+    // The connection may be open twice (the shutdown keeps a clone); it is one socket.
+    held.sort_unstable();
+    held.dedup();
+    assert_eq!(held.len(), 1, "the child holds only its connection: {held:?}");
 }
 
 // ANCHOR: zombies

@@ -8,10 +8,6 @@ fn pool_of(threads: usize) -> Config {
     Config { threads, ..Config::default() }
 }
 
-fn model(server: &TestServer, name: &str) -> Option<u64> {
-    server.stats().model(name).and_then(|v| v.as_u64())
-}
-
 #[test]
 fn answers_both_protocols_and_shows_its_pool() {
     let server = TestServer::start(SERVER, pool_of(3), run);
@@ -63,9 +59,9 @@ fn a_panicking_handler_leaves_the_pool_at_full_strength() {
             c
         })
         .collect();
-    assert!(wait_until(TIMEOUT, || model(&server, "busy_workers") == Some(3)));
-    assert_eq!(model(&server, "pool_size"), Some(3));
-    assert_eq!(model(&server, "worker_panics"), Some(0), "no worker died");
+    assert!(wait_until(TIMEOUT, || server.model("busy_workers") == 3));
+    assert_eq!(server.model("pool_size"), 3);
+    assert_eq!(server.model("worker_panics"), 0, "no worker died");
     drop(held);
 }
 // ANCHOR_END: panic

@@ -8,9 +8,10 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown as Direction;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::Session;
+use common::connection::{LINGER, READ_CHUNK};
 use common::stats::ConnectionGuard;
 use mio::Token;
 use mio::net::TcpStream;
@@ -20,6 +21,16 @@ use crate::acceptor::Permit;
 /// Read at most this much in one go before answering what has arrived; a client
 /// streaming requests faster than they are answered cannot grow the inbox without bound.
 pub const READ_BATCH: usize = 64 * 1024;
+
+/// Why the poller should close a connection, if it should.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overdue {
+    No,
+    /// Nothing arrived for the idle timeout, or a linger has run its course.
+    Idle,
+    /// A request was not whole in time.
+    Request,
+}
 
 /// What one fill of the inbox ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,12 +51,11 @@ pub struct Connection {
     pub token: Token,
     pub stream: TcpStream,
     pub session: Session,
-    /// After an error reply: the write side is shut and input is read and dropped until
-    /// the client closes, so the client reads the reply instead of a reset.
-    pub draining: bool,
-    /// When the first byte of a request still incomplete arrived. A request must be whole
-    /// within the request timeout: a client trickling its headers (slowloris) is cut off.
-    pub request_started: Option<Instant>,
+    /// Set when the server decided to close with input perhaps still coming (an error
+    /// reply, `Connection: close`, `exit`): since then the write side is shut and input is
+    /// read and dropped until the client closes, so it reads its last reply instead of a
+    /// reset. The linger is timed from here, however often the client sends.
+    pub draining_since: Option<Instant>,
     /// Counts this connection in `/stats` until dropped.
     _open: ConnectionGuard,
     /// Holds this connection's place under `max_connections` until dropped.
@@ -59,33 +69,53 @@ impl Connection {
             token,
             stream,
             session: Session::new(),
-            draining: false,
-            request_started: None,
+            draining_since: None,
             _open: open,
             _permit: permit,
         }
     }
 
-    /// Starts or stops the request clock after a turn: running while a request is
-    /// incomplete, from its first byte.
-    pub fn note_partial_request(&mut self) {
-        if !self.session.is_mid_request() {
-            self.request_started = None;
-        } else if self.request_started.is_none() {
-            self.request_started = Some(Instant::now());
+    /// Whether closing now loses nothing: no reply owed, no request half read.
+    pub fn is_at_rest(&self) -> bool {
+        self.draining_since.is_none() && self.session.is_at_rest()
+    }
+
+    /// Whether the poller should close this connection, resting since `since`: idle past
+    /// `idle_timeout`, a request arriving too slowly (see [`common::Phase`]), or a linger
+    /// after a close decision that has lasted long enough.
+    pub fn is_overdue(
+        &self,
+        now: Instant,
+        since: Instant,
+        idle_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Overdue {
+        if let Some(draining_since) = self.draining_since {
+            return if now >= draining_since + LINGER.min(idle_timeout) {
+                Overdue::Idle
+            } else {
+                Overdue::No
+            };
+        }
+        if self.session.is_overdue(now, request_timeout) {
+            Overdue::Request
+        } else if now >= since + idle_timeout {
+            Overdue::Idle
+        } else {
+            Overdue::No
         }
     }
 
     /// Reads into the inbox until the socket has nothing more, the client closes, or a
     /// batch is full.
     pub fn fill_inbox(&mut self) -> io::Result<Filled> {
-        let mut chunk = [0u8; 16 * 1024];
+        let mut chunk = [0u8; READ_CHUNK];
         let mut bytes = 0;
         while bytes < READ_BATCH {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Ok(Filled::PeerClosed),
                 Ok(n) => {
-                    self.session.inbox.extend_from_slice(&chunk[..n]);
+                    self.session.receive(&chunk[..n]);
                     bytes += n;
                 }
                 // Nothing more for now; the poller will say when there is.
@@ -122,18 +152,18 @@ impl Connection {
         result
     }
 
-    /// Sends FIN after an error reply and switches to dropping input until the client
-    /// closes (or the poller's linger deadline passes).
+    /// Sends FIN once every reply is written, and switches to dropping input until the
+    /// client closes (or the linger's time is up): nginx's lingering close.
     pub fn start_draining(&mut self) {
         // If the shutdown fails the peer is already gone; the next read will say so.
         let _ = self.stream.shutdown(Direction::Write);
         self.session.inbox.clear();
-        self.draining = true;
+        self.draining_since = Some(Instant::now());
     }
 
     /// Reads and drops input. True once the client has closed (or the socket failed).
     pub fn discard_input(&mut self) -> bool {
-        let mut sink = [0u8; 16 * 1024];
+        let mut sink = [0u8; READ_CHUNK];
         loop {
             match self.stream.read(&mut sink) {
                 Ok(0) => return true,

@@ -31,12 +31,11 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use common::{Dispatcher, Stats};
 
 use crate::acceptor::{Acceptor, LimitLatch};
-use crate::poller::{Poller, PollerEvent};
+use crate::poller::{Poller, PollerEvent, Timeouts};
 use crate::worker::Workers;
 
 /// The crate name, sent in the `Server` header.
@@ -47,8 +46,6 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8085";
 pub const DEFAULT_WORKERS: usize = 10;
 /// Open connections allowed when no cap is given; far below `ulimit -n` of 20,000.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
-/// Tomcat's default `connectionTimeout`: 20 seconds for a request to arrive whole.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// v4's settings: the shared ones, the pool size and the connection cap.
 #[derive(Debug, Clone)]
@@ -58,9 +55,6 @@ pub struct Config {
     pub workers: usize,
     /// Most connections open at once; the acceptor waits at this many.
     pub max_connections: usize,
-    /// Longest a request may take to arrive whole, from its first byte (Tomcat's
-    /// `connectionTimeout`); the blocking versions have no such guard.
-    pub request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -69,7 +63,6 @@ impl Default for Config {
             server: common::Config::default(),
             workers: DEFAULT_WORKERS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -136,8 +129,9 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
 
     let workers = Workers::new(config.workers, dispatcher, Arc::clone(&counters));
-    let timeouts = (config.server.idle_timeout, config.request_timeout);
-    let poller = Poller::new(workers, timeouts.0, timeouts.1, Arc::clone(&counters))?;
+    let timeouts =
+        Timeouts { idle: config.server.idle_timeout, request: config.server.request_timeout };
+    let poller = Poller::new(workers, timeouts, Arc::clone(&counters))?;
     let handle = poller.handle();
     tracing::info!(
         workers = config.workers,

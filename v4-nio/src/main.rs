@@ -2,9 +2,7 @@
 
 use clap::Parser;
 use common::cli::ServerArgs;
-use v4_nio::{
-    Config, DEFAULT_ADDR, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WORKERS, SERVER,
-};
+use v4_nio::{Config, DEFAULT_ADDR, DEFAULT_MAX_CONNECTIONS, DEFAULT_WORKERS, SERVER};
 
 /// v4-nio: I/O multiplexing like Tomcat's NIO connector. An acceptor thread accepts, a
 /// poller thread watches every connection with epoll (through mio), and a pool of workers
@@ -28,22 +26,12 @@ struct Cli {
     /// Most connections open at once; at the cap the acceptor waits for one to close
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
-
-    /// Close a connection whose request is still incomplete this many seconds after its
-    /// first byte (a slowloris client trickling headers)
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT.as_secs())]
-    request_timeout: u64,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli: Cli = common::cli::parse(DEFAULT_ADDR);
     let (listener, dispatcher, server) = common::cli::start(SERVER, &cli.server)?;
-    let config = Config {
-        server,
-        workers: cli.workers,
-        max_connections: cli.max_connections,
-        request_timeout: std::time::Duration::from_secs(cli.request_timeout),
-    };
+    let config = Config { server, workers: cli.workers, max_connections: cli.max_connections };
     v4_nio::run(listener, dispatcher, config)?;
     Ok(())
 }

@@ -27,7 +27,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use common::shutdown::DEADLINE;
 
 use crate::acceptor::Permit;
-use crate::connection::Connection;
+use crate::connection::{Connection, Overdue};
 use crate::worker::Workers;
 use crate::{Counters, bump};
 
@@ -35,8 +35,13 @@ use crate::{Counters, bump};
 const WAKER: Token = Token(0);
 /// Longest sleep in `poll`, so idle connections are swept at least this often.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
-/// How long a connection draining after an error reply may linger.
-const LINGER: Duration = Duration::from_secs(2);
+
+/// How long a connection may wait for its next request, and for a request to arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub idle: Duration,
+    pub request: Duration,
+}
 
 /// What other threads ask of the poller. A connection travels boxed: handing it over
 /// moves a pointer, not the few hundred bytes of its state.
@@ -124,8 +129,7 @@ pub struct Poller {
     connections: HashMap<Token, Slot>,
     next_token: usize,
     workers: Workers,
-    idle_timeout: Duration,
-    request_timeout: Duration,
+    timeouts: Timeouts,
     last_sweep: Instant,
     /// Set by [`PollerEvent::Shutdown`]: when the remaining connections must be gone.
     closing_by: Option<Instant>,
@@ -133,12 +137,7 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub fn new(
-        workers: Workers,
-        idle_timeout: Duration,
-        request_timeout: Duration,
-        counters: Arc<Counters>,
-    ) -> io::Result<Self> {
+    pub fn new(workers: Workers, timeouts: Timeouts, counters: Arc<Counters>) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let (tx, queue) = mpsc::channel();
@@ -151,8 +150,7 @@ impl Poller {
             connections: HashMap::new(),
             next_token: WAKER.0 + 1,
             workers,
-            idle_timeout,
-            request_timeout,
+            timeouts,
             last_sweep: Instant::now(),
             closing_by: None,
             counters,
@@ -184,7 +182,7 @@ impl Poller {
                     self.ready(event.token());
                 }
             }
-            self.close_idle();
+            self.close_overdue();
         }
         // ANCHOR_END: poller_loop
         if !self.connections.is_empty() {
@@ -216,16 +214,6 @@ impl Poller {
         }
     }
 
-    fn overdue(&self, conn: &Connection) -> bool {
-        conn.request_started.is_some_and(|started| started.elapsed() >= self.request_timeout)
-    }
-
-    /// Whether a connection may be closed now without losing an answer: nothing owed to
-    /// the client, and no request half read.
-    fn at_rest(conn: &Connection) -> bool {
-        conn.session.outbox.is_empty() && !conn.session.is_mid_request()
-    }
-
     fn apply(&mut self, event: PollerEvent) {
         match event {
             PollerEvent::Register(mut stream, permit) => {
@@ -243,16 +231,19 @@ impl Poller {
             }
             // ANCHOR: rearm
             // Shutting down: a connection at rest is closed instead of re-armed.
-            PollerEvent::Rearm(conn, _) if self.closing_by.is_some() && Self::at_rest(&conn) => {
-                self.connections.remove(&conn.token);
-            }
-            // A request still incomplete past its deadline is not re-armed: a client that
-            // trickles bytes would otherwise be back here, fresh, every few hundred ms.
-            PollerEvent::Rearm(conn, _) if self.overdue(&conn) => {
-                bump(&self.counters.request_timeouts);
+            PollerEvent::Rearm(conn, _) if self.closing_by.is_some() && conn.is_at_rest() => {
                 self.connections.remove(&conn.token);
             }
             PollerEvent::Rearm(mut conn, interest) => {
+                // A request past its deadline, or a linger that has lasted long enough, is
+                // not re-armed: a client that trickles bytes would otherwise be back here,
+                // fresh, every few hundred ms, and the sweep would never see it overdue.
+                let overdue = self.overdue(&conn, Instant::now());
+                if overdue != Overdue::No {
+                    self.count_closed(overdue);
+                    self.connections.remove(&conn.token);
+                    return;
+                }
                 bump(&self.counters.rearms);
                 // Re-arming re-checks readiness: bytes that came while a worker held the
                 // connection produce an event now.
@@ -277,7 +268,7 @@ impl Poller {
                     // Idle connections go now; those owed an answer, or at a worker, as
                     // soon as they are at rest.
                     self.connections.retain(|_, slot| match slot {
-                        Slot::Home { conn, .. } => !Self::at_rest(conn),
+                        Slot::Home { conn, .. } => !conn.is_at_rest(),
                         Slot::Away => true,
                     });
                     tracing::info!(
@@ -305,10 +296,23 @@ impl Poller {
         }
     }
 
-    /// Closes connections that have waited here longer than the idle timeout (or, when
-    /// draining after an error, longer than the linger time), and those whose request has
-    /// been arriving for longer than the request timeout.
-    fn close_idle(&mut self) {
+    /// Whether `conn`, just back from a worker, is already due to be closed.
+    fn overdue(&self, conn: &Connection, now: Instant) -> Overdue {
+        // Back this instant: it has not idled, but its request or linger may be late.
+        conn.is_overdue(now, now, self.timeouts.idle, self.timeouts.request)
+    }
+
+    fn count_closed(&self, why: Overdue) {
+        match why {
+            Overdue::Idle => bump(&self.counters.idle_closed),
+            Overdue::Request => bump(&self.counters.request_timeouts),
+            Overdue::No => {}
+        }
+    }
+
+    /// Closes the connections resting here that are overdue: idle past the idle timeout,
+    /// lingering past the linger time, or with a request arriving too slowly.
+    fn close_overdue(&mut self) {
         let now = Instant::now();
         // A busy poller turns thousands of times a second; a sweep over every connection
         // on each turn would cost more than the serving.
@@ -316,24 +320,23 @@ impl Poller {
             return;
         }
         self.last_sweep = now;
-        let (idle_timeout, request_timeout) = (self.idle_timeout, self.request_timeout);
-        let (mut idle, mut slow) = (0, 0);
+        let Timeouts { idle, request } = self.timeouts;
+        let mut closed = Vec::new();
         self.connections.retain(|_, slot| match slot {
             Slot::Home { conn, since } => {
-                let limit = if conn.draining { LINGER.min(idle_timeout) } else { idle_timeout };
-                let too_slow =
-                    conn.request_started.is_some_and(|t| now.duration_since(t) >= request_timeout);
-                let too_idle = now.duration_since(*since) >= limit;
-                idle += u64::from(too_idle);
-                slow += u64::from(too_slow && !too_idle);
-                !(too_idle || too_slow)
+                let why = conn.is_overdue(now, *since, idle, request);
+                if why != Overdue::No {
+                    closed.push(why);
+                }
+                why == Overdue::No
             }
             Slot::Away => true,
         });
-        if idle + slow > 0 {
-            tracing::debug!(idle, slow, "closed idle connections and slow requests");
-            self.counters.idle_closed.fetch_add(idle, Ordering::Relaxed);
-            self.counters.request_timeouts.fetch_add(slow, Ordering::Relaxed);
+        if !closed.is_empty() {
+            tracing::debug!(closed = closed.len(), "closed idle connections and slow requests");
+        }
+        for why in closed {
+            self.count_closed(why);
         }
     }
 }

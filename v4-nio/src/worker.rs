@@ -41,9 +41,7 @@ impl Worker {
     /// readiness, or closed (dropped here, which closes the socket).
     // ANCHOR: worker_serve
     pub fn serve(&self, mut conn: Box<Connection>) -> PollerEvent {
-        let next = self.turn(&mut conn);
-        conn.note_partial_request();
-        match next {
+        match self.turn(&mut conn) {
             Ok(Next::Readable) => PollerEvent::Rearm(conn, Interest::READABLE),
             Ok(Next::Writable) => PollerEvent::Rearm(conn, Interest::WRITABLE),
             Ok(Next::Close(why)) => {
@@ -61,7 +59,7 @@ impl Worker {
 
     // ANCHOR: worker_turn
     fn turn(&self, conn: &mut Connection) -> io::Result<Next> {
-        if conn.draining {
+        if conn.draining_since.is_some() {
             let closed = conn.discard_input();
             return Ok(if closed { Next::Close(Closed::ByPeer) } else { Next::Readable });
         }
@@ -83,7 +81,10 @@ impl Worker {
                 return Ok(Next::Writable);
             }
             match (closing, filled) {
-                (Some(Closed::ProtocolError(_)), _) => {
+                // The client has closed its side: nothing more can arrive to cause a reset.
+                (Some(why), Filled::PeerClosed) => return Ok(Next::Close(why)),
+                // Replies written, but the client may still be sending: close in stages.
+                (Some(why), _) if why.owes_a_lingering_close() => {
                     conn.start_draining();
                     return Ok(Next::Readable);
                 }

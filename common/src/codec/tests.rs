@@ -1,17 +1,34 @@
-//! The decoder against every shape DESIGN.md names: splits, pipelining, limits, malformed
-//! input, and properties over arbitrary bytes.
+//! The decoder against every shape the protocol names: splits, pipelining, limits,
+//! malformed input, chunked bodies, and properties over arbitrary bytes, run on a thread
+//! with a small stack so that a recursion per line fails them.
 
 use super::*;
 use proptest::prelude::*;
 
+/// The stack every decoding test runs on: an eighth of a spawned thread's default, so a
+/// decoder that recursed once per line or per header would overflow it on the long inputs
+/// below (the test then aborts), where a loop never comes close.
+const SMALL_STACK: usize = 256 * 1024;
+
 /// Everything a decoder makes of `input` fed in pieces of `chunk` bytes: the requests and
-/// errors in order, stopping after an error that closes the connection.
+/// errors in order, stopping after an error that closes the connection. Runs on a thread
+/// with a [`SMALL_STACK`].
 fn decode_all(input: &[u8], chunk: usize) -> Vec<Result<Request, ProtocolError>> {
+    let input = input.to_vec();
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(move || decode_here(&input, chunk))
+        .expect("spawn a decoding thread")
+        .join()
+        .expect("the decoder panicked")
+}
+
+fn decode_here(input: &[u8], chunk: usize) -> Vec<Result<Request, ProtocolError>> {
     let mut decoder = Decoder::new();
-    let mut buf = Vec::new();
+    let mut buf = Inbox::new();
     let mut out = Vec::new();
     for piece in input.chunks(chunk.max(1)) {
-        buf.extend_from_slice(piece);
+        buf.extend(piece);
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(request)) => out.push(Ok(request)),
@@ -46,6 +63,8 @@ fn status(input: &[u8]) -> u16 {
 
 const GET: &[u8] = b"GET /hello?x=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: t\r\n\r\n";
 const POST: &[u8] = b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+const CHUNKED: &[u8] = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+    5\r\nhello\r\n1;ext=\"a b\"\r\n,\r\n6 \r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n";
 
 #[test]
 fn http_get_decodes() {
@@ -58,13 +77,14 @@ fn http_get_decodes() {
 
 #[test]
 fn every_split_point_decodes_the_same() {
-    for input in [GET, POST, b"GET /hello\r\n".as_slice(), b"POST /echo some body\n"] {
+    for input in [GET, POST, CHUNKED, b"GET /hello\r\n".as_slice(), b"POST /echo some body\n"] {
         let whole = decode_all(input, input.len());
         for split in 1..input.len() {
             let mut decoder = Decoder::new();
-            let mut buf = input[..split].to_vec();
+            let mut buf = Inbox::new();
+            buf.extend(&input[..split]);
             let first = decoder.decode(&mut buf).unwrap();
-            buf.extend_from_slice(&input[split..]);
+            buf.extend(&input[split..]);
             let got = match first {
                 Some(r) => r,
                 None => decoder.decode(&mut buf).unwrap().unwrap(),
@@ -155,7 +175,19 @@ fn malformed_shapes_are_rejected() {
     let cases: &[(&[u8], u16)] = &[
         (b"GET / HTTP/1.1\r\n\r\n", 400),                          // no Host
         (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),     // two Hosts
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n", 413),
+        (b"GET /hello HTTP/1.1 \r\nHost: a\r\n\r\n", 400),   // a trailing space
+        (b"GET /hello http/1.1\r\nHost: a\r\n\r\n", 400),    // the version in lower case
+        (b"GET\t/hello HTTP/1.1\r\nHost: a\r\n\r\n", 400),   // a tab for a space
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 400),
@@ -175,6 +207,84 @@ fn malformed_shapes_are_rejected() {
     // Equal duplicate lengths are one length.
     let same = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi";
     assert_eq!(one(same).unwrap().body, b"hi");
+}
+
+#[test]
+fn chunked_bodies_decode_and_trailers_are_skipped() {
+    let all = decode_all(&[CHUNKED, GET].concat(), 1000);
+    let r = all[0].as_ref().unwrap();
+    assert_eq!(r.body, b"hello, world");
+    assert_eq!(all[1].as_ref().unwrap().path(), "/hello", "the next request after the trailers");
+    // Upper-case hex, leading zeros, an empty body.
+    let r = one(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n0A\r\n0123456789\r\n000\r\n\r\n");
+    assert_eq!(r.unwrap().body, b"0123456789");
+    // The limit counts the chunks together: 1 MiB in two chunks fits, one byte more does not.
+    let half = MAX_BODY / 2;
+    let chunks = |last: usize| {
+        let mut input =
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for size in [half, last] {
+            input.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+            input.extend(std::iter::repeat_n(b'x', size));
+            input.extend_from_slice(b"\r\n");
+        }
+        input.extend_from_slice(b"0\r\n\r\n");
+        input
+    };
+    assert_eq!(one(&chunks(MAX_BODY - half)).unwrap().body.len(), MAX_BODY);
+    assert_eq!(one(&chunks(MAX_BODY - half + 1)).unwrap_err().status(), 413);
+}
+
+#[test]
+fn expect_100_continue_is_asked_for_only_while_the_body_is_awaited() {
+    let head =
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    let mut decoder = Decoder::new();
+    let mut buf = Inbox::new();
+    buf.extend(head);
+    assert_eq!(decoder.decode(&mut buf), Ok(None));
+    assert!(decoder.take_continue(), "the head waits for its body");
+    assert!(!decoder.take_continue(), "asked for once");
+    buf.extend(b"hello");
+    assert_eq!(decoder.decode(&mut buf).unwrap().unwrap().body, b"hello");
+
+    // The body already there, or no body at all, or HTTP/1.0: no 100.
+    for input in [
+        [head.as_slice(), b"hello"].concat(),
+        b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n".to_vec(),
+        b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n".to_vec(),
+    ] {
+        let mut decoder = Decoder::new();
+        let mut buf = Inbox::new();
+        buf.extend(&input);
+        let _ = decoder.decode(&mut buf);
+        assert!(!decoder.take_continue(), "{}", String::from_utf8_lossy(&input));
+    }
+}
+
+#[test]
+fn absolute_form_targets_route_by_their_path() {
+    let target = |line: &str| one(format!("{line}\r\nHost: a\r\n\r\n").as_bytes()).unwrap().target;
+    assert_eq!(target("GET http://127.0.0.1:8085/echo?msg=hi HTTP/1.1"), "/echo?msg=hi");
+    assert_eq!(target("GET HTTPS://example.com HTTP/1.1"), "/");
+    assert_eq!(target("GET /plain HTTP/1.1"), "/plain");
+}
+
+#[test]
+fn blank_lines_are_skipped_up_to_a_cap() {
+    for blank in [&b"\n"[..], b"\r\n", b" \n", b"\t\r\n"] {
+        // Well under the cap, in one read: skipped, then the request.
+        let input = [blank.repeat(4096 / blank.len()), b"GET /hello\n".to_vec()].concat();
+        let all = decode_all(&input, input.len());
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].as_ref().unwrap().target, "/hello");
+        // Far over it, in one read or trickled: a 400 that closes, not a crash.
+        let flood = blank.repeat(1 << 16);
+        for chunk in [flood.len(), 7] {
+            let all = decode_all(&flood, chunk);
+            assert_eq!(all, vec![Err(ProtocolError::TooManyBlankLines)]);
+        }
+    }
 }
 
 #[test]
@@ -203,6 +313,11 @@ fn request_soup() -> impl Strategy<Value = Vec<u8>> {
         Just(b"\r\n".to_vec()),
         Just(b"Content-Length: 7\r\n".to_vec()),
         Just(b"Transfer-Encoding: chunked\r\n".to_vec()),
+        Just(CHUNKED.to_vec()),
+        Just(b"5\r\nhello\r\n0\r\n\r\n".to_vec()),
+        Just(b"\n".repeat(600)),
+        Just(b" \r\n".repeat(300)),
+        Just(b"X-Header: value\r\n".repeat(40)),
         Just(b" HTTP/1.0".to_vec()),
         proptest::collection::vec(any::<u8>(), 0..40),
     ];
@@ -238,8 +353,17 @@ proptest! {
                 x ^= x >> 7;
                 x ^= x << 17;
                 // Mostly letters, with spaces and line ends often enough to matter, and
-                // long runs without a line end to reach the size limits.
-                match x % period { 0 => b'\n', 1 => b'\r', 2 => b' ', _ => b'a' }
+                // long runs without a line end to reach the size limits; or, for one seed
+                // in four, mostly line ends: floods of blank lines.
+                match (seed % 4, x % period) {
+                    (0, 0) => b'a',
+                    (0, 1) => b' ',
+                    (0, _) => b'\n',
+                    (_, 0) => b'\n',
+                    (_, 1) => b'\r',
+                    (_, 2) => b' ',
+                    _ => b'a',
+                }
             })
             .collect();
         prop_assert_eq!(decode_all(&input, input.len()), decode_all(&input, chunk));
