@@ -1,21 +1,23 @@
 //! The fault matrix: the same faults, run against every version's binary, with the
-//! outcome each version is expected to show written down in [`MATRIX`].
+//! outcome each version is expected to show written down in [`expected`]. The probes
+//! that commit each fault are in [`probes`].
 //!
 //! Teaching code that falls over teaches the wrong lesson, so after every fault the
-//! server must still be running and answer a new client. Where a version's limit is the
-//! very thing its chapter shows (v1 and a one-thread v3 make others wait behind a slow
-//! client), the matrix records that outcome, and the check proves the server recovers
-//! once the fault ends.
+//! server must still be running and answer a new client, and no row expects a crash of
+//! anyone. Where a version's limit is the very thing its chapter shows (v1 and a
+//! one-thread v3 make others wait behind a slow client), the matrix records that
+//! outcome, and the check proves the server recovers once the fault ends.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{ChildServer, Client, TIMEOUT, answered_within, hold_idle, reset};
-use crate::procfs;
+use super::{ChildServer, TIMEOUT, answered_within};
 
-/// One way a client can misbehave (or a server can run short).
+mod probes;
+
+/// One way a client can misbehave (or a server can run short), or a real client's way of
+/// speaking HTTP that a server must get right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// A whole request sent one byte at a time.
@@ -36,6 +38,34 @@ pub enum Fault {
     StopsReading,
     /// A body over the limit, still being uploaded when the server answers 413.
     ErrorWhileUploading,
+    /// 4 KiB of empty lines in one write, then a request: once enough to overflow a
+    /// stack in a decoder that recursed per line.
+    BlankLines,
+    /// 64 KiB of empty lines and no request.
+    BlankFlood,
+    /// 64 KiB of random bytes through `POST /echo`, which must come back unchanged.
+    BinaryEcho,
+    /// A 1 MiB echo with `Connection: close`, more requests pipelined behind it, and a
+    /// client that reads only once the server has decided to close.
+    CloseWithInputPending,
+    /// 150 line requests, `exit`, and more lines behind it, in one write.
+    ExitWithInputPending,
+    /// A request every 300 ms for 3 s, each write finishing one request and starting the
+    /// next, so a request is always half-arrived; each is well within the deadline.
+    SteadyPipelining,
+    /// A body uploaded in pieces every 300 ms for 3 s: slow, but moving.
+    SlowUpload,
+    /// After an error reply, a byte every 300 ms: the close must not linger forever.
+    SendsAfterError,
+    /// `Expect: 100-continue`: the client waits for `100 Continue` before its body, as
+    /// curl, .NET and Java clients do.
+    ExpectContinue,
+    /// `Expect: 100-continue` with a body over the limit: the 413 comes at once.
+    ExpectContinueTooLarge,
+    /// A body sent with `Transfer-Encoding: chunked` (curl `-T -`, Python's `http.client`).
+    ChunkedUpload,
+    /// `GET http://host/echo?msg=… HTTP/1.1`: the absolute form proxies send.
+    AbsoluteForm,
     /// A request-smuggling or malformed shape.
     Smuggle(Shape),
 }
@@ -52,10 +82,13 @@ pub enum Shape {
     BareLf,
     Nul,
     NonUtf8Path,
+    TrailingSpaceAfterVersion,
+    LowerCaseVersion,
+    UnknownTransferCoding,
 }
 
 impl Shape {
-    pub const ALL: [Shape; 8] = [
+    pub const ALL: [Shape; 11] = [
         Shape::ContentLengthAndTransferEncoding,
         Shape::DifferingContentLengths,
         Shape::PlusContentLength,
@@ -64,6 +97,9 @@ impl Shape {
         Shape::BareLf,
         Shape::Nul,
         Shape::NonUtf8Path,
+        Shape::TrailingSpaceAfterVersion,
+        Shape::LowerCaseVersion,
+        Shape::UnknownTransferCoding,
     ];
 
     fn bytes(self) -> &'static [u8] {
@@ -80,6 +116,11 @@ impl Shape {
             Shape::BareLf => b"GET /hello HTTP/1.1\nHost: t\n\n",
             Shape::Nul => b"GET /hello HTTP/1.1\r\nHost: t\r\nX-Nul: a\0b\r\n\r\n",
             Shape::NonUtf8Path => b"GET /hel\xfflo HTTP/1.1\r\nHost: t\r\n\r\n",
+            Shape::TrailingSpaceAfterVersion => b"GET /hello HTTP/1.1 \r\nHost: t\r\n\r\n",
+            Shape::LowerCaseVersion => b"GET /hello http/1.1\r\nHost: t\r\n\r\n",
+            Shape::UnknownTransferCoding => {
+                b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+            }
         }
     }
 
@@ -93,6 +134,9 @@ impl Shape {
             Shape::BareLf => "bare LF line ends in an HTTP head",
             Shape::Nul => "a NUL byte in a header value",
             Shape::NonUtf8Path => "a byte that is not UTF-8 in the path",
+            Shape::TrailingSpaceAfterVersion => "`GET /hello HTTP/1.1 ` (a trailing space)",
+            Shape::LowerCaseVersion => "`GET /hello http/1.1`",
+            Shape::UnknownTransferCoding => "`Transfer-Encoding: gzip, chunked`",
         }
     }
 }
@@ -110,6 +154,18 @@ impl Fault {
             Fault::ResetMidResponse,
             Fault::StopsReading,
             Fault::ErrorWhileUploading,
+            Fault::BlankLines,
+            Fault::BlankFlood,
+            Fault::BinaryEcho,
+            Fault::CloseWithInputPending,
+            Fault::ExitWithInputPending,
+            Fault::SteadyPipelining,
+            Fault::SlowUpload,
+            Fault::SendsAfterError,
+            Fault::ExpectContinue,
+            Fault::ExpectContinueTooLarge,
+            Fault::ChunkedUpload,
+            Fault::AbsoluteForm,
         ];
         all.extend(Shape::ALL.map(Fault::Smuggle));
         all
@@ -126,6 +182,24 @@ impl Fault {
             Fault::ResetMidResponse => "a client that resets mid-answer".into(),
             Fault::StopsReading => "a client that stops reading a large answer".into(),
             Fault::ErrorWhileUploading => "413 while the client is still uploading".into(),
+            Fault::BlankLines => "4 KiB of blank lines, then a request".into(),
+            Fault::BlankFlood => "64 KiB of blank lines".into(),
+            Fault::BinaryEcho => "64 KiB of random bytes to `POST /echo`".into(),
+            Fault::CloseWithInputPending => {
+                "1 MiB echo with `Connection: close`, more pipelined behind it".into()
+            }
+            Fault::ExitWithInputPending => "150 lines, `exit`, more lines behind it".into(),
+            Fault::SteadyPipelining => {
+                "requests pipelined steadily for longer than the request timeout".into()
+            }
+            Fault::SlowUpload => "a body uploaded slowly but steadily".into(),
+            Fault::SendsAfterError => "a byte every 300 ms after an error reply".into(),
+            Fault::ExpectContinue => "`Expect: 100-continue`".into(),
+            Fault::ExpectContinueTooLarge => {
+                "`Expect: 100-continue` with a body over the limit".into()
+            }
+            Fault::ChunkedUpload => "a chunked upload".into(),
+            Fault::AbsoluteForm => "`GET http://host/path` (absolute form)".into(),
             Fault::Smuggle(shape) => shape.describe().into(),
         }
     }
@@ -140,8 +214,12 @@ pub enum Outcome {
     Rejected(u16),
     /// The client got this status, and the connection went on serving it.
     Answered(u16),
-    /// The server closed the client's connection at a deadline.
+    /// The server closed the client's connection at a deadline; others were served
+    /// meanwhile.
     CutOff,
+    /// The server closed the client's connection at a deadline, and others waited until
+    /// then.
+    CutOffOthersWaited,
     /// Others were served meanwhile, but the client kept one of the server's threads (or
     /// processes) until it left.
     HeldAThread,
@@ -160,6 +238,7 @@ impl Outcome {
             Outcome::Rejected(status) => format!("{status}, then closed"),
             Outcome::Answered(status) => format!("{status}; the connection goes on"),
             Outcome::CutOff => "cut off at a deadline".into(),
+            Outcome::CutOffOthersWaited => "cut off at a deadline; others wait till then".into(),
             Outcome::HeldAThread => "others served; it holds a thread".into(),
             Outcome::OthersWaited => "others wait until it leaves".into(),
             Outcome::Dropped => "dropped; others served".into(),
@@ -168,27 +247,19 @@ impl Outcome {
     }
 }
 
-/// The versions, in the matrix's column order, and the arguments each runs with: every
-/// version closes idle connections after 2 s; v3 has one thread and v4 one worker, so a
-/// pinned thread shows; v4 takes at most 4 connections and 1 s to read a request.
+/// The arguments every version runs with in the matrix: idle connections closed after
+/// 2 s, and 2 s for a request head to arrive whole (or between two pieces of a body).
+const SHARED: [&str; 4] = ["--idle-timeout", "2", "--request-timeout", "2"];
+
+/// The versions, in the matrix's column order, and the arguments each runs with besides
+/// [`SHARED`]: v3 has one thread and v4 one worker, so a pinned thread shows; v4 takes at
+/// most 4 connections.
 pub const SETUPS: [(&str, &[&str]); 5] = [
-    ("v1-blocking", &["--idle-timeout", "2"]),
-    ("v2-thread-per-conn", &["--idle-timeout", "2"]),
-    ("v2-process-per-conn", &["--idle-timeout", "2"]),
-    ("v3-thread-pool", &["--idle-timeout", "2", "--threads", "1"]),
-    (
-        "v4-nio",
-        &[
-            "--idle-timeout",
-            "2",
-            "--workers",
-            "1",
-            "--max-connections",
-            "4",
-            "--request-timeout",
-            "1",
-        ],
-    ),
+    ("v1-blocking", &[]),
+    ("v2-thread-per-conn", &[]),
+    ("v2-process-per-conn", &[]),
+    ("v3-thread-pool", &["--threads", "1"]),
+    ("v4-nio", &["--workers", "1", "--max-connections", "4"]),
 ];
 
 // ANCHOR: matrix
@@ -198,9 +269,9 @@ pub fn expected(fault: Fault) -> [Outcome; 5] {
     use Outcome::*;
     match fault {
         Fault::Trickle => [Served; 5],
-        // Only v4 has a deadline for a request to arrive whole; the blocking versions give
-        // the trickler a thread for as long as it keeps sending.
-        Fault::Slowloris => [OthersWaited, HeldAThread, HeldAThread, OthersWaited, CutOff],
+        // Every version cuts the trickler off at the request deadline; a one-thread
+        // server serves nobody else until then.
+        Fault::Slowloris => [CutOffOthersWaited, CutOff, CutOff, CutOffOthersWaited, CutOff],
         Fault::Silent => [CutOff; 5],
         Fault::OverCap => [OthersWaited, Served, Served, OthersWaited, OthersWaited],
         Fault::FdExhaustion => [Recovered; 5],
@@ -209,8 +280,18 @@ pub fn expected(fault: Fault) -> [Outcome; 5] {
         // A blocked write holds a blocking server's thread until the write timeout.
         Fault::StopsReading => [OthersWaited, CutOff, CutOff, OthersWaited, CutOff],
         Fault::ErrorWhileUploading => [Rejected(413); 5],
+        Fault::BlankLines => [Served; 5],
+        Fault::BlankFlood => [Rejected(400); 5],
+        Fault::BinaryEcho => [Served; 5],
+        Fault::CloseWithInputPending | Fault::ExitWithInputPending => [Served; 5],
+        Fault::SteadyPipelining | Fault::SlowUpload => [Served; 5],
+        Fault::SendsAfterError => [CutOff; 5],
+        Fault::ExpectContinue => [Served; 5],
+        Fault::ExpectContinueTooLarge => [Rejected(413); 5],
+        Fault::ChunkedUpload | Fault::AbsoluteForm => [Served; 5],
         // RFC 9112 lets a server accept a bare LF as a line end; httparse does.
         Fault::Smuggle(Shape::BareLf) => [Served; 5],
+        Fault::Smuggle(Shape::UnknownTransferCoding) => [Rejected(501); 5],
         Fault::Smuggle(_) => [Rejected(400); 5],
     }
 }
@@ -239,13 +320,13 @@ pub fn markdown() -> String {
 pub fn check(binary: &str, version: &str, fault: Fault) {
     let column = SETUPS.iter().position(|(v, _)| *v == version).expect("a version of SETUPS");
     let mut command = Command::new(binary);
-    command.args(["--addr", "127.0.0.1:0"]).args(SETUPS[column].1);
+    command.args(["--addr", "127.0.0.1:0"]).args(SHARED).args(SETUPS[column].1);
     if fault == Fault::FdExhaustion {
         limit_descriptors(&mut command, 64);
     }
     let mut server = ChildServer::spawn(command).expect("start the server");
     let observed =
-        run(fault, &server).unwrap_or_else(|e| panic!("{fault:?} against {version}: {e}"));
+        probes::run(fault, &server).unwrap_or_else(|e| panic!("{fault:?} against {version}: {e}"));
     assert_eq!(observed, expected(fault)[column], "{version}: {}", fault.describe());
     assert!(server.wait_timeout(Duration::ZERO).expect("wait").is_none(), "{version} exited");
     assert!(answered_within(server.addr(), TIMEOUT), "{version} stopped serving after {fault:?}");
@@ -261,227 +342,6 @@ fn limit_descriptors(command: &mut Command, limit: u64) {
                 .map_err(io::Error::from)
         });
     }
-}
-
-/// How long a newcomer waits before the check concludes it is being made to wait.
-const PROMPT: Duration = Duration::from_secs(1);
-
-fn run(fault: Fault, server: &ChildServer) -> io::Result<Outcome> {
-    let addr = server.addr();
-    match fault {
-        Fault::Trickle => {
-            let mut c = Client::connect(addr)?;
-            for byte in b"GET /echo?msg=trickled HTTP/1.1\r\nHost: t\r\n\r\n" {
-                c.send(&[*byte])?;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let r = c.read_response()?;
-            Ok(if r.status == 200 && r.text() == "trickled" {
-                Outcome::Served
-            } else {
-                Outcome::Rejected(r.status)
-            })
-        }
-        Fault::Slowloris => slowloris(addr),
-        Fault::Silent => {
-            let mut c = Client::connect(addr)?;
-            let start = Instant::now();
-            let closed = c.is_closed_by_server();
-            // The idle timeout is 2 s; allow for the sweep and a busy machine.
-            Ok(if closed && start.elapsed() < Duration::from_secs(6) {
-                Outcome::CutOff
-            } else {
-                Outcome::Served
-            })
-        }
-        Fault::OverCap => {
-            // Four silent clients: v4's cap, and more than one-at-a-time servers serve.
-            let idle = hold_idle(addr, 4)?;
-            std::thread::sleep(Duration::from_millis(300));
-            let mut newcomer = Client::connect(addr)?;
-            newcomer.set_timeout(PROMPT)?;
-            newcomer.send(b"GET /hello\n")?;
-            if newcomer.read_line().is_ok() {
-                return Ok(Outcome::Served);
-            }
-            drop(idle);
-            newcomer.set_timeout(TIMEOUT)?;
-            newcomer.read_line()?;
-            Ok(Outcome::OthersWaited)
-        }
-        Fault::FdExhaustion => fd_exhaustion(server),
-        Fault::PanickingHandler => {
-            let mut c = Client::connect(addr)?;
-            let status = c.get("/panic")?.status;
-            // The connection survives the handler's panic, too.
-            Ok(if c.get("/hello")?.status == 200 {
-                Outcome::Answered(status)
-            } else {
-                Outcome::Rejected(status)
-            })
-        }
-        Fault::ResetMidResponse => {
-            let mut c = TcpStream::connect(addr)?;
-            c.set_read_timeout(Some(TIMEOUT))?;
-            let uploader = upload_in_background(&c, &post_echo_requests(6))?;
-            let mut first = [0u8; 1024];
-            c.read_exact(&mut first)?;
-            reset(c);
-            let _ = uploader.join();
-            Ok(if answered_within(addr, TIMEOUT) {
-                Outcome::Dropped
-            } else {
-                Outcome::OthersWaited
-            })
-        }
-        Fault::StopsReading => {
-            let mut c = connect_with_small_window(addr)?;
-            let uploader = upload_in_background(&c, &post_echo_requests(8))?;
-            // Let the server fill the socket and block (or wait) on its write.
-            std::thread::sleep(Duration::from_millis(500));
-            let others_served = answered_within(addr, PROMPT);
-            // Stay silent past the servers' 2 s idle (and write) timeout, then read what
-            // there is: a server that gave up on us ends the stream early. A blocking
-            // write can take twice the timeout to fail: the first `write` that times out
-            // returns the bytes it did copy, and only the next one reports the timeout.
-            std::thread::sleep(Duration::from_secs(6));
-            let received = read_until_quiet(&mut c);
-            drop(c);
-            let _ = uploader.join();
-            let answers = 8 * (1024 * 1024 + 100);
-            Ok(match (others_served, received >= answers) {
-                (false, _) => Outcome::OthersWaited,
-                (true, false) => Outcome::CutOff,
-                (true, true) => Outcome::HeldAThread,
-            })
-        }
-        Fault::ErrorWhileUploading => {
-            let mut c = Client::connect(addr)?;
-            c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n")?;
-            // Keep uploading until the answer is there to be read.
-            let _ = c.send(&vec![b'x'; 256 * 1024]);
-            Ok(Outcome::Rejected(c.read_response()?.status))
-        }
-        Fault::Smuggle(shape) => {
-            let mut c = Client::connect(addr)?;
-            c.send(shape.bytes())?;
-            let r = c.read_response()?;
-            Ok(match r.status {
-                200 => Outcome::Served,
-                status if c.is_closed_by_server() => Outcome::Rejected(status),
-                status => {
-                    return Err(io::Error::other(format!(
-                        "{status} but the connection stayed open"
-                    )));
-                }
-            })
-        }
-    }
-}
-
-/// Reads until the stream ends, fails, or stays quiet for 2 s; the bytes received.
-fn read_until_quiet(stream: &mut TcpStream) -> usize {
-    let mut total = 0;
-    let mut chunk = vec![0u8; 64 * 1024];
-    if stream.set_read_timeout(Some(Duration::from_secs(2))).is_err() {
-        return 0;
-    }
-    while let Ok(n @ 1..) = stream.read(&mut chunk) {
-        total += n;
-    }
-    total
-}
-
-/// Whether the server has closed `stream`: a read ends (EOF or reset) instead of
-/// waiting.
-fn closed_by_server(stream: &mut TcpStream) -> bool {
-    if stream.set_read_timeout(Some(Duration::from_millis(300))).is_err() {
-        return true;
-    }
-    match stream.read(&mut [0u8; 64]) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
-    }
-}
-
-/// Connects with a 256 KiB receive buffer, set before the handshake so the kernel cannot
-/// grow it: eight 1 MiB answers then overflow what the server's socket (at most 4 MiB
-/// here) and ours can hold, however the loopback's buffers are tuned.
-fn connect_with_small_window(addr: SocketAddr) -> io::Result<TcpStream> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_recv_buffer_size(256 * 1024)?;
-    socket.connect_timeout(&addr.into(), TIMEOUT)?;
-    Ok(socket.into())
-}
-
-fn post_echo_requests(count: usize) -> Vec<u8> {
-    let body = vec![b'a'; 1024 * 1024];
-    let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
-    [head.as_bytes(), &body].concat().repeat(count)
-}
-
-/// Writes `bytes` on a clone of `stream` from a thread: a server that stops reading while
-/// its answers wait would otherwise block the test.
-fn upload_in_background(
-    stream: &TcpStream,
-    bytes: &[u8],
-) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
-    let mut upload = stream.try_clone()?;
-    let bytes = bytes.to_vec();
-    Ok(std::thread::spawn(move || upload.write_all(&bytes)))
-}
-
-/// A header line every 200 ms for 3 s, never the blank line that ends the head.
-fn slowloris(addr: SocketAddr) -> io::Result<Outcome> {
-    let mut slow = TcpStream::connect(addr)?;
-    slow.write_all(b"GET /hello HTTP/1.1\r\nHost: t\r\n")?;
-    let mut trickle = slow.try_clone()?;
-    let trickler = std::thread::spawn(move || {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(3) {
-            std::thread::sleep(Duration::from_millis(200));
-            if trickle.write_all(b"X-Slow: yes\r\n").is_err() {
-                return true; // the server closed on us
-            }
-        }
-        false
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let others_served = answered_within(addr, PROMPT);
-    let write_failed = trickler.join().map_err(|_| io::Error::other("trickler panicked"))?;
-    let cut_off = write_failed || closed_by_server(&mut slow);
-    drop(slow);
-    Ok(match (cut_off, others_served) {
-        (true, true) => Outcome::CutOff,
-        (false, true) => Outcome::HeldAThread,
-        (_, false) => Outcome::OthersWaited,
-    })
-}
-
-/// 100 clients against a server limited to 64 descriptors: it must not spin on `accept`
-/// (less than a third of a core over a second), must not exit, and must serve again once
-/// the clients leave.
-fn fd_exhaustion(server: &ChildServer) -> io::Result<Outcome> {
-    let clients: Vec<TcpStream> =
-        (0..100).filter_map(|_| TcpStream::connect(server.addr()).ok()).collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let ticks = |pid| procfs::cpu_ticks(Some(pid)).map(|t| t.own).unwrap_or(0);
-    let before = ticks(server.pid());
-    std::thread::sleep(Duration::from_secs(1));
-    let used = ticks(server.pid()) - before;
-    if used > 33 {
-        return Err(io::Error::other(format!(
-            "the server used {used} ticks of CPU in a second: a busy loop"
-        )));
-    }
-    drop(clients);
-    Ok(if answered_within(server.addr(), TIMEOUT) {
-        Outcome::Recovered
-    } else {
-        Outcome::OthersWaited
-    })
 }
 
 /// One `#[test]` per fault for a version's binary: `common::fault_matrix_tests!(BINARY,
@@ -526,6 +386,54 @@ macro_rules! fault_matrix_tests {
         #[test]
         fn error_while_uploading() {
             check($binary, $version, Fault::ErrorWhileUploading);
+        }
+        #[test]
+        fn blank_lines_then_a_request() {
+            check($binary, $version, Fault::BlankLines);
+        }
+        #[test]
+        fn a_flood_of_blank_lines() {
+            check($binary, $version, Fault::BlankFlood);
+        }
+        #[test]
+        fn binary_echo() {
+            check($binary, $version, Fault::BinaryEcho);
+        }
+        #[test]
+        fn connection_close_with_input_pending() {
+            check($binary, $version, Fault::CloseWithInputPending);
+        }
+        #[test]
+        fn exit_with_input_pending() {
+            check($binary, $version, Fault::ExitWithInputPending);
+        }
+        #[test]
+        fn steady_pipelining() {
+            check($binary, $version, Fault::SteadyPipelining);
+        }
+        #[test]
+        fn slow_upload() {
+            check($binary, $version, Fault::SlowUpload);
+        }
+        #[test]
+        fn sends_after_an_error() {
+            check($binary, $version, Fault::SendsAfterError);
+        }
+        #[test]
+        fn expect_100_continue() {
+            check($binary, $version, Fault::ExpectContinue);
+        }
+        #[test]
+        fn expect_100_continue_too_large() {
+            check($binary, $version, Fault::ExpectContinueTooLarge);
+        }
+        #[test]
+        fn chunked_upload() {
+            check($binary, $version, Fault::ChunkedUpload);
+        }
+        #[test]
+        fn absolute_form() {
+            check($binary, $version, Fault::AbsoluteForm);
         }
         #[test]
         fn smuggling_shapes() {

@@ -1,0 +1,458 @@
+//! The probes behind the fault matrix: for each [`Fault`], a client that commits it
+//! against a running server and reports the [`Outcome`] it saw.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::{Fault, Outcome};
+use crate::procfs;
+use crate::testkit::{ChildServer, Client, TIMEOUT, answered_within, hold_idle, reset};
+
+/// How long a newcomer waits before the check concludes it is being made to wait.
+const PROMPT: Duration = Duration::from_secs(1);
+
+/// Commits `fault` against `server` and says what happened.
+pub(super) fn run(fault: Fault, server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    match fault {
+        Fault::Trickle => {
+            let mut c = Client::connect(addr)?;
+            for byte in b"GET /echo?msg=trickled HTTP/1.1\r\nHost: t\r\n\r\n" {
+                c.send(&[*byte])?;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let r = c.read_response()?;
+            Ok(if r.status == 200 && r.text() == "trickled" {
+                Outcome::Served
+            } else {
+                Outcome::Rejected(r.status)
+            })
+        }
+        Fault::Slowloris => slowloris(addr),
+        Fault::Silent => {
+            let mut c = Client::connect(addr)?;
+            let start = Instant::now();
+            let closed = c.is_closed_by_server();
+            // The idle timeout is 2 s; allow for the sweep and a busy machine.
+            Ok(if closed && start.elapsed() < Duration::from_secs(6) {
+                Outcome::CutOff
+            } else {
+                Outcome::Served
+            })
+        }
+        Fault::OverCap => {
+            // Four silent clients: v4's cap, and more than one-at-a-time servers serve.
+            let idle = hold_idle(addr, 4)?;
+            std::thread::sleep(Duration::from_millis(300));
+            let mut newcomer = Client::connect(addr)?;
+            newcomer.set_timeout(PROMPT)?;
+            newcomer.send(b"GET /hello\n")?;
+            if newcomer.read_line().is_ok() {
+                return Ok(Outcome::Served);
+            }
+            drop(idle);
+            newcomer.set_timeout(TIMEOUT)?;
+            newcomer.read_line()?;
+            Ok(Outcome::OthersWaited)
+        }
+        Fault::FdExhaustion => fd_exhaustion(server),
+        Fault::PanickingHandler => {
+            let mut c = Client::connect(addr)?;
+            let status = c.get("/panic")?.status;
+            // The connection survives the handler's panic, too.
+            Ok(if c.get("/hello")?.status == 200 {
+                Outcome::Answered(status)
+            } else {
+                Outcome::Rejected(status)
+            })
+        }
+        Fault::ResetMidResponse => {
+            let mut c = TcpStream::connect(addr)?;
+            c.set_read_timeout(Some(TIMEOUT))?;
+            let uploader = upload_in_background(&c, &post_echo_requests(6))?;
+            let mut first = [0u8; 1024];
+            c.read_exact(&mut first)?;
+            reset(c);
+            let _ = uploader.join();
+            Ok(if answered_within(addr, TIMEOUT) {
+                Outcome::Dropped
+            } else {
+                Outcome::OthersWaited
+            })
+        }
+        Fault::StopsReading => {
+            let mut c = connect_with_small_window(addr)?;
+            let uploader = upload_in_background(&c, &post_echo_requests(8))?;
+            // Let the server fill the socket and block (or wait) on its write.
+            std::thread::sleep(Duration::from_millis(500));
+            let others_served = answered_within(addr, PROMPT);
+            // Stay silent past the servers' 2 s idle (and write) timeout, then read what
+            // there is: a server that gave up on us ends the stream early. A blocking
+            // write can take twice the timeout to fail: the first `write` that times out
+            // returns the bytes it did copy, and only the next one reports the timeout.
+            std::thread::sleep(Duration::from_secs(6));
+            let received = read_until_quiet(&mut c);
+            drop(c);
+            let _ = uploader.join();
+            let answers = 8 * (1024 * 1024 + 100);
+            Ok(match (others_served, received >= answers) {
+                (false, _) => Outcome::OthersWaited,
+                (true, false) => Outcome::CutOff,
+                (true, true) => Outcome::HeldAThread,
+            })
+        }
+        Fault::ErrorWhileUploading => {
+            let mut c = Client::connect(addr)?;
+            c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n")?;
+            // Keep uploading until the answer is there to be read.
+            let _ = c.send(&vec![b'x'; 256 * 1024]);
+            Ok(Outcome::Rejected(c.read_response()?.status))
+        }
+        Fault::BlankLines => {
+            let mut c = Client::connect(addr)?;
+            c.send(&[b"\n".repeat(4096), b"GET /hello\n".to_vec()].concat())?;
+            let reply = c.read_line()?;
+            served_if(reply == "200 Hello, World!", || format!("got {reply:?}"))
+        }
+        Fault::BlankFlood => {
+            let mut c = Client::connect(addr)?;
+            // The server answers and closes after the first 8 KiB; the rest may not fit.
+            let _ = c.send(&b"\r\n".repeat(32 * 1024));
+            rejected_or_served(&mut c)
+        }
+        Fault::BinaryEcho => binary_echo(addr),
+        Fault::CloseWithInputPending => close_with_input_pending(addr),
+        Fault::ExitWithInputPending => exit_with_input_pending(addr),
+        Fault::SteadyPipelining => steady_pipelining(addr),
+        Fault::SlowUpload => slow_upload(addr),
+        Fault::SendsAfterError => sends_after_error(addr),
+        Fault::ExpectContinue => expect_continue(addr),
+        Fault::ExpectContinueTooLarge => {
+            let mut c = Client::connect(addr)?;
+            c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4194304\r\n\r\n")?;
+            // The final answer comes without the body ever being sent.
+            c.set_timeout(PROMPT)?;
+            rejected_or_served(&mut c)
+        }
+        Fault::ChunkedUpload => {
+            let mut c = Client::connect(addr)?;
+            c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+            for piece in [&b"5\r\nhello\r\n"[..], b"7;note=x\r\n, world\r\n", b"0\r\n\r\n"] {
+                std::thread::sleep(Duration::from_millis(20));
+                c.send(piece)?;
+            }
+            let r = c.read_response()?;
+            served_if(r.status == 200 && r.text() == "hello, world", || {
+                format!("got {} {:?}", r.status, r.text())
+            })
+        }
+        Fault::AbsoluteForm => {
+            let mut c = Client::connect(addr)?;
+            c.send(
+                format!("GET http://{addr}/echo?msg=absolute HTTP/1.1\r\nHost: {addr}\r\n\r\n")
+                    .as_bytes(),
+            )?;
+            let r = c.read_response()?;
+            served_if(r.status == 200 && r.text() == "absolute", || {
+                format!("got {} {:?}", r.status, r.text())
+            })
+        }
+        Fault::Smuggle(shape) => {
+            let mut c = Client::connect(addr)?;
+            c.send(shape.bytes())?;
+            rejected_or_served(&mut c)
+        }
+    }
+}
+
+/// `Served` if `ok`, else an error saying what was seen instead.
+fn served_if(ok: bool, seen: impl FnOnce() -> String) -> io::Result<Outcome> {
+    if ok { Ok(Outcome::Served) } else { Err(io::Error::other(seen())) }
+}
+
+/// Reads one answer: a 200 is `Served`; an error status must come with the close.
+fn rejected_or_served(c: &mut Client) -> io::Result<Outcome> {
+    let r = c.read_response()?;
+    match r.status {
+        200 => Ok(Outcome::Served),
+        status if c.is_closed_by_server() => Ok(Outcome::Rejected(status)),
+        status => Err(io::Error::other(format!("{status} but the connection stayed open"))),
+    }
+}
+
+/// Bytes of every value, in an order that repeats only after the whole buffer.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+fn binary_echo(addr: SocketAddr) -> io::Result<Outcome> {
+    let body = noise(64 * 1024);
+    let mut c = Client::connect(addr)?;
+    let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+    c.send(&[head.as_bytes(), &body].concat())?;
+    let r = c.read_response()?;
+    let content_type = r.header("content-type").unwrap_or_default().to_owned();
+    served_if(r.body == body && content_type == "application/octet-stream", || {
+        let same = r.body.iter().zip(&body).take_while(|(a, b)| a == b).count();
+        format!(
+            "{} bytes came back as {} ({content_type}), the same for the first {same}",
+            body.len(),
+            r.body.len()
+        )
+    })
+}
+
+/// Sends `bytes` from a thread, waits until the server has surely answered and decided
+/// to close, then reads everything until the server's end-of-file. A server that closes
+/// with input unread resets the connection, and the reset destroys answer bytes not yet
+/// read: the read then fails or comes up short.
+fn read_after_close_decision(addr: SocketAddr, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+    let mut c = TcpStream::connect(addr)?;
+    c.set_read_timeout(Some(TIMEOUT))?;
+    let uploader = upload_in_background(&c, &bytes)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut received = Vec::new();
+    let read = c.read_to_end(&mut received);
+    drop(c);
+    let _ = uploader.join();
+    match read {
+        Ok(_) => Ok(received),
+        Err(e) => {
+            Err(io::Error::other(format!("{e} after {} bytes of the answers", received.len())))
+        }
+    }
+}
+
+fn close_with_input_pending(addr: SocketAddr) -> io::Result<Outcome> {
+    let body = noise(1024 * 1024);
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let more = b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n".repeat(2000);
+    let received = read_after_close_decision(addr, [head.as_bytes(), &body, &more].concat())?;
+    let answer = received.windows(4).position(|w| w == b"\r\n\r\n").map(|end| &received[end + 4..]);
+    served_if(answer == Some(&body[..]), || {
+        format!(
+            "{} bytes arrived; expected one answer with the 1 MiB body, then the close",
+            received.len()
+        )
+    })
+}
+
+fn exit_with_input_pending(addr: SocketAddr) -> io::Result<Outcome> {
+    let lines =
+        [b"GET /hello\n".repeat(150), b"exit\n".to_vec(), b"GET /hello\n".repeat(5000)].concat();
+    let received = read_after_close_decision(addr, lines)?;
+    let text = String::from_utf8_lossy(&received);
+    let replies: Vec<&str> = text.lines().collect();
+    let expected =
+        [vec!["200 Hello, World!"; 150], vec!["200 Bye! Closing the connection."]].concat();
+    served_if(replies == expected, || {
+        format!("{} reply lines arrived; expected 150 and the goodbye", replies.len())
+    })
+}
+
+/// Each write completes one request and starts the next, every 300 ms for 3 s: the
+/// connection is never without a half-arrived request, but no request takes long.
+fn steady_pipelining(addr: SocketAddr) -> io::Result<Outcome> {
+    let request = |i: usize| format!("GET /echo?msg={i} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes();
+    let half = |r: &[u8]| r.len() / 2;
+    let mut c = Client::connect(addr)?;
+    let first = request(0);
+    c.send(&first[..half(&first)])?;
+    let start = Instant::now();
+    let mut i = 0;
+    while start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(300));
+        let (this, next) = (request(i), request(i + 1));
+        c.send(&[&this[half(&this)..], &next[..half(&next)]].concat())?;
+        let r = c.read_response().map_err(|e| {
+            io::Error::other(format!(
+                "answer {i} lost {:?} into the pipelining: {e}",
+                start.elapsed()
+            ))
+        })?;
+        if r.text() != i.to_string() {
+            return Err(io::Error::other(format!("answer {i} was {:?}", r.text())));
+        }
+        i += 1;
+    }
+    Ok(Outcome::Served)
+}
+
+/// A 3,000-byte body in pieces of 300 bytes, one every 300 ms: 3 s in all, longer than
+/// the request timeout, but never a pause as long.
+fn slow_upload(addr: SocketAddr) -> io::Result<Outcome> {
+    let body = noise(3000);
+    let mut c = Client::connect(addr)?;
+    c.send(
+        format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len())
+            .as_bytes(),
+    )?;
+    for piece in body.chunks(300) {
+        std::thread::sleep(Duration::from_millis(300));
+        c.send(piece)?;
+    }
+    let r = c.read_response()?;
+    served_if(r.status == 200 && r.body == body, || {
+        format!("got {} with {} bytes", r.status, r.body.len())
+    })
+}
+
+/// After its 400, the client sends a byte every 300 ms. The server shuts its side at
+/// once (the client reads end-of-file) and lingers, reading, so the answer is not lost;
+/// but not for ever: it must close within its linger time (2 s) and a sweep, long before
+/// 6 s. Once it has closed, the client's next byte is answered with a reset, and the
+/// write after that fails.
+fn sends_after_error(addr: SocketAddr) -> io::Result<Outcome> {
+    let mut c = Client::connect(addr)?;
+    c.send(b"GET / HTTP/1.1\r\n\r\n")?; // no Host: 400
+    let status = c.read_response()?.status;
+    if status != 400 {
+        return Err(io::Error::other(format!("expected 400, got {status}")));
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        std::thread::sleep(Duration::from_millis(300));
+        if c.send(b"x").is_err() {
+            return Ok(Outcome::CutOff);
+        }
+    }
+    Err(io::Error::other(
+        "still open 6 s after the error reply, while the client sent a byte every 300 ms",
+    ))
+}
+
+fn expect_continue(addr: SocketAddr) -> io::Result<Outcome> {
+    let mut c = Client::connect(addr)?;
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")?;
+    // curl waits 1 s for the go-ahead before it sends the body anyway.
+    c.set_timeout(PROMPT)?;
+    let interim = c
+        .read_response()
+        .map_err(|e| io::Error::other(format!("no 100 Continue within {PROMPT:?}: {e}")))?;
+    if interim.status != 100 {
+        return Err(io::Error::other(format!("expected 100 Continue, got {}", interim.status)));
+    }
+    c.set_timeout(TIMEOUT)?;
+    c.send(b"hello")?;
+    let r = c.read_response()?;
+    served_if(r.status == 200 && r.text() == "hello", || format!("got {} {:?}", r.status, r.text()))
+}
+
+/// Reads until the stream ends, fails, or stays quiet for 2 s; the bytes received.
+fn read_until_quiet(stream: &mut TcpStream) -> usize {
+    let mut total = 0;
+    let mut chunk = vec![0u8; 64 * 1024];
+    if stream.set_read_timeout(Some(Duration::from_secs(2))).is_err() {
+        return 0;
+    }
+    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+        total += n;
+    }
+    total
+}
+
+/// Whether the server has closed `stream`: a read ends (EOF or reset) instead of
+/// waiting.
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    if stream.set_read_timeout(Some(Duration::from_millis(300))).is_err() {
+        return true;
+    }
+    match stream.read(&mut [0u8; 64]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+    }
+}
+
+/// Connects with a 256 KiB receive buffer, set before the handshake so the kernel cannot
+/// grow it: eight 1 MiB answers then overflow what the server's socket (at most 4 MiB
+/// here) and ours can hold, however the loopback's buffers are tuned.
+fn connect_with_small_window(addr: SocketAddr) -> io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_recv_buffer_size(256 * 1024)?;
+    socket.connect_timeout(&addr.into(), TIMEOUT)?;
+    Ok(socket.into())
+}
+
+fn post_echo_requests(count: usize) -> Vec<u8> {
+    let body = vec![b'a'; 1024 * 1024];
+    let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+    [head.as_bytes(), &body].concat().repeat(count)
+}
+
+/// Writes `bytes` on a clone of `stream` from a thread: a server that stops reading while
+/// its answers wait would otherwise block the test.
+fn upload_in_background(
+    stream: &TcpStream,
+    bytes: &[u8],
+) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
+    let mut upload = stream.try_clone()?;
+    let bytes = bytes.to_vec();
+    Ok(std::thread::spawn(move || upload.write_all(&bytes)))
+}
+
+/// A header line every 200 ms for 4 s, never the blank line that ends the head.
+fn slowloris(addr: SocketAddr) -> io::Result<Outcome> {
+    let mut slow = TcpStream::connect(addr)?;
+    slow.write_all(b"GET /hello HTTP/1.1\r\nHost: t\r\n")?;
+    let mut trickle = slow.try_clone()?;
+    let trickler = std::thread::spawn(move || {
+        let start = Instant::now();
+        // Twice the request timeout: cut off or not, there is no doubt which.
+        while start.elapsed() < Duration::from_secs(4) {
+            std::thread::sleep(Duration::from_millis(200));
+            if trickle.write_all(b"X-Slow: yes\r\n").is_err() {
+                return true; // the server closed on us
+            }
+        }
+        false
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let others_served = answered_within(addr, PROMPT);
+    let write_failed = trickler.join().map_err(|_| io::Error::other("trickler panicked"))?;
+    let cut_off = write_failed || closed_by_server(&mut slow);
+    drop(slow);
+    Ok(match (cut_off, others_served) {
+        (true, true) => Outcome::CutOff,
+        (true, false) => Outcome::CutOffOthersWaited,
+        (false, true) => Outcome::HeldAThread,
+        (false, false) => Outcome::OthersWaited,
+    })
+}
+
+/// 100 clients against a server limited to 64 descriptors: it must not spin on `accept`
+/// (less than a third of a core over a second), must not exit, and must serve again once
+/// the clients leave.
+fn fd_exhaustion(server: &ChildServer) -> io::Result<Outcome> {
+    let clients: Vec<TcpStream> =
+        (0..100).filter_map(|_| TcpStream::connect(server.addr()).ok()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let ticks = |pid| procfs::cpu_ticks(Some(pid)).map(|t| t.own).unwrap_or(0);
+    let before = ticks(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = ticks(server.pid()) - before;
+    if used > 33 {
+        return Err(io::Error::other(format!(
+            "the server used {used} ticks of CPU in a second: a busy loop"
+        )));
+    }
+    drop(clients);
+    Ok(if answered_within(server.addr(), TIMEOUT) {
+        Outcome::Recovered
+    } else {
+        Outcome::OthersWaited
+    })
+}
