@@ -384,4 +384,65 @@ mod tests {
             out.starts_with("HTTP/1.1 400 Bad Request\r\n") && out.contains("Connection: close")
         );
     }
+
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    #[test]
+    fn the_head_deadline_runs_from_each_requests_first_byte() {
+        let dispatcher = Dispatcher::with_builtin_routes("test");
+        let mut session = Session::new();
+        assert_eq!((session.phase(), session.deadline(LIMIT)), (Phase::Idle, None));
+
+        session.receive(b"GET /hel");
+        let first = session.deadline(LIMIT).expect("a head is arriving");
+        assert_eq!(session.phase(), Phase::Head);
+        std::thread::sleep(Duration::from_millis(20));
+        session.receive(b"lo\nGET /he");
+        assert_eq!(session.answer(&dispatcher), None);
+        // One request done; the next began with the last read, and has its own clock.
+        let second = session.deadline(LIMIT).expect("the next head is arriving");
+        assert!(second >= first + Duration::from_millis(20), "{second:?} vs {first:?}");
+        session.receive(b"llo\n");
+        session.answer(&dispatcher);
+        assert_eq!((session.phase(), session.deadline(LIMIT)), (Phase::Idle, None));
+        assert_eq!(session.outbox, b"200 Hello, World!\n200 Hello, World!\n");
+        assert!(!session.is_at_rest(), "two replies are owed");
+        session.outbox.clear();
+        assert!(session.is_at_rest());
+    }
+
+    #[test]
+    fn the_body_deadline_runs_from_the_last_read() {
+        let dispatcher = Dispatcher::with_builtin_routes("test");
+        let mut session = Session::new();
+        session.receive(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
+        session.answer(&dispatcher);
+        assert_eq!(session.phase(), Phase::Body);
+        let before = session.deadline(LIMIT).expect("a body is arriving");
+        std::thread::sleep(Duration::from_millis(20));
+        session.receive(b"c");
+        session.answer(&dispatcher);
+        let after = session.deadline(LIMIT).expect("still arriving");
+        assert!(after >= before + Duration::from_millis(20), "the clock restarts with each read");
+        assert!(!session.is_overdue(Instant::now(), LIMIT));
+        assert!(session.is_overdue(after, LIMIT));
+    }
+
+    #[test]
+    fn expect_100_continue_gets_its_go_ahead_before_the_body() {
+        let (closed, out) = transcript(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+        );
+        assert_eq!((closed, out.as_str()), (Closed::ByPeer, "HTTP/1.1 100 Continue\r\n\r\n"));
+    }
+
+    #[test]
+    fn only_a_close_with_input_perhaps_in_flight_lingers() {
+        for closed in [Closed::Exit, Closed::NotKeepAlive, Closed::ProtocolError(400)] {
+            assert!(closed.owes_a_lingering_close(), "{closed:?}");
+        }
+        for closed in [Closed::ByPeer, Closed::IdleTimeout, Closed::RequestTimeout] {
+            assert!(!closed.owes_a_lingering_close(), "{closed:?}");
+        }
+    }
 }
