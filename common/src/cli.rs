@@ -56,9 +56,21 @@ impl ServerArgs {
     }
 }
 
-/// Parses a version's command line, with `default_addr` as the `--addr` default.
+/// Parses a version's command line, with `default_addr` as the `--addr` default and a
+/// "Try it" line for that address ahead of the version's own `after_help`, in which
+/// `{addr}` stands for the default address.
 pub fn parse<C: Parser>(default_addr: &'static str) -> C {
-    let matches = C::command()
+    let command = C::command();
+    let (host, port) = default_addr.rsplit_once(':').unwrap_or((default_addr, ""));
+    let try_it = format!(
+        "Try it: curl -v http://{default_addr}/hello, or nc {host} {port} and type GET /hello"
+    );
+    let after_help = match command.get_after_help() {
+        Some(own) => format!("{try_it}\n{}", own.to_string().replace("{addr}", default_addr)),
+        None => try_it,
+    };
+    let matches = command
+        .after_help(after_help)
         .mut_arg("addr", |arg| arg.default_value(default_addr).required(false))
         .get_matches();
     C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
@@ -77,6 +89,17 @@ pub fn init_tracing() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// A version's `run`, for a version whose settings are only the shared ones.
+pub type Run = fn(TcpListener, Arc<Dispatcher>, Config) -> std::io::Result<()>;
+
+/// Starts a version that takes only the shared options and serves until it is stopped:
+/// the whole of such a version's `serve`.
+pub fn serve(server: &'static str, args: &ServerArgs, run: Run) -> Result<(), Error> {
+    let (listener, dispatcher, config) = start(server, args)?;
+    run(listener, dispatcher, config)?;
+    Ok(())
 }
 
 /// Everything a version's `main` does before its own `run`: start logging, open the

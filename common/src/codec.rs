@@ -11,7 +11,7 @@
 //!   `httparse` and whose body is read by `Content-Length` or in chunks; a first line
 //!   whose last word merely looks like a version (`http/1.1`, a stray space) is a bad
 //!   HTTP request;
-//! * anything else is the line protocol of the articles: `METHOD /path [body]`, one per
+//! * anything else is the line protocol of the Java article: `METHOD /path [body]`, one per
 //!   line, and `exit` to leave.
 //!
 //! Whatever the bytes, decoding uses bounded stack (a loop, no recursion) and bounded
@@ -90,6 +90,21 @@ impl Request {
     /// The line protocol's `exit`: the client is leaving and wants a goodbye.
     pub fn is_exit(&self) -> bool {
         self.protocol == Protocol::Line && self.method == "EXIT" && self.target.is_empty()
+    }
+}
+
+#[cfg(test)]
+impl Request {
+    /// `GET target` over HTTP/1.1 with nothing else, for unit tests.
+    pub(crate) fn get(target: &str) -> Self {
+        Self {
+            protocol: Protocol::Http11,
+            method: "GET".into(),
+            target: target.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            keep_alive: true,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! [`Session`] holds what a connection has read but not yet answered and what it has
 //! answered but not yet written, and turns the one into the other without doing any I/O.
-//! The blocking versions drive it with [`serve_connection`] (read, answer, write, repeat);
+//! The blocking versions drive it with [`answer_until_closed`] (read, answer, write, repeat);
 //! v4's workers drive the very same `Session` from readiness events.
 
 use std::io::{self, Read, Write};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::{Decoder, Inbox};
 use crate::dispatcher::Dispatcher;
-use crate::response::{Reply, Response};
+use crate::response::{Framing, Response};
 use crate::server::Config;
 
 /// How much a connection reads from its socket in one call.
@@ -115,20 +115,20 @@ impl Session {
                 Ok(None) => break,
                 Ok(Some(request)) if request.is_exit() => {
                     let goodbye = Response::text(200, "Bye! Closing the connection.");
-                    goodbye.encode(&Reply::to(&request), dispatcher.server(), &mut self.outbox);
+                    goodbye.encode(&Framing::to(&request), dispatcher.server(), &mut self.outbox);
                     self.closed = Some(Closed::Exit);
                 }
                 Ok(Some(request)) => {
                     let response = dispatcher.dispatch(&request);
-                    response.encode(&Reply::to(&request), dispatcher.server(), &mut self.outbox);
+                    response.encode(&Framing::to(&request), dispatcher.server(), &mut self.outbox);
                     if !request.keep_alive {
                         self.closed = Some(Closed::NotKeepAlive);
                     }
                 }
                 Err(error) => {
-                    let reply = Reply::to_error(&error);
+                    let framing = Framing::to_error(&error);
                     Response::for_error(&error).encode(
-                        &reply,
+                        &framing,
                         dispatcher.server(),
                         &mut self.outbox,
                     );
@@ -209,8 +209,8 @@ impl Transport for TcpStream {
 /// Generic over the stream so tests can drive it with in-memory bytes. Between requests a
 /// read waits at most the idle timeout; within one, at most what is left of the request's
 /// deadline (see [`Phase`]).
-// ANCHOR: serve_connection
-pub fn serve_connection<S: Transport>(
+// ANCHOR: answer_until_closed
+pub fn answer_until_closed<S: Transport>(
     stream: &mut S,
     dispatcher: &Dispatcher,
     config: &Config,
@@ -254,7 +254,7 @@ pub fn serve_connection<S: Transport>(
         }
     }
 }
-// ANCHOR_END: serve_connection
+// ANCHOR_END: answer_until_closed
 
 /// Serves an accepted TCP connection with the blocking loop, counting it in the stats,
 /// and closes it without losing the last reply.
@@ -275,7 +275,7 @@ pub fn handle_connection(mut stream: TcpStream, dispatcher: &Dispatcher, config:
         return;
     }
     tracing::debug!(%peer, "serving");
-    match serve_connection(&mut stream, dispatcher, config) {
+    match answer_until_closed(&mut stream, dispatcher, config) {
         Ok(closed) if closed.owes_a_lingering_close() => {
             tracing::debug!(%peer, ?closed, "closing in stages");
             linger_close(stream);
@@ -349,7 +349,7 @@ mod tests {
     fn transcript(input: &[u8]) -> (Closed, String) {
         let dispatcher = Dispatcher::with_builtin_routes("test");
         let mut duplex = Duplex { input: Cursor::new(input.to_vec()), output: Vec::new() };
-        let closed = serve_connection(&mut duplex, &dispatcher, &Config::default()).unwrap();
+        let closed = answer_until_closed(&mut duplex, &dispatcher, &Config::default()).unwrap();
         (closed, String::from_utf8(duplex.output).unwrap())
     }
 

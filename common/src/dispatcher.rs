@@ -1,4 +1,4 @@
-//! The articles' DispatcherServlet, in Rust.
+//! The Java article's DispatcherServlet, in Rust.
 //!
 //! [`HandlerMapping`] finds the [`Handler`] registered for a method and path; the
 //! [`Handler`] trait is the HandlerAdapter, letting any closure `Fn(&Request) -> Response`
@@ -21,7 +21,7 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: &Request) -> Response;
 }
 
-/// Any closure of the right shape is a handler: the adapter the article built by hand.
+/// Any closure of the right shape is a handler: the adapter the Java article built by hand.
 impl<F> Handler for F
 where
     F: Fn(&Request) -> Response + Send + Sync + 'static,
@@ -164,18 +164,7 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{Protocol, Request};
-
-    fn get(target: &str) -> Request {
-        Request {
-            protocol: Protocol::Line,
-            method: "GET".into(),
-            target: target.into(),
-            headers: vec![],
-            body: vec![],
-            keep_alive: true,
-        }
-    }
+    use crate::codec::Request;
 
     fn dispatcher(mapping: HandlerMapping) -> Dispatcher {
         Dispatcher::new(mapping, Stats::new("test"))
@@ -186,8 +175,8 @@ mod tests {
         let d = dispatcher(
             HandlerMapping::new().route("GET", "/a", |_: &Request| Response::text(200, "a")),
         );
-        assert_eq!(d.dispatch(&get("/a?x=1")).body, b"a");
-        assert_eq!(d.dispatch(&get("/b")).status, 404);
+        assert_eq!(d.dispatch(&Request::get("/a?x=1")).body, b"a");
+        assert_eq!(d.dispatch(&Request::get("/b")).status, 404);
         assert_eq!(d.stats().requests(), 2);
     }
 
@@ -196,7 +185,7 @@ mod tests {
         let d = dispatcher(
             HandlerMapping::new().route("GET", "/a", |_: &Request| Response::text(200, "a")),
         );
-        let response = d.dispatch(&Request { method: "DELETE".into(), ..get("/a") });
+        let response = d.dispatch(&Request { method: "DELETE".into(), ..Request::get("/a") });
         assert_eq!(response.status, 405);
         assert_eq!(response.headers, vec![("Allow", "GET, HEAD".to_owned())]);
     }
@@ -208,6 +197,6 @@ mod tests {
             "/boom",
             |_: &Request| -> Response { panic!("boom") },
         ));
-        assert_eq!(d.dispatch(&get("/boom")).status, 500);
+        assert_eq!(d.dispatch(&Request::get("/boom")).status, 500);
     }
 }

@@ -118,23 +118,11 @@ fn thread_cpu_time() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Protocol;
     use crate::dispatcher::Dispatcher;
     use std::time::Instant;
 
-    fn get(target: &str) -> Request {
-        Request {
-            protocol: Protocol::Http11,
-            method: "GET".into(),
-            target: target.into(),
-            headers: vec![],
-            body: vec![],
-            keep_alive: true,
-        }
-    }
-
     fn answer(target: &str) -> (u16, String) {
-        let response = Dispatcher::with_builtin_routes("test").dispatch(&get(target));
+        let response = Dispatcher::with_builtin_routes("test").dispatch(&Request::get(target));
         (response.status, String::from_utf8(response.body).unwrap())
     }
 
@@ -143,7 +131,8 @@ mod tests {
         assert_eq!(answer("/hello"), (200, "Hello, World!".into()));
         assert_eq!(answer("/echo?msg=hi%20there+you"), (200, "hi there you".into()));
         assert_eq!(answer("/echo").0, 400);
-        let post = Request { method: "POST".into(), body: b"payload".to_vec(), ..get("/echo") };
+        let post =
+            Request { method: "POST".into(), body: b"payload".to_vec(), ..Request::get("/echo") };
         let response = Dispatcher::with_builtin_routes("t").dispatch(&post);
         assert_eq!(response.body, b"payload");
     }
@@ -162,7 +151,7 @@ mod tests {
 
     #[test]
     fn work_is_capped_and_bad_arguments_explained() {
-        let request = get("/sleep?ms=99999999");
+        let request = Request::get("/sleep?ms=99999999");
         let (ms, note) = work_ms(&request, "/sleep").unwrap();
         assert_eq!(ms, MAX_WORK_MS);
         assert!(note.contains("capped at 10000"), "{note}");

@@ -1,18 +1,25 @@
 //! What every server version shares, so that two neighbouring versions differ only in how
-//! they handle many connections:
+//! they handle many connections.
+//!
+//! The workspace follows two Korean articles: 「다중 접속 서버의 구현 방식」 (how
+//! multi-connection servers are built: blocking, processes, threads, multiplexing), and
+//! 「스프링 직접 구현하기 #5: 톰캣 - I/O Multiplexing 구현」, the Java series that builds a
+//! Tomcat-like server four times, from which come the line protocol and the
+//! DispatcherServlet below. "The Java article" in this crate's comments is the second.
+//!
 //!
 //! * [`codec`]: the incremental decoder for the line protocol and HTTP/1.x;
 //! * [`response`]: replies, written in the protocol the request came in;
-//! * [`dispatcher`] and [`handlers`]: the articles' DispatcherServlet, HandlerMapping and
-//!   HandlerAdapter, and the built-in routes;
+//! * [`dispatcher`] and [`handlers`]: the Java article's DispatcherServlet, HandlerMapping
+//!   and HandlerAdapter, and the built-in routes;
 //! * [`stats`] and [`procfs`]: the figures `/stats` shows;
 //! * [`connection`]: a connection's conversation, and the blocking loop v1–v3 share;
 //! * [`server`], [`shutdown`] and [`cli`]: settings, accept errors, graceful shutdown,
 //!   the command line, logs;
-//! * [`child`]: a server started as a child process (tests, the load generator);
-//! * `testkit` (feature `testkit`): helpers for every version's tests.
+//! * `testkit` (feature `testkit`): helpers for every version's tests, and a server
+//!   started as a child process (tests and the load generator); nothing of it is
+//!   compiled into a server's binary.
 
-pub mod child;
 pub mod cli;
 pub mod codec;
 pub mod connection;
@@ -27,11 +34,10 @@ pub mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use child::ChildServer;
 pub use codec::{Decoder, Inbox, Protocol, ProtocolError, Request};
-pub use connection::{Closed, Phase, Session, handle_connection, serve_connection};
+pub use connection::{Closed, Phase, Session, answer_until_closed, handle_connection};
 pub use dispatcher::{Dispatcher, Handler, HandlerMapping};
 pub use error::Error;
-pub use response::{Reply, Response};
+pub use response::{Framing, Response};
 pub use server::{Config, Shutdown, accept_failed};
 pub use stats::Stats;

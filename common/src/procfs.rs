@@ -1,7 +1,8 @@
 //! Reading a process's threads, memory and CPU time from `/proc` (Linux).
 //!
-//! `/stats` uses it for the server's own figures, tests use it to count a server's threads,
-//! and the load generator to sample a server while it runs.
+//! `/stats` uses it for the server's own figures and the fork version to find its
+//! children; with the `testkit` feature, tests and the load generator also read thread
+//! names, CPU time and process states, which no server needs.
 
 use std::fs;
 use std::io;
@@ -29,6 +30,7 @@ pub fn status(pid: Option<u32>) -> io::Result<ProcStatus> {
     Ok(ProcStatus { threads, rss_bytes })
 }
 
+#[cfg(feature = "testkit")]
 /// The names of a process's threads (`/proc/<pid>/task/*/comm`, at most 15 bytes each).
 pub fn thread_names(pid: Option<u32>) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
@@ -41,6 +43,7 @@ pub fn thread_names(pid: Option<u32>) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+#[cfg(feature = "testkit")]
 /// CPU time in clock ticks from `/proc/<pid>/stat`: the process's own user + system time,
 /// and that of its children it has already reaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,6 +52,7 @@ pub struct CpuTicks {
     pub reaped_children: u64,
 }
 
+#[cfg(feature = "testkit")]
 pub fn cpu_ticks(pid: Option<u32>) -> io::Result<CpuTicks> {
     let text = fs::read_to_string(proc_path(pid, "stat"))?;
     // The command name sits in parentheses and may contain spaces; fields follow the last ')'.
@@ -70,6 +74,7 @@ pub fn children(pid: u32) -> io::Result<Vec<u32>> {
     Ok(kids)
 }
 
+#[cfg(feature = "testkit")]
 /// The one-letter state of a process (`R`, `S`, `Z` for a zombie, …).
 pub fn state(pid: u32) -> io::Result<char> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -88,7 +93,7 @@ fn proc_path(pid: Option<u32>, file: &str) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "testkit"))]
 mod tests {
     use super::*;
 

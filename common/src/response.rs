@@ -56,11 +56,11 @@ impl Response {
         self
     }
 
-    /// Appends this response to `out` in the form `reply` asks for.
-    pub fn encode(&self, reply: &Reply, server: &str, out: &mut Vec<u8>) {
-        match reply.protocol {
+    /// Appends this response to `out` in the form `framing` asks for.
+    pub fn encode(&self, framing: &Framing, server: &str, out: &mut Vec<u8>) {
+        match framing.protocol {
             Protocol::Line => self.encode_line(out),
-            Protocol::Http10 | Protocol::Http11 => self.encode_http(reply, server, out),
+            Protocol::Http10 | Protocol::Http11 => self.encode_http(framing, server, out),
         }
     }
 
@@ -73,7 +73,7 @@ impl Response {
         out.push(b'\n');
     }
 
-    fn encode_http(&self, reply: &Reply, server: &str, out: &mut Vec<u8>) {
+    fn encode_http(&self, framing: &Framing, server: &str, out: &mut Vec<u8>) {
         use std::io::Write as _;
         // Writing into a Vec cannot fail, hence the ignored results.
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
@@ -87,28 +87,28 @@ impl Response {
             let _ = write!(out, "{name}: {value}\r\n");
         }
         // HTTP/1.1 is keep-alive unless told otherwise; 1.0 is the reverse.
-        match (reply.keep_alive, reply.protocol) {
+        match (framing.keep_alive, framing.protocol) {
             (false, _) => out.extend_from_slice(b"Connection: close\r\n"),
             (true, Protocol::Http10) => out.extend_from_slice(b"Connection: keep-alive\r\n"),
             (true, _) => {}
         }
         out.extend_from_slice(b"\r\n");
-        if !reply.head_only {
+        if !framing.head_only {
             out.extend_from_slice(&self.body);
         }
     }
 }
 
-/// How to write a reply: which protocol, whether the connection stays open, and whether
-/// the body is left out (a `HEAD` request).
+/// How a [`Response`] is framed on the wire, as opposed to what it says: which protocol,
+/// whether the connection stays open, and whether the body is left out (a `HEAD` request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reply {
+pub struct Framing {
     pub protocol: Protocol,
     pub keep_alive: bool,
     pub head_only: bool,
 }
 
-impl Reply {
+impl Framing {
     pub fn to(request: &Request) -> Self {
         Self {
             protocol: request.protocol,
@@ -169,15 +169,15 @@ fn with_http_date(f: impl FnOnce(&str)) {
 mod tests {
     use super::*;
 
-    fn http11() -> Reply {
-        Reply { protocol: Protocol::Http11, keep_alive: true, head_only: false }
+    fn http11() -> Framing {
+        Framing { protocol: Protocol::Http11, keep_alive: true, head_only: false }
     }
 
     #[test]
     fn line_replies_are_one_line() {
         let mut out = Vec::new();
         Response::text(200, "two\r\nlines\n").encode(
-            &Reply { protocol: Protocol::Line, keep_alive: true, head_only: false },
+            &Framing { protocol: Protocol::Line, keep_alive: true, head_only: false },
             "test",
             &mut out,
         );
@@ -200,8 +200,8 @@ mod tests {
     fn connection_header_follows_keep_alive_and_version() {
         let encode = |protocol, keep_alive| {
             let mut out = Vec::new();
-            let reply = Reply { protocol, keep_alive, head_only: false };
-            Response::text(200, "").encode(&reply, "t", &mut out);
+            let framing = Framing { protocol, keep_alive, head_only: false };
+            Response::text(200, "").encode(&framing, "t", &mut out);
             String::from_utf8(out).unwrap()
         };
         assert!(encode(Protocol::Http11, false).contains("Connection: close\r\n"));
@@ -212,8 +212,8 @@ mod tests {
     #[test]
     fn head_keeps_the_length_but_drops_the_body() {
         let mut out = Vec::new();
-        let reply = Reply { head_only: true, ..http11() };
-        Response::text(200, "Hello").encode(&reply, "t", &mut out);
+        let framing = Framing { head_only: true, ..http11() };
+        Response::text(200, "Hello").encode(&framing, "t", &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("Content-Length: 5\r\n") && text.ends_with("\r\n\r\n"), "{text}");
     }

@@ -13,6 +13,12 @@ pub use crate::shutdown::Shutdown;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Settings every version shares. A version with more (a pool size) wraps this.
+///
+/// It also carries the server's live [`Shutdown`] handle, which is state, not a setting.
+/// That is deliberate: the blocking versions hand a clone of the config to every
+/// connection they serve, and a connection needs both its timeouts and the shutdown (to be
+/// tracked, so a stop can end its wait for a request); one value passed down keeps every
+/// version's accept loop to the same few words.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// A connection with no request for this long is closed.

@@ -89,6 +89,18 @@ impl Stats {
         self.model.write().unwrap_or_else(|e| e.into_inner()).push((name, metric));
     }
 
+    /// Registers one figure per `(name, read)` pair, all read from one `source` (a thread
+    /// pool's handle, say), each through a clone of its own.
+    pub fn gauges<S>(&self, source: &S, figures: &[Figure<S>])
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        for &(name, read) in figures {
+            let source = source.clone();
+            self.gauge(name, move || read(&source) as u64);
+        }
+    }
+
     /// The current value of the version's own figure `name`, if it registered one.
     pub fn model(&self, name: &str) -> Option<Value> {
         let model = self.model.read().unwrap_or_else(|e| e.into_inner());
@@ -118,6 +130,9 @@ impl Stats {
         })
     }
 }
+
+/// A figure read from a shared source: its name under `model`, and how to read it.
+pub type Figure<S> = (&'static str, fn(&S) -> usize);
 
 /// An open connection, as counted by [`Stats`]; dropping it counts the close.
 #[derive(Debug)]

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+mod child;
 pub mod faults;
 
-pub use crate::child::ChildServer;
 use crate::dispatcher::Dispatcher;
 use crate::procfs;
 use crate::server::{Config, Shutdown};
 use crate::stats::Stats;
+pub use child::ChildServer;
 
 /// How long a test waits for anything that should happen. Generous, because the machine
 /// is shared: a passing test never waits this long, a failing one fails after it.

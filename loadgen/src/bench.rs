@@ -14,7 +14,6 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,97 +25,11 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::measure::{Errors, Summary, new_histogram};
 
-/// Which protocol the requests are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-pub enum Wire {
-    /// `GET /path HTTP/1.1`, answers framed by Content-Length.
-    Http,
-    /// The line protocol: `GET /path`, one line back.
-    Line,
-}
+mod answer;
+mod config;
 
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct BenchConfig {
-    pub addr: SocketAddr,
-    pub connections: usize,
-    pub duration: Duration,
-    pub path: String,
-    pub wire: Wire,
-    /// Requests written at once per connection before reading the answers.
-    pub pipeline: usize,
-    /// A new connection per request (HTTP asks the server to close after answering).
-    pub close: bool,
-    /// Open loop: requests per second in total, on a fixed schedule.
-    pub rate: Option<f64>,
-    /// A request (or a connect) not answered within this counts as a timeout, and its
-    /// connection is replaced.
-    pub timeout: Duration,
-    /// Driver threads: 1 or 2.
-    pub threads: usize,
-    /// Show a progress bar (only drawn when stderr is a terminal).
-    pub progress: bool,
-}
-
-impl BenchConfig {
-    /// A closed-loop keep-alive run of `GET path` over HTTP.
-    pub fn new(addr: SocketAddr, connections: usize, duration: Duration, path: &str) -> Self {
-        Self {
-            addr,
-            connections,
-            duration,
-            path: path.to_owned(),
-            wire: Wire::Http,
-            pipeline: 1,
-            close: false,
-            rate: None,
-            timeout: Duration::from_secs(5),
-            threads: 1,
-            progress: false,
-        }
-    }
-
-    /// Says what is wrong with the combination of settings, if anything.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.connections == 0 {
-            return Err("--connections must be at least 1".into());
-        }
-        if !(1..=2).contains(&self.threads) {
-            return Err("--threads must be 1 or 2".into());
-        }
-        if self.pipeline == 0 || self.pipeline > 1024 {
-            return Err("--pipeline must be between 1 and 1024".into());
-        }
-        if self.pipeline > 1 && (self.close || self.rate.is_some()) {
-            return Err("--pipeline cannot be combined with --close or --rate".into());
-        }
-        if self.close && self.wire == Wire::Line {
-            return Err(
-                "--close needs --protocol http (the line protocol has no close header)".into()
-            );
-        }
-        if let Some(rate) = self.rate
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            return Err("--rate must be a positive number of requests per second".into());
-        }
-        if !self.path.starts_with('/') || self.path.contains([' ', '\r', '\n']) {
-            return Err(format!("--path `{}` must start with / and have no spaces", self.path));
-        }
-        Ok(())
-    }
-
-    fn request(&self) -> Vec<u8> {
-        match self.wire {
-            Wire::Http => {
-                let close = if self.close { "Connection: close\r\n" } else { "" };
-                format!("GET {} HTTP/1.1\r\nHost: {}\r\n{close}\r\n", self.path, self.addr)
-            }
-            Wire::Line => format!("GET {}\n", self.path),
-        }
-        .into_bytes()
-    }
-}
+use answer::parse_answer;
+pub use config::{BenchConfig, Wire};
 
 /// Runs the load and returns what it measured.
 pub fn run(config: &BenchConfig) -> io::Result<Summary> {
@@ -555,98 +468,6 @@ impl Driver {
                 self.result.errors.timeout += lost;
                 self.drop_and_replace(i);
             }
-        }
-    }
-}
-
-/// One answer found at the front of the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Answer {
-    len: usize,
-    status: u16,
-    /// The server will close the connection after it (`Connection: close`).
-    closes: bool,
-}
-
-/// The complete answer at the front of `buf`, if there is one; `Err` if it cannot be an
-/// answer of the protocol at all.
-fn parse_answer(wire: Wire, buf: &[u8]) -> Result<Option<Answer>, ()> {
-    match wire {
-        Wire::Line => {
-            let Some(lf) = buf.iter().position(|&b| b == b'\n') else { return Ok(None) };
-            let status =
-                buf.get(..3).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
-            status.map(|status| Some(Answer { len: lf + 1, status, closes: false })).ok_or(())
-        }
-        Wire::Http => {
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut response = httparse::Response::new(&mut headers);
-            let head_len = match response.parse(buf) {
-                Ok(httparse::Status::Complete(n)) => n,
-                Ok(httparse::Status::Partial) => return Ok(None),
-                Err(_) => return Err(()),
-            };
-            let mut body_len = 0;
-            let mut closes = false;
-            for header in response.headers.iter() {
-                if header.name.eq_ignore_ascii_case("content-length") {
-                    body_len = std::str::from_utf8(header.value)
-                        .ok()
-                        .and_then(|v| v.trim().parse().ok())
-                        .ok_or(())?;
-                } else if header.name.eq_ignore_ascii_case("connection") {
-                    closes |= header.value.eq_ignore_ascii_case(b"close");
-                }
-            }
-            let len = head_len + body_len;
-            let status = response.code.ok_or(())?;
-            Ok((buf.len() >= len).then_some(Answer { len, status, closes }))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_are_framed_in_both_protocols() {
-        let http = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHelloHTTP/1.1 404";
-        assert_eq!(
-            parse_answer(Wire::Http, http),
-            Ok(Some(Answer { len: 43, status: 200, closes: false }))
-        );
-        assert_eq!(parse_answer(Wire::Http, &http[..40]), Ok(None));
-        let close = b"HTTP/1.1 503 X\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(
-            parse_answer(Wire::Http, close).unwrap().map(|a| (a.status, a.closes)),
-            Some((503, true))
-        );
-        assert_eq!(parse_answer(Wire::Http, b"garbage\r\n\r\n"), Err(()));
-        assert_eq!(
-            parse_answer(Wire::Line, b"200 Hello\n404"),
-            Ok(Some(Answer { len: 10, status: 200, closes: false }))
-        );
-        assert_eq!(parse_answer(Wire::Line, b"200 Hel"), Ok(None));
-        assert_eq!(parse_answer(Wire::Line, b"oops\n"), Err(()));
-    }
-
-    #[test]
-    fn settings_that_cannot_work_together_are_refused() {
-        let base =
-            BenchConfig::new("127.0.0.1:1".parse().unwrap(), 4, Duration::from_secs(1), "/hello");
-        assert!(base.validate().is_ok());
-        let bad = [
-            BenchConfig { pipeline: 4, rate: Some(100.0), ..base.clone() },
-            BenchConfig { pipeline: 4, close: true, ..base.clone() },
-            BenchConfig { close: true, wire: Wire::Line, ..base.clone() },
-            BenchConfig { threads: 3, ..base.clone() },
-            BenchConfig { rate: Some(0.0), ..base.clone() },
-            BenchConfig { path: "hello".into(), ..base.clone() },
-            BenchConfig { connections: 0, ..base.clone() },
-        ];
-        for config in bad {
-            assert!(config.validate().is_err(), "{config:?}");
         }
     }
 }

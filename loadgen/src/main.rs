@@ -11,7 +11,7 @@ use loadgen::compare::{self, ScenarioId};
 use loadgen::hold::{self, HoldConfig};
 use loadgen::measure::{Summary, fmt_us, parse_duration};
 use loadgen::report;
-use loadgen::serve::{self, ServeOptions, Version};
+use loadgen::serve::{self, Serve, Version};
 
 /// Load scripts for the versioned servers: measure one server, starve one, or compare
 /// them all side by side.
@@ -34,13 +34,10 @@ enum Command {
     Hold(HoldArgs),
     /// Run every version through the scenario suite and write a report
     Compare(CompareArgs),
-    /// Run one version in this process (how `compare` starts each server)
-    #[command(hide = true)]
-    Serve {
-        version: Version,
-        #[command(flatten)]
-        options: ServeOptions,
-    },
+    /// Run one version in this process, with the options its own binary takes (how
+    /// `compare` starts each server)
+    #[command(hide = true, subcommand)]
+    Serve(Serve),
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,7 +117,7 @@ struct CompareArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { version, options } => serve::serve(version, &options),
+        Command::Serve(version) => Ok(version.run()?),
         Command::Bench(args) => run_bench(args),
         Command::Hold(args) => run_hold(args),
         Command::Compare(args) => run_compare(args),

@@ -2,12 +2,13 @@
 //! one of them in this process. `compare` starts each version as `loadgen serve <version>`
 //! in a child process of its own: every version is built with loadgen, in the same
 //! profile, and /proc's figures for that process are the server's alone.
+//!
+//! A new version plugs in here with its `Version` and `Serve` entries.
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-use common::ChildServer;
-use common::cli::ServerArgs;
+use common::testkit::ChildServer;
 use serde::Serialize;
 
 /// The versions, in the order of the series.
@@ -55,38 +56,34 @@ impl Version {
     }
 }
 
-/// How `loadgen serve` runs a version.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeOptions {
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// v3's pool size and v4's worker count (each version's own default otherwise)
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+/// `loadgen serve <version> [its options]`: each version with exactly the options its own
+/// binary takes, run by the same function its own `main` calls, so nothing here can fall
+/// behind a version's command line.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Serve {
+    #[command(name = "v1-blocking")]
+    V1Blocking(v1_blocking::Args),
+    #[command(name = "v2-thread-per-conn")]
+    V2ThreadPerConn(v2_thread_per_conn::Args),
+    #[command(name = "v2-process-per-conn")]
+    V2ProcessPerConn(v2_process_per_conn::Args),
+    #[command(name = "v3-thread-pool")]
+    V3ThreadPool(v3_thread_pool::Args),
+    #[command(name = "v4-nio")]
+    V4Nio(v4_nio::Args),
 }
 
-/// Runs `version` in this process until it is killed.
-pub fn serve(version: Version, options: &ServeOptions) -> anyhow::Result<()> {
-    let (listener, dispatcher, server) = if version.forks() {
-        common::cli::start_single_threaded(version.name(), &options.server)?
-    } else {
-        common::cli::start(version.name(), &options.server)?
-    };
-    match version {
-        Version::V1Blocking => v1_blocking::run(listener, dispatcher, server)?,
-        Version::V2ThreadPerConn => v2_thread_per_conn::run(listener, dispatcher, server)?,
-        Version::V2ProcessPerConn => v2_process_per_conn::run(listener, dispatcher, server)?,
-        Version::V3ThreadPool => {
-            let threads = options.threads.unwrap_or(v3_thread_pool::DEFAULT_THREADS);
-            v3_thread_pool::run(listener, dispatcher, v3_thread_pool::Config { server, threads })?
-        }
-        Version::V4Nio => {
-            let workers = options.threads.unwrap_or(v4_nio::DEFAULT_WORKERS);
-            let config = v4_nio::Config { server, workers, ..Default::default() };
-            v4_nio::run(listener, dispatcher, config)?
+impl Serve {
+    /// Runs the version in this process until it is stopped.
+    pub fn run(&self) -> Result<(), common::Error> {
+        match self {
+            Serve::V1Blocking(args) => v1_blocking::serve(args),
+            Serve::V2ThreadPerConn(args) => v2_thread_per_conn::serve(args),
+            Serve::V2ProcessPerConn(args) => v2_process_per_conn::serve(args),
+            Serve::V3ThreadPool(args) => v3_thread_pool::serve(args),
+            Serve::V4Nio(args) => v4_nio::serve(args),
         }
     }
-    Ok(())
 }
 
 /// Starts `version` as `loadgen serve` in a child process on a free port, its log

@@ -21,6 +21,15 @@ pub const SERVER: &str = "v1-blocking";
 /// Where `cargo run -p v1-blocking` listens.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8081";
 
+/// v1's command line: only the options every version shares.
+pub use common::cli::ServerArgs as Args;
+
+/// Starts v1 from its command line and serves until stopped: what its `main` and
+/// `loadgen serve v1-blocking` both run.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    common::cli::serve(SERVER, args, run)
+}
+
 /// Serves clients one after another until `config.shutdown` is triggered. A shutdown
 /// ends the connection being served once its request in flight is answered.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::cli::ServerArgs;
 use common::shutdown::DEADLINE;
 use common::{Dispatcher, accept_failed, handle_connection, procfs};
 use nix::errno::Errno;
@@ -46,6 +47,22 @@ static STOP_SIGNALS: AtomicU64 = AtomicU64::new(0);
 /// The socket a stop signal shuts: the listener in the parent, the connection in a
 /// child. -1 when there is none.
 static SHUT_ON_STOP: AtomicI32 = AtomicI32::new(-1);
+
+/// The fork version's command line: only the options every version shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Starts the fork version from its command line and serves until stopped: what its
+/// `main` and `loadgen serve v2-process-per-conn` both run. The process stays
+/// single-threaded (no thread waits for signals): `run` handles SIGINT and SIGTERM itself.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    let (listener, dispatcher, config) = common::cli::start_single_threaded(SERVER, &args.server)?;
+    run(listener, dispatcher, config)?;
+    Ok(())
+}
 
 /// Accepts until `config.shutdown` is triggered, forking a child per connection.
 ///
@@ -165,6 +182,17 @@ extern "C" fn reap_children(_signal: nix::libc::c_int) {
     Errno::set_raw(saved);
 }
 
+fn install_reaper() -> io::Result<()> {
+    // SA_RESTART: an `accept` interrupted by the signal carries on instead of failing.
+    let flags = SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP;
+    let action = SigAction::new(SigHandler::Handler(reap_children), flags, SigSet::empty());
+    // SAFETY: the handler calls only waitpid and atomic operations, which are
+    // async-signal-safe, and restores errno.
+    unsafe { sigaction(Signal::SIGCHLD, &action) }.map_err(io::Error::from)?;
+    Ok(())
+}
+// ANCHOR_END: reap
+
 // ANCHOR: stop
 /// The parent's SIGINT and SIGTERM handler. The first signal shuts the listening socket,
 /// which makes the blocked `accept` return, so the loop sees the stop; a second exits at
@@ -207,14 +235,3 @@ fn on_stop(socket: RawFd, handler: extern "C" fn(nix::libc::c_int)) -> io::Resul
     Ok(())
 }
 // ANCHOR_END: stop
-
-fn install_reaper() -> io::Result<()> {
-    // SA_RESTART: an `accept` interrupted by the signal carries on instead of failing.
-    let flags = SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP;
-    let action = SigAction::new(SigHandler::Handler(reap_children), flags, SigSet::empty());
-    // SAFETY: the handler calls only waitpid and atomic operations, which are
-    // async-signal-safe, and restores errno.
-    unsafe { sigaction(Signal::SIGCHLD, &action) }.map_err(io::Error::from)?;
-    Ok(())
-}
-// ANCHOR_END: reap

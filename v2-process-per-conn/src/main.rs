@@ -1,8 +1,7 @@
-//! The `v2-process-per-conn` binary: parse the command line, open the socket, serve.
+//! The `v2-process-per-conn` binary: parse the command line, serve.
 
 use clap::Parser;
-use common::cli::ServerArgs;
-use v2_process_per_conn::{DEFAULT_ADDR, SERVER};
+use v2_process_per_conn::{Args, DEFAULT_ADDR};
 
 /// v2-process-per-conn: the parent accepts and forks; a child process serves each
 /// connection and exits. No client waits for another, each costs a process, and the
@@ -10,18 +9,15 @@ use v2_process_per_conn::{DEFAULT_ADDR, SERVER};
 #[derive(Debug, Parser)]
 #[command(
     version,
-    after_help = "Try it: curl -v http://127.0.0.1:8083/hello, or nc 127.0.0.1 8083 and type GET /hello\n\
-                  See the children: ps --ppid $(pgrep -of v2-process-per-conn) -o pid,comm"
+    after_help = "See the children: ps --ppid $(pgrep -o -x v2-process-per-) -o pid,comm"
 )]
 struct Cli {
     #[command(flatten)]
-    server: ServerArgs,
+    args: Args,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli: Cli = common::cli::parse(DEFAULT_ADDR);
-    // Single-threaded: no signal thread here; `run` handles SIGINT and SIGTERM itself.
-    let (listener, dispatcher, config) = common::cli::start_single_threaded(SERVER, &cli.server)?;
-    v2_process_per_conn::run(listener, dispatcher, config)?;
+    v2_process_per_conn::serve(&cli.args)?;
     Ok(())
 }

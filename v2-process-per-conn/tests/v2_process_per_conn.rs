@@ -81,7 +81,7 @@ fn requests_seen_by_stats(addr: std::net::SocketAddr) -> Option<u64> {
 }
 
 // ANCHOR: counters
-/// The article's "processes cannot easily share information", made visible: each child
+/// 「다중 접속 서버의 구현 방식」's "processes cannot easily share information", made visible: each child
 /// counts only its own requests, so the total never adds up across connections. The same
 /// three connections to the thread version add up.
 #[test]

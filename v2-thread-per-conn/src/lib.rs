@@ -23,6 +23,15 @@ pub const SERVER: &str = "v2-thread-per-conn";
 /// Where `cargo run -p v2-thread-per-conn` listens.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8082";
 
+/// v2's command line: only the options every version shares.
+pub use common::cli::ServerArgs as Args;
+
+/// Starts v2 from its command line and serves until stopped: what its `main` and
+/// `loadgen serve v2-thread-per-conn` both run.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    common::cli::serve(SERVER, args, run)
+}
+
 /// Accepts until `config.shutdown` is triggered, one new thread per connection.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let live = dispatcher.stats().counter("connection_threads");

@@ -14,6 +14,8 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use clap::builder::TypedValueParser as _;
+use common::cli::ServerArgs;
 use common::{Dispatcher, accept_failed, handle_connection};
 use threadpool::ThreadPool;
 
@@ -21,7 +23,8 @@ use threadpool::ThreadPool;
 pub const SERVER: &str = "v3-thread-pool";
 /// Where `cargo run -p v3-thread-pool` listens.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8084";
-/// The pool size when none is given: the article's fixed pool of 10.
+/// The pool size when none is given: the fixed pool of 10 of the Java article
+/// (「스프링 직접 구현하기 #5」), whose v3 this is.
 pub const DEFAULT_THREADS: usize = 10;
 
 /// v3's settings: the shared ones and the pool size.
@@ -44,6 +47,26 @@ impl AsRef<common::Config> for Config {
     }
 }
 
+/// v3's command line: the shared options and the pool size.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Worker threads in the pool: the most connections served at once
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS,
+          value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    pub threads: usize,
+}
+
+/// Starts v3 from its command line and serves until stopped: what its `main` and
+/// `loadgen serve v3-thread-pool` both run.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
+    run(listener, dispatcher, Config { server, threads: args.threads })?;
+    Ok(())
+}
+
 /// Accepts until `config.server.shutdown` is triggered; the pool serves the connections.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     // Every worker is named `pool`, so a log line or `top -H` shows which did the work.
@@ -51,7 +74,16 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         .num_threads(config.threads.max(1))
         .thread_name("pool".into())
         .build();
-    register_pool_gauges(&dispatcher, &pool);
+    dispatcher.stats().gauges(
+        &pool,
+        &[
+            ("pool_size", ThreadPool::max_count),
+            ("busy_workers", ThreadPool::active_count),
+            ("queued_connections", ThreadPool::queued_count),
+            // The threadpool crate replaces a worker that panics; this counts them.
+            ("worker_panics", ThreadPool::panic_count),
+        ],
+    );
     tracing::info!(threads = pool.max_count(), "a fixed pool serves whole connections");
     // ANCHOR: accept_loop
     for stream in listener.incoming() {
@@ -70,17 +102,4 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     // ANCHOR_END: accept_loop
     common::shutdown::finish_connections(&config.server.shutdown);
     Ok(())
-}
-
-fn register_pool_gauges(dispatcher: &Dispatcher, pool: &ThreadPool) {
-    let stats = dispatcher.stats();
-    let p = pool.clone();
-    stats.gauge("pool_size", move || p.max_count() as u64);
-    let p = pool.clone();
-    stats.gauge("busy_workers", move || p.active_count() as u64);
-    let p = pool.clone();
-    stats.gauge("queued_connections", move || p.queued_count() as u64);
-    let p = pool.clone();
-    // The threadpool crate replaces a worker that panics; this counts those replacements.
-    stats.gauge("worker_panics", move || p.panic_count() as u64);
 }

@@ -16,8 +16,11 @@
 //! the poller thread, the single-threaded event loop) one CPU-heavy request stalls every
 //! connection.
 //!
-//! mio is edge-triggered, where Java's Selector is level-triggered; how this design
-//! avoids the article's "one ready socket handed to many workers" bug is told in
+//! The design and its names come from the Java article this workspace follows,
+//! 「스프링 직접 구현하기 #5: 톰캣 - I/O Multiplexing 구현」, which builds the same connector
+//! on a `java.nio` Selector; "the article" in this crate means it. mio is edge-triggered,
+//! where Java's Selector is level-triggered; how this design avoids the article's "one
+//! ready socket handed to many workers" bug is told in
 //! [`poller`] and [`worker`]. `/stats` shows the machinery under `model`.
 //!
 //! Run it with `cargo run -p v4-nio` (port 8085; `--workers N`, `--max-connections N`).
@@ -32,6 +35,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use common::cli::ServerArgs;
 use common::{Dispatcher, Stats};
 
 use crate::acceptor::{Acceptor, LimitLatch};
@@ -71,6 +75,31 @@ impl AsRef<common::Config> for Config {
     fn as_ref(&self) -> &common::Config {
         &self.server
     }
+}
+
+/// v4's command line: the shared options, the worker pool and the connection cap.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Worker threads; 0 runs every handler on the poller thread (a single-threaded
+    /// event loop, where one slow handler stalls every connection)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_WORKERS)]
+    pub workers: usize,
+
+    /// Most connections open at once; at the cap the acceptor waits for one to close
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+/// Starts v4 from its command line and serves until stopped: what its `main` and
+/// `loadgen serve v4-nio` both run.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
+    let config = Config { server, workers: args.workers, max_connections: args.max_connections };
+    run(listener, dispatcher, config)?;
+    Ok(())
 }
 
 /// The counters `/stats` shows under `model`, to watch the machinery work.

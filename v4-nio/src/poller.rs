@@ -28,7 +28,7 @@ use common::shutdown::DEADLINE;
 
 use crate::acceptor::Permit;
 use crate::connection::{Connection, Overdue};
-use crate::worker::Workers;
+use crate::worker::{Dispatched, Workers};
 use crate::{Counters, bump};
 
 /// The waker's token; connections count up from 1.
@@ -286,12 +286,11 @@ impl Poller {
             return; // closed earlier in this turn
         };
         match std::mem::replace(slot, Slot::Away) {
-            Slot::Home { conn, .. } => {
-                if let Some(verdict) = self.workers.dispatch(conn, &self.handle) {
-                    // No pool: the connection was served on this thread just now.
-                    self.apply(verdict);
-                }
-            }
+            Slot::Home { conn, .. } => match self.workers.dispatch(conn, &self.handle) {
+                Dispatched::Queued => {}
+                // No pool: the connection was served on this thread just now.
+                Dispatched::Served(verdict) => self.apply(verdict),
+            },
             Slot::Away => bump(&self.counters.events_while_busy),
         }
     }

@@ -103,6 +103,15 @@ impl Worker {
     // ANCHOR_END: worker_turn
 }
 
+/// What became of a connection handed to [`Workers::dispatch`].
+#[derive(Debug)]
+pub enum Dispatched {
+    /// Queued for a worker; its verdict will reach the poller through the poller's queue.
+    Queued,
+    /// Served on the calling thread (no pool), with this verdict.
+    Served(PollerEvent),
+}
+
 /// The worker pool, or none: with zero workers the poller serves connections itself.
 #[derive(Debug)]
 pub struct Workers {
@@ -116,13 +125,15 @@ impl Workers {
             threadpool::Builder::new().num_threads(workers).thread_name("worker".into()).build()
         });
         if let Some(pool) = &pool {
-            let stats = dispatcher.stats();
-            let p = pool.clone();
-            stats.gauge("workers", move || p.max_count() as u64);
-            let p = pool.clone();
-            stats.gauge("busy_workers", move || p.active_count() as u64);
-            let p = pool.clone();
-            stats.gauge("queued_jobs", move || p.queued_count() as u64);
+            dispatcher.stats().gauges(
+                pool,
+                &[
+                    ("workers", ThreadPool::max_count),
+                    ("busy_workers", ThreadPool::active_count),
+                    // A job is one turn of one ready connection, not a whole connection.
+                    ("queued_jobs", ThreadPool::queued_count),
+                ],
+            );
         }
         Self { worker: Worker { dispatcher, counters }, pool }
     }
@@ -132,18 +143,18 @@ impl Workers {
     }
 
     /// Hands `conn` to a worker, whose verdict reaches the poller through its queue; or,
-    /// with no pool, serves it right here and returns the verdict.
+    /// with no pool, serves it right here.
     // ANCHOR: dispatch
-    pub fn dispatch(&self, conn: Box<Connection>, poller: &PollerHandle) -> Option<PollerEvent> {
+    pub fn dispatch(&self, conn: Box<Connection>, poller: &PollerHandle) -> Dispatched {
         bump(&self.worker.counters.dispatches);
         let Some(pool) = &self.pool else {
-            return Some(self.worker.serve(conn));
+            return Dispatched::Served(self.worker.serve(conn));
         };
         let (worker, poller) = (self.worker.clone(), poller.clone());
         pool.execute(move || {
             poller.send(worker.serve(conn));
         });
-        None
+        Dispatched::Queued
     }
     // ANCHOR_END: dispatch
 }
