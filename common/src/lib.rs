@@ -14,6 +14,8 @@
 //!   and HandlerAdapter, and the built-in routes;
 //! * [`stats`] and [`procfs`]: the figures `/stats` shows;
 //! * [`connection`]: a connection's conversation, and the blocking loop v1–v3 share;
+//! * [`evented`] and [`limit`]: a connection as the event loops (v4, v5) serve it, and
+//!   the cap on open connections;
 //! * [`server`], [`shutdown`] and [`cli`]: settings, accept errors, graceful shutdown,
 //!   the command line, logs;
 //! * `testkit` (feature `testkit`): helpers for every version's tests, and a server
@@ -25,7 +27,9 @@ pub mod codec;
 pub mod connection;
 pub mod dispatcher;
 pub mod error;
+pub mod evented;
 pub mod handlers;
+pub mod limit;
 pub mod procfs;
 pub mod response;
 pub mod server;

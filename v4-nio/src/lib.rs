@@ -26,7 +26,6 @@
 //! Run it with `cargo run -p v4-nio` (port 8085; `--workers N`, `--max-connections N`).
 
 pub mod acceptor;
-pub mod connection;
 pub mod poller;
 pub mod worker;
 
@@ -38,7 +37,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use common::cli::ServerArgs;
 use common::{Dispatcher, Stats};
 
-use crate::acceptor::{Acceptor, LimitLatch};
+use common::limit::LimitLatch;
+
+use crate::acceptor::Acceptor;
 use crate::poller::{Poller, PollerEvent, Timeouts};
 use crate::worker::Workers;
 

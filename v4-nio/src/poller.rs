@@ -26,10 +26,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use common::shutdown::DEADLINE;
 
-use crate::acceptor::Permit;
-use crate::connection::{Connection, Overdue};
 use crate::worker::{Dispatched, Workers};
 use crate::{Counters, bump};
+use common::evented::{Connection, Overdue};
+use common::limit::Permit;
 
 /// The waker's token; connections count up from 1.
 const WAKER: Token = Token(0);

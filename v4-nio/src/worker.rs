@@ -1,33 +1,22 @@
 //! The Worker: serves one ready connection for one turn, then gives it back.
 //!
-//! A turn reads until `WouldBlock` (mio is edge-triggered: bytes left unread would never
-//! be reported again), answers every complete request in order through the shared
-//! [`Session`](common::Session), keeps a partial request for the next turn, and writes.
-//! A write the socket cannot take whole is not waited for: the connection goes back to
-//! the poller asking for WRITABLE, and the worker is free for someone else.
+//! The turn itself ([`Connection::serve_turn`], in `common`, the same one v5's loops run)
+//! reads until `WouldBlock` (mio is edge-triggered: bytes left unread would never be
+//! reported again), answers every complete request in order, keeps a partial request for
+//! the next turn, and writes. A write the socket cannot take whole is not waited for: the
+//! connection goes back to the poller asking for WRITABLE, and the worker is free for
+//! someone else. What is v4's own is the hand-off: the connection travels from the poller
+//! to a worker and back.
 
-use std::io;
 use std::sync::Arc;
 
-use common::{Closed, Dispatcher, Stats};
+use common::evented::{Connection, Next, Turn};
+use common::{Dispatcher, Stats};
 use mio::Interest;
 use threadpool::ThreadPool;
 
-use crate::connection::{Connection, Filled};
 use crate::poller::{PollerEvent, PollerHandle};
 use crate::{Counters, bump};
-
-/// Read batches one turn may take before yielding the worker to other connections. The
-/// re-arm reports whatever is still unread, so yielding loses nothing.
-const BATCHES_PER_TURN: usize = 16;
-
-/// What a turn leaves the connection waiting for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
-    Readable,
-    Writable,
-    Close(Closed),
-}
 
 /// Serves connections; cheap to clone into each pool job.
 #[derive(Debug, Clone)]
@@ -41,9 +30,17 @@ impl Worker {
     /// readiness, or closed (dropped here, which closes the socket).
     // ANCHOR: worker_serve
     pub fn serve(&self, mut conn: Box<Connection>) -> PollerEvent {
-        match self.turn(&mut conn) {
+        let turn = conn.serve_turn(&self.dispatcher);
+        if let Ok(Turn { empty: true, .. }) = turn {
+            bump(&self.counters.empty_dispatches);
+        }
+        match turn.map(|turn| turn.next) {
             Ok(Next::Readable) => PollerEvent::Rearm(conn, Interest::READABLE),
-            Ok(Next::Writable) => PollerEvent::Rearm(conn, Interest::WRITABLE),
+            Ok(Next::Writable) => {
+                // The socket could not take every reply: wait for WRITABLE, not here.
+                bump(&self.counters.write_waits);
+                PollerEvent::Rearm(conn, Interest::WRITABLE)
+            }
             Ok(Next::Close(why)) => {
                 tracing::debug!(token = conn.token.0, ?why, "closing");
                 PollerEvent::Closed(conn.token)
@@ -56,51 +53,6 @@ impl Worker {
         }
     }
     // ANCHOR_END: worker_serve
-
-    // ANCHOR: worker_turn
-    fn turn(&self, conn: &mut Connection) -> io::Result<Next> {
-        if conn.draining_since.is_some() {
-            let closed = conn.discard_input();
-            return Ok(if closed { Next::Close(Closed::ByPeer) } else { Next::Readable });
-        }
-        let had_output = !conn.session.outbox.is_empty();
-        for batch in 0..BATCHES_PER_TURN {
-            // Replies still owed are written before more requests are read: a client that
-            // sends without reading is slowed down, not buffered without end.
-            if !conn.flush()? {
-                bump(&self.counters.write_waits);
-                return Ok(Next::Writable);
-            }
-            let filled = conn.fill_inbox()?;
-            if batch == 0 && filled == (Filled::Drained { bytes: 0 }) && !had_output {
-                bump(&self.counters.empty_dispatches);
-            }
-            let closing = conn.session.answer(&self.dispatcher);
-            if !conn.flush()? {
-                bump(&self.counters.write_waits);
-                return Ok(Next::Writable);
-            }
-            match (closing, filled) {
-                // The client has closed its side: nothing more can arrive to cause a reset.
-                (Some(why), Filled::PeerClosed) => return Ok(Next::Close(why)),
-                // Replies written, but the client may still be sending: close in stages.
-                (Some(why), _) if why.owes_a_lingering_close() => {
-                    conn.start_draining();
-                    return Ok(Next::Readable);
-                }
-                (Some(why), _) => return Ok(Next::Close(why)),
-                // Half-close: everything the client sent has been answered and written.
-                (None, Filled::PeerClosed) => return Ok(Next::Close(Closed::ByPeer)),
-                (None, Filled::Drained { .. }) => {
-                    conn.session.release_spare_capacity();
-                    return Ok(Next::Readable);
-                }
-                (None, Filled::Batch) => {}
-            }
-        }
-        Ok(Next::Readable)
-    }
-    // ANCHOR_END: worker_turn
 }
 
 /// What became of a connection handed to [`Workers::dispatch`].

@@ -1,28 +1,52 @@
-//! A connection as v4 moves it around: the socket, its [`Session`] (the bytes read but
-//! not answered, the replies not yet written, the decoder's state) and its flags, all in
-//! one value.
+//! A connection as the event loops hold it (v4's poller and workers, v5's loops): the
+//! non-blocking socket, its [`Session`] (the bytes read but not answered, the replies not
+//! yet written, the decoder's state) and its flags, all in one value, and the turn that
+//! serves it when it is ready.
 //!
-//! That value has exactly one owner at a time: the poller while the connection waits for
-//! readiness, one worker while it is served. It moves into the worker's job and back in
-//! the re-arm event, so "two workers on one socket" cannot be written, let alone happen.
+//! In v4 that value has exactly one owner at a time: the poller while the connection
+//! waits for readiness, one worker while it is served. It moves into the worker's job and
+//! back in the re-arm event, so in this design "two workers on one socket" cannot be
+//! written, let alone happen. In v5 it never leaves the loop that accepted it.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown as Direction;
 use std::time::{Duration, Instant};
 
-use common::Session;
-use common::connection::{LINGER, READ_CHUNK};
-use common::stats::ConnectionGuard;
 use mio::Token;
 use mio::net::TcpStream;
 
-use crate::acceptor::Permit;
+use crate::connection::{Closed, LINGER, READ_CHUNK, Session};
+use crate::dispatcher::Dispatcher;
+use crate::limit::Permit;
+use crate::stats::ConnectionGuard;
 
 /// Read at most this much in one go before answering what has arrived; a client
 /// streaming requests faster than they are answered cannot grow the inbox without bound.
 pub const READ_BATCH: usize = 64 * 1024;
 
-/// Why the poller should close a connection, if it should.
+/// Read batches one turn may take before yielding the worker to other connections. The
+/// re-arm reports whatever is still unread, so yielding loses nothing.
+const BATCHES_PER_TURN: usize = 16;
+
+/// What a turn leaves the connection waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Readable,
+    Writable,
+    Close(Closed),
+}
+
+/// What one turn did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    /// What the connection waits for now.
+    pub next: Next,
+    /// The turn found nothing to read and nothing to write: a wasted hand-off, the
+    /// symptom of the Java article's level-triggered bug.
+    pub empty: bool,
+}
+
+/// Why an event loop should close a connection, if it should.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overdue {
     No,
@@ -45,7 +69,7 @@ pub enum Filled {
 }
 
 // ANCHOR: connection
-/// One client connection and everything v4 knows about it.
+/// One client connection and everything an event loop knows about it.
 #[derive(Debug)]
 pub struct Connection {
     pub token: Token,
@@ -80,7 +104,7 @@ impl Connection {
         self.draining_since.is_none() && self.session.is_at_rest()
     }
 
-    /// Whether the poller should close this connection, resting since `since`: idle past
+    /// Whether the event loop should close this connection, resting since `since`: idle past
     /// `idle_timeout`, a request arriving too slowly (see [`common::Phase`]), or a linger
     /// after a close decision that has lasted long enough.
     pub fn is_overdue(
@@ -105,6 +129,62 @@ impl Connection {
             Overdue::No
         }
     }
+
+    /// Serves this connection for one turn, now that it is ready, and says what it waits
+    /// for next.
+    pub fn serve_turn(&mut self, dispatcher: &Dispatcher) -> io::Result<Turn> {
+        let mut empty = false;
+        let next = self.turn(dispatcher, &mut empty)?;
+        Ok(Turn { next, empty })
+    }
+
+    /// One turn: reads until `WouldBlock` (mio is edge-triggered: bytes left unread would
+    /// never be reported again) or until [`BATCHES_PER_TURN`] batches, so one busy client
+    /// cannot keep the thread from everyone else (re-arming reports what is left);
+    /// answers every complete request in order; writes, stopping at a short write rather
+    /// than waiting; and, when the answers say so, starts the staged close.
+    // ANCHOR: turn
+    fn turn(&mut self, dispatcher: &Dispatcher, empty: &mut bool) -> io::Result<Next> {
+        if self.draining_since.is_some() {
+            let closed = self.discard_input();
+            return Ok(if closed { Next::Close(Closed::ByPeer) } else { Next::Readable });
+        }
+        let had_output = !self.session.outbox.is_empty();
+        for batch in 0..BATCHES_PER_TURN {
+            // Replies still owed are written before more requests are read: a client that
+            // sends without reading is slowed down, not buffered without end.
+            if !self.flush()? {
+                return Ok(Next::Writable);
+            }
+            let filled = self.fill_inbox()?;
+            if batch == 0 {
+                *empty = filled == (Filled::Drained { bytes: 0 }) && !had_output;
+            }
+            let closing = self.session.answer(dispatcher);
+            if !self.flush()? {
+                return Ok(Next::Writable);
+            }
+            match (closing, filled) {
+                // The client has closed its side: nothing more can arrive to cause a reset.
+                (Some(why), Filled::PeerClosed) => return Ok(Next::Close(why)),
+                // Replies written, but the client may still be sending: close in stages.
+                (Some(why), _) if why.owes_a_lingering_close() => {
+                    self.start_draining();
+                    return Ok(Next::Readable);
+                }
+                (Some(why), _) => return Ok(Next::Close(why)),
+                // Half-close: everything the client sent has been answered and written.
+                (None, Filled::PeerClosed) => return Ok(Next::Close(Closed::ByPeer)),
+                (None, Filled::Drained { .. }) => {
+                    self.session.release_spare_capacity();
+                    return Ok(Next::Readable);
+                }
+                (None, Filled::Batch) => {}
+            }
+        }
+        Ok(Next::Readable)
+    }
+    // ANCHOR_END: turn
 
     /// Reads into the inbox until the socket has nothing more, the client closes, or a
     /// batch is full.
