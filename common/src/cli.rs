@@ -37,14 +37,8 @@ impl ServerArgs {
     /// Opens the listening socket. `SO_REUSEADDR` lets a restarted server bind at once
     /// instead of waiting out the old connections' TIME_WAIT.
     pub fn bind(&self) -> Result<TcpListener, Error> {
-        let bind = || -> std::io::Result<TcpListener> {
-            let socket = Socket::new(Domain::for_address(self.addr), Type::STREAM, None)?;
-            socket.set_reuse_address(true)?;
-            socket.bind(&self.addr.into())?;
-            socket.listen(self.backlog)?;
-            Ok(socket.into())
-        };
-        bind().map_err(|source| Error::Bind { addr: self.addr, source })
+        listen(self.addr, self.backlog, Sharing::Exclusive)
+            .map_err(|source| Error::Bind { addr: self.addr, source })
     }
 
     pub fn config(&self) -> Config {
@@ -54,6 +48,28 @@ impl ServerArgs {
             ..Config::default()
         }
     }
+}
+
+/// Whether other sockets may listen on the same address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    Exclusive,
+    /// `SO_REUSEPORT`: several sockets listen on one address, each with its own accept
+    /// queue, and the kernel spreads new connections among them by a hash of the
+    /// connection's addresses (v5's loops, nginx's `reuseport`).
+    ReusePort,
+}
+
+/// A listening socket on `addr` with `SO_REUSEADDR`, and `SO_REUSEPORT` when shared.
+pub fn listen(addr: SocketAddr, backlog: i32, sharing: Sharing) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if sharing == Sharing::ReusePort {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
 }
 
 /// Parses a version's command line, with `default_addr` as the `--addr` default and a
@@ -124,6 +140,21 @@ pub fn start_single_threaded(
     let listener = args.bind()?;
     announce(server, &listener)?;
     Ok((listener, Arc::new(Dispatcher::with_builtin_routes(server)), args.config()))
+}
+
+/// [`start`] with a listener bound with `SO_REUSEPORT`, so the version can open more
+/// sockets on the same address (v5: one per loop).
+pub fn start_reuse_port(
+    server: &'static str,
+    args: &ServerArgs,
+) -> Result<(TcpListener, Arc<Dispatcher>, Config), Error> {
+    init_tracing();
+    let listener = listen(args.addr, args.backlog, Sharing::ReusePort)
+        .map_err(|source| Error::Bind { addr: args.addr, source })?;
+    announce(server, &listener)?;
+    let config = args.config();
+    crate::shutdown::on_signals(&config.shutdown, listener.local_addr()?)?;
+    Ok((listener, Arc::new(Dispatcher::with_builtin_routes(server)), config))
 }
 
 /// Prints the one line tests and scripts wait for, `<server> listening on <addr>`, on

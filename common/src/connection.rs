@@ -72,6 +72,8 @@ pub struct Session {
     head_started: Option<Instant>,
     /// When bytes last came in.
     last_input: Instant,
+    /// Requests answered so far (errors included).
+    answered: u64,
 }
 
 impl Default for Session {
@@ -83,6 +85,7 @@ impl Default for Session {
             closed: None,
             head_started: None,
             last_input: Instant::now(),
+            answered: 0,
         }
     }
 }
@@ -111,6 +114,7 @@ impl Session {
         while self.closed.is_none() {
             let decoding = self.decoder.decode(&mut self.inbox);
             decoded |= !matches!(decoding, Ok(None));
+            self.answered += u64::from(!matches!(decoding, Ok(None)));
             match decoding {
                 Ok(None) => break,
                 Ok(Some(request)) if request.is_exit() => {
@@ -150,6 +154,11 @@ impl Session {
         self.closed
     }
     // ANCHOR_END: answer
+
+    /// Requests answered on this connection so far, error replies included.
+    pub fn answered(&self) -> u64 {
+        self.answered
+    }
 
     pub fn phase(&self) -> Phase {
         if self.decoder.is_reading_body() {

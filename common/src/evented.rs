@@ -32,6 +32,11 @@ const BATCHES_PER_TURN: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     Readable,
+    /// The turn used its whole budget with input perhaps still unread: serve it again
+    /// soon, without waiting for an event (an edge-triggered poll will not report bytes
+    /// that were already there). v4's re-arm re-checks readiness, so there it is the same
+    /// as `Readable`; v5's loop, which never re-arms, queues the connection itself.
+    Yielded,
     Writable,
     Close(Closed),
 }
@@ -182,7 +187,7 @@ impl Connection {
                 (None, Filled::Batch) => {}
             }
         }
-        Ok(Next::Readable)
+        Ok(Next::Yielded)
     }
     // ANCHOR_END: turn
 

@@ -51,12 +51,19 @@ impl AsRef<Config> for Config {
 /// would fail again at once, and retrying in a loop would burn a core doing nothing.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Whether `accept` failed for want of descriptors or memory, so that trying again at
+/// once would fail again.
+pub fn is_exhaustion(error: &io::Error) -> bool {
+    let errno = error.raw_os_error().map(Errno::from_raw);
+    matches!(errno, Some(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM))
+}
+
 /// Logs a failed `accept` and, when the cause is exhaustion rather than one bad
 /// connection, pauses so the loop does not spin.
 pub fn accept_failed(error: &io::Error) {
     let errno = error.raw_os_error().map(Errno::from_raw);
     match errno {
-        Some(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) => {
+        _ if is_exhaustion(error) => {
             tracing::warn!("accept failed: {error}; pausing {ACCEPT_BACKOFF:?} before retrying");
             std::thread::sleep(ACCEPT_BACKOFF);
         }

@@ -53,6 +53,20 @@ impl TestServer {
         C: AsRef<Config> + Send + 'static,
     {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::on_listener(listener, dispatcher, config, run)
+    }
+
+    /// Like [`with_dispatcher`](Self::with_dispatcher), on a listener the test opened (one
+    /// bound with `SO_REUSEPORT`, say).
+    pub fn on_listener<C>(
+        listener: TcpListener,
+        dispatcher: Dispatcher,
+        config: C,
+        run: RunFn<C>,
+    ) -> Self
+    where
+        C: AsRef<Config> + Send + 'static,
+    {
         let addr = listener.local_addr().expect("a bound socket has an address");
         let shutdown = config.as_ref().shutdown.clone();
         let dispatcher = Arc::new(dispatcher);

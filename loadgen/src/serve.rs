@@ -29,15 +29,19 @@ pub enum Version {
     #[value(name = "v4-nio")]
     #[serde(rename = "v4-nio")]
     V4Nio,
+    #[value(name = "v5-reactor-per-core")]
+    #[serde(rename = "v5-reactor-per-core")]
+    V5ReactorPerCore,
 }
 
 impl Version {
-    pub const ALL: [Version; 5] = [
+    pub const ALL: [Version; 6] = [
         Version::V1Blocking,
         Version::V2ThreadPerConn,
         Version::V2ProcessPerConn,
         Version::V3ThreadPool,
         Version::V4Nio,
+        Version::V5ReactorPerCore,
     ];
 
     /// The crate name, which is also what the server puts in its `Server` header.
@@ -48,6 +52,7 @@ impl Version {
             Version::V2ProcessPerConn => v2_process_per_conn::SERVER,
             Version::V3ThreadPool => v3_thread_pool::SERVER,
             Version::V4Nio => v4_nio::SERVER,
+            Version::V5ReactorPerCore => v5_reactor_per_core::SERVER,
         }
     }
 
@@ -71,6 +76,8 @@ pub enum Serve {
     V3ThreadPool(v3_thread_pool::Args),
     #[command(name = "v4-nio")]
     V4Nio(v4_nio::Args),
+    #[command(name = "v5-reactor-per-core")]
+    V5ReactorPerCore(v5_reactor_per_core::Args),
 }
 
 impl Serve {
@@ -82,6 +89,7 @@ impl Serve {
             Serve::V2ProcessPerConn(args) => v2_process_per_conn::serve(args),
             Serve::V3ThreadPool(args) => v3_thread_pool::serve(args),
             Serve::V4Nio(args) => v4_nio::serve(args),
+            Serve::V5ReactorPerCore(args) => v5_reactor_per_core::serve(args),
         }
     }
 }

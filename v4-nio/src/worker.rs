@@ -35,7 +35,8 @@ impl Worker {
             bump(&self.counters.empty_dispatches);
         }
         match turn.map(|turn| turn.next) {
-            Ok(Next::Readable) => PollerEvent::Rearm(conn, Interest::READABLE),
+            // Re-arming re-checks readiness, so input left after a yield is reported.
+            Ok(Next::Readable | Next::Yielded) => PollerEvent::Rearm(conn, Interest::READABLE),
             Ok(Next::Writable) => {
                 // The socket could not take every reply: wait for WRITABLE, not here.
                 bump(&self.counters.write_waits);

@@ -251,48 +251,54 @@ impl Outcome {
 /// 2 s, and 2 s for a request head to arrive whole (or between two pieces of a body).
 const SHARED: [&str; 4] = ["--idle-timeout", "2", "--request-timeout", "2"];
 
+/// How many versions the matrix has columns for.
+pub const VERSIONS: usize = 6;
+
 /// The versions, in the matrix's column order, and the arguments each runs with besides
-/// [`SHARED`]: v3 has one thread and v4 one worker, so a pinned thread shows; v4 takes at
-/// most 4 connections.
-pub const SETUPS: [(&str, &[&str]); 5] = [
+/// [`SHARED`]: v3 has one thread and v4 one worker, so a pinned thread shows; v4 and v5
+/// take at most 4 connections; v5 runs two loops.
+pub const SETUPS: [(&str, &[&str]); VERSIONS] = [
     ("v1-blocking", &[]),
     ("v2-thread-per-conn", &[]),
     ("v2-process-per-conn", &[]),
     ("v3-thread-pool", &["--threads", "1"]),
     ("v4-nio", &["--workers", "1", "--max-connections", "4"]),
+    ("v5-reactor-per-core", &["--loops", "2", "--max-connections", "4"]),
 ];
 
 // ANCHOR: matrix
 /// What each version is expected to do about each fault, in [`SETUPS`]' order:
-/// v1, v2 (threads), v2 (processes), v3, v4.
-pub fn expected(fault: Fault) -> [Outcome; 5] {
+/// v1, v2 (threads), v2 (processes), v3, v4, v5.
+pub fn expected(fault: Fault) -> [Outcome; VERSIONS] {
     use Outcome::*;
     match fault {
-        Fault::Trickle => [Served; 5],
+        Fault::Trickle => [Served; VERSIONS],
         // Every version cuts the trickler off at the request deadline; a one-thread
         // server serves nobody else until then.
-        Fault::Slowloris => [CutOffOthersWaited, CutOff, CutOff, CutOffOthersWaited, CutOff],
-        Fault::Silent => [CutOff; 5],
-        Fault::OverCap => [OthersWaited, Served, Served, OthersWaited, OthersWaited],
-        Fault::FdExhaustion => [Recovered; 5],
-        Fault::PanickingHandler => [Answered(500); 5],
-        Fault::ResetMidResponse => [Dropped; 5],
+        Fault::Slowloris => {
+            [CutOffOthersWaited, CutOff, CutOff, CutOffOthersWaited, CutOff, CutOff]
+        }
+        Fault::Silent => [CutOff; VERSIONS],
+        Fault::OverCap => [OthersWaited, Served, Served, OthersWaited, OthersWaited, OthersWaited],
+        Fault::FdExhaustion => [Recovered; VERSIONS],
+        Fault::PanickingHandler => [Answered(500); VERSIONS],
+        Fault::ResetMidResponse => [Dropped; VERSIONS],
         // A blocked write holds a blocking server's thread until the write timeout.
-        Fault::StopsReading => [OthersWaited, CutOff, CutOff, OthersWaited, CutOff],
-        Fault::ErrorWhileUploading => [Rejected(413); 5],
-        Fault::BlankLines => [Served; 5],
-        Fault::BlankFlood => [Rejected(400); 5],
-        Fault::BinaryEcho => [Served; 5],
-        Fault::CloseWithInputPending | Fault::ExitWithInputPending => [Served; 5],
-        Fault::SteadyPipelining | Fault::SlowUpload => [Served; 5],
-        Fault::SendsAfterError => [CutOff; 5],
-        Fault::ExpectContinue => [Served; 5],
-        Fault::ExpectContinueTooLarge => [Rejected(413); 5],
-        Fault::ChunkedUpload | Fault::AbsoluteForm => [Served; 5],
+        Fault::StopsReading => [OthersWaited, CutOff, CutOff, OthersWaited, CutOff, CutOff],
+        Fault::ErrorWhileUploading => [Rejected(413); VERSIONS],
+        Fault::BlankLines => [Served; VERSIONS],
+        Fault::BlankFlood => [Rejected(400); VERSIONS],
+        Fault::BinaryEcho => [Served; VERSIONS],
+        Fault::CloseWithInputPending | Fault::ExitWithInputPending => [Served; VERSIONS],
+        Fault::SteadyPipelining | Fault::SlowUpload => [Served; VERSIONS],
+        Fault::SendsAfterError => [CutOff; VERSIONS],
+        Fault::ExpectContinue => [Served; VERSIONS],
+        Fault::ExpectContinueTooLarge => [Rejected(413); VERSIONS],
+        Fault::ChunkedUpload | Fault::AbsoluteForm => [Served; VERSIONS],
         // RFC 9112 lets a server accept a bare LF as a line end; httparse does.
-        Fault::Smuggle(Shape::BareLf) => [Served; 5],
-        Fault::Smuggle(Shape::UnknownTransferCoding) => [Rejected(501); 5],
-        Fault::Smuggle(_) => [Rejected(400); 5],
+        Fault::Smuggle(Shape::BareLf) => [Served; VERSIONS],
+        Fault::Smuggle(Shape::UnknownTransferCoding) => [Rejected(501); VERSIONS],
+        Fault::Smuggle(_) => [Rejected(400); VERSIONS],
     }
 }
 // ANCHOR_END: matrix

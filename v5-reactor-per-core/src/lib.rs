@@ -1,0 +1,189 @@
+//! v5-reactor-per-core: an event loop per core, as nginx and Netty do it.
+//!
+//! Changed from v4: no acceptor thread, no poller handing connections to a pool. `--loops`
+//! threads (one per core by default) each own a `mio::Poll`, a listening socket of their
+//! own on the same address (`SO_REUSEPORT`: the kernel spreads new connections among the
+//! sockets by a hash of their addresses), and every connection they accept, for its whole
+//! life. A ready connection is served right there, by the same turn v4's workers run
+//! ([`common::evented::Connection::serve_turn`]): no channel send, no wake-up, no
+//! `epoll_ctl` re-arm per request, and no lock on the request path.
+//!
+//! What it gives up: handlers run on the loop, so a blocking (`/sleep`) or CPU-heavy
+//! (`/cpu`) request stalls every connection of its loop, and only those; and connections
+//! are spread by a hash, not by load, so a busy loop keeps receiving its share of
+//! newcomers while another idles. Version 6 moves the same design behind async/await.
+//!
+//! `/stats` shows each loop under `model.loops`. Run it with
+//! `cargo run -p v5-reactor-per-core` (port 8087; `--loops N`, `--max-connections N`).
+
+pub mod event_loop;
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::cli::{ServerArgs, Sharing};
+use common::limit::LimitLatch;
+use common::{Dispatcher, Stats};
+use serde_json::json;
+
+use crate::event_loop::{EventLoop, Timeouts};
+
+/// The crate name, sent in the `Server` header.
+pub const SERVER: &str = "v5-reactor-per-core";
+/// Where `cargo run -p v5-reactor-per-core` listens.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8087";
+/// Open connections allowed when no cap is given, across all loops (as v4).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+/// v5's settings: the shared ones, the number of loops and the connection cap.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: common::Config,
+    /// Event loops, each a thread with its own listener and connections; at least 1.
+    pub loops: usize,
+    /// Most connections open at once, across all loops.
+    pub max_connections: usize,
+    /// The listen backlog of the loops' own listening sockets.
+    pub backlog: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: common::Config::default(),
+            loops: default_loops(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            backlog: 1024,
+        }
+    }
+}
+
+impl AsRef<common::Config> for Config {
+    fn as_ref(&self) -> &common::Config {
+        &self.server
+    }
+}
+
+/// One loop per core the process may run on.
+pub fn default_loops() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// v5's command line: the shared options, the loops and the connection cap.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Event loops (threads), each with its own listening socket and connections
+    /// [default: the number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub loops: Option<u16>,
+
+    /// Most connections open at once, across all loops; at the cap, newcomers wait in the
+    /// kernel's backlog
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+/// Starts v5 from its command line and serves until stopped: what its `main` and
+/// `loadgen serve v5-reactor-per-core` both run.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    let (listener, dispatcher, server) = common::cli::start_reuse_port(SERVER, &args.server)?;
+    let config = Config {
+        server,
+        loops: args.loops.map_or_else(default_loops, usize::from),
+        max_connections: args.max_connections,
+        backlog: args.server.backlog,
+    };
+    run(listener, dispatcher, config)?;
+    Ok(())
+}
+
+/// One loop's figures, shared with `/stats`.
+#[derive(Debug, Default)]
+pub struct LoopCounters {
+    /// Connections this loop holds now.
+    pub connections: AtomicU64,
+    /// Connections this loop has accepted.
+    pub accepted: AtomicU64,
+    /// Requests answered on this loop.
+    pub requests: AtomicU64,
+    /// Times `poll` returned: the loop woke up.
+    pub wakeups: AtomicU64,
+    /// Readiness events those wake-ups delivered.
+    pub events: AtomicU64,
+}
+
+impl LoopCounters {
+    fn snapshot(&self) -> serde_json::Value {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let (wakeups, events) = (read(&self.wakeups), read(&self.events));
+        json!({
+            "connections": read(&self.connections),
+            "accepted": read(&self.accepted),
+            "requests": read(&self.requests),
+            "wakeups": wakeups,
+            "events_per_wakeup": if wakeups == 0 { 0.0 } else { events as f64 / wakeups as f64 },
+        })
+    }
+}
+
+/// Serves until `config.server.shutdown` is triggered: one thread per loop, named
+/// `loop-0`, `loop-1`, …, each with its own socket on `listener`'s address.
+///
+/// `listener` must have been bound with `SO_REUSEPORT`
+/// ([`common::cli::start_reuse_port`]): loop 0 takes it, and every other loop binds a
+/// socket of its own next to it.
+// ANCHOR: run
+pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
+    let addr = listener.local_addr()?;
+    let loops = config.loops.max(1);
+    let mut listeners = vec![listener];
+    for _ in 1..loops {
+        let socket = common::cli::listen(addr, config.backlog, Sharing::ReusePort).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("a second socket on {addr} ({e}); v5's listener must be bound with SO_REUSEPORT"),
+            )
+        })?;
+        listeners.push(socket);
+    }
+    let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
+    let timeouts =
+        Timeouts { idle: config.server.idle_timeout, request: config.server.request_timeout };
+    let counters: Vec<Arc<LoopCounters>> = (0..loops).map(|_| Arc::default()).collect();
+    register_loop_figures(dispatcher.stats(), &counters);
+    tracing::info!(
+        loops,
+        max_connections = config.max_connections,
+        "a loop per core, SO_REUSEPORT"
+    );
+
+    let mut threads = Vec::with_capacity(loops);
+    for (id, (listener, counters)) in listeners.into_iter().zip(&counters).enumerate() {
+        let event_loop = EventLoop::new(
+            id,
+            listener,
+            Arc::clone(&dispatcher),
+            Arc::clone(&latch),
+            timeouts,
+            Arc::clone(counters),
+            config.server.shutdown.clone(),
+        )?;
+        let thread = std::thread::Builder::new().name(format!("loop-{id}"));
+        threads.push(thread.spawn(move || event_loop.run())?);
+    }
+    for thread in threads {
+        thread.join().map_err(|_| io::Error::other("a v5 loop panicked"))??;
+    }
+    Ok(())
+}
+// ANCHOR_END: run
+
+fn register_loop_figures(stats: &Stats, counters: &[Arc<LoopCounters>]) {
+    let loops: Vec<Arc<LoopCounters>> = counters.to_vec();
+    stats.gauge("loops", move || loops.iter().map(|c| c.snapshot()).collect::<Vec<_>>());
+}

@@ -1,0 +1,195 @@
+//! v5 over real sockets: what it removes from v4 (the hand-off per request), and its own
+//! limits (a busy loop stalls its connections, and only those; connections are spread by
+//! a hash, not by load).
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::cli::{Sharing, listen};
+use common::handlers::builtin_routes;
+use common::testkit::{Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, spawn_binary, wait_until};
+use common::{Dispatcher, Request, Response, Stats, procfs};
+use v5_reactor_per_core::{Config, SERVER, run};
+
+/// The built-in routes and `GET /thread`, which names the thread that ran the handler.
+fn dispatcher(server: &'static str) -> Dispatcher {
+    let stats = Stats::new(server);
+    let routes = builtin_routes(&stats).route("GET", "/thread", |_: &Request| {
+        Response::text(200, std::thread::current().name().unwrap_or("?").to_owned())
+    });
+    Dispatcher::new(routes, stats)
+}
+
+fn v5(loops: usize) -> TestServer {
+    let listener: TcpListener =
+        listen("127.0.0.1:0".parse().expect("an address"), 128, Sharing::ReusePort).expect("bind");
+    TestServer::on_listener(
+        listener,
+        dispatcher(SERVER),
+        Config { loops, ..Config::default() },
+        run,
+    )
+}
+
+/// Which loop serves this connection: the name of the thread its handlers run on.
+fn loop_of(client: &mut Client) -> String {
+    client.line("GET /thread").expect("an answer to /thread").trim_start_matches("200 ").to_owned()
+}
+
+#[test]
+fn answers_both_protocols_and_names_itself() {
+    let server = v5(2);
+    let mut c = Client::connect(server.addr()).unwrap();
+    assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
+    let r = c.get("/hello").unwrap();
+    assert_eq!((r.status, r.header("server")), (200, Some(SERVER)));
+    assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
+    assert!(c.is_closed_by_server());
+}
+
+// ANCHOR: no_hand_off
+/// v4's cost, gone: there every request crosses from the poller to a worker (a dispatch
+/// per request at least, and the handler runs on a `worker` thread); here every request
+/// of a connection runs on the one loop thread that accepted it, and the loops' own
+/// counts add up to every request served.
+#[test]
+fn requests_are_served_where_they_were_accepted_with_no_hand_off() {
+    let v4 = TestServer::with_dispatcher(
+        dispatcher(v4_nio::SERVER),
+        v4_nio::Config { workers: 2, ..v4_nio::Config::default() },
+        v4_nio::run,
+    );
+    let mut c = Client::connect(v4.addr()).unwrap();
+    for _ in 0..5 {
+        assert_eq!(loop_of(&mut c), "worker", "v4 runs handlers on its workers");
+    }
+    assert!(v4.model("dispatches") >= 5, "v4 hands each request to a worker");
+
+    let server = v5(2);
+    let mut clients: Vec<Client> =
+        (0..6).map(|_| Client::connect(server.addr()).unwrap()).collect();
+    for client in &mut clients {
+        let first = loop_of(client);
+        assert!(first.starts_with("loop-"), "served on {first}");
+        for _ in 0..4 {
+            assert_eq!(loop_of(client), first, "a connection moved between threads");
+        }
+    }
+    let per_loop = || -> u64 {
+        let loops = server.stats().model("loops").expect("model.loops");
+        loops.as_array().expect("a list").iter().map(|l| l["requests"].as_u64().unwrap_or(0)).sum()
+    };
+    assert!(
+        wait_until(TIMEOUT, || per_loop() == server.stats().requests()),
+        "not every request was served on a loop"
+    );
+    assert_eq!(per_loop(), 30);
+}
+// ANCHOR_END: no_hand_off
+
+/// Threads are the loops and the fixed few (main, signals), however many connections.
+#[test]
+fn threads_are_the_loops_and_stay_flat() {
+    let server = spawn_binary(env!("CARGO_BIN_EXE_v5-reactor-per-core"), &["--loops", "3"]);
+    let threads = || procfs::status(Some(server.pid())).map(|s| s.threads).unwrap_or(0);
+    assert!(wait_until(TIMEOUT, || threads() == 3 + 2), "threads: {}", threads());
+    let idle: Vec<Client> = (0..200).map(|_| Client::connect(server.addr()).unwrap()).collect();
+    let mut newcomer = Client::connect(server.addr()).unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_slice(&newcomer.get("/stats").unwrap().body).unwrap();
+    assert_eq!(stats["connections"]["active"], 201, "{stats}");
+    assert_eq!(threads(), 3 + 2, "200 connections added threads");
+    drop(idle);
+}
+
+/// Opens connections until `wanted` says it has what it needs (at most 64), each with the
+/// loop it landed on.
+fn connections_until(
+    server: &TestServer,
+    mut wanted: impl FnMut(&[(Client, String)]) -> bool,
+) -> Vec<(Client, String)> {
+    let mut clients = Vec::new();
+    while !wanted(&clients) {
+        assert!(clients.len() < 64, "64 connections all landed on one loop");
+        let mut client = Client::connect(server.addr()).unwrap();
+        let on = loop_of(&mut client);
+        clients.push((client, on));
+    }
+    clients
+}
+
+// ANCHOR: limit
+/// v5's own limit, pinned: a CPU-heavy handler runs on its loop, and every other
+/// connection of that loop waits for it, while connections of the other loop are served.
+#[test]
+fn limit_a_busy_handler_stalls_its_own_loop_and_only_that_one() {
+    let server = v5(2);
+    // Two connections on one loop, one on the other.
+    let mut clients = connections_until(&server, |c| {
+        c.len() >= 3
+            && c.iter().any(|(_, l)| *l != c[0].1)
+            && c.iter().skip(1).any(|(_, l)| *l == c[0].1)
+    });
+    let busy_loop = clients[0].1.clone();
+    let neighbour =
+        clients.iter().skip(1).position(|(_, l)| *l == busy_loop).expect("a neighbour") + 1;
+    let other = clients.iter().position(|(_, l)| *l != busy_loop).expect("another loop");
+
+    let requests = server.stats().requests();
+    // Far longer than the neighbour is made to wait: no race with the handler's end.
+    clients[0].0.send(b"GET /cpu?ms=5000\n").unwrap();
+    // The dispatcher counts a request before running its handler.
+    assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
+    clients[other].0.set_timeout(NO_ANSWER_WAIT).unwrap();
+    clients[neighbour].0.set_timeout(NO_ANSWER_WAIT).unwrap();
+    clients[other].0.send(b"GET /hello\n").unwrap();
+    clients[neighbour].0.send(b"GET /hello\n").unwrap();
+
+    assert_eq!(
+        clients[other].0.read_line().unwrap(),
+        "200 Hello, World!",
+        "the other loop stalled too"
+    );
+    let stalled = clients[neighbour].0.read_line();
+    assert!(stalled.is_err(), "the busy loop answered its neighbour: {stalled:?}");
+    // Once the handler is done, the neighbour is served.
+    clients[neighbour].0.set_timeout(TIMEOUT).unwrap();
+    assert!(clients[0].0.read_line().unwrap().starts_with("200 computed"));
+    assert_eq!(clients[neighbour].0.read_line().unwrap(), "200 Hello, World!");
+}
+// ANCHOR_END: limit
+
+/// SO_REUSEPORT spreads connections by a hash of their addresses, not by load: while one
+/// loop is busy, newcomers keep landing on it (and wait) as well as on the idle one.
+#[test]
+fn connections_are_spread_by_hash_not_by_load() {
+    let server = v5(2);
+    let mut busy = Client::connect(server.addr()).unwrap();
+    let busy_loop = loop_of(&mut busy);
+    let requests = server.stats().requests();
+    // Longer than all the newcomers below take to look (16 x 150 ms).
+    busy.send(b"GET /cpu?ms=5000\n").unwrap();
+    assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
+
+    let mut newcomers: Vec<Client> =
+        (0..16).map(|_| Client::connect(server.addr()).unwrap()).collect();
+    for newcomer in &mut newcomers {
+        newcomer.send(b"GET /thread\n").unwrap();
+    }
+    // Those on the idle loop are answered at once; those hashed to the busy one wait.
+    let mut waiting = Vec::new();
+    for newcomer in &mut newcomers {
+        newcomer.set_timeout(Duration::from_millis(150)).unwrap();
+        match newcomer.read_line() {
+            Ok(reply) => assert_ne!(reply, format!("200 {busy_loop}"), "the busy loop answered"),
+            Err(_) => waiting.push(newcomer),
+        }
+    }
+    let answered = 16 - waiting.len();
+    assert!(answered > 0 && !waiting.is_empty(), "{answered} answered, {} waiting", waiting.len());
+    // The waiting ones are served by the busy loop once it is free: queued, not lost.
+    for newcomer in waiting {
+        newcomer.set_timeout(TIMEOUT).unwrap();
+        assert_eq!(newcomer.read_line().unwrap(), format!("200 {busy_loop}"));
+    }
+}
