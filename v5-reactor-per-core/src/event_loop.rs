@@ -8,7 +8,6 @@
 //! request. A turn that used its whole read budget is served again on the next round
 //! instead of waiting for an event that an edge-triggered poll would never send.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::sync::Arc;
@@ -47,6 +46,60 @@ struct Entry {
     writable: bool,
 }
 
+/// The loop's connections, in slots indexed by their tokens: a lookup per event is an
+/// index, not a hash. A freed slot is reused by the next connection; an event still
+/// pending for the closed one then reaches the new one, which finds nothing to read.
+#[derive(Debug, Default)]
+struct Slots {
+    slots: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl Slots {
+    fn insert(&mut self, make: impl FnOnce(Token) -> Entry) -> Token {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        // Token 0 is the listener's; connections start at 1.
+        let token = Token(index + 1);
+        self.slots[index] = Some(make(token));
+        self.len += 1;
+        token
+    }
+
+    fn get_mut(&mut self, token: Token) -> Option<&mut Entry> {
+        self.slots.get_mut(token.0.checked_sub(1)?)?.as_mut()
+    }
+
+    fn remove(&mut self, token: Token) {
+        if let Some(slot) = token.0.checked_sub(1).and_then(|i| self.slots.get_mut(i))
+            && slot.take().is_some()
+        {
+            self.free.push(token.0 - 1);
+            self.len -= 1;
+        }
+    }
+
+    /// Keeps the connections for which `keep` is true, closing the others.
+    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        for index in 0..self.slots.len() {
+            if self.slots[index].as_ref().is_some_and(|entry| !keep(entry)) {
+                self.remove(Token(index + 1));
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// One loop's state; [`EventLoop::run`] is its thread.
 #[derive(Debug)]
 pub struct EventLoop {
@@ -54,10 +107,9 @@ pub struct EventLoop {
     poll: Poll,
     /// None once a shutdown has begun.
     listener: Option<TcpListener>,
-    connections: HashMap<Token, Entry>,
+    connections: Slots,
     /// Connections whose last turn stopped at its budget, to serve again next round.
     again: Vec<Token>,
-    next_token: usize,
     dispatcher: Arc<Dispatcher>,
     latch: Arc<LimitLatch>,
     timeouts: Timeouts,
@@ -91,9 +143,8 @@ impl EventLoop {
             id,
             poll,
             listener: Some(listener),
-            connections: HashMap::new(),
+            connections: Slots::default(),
             again: Vec::new(),
-            next_token: LISTENER.0 + 1,
             dispatcher,
             latch,
             timeouts,
@@ -121,8 +172,8 @@ impl EventLoop {
                 Err(e) => return Err(e),
             }
             self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
+            self.counters.events.fetch_add(events.iter().count() as u64, Ordering::Relaxed);
             for event in events.iter() {
-                self.counters.events.fetch_add(1, Ordering::Relaxed);
                 match event.token() {
                     LISTENER => self.accept_all(),
                     token => self.serve(token),
@@ -163,21 +214,23 @@ impl EventLoop {
                 return;
             };
             match listener.accept() {
-                Ok((mut stream, _)) => {
-                    let token = Token(self.next_token);
-                    self.next_token += 1;
+                Ok((stream, _)) => {
+                    let open = self.dispatcher.stats().connection_opened();
+                    let token = self.connections.insert(|token| {
+                        let conn = Connection::new(token, stream, open, permit);
+                        Entry { conn, since: Instant::now(), writable: false }
+                    });
+                    let Some(entry) = self.connections.get_mut(token) else { continue };
+                    let stream = &mut entry.conn.stream;
                     let registered = stream.set_nodelay(true).and_then(|()| {
-                        self.poll.registry().register(&mut stream, token, Interest::READABLE)
+                        self.poll.registry().register(stream, token, Interest::READABLE)
                     });
                     if let Err(e) = registered {
                         tracing::warn!("cannot watch a new connection, closing it: {e}");
+                        self.connections.remove(token);
                         continue;
                     }
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    let open = self.dispatcher.stats().connection_opened();
-                    let conn = Connection::new(token, stream, open, permit);
-                    let entry = Entry { conn, since: Instant::now(), writable: false };
-                    self.connections.insert(token, entry);
                 }
                 // The queue is empty: the next arrival will be announced.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -202,7 +255,7 @@ impl EventLoop {
     /// Serves a ready connection for one turn, right here on the loop.
     // ANCHOR: serve
     fn serve(&mut self, token: Token) {
-        let Some(entry) = self.connections.get_mut(&token) else {
+        let Some(entry) = self.connections.get_mut(token) else {
             return; // closed earlier in this round
         };
         let answered = entry.conn.session.answered();
@@ -218,13 +271,13 @@ impl EventLoop {
             Ok(Next::Writable) => true,
             Ok(Next::Close(why)) => {
                 tracing::debug!(token = token.0, ?why, "closing");
-                self.connections.remove(&token);
+                self.connections.remove(token);
                 return;
             }
             // A reset or a broken pipe: this client is gone, nobody else is affected.
             Err(e) => {
                 tracing::debug!(token = token.0, "connection failed: {e}");
-                self.connections.remove(&token);
+                self.connections.remove(token);
                 return;
             }
         };
@@ -237,7 +290,7 @@ impl EventLoop {
             if let Err(e) = self.poll.registry().reregister(&mut entry.conn.stream, token, interest)
             {
                 tracing::debug!(token = token.0, "cannot change interest, closing: {e}");
-                self.connections.remove(&token);
+                self.connections.remove(token);
                 return;
             }
             entry.writable = writable;
@@ -262,14 +315,14 @@ impl EventLoop {
             );
         }
         if self.closing_by.is_some() {
-            self.connections.retain(|_, entry| !entry.conn.is_at_rest());
+            self.connections.retain(|entry| !entry.conn.is_at_rest());
         } else if self.backlogged {
             self.accept_all();
         }
         if now.duration_since(self.last_sweep) >= SWEEP_EVERY {
             self.last_sweep = now;
             let Timeouts { idle, request } = self.timeouts;
-            self.connections.retain(|_, entry| {
+            self.connections.retain(|entry| {
                 entry.conn.is_overdue(now, entry.since, idle, request) == Overdue::No
             });
         }
