@@ -111,7 +111,7 @@ fn connections_until(
     let mut clients = Vec::new();
     while !wanted(&clients) {
         assert!(clients.len() < 64, "64 connections all landed on one loop");
-        let mut client = Client::connect(server.addr()).unwrap();
+        let mut client = Client::connect(server.addr()).expect("connect");
         let on = loop_of(&mut client);
         clients.push((client, on));
     }
