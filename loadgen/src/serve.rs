@@ -32,16 +32,20 @@ pub enum Version {
     #[value(name = "v5-reactor-per-core")]
     #[serde(rename = "v5-reactor-per-core")]
     V5ReactorPerCore,
+    #[value(name = "v6-async")]
+    #[serde(rename = "v6-async")]
+    V6Async,
 }
 
 impl Version {
-    pub const ALL: [Version; 6] = [
+    pub const ALL: [Version; 7] = [
         Version::V1Blocking,
         Version::V2ThreadPerConn,
         Version::V2ProcessPerConn,
         Version::V3ThreadPool,
         Version::V4Nio,
         Version::V5ReactorPerCore,
+        Version::V6Async,
     ];
 
     /// The crate name, which is also what the server puts in its `Server` header.
@@ -53,6 +57,7 @@ impl Version {
             Version::V3ThreadPool => v3_thread_pool::SERVER,
             Version::V4Nio => v4_nio::SERVER,
             Version::V5ReactorPerCore => v5_reactor_per_core::SERVER,
+            Version::V6Async => v6_async::SERVER,
         }
     }
 
@@ -78,6 +83,8 @@ pub enum Serve {
     V4Nio(v4_nio::Args),
     #[command(name = "v5-reactor-per-core")]
     V5ReactorPerCore(v5_reactor_per_core::Args),
+    #[command(name = "v6-async")]
+    V6Async(v6_async::Args),
 }
 
 impl Serve {
@@ -90,6 +97,7 @@ impl Serve {
             Serve::V3ThreadPool(args) => v3_thread_pool::serve(args),
             Serve::V4Nio(args) => v4_nio::serve(args),
             Serve::V5ReactorPerCore(args) => v5_reactor_per_core::serve(args),
+            Serve::V6Async(args) => v6_async::serve(args),
         }
     }
 }

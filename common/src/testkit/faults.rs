@@ -252,11 +252,11 @@ impl Outcome {
 const SHARED: [&str; 4] = ["--idle-timeout", "2", "--request-timeout", "2"];
 
 /// How many versions the matrix has columns for.
-pub const VERSIONS: usize = 6;
+pub const VERSIONS: usize = 7;
 
 /// The versions, in the matrix's column order, and the arguments each runs with besides
-/// [`SHARED`]: v3 has one thread and v4 one worker, so a pinned thread shows; v4 and v5
-/// take at most 4 connections; v5 runs two loops.
+/// [`SHARED`]: v3 has one thread and v4 one worker, so a pinned thread shows; v4, v5 and
+/// v6 take at most 4 connections; v5 runs two loops, v6 two runtime workers.
 pub const SETUPS: [(&str, &[&str]); VERSIONS] = [
     ("v1-blocking", &[]),
     ("v2-thread-per-conn", &[]),
@@ -264,11 +264,12 @@ pub const SETUPS: [(&str, &[&str]); VERSIONS] = [
     ("v3-thread-pool", &["--threads", "1"]),
     ("v4-nio", &["--workers", "1", "--max-connections", "4"]),
     ("v5-reactor-per-core", &["--loops", "2", "--max-connections", "4"]),
+    ("v6-async", &["--workers", "2", "--max-connections", "4"]),
 ];
 
 // ANCHOR: matrix
 /// What each version is expected to do about each fault, in [`SETUPS`]' order:
-/// v1, v2 (threads), v2 (processes), v3, v4, v5.
+/// v1, v2 (threads), v2 (processes), v3, v4, v5, v6.
 pub fn expected(fault: Fault) -> [Outcome; VERSIONS] {
     use Outcome::*;
     match fault {
@@ -276,15 +277,17 @@ pub fn expected(fault: Fault) -> [Outcome; VERSIONS] {
         // Every version cuts the trickler off at the request deadline; a one-thread
         // server serves nobody else until then.
         Fault::Slowloris => {
-            [CutOffOthersWaited, CutOff, CutOff, CutOffOthersWaited, CutOff, CutOff]
+            [CutOffOthersWaited, CutOff, CutOff, CutOffOthersWaited, CutOff, CutOff, CutOff]
         }
         Fault::Silent => [CutOff; VERSIONS],
-        Fault::OverCap => [OthersWaited, Served, Served, OthersWaited, OthersWaited, OthersWaited],
+        Fault::OverCap => {
+            [OthersWaited, Served, Served, OthersWaited, OthersWaited, OthersWaited, OthersWaited]
+        }
         Fault::FdExhaustion => [Recovered; VERSIONS],
         Fault::PanickingHandler => [Answered(500); VERSIONS],
         Fault::ResetMidResponse => [Dropped; VERSIONS],
         // A blocked write holds a blocking server's thread until the write timeout.
-        Fault::StopsReading => [OthersWaited, CutOff, CutOff, OthersWaited, CutOff, CutOff],
+        Fault::StopsReading => [OthersWaited, CutOff, CutOff, OthersWaited, CutOff, CutOff, CutOff],
         Fault::ErrorWhileUploading => [Rejected(413); VERSIONS],
         Fault::BlankLines => [Served; VERSIONS],
         Fault::BlankFlood => [Rejected(400); VERSIONS],

@@ -1,0 +1,113 @@
+//! A connection's task: v2's straight-line loop, written with `.await`.
+//!
+//! Read, answer, write, again, until the conversation ends; then close without losing the
+//! last reply. Each `.await` on the socket is where v2's thread would block; here the
+//! task is set aside instead, and its worker thread runs other tasks until the reactor
+//! reports the socket ready. The state v4 keeps in `Connection` (the session, where the
+//! conversation is) lives in this function's locals, which the compiler keeps in the
+//! task's future between awaits.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use common::connection::{LINGER, READ_CHUNK};
+use common::{Closed, Dispatcher, Phase, Session};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::timeout;
+
+use crate::{Blocking, Config, Counters};
+
+// ANCHOR: handle_connection
+/// Serves one connection to the end, then closes it without losing the last reply.
+pub async fn handle_connection(
+    mut stream: TcpStream,
+    dispatcher: Arc<Dispatcher>,
+    config: Arc<Config>,
+    mut closing: watch::Receiver<bool>,
+    counters: Arc<Counters>,
+) {
+    let _open = dispatcher.stats().connection_opened();
+    let _ = stream.set_nodelay(true);
+    let mut session = Session::new();
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let closed = loop {
+        let closed;
+        (session, closed) = answer(session, &dispatcher, config.blocking, &counters).await;
+        if !session.outbox.is_empty() {
+            // A client that never reads is given the idle timeout, then let go.
+            match timeout(config.server.idle_timeout, stream.write_all(&session.outbox)).await {
+                Ok(Ok(())) => session.outbox.clear(),
+                _ => return,
+            }
+        }
+        if let Some(closed) = closed {
+            break closed;
+        }
+        // Between requests, a shutdown closes the connection; within one, it waits.
+        let at_rest = session.phase() == Phase::Idle;
+        if at_rest && *closing.borrow() {
+            return;
+        }
+        let wait = match session.deadline(config.server.request_timeout) {
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            None => config.server.idle_timeout,
+        };
+        tokio::select! {
+            read = timeout(wait, stream.read(&mut chunk)) => match read {
+                Ok(Ok(0)) => break Closed::ByPeer,
+                Ok(Ok(n)) => session.receive(&chunk[..n]),
+                Ok(Err(_)) => return, // reset: this client is gone, nobody else cares
+                Err(_) if at_rest => break Closed::IdleTimeout,
+                Err(_) => break Closed::RequestTimeout,
+            },
+            _ = closing.changed(), if at_rest => return,
+        }
+    };
+    if closed.owes_a_lingering_close() {
+        linger_close(stream).await;
+    }
+}
+// ANCHOR_END: handle_connection
+
+// ANCHOR: answer
+/// Answers every complete request the session holds: right here on the runtime's worker
+/// thread, or on the blocking pool, the session moved there and back.
+async fn answer(
+    mut session: Session,
+    dispatcher: &Arc<Dispatcher>,
+    blocking: Blocking,
+    counters: &Arc<Counters>,
+) -> (Session, Option<Closed>) {
+    if blocking == Blocking::Inline || session.inbox.is_empty() {
+        let closed = session.answer(dispatcher);
+        return (session, closed);
+    }
+    let (dispatcher, counters) = (Arc::clone(dispatcher), Arc::clone(counters));
+    let job = tokio::task::spawn_blocking(move || {
+        counters.blocking_in_use.fetch_add(1, Ordering::Relaxed);
+        let closed = session.answer(&dispatcher);
+        counters.blocking_in_use.fetch_sub(1, Ordering::Relaxed);
+        (session, closed)
+    });
+    match job.await {
+        Ok(answered) => answered,
+        // The dispatcher catches a handler's panic, so the job itself cannot panic; were
+        // it cancelled (the runtime shutting down), the connection just ends.
+        Err(_) => (Session::new(), Some(Closed::ByPeer)),
+    }
+}
+// ANCHOR_END: answer
+
+/// The lingering close (see `common::connection::linger_close`), awaiting instead of
+/// blocking: shut the write side, then read and drop input for at most [`LINGER`].
+async fn linger_close(mut stream: TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let drain = async { while let Ok(1..) = stream.read(&mut sink).await {} };
+    let _ = timeout(LINGER, drain).await;
+}

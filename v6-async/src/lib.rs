@@ -1,0 +1,230 @@
+//! v6-async: the same server on tokio, a task per connection.
+//!
+//! Changed from v5: the event loop is no longer ours. tokio's multi-thread runtime is a
+//! reactor per worker thread (mio, epoll, underneath) with work stealing between them,
+//! and each connection is a task running [`connection::handle_connection`], an `async fn`
+//! that reads as straight as v2's blocking loop: read, answer, write, again. The compiler
+//! turns it into the state machine that v4 and v5 keep by hand in `Connection`: where the
+//! code says `.await` on a read that would block, the task returns `Pending`, the worker
+//! thread runs another task, and the reactor wakes this one when epoll reports its socket.
+//!
+//! Handlers stay synchronous (`Fn(&Request) -> Response`). With `--blocking inline` (the
+//! default, and what most people write first) they run on the runtime's worker threads,
+//! so a blocking or CPU-heavy handler holds a worker, and `--workers` of them stall every
+//! task, as idle clients stalled v3's pool. With `--blocking spawn` each answer runs on
+//! tokio's blocking pool (`spawn_blocking`): v4's worker pool, reborn, hand-off included.
+//!
+//! `/stats` shows `model.tasks`, `model.runtime_workers` and `model.blocking_in_use`.
+//! Run it with `cargo run -p v6-async` (port 8088; `--workers N`, `--blocking spawn`).
+
+pub mod connection;
+
+use std::io;
+use std::net::TcpListener as StdListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::cli::ServerArgs;
+use common::server::{ACCEPT_BACKOFF, is_exhaustion};
+use common::shutdown::DEADLINE;
+use common::{Dispatcher, Stats};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, watch};
+
+/// The crate name, sent in the `Server` header.
+pub const SERVER: &str = "v6-async";
+/// Where `cargo run -p v6-async` listens.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8088";
+/// Open connections allowed when no cap is given (as v4 and v5).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+/// Where handlers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Blocking {
+    /// On the runtime's worker threads, inside the connection's task.
+    Inline,
+    /// On tokio's blocking pool, through `spawn_blocking`: a hand-off per answer.
+    Spawn,
+}
+
+/// v6's settings: the shared ones, the runtime's size, where handlers run, the cap.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: common::Config,
+    /// Runtime worker threads; at least 1.
+    pub workers: usize,
+    pub blocking: Blocking,
+    /// Most connections open at once; at the cap, newcomers wait in the backlog.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: common::Config::default(),
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            blocking: Blocking::Inline,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl AsRef<common::Config> for Config {
+    fn as_ref(&self) -> &common::Config {
+        &self.server
+    }
+}
+
+/// v6's command line: the shared options, the runtime and where handlers run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Runtime worker threads [default: the number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+
+    /// Where handlers run: inline on the runtime's workers, or spawned on its blocking
+    /// pool (spawn_blocking)
+    #[arg(long, value_enum, default_value_t = Blocking::Inline)]
+    pub blocking: Blocking,
+
+    /// Most connections open at once; at the cap, newcomers wait in the kernel's backlog
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+/// Starts v6 from its command line and serves until stopped: what its `main` and
+/// `loadgen serve v6-async` both run.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
+    let defaults = Config::default();
+    let config = Config {
+        server,
+        workers: args.workers.map_or(defaults.workers, usize::from),
+        blocking: args.blocking,
+        max_connections: args.max_connections,
+    };
+    run(listener, dispatcher, config)?;
+    Ok(())
+}
+
+/// Tasks alive and blocking-pool threads at work, shared with `/stats`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub tasks: AtomicU64,
+    pub blocking_in_use: AtomicU64,
+    /// Rung when the last task ends, for the shutdown to wait on.
+    all_done: Notify,
+}
+
+/// Serves until `config.server.shutdown` is triggered: builds the runtime, then accepts
+/// on this thread and spawns a task per connection.
+pub fn run(listener: StdListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers.max(1))
+        .thread_name("rt-worker")
+        .enable_all()
+        .build()?;
+    let counters = Arc::new(Counters::default());
+    register_figures(dispatcher.stats(), &counters, &config);
+    tracing::info!(workers = config.workers, blocking = ?config.blocking, "tokio: a task per connection");
+    listener.set_nonblocking(true)?;
+    runtime.block_on(accept_loop(listener, dispatcher, config, counters))
+}
+
+// ANCHOR: accept_loop
+async fn accept_loop(
+    listener: StdListener,
+    dispatcher: Arc<Dispatcher>,
+    config: Config,
+    counters: Arc<Counters>,
+) -> io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let (closing, closing_rx) = watch::channel(false);
+    let shutdown = config.server.shutdown.clone();
+    let config = Arc::new(config);
+    while !shutdown.is_triggered() {
+        // At the cap, wait for a connection to close; newcomers queue in the backlog.
+        let Some(permit) = acquire(&permits, &shutdown).await else { break };
+        match listener.accept().await {
+            // The shutdown connects once to wake this accept; that one is not served.
+            Ok(_) if shutdown.is_triggered() => break,
+            Ok((stream, _)) => {
+                let task = connection::handle_connection(
+                    stream,
+                    Arc::clone(&dispatcher),
+                    Arc::clone(&config),
+                    closing_rx.clone(),
+                    Arc::clone(&counters),
+                );
+                counters.tasks.fetch_add(1, Ordering::Relaxed);
+                let counters = Arc::clone(&counters);
+                tokio::spawn(async move {
+                    task.await;
+                    drop(permit);
+                    if counters.tasks.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        counters.all_done.notify_waiters();
+                    }
+                });
+            }
+            // Out of descriptors: pause (without blocking a thread), then try again.
+            Err(e) if is_exhaustion(&e) => {
+                tracing::warn!("accept failed: {e}; pausing {ACCEPT_BACKOFF:?}");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+            Err(e) => tracing::debug!("accept: {e}"),
+        }
+    }
+    // ANCHOR_END: accept_loop
+    // Idle connections close now; the others once their request is answered.
+    let _ = closing.send(true);
+    let all_done = async {
+        loop {
+            let done = counters.all_done.notified();
+            if counters.tasks.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            done.await;
+        }
+    };
+    if tokio::time::timeout(DEADLINE, all_done).await.is_err() {
+        let left = counters.tasks.load(Ordering::Relaxed);
+        tracing::warn!(left, "connections still open at the shutdown deadline");
+    }
+    Ok(())
+}
+
+/// A connection permit; None once the shutdown has begun. Checks the shutdown every
+/// 100 ms while at the cap, as v4's acceptor does.
+async fn acquire(
+    permits: &Arc<Semaphore>,
+    shutdown: &common::Shutdown,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    loop {
+        let wait = Arc::clone(permits).acquire_owned();
+        if let Ok(Ok(permit)) = tokio::time::timeout(Duration::from_millis(100), wait).await {
+            return Some(permit);
+        }
+        if shutdown.is_triggered() {
+            return None;
+        }
+    }
+}
+
+fn register_figures(stats: &Stats, counters: &Arc<Counters>, config: &Config) {
+    let c = Arc::clone(counters);
+    stats.gauge("tasks", move || c.tasks.load(Ordering::Relaxed));
+    let workers = config.workers as u64;
+    stats.gauge("runtime_workers", move || workers);
+    let c = Arc::clone(counters);
+    stats.gauge("blocking_in_use", move || c.blocking_in_use.load(Ordering::Relaxed));
+    let blocking = match config.blocking {
+        Blocking::Inline => "inline",
+        Blocking::Spawn => "spawn",
+    };
+    stats.gauge("blocking", move || blocking);
+}

@@ -1,0 +1,98 @@
+//! v6 over real sockets: what it keeps from v5 (no thread per connection), what it adds
+//! (`--blocking spawn` keeps a blocking handler off the event loops), and its own limit
+//! (blocking inside async starves the runtime, as idle clients starved v3's pool).
+
+use std::time::Duration;
+
+use common::testkit::{Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, wait_until};
+use v6_async::{Blocking, Config, SERVER, run};
+
+fn v6(workers: usize, blocking: Blocking) -> TestServer {
+    TestServer::start(SERVER, Config { workers, blocking, ..Config::default() }, run)
+}
+
+/// Sends `GET /sleep?ms=…` on `n` new connections and waits until every one of them is in
+/// its handler (the dispatcher counts a request before running it).
+fn sleepers(server: &TestServer, n: usize, ms: u64) -> Vec<Client> {
+    let before = server.stats().requests();
+    let clients: Vec<Client> = (0..n)
+        .map(|_| {
+            let mut c = Client::connect(server.addr()).expect("connect");
+            c.send(format!("GET /sleep?ms={ms}\n").as_bytes()).expect("send");
+            c
+        })
+        .collect();
+    let started = wait_until(TIMEOUT, || server.stats().requests() >= before + n as u64);
+    assert!(started, "the /sleep requests never reached their handlers");
+    clients
+}
+
+#[test]
+fn answers_both_protocols_and_names_itself() {
+    let server = v6(2, Blocking::Inline);
+    let mut c = Client::connect(server.addr()).unwrap();
+    assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
+    let r = c.get("/hello").unwrap();
+    assert_eq!((r.status, r.header("server")), (200, Some(SERVER)));
+    assert_eq!(server.model("tasks"), 1);
+    assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
+    assert!(c.is_closed_by_server());
+    assert!(wait_until(TIMEOUT, || server.model("tasks") == 0), "the task outlived its connection");
+}
+
+// ANCHOR: vs_v5
+/// v5's limit, gone: a blocking handler on a v5 loop stalls every connection of that loop;
+/// v6 with `--blocking spawn` runs handlers on tokio's blocking pool, so `/hello` is
+/// answered while more `/sleep`s are in flight than the runtime has workers.
+#[test]
+fn a_blocking_handler_stalls_a_v5_loop_but_not_v6_with_spawn() {
+    let v5_config = v5_reactor_per_core::Config { loops: 1, ..Default::default() };
+    let listener =
+        common::cli::listen("127.0.0.1:0".parse().unwrap(), 128, common::cli::Sharing::ReusePort)
+            .unwrap();
+    let v5 = TestServer::on_listener(
+        listener,
+        common::Dispatcher::with_builtin_routes(v5_reactor_per_core::SERVER),
+        v5_config,
+        v5_reactor_per_core::run,
+    );
+    let _held = sleepers(&v5, 1, 4000);
+    assert!(!answered_within(v5.addr(), NO_ANSWER_WAIT), "v5's loop answered while blocked");
+
+    let server = v6(2, Blocking::Spawn);
+    let _held = sleepers(&server, 3, 4000);
+    assert!(wait_until(TIMEOUT, || server.model("blocking_in_use") == 3));
+    assert!(answered_within(server.addr(), TIMEOUT), "v6 stalled with handlers spawned");
+}
+// ANCHOR_END: vs_v5
+
+// ANCHOR: limit
+/// v6's own limit, pinned: with handlers inline, as many blocking requests as the runtime
+/// has workers stall every other task. The code looks non-blocking; the handler is not.
+#[test]
+fn limit_blocking_inline_handlers_starve_the_runtime() {
+    let server = v6(2, Blocking::Inline);
+    let held = sleepers(&server, 2, 4000);
+    let mut newcomer = Client::connect(server.addr()).unwrap();
+    newcomer.set_timeout(NO_ANSWER_WAIT).unwrap();
+    newcomer.send(b"GET /hello\n").unwrap();
+    assert!(newcomer.read_line().is_err(), "answered while both workers were blocked");
+    // Once a worker is free again, it is served.
+    newcomer.set_timeout(TIMEOUT + Duration::from_secs(4)).unwrap();
+    assert_eq!(newcomer.read_line().unwrap(), "200 Hello, World!");
+    drop(held);
+}
+// ANCHOR_END: limit
+
+#[test]
+fn spawned_handlers_run_on_the_blocking_pool_and_come_back() {
+    let server = v6(1, Blocking::Spawn);
+    let mut c = Client::connect(server.addr()).unwrap();
+    let batch: String =
+        (0..50).map(|i| format!("GET /echo?msg={i} HTTP/1.1\r\nHost: t\r\n\r\n")).collect();
+    c.send(batch.as_bytes()).unwrap();
+    for i in 0..50 {
+        assert_eq!(c.read_response().unwrap().text(), i.to_string());
+    }
+    assert_eq!(server.model("blocking_in_use"), 0);
+}
