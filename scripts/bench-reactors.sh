@@ -38,6 +38,7 @@ start "v4-nio --workers 0" 18186 ./target/release/v4-nio --addr 127.0.0.1:18186 
 start v5-reactor-per-core 18187 ./target/release/v5-reactor-per-core --addr 127.0.0.1:18187
 if [ -x ./target/release/v6-async ]; then
   start v6-async 18188 ./target/release/v6-async --addr 127.0.0.1:18188
+  start "v6-async --blocking spawn" 18190 ./target/release/v6-async --addr 127.0.0.1:18190 --blocking spawn
 fi
 if command -v nginx >/dev/null; then
   mkdir -p "$work/nginx/logs"
@@ -84,7 +85,11 @@ for c in $CONNECTIONS; do
   v5=${sum[2]}
   printf '  v5 / v4-nio:                 %10.2f\n' "$(awk -v a="$v5" -v b="${sum[0]}" 'BEGIN {print a / b}')"
   for i in "${!names[@]}"; do
-    case ${names[$i]} in nginx*) printf '  v5 / nginx:                  %10.2f\n' "$(awk -v a="$v5" -v b="${sum[$i]}" 'BEGIN {print a / b}')";; esac
+    case ${names[$i]} in
+      nginx*) printf '  v5 / nginx:                  %10.2f\n' "$(awk -v a="$v5" -v b="${sum[$i]}" 'BEGIN {print a / b}')";;
+      v6-async) printf '  v6 / v5:                     %10.2f\n' "$(awk -v a="${sum[$i]}" -v b="$v5" 'BEGIN {print a / b}')"
+                printf '  v6 / v4-nio:                 %10.2f\n' "$(awk -v a="${sum[$i]}" -v b="${sum[0]}" 'BEGIN {print a / b}')";;
+    esac
   done
   unset sum
 done

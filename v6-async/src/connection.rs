@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use common::connection::{LINGER, READ_CHUNK};
 use common::{Closed, Dispatcher, Phase, Session};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -32,7 +32,6 @@ pub async fn handle_connection(
     let _open = dispatcher.stats().connection_opened();
     let _ = stream.set_nodelay(true);
     let mut session = Session::new();
-    let mut chunk = vec![0u8; READ_CHUNK];
     let closed = loop {
         let closed;
         (session, closed) = answer(session, &dispatcher, config.blocking, &counters).await;
@@ -56,14 +55,24 @@ pub async fn handle_connection(
             None => config.server.idle_timeout,
         };
         tokio::select! {
-            read = timeout(wait, stream.read(&mut chunk)) => match read {
-                Ok(Ok(0)) => break Closed::ByPeer,
-                Ok(Ok(n)) => session.receive(&chunk[..n]),
-                Ok(Err(_)) => return, // reset: this client is gone, nobody else cares
+            ready = timeout(wait, stream.readable()) => match ready {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return, // the socket failed: this client is gone
                 Err(_) if at_rest => break Closed::IdleTimeout,
                 Err(_) => break Closed::RequestTimeout,
             },
             _ = closing.changed(), if at_rest => return,
+        }
+        // The buffer lives only for this call, not across an `.await`, so it is not
+        // kept in the task while the client is idle: an idle connection costs its task
+        // and its session, not 16 KiB.
+        let mut chunk = [0u8; READ_CHUNK];
+        match stream.try_read(&mut chunk) {
+            Ok(0) => break Closed::ByPeer,
+            Ok(n) => session.receive(&chunk[..n]),
+            // Readiness can be stale: the bytes went to an earlier read. Wait again.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return, // reset: this client is gone, nobody else cares
         }
     };
     if closed.owes_a_lingering_close() {
@@ -107,7 +116,16 @@ async fn linger_close(mut stream: TcpStream) {
     if stream.shutdown().await.is_err() {
         return;
     }
-    let mut sink = [0u8; 4096];
-    let drain = async { while let Ok(1..) = stream.read(&mut sink).await {} };
+    let drain = async {
+        while stream.readable().await.is_ok() {
+            // As in the serving loop: the buffer is not kept in the task across a wait.
+            match stream.try_read(&mut [0u8; READ_CHUNK]) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
     let _ = timeout(LINGER, drain).await;
 }

@@ -1,8 +1,9 @@
 //! v6-async: the same server on tokio, a task per connection.
 //!
-//! Changed from v5: the event loop is no longer ours. tokio's multi-thread runtime is a
-//! reactor per worker thread (mio, epoll, underneath) with work stealing between them,
-//! and each connection is a task running [`connection::handle_connection`], an `async fn`
+//! Changed from v5: the event loop is no longer ours. tokio's multi-thread runtime has a
+//! run queue per worker thread, with work stealing between them, over one I/O driver (a
+//! `mio::Poll`, epoll underneath) that whichever worker has nothing to do waits on. Each
+//! connection is a task running [`connection::handle_connection`], an `async fn`
 //! that reads as straight as v2's blocking loop: read, answer, write, again. The compiler
 //! turns it into the state machine that v4 and v5 keep by hand in `Connection`: where the
 //! code says `.await` on a read that would block, the task returns `Pending`, the worker

@@ -4,8 +4,8 @@ use clap::Parser;
 use v6_async::{Args, DEFAULT_ADDR};
 
 /// v6-async: the same server on tokio. A task per connection, written as straight as
-/// v2's thread per connection; tokio's runtime (a reactor per worker thread, with work
-/// stealing) does what v4 and v5 do by hand.
+/// v2's thread per connection; tokio's runtime (worker threads with work stealing, over
+/// one epoll-based I/O driver) does what v4 and v5 do by hand.
 #[derive(Debug, Parser)]
 #[command(
     version,
