@@ -51,6 +51,19 @@ pub struct Turn {
     pub empty: bool,
 }
 
+/// How long a connection may wait for its next request, and for a request to arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub idle: Duration,
+    pub request: Duration,
+}
+
+impl From<&crate::Config> for Timeouts {
+    fn from(config: &crate::Config) -> Self {
+        Self { idle: config.idle_timeout, request: config.request_timeout }
+    }
+}
+
 /// Why an event loop should close a connection, if it should.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overdue {
@@ -110,15 +123,10 @@ impl Connection {
     }
 
     /// Whether the event loop should close this connection, resting since `since`: idle past
-    /// `idle_timeout`, a request arriving too slowly (see [`common::Phase`]), or a linger
+    /// the idle timeout, a request arriving too slowly (see [`crate::Phase`]), or a linger
     /// after a close decision that has lasted long enough.
-    pub fn is_overdue(
-        &self,
-        now: Instant,
-        since: Instant,
-        idle_timeout: Duration,
-        request_timeout: Duration,
-    ) -> Overdue {
+    pub fn is_overdue(&self, now: Instant, since: Instant, timeouts: Timeouts) -> Overdue {
+        let Timeouts { idle: idle_timeout, request: request_timeout } = timeouts;
         if let Some(draining_since) = self.draining_since {
             return if now >= draining_since + LINGER.min(idle_timeout) {
                 Overdue::Idle

@@ -225,6 +225,15 @@ impl Client {
     }
 }
 
+/// The transcript every version's tests open with, on one connection: `GET /hello` in
+/// the line protocol, then over HTTP/1.1 with a `Server` header naming `server`.
+pub fn speaks_both_protocols(client: &mut Client, server: &str) {
+    let line = client.line("GET /hello").expect("an answer in the line protocol");
+    assert_eq!(line, "200 Hello, World!");
+    let r = client.get("/hello").expect("an answer over HTTP");
+    assert_eq!((r.status, r.header("server")), (200, Some(server)), "{r:?}");
+}
+
 /// Whether a new client gets an answer to `GET /hello` within `wait`.
 pub fn answered_within(addr: SocketAddr, wait: Duration) -> bool {
     let mut client = match Client::connect(addr) {

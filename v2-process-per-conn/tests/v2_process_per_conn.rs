@@ -4,7 +4,7 @@
 use common::procfs;
 use common::testkit::{
     ChildServer, Client, TIMEOUT, TestServer, hold_idle, listening_socket_inode, socket_inodes,
-    spawn_binary, starvation, wait_until,
+    spawn_binary, speaks_both_protocols, starvation, wait_until,
 };
 
 fn v2_process() -> ChildServer {
@@ -28,10 +28,10 @@ fn a_connected_client_no_longer_blocks_the_next_one() {
 #[test]
 fn answers_both_protocols_and_names_itself() {
     let server = v2_process();
-    let mut c = Client::connect(server.addr()).unwrap();
-    assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
-    let r = c.get("/hello").unwrap();
-    assert_eq!((r.status, r.header("server")), (200, Some(v2_process_per_conn::SERVER)));
+    speaks_both_protocols(
+        &mut Client::connect(server.addr()).unwrap(),
+        v2_process_per_conn::SERVER,
+    );
 }
 
 /// A child serves one connection and holds nothing else: not the listening socket, which

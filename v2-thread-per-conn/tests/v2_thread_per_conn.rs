@@ -1,6 +1,6 @@
 //! v2 (threads) against v1, and the basics over real sockets.
 
-use common::testkit::{Client, TestServer, starvation};
+use common::testkit::{Client, TestServer, speaks_both_protocols, starvation};
 use v2_thread_per_conn::{Config, SERVER, run};
 
 // ANCHOR: vs_v1
@@ -22,10 +22,7 @@ fn a_connected_client_no_longer_blocks_the_next_one() {
 #[test]
 fn answers_both_protocols_and_names_itself() {
     let server = TestServer::start(SERVER, Config::default(), run);
-    let mut c = Client::connect(server.addr()).unwrap();
-    assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
-    let r = c.get("/hello").unwrap();
-    assert_eq!((r.status, r.header("server")), (200, Some(SERVER)));
+    speaks_both_protocols(&mut Client::connect(server.addr()).unwrap(), SERVER);
 }
 
 #[test]

@@ -40,7 +40,7 @@ use common::{Dispatcher, Stats};
 use common::limit::LimitLatch;
 
 use crate::acceptor::Acceptor;
-use crate::poller::{Poller, PollerEvent, Timeouts};
+use crate::poller::{Poller, PollerEvent};
 use crate::worker::Workers;
 
 /// The crate name, sent in the `Server` header.
@@ -159,9 +159,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
 
     let workers = Workers::new(config.workers, dispatcher, Arc::clone(&counters));
-    let timeouts =
-        Timeouts { idle: config.server.idle_timeout, request: config.server.request_timeout };
-    let poller = Poller::new(workers, timeouts, Arc::clone(&counters))?;
+    let poller = Poller::new(workers, (&config.server).into(), Arc::clone(&counters))?;
     let handle = poller.handle();
     tracing::info!(
         workers = config.workers,

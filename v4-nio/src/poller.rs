@@ -28,20 +28,13 @@ use common::shutdown::DEADLINE;
 
 use crate::worker::{Dispatched, Workers};
 use crate::{Counters, bump};
-use common::evented::{Connection, Overdue};
+use common::evented::{Connection, Overdue, Timeouts};
 use common::limit::Permit;
 
 /// The waker's token; connections count up from 1.
 const WAKER: Token = Token(0);
 /// Longest sleep in `poll`, so idle connections are swept at least this often.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
-
-/// How long a connection may wait for its next request, and for a request to arrive.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub idle: Duration,
-    pub request: Duration,
-}
 
 /// What other threads ask of the poller. A connection travels boxed: handing it over
 /// moves a pointer, not the few hundred bytes of its state.
@@ -298,7 +291,7 @@ impl Poller {
     /// Whether `conn`, just back from a worker, is already due to be closed.
     fn overdue(&self, conn: &Connection, now: Instant) -> Overdue {
         // Back this instant: it has not idled, but its request or linger may be late.
-        conn.is_overdue(now, now, self.timeouts.idle, self.timeouts.request)
+        conn.is_overdue(now, now, self.timeouts)
     }
 
     fn count_closed(&self, why: Overdue) {
@@ -319,11 +312,10 @@ impl Poller {
             return;
         }
         self.last_sweep = now;
-        let Timeouts { idle, request } = self.timeouts;
         let mut closed = Vec::new();
         self.connections.retain(|_, slot| match slot {
             Slot::Home { conn, since } => {
-                let why = conn.is_overdue(now, *since, idle, request);
+                let why = conn.is_overdue(now, *since, self.timeouts);
                 if why != Overdue::No {
                     closed.push(why);
                 }

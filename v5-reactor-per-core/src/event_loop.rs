@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::evented::{Connection, Next, Overdue};
+use common::evented::{Connection, Next, Overdue, Timeouts};
 use common::limit::LimitLatch;
 use common::server::{ACCEPT_BACKOFF, is_exhaustion};
 use common::shutdown::DEADLINE;
@@ -28,13 +28,6 @@ use crate::LoopCounters;
 const LISTENER: Token = Token(0);
 /// Longest sleep in `poll`, so timeouts are checked and a shutdown noticed this often.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
-
-/// How long a connection may wait for its next request, and for a request to arrive.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub idle: Duration,
-    pub request: Duration,
-}
 
 /// A connection and what the loop knows about it besides.
 #[derive(Debug)]
@@ -321,9 +314,8 @@ impl EventLoop {
         }
         if now.duration_since(self.last_sweep) >= SWEEP_EVERY {
             self.last_sweep = now;
-            let Timeouts { idle, request } = self.timeouts;
             self.connections.retain(|entry| {
-                entry.conn.is_overdue(now, entry.since, idle, request) == Overdue::No
+                entry.conn.is_overdue(now, entry.since, self.timeouts) == Overdue::No
             });
         }
         self.counters.connections.store(self.connections.len() as u64, Ordering::Relaxed);

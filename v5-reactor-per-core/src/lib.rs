@@ -28,7 +28,7 @@ use common::limit::LimitLatch;
 use common::{Dispatcher, Stats};
 use serde_json::json;
 
-use crate::event_loop::{EventLoop, Timeouts};
+use crate::event_loop::EventLoop;
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = "v5-reactor-per-core";
@@ -152,8 +152,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         listeners.push(socket);
     }
     let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
-    let timeouts =
-        Timeouts { idle: config.server.idle_timeout, request: config.server.request_timeout };
+    let timeouts = (&config.server).into();
     let counters: Vec<Arc<LoopCounters>> = (0..loops).map(|_| Arc::default()).collect();
     register_loop_figures(dispatcher.stats(), &counters);
     tracing::info!(

@@ -6,7 +6,9 @@ use std::net::TcpListener;
 
 use common::cli::{Sharing, listen};
 use common::handlers::builtin_routes;
-use common::testkit::{Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, spawn_binary, wait_until};
+use common::testkit::{
+    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, spawn_binary, speaks_both_protocols, wait_until,
+};
 use common::{Dispatcher, Request, Response, Stats, procfs};
 use v5_reactor_per_core::{Config, SERVER, run};
 
@@ -39,9 +41,7 @@ fn loop_of(client: &mut Client) -> String {
 fn answers_both_protocols_and_names_itself() {
     let server = v5(2);
     let mut c = Client::connect(server.addr()).unwrap();
-    assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
-    let r = c.get("/hello").unwrap();
-    assert_eq!((r.status, r.header("server")), (200, Some(SERVER)));
+    speaks_both_protocols(&mut c, SERVER);
     assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
     assert!(c.is_closed_by_server());
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use common::testkit::{Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, wait_until};
+use common::testkit::{
+    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, speaks_both_protocols, wait_until,
+};
 use v6_async::{Blocking, Config, SERVER, run};
 
 fn v6(workers: usize, blocking: Blocking) -> TestServer {
@@ -31,9 +33,7 @@ fn sleepers(server: &TestServer, n: usize, ms: u64) -> Vec<Client> {
 fn answers_both_protocols_and_names_itself() {
     let server = v6(2, Blocking::Inline);
     let mut c = Client::connect(server.addr()).unwrap();
-    assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
-    let r = c.get("/hello").unwrap();
-    assert_eq!((r.status, r.header("server")), (200, Some(SERVER)));
+    speaks_both_protocols(&mut c, SERVER);
     assert_eq!(server.model("tasks"), 1);
     assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
     assert!(c.is_closed_by_server());
