@@ -1,5 +1,5 @@
 //! The built-in routes every version serves, each chosen to make one behaviour visible:
-//! `/hello` the baseline, `/echo` bodies and query strings, `/sleep` a thread pinned by
+//! `/` a live page charting `/stats` in the browser, `/hello` the baseline, `/echo` bodies and query strings, `/sleep` a thread pinned by
 //! blocking work (a database call), `/cpu` a thread kept busy computing, `/stats` the
 //! server's own figures while load runs, and `/panic` a handler with a bug (it panics; the
 //! dispatcher answers 500 and the server goes on).
@@ -13,12 +13,19 @@ use crate::dispatcher::HandlerMapping;
 use crate::response::Response;
 use crate::stats::Stats;
 
+/// The live page (`GET /`): charts of `/stats` over the last two minutes, drawn in the
+/// browser by a few lines of plain JavaScript.
+pub const LIVE_PAGE: &str = include_str!("live.html");
+
 /// The longest `/sleep` or `/cpu` a request can ask for, in milliseconds.
 pub const MAX_WORK_MS: u64 = 10_000;
 
 pub fn builtin_routes(stats: &Arc<Stats>) -> HandlerMapping {
     let stats = Arc::clone(stats);
     HandlerMapping::new()
+        .route("GET", "/", |_: &Request| {
+            Response::bytes(200, "text/html; charset=utf-8", LIVE_PAGE.as_bytes().to_vec())
+        })
         .route("GET", "/hello", |_: &Request| Response::text(200, "Hello, World!"))
         .route("GET", "/echo", echo_query)
         .route("POST", "/echo", echo_body)

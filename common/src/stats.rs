@@ -21,6 +21,10 @@ pub struct Stats {
     requests: AtomicU64,
     /// The version's own figures, in the order they were registered.
     model: RwLock<Vec<(&'static str, Metric)>>,
+    /// The version's model in one sentence, for people reading `/stats` and the live page.
+    about: RwLock<&'static str>,
+    /// Which of `model`'s figures only ever count up, so a reader can chart them per second.
+    counting: RwLock<Vec<&'static str>>,
 }
 
 impl std::fmt::Debug for Stats {
@@ -39,6 +43,8 @@ impl Stats {
             active: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             model: RwLock::new(Vec::new()),
+            about: RwLock::new(""),
+            counting: RwLock::new(Vec::new()),
         })
     }
 
@@ -73,6 +79,7 @@ impl Stats {
     pub fn counter(&self, name: &'static str) -> Arc<AtomicU64> {
         let counter = Arc::new(AtomicU64::new(0));
         let read = Arc::clone(&counter);
+        self.counting.write().unwrap_or_else(|e| e.into_inner()).push(name);
         self.gauge(name, move || read.load(Ordering::Relaxed));
         counter
     }
@@ -101,6 +108,12 @@ impl Stats {
         }
     }
 
+    /// Says in one sentence what the version's model is (shown by `/stats` and the live
+    /// page at `/`).
+    pub fn describe(&self, about: &'static str) {
+        *self.about.write().unwrap_or_else(|e| e.into_inner()) = about;
+    }
+
     /// The current value of the version's own figure `name`, if it registered one.
     pub fn model(&self, name: &str) -> Option<Value> {
         let model = self.model.read().unwrap_or_else(|e| e.into_inner());
@@ -120,6 +133,7 @@ impl Stats {
             .collect();
         json!({
             "server": self.server,
+            "about": *self.about.read().unwrap_or_else(|e| e.into_inner()),
             "pid": std::process::id(),
             "uptime_secs": self.started.elapsed().as_secs_f64(),
             "threads": proc.map(|p| p.threads),
@@ -127,6 +141,7 @@ impl Stats {
             "connections": { "accepted": self.accepted(), "active": self.active() },
             "requests": self.requests(),
             "model": model,
+            "counters": self.counting.read().unwrap_or_else(|e| e.into_inner()).clone(),
         })
     }
 }
@@ -166,6 +181,7 @@ mod tests {
         assert_eq!(snap["requests"], 1);
         assert_eq!(snap["model"]["wakeups"], 3);
         assert_eq!(snap["model"]["pool_size"], 4);
+        assert_eq!(snap["counters"], json!(["wakeups"]));
         assert!(snap["threads"].as_u64().unwrap() >= 1);
     }
 }

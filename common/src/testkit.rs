@@ -403,6 +403,28 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
     }
 }
 
+/// Loads `url` in headless Chromium, lets its scripts run for `budget` of the page's
+/// (virtual) time, and returns the DOM as the browser rendered it. An error says what
+/// went wrong; a missing browser is an error with the command that installs it.
+pub fn render_in_browser(url: &str, budget: Duration) -> Result<String, String> {
+    let browser = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|name| std::process::Command::new(name).arg("--version").output().is_ok())
+        .ok_or(
+            "no Chromium found: install it (apt-get install chromium) to run the browser tests",
+        )?;
+    let output = std::process::Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("--virtual-time-budget={}", budget.as_millis()))
+        .arg(url)
+        .output()
+        .map_err(|e| format!("cannot run {browser}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("{browser} failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// Threads of this process whose name starts with `prefix` (from /proc).
 pub fn threads_named(prefix: &str) -> usize {
     procfs::thread_names(None)

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::bench::{self, BenchConfig};
 use crate::hold::{self, HoldConfig, HoldResult};
 use crate::measure::{Summary, fmt_us};
-use crate::sample::{self, Peak, Sampler};
+use crate::sample::{self, Peak, Sampler, Timed, Watched};
 use crate::serve::{self, Version};
 
 /// The scenarios, in the order they run.
@@ -172,6 +172,8 @@ pub struct Outcome {
     pub bench: Option<Summary>,
     pub hold: Option<HoldResult>,
     pub server: Peak,
+    /// The server's threads, processes and memory over the run, sampled from /proc.
+    pub series: Vec<Timed>,
     /// Server CPU time during the run (user + system, reaped children included).
     pub cpu_ms: u64,
     /// Server CPU time per connection opened, for the connection-per-request scenario.
@@ -288,7 +290,7 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
         }
     };
     let cpu_ms = sample::cpu_ms(pid).saturating_sub(cpu_before);
-    let mut peak = sampler.stop();
+    let Watched { mut peak, series } = sampler.stop();
     if let Some(reading) = held {
         peak.include(reading);
     }
@@ -304,6 +306,7 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
         bench,
         hold,
         server: peak,
+        series,
         cpu_ms,
         cpu_us_per_connection,
         verdict: Verdict { limit_hit: false, text: String::new() },

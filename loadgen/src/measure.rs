@@ -99,6 +99,28 @@ impl Percentiles {
     }
 }
 
+/// How many nines a percentile has: 50 → 0.3, 90 → 1, 99 → 2, 99.9 → 3, 99.99 → 4. The
+/// scale HdrHistogram's plotter and wrk2's users draw latency on, so the tail gets room.
+pub fn nines(percentile: f64) -> f64 {
+    -(1.0 - percentile / 100.0).log10()
+}
+
+/// The latency at percentiles from the 50th to the 99.99th, evenly spaced in [`nines`]:
+/// `[percentile, µs]` pairs, none if nothing was recorded.
+pub fn latency_curve(histogram: &Histogram<u64>) -> Vec<[f64; 2]> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    let (first, last, steps) = (nines(50.0), nines(99.99), 40);
+    (0..=steps)
+        .map(|i| {
+            let x = first + (last - first) * f64::from(i) / f64::from(steps);
+            let percentile = 100.0 * (1.0 - 10f64.powf(-x));
+            [percentile, histogram.value_at_percentile(percentile) as f64]
+        })
+        .collect()
+}
+
 /// The outcome of one load run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -107,6 +129,8 @@ pub struct Summary {
     pub elapsed_secs: f64,
     pub requests_per_sec: f64,
     pub latency_us: Percentiles,
+    /// `[percentile, µs]` from the 50th to the 99.99th, for the report's latency chart.
+    pub latency_curve_us: Vec<[f64; 2]>,
     pub errors: Errors,
     /// Connections the load generator opened (more than asked for when it reconnects).
     pub connections_opened: u64,
@@ -126,6 +150,7 @@ impl Summary {
             elapsed_secs: secs,
             requests_per_sec: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
             latency_us: Percentiles::of(histogram),
+            latency_curve_us: latency_curve(histogram),
             errors,
             connections_opened,
         }
@@ -172,6 +197,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latency_curve_runs_from_the_median_to_four_nines() {
+        let mut histogram = new_histogram();
+        for us in 1..=10_000 {
+            histogram.record(us).unwrap();
+        }
+        let curve = latency_curve(&histogram);
+        let [first, last] = [curve[0], curve[curve.len() - 1]];
+        assert!((first[0] - 50.0).abs() < 1e-9 && (last[0] - 99.99).abs() < 1e-9, "{curve:?}");
+        // 10,000 values, 1 µs apart: the p-th percentile is about p * 100 µs.
+        assert!((4_990.0..=5_010.0).contains(&first[1]), "{first:?}");
+        assert!((9_990.0..=10_010.0).contains(&last[1]), "{last:?}");
+        assert!(curve.windows(2).all(|w| w[0][0] < w[1][0] && w[0][1] <= w[1][1]), "{curve:?}");
+        assert!(latency_curve(&new_histogram()).is_empty());
+    }
 
     #[test]
     fn durations_parse() {

@@ -4,10 +4,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
-use crate::compare::{Comparison, Outcome, ScenarioResult};
-use crate::measure::{fmt_bytes, fmt_us};
+use crate::compare::{Comparison, Outcome, ScenarioId, ScenarioResult};
+use crate::measure::{fmt_bytes, fmt_us, nines};
+use crate::sample::Timed;
 
 /// Writes the three files into `dir` and returns their paths.
 pub fn write_all(
@@ -227,16 +229,41 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
         );
         let (header, rows) = table(scenario);
         html += &html_table(&header, &rows);
-        if let Some(svg) = chart(scenario) {
-            html += &svg;
+        for chart in charts(scenario) {
+            html += &chart;
         }
     }
     html + "</body></html>\n"
 }
 
+/// A scenario's charts: bars per version, the latency distribution when requests were
+/// timed, and threads and memory over the run where a model's cost grows with clients.
+pub fn charts(scenario: &ScenarioResult) -> Vec<String> {
+    let grows = matches!(scenario.id, ScenarioId::IdleClients | ScenarioId::C10k);
+    [Some(bar_chart(scenario)), latency_chart(scenario), grows.then(|| growth_chart(scenario))]
+        .into_iter()
+        .flatten()
+        .filter_map(|chart| chart.map_err(|e| eprintln!("a chart was left out: {e}")).ok())
+        .collect()
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// Draws on an SVG of `size` and returns its text.
+fn svg(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Result<(), String>) -> Result<String, String> {
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw(&root)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(text)
+}
+
 /// A bar per version: requests per second, or for the idle-clients scenario the
 /// newcomer's wait; and beside it the threads each version peaked at.
-pub fn chart(scenario: &ScenarioResult) -> Option<String> {
+fn bar_chart(scenario: &ScenarioResult) -> Result<String, String> {
     let hold = scenario.outcomes.iter().any(|o| o.hold.is_some());
     let (caption, values): (&str, Vec<f64>) = if hold {
         let waits = scenario.outcomes.iter().map(|o| {
@@ -253,24 +280,14 @@ pub fn chart(scenario: &ScenarioResult) -> Option<String> {
     let threads: Vec<f64> = scenario.outcomes.iter().map(|o| o.server.max_threads as f64).collect();
     let labels: Vec<String> =
         scenario.outcomes.iter().map(|o| o.version.name().to_owned()).collect();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (960, 320)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
+    svg((960, 320), |root| {
         let (left, right) = root.split_horizontally(480);
-        bars(&left, caption, &labels, &values).ok()?;
-        bars(&right, "threads (max)", &labels, &threads).ok()?;
-        root.present().ok()?;
-    }
-    Some(svg)
+        bars(&left, caption, &labels, &values)?;
+        bars(&right, "threads (max)", &labels, &threads)
+    })
 }
 
-fn bars(
-    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    caption: &str,
-    labels: &[String],
-    values: &[f64],
-) -> Result<(), String> {
+fn bars(area: &Area<'_>, caption: &str, labels: &[String], values: &[f64]) -> Result<(), String> {
     let top = values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 16))
@@ -286,6 +303,7 @@ fn bars(
             SegmentValue::CenterOf(i) => labels.get(*i).map_or_else(String::new, |l| short(l)),
             _ => String::new(),
         })
+        .y_label_formatter(&|y| axis_number(*y))
         .draw()
         .map_err(|e| e.to_string())?;
     chart
@@ -301,6 +319,155 @@ fn bars(
     Ok(())
 }
 
+/// Latency against percentile, one line per version: x in nines (50 → 99.99), y on a log
+/// scale, since one version's tail can be a thousand times another's median.
+fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
+    let curves: Vec<(usize, &str, &[[f64; 2]])> = scenario
+        .outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| Some((i, o.version.name(), o.bench.as_ref()?.latency_curve_us.as_slice())))
+        .filter(|(_, _, curve)| !curve.is_empty())
+        .collect();
+    let all = || curves.iter().flat_map(|(_, _, curve)| curve.iter().map(|p| p[1].max(1.0)));
+    let low = all().fold(f64::INFINITY, f64::min);
+    let high = all().fold(0.0, f64::max);
+    if curves.is_empty() {
+        return None;
+    }
+    let ticks = [50.0, 90.0, 99.0, 99.9, 99.99];
+    Some(svg((960, 380), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("latency by percentile (each version's own requests)", ("sans-serif", 16))
+            .margin(10)
+            .margin_right(30)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(
+                NinesAxis(ticks.map(nines)),
+                (low / 1.5..high * 1.5).log_scale(),
+            )
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("latency")
+            .y_label_formatter(&|us| fmt_us(us.round() as u64))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for &(i, name, curve) in &curves {
+            let color = Palette99::pick(i).stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(curve.iter().map(|p| (nines(p[0]), p[1].max(1.0))), color))
+                .map_err(|e| e.to_string())?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+        }
+        legend(&mut chart)
+    }))
+}
+
+/// The percentile axis: linear in nines, with a tick at each of `0`'s percentiles.
+struct NinesAxis([f64; 5]);
+
+impl Ranged for NinesAxis {
+    type FormatOption = plotters::coord::ranged1d::NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let (low, high) = (self.0[0], self.0[4]);
+        let share = (value - low) / (high - low);
+        limit.0 + (share * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _: Hint) -> Vec<f64> {
+        self.0.to_vec()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.0[0]..self.0[4]
+    }
+}
+
+impl plotters::coord::ranged1d::ValueFormatter<f64> for NinesAxis {
+    /// `99.9%` for 3 nines.
+    fn format(nines: &f64) -> String {
+        let percentile = 100.0 * (1.0 - 10f64.powf(-nines));
+        format!("{}%", (percentile * 100.0).round() / 100.0)
+    }
+}
+
+/// Threads and resident memory over the run, one line per version: flat for the models
+/// that watch connections, climbing for those that give each one a thread or a process.
+fn growth_chart(scenario: &ScenarioResult) -> Result<String, String> {
+    type Pick = fn(&Timed) -> f64;
+    let panels: [(&str, Pick); 2] = [
+        ("threads (all processes)", |t| t.reading.threads as f64),
+        ("resident memory, MiB", |t| t.reading.rss_bytes as f64 / f64::from(1 << 20)),
+    ];
+    svg((960, 340), |root| {
+        let (left, right) = root.split_horizontally(480);
+        for ((caption, pick), area) in panels.into_iter().zip([left, right]) {
+            let points = || scenario.outcomes.iter().flat_map(|o| o.series.iter());
+            let end = points().map(|t| t.secs).fold(0.1, f64::max);
+            let top = points().map(pick).fold(1.0, f64::max) * 1.1;
+            let mut chart = ChartBuilder::on(&area)
+                .caption(caption, ("sans-serif", 16))
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0.0..end, 0.0..top)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("seconds into the run")
+                .x_label_formatter(&|s| format!("{s:.1}"))
+                .y_label_formatter(&|y| axis_number(*y))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for (i, o) in scenario.outcomes.iter().enumerate() {
+                let color = Palette99::pick(i).stroke_width(2);
+                chart
+                    .draw_series(LineSeries::new(o.series.iter().map(|t| (t.secs, pick(t))), color))
+                    .map_err(|e| e.to_string())?
+                    .label(o.version.name())
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+            }
+            legend(&mut chart)?;
+        }
+        Ok(())
+    })
+}
+
+fn legend<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// An axis label for people: `950`, `12k`, `1.5M`, `0.25`; never `120000.0`.
+fn axis_number(value: f64) -> String {
+    let magnitude = value.abs();
+    let trim = |text: String| {
+        if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
+    };
+    if magnitude >= 1e6 {
+        trim(format!("{:.1}", value / 1e6)) + "M"
+    } else if magnitude >= 1e4 {
+        trim(format!("{:.1}", value / 1e3)) + "k"
+    } else if magnitude >= 10.0 || value == value.trunc() {
+        format!("{value:.0}")
+    } else {
+        trim(format!("{value:.2}"))
+    }
+}
+
 /// `v2-thread-per-conn` → `v2-thread`: names that fit under a bar.
 fn short(name: &str) -> String {
     name.split('-').take(2).collect::<Vec<_>>().join("-")
@@ -312,7 +479,7 @@ mod tests {
     use crate::compare::{Machine, ScenarioId, Verdict, verdict};
     use crate::hold::HoldResult;
     use crate::measure::{Errors, Summary, new_histogram};
-    use crate::sample::{Peak, Reading};
+    use crate::sample::{Peak, Reading, Timed};
     use crate::serve::Version;
     use std::time::Duration;
 
@@ -330,6 +497,16 @@ mod tests {
                 max_threads,
                 max_rss_bytes: 6 << 20,
             },
+            series: (0..=10)
+                .map(|i| Timed {
+                    secs: i as f64 / 10.0,
+                    reading: Reading {
+                        processes: 1,
+                        threads: 1 + (max_threads - 1) * i / 10,
+                        rss_bytes: 4 << 20,
+                    },
+                })
+                .collect(),
             cpu_ms: 10,
             cpu_us_per_connection: None,
             verdict: Verdict { limit_hit: false, text: String::new() },
@@ -349,6 +526,10 @@ mod tests {
             timeout_us: 3_000_000,
         });
         starved.verdict = verdict(&starved);
+        let mut grown = outcome(Version::V2ThreadPerConn, 0, 101);
+        grown.bench = None;
+        grown.hold = Some(HoldResult { answered_in_us: Some(800), status: Some(200), ..starved.hold.clone().unwrap() });
+        grown.verdict = verdict(&grown);
         Comparison {
             quick: true,
             machine: Machine {
@@ -374,7 +555,7 @@ mod tests {
                     title: "Idle clients".into(),
                     lesson: "Another lesson.".into(),
                     settings: "100 idle".into(),
-                    outcomes: vec![starved, outcome(Version::V2ThreadPerConn, 0, 101)],
+                    outcomes: vec![starved, grown],
                 },
             ],
         }
@@ -396,7 +577,7 @@ mod tests {
         assert_eq!(idle[0].verdict.text, "starved: no answer in 3.00 s");
         assert_eq!(
             idle[1].verdict,
-            Verdict { limit_hit: true, text: "threads grew to 101".into() }
+            Verdict { limit_hit: true, text: "answered in 800 µs; threads grew to 101".into() }
         );
     }
 
@@ -415,12 +596,25 @@ mod tests {
     }
 
     #[test]
-    fn html_is_self_contained_with_a_chart_per_scenario() {
+    fn html_is_self_contained_with_its_charts() {
         let html = html(&comparison(), "loadgen compare");
         assert!(html.starts_with("<!doctype html>") && html.ends_with("</html>\n"));
-        assert_eq!(html.matches("<svg").count(), 2);
+        // Keep-alive: bars and latency; idle clients: bars and growth over time.
+        assert_eq!(html.matches("<svg").count(), 4);
+        let labels: Vec<&str> =
+            html.split("</text>").filter_map(|t| Some(t.rsplit_once('>')?.1.trim())).collect();
+        for label in ["99.99%", "99.9%", "50%", "1.0 ms", "seconds into the run", "v2-thread-per-conn"] {
+            assert!(labels.contains(&label), "no {label:?} in the charts: {labels:?}");
+        }
         assert!(html.contains("<td class=\"limit\">✘ 63 requests timed out</td>"));
         assert!(!html.contains("src=\"http"), "nothing loaded from elsewhere");
+    }
+
+    #[test]
+    fn axis_labels_read_like_numbers() {
+        let labels: Vec<String> =
+            [0.0, 0.25, 3.0, 950.0, 12_000.0, 120_000.0, 1_500_000.0].map(axis_number).into();
+        assert_eq!(labels, ["0", "0.25", "3", "950", "12k", "120k", "1.5M"]);
     }
 
     #[test]

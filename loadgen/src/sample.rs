@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::procfs;
 use serde::Serialize;
@@ -63,11 +63,26 @@ impl Peak {
     }
 }
 
+/// A reading and when it was taken, in seconds since the sampler started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Timed {
+    pub secs: f64,
+    #[serde(flatten)]
+    pub reading: Reading,
+}
+
+/// What a sampler saw: the peaks, and every reading in order (for charts over time).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Watched {
+    pub peak: Peak,
+    pub series: Vec<Timed>,
+}
+
 /// Samples a server on a thread of its own until stopped.
 #[derive(Debug)]
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Peak>,
+    thread: JoinHandle<Watched>,
 }
 
 impl Sampler {
@@ -75,20 +90,24 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         // Read here, not on the thread: the load may begin before the thread runs.
-        let before = read(pid, with_children);
+        let (started, before) = (Instant::now(), read(pid, with_children));
         let thread = std::thread::spawn(move || {
-            let mut peak = Peak { before, ..Peak::default() };
-            peak.include(before);
+            let mut watched = Watched { peak: Peak { before, ..Peak::default() }, series: vec![] };
+            let mut include = |reading| {
+                watched.peak.include(reading);
+                watched.series.push(Timed { secs: started.elapsed().as_secs_f64(), reading });
+            };
+            include(before);
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(every);
-                peak.include(read(pid, with_children));
+                include(read(pid, with_children));
             }
-            peak
+            watched
         });
         Self { stop, thread }
     }
 
-    pub fn stop(self) -> Peak {
+    pub fn stop(self) -> Watched {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
     }

@@ -33,6 +33,7 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 /// Serves clients one after another until `config.shutdown` is triggered. A shutdown
 /// ends the connection being served once its request in flight is answered.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
+    dispatcher.stats().describe("One thread serves one client at a time; the next waits in the listen backlog until it leaves.");
     tracing::info!("one client at a time: the next waits in the backlog until this one leaves");
     // ANCHOR: accept_loop
     for stream in listener.incoming() {

@@ -81,6 +81,12 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     let stats = dispatcher.stats();
     let forked = stats.counter("children_forked");
     stats.gauge("children_reaped", || REAPED.load(Ordering::Relaxed));
+    stats.describe("A process per connection: the parent forks, the child serves. These figures are the answering child's own.");
+    // Every /stats is answered by a child; its parent's children are the connections.
+    stats.gauge("processes", || {
+        let parent = nix::unistd::getppid().as_raw().unsigned_abs();
+        procfs::children(parent).map_or(0, |children| children.len() as u64) + 1
+    });
     tracing::info!("a process per connection: the parent forks, the child serves");
     let mut next_id: u64 = 0;
     // ANCHOR: accept_loop

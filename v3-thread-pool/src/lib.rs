@@ -84,6 +84,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
             ("worker_panics", ThreadPool::panic_count),
         ],
     );
+    dispatcher.stats().describe("A fixed pool of threads, each serving one whole connection: idle clients can hold every thread.");
     tracing::info!(threads = pool.max_count(), "a fixed pool serves whole connections");
     // ANCHOR: accept_loop
     for stream in listener.incoming() {

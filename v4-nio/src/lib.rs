@@ -155,6 +155,7 @@ pub(crate) fn bump(counter: &AtomicU64) {
 /// threads (the worker pool belongs to the poller) and waits for them.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let stats = Arc::clone(dispatcher.stats());
+    stats.describe("An acceptor, a poller watching every connection with epoll, and a pool of workers serving the ready ones.");
     let counters = Arc::new(Counters::register(&stats));
     let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
 

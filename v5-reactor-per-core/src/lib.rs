@@ -155,6 +155,9 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     let timeouts = (&config.server).into();
     let counters: Vec<Arc<LoopCounters>> = (0..loops).map(|_| Arc::default()).collect();
     register_loop_figures(dispatcher.stats(), &counters);
+    dispatcher.stats().describe(
+        "An event loop per core, each with its own listening socket and connections: no hand-off.",
+    );
     tracing::info!(
         loops,
         max_connections = config.max_connections,

@@ -131,6 +131,7 @@ pub fn run(listener: StdListener, dispatcher: Arc<Dispatcher>, config: Config) -
         .build()?;
     let counters = Arc::new(Counters::default());
     register_figures(dispatcher.stats(), &counters, &config);
+    dispatcher.stats().describe("tokio: a task per connection, written like v2, run by a few worker threads with work stealing.");
     tracing::info!(workers = config.workers, blocking = ?config.blocking, "tokio: a task per connection");
     listener.set_nonblocking(true)?;
     runtime.block_on(accept_loop(listener, dispatcher, config, counters))

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Screenshots for the README and the book, with headless Chromium (apt-get install
+# chromium): v4-nio's live page while 1,000 idle connections are held and loadgen drives
+# keep-alive load beside them, and the compare report (run `loadgen compare` first).
+#
+#   scripts/screenshots.sh      # writes docs/src/images/live-v4-nio.png and report.png
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shot() { chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "$@" 2>/dev/null; }
+cargo build --release -q -p v4-nio -p loadgen
+./target/release/v4-nio --addr 127.0.0.1:18785 >/dev/null 2>&1 &
+server=$!
+trap 'kill $server $holder $load 2>/dev/null; true' EXIT
+sleep 0.5
+sleep 30 | python3 scripts/hold-idle.py 127.0.0.1:18785 1000 >/dev/null &
+holder=$!
+./target/release/loadgen bench --addr 127.0.0.1:18785 -c 32 -d 20s >/dev/null 2>&1 &
+load=$!
+sleep 3
+# The page's clock runs on the browser's virtual time: 8 s of it, 16 samples, while the
+# real load runs.
+shot --window-size=1100,900 --virtual-time-budget=8000 \
+  --screenshot=docs/src/images/live-v4-nio.png http://127.0.0.1:18785/
+if [ -s target/compare/report.html ]; then
+  shot --window-size=1100,1400 --screenshot=docs/src/images/report.png "file://$PWD/target/compare/report.html"
+fi
+ls -l docs/src/images/

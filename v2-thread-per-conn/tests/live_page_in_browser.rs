@@ -1,0 +1,39 @@
+//! The live page at `/`, as a real browser renders it after its scripts ran: headless
+//! Chromium loads it from v2 holding 20 idle connections, and the thread count the page
+//! draws is the idle server's plus those 20 (and the browser's own connection).
+
+use std::time::Duration;
+
+use common::procfs;
+use common::testkit::{TIMEOUT, hold_idle, render_in_browser, spawn_binary, wait_until};
+
+/// The number the page shows for figure `name` (`data-value` of its `.now`).
+fn shown(dom: &str, name: &str) -> Option<f64> {
+    let figure = &dom[dom.find(&format!("data-name=\"{name}\""))?..];
+    let value = &figure[figure.find("data-value=\"")? + "data-value=\"".len()..];
+    value[..value.find('"')?].parse().ok()
+}
+
+#[test]
+fn the_live_page_shows_threads_growing_with_idle_connections() {
+    let server = spawn_binary(env!("CARGO_BIN_EXE_v2-thread-per-conn"), &[]);
+    let threads = || procfs::status(Some(server.pid())).map(|s| s.threads).unwrap_or(0);
+    // At rest: the accepting thread and the one that waits for signals.
+    let idle_server = 2;
+    assert!(wait_until(TIMEOUT, || threads() == idle_server), "threads: {}", threads());
+    let idle = hold_idle(server.addr(), 20).unwrap();
+    assert!(wait_until(TIMEOUT, || threads() == idle_server + 20), "threads: {}", threads());
+
+    let url = format!("http://{}/", server.addr());
+    let dom = render_in_browser(&url, Duration::from_secs(3)).unwrap_or_else(|e| panic!("{e}"));
+    let seen = |name| {
+        shown(&dom, name).unwrap_or_else(|| panic!("no figure {name:?}; the browser saw:\n{dom}"))
+    };
+    assert!(dom.contains("<h1 id=\"server\">v2-thread-per-conn</h1>"), "the browser saw:\n{dom}");
+    assert!(dom.contains("A new thread for every connection"), "no model sentence:\n{dom}");
+    let grown = seen("threads") - idle_server as f64;
+    // 20 idle clients, and the browser's own connection (one or two).
+    assert!((20.0..=22.0).contains(&grown), "the page shows threads grown by {grown}:\n{dom}");
+    assert!(seen("open connections") >= 20.0, "the browser saw:\n{dom}");
+    drop(idle);
+}
