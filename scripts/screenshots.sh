@@ -22,6 +22,6 @@ sleep 3
 shot --window-size=1100,900 --virtual-time-budget=8000 \
   --screenshot=docs/src/images/live-v4-nio.png http://127.0.0.1:18785/
 if [ -s target/compare/report.html ]; then
-  shot --window-size=1100,1400 --screenshot=docs/src/images/report.png "file://$PWD/target/compare/report.html"
+  shot --window-size=1100,2600 --screenshot=docs/src/images/report.png "file://$PWD/target/compare/report.html"
 fi
 ls -l docs/src/images/

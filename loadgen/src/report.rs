@@ -250,7 +250,10 @@ pub fn charts(scenario: &ScenarioResult) -> Vec<String> {
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
 /// Draws on an SVG of `size` and returns its text.
-fn svg(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Result<(), String>) -> Result<String, String> {
+fn svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&Area<'_>) -> Result<(), String>,
+) -> Result<String, String> {
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
@@ -326,7 +329,9 @@ fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
         .outcomes
         .iter()
         .enumerate()
-        .filter_map(|(i, o)| Some((i, o.version.name(), o.bench.as_ref()?.latency_curve_us.as_slice())))
+        .filter_map(|(i, o)| {
+            Some((i, o.version.name(), o.bench.as_ref()?.latency_curve_us.as_slice()))
+        })
         .filter(|(_, _, curve)| !curve.is_empty())
         .collect();
     let all = || curves.iter().flat_map(|(_, _, curve)| curve.iter().map(|p| p[1].max(1.0)));
@@ -343,10 +348,7 @@ fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
             .margin_right(30)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(
-                NinesAxis(ticks.map(nines)),
-                (low / 1.5..high * 1.5).log_scale(),
-            )
+            .build_cartesian_2d(NinesAxis(ticks.map(nines)), (low / 1.5..high * 1.5).log_scale())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
@@ -358,7 +360,10 @@ fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
         for &(i, name, curve) in &curves {
             let color = Palette99::pick(i).stroke_width(2);
             chart
-                .draw_series(LineSeries::new(curve.iter().map(|p| (nines(p[0]), p[1].max(1.0))), color))
+                .draw_series(LineSeries::new(
+                    curve.iter().map(|p| (nines(p[0]), p[1].max(1.0))),
+                    color,
+                ))
                 .map_err(|e| e.to_string())?
                 .label(name)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
@@ -455,7 +460,11 @@ fn legend<'a, X: Ranged, Y: Ranged>(
 fn axis_number(value: f64) -> String {
     let magnitude = value.abs();
     let trim = |text: String| {
-        if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            text
+        }
     };
     if magnitude >= 1e6 {
         trim(format!("{:.1}", value / 1e6)) + "M"
@@ -528,7 +537,11 @@ mod tests {
         starved.verdict = verdict(&starved);
         let mut grown = outcome(Version::V2ThreadPerConn, 0, 101);
         grown.bench = None;
-        grown.hold = Some(HoldResult { answered_in_us: Some(800), status: Some(200), ..starved.hold.clone().unwrap() });
+        grown.hold = Some(HoldResult {
+            answered_in_us: Some(800),
+            status: Some(200),
+            ..starved.hold.clone().unwrap()
+        });
         grown.verdict = verdict(&grown);
         Comparison {
             quick: true,
@@ -603,7 +616,9 @@ mod tests {
         assert_eq!(html.matches("<svg").count(), 4);
         let labels: Vec<&str> =
             html.split("</text>").filter_map(|t| Some(t.rsplit_once('>')?.1.trim())).collect();
-        for label in ["99.99%", "99.9%", "50%", "1.0 ms", "seconds into the run", "v2-thread-per-conn"] {
+        for label in
+            ["99.99%", "99.9%", "50%", "1.0 ms", "seconds into the run", "v2-thread-per-conn"]
+        {
             assert!(labels.contains(&label), "no {label:?} in the charts: {labels:?}");
         }
         assert!(html.contains("<td class=\"limit\">✘ 63 requests timed out</td>"));
