@@ -405,7 +405,8 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
 
 /// Loads `url` in headless Chromium, lets its scripts run for `budget` of the page's
 /// (virtual) time, and returns the DOM as the browser rendered it. An error says what
-/// went wrong; a missing browser is an error with the command that installs it.
+/// went wrong: a missing browser (with the command that installs it), or a script error
+/// on the page (with the DOM as far as it got).
 pub fn render_in_browser(url: &str, budget: Duration) -> Result<String, String> {
     let browser = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
@@ -415,6 +416,8 @@ pub fn render_in_browser(url: &str, budget: Duration) -> Result<String, String> 
         )?;
     let output = std::process::Command::new(browser)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        // The page's console on stderr, where an uncaught exception shows.
+        .args(["--enable-logging=stderr", "--v=0"])
         .arg(format!("--virtual-time-budget={}", budget.as_millis()))
         .arg(url)
         .output()
@@ -422,7 +425,17 @@ pub fn render_in_browser(url: &str, budget: Duration) -> Result<String, String> 
     if !output.status.success() {
         return Err(format!("{browser} failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    let dom = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> =
+        stderr.lines().filter(|l| l.contains(":CONSOLE") && l.contains("Uncaught")).collect();
+    if !errors.is_empty() {
+        return Err(format!(
+            "script errors on {url}:\n{}\nthe browser saw:\n{dom}",
+            errors.join("\n")
+        ));
+    }
+    Ok(dom)
 }
 
 /// Threads of this process whose name starts with `prefix` (from /proc).
