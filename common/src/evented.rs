@@ -86,6 +86,73 @@ pub enum Filled {
     PeerClosed,
 }
 
+/// An event loop's connections, in slots indexed by their tokens: a lookup per event is an
+/// index, not a hash. A freed slot is reused by the next connection; an event still
+/// pending for the closed one then reaches the new one, which finds nothing to read.
+#[derive(Debug)]
+pub struct Slots<T> {
+    slots: Vec<Option<T>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Self { slots: Vec::new(), free: Vec::new(), len: 0 }
+    }
+}
+
+impl<T> Slots<T> {
+    /// Stores what `make` builds for the token it is given (1 and up: 0 is left for a
+    /// listening socket).
+    pub fn insert(&mut self, make: impl FnOnce(Token) -> T) -> Token {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        // Token 0 is the listener's; connections start at 1.
+        let token = Token(index + 1);
+        self.slots[index] = Some(make(token));
+        self.len += 1;
+        token
+    }
+
+    pub fn get_mut(&mut self, token: Token) -> Option<&mut T> {
+        self.slots.get_mut(token.0.checked_sub(1)?)?.as_mut()
+    }
+
+    /// Takes the value out, if the slot holds one.
+    pub fn remove(&mut self, token: Token) -> Option<T> {
+        let taken = self.slots.get_mut(token.0.checked_sub(1)?)?.take()?;
+        self.free.push(token.0 - 1);
+        self.len -= 1;
+        Some(taken)
+    }
+
+    /// Keeps the values for which `keep` is true and drops the others (closing a
+    /// connection).
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        for index in 0..self.slots.len() {
+            if self.slots[index].as_ref().is_some_and(|value| !keep(value)) {
+                self.remove(Token(index + 1));
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The tokens in use, in slot order.
+    pub fn tokens(&self) -> impl Iterator<Item = Token> + '_ {
+        self.slots.iter().enumerate().filter(|(_, slot)| slot.is_some()).map(|(i, _)| Token(i + 1))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 // ANCHOR: connection
 /// One client connection and everything an event loop knows about it.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::evented::{Connection, Next, Overdue, Timeouts};
+use common::evented::{Connection, Next, Overdue, Slots, Timeouts};
 use common::limit::LimitLatch;
 use common::server::{ACCEPT_BACKOFF, is_exhaustion};
 use common::shutdown::DEADLINE;
@@ -39,60 +39,6 @@ struct Entry {
     writable: bool,
 }
 
-/// The loop's connections, in slots indexed by their tokens: a lookup per event is an
-/// index, not a hash. A freed slot is reused by the next connection; an event still
-/// pending for the closed one then reaches the new one, which finds nothing to read.
-#[derive(Debug, Default)]
-struct Slots {
-    slots: Vec<Option<Entry>>,
-    free: Vec<usize>,
-    len: usize,
-}
-
-impl Slots {
-    fn insert(&mut self, make: impl FnOnce(Token) -> Entry) -> Token {
-        let index = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
-            self.slots.len() - 1
-        });
-        // Token 0 is the listener's; connections start at 1.
-        let token = Token(index + 1);
-        self.slots[index] = Some(make(token));
-        self.len += 1;
-        token
-    }
-
-    fn get_mut(&mut self, token: Token) -> Option<&mut Entry> {
-        self.slots.get_mut(token.0.checked_sub(1)?)?.as_mut()
-    }
-
-    fn remove(&mut self, token: Token) {
-        if let Some(slot) = token.0.checked_sub(1).and_then(|i| self.slots.get_mut(i))
-            && slot.take().is_some()
-        {
-            self.free.push(token.0 - 1);
-            self.len -= 1;
-        }
-    }
-
-    /// Keeps the connections for which `keep` is true, closing the others.
-    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
-        for index in 0..self.slots.len() {
-            if self.slots[index].as_ref().is_some_and(|entry| !keep(entry)) {
-                self.remove(Token(index + 1));
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
 /// One loop's state; [`EventLoop::run`] is its thread.
 #[derive(Debug)]
 pub struct EventLoop {
@@ -100,7 +46,7 @@ pub struct EventLoop {
     poll: Poll,
     /// None once a shutdown has begun.
     listener: Option<TcpListener>,
-    connections: Slots,
+    connections: Slots<Entry>,
     /// Connections whose last turn stopped at its budget, to serve again next round.
     again: Vec<Token>,
     dispatcher: Arc<Dispatcher>,

@@ -252,24 +252,26 @@ impl Outcome {
 const SHARED: [&str; 4] = ["--idle-timeout", "2", "--request-timeout", "2"];
 
 /// How many versions the matrix has columns for.
-pub const VERSIONS: usize = 7;
+pub const VERSIONS: usize = 8;
 
 /// The versions, in the matrix's column order, and the arguments each runs with besides
-/// [`SHARED`]: v3 has one thread and v4 one worker, so a pinned thread shows; v4, v5 and
-/// v6 take at most 4 connections; v5 runs two loops, v6 two runtime workers.
+/// [`SHARED`]: v3 has one thread and v4 one worker, so a pinned thread shows; v4, v4's
+/// syscall loops, v5 and v6 take at most 4 connections; v5 runs two loops, v6 two
+/// runtime workers. v4-syscalls runs the whole matrix once per `--api`.
 pub const SETUPS: [(&str, &[&str]); VERSIONS] = [
     ("v1-blocking", &[]),
     ("v2-thread-per-conn", &[]),
     ("v2-process-per-conn", &[]),
     ("v3-thread-pool", &["--threads", "1"]),
     ("v4-nio", &["--workers", "1", "--max-connections", "4"]),
+    ("v4-syscalls", &["--max-connections", "4"]),
     ("v5-reactor-per-core", &["--loops", "2", "--max-connections", "4"]),
     ("v6-async", &["--workers", "2", "--max-connections", "4"]),
 ];
 
 // ANCHOR: matrix
 /// What each version is expected to do about each fault, in [`SETUPS`]' order:
-/// v1, v2 (threads), v2 (processes), v3, v4, v5, v6.
+/// v1, v2 (threads), v2 (processes), v3, v4, v4-syscalls (every API alike), v5, v6.
 pub fn expected(fault: Fault) -> [Outcome; VERSIONS] {
     use Outcome::*;
     match fault {
@@ -277,17 +279,26 @@ pub fn expected(fault: Fault) -> [Outcome; VERSIONS] {
         // Every version cuts the trickler off at the request deadline; a one-thread
         // server serves nobody else until then.
         Fault::Slowloris => {
-            [CutOffOthersWaited, CutOff, CutOff, CutOffOthersWaited, CutOff, CutOff, CutOff]
+            [CutOffOthersWaited, CutOff, CutOff, CutOffOthersWaited, CutOff, CutOff, CutOff, CutOff]
         }
         Fault::Silent => [CutOff; VERSIONS],
-        Fault::OverCap => {
-            [OthersWaited, Served, Served, OthersWaited, OthersWaited, OthersWaited, OthersWaited]
-        }
+        Fault::OverCap => [
+            OthersWaited,
+            Served,
+            Served,
+            OthersWaited,
+            OthersWaited,
+            OthersWaited,
+            OthersWaited,
+            OthersWaited,
+        ],
         Fault::FdExhaustion => [Recovered; VERSIONS],
         Fault::PanickingHandler => [Answered(500); VERSIONS],
         Fault::ResetMidResponse => [Dropped; VERSIONS],
         // A blocked write holds a blocking server's thread until the write timeout.
-        Fault::StopsReading => [OthersWaited, CutOff, CutOff, OthersWaited, CutOff, CutOff, CutOff],
+        Fault::StopsReading => {
+            [OthersWaited, CutOff, CutOff, OthersWaited, CutOff, CutOff, CutOff, CutOff]
+        }
         Fault::ErrorWhileUploading => [Rejected(413); VERSIONS],
         Fault::BlankLines => [Served; VERSIONS],
         Fault::BlankFlood => [Rejected(400); VERSIONS],
@@ -326,10 +337,12 @@ pub fn markdown() -> String {
 
 /// Runs `fault` against `binary` (version `version`, one of [`SETUPS`]) and checks the
 /// outcome against [`expected`], then that the server still answers a new client.
-pub fn check(binary: &str, version: &str, fault: Fault) {
+pub fn check(binary: &str, version: &str, extra: &[&str], fault: Fault) {
     let column = SETUPS.iter().position(|(v, _)| *v == version).expect("a version of SETUPS");
     let mut command = Command::new(binary);
-    command.args(["--addr", "127.0.0.1:0"]).args(SHARED).args(SETUPS[column].1);
+    command.args(["--addr", "127.0.0.1:0"]).args(SHARED).args(SETUPS[column].1).args(extra);
+    let version = format!("{version} {}", extra.join(" "));
+    let version = version.trim_end();
     if fault == Fault::FdExhaustion {
         limit_descriptors(&mut command, 64);
     }
@@ -354,100 +367,104 @@ fn limit_descriptors(command: &mut Command, limit: u64) {
 }
 
 /// One `#[test]` per fault for a version's binary: `common::fault_matrix_tests!(BINARY,
-/// "v1-blocking");` in the version's `tests/faults.rs`.
+/// "v1-blocking");` in the version's `tests/faults.rs`, with the arguments that pick a
+/// variant after it if it has several (`..., "v4-syscalls", &["--api", "poll"]);`).
 #[macro_export]
 macro_rules! fault_matrix_tests {
     ($binary:expr, $version:expr) => {
+        $crate::fault_matrix_tests!($binary, $version, &[]);
+    };
+    ($binary:expr, $version:expr, $extra:expr) => {
         use $crate::testkit::faults::{Fault, Shape, check};
 
         #[test]
         fn trickle() {
-            check($binary, $version, Fault::Trickle);
+            check($binary, $version, $extra, Fault::Trickle);
         }
         #[test]
         fn slowloris() {
-            check($binary, $version, Fault::Slowloris);
+            check($binary, $version, $extra, Fault::Slowloris);
         }
         #[test]
         fn silent_connection() {
-            check($binary, $version, Fault::Silent);
+            check($binary, $version, $extra, Fault::Silent);
         }
         #[test]
         fn more_clients_than_it_takes() {
-            check($binary, $version, Fault::OverCap);
+            check($binary, $version, $extra, Fault::OverCap);
         }
         #[test]
         fn out_of_file_descriptors() {
-            check($binary, $version, Fault::FdExhaustion);
+            check($binary, $version, $extra, Fault::FdExhaustion);
         }
         #[test]
         fn panicking_handler() {
-            check($binary, $version, Fault::PanickingHandler);
+            check($binary, $version, $extra, Fault::PanickingHandler);
         }
         #[test]
         fn reset_mid_response() {
-            check($binary, $version, Fault::ResetMidResponse);
+            check($binary, $version, $extra, Fault::ResetMidResponse);
         }
         #[test]
         fn client_stops_reading() {
-            check($binary, $version, Fault::StopsReading);
+            check($binary, $version, $extra, Fault::StopsReading);
         }
         #[test]
         fn error_while_uploading() {
-            check($binary, $version, Fault::ErrorWhileUploading);
+            check($binary, $version, $extra, Fault::ErrorWhileUploading);
         }
         #[test]
         fn blank_lines_then_a_request() {
-            check($binary, $version, Fault::BlankLines);
+            check($binary, $version, $extra, Fault::BlankLines);
         }
         #[test]
         fn a_flood_of_blank_lines() {
-            check($binary, $version, Fault::BlankFlood);
+            check($binary, $version, $extra, Fault::BlankFlood);
         }
         #[test]
         fn binary_echo() {
-            check($binary, $version, Fault::BinaryEcho);
+            check($binary, $version, $extra, Fault::BinaryEcho);
         }
         #[test]
         fn connection_close_with_input_pending() {
-            check($binary, $version, Fault::CloseWithInputPending);
+            check($binary, $version, $extra, Fault::CloseWithInputPending);
         }
         #[test]
         fn exit_with_input_pending() {
-            check($binary, $version, Fault::ExitWithInputPending);
+            check($binary, $version, $extra, Fault::ExitWithInputPending);
         }
         #[test]
         fn steady_pipelining() {
-            check($binary, $version, Fault::SteadyPipelining);
+            check($binary, $version, $extra, Fault::SteadyPipelining);
         }
         #[test]
         fn slow_upload() {
-            check($binary, $version, Fault::SlowUpload);
+            check($binary, $version, $extra, Fault::SlowUpload);
         }
         #[test]
         fn sends_after_an_error() {
-            check($binary, $version, Fault::SendsAfterError);
+            check($binary, $version, $extra, Fault::SendsAfterError);
         }
         #[test]
         fn expect_100_continue() {
-            check($binary, $version, Fault::ExpectContinue);
+            check($binary, $version, $extra, Fault::ExpectContinue);
         }
         #[test]
         fn expect_100_continue_too_large() {
-            check($binary, $version, Fault::ExpectContinueTooLarge);
+            check($binary, $version, $extra, Fault::ExpectContinueTooLarge);
         }
         #[test]
         fn chunked_upload() {
-            check($binary, $version, Fault::ChunkedUpload);
+            check($binary, $version, $extra, Fault::ChunkedUpload);
         }
         #[test]
         fn absolute_form() {
-            check($binary, $version, Fault::AbsoluteForm);
+            check($binary, $version, $extra, Fault::AbsoluteForm);
         }
         #[test]
         fn smuggling_shapes() {
             for shape in Shape::ALL {
-                check($binary, $version, Fault::Smuggle(shape));
+                check($binary, $version, $extra, Fault::Smuggle(shape));
             }
         }
     };

@@ -1,0 +1,223 @@
+//! v4-syscalls: the event loop of v4, underneath `mio`, written on each of the kernel's
+//! ways of waiting for many sockets at once.
+//!
+//! Changed from v4-nio: no acceptor thread, no worker pool, no `mio`. One thread runs one
+//! loop (as `v4-nio --workers 0`, handlers inline), and `--api` chooses how it waits:
+//!
+//! * [`select`](mod@select): a bitmap of descriptors, copied to the kernel and scanned on
+//!   every call; nothing at or above `FD_SETSIZE` (1,024) fits in it;
+//! * [`poll`](mod@poll): an array instead of a bitmap, so no fixed limit, but still copied
+//!   and scanned whole on every call;
+//! * [`epoll`](mod@epoll): the interest list lives in the kernel, and a wait returns only
+//!   the ready descriptors; level-triggered (`epoll`) or edge-triggered (`epoll-et`);
+//! * [`io_uring`](mod@io_uring): no readiness at all. The loop submits the reads, writes
+//!   and accepts themselves, and the kernel reports them done.
+//!
+//! The first four share one loop ([`event_loop`]) and differ only in the [`Waiter`] it
+//! calls; the turn that serves a ready connection is `common`'s, the same v4's workers
+//! and v5's loops run. `/stats` shows under `model` the API, the descriptors watched,
+//! the waits, events per wait and the time spent inside the wait call.
+//!
+//! Beside the server, [`storm`] reproduces the Java article's bug: a level-triggered
+//! epoll loop handing a ready socket to a worker pool without masking it.
+//!
+//! Run it with `cargo run -p v4-syscalls -- --api poll` (port 8086).
+
+pub mod epoll;
+pub mod event_loop;
+pub mod io_uring;
+pub mod poll;
+pub mod select;
+pub mod storm;
+
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::cli::ServerArgs;
+use common::{Dispatcher, Stats};
+
+/// The crate name, sent in the `Server` header.
+pub const SERVER: &str = "v4-syscalls";
+/// Where `cargo run -p v4-syscalls` listens.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8086";
+/// Open connections allowed when no cap is given, as v4-nio.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+/// The kernel interface the loop waits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Api {
+    Select,
+    Poll,
+    /// epoll, level-triggered: a ready descriptor is reported at every wait until drained.
+    Epoll,
+    /// epoll, edge-triggered: reported once per change; the loop must drain it.
+    EpollEt,
+    IoUring,
+}
+
+impl Api {
+    pub const ALL: [Api; 5] = [Api::Select, Api::Poll, Api::Epoll, Api::EpollEt, Api::IoUring];
+
+    /// The name `--api` takes and `/stats` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Select => "select",
+            Api::Poll => "poll",
+            Api::Epoll => "epoll",
+            Api::EpollEt => "epoll-et",
+            Api::IoUring => "io-uring",
+        }
+    }
+}
+
+/// v4-syscalls' settings: the shared ones, the API and the connection cap.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: common::Config,
+    pub api: Api,
+    /// Most connections open at once; past it, newcomers wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: common::Config::default(),
+            api: Api::Epoll,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl AsRef<common::Config> for Config {
+    fn as_ref(&self) -> &common::Config {
+        &self.server
+    }
+}
+
+/// v4-syscalls' command line: the shared options, the API and the connection cap.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// How the loop waits for its sockets
+    #[arg(long, value_enum, default_value_t = Api::Epoll)]
+    pub api: Api,
+
+    /// Most connections open at once; at the cap, newcomers wait in the kernel's backlog
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+/// Starts v4-syscalls from its command line and serves until stopped: what its `main`
+/// and `loadgen serve v4-syscalls` both run.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
+    let config = Config { server, api: args.api, max_connections: args.max_connections };
+    run(listener, dispatcher, config)?;
+    Ok(())
+}
+
+/// Readiness of one descriptor, as a loop asks for it and a wait reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    Read,
+    ReadWrite,
+}
+
+/// A kernel interface that waits for readiness: what `select`, `poll` and `epoll` each
+/// implement, and all the loop knows of them.
+pub trait Waiter {
+    /// Watches `fd` (as `token`) for `interest`, or changes what it is watched for.
+    fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()>;
+    /// Stops watching `fd`, before it is closed.
+    fn forget(&mut self, fd: RawFd);
+    /// Waits at most `timeout` and appends the tokens of the ready descriptors.
+    fn wait(&mut self, timeout: Duration, ready: &mut Vec<usize>) -> io::Result<()>;
+}
+
+/// The loop's figures, shared with `/stats`.
+#[derive(Debug, Default)]
+pub struct LoopCounters {
+    /// Descriptors watched now: the connections and the listener.
+    pub watched: AtomicU64,
+    /// Calls to the wait (select, poll, epoll_wait, io_uring_enter).
+    pub waits: AtomicU64,
+    /// Readiness events (or completions) those waits returned.
+    pub events: AtomicU64,
+    /// Nanoseconds spent inside the wait calls, sleeping included.
+    pub wait_nanos: AtomicU64,
+    /// Connections refused because their descriptor cannot be watched (select's limit).
+    pub refused: AtomicU64,
+}
+
+impl LoopCounters {
+    fn register(self: &Arc<Self>, stats: &Stats, api: Api) {
+        let read = |c: &Arc<Self>, f: fn(&Self) -> &AtomicU64| {
+            let c = Arc::clone(c);
+            move || f(&c).load(Ordering::Relaxed)
+        };
+        stats.gauge("api", move || api.name());
+        stats.gauge("watched", read(self, |c| &c.watched));
+        stats.gauge("waits", read(self, |c| &c.waits));
+        stats.gauge("events", read(self, |c| &c.events));
+        let c = Arc::clone(self);
+        stats.gauge("events_per_wait", move || {
+            let waits = c.waits.load(Ordering::Relaxed).max(1);
+            c.events.load(Ordering::Relaxed) as f64 / waits as f64
+        });
+        stats.gauge("wait_secs", {
+            let c = Arc::clone(self);
+            move || c.wait_nanos.load(Ordering::Relaxed) as f64 / 1e9
+        });
+        stats.gauge("refused", read(self, |c| &c.refused));
+    }
+
+    /// Counts one wait that took `took` and returned `events`.
+    pub fn waited(&self, took: Duration, events: usize) {
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(events as u64, Ordering::Relaxed);
+        self.wait_nanos.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Serves on this thread until `config.server.shutdown` is triggered, waiting with
+/// `config.api`.
+// ANCHOR: run
+pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
+    let counters = Arc::new(LoopCounters::default());
+    counters.register(dispatcher.stats(), config.api);
+    dispatcher.stats().describe(
+        "One thread, one event loop, handlers inline; the loop waits with the kernel interface --api names.",
+    );
+    tracing::info!(api = config.api.name(), "one event loop, written on {}", config.api.name());
+    match config.api {
+        Api::Select => {
+            event_loop::run(select::Select::default(), listener, dispatcher, &config, counters)
+        }
+        Api::Poll => {
+            event_loop::run(poll::Poll::default(), listener, dispatcher, &config, counters)
+        }
+        Api::Epoll => event_loop::run(
+            epoll::Epoll::new(epoll::Trigger::Level)?,
+            listener,
+            dispatcher,
+            &config,
+            counters,
+        ),
+        Api::EpollEt => event_loop::run(
+            epoll::Epoll::new(epoll::Trigger::Edge)?,
+            listener,
+            dispatcher,
+            &config,
+            counters,
+        ),
+        Api::IoUring => io_uring::run(listener, dispatcher, &config, counters),
+    }
+}
+// ANCHOR_END: run
