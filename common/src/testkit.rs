@@ -351,18 +351,21 @@ pub fn check_graceful_shutdown(mut server: ChildServer) -> Result<(), String> {
 #[macro_export]
 macro_rules! shutdown_tests {
     ($binary:expr) => {
+        $crate::shutdown_tests!($binary, &[]);
+    };
+    ($binary:expr, $args:expr) => {
         use $crate::testkit::{
             check_graceful_shutdown, check_second_signal_exits_at_once, spawn_binary,
         };
 
         #[test]
         fn sigterm_finishes_the_request_in_flight_and_closes_idle_clients() {
-            assert_eq!(check_graceful_shutdown(spawn_binary($binary, &[])), Ok(()));
+            assert_eq!(check_graceful_shutdown(spawn_binary($binary, $args)), Ok(()));
         }
 
         #[test]
         fn a_second_sigterm_exits_at_once() {
-            assert_eq!(check_second_signal_exits_at_once(spawn_binary($binary, &[])), Ok(()));
+            assert_eq!(check_second_signal_exits_at_once(spawn_binary($binary, $args)), Ok(()));
         }
     };
 }

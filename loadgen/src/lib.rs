@@ -1,6 +1,7 @@
 //! The load scripts students run first: drive one server and measure it (`bench`), hold
 //! idle connections and time a newcomer (`hold`), or run every version side by side
-//! through a suite of scenarios and write a report (`compare`).
+//! through a suite of scenarios and write a report (`compare`); or set the kernel's
+//! waiting interfaces side by side under idle crowds (`waits`).
 //!
 //! The engine is event-driven on mio, so one or two threads drive ten thousand
 //! connections; latencies go into an HdrHistogram; an open-loop mode measures from each
@@ -13,3 +14,4 @@ pub mod measure;
 pub mod report;
 pub mod sample;
 pub mod serve;
+pub mod waits;

@@ -34,6 +34,9 @@ enum Command {
     Hold(HoldArgs),
     /// Run every version through the scenario suite and write a report
     Compare(CompareArgs),
+    /// Set select, poll, epoll and io_uring side by side: v4-syscalls on each --api,
+    /// a few busy clients beside a growing crowd of idle ones, and the time per wait
+    Waits(WaitsArgs),
     /// Run one version in this process, with the options its own binary takes (how
     /// `compare` starts each server)
     #[command(hide = true, subcommand)]
@@ -114,6 +117,28 @@ struct CompareArgs {
     out: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+struct WaitsArgs {
+    /// The interfaces to measure (comma-separated) [default: all five]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    apis: Vec<v4_syscalls::Api>,
+    /// Idle connections to hold in each run (comma-separated)
+    #[arg(long, value_delimiter = ',', default_value = "0,1000,5000,10000")]
+    idle: Vec<usize>,
+    /// Keep-alive clients driving the server beside the idle ones
+    #[arg(long, default_value_t = 4)]
+    active: usize,
+    /// How long each run drives the server
+    #[arg(long, short = 'd', default_value = "3s", value_parser = parse_duration)]
+    duration: Duration,
+    /// One second per run instead of the --duration
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the report [default: target/waits]
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -121,6 +146,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => run_bench(args),
         Command::Hold(args) => run_hold(args),
         Command::Compare(args) => run_compare(args),
+        Command::Waits(args) => run_waits(args),
     }
 }
 
@@ -249,6 +275,36 @@ fn default_out_dir() -> PathBuf {
 
 /// Each connection is a file descriptor, on our side and the server's (whose process
 /// inherits our limit). Raise the soft limit as far as the hard one allows.
+fn run_waits(args: WaitsArgs) -> anyhow::Result<()> {
+    let config = loadgen::waits::WaitsConfig {
+        apis: if args.apis.is_empty() { v4_syscalls::Api::ALL.to_vec() } else { args.apis },
+        idle: args.idle,
+        active: args.active,
+        duration: if args.quick { Duration::from_secs(1) } else { args.duration },
+    };
+    raise_fd_limit(config.idle.iter().copied().max().unwrap_or(0) + config.active)?;
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let command = format!("loadgen {command}");
+    eprintln!(
+        "v4-syscalls, {} clients beside the idle ones, {:?} per run:",
+        config.active, config.duration
+    );
+    let points = loadgen::waits::run(&config)?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from("target/waits"));
+    std::fs::create_dir_all(&out)?;
+    let markdown = loadgen::waits::markdown(&points, &config, &command);
+    println!("{markdown}");
+    for (name, text) in [
+        ("results.json", serde_json::to_string_pretty(&points)?),
+        ("report.md", markdown),
+        ("report.html", loadgen::waits::html(&points, &config, &command)?),
+    ] {
+        std::fs::write(out.join(name), text)?;
+        eprintln!("wrote {}", out.join(name).display());
+    }
+    Ok(())
+}
+
 fn raise_fd_limit(connections: usize) -> anyhow::Result<()> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let needed = connections as u64 + 256;

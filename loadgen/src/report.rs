@@ -247,10 +247,10 @@ pub fn charts(scenario: &ScenarioResult) -> Vec<String> {
         .collect()
 }
 
-type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+pub(crate) type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
 /// Draws on an SVG of `size` and returns its text.
-fn svg(
+pub(crate) fn svg(
     size: (u32, u32),
     draw: impl FnOnce(&Area<'_>) -> Result<(), String>,
 ) -> Result<String, String> {
@@ -444,7 +444,7 @@ fn growth_chart(scenario: &ScenarioResult) -> Result<String, String> {
     })
 }
 
-fn legend<'a, X: Ranged, Y: Ranged>(
+pub(crate) fn legend<'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
 ) -> Result<(), String> {
     chart
@@ -457,7 +457,7 @@ fn legend<'a, X: Ranged, Y: Ranged>(
 }
 
 /// An axis label for people: `950`, `12k`, `1.5M`, `0.25`; never `120000.0`.
-fn axis_number(value: f64) -> String {
+pub(crate) fn axis_number(value: f64) -> String {
     let magnitude = value.abs();
     let trim = |text: String| {
         if text.contains('.') {

@@ -29,6 +29,9 @@ pub enum Version {
     #[value(name = "v4-nio")]
     #[serde(rename = "v4-nio")]
     V4Nio,
+    #[value(name = "v4-syscalls")]
+    #[serde(rename = "v4-syscalls")]
+    V4Syscalls,
     #[value(name = "v5-reactor-per-core")]
     #[serde(rename = "v5-reactor-per-core")]
     V5ReactorPerCore,
@@ -38,12 +41,13 @@ pub enum Version {
 }
 
 impl Version {
-    pub const ALL: [Version; 7] = [
+    pub const ALL: [Version; 8] = [
         Version::V1Blocking,
         Version::V2ThreadPerConn,
         Version::V2ProcessPerConn,
         Version::V3ThreadPool,
         Version::V4Nio,
+        Version::V4Syscalls,
         Version::V5ReactorPerCore,
         Version::V6Async,
     ];
@@ -56,6 +60,7 @@ impl Version {
             Version::V2ProcessPerConn => v2_process_per_conn::SERVER,
             Version::V3ThreadPool => v3_thread_pool::SERVER,
             Version::V4Nio => v4_nio::SERVER,
+            Version::V4Syscalls => v4_syscalls::SERVER,
             Version::V5ReactorPerCore => v5_reactor_per_core::SERVER,
             Version::V6Async => v6_async::SERVER,
         }
@@ -81,6 +86,8 @@ pub enum Serve {
     V3ThreadPool(v3_thread_pool::Args),
     #[command(name = "v4-nio")]
     V4Nio(v4_nio::Args),
+    #[command(name = "v4-syscalls")]
+    V4Syscalls(v4_syscalls::Args),
     #[command(name = "v5-reactor-per-core")]
     V5ReactorPerCore(v5_reactor_per_core::Args),
     #[command(name = "v6-async")]
@@ -96,6 +103,7 @@ impl Serve {
             Serve::V2ProcessPerConn(args) => v2_process_per_conn::serve(args),
             Serve::V3ThreadPool(args) => v3_thread_pool::serve(args),
             Serve::V4Nio(args) => v4_nio::serve(args),
+            Serve::V4Syscalls(args) => v4_syscalls::serve(args),
             Serve::V5ReactorPerCore(args) => v5_reactor_per_core::serve(args),
             Serve::V6Async(args) => v6_async::serve(args),
         }
@@ -105,8 +113,17 @@ impl Serve {
 /// Starts `version` as `loadgen serve` in a child process on a free port, its log
 /// appended to `log`.
 pub fn spawn(version: Version, log: Option<std::fs::File>) -> std::io::Result<ChildServer> {
+    spawn_with(version, &[], log)
+}
+
+/// [`spawn`], with options for the version besides the address.
+pub fn spawn_with(
+    version: Version,
+    args: &[&str],
+    log: Option<std::fs::File>,
+) -> std::io::Result<ChildServer> {
     let mut command = Command::new(std::env::current_exe()?);
-    command.args(["serve", version.name(), "--addr", "127.0.0.1:0"]);
+    command.args(["serve", version.name(), "--addr", "127.0.0.1:0"]).args(args);
     command.stderr(log.map_or_else(Stdio::null, Stdio::from));
     ChildServer::spawn(command)
 }

@@ -1,0 +1,52 @@
+//! The five loops over real sockets: each speaks both protocols and counts its waits; all
+//! share v4-nio `--workers 0`'s limit, handlers on the loop, because only the way they
+//! wait differs.
+
+use std::time::Instant;
+
+use common::testkit::{
+    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, speaks_both_protocols, wait_until,
+};
+use v4_syscalls::{Api, Config, SERVER, run};
+
+fn server(api: Api) -> TestServer {
+    TestServer::start(SERVER, Config { api, ..Config::default() }, run)
+}
+
+#[test]
+fn every_api_serves_both_protocols_and_counts_its_waits() {
+    for api in Api::ALL {
+        let server = server(api);
+        let mut client = Client::connect(server.addr()).expect("connect");
+        speaks_both_protocols(&mut client, SERVER);
+        let stats = client.get("/stats").expect("/stats");
+        let stats: serde_json::Value = serde_json::from_slice(&stats.body).expect("JSON");
+        let model = &stats["model"];
+        assert_eq!(model["api"], api.name(), "{stats}");
+        // Two requests, each at least one wait that returned an event.
+        assert!(model["waits"].as_u64() >= Some(2), "{api:?}: {model}");
+        assert!(model["events"].as_u64() >= Some(2), "{api:?}: {model}");
+        assert!(model["wait_secs"].as_f64() > Some(0.0), "{api:?}: {model}");
+    }
+}
+
+#[test]
+fn a_busy_handler_stalls_every_connection_whatever_the_api() {
+    for api in [Api::Poll, Api::IoUring] {
+        let server = server(api);
+        let mut busy = Client::connect(server.addr()).expect("connect");
+        let mut other = Client::connect(server.addr()).expect("connect");
+        assert_eq!(other.line("GET /hello").expect("an answer"), "200 Hello, World!");
+        busy.send(b"GET /cpu?ms=4000\n").expect("send");
+        // The dispatcher counts a request before running its handler.
+        assert!(wait_until(TIMEOUT, || server.stats().requests() >= 2), "{api:?}");
+        other.send(b"GET /hello\n").expect("send");
+        let asked = Instant::now();
+        other.set_timeout(NO_ANSWER_WAIT).expect("timeout");
+        assert!(other.read_line().is_err(), "{api:?}: answered while the loop computed");
+        other.set_timeout(TIMEOUT).expect("timeout");
+        assert_eq!(other.read_line().expect("answered after"), "200 Hello, World!");
+        assert!(busy.read_line().expect("the /cpu answer").starts_with("200"), "{api:?}");
+        assert!(asked.elapsed() >= NO_ANSWER_WAIT, "{api:?}");
+    }
+}
