@@ -123,7 +123,7 @@ struct WaitsArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     apis: Vec<v4_syscalls::Api>,
     /// Idle connections to hold in each run (comma-separated)
-    #[arg(long, value_delimiter = ',', default_value = "0,1000,5000,10000")]
+    #[arg(long, value_delimiter = ',', default_value = "0,500,1000,5000,10000")]
     idle: Vec<usize>,
     /// Keep-alive clients driving the server beside the idle ones
     #[arg(long, default_value_t = 4)]

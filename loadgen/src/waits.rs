@@ -75,7 +75,7 @@ fn read_waits(client: &mut Client) -> anyhow::Result<Waits> {
 
 /// The most descriptors a select loop can watch, leaving room for the listener, the
 /// standard streams and the clients that drive it.
-const SELECT_ROOM: usize = 1024 - 32;
+const SELECT_ROOM: usize = 1024 - 16;
 
 /// Runs the sweep, printing a line per point as it goes.
 pub fn run(config: &WaitsConfig) -> anyhow::Result<Vec<Point>> {
