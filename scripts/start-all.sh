@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Starts every version on its default port (8081-8085, 8087, 8088) for playing by hand, and stops
+# Starts every version on its default port (8081-8088; v4-syscalls on epoll) for playing by hand, and stops
 # them all on Ctrl-C. Logs go to target/logs/<version>.log.
 #
 #   scripts/start-all.sh            # then, in another terminal: scripts/try.sh 8084
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-versions=(v1-blocking v2-thread-per-conn v2-process-per-conn v3-thread-pool v4-nio v5-reactor-per-core v6-async)
+versions=(v1-blocking v2-thread-per-conn v2-process-per-conn v3-thread-pool v4-nio v4-syscalls v5-reactor-per-core v6-async)
 cargo build --release -q $(printf -- '-p %s ' "${versions[@]}")
 mkdir -p target/logs
 pids=()

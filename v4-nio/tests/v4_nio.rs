@@ -121,7 +121,9 @@ fn a_reset_in_the_middle_of_a_response_disturbs_nobody() {
 // ANCHOR: article_bug
 /// The article's bug, as a regression test: its level-triggered poller handed one ready
 /// socket to worker after worker until it masked the interest. Here one request must
-/// cost one dispatch, and no dispatch may find nothing to do.
+/// cost one dispatch, and no dispatch may find nothing to do. mio's edge triggering and
+/// v4's single owner per connection keep this true; v4-syscalls' `tests/storm.rs` runs
+/// the same check against the article's unmasked level-triggered poller, where it fails.
 #[test]
 fn one_request_is_one_dispatch() {
     let server = v4(2);
