@@ -15,6 +15,7 @@ use crate::hold::{self, HoldConfig, HoldResult};
 use crate::measure::{Summary, fmt_us};
 use crate::sample::{self, Peak, Sampler, Timed, Watched};
 use crate::serve::{self, Version};
+use crate::waits::{self, WaitsConfig};
 
 /// The scenarios, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -27,6 +28,8 @@ pub enum ScenarioId {
     CpuHandler,
     C10k,
     Pipelining,
+    /// v4-syscalls' kernel interfaces under growing idle crowds (not one run per version).
+    KernelWaits,
 }
 
 /// What a scenario does to a server.
@@ -34,6 +37,8 @@ pub enum ScenarioId {
 pub enum Load {
     Bench(BenchConfig),
     Hold(HoldConfig),
+    /// The sweep of `loadgen waits`, run once whatever the versions.
+    Waits(WaitsConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +71,11 @@ impl Scenario {
             Load::Hold(h) => format!(
                 "{} idle connections held, then one new client's GET {} given {:?}",
                 h.connections, h.path, h.timeout
+            ),
+            Load::Waits(w) => format!(
+                "v4-syscalls with each --api; {:?} idle connections held; {} keep-alive clients \
+                 for {:?} beside them",
+                w.idle, w.active, w.duration
             ),
         }
     }
@@ -155,6 +165,21 @@ pub fn suite(quick: bool) -> Vec<Scenario> {
                 ..bench(16, "/hello", secs(5, 1000), secs(2, 500))
             }),
         },
+        Scenario {
+            id: ScenarioId::KernelWaits,
+            title: "How the kernel waits: select, poll, epoll, io_uring",
+            lesson: "One event loop, five ways of waiting, a few busy clients beside a growing \
+                     crowd of idle ones. select and poll copy and scan every watched descriptor \
+                     on every wait, so each wait grows with the crowd; epoll and io_uring hand \
+                     back only what is ready, and do not notice it. select cannot watch past \
+                     descriptor 1,023 at all.",
+            load: Load::Waits(WaitsConfig {
+                apis: v4_syscalls::Api::ALL.to_vec(),
+                idle: if quick { vec![0, 1000, 5000] } else { vec![0, 500, 1000, 5000, 10_000] },
+                active: 4,
+                duration: secs(3, 1000),
+            }),
+        },
     ]
 }
 
@@ -188,6 +213,9 @@ pub struct ScenarioResult {
     pub lesson: String,
     pub settings: String,
     pub outcomes: Vec<Outcome>,
+    /// The kernel-waits sweep's points (that scenario has no outcome per version).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waits: Vec<waits::Point>,
 }
 
 /// The machine the numbers come from: they mean little without it.
@@ -240,11 +268,23 @@ pub fn run(
     let started_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let total = scenarios.len() * versions.len();
+    let per_version = scenarios.iter().filter(|s| !matches!(s.load, Load::Waits(_)));
+    let total = per_version.count() * versions.len();
     let mut results = Vec::new();
     let mut step = 0;
     for scenario in scenarios {
         eprintln!("\n{}: {}", scenario.title, scenario.settings());
+        if let Load::Waits(config) = &scenario.load {
+            results.push(ScenarioResult {
+                id: scenario.id,
+                title: scenario.title.to_owned(),
+                lesson: scenario.lesson.to_owned(),
+                settings: scenario.settings(),
+                outcomes: Vec::new(),
+                waits: waits::run(config)?,
+            });
+            continue;
+        }
         let mut outcomes = Vec::new();
         for &version in versions {
             step += 1;
@@ -260,6 +300,7 @@ pub fn run(
             lesson: scenario.lesson.to_owned(),
             settings: scenario.settings(),
             outcomes,
+            waits: Vec::new(),
         });
     }
     Ok(Comparison { quick, machine: Machine::this(), started_at, scenarios: results })
@@ -288,6 +329,8 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
             drop(idle);
             (None, Some(result))
         }
+        // Run once by `run`, never per version.
+        Load::Waits(_) => anyhow::bail!("the kernel-waits sweep is not run per version"),
     };
     let cpu_ms = sample::cpu_ms(pid).saturating_sub(cpu_before);
     let Watched { mut peak, series } = sampler.stop();

@@ -87,6 +87,13 @@ fn threads(o: &Outcome) -> String {
 pub fn terminal(comparison: &Comparison) -> String {
     let mut out = String::new();
     for scenario in &comparison.scenarios {
+        if !scenario.waits.is_empty() {
+            let _ = writeln!(out, "\n{}  ({})", scenario.title, scenario.settings);
+            for (title, header, rows) in crate::waits::tables(&scenario.waits) {
+                let _ = write!(out, "{title}\n{}", md_table(&header, &rows));
+            }
+            continue;
+        }
         let (header, rows) = table(scenario);
         let widths: Vec<usize> = (0..header.len())
             .map(|c| {
@@ -139,8 +146,13 @@ pub fn markdown(comparison: &Comparison, command: &str) -> String {
             "\n## {}\n\n{}\n\nSettings: {}.\n\n",
             scenario.title, scenario.lesson, scenario.settings
         );
-        let (header, rows) = table(scenario);
-        md += &md_table(&header, &rows);
+        if scenario.waits.is_empty() {
+            let (header, rows) = table(scenario);
+            md += &md_table(&header, &rows);
+        }
+        for (title, header, rows) in crate::waits::tables(&scenario.waits) {
+            let _ = write!(md, "{title}:\n\n{}\n", md_table(&header, &rows));
+        }
     }
     md
 }
@@ -154,6 +166,7 @@ fn limits_matrix(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
     let rows = comparison
         .scenarios
         .iter()
+        .filter(|s| !s.outcomes.is_empty())
         .map(|s| {
             let mut row = vec![s.title.clone()];
             row.extend(s.outcomes.iter().map(|o| {
@@ -166,7 +179,7 @@ fn limits_matrix(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
+pub(crate) fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
     let escape = |s: &str| s.replace('|', "\\|");
     let mut md = format!(
         "| {} |\n",
@@ -179,11 +192,11 @@ fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
     md
 }
 
-fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-fn html_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
+pub(crate) fn html_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
     let mut html = String::from("<table><thead><tr>");
     for h in header {
         let _ = write!(html, "<th>{}</th>", escape_html(h.as_ref()));
@@ -227,8 +240,13 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
             escape_html(&scenario.lesson),
             escape_html(&scenario.settings)
         );
-        let (header, rows) = table(scenario);
-        html += &html_table(&header, &rows);
+        if scenario.waits.is_empty() {
+            let (header, rows) = table(scenario);
+            html += &html_table(&header, &rows);
+        }
+        for (title, header, rows) in crate::waits::tables(&scenario.waits) {
+            let _ = write!(html, "<p>{title}:</p>{}", html_table(&header, &rows));
+        }
         for chart in charts(scenario) {
             html += &chart;
         }
@@ -239,6 +257,9 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
 /// A scenario's charts: bars per version, the latency distribution when requests were
 /// timed, and threads and memory over the run where a model's cost grows with clients.
 pub fn charts(scenario: &ScenarioResult) -> Vec<String> {
+    if !scenario.waits.is_empty() {
+        return crate::waits::charts(&scenario.waits);
+    }
     let grows = matches!(scenario.id, ScenarioId::IdleClients | ScenarioId::C10k);
     [Some(bar_chart(scenario)), latency_chart(scenario), grows.then(|| growth_chart(scenario))]
         .into_iter()
@@ -562,6 +583,7 @@ mod tests {
                         outcome(Version::V1Blocking, 63, 1),
                         outcome(Version::V4Nio, 0, 13),
                     ],
+                    waits: Vec::new(),
                 },
                 ScenarioResult {
                     id: ScenarioId::IdleClients,
@@ -569,6 +591,7 @@ mod tests {
                     lesson: "Another lesson.".into(),
                     settings: "100 idle".into(),
                     outcomes: vec![starved, grown],
+                    waits: Vec::new(),
                 },
             ],
         }

@@ -20,7 +20,7 @@ use v4_syscalls::Api;
 
 use crate::bench::{self, BenchConfig};
 use crate::measure::{Percentiles, fmt_us};
-use crate::report::{axis_number, legend, svg};
+use crate::report::{axis_number, escape_html, html_table, legend, md_table, svg};
 use crate::serve::{self, Version};
 
 /// What to sweep.
@@ -152,62 +152,109 @@ fn measure(api: Api, idle: usize, config: &WaitsConfig) -> anyhow::Result<Point>
     })
 }
 
-/// The table: a row per API, a column per number of idle connections.
-pub fn markdown(points: &[Point], config: &WaitsConfig, command: &str) -> String {
-    let mut md = format!(
-        "# How the kernel waits: one loop, five interfaces\n\nProduced by `{command}`: v4-syscalls \
+/// The APIs and idle counts of a sweep, in the order they were run.
+fn axes(points: &[Point]) -> (Vec<&'static str>, Vec<usize>) {
+    let (mut apis, mut idle) = (Vec::new(), Vec::new());
+    for p in points {
+        if !apis.contains(&p.api) {
+            apis.push(p.api);
+        }
+        if !idle.contains(&p.idle) {
+            idle.push(p.idle);
+        }
+    }
+    (apis, idle)
+}
+
+/// A table per figure (requests per second, time per wait, p99): a row per API, a
+/// column per number of idle connections.
+pub fn tables(points: &[Point]) -> Vec<(&'static str, Vec<String>, Vec<Vec<String>>)> {
+    type Cell = fn(&Point) -> String;
+    let figures: [(&str, Cell); 3] = [
+        ("Requests per second", |p| format!("{:.0}", p.requests_per_sec)),
+        ("Microseconds per wait", |p| format!("{:.1}", p.us_per_wait)),
+        ("p99 latency", |p| fmt_us(p.latency_us.p99)),
+    ];
+    if points.is_empty() {
+        return Vec::new();
+    }
+    let (apis, idle) = axes(points);
+    let mut header = vec!["api".to_owned()];
+    header.extend(idle.iter().map(|n| format!("{n} idle")));
+    figures
+        .into_iter()
+        .map(|(title, cell)| {
+            let rows = apis
+                .iter()
+                .map(|api| {
+                    let mut row = vec![(*api).to_owned()];
+                    row.extend(points.iter().filter(|p| p.api == *api).map(|p| {
+                        if p.skipped.is_some() { "past FD_SETSIZE".to_owned() } else { cell(p) }
+                    }));
+                    row
+                })
+                .collect();
+            (title, header.clone(), rows)
+        })
+        .collect()
+}
+
+/// What was run, in one paragraph.
+fn intro(config: &WaitsConfig, command: &str) -> String {
+    format!(
+        "Produced by `{command}`: v4-syscalls \
          with each `--api`, {} keep-alive clients asking `GET /hello` for {:?}, beside idle \
          connections that never send a byte. Time per wait is measured by the server around \
          its wait call (kernel work and any sleep); read the numbers as ratios between \
-         interfaces in this one run.\n",
+         interfaces in this one run.",
         config.active, config.duration
+    )
+}
+
+/// `report.md` of `loadgen waits`.
+pub fn markdown(points: &[Point], config: &WaitsConfig, command: &str) -> String {
+    let mut md = format!(
+        "# How the kernel waits: one loop, five interfaces\n\n{}\n",
+        intro(config, command)
     );
-    for (title, cell) in [
-        (
-            "Requests per second",
-            (|p: &Point| format!("{:.0}", p.requests_per_sec)) as fn(&Point) -> String,
-        ),
-        ("Microseconds per wait", |p: &Point| format!("{:.1}", p.us_per_wait)),
-        ("p99 latency", |p: &Point| fmt_us(p.latency_us.p99)),
-    ] {
-        md += &format!("\n## {title}\n\n| api |");
-        for idle in &config.idle {
-            md += &format!(" {idle} idle |");
-        }
-        md += &format!("\n|---|{}\n", "---:|".repeat(config.idle.len()));
-        for api in &config.apis {
-            md += &format!("| {} |", api.name());
-            for p in points.iter().filter(|p| p.api == api.name()) {
-                let text = if p.skipped.is_some() { "past FD_SETSIZE".into() } else { cell(p) };
-                md += &format!(" {text} |");
-            }
-            md += "\n";
-        }
+    for (title, header, rows) in tables(points) {
+        md += &format!("\n## {title}\n\n{}", md_table(&header, &rows));
     }
     md
 }
 
-/// Two charts, one line per API across the idle counts: requests per second, and time
-/// per wait.
-pub fn html(points: &[Point], config: &WaitsConfig, command: &str) -> anyhow::Result<String> {
+/// `report.html` of `loadgen waits`: the tables and the charts.
+pub fn html(points: &[Point], config: &WaitsConfig, command: &str) -> String {
     let mut html = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>How the kernel \
          waits</title><style>body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem \
-         auto;padding:0 1rem}svg{max-width:100%;height:auto}pre{white-space:pre-wrap}</style>\
-         </head><body>",
+         auto;padding:0 1rem}table{border-collapse:collapse}th,td{border:1px solid #ccc;\
+         padding:.3rem .6rem}svg{max-width:100%;height:auto}</style></head><body>",
     );
-    html += "<pre>";
-    html += &markdown(points, config, command).replace('&', "&amp;").replace('<', "&lt;");
-    html += "</pre>";
+    html += &format!("<p>{}</p>", escape_html(&intro(config, command)));
+    for (title, header, rows) in tables(points) {
+        html += &format!("<h2>{title}</h2>{}", html_table(&header, &rows));
+    }
+    for chart in charts(points) {
+        html += &chart;
+    }
+    html + "</body></html>\n"
+}
+
+/// Two charts, one line per API across the idle counts: requests per second, and time
+/// per wait.
+pub fn charts(points: &[Point]) -> Vec<String> {
     type Pick = fn(&Point) -> f64;
     let charts: [(&str, Pick); 2] = [
         ("requests per second, by idle connections held", |p| p.requests_per_sec),
         ("microseconds inside one wait, by idle connections held", |p| p.us_per_wait),
     ];
+    let (apis, idle) = axes(points);
+    let mut drawn = Vec::new();
     for (caption, pick) in charts {
         let chart = svg((960, 380), |root| {
             let measured = || points.iter().filter(|p| p.skipped.is_none());
-            let right = config.idle.iter().copied().max().unwrap_or(1).max(1) as f64;
+            let right = idle.iter().copied().max().unwrap_or(1).max(1) as f64;
             let top = measured().map(pick).fold(1.0, f64::max) * 1.15;
             let mut chart = ChartBuilder::on(root)
                 .caption(caption, ("sans-serif", 16))
@@ -224,25 +271,59 @@ pub fn html(points: &[Point], config: &WaitsConfig, command: &str) -> anyhow::Re
                 .y_label_formatter(&|y| axis_number(*y))
                 .draw()
                 .map_err(|e| e.to_string())?;
-            for (i, api) in config.apis.iter().enumerate() {
+            for (i, api) in apis.iter().enumerate() {
                 let color = Palette99::pick(i).stroke_width(2);
                 let line: Vec<(f64, f64)> = measured()
-                    .filter(|p| p.api == api.name())
+                    .filter(|p| p.api == *api)
                     .map(|p| (p.idle as f64, pick(p)))
                     .collect();
                 chart
                     .draw_series(LineSeries::new(line.clone(), color))
                     .map_err(|e| e.to_string())?
-                    .label(api.name())
+                    .label(*api)
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
                 chart
                     .draw_series(line.into_iter().map(|xy| Circle::new(xy, 3, color.filled())))
                     .map_err(|e| e.to_string())?;
             }
             legend(&mut chart)
-        })
-        .map_err(anyhow::Error::msg)?;
-        html += &chart;
+        });
+        match chart {
+            Ok(chart) => drawn.push(chart),
+            Err(e) => eprintln!("a chart was left out: {e}"),
+        }
     }
-    Ok(html + "</body></html>\n")
+    drawn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(api: Api, idle: usize, rate: f64) -> Point {
+        let mut p = Point::skipped(api, idle, String::new());
+        (p.skipped, p.requests_per_sec, p.us_per_wait) = (None, rate, idle as f64 / 10.0);
+        p
+    }
+
+    #[test]
+    fn tables_have_a_row_per_api_and_a_column_per_crowd() {
+        let points = [
+            point(Api::Poll, 0, 1000.0),
+            point(Api::Poll, 1000, 100.0),
+            point(Api::Epoll, 0, 900.0),
+            point(Api::Epoll, 1000, 900.0),
+            Point::skipped(Api::Select, 0, "why".into()),
+            Point::skipped(Api::Select, 1000, "why".into()),
+        ];
+        let tables = tables(&points);
+        let (title, header, rows) = &tables[0];
+        assert_eq!(*title, "Requests per second");
+        assert_eq!(header, &["api", "0 idle", "1000 idle"]);
+        assert_eq!(rows[0], ["poll", "1000", "100"]);
+        assert_eq!(rows[2], ["select", "past FD_SETSIZE", "past FD_SETSIZE"]);
+        assert_eq!(tables[1].2[0], ["poll", "0.0", "100.0"]);
+        assert_eq!(charts(&points).len(), 2);
+        assert!(super::tables(&[]).is_empty());
+    }
 }
