@@ -166,9 +166,12 @@ fn axes(points: &[Point]) -> (Vec<&'static str>, Vec<usize>) {
     (apis, idle)
 }
 
+/// A titled table: its title, header and rows.
+pub type Table = (&'static str, Vec<String>, Vec<Vec<String>>);
+
 /// A table per figure (requests per second, time per wait, p99): a row per API, a
 /// column per number of idle connections.
-pub fn tables(points: &[Point]) -> Vec<(&'static str, Vec<String>, Vec<Vec<String>>)> {
+pub fn tables(points: &[Point]) -> Vec<Table> {
     type Cell = fn(&Point) -> String;
     let figures: [(&str, Cell); 3] = [
         ("Requests per second", |p| format!("{:.0}", p.requests_per_sec)),
