@@ -192,9 +192,13 @@ impl LoopCounters {
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let counters = Arc::new(LoopCounters::default());
     counters.register(dispatcher.stats(), config.api);
-    dispatcher.stats().describe(
-        "One thread, one event loop, handlers inline; the loop waits with the kernel interface --api names.",
-    );
+    dispatcher.stats().describe(match config.api {
+        Api::Select => "One thread, one event loop, handlers inline, waiting with select: a bitmap copied and scanned on every wait.",
+        Api::Poll => "One thread, one event loop, handlers inline, waiting with poll: an array copied and scanned on every wait.",
+        Api::Epoll => "One thread, one event loop, handlers inline, waiting with epoll (level-triggered): only the ready sockets come back.",
+        Api::EpollEt => "One thread, one event loop, handlers inline, waiting with epoll (edge-triggered): only the ready sockets come back.",
+        Api::IoUring => "One thread, one event loop, handlers inline, on io_uring: reads and writes submitted, completions reaped.",
+    });
     tracing::info!(api = config.api.name(), "one event loop, written on {}", config.api.name());
     match config.api {
         Api::Select => {

@@ -25,7 +25,7 @@ fn model(client: &mut Client, name: &str) -> u64 {
 
 // ANCHOR: select_limit
 #[test]
-fn select_refuses_descriptors_past_fd_setsize_and_serves_the_others() {
+fn limit_select_refuses_descriptors_past_fd_setsize_and_serves_the_others() {
     raise_descriptor_limit();
     let server = spawn_binary(BINARY, &["--api", "select", "--backlog", "2048"]);
     // The first connection gets a low descriptor, and keeps it.

@@ -31,7 +31,7 @@ fn every_api_serves_both_protocols_and_counts_its_waits() {
 }
 
 #[test]
-fn a_busy_handler_stalls_every_connection_whatever_the_api() {
+fn limit_a_busy_handler_stalls_every_connection_whatever_the_api() {
     for api in [Api::Poll, Api::IoUring] {
         let server = server(api);
         let mut busy = Client::connect(server.addr()).expect("connect");
