@@ -50,8 +50,8 @@ pub enum Phase {
     /// Between requests: only the idle timeout applies.
     Idle,
     /// Part of a request head has arrived: the head must be whole within the request
-    /// timeout of its first byte (Tomcat's `connectionTimeout`, nginx's
-    /// `client_header_timeout`), so a slowloris client cannot hold the connection.
+    /// timeout of its first byte (nginx's `client_header_timeout`), so a slowloris client
+    /// cannot hold the connection.
     Head,
     /// The head is in and the body is arriving: no pause between reads may be longer than
     /// the request timeout (nginx's `client_body_timeout`), so a slow upload that keeps

@@ -8,8 +8,11 @@ use nix::errno::Errno;
 
 pub use crate::shutdown::Shutdown;
 
-/// How long a request may take to arrive when nobody says: 20 s, what Tomcat's shipped
-/// `server.xml` sets as `connectionTimeout` (its built-in default is 60 s).
+/// How long a request's head may take from its first byte, or its body may pause, when
+/// nobody says: 20 s. For scale: Tomcat's `connectionTimeout` is 60 s built in and 20 s in
+/// its shipped `server.xml`, but bounds something else, the wait after `accept` for the
+/// request line; nginx's `client_header_timeout` and `client_body_timeout` (60 s each)
+/// bound what this bounds.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Settings every version shares. A version with more (a pool size) wraps this.

@@ -463,9 +463,12 @@ impl Driver {
                 None => None,
             };
             if waiting_since.is_some_and(|since| now.saturating_duration_since(since) >= timeout) {
-                // Every request in flight on it has timed out, not just the oldest.
-                let lost = conn.in_flight.len().max(1) as u64;
-                self.result.errors.timeout += lost;
+                // Every request in flight on it has timed out, not just the oldest; a
+                // connection that never opened is one connect timeout.
+                self.result.errors.timeout += conn.in_flight.len() as u64;
+                if !conn.connected {
+                    self.result.errors.connect_timeout += 1;
+                }
                 self.drop_and_replace(i);
             }
         }

@@ -370,6 +370,9 @@ pub fn verdict(outcome: &Outcome) -> Verdict {
         if e.timeout > 0 {
             limits.push(format!("{} requests timed out", e.timeout));
         }
+        if e.connect_timeout > 0 {
+            limits.push(format!("{} connections never accepted in time", e.connect_timeout));
+        }
         if e.refused > 0 {
             limits.push(format!("{} connections refused", e.refused));
         }

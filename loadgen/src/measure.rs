@@ -21,8 +21,11 @@ pub struct Errors {
     pub refused: u64,
     /// The server reset or broke the connection.
     pub reset: u64,
-    /// No answer (or no connection) within the timeout.
+    /// Requests sent and not answered within the timeout.
     pub timeout: u64,
+    /// Connections not established within the timeout (the handshake or the server's
+    /// `accept` never came): counted per connection, not per request.
+    pub connect_timeout: u64,
     /// An answer with a status other than 2xx.
     pub bad_status: u64,
     /// The server closed the connection with requests unanswered.
@@ -33,13 +36,20 @@ pub struct Errors {
 
 impl Errors {
     pub fn total(&self) -> u64 {
-        self.refused + self.reset + self.timeout + self.bad_status + self.closed + self.other
+        self.refused
+            + self.reset
+            + self.timeout
+            + self.connect_timeout
+            + self.bad_status
+            + self.closed
+            + self.other
     }
 
     pub fn add(&mut self, other: &Errors) {
         self.refused += other.refused;
         self.reset += other.reset;
         self.timeout += other.timeout;
+        self.connect_timeout += other.connect_timeout;
         self.bad_status += other.bad_status;
         self.closed += other.closed;
         self.other += other.other;
@@ -51,7 +61,8 @@ impl Errors {
         match error.kind() {
             ConnectionRefused => self.refused += 1,
             ConnectionReset | ConnectionAborted | BrokenPipe => self.reset += 1,
-            TimedOut => self.timeout += 1,
+            // Only a connect times out in the kernel; requests are timed by our own clock.
+            TimedOut => self.connect_timeout += 1,
             _ => self.other += 1,
         }
     }
@@ -62,6 +73,7 @@ impl Errors {
             (self.refused, "refused"),
             (self.reset, "reset"),
             (self.timeout, "timeout"),
+            (self.connect_timeout, "connect timeout"),
             (self.bad_status, "bad status"),
             (self.closed, "closed"),
             (self.other, "other"),

@@ -68,6 +68,23 @@ fn errors_are_classified() {
     };
     let s = bench::run(&run).unwrap();
     assert!(s.requests > 0 && s.errors.timeout > 0, "{s:?}");
+    assert_eq!(s.errors.connect_timeout, 0, "{s:?}");
+
+    // Connect timeout, counted per connection and apart from requests: a listener that
+    // never accepts, whose queue (backlog 1) is full after a couple of handshakes; the
+    // kernel drops the other SYNs.
+    let full = common::cli::listen(
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+        common::cli::Sharing::Exclusive,
+    )
+    .unwrap();
+    let run = BenchConfig {
+        timeout: Duration::from_millis(300),
+        ..BenchConfig::new(full.local_addr().unwrap(), 8, Duration::from_millis(600), "/hello")
+    };
+    let s = bench::run(&run).unwrap();
+    assert!(s.errors.connect_timeout > 0 && s.requests == 0, "{s:?}");
 }
 
 /// Coordinated omission, shown. The server stalls once for a second. Closed loop sends

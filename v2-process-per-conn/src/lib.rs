@@ -66,8 +66,11 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 
 /// Accepts until `config.shutdown` is triggered, forking a child per connection.
 ///
-/// Fails at once if this process has more than one thread: a child of a multi-threaded
-/// process inherits locks held by threads that do not exist in it, and may deadlock.
+/// Fails at once if this process has more than one thread: the child of a multi-threaded
+/// process has only the thread that forked, but a copy of every lock, including those
+/// another thread held at that instant (the logger's, stdout's, a pool's queue), and
+/// nobody left to release them. glibc makes `malloc` itself safe across `fork`; the
+/// locks of everything else are not.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let threads = procfs::status(None)?.threads;
     if threads != 1 {
