@@ -28,7 +28,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT.as_secs())]
     pub request_timeout: u64,
 
-    /// Connections the kernel completes and queues before the server accepts them
+    /// Connections the kernel completes and queues before the server accepts them (capped
+    /// by the kernel at net.core.somaxconn)
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: i32,
 }

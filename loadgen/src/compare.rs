@@ -107,7 +107,7 @@ pub fn suite(quick: bool) -> Vec<Scenario> {
             title: "A new connection per request",
             lesson: "Every request pays for a connection: a spawn, a fork or a hand-off per \
                      client. The server's CPU time per connection ranks the models, as in \
-                     Stevens' UNIX Network Programming, chapter 30.",
+                     Stevens' UNIX Network Programming (chapter 30 of the third edition).",
             load: Load::Bench(BenchConfig {
                 close: true,
                 ..bench(16, "/hello", secs(5, 1000), secs(2, 500))
