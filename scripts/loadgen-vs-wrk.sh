@@ -21,6 +21,6 @@ for i in $(seq "$ROUNDS"); do
   l=$(./target/release/loadgen bench --addr 127.0.0.1:$PORT -c 64 -d "$DURATION" --threads 1 --json \
       | python3 -c 'import json, sys; print(json.load(sys.stdin)["requests_per_sec"])')
   printf 'round %s: wrk %.0f req/s, loadgen %.0f req/s\n' "$i" "$w" "$l"
-  wrk_sum=$(echo "$wrk_sum + $w" | bc); lg_sum=$(echo "$lg_sum + $l" | bc)
+  wrk_sum=$(awk "BEGIN {print $wrk_sum + $w}"); lg_sum=$(awk "BEGIN {print $lg_sum + $l}")
 done
-echo "loadgen / wrk: $(echo "scale=3; $lg_sum / $wrk_sum" | bc) (machine: $(nproc) cores; wrk -t1 and loadgen --threads 1)"
+echo "loadgen / wrk: $(awk "BEGIN {printf \"%.3f\", $lg_sum / $wrk_sum}") (machine: $(nproc) cores; wrk -t1 and loadgen --threads 1)"

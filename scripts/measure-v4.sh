@@ -23,7 +23,7 @@ trap 'kill $server 2>/dev/null; [ -n "${holder_pid:-}" ] && kill $holder_pid 2>/
 sleep 0.5
 url=http://127.0.0.1:$PORT/hello
 status() { awk -v f="$1" '$1 == f":" {print $2}' /proc/$server/status; }
-mib() { echo "scale=1; $1 / 1024" | bc; }
+mib() { awk "BEGIN {printf \"%.1f\", $1 / 1024}"; }
 rps() { wrk "$@" | awk '/Requests\/sec/ {print $2}'; }
 pipeline=$(mktemp --suffix=.lua)
 cat >"$pipeline" <<'LUA'
@@ -67,5 +67,5 @@ echo "new client's /hello with them open: ${wait_ms} ms"
 echo "keep-alive /hello, 64 connections (req/s):"
 echo "  no idle:          $base1, $base2"
 echo "  $IDLE idle:      $idle1, $idle2"
-echo "  ratio (idle/none): $(echo "scale=2; ($idle1 + $idle2) / ($base1 + $base2)" | bc)"
-echo "pipelined 16 deep:  $piped req/s, $(echo "scale=1; $piped / $base1" | bc)x the non-pipelined run"
+echo "  ratio (idle/none): $(awk "BEGIN {printf \"%.2f\", ($idle1 + $idle2) / ($base1 + $base2)}")"
+echo "pipelined 16 deep:  $piped req/s, $(awk "BEGIN {printf \"%.1f\", $piped / $base1}")x the non-pipelined run"
