@@ -63,6 +63,27 @@ pub fn cpu_ticks(pid: Option<u32>) -> io::Result<CpuTicks> {
     Ok(CpuTicks { own: at(11) + at(12), reaped_children: at(13) + at(14) })
 }
 
+#[cfg(feature = "testkit")]
+/// Context switches, voluntary and involuntary, summed over a process's live threads
+/// (`/proc/<pid>/task/*/status`). Threads that have exited are not counted: the kernel
+/// keeps their counts only for `getrusage` inside the process.
+pub fn context_switches(pid: u32) -> io::Result<u64> {
+    let mut total = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread can exit between the listing and the read; it is simply not counted.
+        let Ok(text) = fs::read_to_string(task?.path().join("status")) else { continue };
+        total += text
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches:")
+                    || l.starts_with("nonvoluntary_ctxt_switches:")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
 /// The live children of a process (from `/proc/<pid>/task/*/children`).
 pub fn children(pid: u32) -> io::Result<Vec<u32>> {
     let mut kids = Vec::new();

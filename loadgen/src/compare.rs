@@ -203,6 +203,9 @@ pub struct Outcome {
     pub cpu_ms: u64,
     /// Server CPU time per connection opened, for the connection-per-request scenario.
     pub cpu_us_per_connection: Option<f64>,
+    /// Context switches of the server's threads during the run, per request answered
+    /// (threads that exited during the run are not counted).
+    pub switches_per_request: Option<f64>,
     pub verdict: Verdict,
 }
 
@@ -314,6 +317,7 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
     let every = Duration::from_millis(if version.forks() { 250 } else { 100 });
     let sampler = Sampler::start(pid, version.forks(), every);
     let cpu_before = sample::cpu_ms(pid);
+    let switches_before = sample::context_switches(pid, version.forks());
     let mut held = None;
     let (bench, hold) = match &scenario.load {
         Load::Bench(config) => {
@@ -333,6 +337,7 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
         Load::Waits(_) => anyhow::bail!("the kernel-waits sweep is not run per version"),
     };
     let cpu_ms = sample::cpu_ms(pid).saturating_sub(cpu_before);
+    let switches = sample::context_switches(pid, version.forks()).saturating_sub(switches_before);
     let Watched { mut peak, series } = sampler.stop();
     if let Some(reading) = held {
         peak.include(reading);
@@ -344,6 +349,8 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
         }
         _ => None,
     };
+    let switches_per_request =
+        bench.as_ref().filter(|b| b.requests > 0).map(|b| switches as f64 / b.requests as f64);
     let mut outcome = Outcome {
         version,
         bench,
@@ -352,6 +359,7 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
         series,
         cpu_ms,
         cpu_us_per_connection,
+        switches_per_request,
         verdict: Verdict { limit_hit: false, text: String::new() },
     };
     outcome.verdict = verdict(&outcome);

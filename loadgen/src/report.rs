@@ -45,6 +45,9 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
     if cpu {
         header.push("server CPU / connection");
     }
+    if !hold {
+        header.push("switches / request");
+    }
     header.extend(["threads (max)", "RSS (max)", "verdict"]);
     let rows = scenario
         .outcomes
@@ -63,6 +66,16 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
             if cpu {
                 row.push(
                     o.cpu_us_per_connection.map_or_else(String::new, |us| format!("{us:.0} µs")),
+                );
+            }
+            if !hold {
+                // With a connection per request, v2's threads and processes exit within
+                // the run, and their switches with them: what is left is a lower bound.
+                let spawns = cpu && o.version.spawns_per_connection();
+                let at_least = if spawns { "≥ " } else { "" };
+                row.push(
+                    o.switches_per_request
+                        .map_or_else(String::new, |s| format!("{at_least}{s:.2}")),
                 );
             }
             row.push(threads(o));
@@ -539,6 +552,7 @@ mod tests {
                 .collect(),
             cpu_ms: 10,
             cpu_us_per_connection: None,
+            switches_per_request: Some(0.25),
             verdict: Verdict { limit_hit: false, text: String::new() },
         };
         o.verdict = verdict(&o);

@@ -36,6 +36,18 @@ pub fn read(pid: u32, with_children: bool) -> Reading {
     reading
 }
 
+/// Context switches of the server's live threads (and its live children's, for the fork
+/// version); those of threads and processes that have exited are lost.
+pub fn context_switches(pid: u32, with_children: bool) -> u64 {
+    let mut total = procfs::context_switches(pid).unwrap_or(0);
+    if with_children {
+        let children = procfs::children(pid).unwrap_or_default();
+        total +=
+            children.into_iter().map(|c| procfs::context_switches(c).unwrap_or(0)).sum::<u64>();
+    }
+    total
+}
+
 /// CPU time the server has used, its reaped children's included, in milliseconds.
 pub fn cpu_ms(pid: u32) -> u64 {
     let ticks = procfs::cpu_ticks(Some(pid)).unwrap_or_default();

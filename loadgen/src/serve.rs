@@ -69,6 +69,11 @@ impl Version {
     pub fn forks(self) -> bool {
         self == Version::V2ProcessPerConn
     }
+
+    /// Whether each connection gets a thread or a process of its own, which ends with it.
+    pub fn spawns_per_connection(self) -> bool {
+        matches!(self, Version::V2ThreadPerConn | Version::V2ProcessPerConn)
+    }
 }
 
 /// `loadgen serve <version> [its options]`: each version with exactly the options its own

@@ -73,12 +73,9 @@ fn errors_are_classified() {
     // Connect timeout, counted per connection and apart from requests: a listener that
     // never accepts, whose queue (backlog 1) is full after a couple of handshakes; the
     // kernel drops the other SYNs.
-    let full = common::cli::listen(
-        "127.0.0.1:0".parse().unwrap(),
-        1,
-        common::cli::Sharing::Exclusive,
-    )
-    .unwrap();
+    let full =
+        common::cli::listen("127.0.0.1:0".parse().unwrap(), 1, common::cli::Sharing::Exclusive)
+            .unwrap();
     let run = BenchConfig {
         timeout: Duration::from_millis(300),
         ..BenchConfig::new(full.local_addr().unwrap(), 8, Duration::from_millis(600), "/hello")
