@@ -32,6 +32,13 @@ pub struct ServerArgs {
     /// by the kernel at net.core.somaxconn)
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: i32,
+
+    /// Also serve GET /abort, a handler that crashes the process (abort, as a segfault
+    /// in a native library would), to see what one crash takes down: everything, in a
+    /// threaded server; one connection, in the fork version. Off by default, since any
+    /// client could then stop the server
+    #[arg(long)]
+    pub allow_abort: bool,
 }
 
 impl ServerArgs {
@@ -140,7 +147,7 @@ pub fn start_single_threaded(
     init_tracing();
     let listener = args.bind()?;
     announce(server, &listener)?;
-    Ok((listener, Arc::new(Dispatcher::with_builtin_routes(server)), args.config()))
+    Ok((listener, dispatcher(server, args), args.config()))
 }
 
 /// [`start`] with a listener bound with `SO_REUSEPORT`, so the version can open more
@@ -155,7 +162,21 @@ pub fn start_reuse_port(
     announce(server, &listener)?;
     let config = args.config();
     crate::shutdown::on_signals(&config.shutdown, listener.local_addr()?)?;
-    Ok((listener, Arc::new(Dispatcher::with_builtin_routes(server)), config))
+    Ok((listener, dispatcher(server, args), config))
+}
+
+/// The built-in routes, and `/abort` if the command line allows it.
+fn dispatcher(server: &'static str, args: &ServerArgs) -> Arc<Dispatcher> {
+    let stats = crate::Stats::new(server);
+    let mut routes = crate::handlers::builtin_routes(&stats);
+    if args.allow_abort {
+        tracing::warn!("GET /abort is served: any client can crash this process");
+        routes = routes.route("GET", "/abort", |_: &crate::Request| -> crate::Response {
+            tracing::error!("GET /abort: aborting the process, on purpose");
+            std::process::abort()
+        });
+    }
+    Arc::new(Dispatcher::new(routes, stats))
 }
 
 /// Prints the one line tests and scripts wait for, `<server> listening on <addr>`, on

@@ -3,10 +3,11 @@
 //! that commit each fault are in [`probes`].
 //!
 //! Teaching code that falls over teaches the wrong lesson, so after every fault the
-//! server must still be running and answer a new client, and no row expects a crash of
-//! anyone. Where a version's limit is the very thing its chapter shows (v1 and a
-//! one-thread v3 make others wait behind a slow client), the matrix records that
-//! outcome, and the check proves the server recovers once the fault ends.
+//! server must still be running and answer a new client. Where a version's limit is the
+//! very thing its chapter shows (v1 and a one-thread v3 make others wait behind a slow
+//! client), the matrix records that outcome, and the check proves the server recovers
+//! once the fault ends. One row crashes on purpose: a handler that aborts the process,
+//! served only with `--allow-abort`, shows what processes isolate and threads do not.
 
 use std::io;
 use std::process::Command;
@@ -32,6 +33,9 @@ pub enum Fault {
     FdExhaustion,
     /// A request whose handler panics (`GET /panic`).
     PanickingHandler,
+    /// A request whose handler aborts the process (`GET /abort`, with `--allow-abort`),
+    /// as a crash in native code would, while another client is connected.
+    AbortingHandler,
     /// A client that resets the connection in the middle of a large answer.
     ResetMidResponse,
     /// A client that uploads requests for 8 MiB of answers and stops reading.
@@ -151,6 +155,7 @@ impl Fault {
             Fault::OverCap,
             Fault::FdExhaustion,
             Fault::PanickingHandler,
+            Fault::AbortingHandler,
             Fault::ResetMidResponse,
             Fault::StopsReading,
             Fault::ErrorWhileUploading,
@@ -179,6 +184,7 @@ impl Fault {
             Fault::OverCap => "more clients than it serves at once".into(),
             Fault::FdExhaustion => "out of file descriptors (limit 64, 100 clients)".into(),
             Fault::PanickingHandler => "a handler that panics".into(),
+            Fault::AbortingHandler => "a handler that aborts the process (`--allow-abort`)".into(),
             Fault::ResetMidResponse => "a client that resets mid-answer".into(),
             Fault::StopsReading => "a client that stops reading a large answer".into(),
             Fault::ErrorWhileUploading => "413 while the client is still uploading".into(),
@@ -229,6 +235,8 @@ pub enum Outcome {
     Dropped,
     /// The server neither spun nor exited, and served again once the fault ended.
     Recovered,
+    /// The whole server process died, and every client with it.
+    Died,
 }
 
 impl Outcome {
@@ -243,6 +251,7 @@ impl Outcome {
             Outcome::OthersWaited => "others wait until it leaves".into(),
             Outcome::Dropped => "dropped; others served".into(),
             Outcome::Recovered => "no spin, no exit; recovers".into(),
+            Outcome::Died => "the process dies, every client with it".into(),
         }
     }
 }
@@ -294,6 +303,9 @@ pub fn expected(fault: Fault) -> [Outcome; VERSIONS] {
         ],
         Fault::FdExhaustion => [Recovered; VERSIONS],
         Fault::PanickingHandler => [Answered(500); VERSIONS],
+        // What a process isolates: the fork version loses the one connection whose
+        // child died; every other version is one process, and loses everyone.
+        Fault::AbortingHandler => [Died, Died, Dropped, Died, Died, Died, Died, Died],
         Fault::ResetMidResponse => [Dropped; VERSIONS],
         // A blocked write holds a blocking server's thread until the write timeout.
         Fault::StopsReading => {
@@ -344,24 +356,33 @@ pub fn check(binary: &str, version: &str, extra: &[&str], fault: Fault) {
     let version = format!("{version} {}", extra.join(" "));
     let version = version.trim_end();
     if fault == Fault::FdExhaustion {
-        limit_descriptors(&mut command, 64);
+        limit_rlimit(&mut command, nix::sys::resource::Resource::RLIMIT_NOFILE, 64);
+    }
+    if fault == Fault::AbortingHandler {
+        command.arg("--allow-abort");
+        // An abort may dump core; not into the source tree.
+        limit_rlimit(&mut command, nix::sys::resource::Resource::RLIMIT_CORE, 0);
     }
     let mut server = ChildServer::spawn(command).expect("start the server");
     let observed =
         probes::run(fault, &server).unwrap_or_else(|e| panic!("{fault:?} against {version}: {e}"));
     assert_eq!(observed, expected(fault)[column], "{version}: {}", fault.describe());
+    if observed == Outcome::Died {
+        let exited = server.wait_timeout(TIMEOUT).expect("wait");
+        assert!(exited.is_some(), "{version} said to have died, but runs");
+        return;
+    }
     assert!(server.wait_timeout(Duration::ZERO).expect("wait").is_none(), "{version} exited");
     assert!(answered_within(server.addr(), TIMEOUT), "{version} stopped serving after {fault:?}");
 }
 
-fn limit_descriptors(command: &mut Command, limit: u64) {
+fn limit_rlimit(command: &mut Command, resource: nix::sys::resource::Resource, limit: u64) {
     use std::os::unix::process::CommandExt;
     // SAFETY: runs in the forked child before exec; setrlimit is async-signal-safe and
     // touches nothing of the parent's.
     unsafe {
         command.pre_exec(move || {
-            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, limit)
-                .map_err(io::Error::from)
+            nix::sys::resource::setrlimit(resource, limit, limit).map_err(io::Error::from)
         });
     }
 }
@@ -400,6 +421,10 @@ macro_rules! fault_matrix_tests {
         #[test]
         fn panicking_handler() {
             check($binary, $version, $extra, Fault::PanickingHandler);
+        }
+        #[test]
+        fn aborting_handler() {
+            check($binary, $version, $extra, Fault::AbortingHandler);
         }
         #[test]
         fn reset_mid_response() {

@@ -57,6 +57,21 @@ pub(super) fn run(fault: Fault, server: &ChildServer) -> io::Result<Outcome> {
             Ok(Outcome::OthersWaited)
         }
         Fault::FdExhaustion => fd_exhaustion(server),
+        Fault::AbortingHandler => {
+            let mut c = Client::connect(addr)?;
+            c.send(b"GET /abort\n")?;
+            // No answer: the connection ends when the process serving it dies.
+            match c.read_line() {
+                Ok(line) => return Err(io::Error::other(format!("/abort was answered: {line}"))),
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                {
+                    return Err(io::Error::other("/abort neither answered nor closed"));
+                }
+                Err(_) => {}
+            }
+            Ok(if answered_within(addr, TIMEOUT) { Outcome::Dropped } else { Outcome::Died })
+        }
         Fault::PanickingHandler => {
             let mut c = Client::connect(addr)?;
             let status = c.get("/panic")?.status;
