@@ -64,6 +64,20 @@ pub fn cpu_ticks(pid: Option<u32>) -> io::Result<CpuTicks> {
 }
 
 #[cfg(feature = "testkit")]
+/// A process's proportional set size, in bytes (`Pss:` in `/proc/<pid>/smaps_rollup`):
+/// its resident pages, each shared page divided by the number of processes sharing it.
+/// Summed over processes it counts every page once, where summed RSS counts a shared
+/// page once per process.
+pub fn pss_bytes(pid: u32) -> io::Result<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("Pss:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Pss: in smaps_rollup"))
+}
+
+#[cfg(feature = "testkit")]
 /// Context switches, voluntary and involuntary, summed over a process's live threads
 /// (`/proc/<pid>/task/*/status`). Threads that have exited are not counted: the kernel
 /// keeps their counts only for `getrusage` inside the process.

@@ -48,7 +48,7 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
     if !hold {
         header.push("switches / request");
     }
-    header.extend(["threads (max)", "RSS (max)", "verdict"]);
+    header.extend(["threads (max)", "memory (max)", "verdict"]);
     let rows = scenario
         .outcomes
         .iter()
@@ -79,7 +79,8 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 );
             }
             row.push(threads(o));
-            row.push(fmt_bytes(o.server.max_rss_bytes));
+            let pss = if o.version.forks() { " (PSS)" } else { "" };
+            row.push(format!("{}{pss}", fmt_bytes(o.server.max_rss_bytes)));
             row.push(o.verdict.text.clone());
             row
         })
@@ -141,7 +142,8 @@ fn intro(comparison: &Comparison, command: &str) -> String {
          and the servers share these cores, so read the numbers as ratios between versions \
          measured in this one run, not as absolute speeds. Each version ran in a fresh process \
          for each scenario; threads and memory were sampled from /proc while the load ran (for \
-         the fork version, summed over its processes, which counts shared pages once per process).",
+         the fork version, summed over its processes, memory as PSS, so that pages shared \
+         copy-on-write with the parent count once).",
         m.cores, m.cpu, m.memory, m.kernel
     )
 }

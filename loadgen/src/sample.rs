@@ -14,8 +14,9 @@ use serde::Serialize;
 pub struct Reading {
     pub processes: u64,
     pub threads: u64,
-    /// Resident memory summed over the processes. For the fork version this counts the
-    /// pages the children share with the parent once per child, so it overstates.
+    /// Resident memory: the process's RSS; for the fork version, the sum of every
+    /// process's PSS, so that the pages the children share with the parent (copy on
+    /// write: untouched since the fork) are counted once, not once per child.
     pub rss_bytes: u64,
 }
 
@@ -26,7 +27,11 @@ pub fn read(pid: u32, with_children: bool) -> Reading {
         if let Ok(status) = procfs::status(Some(pid)) {
             reading.processes += 1;
             reading.threads += status.threads;
-            reading.rss_bytes += status.rss_bytes;
+            reading.rss_bytes += if with_children {
+                procfs::pss_bytes(pid).unwrap_or(status.rss_bytes)
+            } else {
+                status.rss_bytes
+            };
         }
     };
     add(pid);
