@@ -50,12 +50,15 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// The kernel interface the loop waits with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Api {
+    /// select(2): a bitmap copied and scanned on every wait; descriptors below 1,024 only
     Select,
+    /// poll(2): an array copied and scanned on every wait; no fixed limit
     Poll,
     /// epoll, level-triggered: a ready descriptor is reported at every wait until drained.
     Epoll,
     /// epoll, edge-triggered: reported once per change; the loop must drain it.
     EpollEt,
+    /// io_uring(7): reads, writes and accepts submitted to a ring, completions reaped
     IoUring,
 }
 
