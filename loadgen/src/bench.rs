@@ -230,10 +230,11 @@ impl Driver {
 
     /// Opens every connection before the clock starts, so the run measures serving, not
     /// a storm of ten thousand handshakes (which overflows any listen backlog, and whose
-    /// SYN retries would add seconds to the first requests). Waits at most the timeout;
-    /// connections still not open then are counted when they time out.
+    /// SYN retries would add seconds to the first requests). Waits the timeout or the
+    /// configured warm-up, whichever is longer; connections still not open then are
+    /// counted when they time out.
     fn warm_up(&mut self, events: &mut Events) -> io::Result<()> {
-        self.deadline = Instant::now() + self.config.timeout;
+        self.deadline = Instant::now() + self.config.timeout.max(self.config.warm_up);
         for i in 0..self.conns.len() {
             self.connect(i);
         }

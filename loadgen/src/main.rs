@@ -164,6 +164,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         timeout: args.timeout,
         threads: args.threads,
         progress: !args.json,
+        ..BenchConfig::new(args.addr, args.connections, args.duration, "/")
     };
     config.validate().map_err(anyhow::Error::msg)?;
     let summary =

@@ -78,6 +78,7 @@ fn errors_are_classified() {
             .unwrap();
     let run = BenchConfig {
         timeout: Duration::from_millis(300),
+        warm_up: Duration::ZERO,
         ..BenchConfig::new(full.local_addr().unwrap(), 8, Duration::from_millis(600), "/hello")
     };
     let s = bench::run(&run).unwrap();

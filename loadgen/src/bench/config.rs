@@ -34,6 +34,10 @@ pub struct BenchConfig {
     pub threads: usize,
     /// Show a progress bar (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// The least time given to opening every connection before the clock starts (the
+    /// timeout, if longer). A SYN the server's full backlog dropped is sent again after
+    /// 1, 3 and 7 s: 8 s lets a storm of handshakes settle instead of being counted.
+    pub warm_up: Duration,
 }
 
 impl BenchConfig {
@@ -51,6 +55,7 @@ impl BenchConfig {
             timeout: Duration::from_secs(5),
             threads: 1,
             progress: false,
+            warm_up: Duration::from_secs(8),
         }
     }
 
