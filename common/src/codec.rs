@@ -161,6 +161,8 @@ pub enum ProtocolError {
     /// A line-protocol line that does not read `METHOD /path [body]`. The line has been
     /// consumed, so the connection stays in step and can go on.
     BadLine(String),
+    /// The client closed its side with a request half sent, in the protocol it began in.
+    Truncated { protocol: Protocol },
 }
 
 impl ProtocolError {
@@ -171,7 +173,10 @@ impl ProtocolError {
             Self::HeadTooLarge | Self::TooManyHeaders => 431,
             Self::BodyTooLarge { .. } => 413,
             Self::UnsupportedVersion(_) => 505,
-            Self::BadRequest(_) | Self::BadLine(_) | Self::TooManyBlankLines => 400,
+            Self::BadRequest(_)
+            | Self::BadLine(_)
+            | Self::TooManyBlankLines
+            | Self::Truncated { .. } => 400,
             Self::TransferEncoding(_) => 501,
         }
     }
@@ -181,6 +186,7 @@ impl ProtocolError {
     pub fn protocol(&self) -> Protocol {
         match self {
             Self::BadLine(_) => Protocol::Line,
+            Self::Truncated { protocol } => *protocol,
             _ => Protocol::Http11,
         }
     }
@@ -214,6 +220,9 @@ impl fmt::Display for ProtocolError {
             }
             Self::BadLine(why) => {
                 write!(f, "{why}; expected `METHOD /path [body]`, e.g. `GET /hello`")
+            }
+            Self::Truncated { .. } => {
+                write!(f, "the client closed its side with a request half sent")
             }
         }
     }
@@ -329,6 +338,27 @@ impl Decoder {
     /// Whether a request's head has been taken in and its body is still arriving.
     pub fn is_reading_body(&self) -> bool {
         self.pending.is_some()
+    }
+
+    /// The head whose body is still arriving, if one is.
+    pub fn pending_head(&self) -> Option<&Request> {
+        self.pending.as_ref().map(|pending| &pending.request)
+    }
+
+    /// The error for input that ended (the client closed its side) with `inbox` holding
+    /// part of a request, if it does. A body under way is HTTP; a first line not yet
+    /// ended could be either, and a line-protocol request is one line, so it is answered
+    /// as the line protocol; bytes past a line end are an HTTP head.
+    pub fn truncated(&self, inbox: &Inbox) -> Option<ProtocolError> {
+        let received = inbox.as_slice();
+        let protocol = match &self.pending {
+            Some(pending) => pending.request.protocol,
+            // Blank-line bytes before a request are not a request.
+            None if received.trim_ascii().is_empty() => return None,
+            None if received.contains(&b'\n') => Protocol::Http11,
+            None => Protocol::Line,
+        };
+        Some(ProtocolError::Truncated { protocol })
     }
 
     /// True once after a head with `Expect: 100-continue` was accepted and its body has
@@ -512,15 +542,18 @@ fn find_head_end(window: &[u8], from: usize) -> Option<usize> {
 fn parse_line(line: &[u8]) -> Result<Request, ProtocolError> {
     let line = std::str::from_utf8(line)
         .map_err(|_| ProtocolError::BadLine("the line is not valid UTF-8".into()))?
-        .trim();
-    let (method, rest) = line.split_once(' ').unwrap_or((line, ""));
+        // Only the line ending is removed (above): a body keeps its trailing spaces and
+        // tabs, as an echo should.
+        .trim_start();
+    let (method, rest) = line.split_once(' ').unwrap_or((line.trim_end(), ""));
     if method.eq_ignore_ascii_case("exit") && rest.trim().is_empty() {
         return Ok(line_request("EXIT", String::new(), Vec::new()));
     }
     if method.is_empty() || method.len() > 16 || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(ProtocolError::BadLine(format!("`{}` is not a method", truncate(method))));
     }
-    let (target, body) = rest.trim_start().split_once(' ').unwrap_or((rest.trim_start(), ""));
+    let rest = rest.trim_start();
+    let (target, body) = rest.split_once([' ', '\t']).unwrap_or((rest.trim_end(), ""));
     if target.is_empty() {
         return Err(ProtocolError::BadLine(format!("`{}` has no path", truncate(method))));
     }

@@ -74,6 +74,8 @@ pub struct Session {
     last_input: Instant,
     /// Requests answered so far (errors included).
     answered: u64,
+    /// The client closed its side: nothing more will arrive.
+    input_ended: bool,
 }
 
 impl Default for Session {
@@ -86,6 +88,7 @@ impl Default for Session {
             head_started: None,
             last_input: Instant::now(),
             answered: 0,
+            input_ended: false,
         }
     }
 }
@@ -103,6 +106,18 @@ impl Session {
         }
         self.inbox.extend(bytes);
         self.last_input = now;
+    }
+
+    /// The client closed its side (a read returned 0): nothing more will arrive. The next
+    /// [`Session::answer`] answers what is whole, and a request left half sent with a 400,
+    /// so a client that half-closes mid-request hears why nothing else came.
+    pub fn end_of_input(&mut self) {
+        self.input_ended = true;
+    }
+
+    /// Whether the client has closed its side.
+    pub fn input_ended(&self) -> bool {
+        self.input_ended
     }
 
     /// Answers every complete request in the inbox, in order, appending the replies to
@@ -142,9 +157,35 @@ impl Session {
                 }
             }
         }
-        // A client that sent `Expect: 100-continue` waits for this before its body.
+        if self.input_ended && self.closed.is_none() {
+            if let Some(error) = self.decoder.truncated(&self.inbox) {
+                Response::for_error(&error).encode(
+                    &Framing::to_error(&error),
+                    dispatcher.server(),
+                    &mut self.outbox,
+                );
+                self.inbox.clear();
+                self.closed = Some(Closed::ProtocolError(error.status()));
+            }
+        }
+        // A client that sent `Expect: 100-continue` waits for this before its body; one
+        // whose request will be refused anyway (404, 405) gets the refusal instead, at
+        // once, and the connection closes, since the body may follow regardless.
         if self.decoder.take_continue() && self.closed.is_none() {
-            self.outbox.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let refusal = self.decoder.pending_head().and_then(|head| {
+                let response = dispatcher.refusal(head)?;
+                Some((response, Framing { keep_alive: false, ..Framing::to(head) }))
+            });
+            match refusal {
+                Some((response, framing)) => {
+                    response.encode(&framing, dispatcher.server(), &mut self.outbox);
+                    dispatcher.stats().request_served();
+                    self.answered += 1;
+                    self.inbox.clear();
+                    self.closed = Some(Closed::ProtocolError(response.status));
+                }
+                None => self.outbox.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            }
         }
         // The bytes left over after a request are the start of the next one, and its clock
         // starts when they came in: each request gets the whole timeout for its head.
@@ -236,6 +277,9 @@ pub fn answer_until_closed<S: Transport>(
         if let Some(closed) = closed {
             return Ok(closed);
         }
+        if session.input_ended() {
+            return Ok(Closed::ByPeer);
+        }
         let wait = match session.deadline(config.request_timeout) {
             Some(deadline) => deadline.saturating_duration_since(Instant::now()),
             None => config.idle_timeout,
@@ -250,7 +294,8 @@ pub fn answer_until_closed<S: Transport>(
         // Blocks this thread until the client sends something: the heart of the limit
         // that v1 to v3 share.
         match stream.read(&mut chunk) {
-            Ok(0) => return Ok(Closed::ByPeer),
+            // The client closed its side; the next answer says so if a request is cut.
+            Ok(0) => session.end_of_input(),
             Ok(n) => session.receive(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
@@ -439,10 +484,47 @@ mod tests {
 
     #[test]
     fn expect_100_continue_gets_its_go_ahead_before_the_body() {
+        // The client then closes without sending its body: a 400 says so.
         let (closed, out) = transcript(
             b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
         );
-        assert_eq!((closed, out.as_str()), (Closed::ByPeer, "HTTP/1.1 100 Continue\r\n\r\n"));
+        assert_eq!(closed, Closed::ProtocolError(400));
+        let (go_ahead, refusal) = out.split_at("HTTP/1.1 100 Continue\r\n\r\n".len());
+        assert_eq!(go_ahead, "HTTP/1.1 100 Continue\r\n\r\n", "{out}");
+        assert!(refusal.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        assert!(refusal.ends_with("the client closed its side with a request half sent"), "{out}");
+    }
+
+    #[test]
+    fn a_request_that_will_be_refused_gets_no_go_ahead() {
+        for (path, status) in [("/nowhere", "404 Not Found"), ("/hello", "405 Method Not Allowed")]
+        {
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+            );
+            let (closed, out) = transcript(head.as_bytes());
+            assert!(out.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{out}");
+            assert!(!out.contains("100 Continue") && out.contains("Connection: close"), "{out}");
+            assert!(matches!(closed, Closed::ProtocolError(404 | 405)), "{closed:?}");
+        }
+    }
+
+    #[test]
+    fn input_ending_mid_request_is_answered_in_its_protocol() {
+        let (closed, out) = transcript(b"GET /hello\nGET /hel");
+        assert_eq!(closed, Closed::ProtocolError(400));
+        assert_eq!(
+            out,
+            "200 Hello, World!\n400 the client closed its side with a request half sent\n"
+        );
+        let (_, out) = transcript(b"GET /hello HTTP/1.1\r\nHost: t\r\n");
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        let (_, out) =
+            transcript(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\nabc");
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        // Blank lines at the end are not a request.
+        let (closed, out) = transcript(b"GET /hello\n\r\n\r");
+        assert_eq!((closed, out.as_str()), (Closed::ByPeer, "200 Hello, World!\n"));
     }
 
     #[test]

@@ -131,19 +131,28 @@ impl Dispatcher {
         self.stats.server()
     }
 
+    /// The 404 or 405 `request` gets whatever its body, if it gets one: what a server can
+    /// answer instead of `100 Continue`.
+    pub fn refusal(&self, request: &Request) -> Option<Response> {
+        match self.mapping.lookup(&request.method, request.path()) {
+            Lookup::Found(_) => None,
+            Lookup::MethodNotAllowed(allowed) => {
+                let allowed = allowed.join(", ");
+                let response = Response::text(405, format!("{} takes {allowed}", request.path()));
+                Some(response.with_header("Allow", allowed))
+            }
+            Lookup::NotFound => {
+                Some(Response::text(404, format!("no route for {}", request.path())))
+            }
+        }
+    }
+
     // ANCHOR: dispatch
     pub fn dispatch(&self, request: &Request) -> Response {
         self.stats.request_served();
-        let handler = match self.mapping.lookup(&request.method, request.path()) {
-            Lookup::Found(handler) => handler,
-            Lookup::MethodNotAllowed(allowed) => {
-                let allowed = allowed.join(", ");
-                return Response::text(405, format!("{} takes {allowed}", request.path()))
-                    .with_header("Allow", allowed);
-            }
-            Lookup::NotFound => {
-                return Response::text(404, format!("no route for {}", request.path()));
-            }
+        let Lookup::Found(handler) = self.mapping.lookup(&request.method, request.path()) else {
+            // Not found, or the wrong method: the refusal, without running a handler.
+            return self.refusal(request).unwrap_or_else(|| Response::text(404, "no route"));
         };
         // A handler is our code or a test's; a bug in it must cost one reply, not a thread.
         // Nothing is shared with the handler but `&Request`, so unwinding leaves no state

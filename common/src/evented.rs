@@ -211,10 +211,13 @@ impl Connection {
     }
 
     /// Serves this connection for one turn, now that it is ready, and says what it waits
-    /// for next.
-    pub fn serve_turn(&mut self, dispatcher: &Dispatcher) -> io::Result<Turn> {
+    /// for next. `read_closed` is what the readiness event said of the client's side
+    /// (mio's `is_read_closed`, `EPOLLRDHUP`): when it may have closed, or the caller
+    /// cannot tell, the turn reads until `WouldBlock` or the end, never stopping at a
+    /// short read (see [`Connection::fill_inbox`]).
+    pub fn serve_turn(&mut self, dispatcher: &Dispatcher, read_closed: bool) -> io::Result<Turn> {
         let mut empty = false;
-        let next = self.turn(dispatcher, &mut empty)?;
+        let next = self.turn(dispatcher, read_closed, &mut empty)?;
         Ok(Turn { next, empty })
     }
 
@@ -224,7 +227,12 @@ impl Connection {
     /// answers every complete request in order; writes, stopping at a short write rather
     /// than waiting; and, when the answers say so, starts the staged close.
     // ANCHOR: turn
-    fn turn(&mut self, dispatcher: &Dispatcher, empty: &mut bool) -> io::Result<Next> {
+    fn turn(
+        &mut self,
+        dispatcher: &Dispatcher,
+        read_closed: bool,
+        empty: &mut bool,
+    ) -> io::Result<Next> {
         if self.draining_since.is_some() {
             let closed = self.discard_input();
             return Ok(if closed { Next::Close(Closed::ByPeer) } else { Next::Readable });
@@ -236,7 +244,7 @@ impl Connection {
             if !self.flush()? {
                 return Ok(Next::Writable);
             }
-            let filled = self.fill_inbox()?;
+            let filled = self.fill_inbox(read_closed)?;
             if batch == 0 {
                 *empty = filled == (Filled::Drained { bytes: 0 }) && !had_output;
             }
@@ -267,21 +275,28 @@ impl Connection {
     // ANCHOR_END: turn
 
     /// Reads into the inbox until the socket has nothing more, the client closes, or a
-    /// batch is full.
-    pub fn fill_inbox(&mut self) -> io::Result<Filled> {
+    /// batch is full. `read_closed`: the event said the client may have closed its side.
+    // ANCHOR: fill_inbox
+    pub fn fill_inbox(&mut self, read_closed: bool) -> io::Result<Filled> {
         let mut chunk = [0u8; READ_CHUNK];
         let mut bytes = 0;
         while bytes < READ_BATCH {
             match self.stream.read(&mut chunk) {
-                Ok(0) => return Ok(Filled::PeerClosed),
+                Ok(0) => {
+                    self.session.end_of_input();
+                    return Ok(Filled::PeerClosed);
+                }
                 Ok(n) => {
                     self.session.receive(&chunk[..n]);
                     bytes += n;
                     // A read that did not fill the buffer emptied the socket's queue, and
                     // edge-triggered readiness reports whatever arrives after it: the
-                    // read that would only say `WouldBlock` can be skipped (nginx does
-                    // the same), one system call in three per small request.
-                    if n < chunk.len() {
+                    // read that would only say `WouldBlock` can be skipped, one system
+                    // call in three per small request. Not when the event said the client
+                    // closed: its FIN arrived with these bytes, no later edge will
+                    // announce it, and only one more read (returning 0) can see it. nginx
+                    // skips that read only when `EPOLLRDHUP` is clear, for the same reason.
+                    if n < chunk.len() && !read_closed {
                         return Ok(Filled::Drained { bytes });
                     }
                 }
@@ -296,6 +311,7 @@ impl Connection {
         }
         Ok(Filled::Batch)
     }
+    // ANCHOR_END: fill_inbox
 
     /// Writes as much of the outbox as the socket takes. True when it is all written;
     /// false on a short write, when the rest waits for the socket to become writable.

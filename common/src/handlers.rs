@@ -23,15 +23,19 @@ pub const MAX_WORK_MS: u64 = 10_000;
 pub fn builtin_routes(stats: &Arc<Stats>) -> HandlerMapping {
     let stats = Arc::clone(stats);
     HandlerMapping::new()
+        // Live figures: no cache, browser or proxy, may keep a copy and show it later.
         .route("GET", "/", |_: &Request| {
             Response::bytes(200, "text/html; charset=utf-8", LIVE_PAGE.as_bytes().to_vec())
+                .with_header("Cache-Control", "no-store")
         })
         .route("GET", "/hello", |_: &Request| Response::text(200, "Hello, World!"))
         .route("GET", "/echo", echo_query)
         .route("POST", "/echo", echo_body)
         .route("GET", "/sleep", sleep)
         .route("GET", "/cpu", cpu)
-        .route("GET", "/stats", move |_: &Request| Response::json(200, &stats.snapshot()))
+        .route("GET", "/stats", move |_: &Request| {
+            Response::json(200, &stats.snapshot()).with_header("Cache-Control", "no-store")
+        })
         .route("GET", "/panic", |_: &Request| -> Response {
             panic!("GET /panic: a handler with a bug, on purpose")
         })

@@ -462,6 +462,25 @@ pub fn listening_socket_inode(port: u16) -> io::Result<Option<u64>> {
     }))
 }
 
+/// The connections on this machine whose local end is TCP `port` (IPv4) and that are not
+/// closing from the local side: ESTABLISHED, or CLOSE_WAIT (the other side has closed, this
+/// side has not yet), from `/proc/net/tcp`. For a server's port: the connections it holds.
+pub fn open_sockets_on(port: u16) -> io::Result<usize> {
+    const ESTABLISHED: &str = "01";
+    const CLOSE_WAIT: &str = "08";
+    let table = std::fs::read_to_string("/proc/net/tcp")?;
+    Ok(table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1).and_then(|a| a.rsplit(':').next());
+            let local = local_port.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port);
+            local && matches!(fields.get(3), Some(&ESTABLISHED | &CLOSE_WAIT))
+        })
+        .count())
+}
+
 /// The inodes of the sockets process `pid` has open, from the links in `/proc/<pid>/fd`.
 pub fn socket_inodes(pid: u32) -> io::Result<Vec<u64>> {
     let mut inodes = Vec::new();

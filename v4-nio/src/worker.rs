@@ -30,7 +30,9 @@ impl Worker {
     /// readiness, or closed (dropped here, which closes the socket).
     // ANCHOR: worker_serve
     pub fn serve(&self, mut conn: Box<Connection>) -> PollerEvent {
-        let turn = conn.serve_turn(&self.dispatcher);
+        // A short read may end the turn even if the client's FIN came with it: the re-arm
+        // (`EPOLL_CTL_MOD`) re-checks readiness, and a pending end of input is reported.
+        let turn = conn.serve_turn(&self.dispatcher, false);
         if let Ok(Turn { empty: true, .. }) = turn {
             bump(&self.counters.empty_dispatches);
         }

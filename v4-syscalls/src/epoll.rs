@@ -21,7 +21,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::epoll::{self, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
-use crate::{Interest, Waiter};
+use crate::{Interest, Ready, Waiter};
 
 /// Level- or edge-triggered readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +48,13 @@ impl Epoll {
 impl Waiter for Epoll {
     // ANCHOR: watch
     fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
+        // EPOLLRDHUP: the wait says when the client has closed its side, so a turn knows
+        // whether a short read may be the last one (see `common::evented::fill_inbox`).
         let mut flags = match interest {
-            Interest::Read => EpollFlags::EPOLLIN,
-            Interest::ReadWrite => EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT,
+            Interest::Read => EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP,
+            Interest::ReadWrite => {
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLOUT
+            }
         };
         if self.trigger == Trigger::Edge {
             flags |= EpollFlags::EPOLLET;
@@ -73,11 +77,15 @@ impl Waiter for Epoll {
     }
 
     // ANCHOR: wait
-    fn wait(&mut self, timeout: Duration, ready: &mut Vec<usize>) -> io::Result<()> {
+    fn wait(&mut self, timeout: Duration, ready: &mut Vec<Ready>) -> io::Result<()> {
         let timeout = EpollTimeout::try_from(timeout).unwrap_or(EpollTimeout::MAX);
         // Only the ready descriptors come back: nothing to scan.
         let n = self.epoll.wait(&mut self.events, timeout)?;
-        ready.extend(self.events[..n].iter().map(|event| event.data() as usize));
+        let closed = EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
+        ready.extend(self.events[..n].iter().map(|event| Ready {
+            token: event.data() as usize,
+            read_closed: event.events().intersects(closed),
+        }));
         Ok(())
     }
     // ANCHOR_END: wait

@@ -20,7 +20,7 @@ use common::server::{ACCEPT_BACKOFF, is_exhaustion};
 use common::shutdown::DEADLINE;
 use mio::Token;
 
-use crate::{Config, Interest, LoopCounters, Waiter};
+use crate::{Config, Interest, LoopCounters, Ready, Waiter};
 
 /// The listening socket's token; connections count up from 1.
 const LISTENER: usize = 0;
@@ -100,14 +100,15 @@ impl<W: Waiter> EventLoop<W> {
                 Err(e) => return Err(e),
             }
             self.counters.waited(started.elapsed(), ready.len());
-            for &token in &ready {
+            for &Ready { token, read_closed } in &ready {
                 match token {
                     LISTENER => self.accept_all(),
-                    token => self.serve(Token(token)),
+                    token => self.serve(Token(token), read_closed),
                 }
             }
+            // No event to say whether the client closed: read until the socket says.
             for token in std::mem::take(&mut self.again) {
-                self.serve(token);
+                self.serve(token, true);
             }
             self.housekeeping(shutdown);
         }
@@ -204,11 +205,12 @@ impl<W: Waiter> EventLoop<W> {
 
     /// Serves a ready connection for one turn, right here on the loop.
     // ANCHOR: serve
-    fn serve(&mut self, token: Token) {
+    fn serve(&mut self, token: Token, read_closed: bool) {
         let Some(entry) = self.connections.get_mut(token) else {
             return; // closed earlier in this round
         };
-        let writable = match entry.conn.serve_turn(&self.dispatcher).map(|turn| turn.next) {
+        let turn = entry.conn.serve_turn(&self.dispatcher, read_closed);
+        let writable = match turn.map(|turn| turn.next) {
             Ok(Next::Readable) => false,
             Ok(Next::Yielded) => {
                 self.again.push(token);

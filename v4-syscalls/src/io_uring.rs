@@ -210,9 +210,17 @@ impl Ring {
         match user_data & 3 {
             RECV => {
                 conn.receiving = false;
+                let serving = conn.draining_since.is_none() && !conn.closing;
                 match usize::try_from(result) {
-                    Ok(0) => conn.peer_closed = true,
-                    Ok(n) if conn.draining_since.is_none() && !conn.closing => {
+                    Ok(0) => {
+                        conn.peer_closed = true;
+                        // A request left half sent is answered with a 400 before closing.
+                        conn.session.end_of_input();
+                        if serving && conn.close_after.is_none() {
+                            conn.close_after = conn.session.answer(&self.dispatcher);
+                        }
+                    }
+                    Ok(n) if serving => {
                         conn.session.receive(&conn.buffer[..n]);
                         if conn.close_after.is_none() {
                             conn.close_after = conn.session.answer(&self.dispatcher);

@@ -140,8 +140,25 @@ pub trait Waiter {
     fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()>;
     /// Stops watching `fd`, before it is closed.
     fn forget(&mut self, fd: RawFd);
-    /// Waits at most `timeout` and appends the tokens of the ready descriptors.
-    fn wait(&mut self, timeout: Duration, ready: &mut Vec<usize>) -> io::Result<()>;
+    /// Waits at most `timeout` and appends the ready descriptors.
+    fn wait(&mut self, timeout: Duration, ready: &mut Vec<Ready>) -> io::Result<()>;
+}
+
+/// A descriptor a wait found ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    pub token: usize,
+    /// The wait said the client may have closed its side (`EPOLLRDHUP`, `EPOLLHUP`): the
+    /// turn must read to the end, not stop at a short read. A level-triggered wait may
+    /// leave it false: it reports a pending end of input again at its next call.
+    pub read_closed: bool,
+}
+
+impl Ready {
+    /// Ready, from a level-triggered wait that does not say more.
+    pub fn level(token: usize) -> Self {
+        Self { token, read_closed: false }
+    }
 }
 
 /// The loop's figures, shared with `/stats`.

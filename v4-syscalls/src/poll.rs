@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use crate::{Interest, Waiter};
+use crate::{Interest, Ready, Waiter};
 
 /// The array handed to the kernel, and where each descriptor sits in it.
 #[derive(Debug, Default)]
@@ -53,7 +53,7 @@ impl Waiter for Poll {
     }
 
     // ANCHOR: wait
-    fn wait(&mut self, timeout: Duration, ready: &mut Vec<usize>) -> io::Result<()> {
+    fn wait(&mut self, timeout: Duration, ready: &mut Vec<Ready>) -> io::Result<()> {
         let millis = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
         // SAFETY: the pointer and length describe `self.fds`, which lives through the
         // call; the kernel writes only the `revents` fields.
@@ -65,7 +65,7 @@ impl Waiter for Poll {
         // Which entries are ready? Only a walk of the whole array says.
         for (fd, &token) in self.fds.iter().zip(&self.tokens) {
             if fd.revents != 0 {
-                ready.push(token);
+                ready.push(Ready::level(token));
             }
         }
         Ok(())

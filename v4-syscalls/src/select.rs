@@ -18,7 +18,7 @@ use std::time::Duration;
 use nix::sys::select::{FD_SETSIZE, FdSet, select};
 use nix::sys::time::{TimeVal, TimeValLike};
 
-use crate::{Interest, Waiter};
+use crate::{Interest, Ready, Waiter};
 
 /// The watched descriptors, indexed by descriptor number: select's own layout.
 #[derive(Debug, Default)]
@@ -48,7 +48,7 @@ impl Waiter for Select {
     }
 
     // ANCHOR: wait
-    fn wait(&mut self, timeout: Duration, ready: &mut Vec<usize>) -> io::Result<()> {
+    fn wait(&mut self, timeout: Duration, ready: &mut Vec<Ready>) -> io::Result<()> {
         let (mut readable, mut writable) = (FdSet::new(), FdSet::new());
         // SAFETY: every descriptor in `watched` is open: the loop forgets a descriptor
         // before it closes it, and the borrows end with this call.
@@ -68,7 +68,7 @@ impl Waiter for Select {
             if let Some((token, _)) = watched
                 && (readable.contains(borrow(fd)) || writable.contains(borrow(fd)))
             {
-                ready.push(*token);
+                ready.push(Ready::level(*token));
             }
         }
         Ok(())

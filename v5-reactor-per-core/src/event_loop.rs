@@ -115,11 +115,12 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    token => self.serve(token),
+                    token => self.serve(token, event.is_read_closed()),
                 }
             }
+            // No event to say whether the client closed: read until the socket says.
             for token in std::mem::take(&mut self.again) {
-                self.serve(token);
+                self.serve(token, true);
             }
             self.housekeeping();
         }
@@ -193,12 +194,12 @@ impl EventLoop {
 
     /// Serves a ready connection for one turn, right here on the loop.
     // ANCHOR: serve
-    fn serve(&mut self, token: Token) {
+    fn serve(&mut self, token: Token, read_closed: bool) {
         let Some(entry) = self.connections.get_mut(token) else {
             return; // closed earlier in this round
         };
         let answered = entry.conn.session.answered();
-        let turn = entry.conn.serve_turn(&self.dispatcher);
+        let turn = entry.conn.serve_turn(&self.dispatcher, read_closed);
         let served = entry.conn.session.answered() - answered;
         self.counters.requests.fetch_add(served, Ordering::Relaxed);
         let writable = match turn.map(|turn| turn.next) {

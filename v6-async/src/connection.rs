@@ -7,13 +7,15 @@
 //! conversation is) lives in this function's locals, which the compiler keeps in the
 //! task's future between awaits.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use common::connection::{LINGER, READ_CHUNK};
 use common::{Closed, Dispatcher, Phase, Session};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -45,6 +47,9 @@ pub async fn handle_connection(
         if let Some(closed) = closed {
             break closed;
         }
+        if session.input_ended() {
+            break Closed::ByPeer;
+        }
         // Between requests, a shutdown closes the connection; within one, it waits.
         let at_rest = session.phase() == Phase::Idle;
         if at_rest && *closing.borrow() {
@@ -63,15 +68,8 @@ pub async fn handle_connection(
             },
             _ = closing.changed(), if at_rest => return,
         }
-        // The buffer lives only for this call, not across an `.await`, so it is not
-        // kept in the task while the client is idle: an idle connection costs its task
-        // and its session, not 16 KiB.
-        let mut chunk = [0u8; READ_CHUNK];
-        match stream.try_read(&mut chunk) {
-            Ok(0) => break Closed::ByPeer,
-            Ok(n) => session.receive(&chunk[..n]),
-            // Readiness can be stale: the bytes went to an earlier read. Wait again.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        match read_now(&mut stream, &mut session) {
+            Ok(()) => {}
             Err(_) => return, // reset: this client is gone, nobody else cares
         }
     };
@@ -80,6 +78,34 @@ pub async fn handle_connection(
     }
 }
 // ANCHOR_END: handle_connection
+
+// ANCHOR: read_now
+/// Reads what the socket holds into the session, without waiting: the socket was just
+/// reported readable.
+///
+/// The buffer lives only for this call, not across an `.await`, so it is not kept in the
+/// task while the client is idle: an idle connection costs its task and its session, not
+/// 16 KiB. `try_read` would do that too, but it forgets readiness only when a read says
+/// `WouldBlock`, so each request would cost a second `recvfrom` that returns EAGAIN.
+/// `poll_read` also forgets it after a read that did not fill the buffer (which emptied
+/// the socket; an end of input still pending is kept and reported), so one read per
+/// request is the rule. It is polled once, with a waker that does nothing: if the
+/// readiness was stale it answers `Pending`, and the caller's next `readable().await`
+/// waits with the real one.
+fn read_now(stream: &mut TcpStream, session: &mut Session) -> std::io::Result<()> {
+    let mut chunk = [0u8; READ_CHUNK];
+    let mut buf = ReadBuf::new(&mut chunk);
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(stream).poll_read(&mut cx, &mut buf) {
+        Poll::Ready(Ok(())) if buf.filled().is_empty() => session.end_of_input(),
+        Poll::Ready(Ok(())) => session.receive(buf.filled()),
+        Poll::Ready(Err(e)) => return Err(e),
+        // Readiness was stale: the bytes went to an earlier read. Wait again.
+        Poll::Pending => {}
+    }
+    Ok(())
+}
+// ANCHOR_END: read_now
 
 // ANCHOR: answer
 /// Answers every complete request the session holds: right here on the runtime's worker

@@ -120,6 +120,10 @@ fn line_protocol() {
     assert_eq!(r.body, b"hello there");
     assert!(one(b"EXIT\n").unwrap().is_exit());
     assert!(one(b"  exit  \r\n").unwrap().is_exit());
+    // Only the line ending goes: a body keeps its spaces and tabs, inside and at the end.
+    assert_eq!(one(b"GET /echo   a  b \t\r\n").unwrap().body, b"  a  b \t");
+    assert_eq!(one(b"GET /hello\t \n").unwrap().target, "/hello");
+    assert_eq!(one(b"GET /hello \n").unwrap().target, "/hello");
     // Blank lines are skipped, not answered.
     assert_eq!(decode_all(b"\n\r\n   \nGET /a\n", 100).len(), 1);
 }

@@ -70,6 +70,18 @@ pub enum Fault {
     ChunkedUpload,
     /// `GET http://host/echo?msg=… HTTP/1.1`: the absolute form proxies send.
     AbsoluteForm,
+    /// `GET /hello` in the line protocol and a half-close in the same moment
+    /// (`printf 'GET /hello\n' | nc -N`): the answer, then the server's close at once.
+    HalfCloseAfterLine,
+    /// The same over HTTP/1.1, as an HTTP client that shuts its write side does.
+    HalfCloseAfterHttp,
+    /// Half a request head, then a half-close: a 400 and the close, at once.
+    HalfCloseMidHead,
+    /// A body shorter than its `Content-Length`, then a half-close: a 400 and the close.
+    HalfCloseMidBody,
+    /// 200 connections, each a request, a half-close and a close, one after another:
+    /// within a second of the last, the server holds none of them.
+    Churn,
     /// A request-smuggling or malformed shape.
     Smuggle(Shape),
 }
@@ -171,6 +183,11 @@ impl Fault {
             Fault::ExpectContinueTooLarge,
             Fault::ChunkedUpload,
             Fault::AbsoluteForm,
+            Fault::HalfCloseAfterLine,
+            Fault::HalfCloseAfterHttp,
+            Fault::HalfCloseMidHead,
+            Fault::HalfCloseMidBody,
+            Fault::Churn,
         ];
         all.extend(Shape::ALL.map(Fault::Smuggle));
         all
@@ -206,6 +223,11 @@ impl Fault {
             }
             Fault::ChunkedUpload => "a chunked upload".into(),
             Fault::AbsoluteForm => "`GET http://host/path` (absolute form)".into(),
+            Fault::HalfCloseAfterLine => "a line request and a half-close at once".into(),
+            Fault::HalfCloseAfterHttp => "an HTTP request and a half-close at once".into(),
+            Fault::HalfCloseMidHead => "a half-close in the middle of a head".into(),
+            Fault::HalfCloseMidBody => "a half-close before the body is whole".into(),
+            Fault::Churn => "200 connections: request, half-close, close".into(),
             Fault::Smuggle(shape) => shape.describe().into(),
         }
     }
@@ -321,6 +343,9 @@ pub fn expected(fault: Fault) -> [Outcome; VERSIONS] {
         Fault::ExpectContinue => [Served; VERSIONS],
         Fault::ExpectContinueTooLarge => [Rejected(413); VERSIONS],
         Fault::ChunkedUpload | Fault::AbsoluteForm => [Served; VERSIONS],
+        // Every version notices the client's close, however it arrives.
+        Fault::HalfCloseAfterLine | Fault::HalfCloseAfterHttp | Fault::Churn => [Served; VERSIONS],
+        Fault::HalfCloseMidHead | Fault::HalfCloseMidBody => [Rejected(400); VERSIONS],
         // RFC 9112 lets a server accept a bare LF as a line end; httparse does.
         Fault::Smuggle(Shape::BareLf) => [Served; VERSIONS],
         Fault::Smuggle(Shape::UnknownTransferCoding) => [Rejected(501); VERSIONS],
@@ -485,6 +510,26 @@ macro_rules! fault_matrix_tests {
         #[test]
         fn absolute_form() {
             check($binary, $version, $extra, Fault::AbsoluteForm);
+        }
+        #[test]
+        fn half_close_after_a_line_request() {
+            check($binary, $version, $extra, Fault::HalfCloseAfterLine);
+        }
+        #[test]
+        fn half_close_after_an_http_request() {
+            check($binary, $version, $extra, Fault::HalfCloseAfterHttp);
+        }
+        #[test]
+        fn half_close_mid_head() {
+            check($binary, $version, $extra, Fault::HalfCloseMidHead);
+        }
+        #[test]
+        fn half_close_mid_body() {
+            check($binary, $version, $extra, Fault::HalfCloseMidBody);
+        }
+        #[test]
+        fn connection_churn() {
+            check($binary, $version, $extra, Fault::Churn);
         }
         #[test]
         fn smuggling_shapes() {

@@ -173,12 +173,86 @@ pub(super) fn run(fault: Fault, server: &ChildServer) -> io::Result<Outcome> {
                 format!("got {} {:?}", r.status, r.text())
             })
         }
+        Fault::HalfCloseAfterLine => {
+            let (mut c, closed) = half_close(addr, b"GET /hello\n")?;
+            let reply = c.read_line()?;
+            closed_at_once(&mut c, closed)?;
+            served_if(reply == "200 Hello, World!", || format!("got {reply:?}"))
+        }
+        Fault::HalfCloseAfterHttp => {
+            let (mut c, closed) = half_close(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")?;
+            let r = c.read_response()?;
+            closed_at_once(&mut c, closed)?;
+            served_if(r.status == 200, || format!("got {}", r.status))
+        }
+        Fault::HalfCloseMidHead => {
+            let (mut c, closed) = half_close(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\n")?;
+            let status = c.read_response()?.status;
+            closed_at_once(&mut c, closed)?;
+            Ok(Outcome::Rejected(status))
+        }
+        Fault::HalfCloseMidBody => {
+            let request = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc";
+            let (mut c, closed) = half_close(addr, request)?;
+            let status = c.read_response()?.status;
+            closed_at_once(&mut c, closed)?;
+            Ok(Outcome::Rejected(status))
+        }
+        Fault::Churn => churn(addr),
         Fault::Smuggle(shape) => {
             let mut c = Client::connect(addr)?;
             c.send(shape.bytes())?;
             rejected_or_served(&mut c)
         }
     }
+}
+
+/// Sends `bytes` and shuts the write side in the same moment, as `nc -N` does; returns the
+/// client and when its side closed.
+fn half_close(addr: SocketAddr, bytes: &[u8]) -> io::Result<(Client, Instant)> {
+    let mut c = Client::connect(addr)?;
+    c.send(bytes)?;
+    c.stream().shutdown(std::net::Shutdown::Write)?;
+    Ok((c, Instant::now()))
+}
+
+/// The server must close its side once everything is answered: well before its 2 s idle
+/// timeout, which is what a server that missed the client's close waits for.
+fn closed_at_once(c: &mut Client, since: Instant) -> io::Result<()> {
+    if !c.is_closed_by_server() {
+        return Err(io::Error::other("the server sent more after its answer"));
+    }
+    match since.elapsed() {
+        held if held < PROMPT => Ok(()),
+        held => Err(io::Error::other(format!(
+            "the server held the connection {held:.1?} after the client closed its side"
+        ))),
+    }
+}
+
+/// Connections opened, used and closed one after another, each with its last request and
+/// its half-close in one moment; then no socket of the server's may still be open.
+fn churn(addr: SocketAddr) -> io::Result<Outcome> {
+    for i in 0..200 {
+        let http = i % 2 == 1;
+        let request: &[u8] =
+            if http { b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n" } else { b"GET /hello\n" };
+        let (mut c, _) = half_close(addr, request)?;
+        let ok =
+            if http { c.read_response()?.status == 200 } else { c.read_line()?.starts_with("200") };
+        if !ok {
+            return Err(io::Error::other(format!("connection {i} was not answered")));
+        }
+    }
+    // A server socket still ESTABLISHED or in CLOSE_WAIT is one whose client has gone.
+    let mut open = 0;
+    let settled = crate::testkit::wait_until(PROMPT, || {
+        open = crate::testkit::open_sockets_on(addr.port()).unwrap_or(usize::MAX);
+        open == 0
+    });
+    served_if(settled, || {
+        format!("{open} of the server's connections still open a second after their clients left")
+    })
 }
 
 /// `Served` if `ok`, else an error saying what was seen instead.
