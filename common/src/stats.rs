@@ -84,6 +84,15 @@ impl Stats {
         counter
     }
 
+    /// Registers a level of the version's own under `name` (threads alive, say): a figure
+    /// that goes up and down, drawn as it is, where a counter is drawn per second.
+    pub fn level(&self, name: &'static str) -> Arc<AtomicU64> {
+        let level = Arc::new(AtomicU64::new(0));
+        let read = Arc::clone(&level);
+        self.gauge(name, move || read.load(Ordering::Relaxed));
+        level
+    }
+
     /// Registers a figure computed when `/stats` is read (a pool's queue length, say).
     pub fn gauge<T: Into<Value>>(
         &self,
@@ -168,6 +177,8 @@ mod tests {
         let stats = Stats::new("test");
         let wakeups = stats.counter("wakeups");
         stats.gauge("pool_size", || 4u64);
+        let live = stats.level("live");
+        live.store(2, Ordering::Relaxed);
         let guard = stats.connection_opened();
         let _second = stats.connection_opened();
         drop(guard);
@@ -181,6 +192,8 @@ mod tests {
         assert_eq!(snap["requests"], 1);
         assert_eq!(snap["model"]["wakeups"], 3);
         assert_eq!(snap["model"]["pool_size"], 4);
+        assert_eq!(snap["model"]["live"], 2);
+        // Only what counts up is drawn per second; a level is drawn as it is.
         assert_eq!(snap["counters"], json!(["wakeups"]));
         assert!(snap["threads"].as_u64().unwrap() >= 1);
     }

@@ -319,39 +319,48 @@ fn bar_chart(scenario: &ScenarioResult) -> Result<String, String> {
     let threads: Vec<f64> = scenario.outcomes.iter().map(|o| o.server.max_threads as f64).collect();
     let labels: Vec<String> =
         scenario.outcomes.iter().map(|o| o.version.name().to_owned()).collect();
-    svg((960, 320), |root| {
+    let height = 90 + 28 * labels.len() as u32;
+    svg((960, height), |root| {
         let (left, right) = root.split_horizontally(480);
         bars(&left, caption, &labels, &values)?;
         bars(&right, "threads (max)", &labels, &threads)
     })
 }
 
+/// Horizontal bars, the versions' full names beside them, the first at the top: a row
+/// per version leaves each name room to be read, which names under upright bars lack.
 fn bars(area: &Area<'_>, caption: &str, labels: &[String], values: &[f64]) -> Result<(), String> {
     let top = values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
+    let rows = labels.len();
+    // Row 0 is drawn at the bottom; the first version belongs at the top.
+    let row = |i: usize| rows - 1 - i;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 16))
         .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d((0..labels.len()).into_segmented(), 0.0..top)
+        .margin_right(20)
+        .x_label_area_size(30)
+        .y_label_area_size(150)
+        .build_cartesian_2d(0.0..top, (0..rows).into_segmented())
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .disable_x_mesh()
-        .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(i) => labels.get(*i).map_or_else(String::new, |l| short(l)),
+        .disable_y_mesh()
+        .x_labels(5)
+        .y_labels(rows)
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(r) if *r < rows => labels[row(*r)].clone(),
             _ => String::new(),
         })
-        .y_label_formatter(&|y| axis_number(*y))
+        .x_label_formatter(&|x| axis_number(*x))
         .draw()
         .map_err(|e| e.to_string())?;
     chart
         .draw_series(values.iter().enumerate().map(|(i, &v)| {
             let mut bar = Rectangle::new(
-                [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), v)],
+                [(0.0, SegmentValue::Exact(row(i))), (v, SegmentValue::Exact(row(i) + 1))],
                 Palette99::pick(i).filled(),
             );
-            bar.set_margin(0, 0, 8, 8);
+            bar.set_margin(4, 4, 0, 0);
             bar
         }))
         .map_err(|e| e.to_string())?;
@@ -377,35 +386,104 @@ fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
         return None;
     }
     let ticks = [50.0, 90.0, 99.0, 99.9, 99.99];
+    let entries: Vec<(&str, usize)> = curves.iter().map(|&(i, name, _)| (name, i)).collect();
+    let axis = LogAxis::new(low / 1.5, high * 1.5);
     Some(svg((960, 380), |root| {
-        let mut chart = ChartBuilder::on(root)
+        let plot = beside_legend(root, &entries)?;
+        let mut chart = ChartBuilder::on(&plot)
             .caption("latency by percentile (each version's own requests)", ("sans-serif", 16))
             .margin(10)
-            .margin_right(30)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(NinesAxis(ticks.map(nines)), (low / 1.5..high * 1.5).log_scale())
+            .build_cartesian_2d(NinesAxis(ticks.map(nines)), axis)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc("percentile")
             .y_desc("latency")
-            .y_label_formatter(&|us| fmt_us(us.round() as u64))
+            .y_label_formatter(&|us| {
+                if axis.labelled(*us) { fmt_us(us.round() as u64) } else { String::new() }
+            })
             .draw()
             .map_err(|e| e.to_string())?;
-        for &(i, name, curve) in &curves {
+        for &(i, _, curve) in &curves {
             let color = Palette99::pick(i).stroke_width(2);
             chart
                 .draw_series(LineSeries::new(
                     curve.iter().map(|p| (nines(p[0]), p[1].max(1.0))),
                     color,
                 ))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+                .map_err(|e| e.to_string())?;
         }
-        legend(&mut chart)
+        Ok(())
     }))
+}
+
+/// A logarithmic axis with a tick at 1, 2 and 5 of every decade and a label at each
+/// decade only, so labels never crowd into the top decade; when fewer than two decades
+/// are in range, every tick is labelled, so there is always something to read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogAxis {
+    low: f64,
+    high: f64,
+}
+
+impl LogAxis {
+    pub(crate) fn new(low: f64, high: f64) -> Self {
+        let low = low.max(f64::MIN_POSITIVE);
+        Self { low, high: high.max(low * 10.0) }
+    }
+
+    fn ticks(&self) -> Vec<f64> {
+        let mut ticks = Vec::new();
+        let mut decade = 10f64.powf(self.low.log10().floor());
+        while decade <= self.high {
+            for step in [1.0, 2.0, 5.0] {
+                let tick = decade * step;
+                if (self.low..=self.high).contains(&tick) {
+                    ticks.push(tick);
+                }
+            }
+            decade *= 10.0;
+        }
+        ticks
+    }
+
+    fn is_decade(value: f64) -> bool {
+        let exponent = value.log10();
+        (exponent - exponent.round()).abs() < 1e-9
+    }
+
+    /// Whether the tick at `value` carries a label.
+    pub(crate) fn labelled(&self, value: f64) -> bool {
+        let decades = self.ticks().into_iter().filter(|&t| Self::is_decade(t)).count();
+        decades < 2 || Self::is_decade(value)
+    }
+}
+
+impl Ranged for LogAxis {
+    type FormatOption = plotters::coord::ranged1d::NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let (low, high) = (self.low.log10(), self.high.log10());
+        let share = (value.max(self.low).log10() - low) / (high - low);
+        limit.0 + (share * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _: Hint) -> Vec<f64> {
+        self.ticks()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.low..self.high
+    }
+}
+
+impl plotters::coord::ranged1d::ValueFormatter<f64> for LogAxis {
+    fn format(value: &f64) -> String {
+        axis_number(*value)
+    }
 }
 
 /// The percentile axis: linear in nines, with a tick at each of `0`'s percentiles.
@@ -446,8 +524,12 @@ fn growth_chart(scenario: &ScenarioResult) -> Result<String, String> {
         ("threads (all processes)", |t| t.reading.threads as f64),
         ("resident memory, MiB", |t| t.reading.rss_bytes as f64 / f64::from(1 << 20)),
     ];
+    let entries: Vec<(&str, usize)> =
+        scenario.outcomes.iter().enumerate().map(|(i, o)| (o.version.name(), i)).collect();
     svg((960, 340), |root| {
-        let (left, right) = root.split_horizontally(480);
+        let plot = beside_legend(root, &entries)?;
+        let width = plot.dim_in_pixel().0;
+        let (left, right) = plot.split_horizontally(width / 2);
         for ((caption, pick), area) in panels.into_iter().zip([left, right]) {
             let points = || scenario.outcomes.iter().flat_map(|o| o.series.iter());
             let end = points().map(|t| t.secs).fold(0.1, f64::max);
@@ -470,26 +552,33 @@ fn growth_chart(scenario: &ScenarioResult) -> Result<String, String> {
                 let color = Palette99::pick(i).stroke_width(2);
                 chart
                     .draw_series(LineSeries::new(o.series.iter().map(|t| (t.secs, pick(t))), color))
-                    .map_err(|e| e.to_string())?
-                    .label(o.version.name())
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+                    .map_err(|e| e.to_string())?;
             }
-            legend(&mut chart)?;
         }
         Ok(())
     })
 }
 
-pub(crate) fn legend<'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
-) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(|e| e.to_string())
+/// Width of the legend column on a chart's right.
+const LEGEND_WIDTH: u32 = 180;
+
+/// Splits off a column on the right of `root` and draws there a legend of `entries`
+/// (a name, and the palette index of its line); returns the rest, to plot in. Outside the
+/// plot, the legend hides none of the lines it names.
+pub(crate) fn beside_legend<'a>(
+    root: &Area<'a>,
+    entries: &[(&str, usize)],
+) -> Result<Area<'a>, String> {
+    let width = root.dim_in_pixel().0;
+    let (plot, column) = root.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    for (row, &(name, i)) in entries.iter().enumerate() {
+        let y = 40 + 20 * row as i32;
+        let color = Palette99::pick(i).stroke_width(2);
+        column.draw(&PathElement::new([(8, y), (28, y)], color)).map_err(|e| e.to_string())?;
+        let text = Text::new(name.to_owned(), (34, y - 7), ("sans-serif", 13));
+        column.draw(&text).map_err(|e| e.to_string())?;
+    }
+    Ok(plot)
 }
 
 /// An axis label for people: `950`, `12k`, `1.5M`, `0.25`; never `120000.0`.
@@ -513,9 +602,78 @@ pub(crate) fn axis_number(value: f64) -> String {
     }
 }
 
-/// `v2-thread-per-conn` → `v2-thread`: names that fit under a bar.
-fn short(name: &str) -> String {
-    name.split('-').take(2).collect::<Vec<_>>().join("-")
+/// A chart's label as its SVG places it, and the box it covers, estimated from its font
+/// size (an average glyph is a little over half an em wide in a sans-serif face).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    pub text: String,
+    left: f64,
+    top: f64,
+    width: f64,
+    height: f64,
+}
+
+impl Label {
+    fn overlaps(&self, other: &Label) -> bool {
+        self.left < other.left + other.width
+            && other.left < self.left + self.width
+            && self.top < other.top + other.height
+            && other.top < self.top + self.height
+    }
+}
+
+/// Every horizontal, non-empty `<text>` of one chart's SVG (as written, or as a browser
+/// renders it). Rotated ones, the y-axis title, are left out: their box is not where
+/// their x and y say.
+pub fn labels(svg: &str) -> Vec<Label> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[start..start + tag[start..].find('"')?].to_owned())
+    };
+    let mut labels = Vec::new();
+    for piece in svg.split("<text").skip(1) {
+        let Some(end) = piece.find('>') else { continue };
+        let (tag, rest) = piece.split_at(end);
+        let text = rest[1..rest.find("</text>").unwrap_or(rest.len())].trim().to_owned();
+        if text.is_empty() || tag.contains("transform") {
+            continue;
+        }
+        let number = |name| attr(tag, name).and_then(|v| v.parse::<f64>().ok());
+        let (Some(x), Some(y), Some(size)) = (number("x"), number("y"), number("font-size")) else {
+            continue;
+        };
+        let width = text.chars().count() as f64 * size * 0.55;
+        let left = match attr(tag, "text-anchor").as_deref() {
+            Some("middle") => x - width / 2.0,
+            Some("end") => x - width,
+            _ => x,
+        };
+        // plotters hangs a label below y (dy 0.76em), centres it on y (dy 0.5ex), or sits
+        // it on y as on a baseline.
+        let top = match attr(tag, "dy").as_deref() {
+            Some("0.76em") => y,
+            Some("0.5ex") => y - size / 2.0,
+            _ => y - size,
+        };
+        labels.push(Label { text, left, top, width, height: size });
+    }
+    labels
+}
+
+/// The pairs of a chart's labels that cover each other, by text: none in a chart a
+/// reader can read.
+pub fn overlapping_labels(svg: &str) -> Vec<(String, String)> {
+    let labels = labels(svg);
+    let mut pairs = Vec::new();
+    for (i, a) in labels.iter().enumerate() {
+        pairs.extend(
+            labels[i + 1..]
+                .iter()
+                .filter(|b| a.overlaps(b))
+                .map(|b| (a.text.clone(), b.text.clone())),
+        );
+    }
+    pairs
 }
 
 #[cfg(test)]
@@ -645,6 +803,30 @@ mod tests {
         assert!(md.contains("## Idle clients\n\nAnother lesson."), "{md}");
         assert!(md.contains("| v3-thread-pool | 100 | none |"), "{md}");
         assert!(md.contains("| v1-blocking | 1000 | 1.5 ms |"), "{md}");
+    }
+
+    #[test]
+    fn no_two_labels_of_a_chart_overlap_with_every_version_in_it() {
+        let mut scenario = comparison().scenarios.remove(0);
+        scenario.id = ScenarioId::C10k;
+        scenario.outcomes = Version::ALL.iter().map(|&v| outcome(v, 0, 10_000)).collect();
+        let charts = charts(&scenario);
+        assert_eq!(charts.len(), 3, "bars, latency, growth");
+        for chart in &charts {
+            assert!(labels(chart).iter().any(|l| l.text == "v2-process-per-conn"));
+            assert_eq!(overlapping_labels(chart), Vec::<(String, String)>::new(), "{chart}");
+        }
+    }
+
+    #[test]
+    fn log_axis_ticks_one_two_five_and_labels_decades() {
+        let axis = LogAxis::new(30.0, 40_000.0);
+        assert_eq!(axis.ticks(), [50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4]);
+        let labelled: Vec<f64> = axis.ticks().into_iter().filter(|&t| axis.labelled(t)).collect();
+        assert_eq!(labelled, [100.0, 1e3, 1e4]);
+        // Within one decade every tick is labelled.
+        let narrow = LogAxis::new(150.0, 1_600.0);
+        assert!(narrow.ticks().iter().all(|&t| narrow.labelled(t)), "{:?}", narrow.ticks());
     }
 
     #[test]

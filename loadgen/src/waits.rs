@@ -20,7 +20,7 @@ use v4_syscalls::Api;
 
 use crate::bench::{self, BenchConfig};
 use crate::measure::{Percentiles, fmt_us};
-use crate::report::{axis_number, escape_html, html_table, legend, md_table, svg};
+use crate::report::{axis_number, beside_legend, escape_html, html_table, md_table, svg};
 use crate::serve::{self, Version};
 
 /// What to sweep.
@@ -255,14 +255,16 @@ pub fn charts(points: &[Point]) -> Vec<String> {
     let (apis, idle) = axes(points);
     let mut drawn = Vec::new();
     for (caption, pick) in charts {
+        let entries: Vec<(&str, usize)> =
+            apis.iter().enumerate().map(|(i, api)| (*api, i)).collect();
         let chart = svg((960, 380), |root| {
+            let plot = beside_legend(root, &entries)?;
             let measured = || points.iter().filter(|p| p.skipped.is_none());
             let right = idle.iter().copied().max().unwrap_or(1).max(1) as f64;
             let top = measured().map(pick).fold(1.0, f64::max) * 1.15;
-            let mut chart = ChartBuilder::on(root)
+            let mut chart = ChartBuilder::on(&plot)
                 .caption(caption, ("sans-serif", 16))
                 .margin(10)
-                .margin_right(30)
                 .x_label_area_size(40)
                 .y_label_area_size(60)
                 .build_cartesian_2d(0.0..right, 0.0..top)
@@ -282,14 +284,12 @@ pub fn charts(points: &[Point]) -> Vec<String> {
                     .collect();
                 chart
                     .draw_series(LineSeries::new(line.clone(), color))
-                    .map_err(|e| e.to_string())?
-                    .label(*api)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+                    .map_err(|e| e.to_string())?;
                 chart
                     .draw_series(line.into_iter().map(|xy| Circle::new(xy, 3, color.filled())))
                     .map_err(|e| e.to_string())?;
             }
-            legend(&mut chart)
+            Ok(())
         });
         match chart {
             Ok(chart) => drawn.push(chart),

@@ -1,13 +1,18 @@
 //! The compare report as a real browser renders it: a short `compare --quick` (two
-//! versions, two scenarios), opened in headless Chromium, draws every chart it wrote.
+//! versions, two scenarios), opened in headless Chromium, draws every chart it wrote, and
+//! no two labels of a chart overlap.
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::testkit::render_in_browser;
+use common::testkit::{browser_or_skip, render_in_browser};
+use loadgen::report::{labels, overlapping_labels};
 
 #[test]
 fn every_chart_of_a_quick_comparison_renders_in_a_browser() {
+    if !browser_or_skip("every_chart_of_a_quick_comparison_renders_in_a_browser") {
+        return;
+    }
     let out = std::env::temp_dir().join(format!("loadgen-browser-{}", std::process::id()));
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["compare", "--quick", "--only", "keep-alive,idle-clients"])
@@ -26,6 +31,12 @@ fn every_chart_of_a_quick_comparison_renders_in_a_browser() {
     assert_eq!(dom.matches("<svg").count(), 4, "the browser saw:\n{dom}");
     for drawn in ["latency by percentile", "99.99%", "threads (all processes)", "v4-nio"] {
         assert!(dom.contains(drawn), "no {drawn:?}; the browser saw:\n{dom}");
+    }
+    for (n, chart) in dom.split("<svg").skip(1).enumerate() {
+        let chart = &chart[..chart.find("</svg>").unwrap_or(chart.len())];
+        assert!(labels(chart).len() > 4, "chart {n} has only {} labels", labels(chart).len());
+        let overlapping = overlapping_labels(chart);
+        assert!(overlapping.is_empty(), "chart {n}: labels overlap: {overlapping:?}");
     }
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -34,7 +34,7 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 
 /// Accepts until `config.shutdown` is triggered, one new thread per connection.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
-    let live = dispatcher.stats().counter("connection_threads");
+    let live = dispatcher.stats().level("connection_threads");
     dispatcher.stats().describe("A new thread for every connection: nobody waits, and threads grow with connections, idle or not.");
     tracing::info!("a thread per connection: threads grow with connections");
     let mut next_id: u64 = 0;
