@@ -151,7 +151,9 @@ pub fn start_single_threaded(
 }
 
 /// [`start`] with a listener bound with `SO_REUSEPORT`, so the version can open more
-/// sockets on the same address (v5: one per loop).
+/// sockets on the same address (v5: one per loop). It does not [`announce`] the address:
+/// the version does, once every socket of its own listens, or a client that connects the
+/// moment it reads the line lands on the first socket whatever the kernel's spreading.
 pub fn start_reuse_port(
     server: &'static str,
     args: &ServerArgs,
@@ -159,7 +161,6 @@ pub fn start_reuse_port(
     init_tracing();
     let listener = listen(args.addr, args.backlog, Sharing::ReusePort)
         .map_err(|source| Error::Bind { addr: args.addr, source })?;
-    announce(server, &listener)?;
     let config = args.config();
     crate::shutdown::on_signals(&config.shutdown, listener.local_addr()?)?;
     Ok((listener, dispatcher(server, args), config))

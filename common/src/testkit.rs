@@ -154,6 +154,13 @@ impl Client {
         Ok(Self { reader: BufReader::new(stream) })
     }
 
+    /// Wraps a stream already connected, with reads that give up after [`TIMEOUT`].
+    pub fn from_stream(stream: TcpStream) -> Self {
+        let _ = stream.set_read_timeout(Some(TIMEOUT));
+        let _ = stream.set_nodelay(true);
+        Self { reader: BufReader::new(stream) }
+    }
+
     /// Changes how long a read waits before failing with `WouldBlock`.
     pub fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
         self.reader.get_ref().set_read_timeout(Some(timeout))
@@ -488,23 +495,34 @@ pub fn listening_socket_inode(port: u16) -> io::Result<Option<u64>> {
     }))
 }
 
-/// The connections on this machine whose local end is TCP `port` (IPv4) and that are not
-/// closing from the local side: ESTABLISHED, or CLOSE_WAIT (the other side has closed, this
-/// side has not yet), from `/proc/net/tcp`. For a server's port: the connections it holds.
-pub fn open_sockets_on(port: u16) -> io::Result<usize> {
-    const ESTABLISHED: &str = "01";
-    const CLOSE_WAIT: &str = "08";
+/// The states (`/proc/net/tcp`'s hex codes: `0A` LISTEN, `01` ESTABLISHED, `08`
+/// CLOSE_WAIT, …) of the IPv4 TCP sockets on this machine whose local end is `port`.
+pub fn socket_states_on(port: u16) -> io::Result<Vec<String>> {
     let table = std::fs::read_to_string("/proc/net/tcp")?;
     Ok(table
         .lines()
         .skip(1)
-        .filter(|line| {
+        .filter_map(|line| {
+            // sl local_address rem_address st ...
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields.get(1).and_then(|a| a.rsplit(':').next());
-            let local = local_port.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port);
-            local && matches!(fields.get(3), Some(&ESTABLISHED | &CLOSE_WAIT))
+            let local_port = fields.get(1)?.rsplit(':').next()?;
+            let state = fields.get(3)?;
+            (u16::from_str_radix(local_port, 16).ok()? == port).then(|| (*state).to_owned())
         })
-        .count())
+        .collect())
+}
+
+/// The connections whose local end is TCP `port` and that are not closing from the local
+/// side: ESTABLISHED, or CLOSE_WAIT (the other side has closed, this side not yet). For a
+/// server's port: the connections it holds.
+pub fn open_sockets_on(port: u16) -> io::Result<usize> {
+    Ok(socket_states_on(port)?.iter().filter(|s| matches!(s.as_str(), "01" | "08")).count())
+}
+
+/// The sockets listening on TCP `port`: one per loop for a server whose loops each have
+/// their own (`SO_REUSEPORT`).
+pub fn listening_sockets_on(port: u16) -> io::Result<usize> {
+    Ok(socket_states_on(port)?.iter().filter(|s| s.as_str() == "0A").count())
 }
 
 /// The inodes of the sockets process `pid` has open, from the links in `/proc/<pid>/fd`.

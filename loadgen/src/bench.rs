@@ -55,15 +55,30 @@ pub fn run(config: &BenchConfig) -> io::Result<Summary> {
         bar.finish_and_clear();
     }
     let mut histogram = new_histogram();
-    let (mut requests, mut errors, mut connects) = (0, Errors::default(), 0);
+    let (mut requests, mut sent, mut errors, mut connects) = (0, 0, Errors::default(), 0);
+    let mut busiest = Duration::ZERO;
     for result in results {
         let result = result?;
         histogram.add(&result.histogram).map_err(|e| io::Error::other(e.to_string()))?;
         requests += result.requests;
+        sent += result.sent;
         errors.add(&result.errors);
         connects += result.connects;
+        busiest = busiest.max(result.cpu);
     }
-    Ok(Summary::new(requests, config.duration, &histogram, errors, connects))
+    let mut summary = Summary::new(requests, config.duration, &histogram, errors, connects);
+    summary.sent = sent;
+    summary.timeout_us = config.timeout.as_micros() as u64;
+    summary.generator_threads = threads;
+    summary.generator_busiest_share = busiest.as_secs_f64() / config.duration.as_secs_f64();
+    Ok(summary)
+}
+
+/// CPU time the calling thread has used, user and system.
+fn thread_cpu() -> Duration {
+    use nix::time::{ClockId, clock_gettime};
+    // The thread CPU clock exists on every Linux; were it refused, the share reads 0.
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
 }
 
 fn progress_bar(config: &BenchConfig) -> Option<ProgressBar> {
@@ -101,10 +116,16 @@ struct Conn {
 
 /// What one driver thread measured.
 struct DriverResult {
+    /// Every request answered (at its latency) or timed out (at the timeout).
     histogram: Histogram<u64>,
     requests: u64,
+    /// Requests sent in the measured window.
+    sent: u64,
     errors: Errors,
     connects: u64,
+    /// CPU time this thread used while measuring: near the whole window, and the load
+    /// generator, not the server, may have been the limit.
+    cpu: Duration,
 }
 
 /// One thread's share of the connections, and its event loop.
@@ -174,8 +195,10 @@ impl Driver {
             result: DriverResult {
                 histogram: new_histogram(),
                 requests: 0,
+                sent: 0,
                 errors: Errors::default(),
                 connects: 0,
+                cpu: Duration::ZERO,
             },
         })
     }
@@ -183,6 +206,7 @@ impl Driver {
     fn run(mut self, progress: Option<&ProgressBar>) -> io::Result<DriverResult> {
         let mut events = Events::with_capacity(1024);
         self.warm_up(&mut events)?;
+        let cpu_at_start = thread_cpu();
         let mut last_tick = Instant::now();
         let mut reported = 0;
         loop {
@@ -225,6 +249,7 @@ impl Driver {
         }
         // Requests still waiting past the timeout at the end were not answered in time.
         self.expire(self.deadline);
+        self.result.cpu = thread_cpu().saturating_sub(cpu_at_start);
         Ok(self.result)
     }
 
@@ -352,6 +377,7 @@ impl Driver {
             conn.out.extend_from_slice(&self.request);
             conn.in_flight.push_back(started);
         }
+        self.result.sent += self.config.pipeline as u64;
         self.write(i);
     }
 
@@ -465,8 +491,15 @@ impl Driver {
             };
             if waiting_since.is_some_and(|since| now.saturating_duration_since(since) >= timeout) {
                 // Every request in flight on it has timed out, not just the oldest; a
-                // connection that never opened is one connect timeout.
-                self.result.errors.timeout += conn.in_flight.len() as u64;
+                // connection that never opened is one connect timeout. Each goes into the
+                // distribution at the timeout, a lower bound on its latency: a starved
+                // client must raise the tail, not vanish from it.
+                let timed_out = conn.in_flight.len() as u64;
+                self.result.errors.timeout += timed_out;
+                let timeout_us = timeout.as_micros() as u64;
+                for _ in 0..timed_out {
+                    self.result.histogram.saturating_record(timeout_us);
+                }
                 if !conn.connected {
                     self.result.errors.connect_timeout += 1;
                 }

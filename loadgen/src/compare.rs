@@ -63,10 +63,22 @@ impl Scenario {
                 if b.close {
                     text += ", a new connection per request";
                 }
-                if let Some(rate) = b.rate {
-                    text += &format!(", open loop at {rate} requests/s in all");
+                text += &format!(", timeout {:?}", b.timeout);
+                match b.rate {
+                    Some(rate) => {
+                        text += &format!(
+                            ". Open loop at {rate} requests/s in all: each latency counts from \
+                             when its request was due, so a stall shows in full"
+                        );
+                    }
+                    None => {
+                        text += ". Closed loop: each connection sends its next request when \
+                                 the last is answered, so a server that stalls is sent fewer \
+                                 requests, and its percentiles understate what a client on a \
+                                 schedule would see (coordinated omission)";
+                    }
                 }
-                text + &format!(", timeout {:?}", b.timeout)
+                text + ". A request never answered is in the percentiles at the timeout (≥)"
             }
             Load::Hold(h) => format!(
                 "{} idle connections held, then one new client's GET {} given {:?}",

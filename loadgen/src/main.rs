@@ -183,19 +183,36 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
 fn print_summary(s: &Summary) {
     let l = &s.latency_us;
     println!(
-        "requests:    {} in {:.1} s, {:.0} per second",
-        s.requests, s.elapsed_secs, s.requests_per_sec
+        "requests:    {} answered of {} sent in {:.1} s, {:.0} answered per second",
+        s.requests, s.sent, s.elapsed_secs, s.requests_per_sec
     );
     println!(
         "latency:     p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
-        fmt_us(l.p50),
-        fmt_us(l.p90),
-        fmt_us(l.p99),
-        fmt_us(l.p999),
-        fmt_us(l.max)
+        s.fmt_latency(l.p50),
+        s.fmt_latency(l.p90),
+        s.fmt_latency(l.p99),
+        s.fmt_latency(l.p999),
+        s.fmt_latency(l.max)
     );
+    if s.errors.timeout > 0 {
+        println!(
+            "             (the {} requests never answered are in it at the {} timeout)",
+            s.errors.timeout,
+            fmt_us(s.timeout_us)
+        );
+    }
     println!("errors:      {}", s.errors.describe());
     println!("connections: {} opened", s.connections_opened);
+    let bound = if s.generator_bound() {
+        ": near a full core, so the generator may be the limit; try --threads 2"
+    } else {
+        ""
+    };
+    println!(
+        "generator:   {} thread(s), the busiest at {:.0}% of a core{bound}",
+        s.generator_threads,
+        100.0 * s.generator_busiest_share
+    );
 }
 
 fn run_hold(args: HoldArgs) -> anyhow::Result<()> {

@@ -138,6 +138,16 @@ pub fn latency_curve(histogram: &Histogram<u64>) -> Vec<[f64; 2]> {
 pub struct Summary {
     /// Requests answered with a 2xx status.
     pub requests: u64,
+    /// Requests sent in the measured window, answered or not.
+    pub sent: u64,
+    /// The request timeout: a request not answered by then is in the latency distribution
+    /// at this value, so a percentile that reaches it reads "at least".
+    pub timeout_us: u64,
+    /// Load generator threads that drove the run.
+    pub generator_threads: usize,
+    /// CPU time of the busiest load generator thread over the window, as a share of one
+    /// core: near 1, the generator may have been the limit, not the server.
+    pub generator_busiest_share: f64,
     pub elapsed_secs: f64,
     pub requests_per_sec: f64,
     pub latency_us: Percentiles,
@@ -159,6 +169,10 @@ impl Summary {
         let secs = elapsed.as_secs_f64();
         Self {
             requests,
+            sent: requests + errors.timeout + errors.bad_status,
+            timeout_us: u64::MAX,
+            generator_threads: 1,
+            generator_busiest_share: 0.0,
             elapsed_secs: secs,
             requests_per_sec: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
             latency_us: Percentiles::of(histogram),
@@ -168,6 +182,28 @@ impl Summary {
         }
     }
 }
+
+impl Summary {
+    /// A latency percentile for a table: `850 µs`, or `≥ 500 ms` where the percentile
+    /// falls among the requests that were never answered, at the timeout.
+    pub fn fmt_latency(&self, us: u64) -> String {
+        if us >= self.timeout_us.saturating_sub(self.timeout_us / 1000) && self.errors.timeout > 0 {
+            format!("≥ {}", fmt_us(self.timeout_us))
+        } else {
+            fmt_us(us)
+        }
+    }
+
+    /// Whether the busiest load generator thread was near a full core: the numbers may be
+    /// the generator's ceiling, not the server's.
+    pub fn generator_bound(&self) -> bool {
+        self.generator_busiest_share >= GENERATOR_BOUND
+    }
+}
+
+/// The busiest generator thread's share of a core above which a run is marked as
+/// possibly limited by the generator.
+pub const GENERATOR_BOUND: f64 = 0.9;
 
 /// `850 µs`, `12.3 ms`, `2.00 s`: a latency for people.
 pub fn fmt_us(us: u64) -> String {

@@ -40,7 +40,7 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
     if hold {
         header.extend(["idle held", "newcomer's answer"]);
     } else {
-        header.extend(["req/s", "p50", "p99", "p99.9", "errors"]);
+        header.extend(["req/s", "answered / sent", "p50", "p99", "p99.9", "errors"]);
     }
     if cpu {
         header.push("server CPU / connection");
@@ -59,8 +59,10 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 row.push(h.answered_in_us.map_or_else(|| "none".to_owned(), fmt_us));
             } else if let Some(b) = &o.bench {
                 let l = &b.latency_us;
-                row.push(format!("{:.0}", b.requests_per_sec));
-                row.extend([fmt_us(l.p50), fmt_us(l.p99), fmt_us(l.p999)]);
+                let bound = if b.generator_bound() { " (generator-bound?)" } else { "" };
+                row.push(format!("{:.0}{bound}", b.requests_per_sec));
+                row.push(format!("{} / {}", b.requests, b.sent));
+                row.extend([b.fmt_latency(l.p50), b.fmt_latency(l.p99), b.fmt_latency(l.p999)]);
                 row.push(b.errors.describe());
             }
             if cpu {
@@ -802,7 +804,7 @@ mod tests {
         );
         assert!(md.contains("## Idle clients\n\nAnother lesson."), "{md}");
         assert!(md.contains("| v3-thread-pool | 100 | none |"), "{md}");
-        assert!(md.contains("| v1-blocking | 1000 | 1.5 ms |"), "{md}");
+        assert!(md.contains("| v1-blocking | 1000 | 1000 / 1063 | 1.5 ms |"), "{md}");
     }
 
     #[test]

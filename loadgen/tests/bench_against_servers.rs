@@ -85,6 +85,43 @@ fn errors_are_classified() {
     assert!(s.errors.connect_timeout > 0 && s.requests == 0, "{s:?}");
 }
 
+/// A starved client is in the tail, not left out of it: against a server that accepts
+/// and never answers, every request sent is in the distribution at the timeout, the p99
+/// says so, and none is counted answered.
+#[test]
+fn requests_never_answered_are_in_the_percentiles_at_the_timeout() {
+    // The kernel completes the handshakes into the backlog; nobody ever reads them.
+    let silent =
+        common::cli::listen("127.0.0.1:0".parse().unwrap(), 64, common::cli::Sharing::Exclusive)
+            .unwrap();
+    let timeout = Duration::from_millis(300);
+    let run = BenchConfig {
+        timeout,
+        warm_up: Duration::ZERO,
+        ..BenchConfig::new(silent.local_addr().unwrap(), 4, Duration::from_millis(1000), "/hello")
+    };
+    let s = bench::run(&run).unwrap();
+    assert_eq!(s.requests, 0, "{s:?}");
+    assert!(s.sent >= 4 && s.errors.timeout >= 4, "{s:?}");
+    let timeout_us = timeout.as_micros() as u64;
+    assert!(s.latency_us.p99 >= timeout_us && s.latency_us.p50 >= timeout_us, "{s:?}");
+    assert_eq!(s.fmt_latency(s.latency_us.p99), "≥ 300.0 ms");
+
+    // Beside answered ones: v1 answers one connection and starves the other, whose
+    // requests then set the tail: a p99 at the timeout, not v1's microseconds.
+    let v1 = TestServer::start(v1_blocking::SERVER, common::Config::default(), v1_blocking::run);
+    let run = BenchConfig {
+        timeout,
+        ..BenchConfig::new(v1.addr(), 2, Duration::from_millis(1000), "/hello")
+    };
+    let s = bench::run(&run).unwrap();
+    assert!(s.requests > 100 && s.errors.timeout > 0, "{s:?}");
+    assert!(s.sent > s.requests, "{s:?}");
+    // The starved share is tiny here (1 request per timeout against thousands answered),
+    // so it shows at the very top: the maximum is the timeout.
+    assert!(s.latency_us.max >= timeout_us, "{s:?}");
+}
+
 /// Coordinated omission, shown. The server stalls once for a second. Closed loop sends
 /// nothing during the stall, so it records one slow request among thousands and its
 /// p99.9 stays small. Open loop keeps its schedule: every request that fell due during

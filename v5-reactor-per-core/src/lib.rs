@@ -98,7 +98,11 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
         max_connections: args.max_connections,
         backlog: args.server.backlog,
     };
-    run(listener, dispatcher, config)?;
+    // Announced only once every loop's socket listens: a client that connects the moment
+    // it reads the address is then spread over all of them, not queued on the first.
+    let listeners = loop_sockets(listener, &config)?;
+    common::cli::announce(SERVER, &listeners[0])?;
+    run_loops(listeners, dispatcher, config)?;
     Ok(())
 }
 
@@ -137,12 +141,16 @@ impl LoopCounters {
 /// `listener` must have been bound with `SO_REUSEPORT`
 /// ([`common::cli::start_reuse_port`]): loop 0 takes it, and every other loop binds a
 /// socket of its own next to it.
-// ANCHOR: run
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
+    run_loops(loop_sockets(listener, &config)?, dispatcher, config)
+}
+
+// ANCHOR: run
+/// `listener` and a socket of its own for every other loop, all listening on its address.
+pub fn loop_sockets(listener: TcpListener, config: &Config) -> io::Result<Vec<TcpListener>> {
     let addr = listener.local_addr()?;
-    let loops = config.loops.max(1);
     let mut listeners = vec![listener];
-    for _ in 1..loops {
+    for _ in 1..config.loops.max(1) {
         let socket = common::cli::listen(addr, config.backlog, Sharing::ReusePort).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -151,6 +159,16 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         })?;
         listeners.push(socket);
     }
+    Ok(listeners)
+}
+
+/// Serves on `listeners`, a loop each (see [`loop_sockets`]), until the shutdown.
+pub fn run_loops(
+    listeners: Vec<TcpListener>,
+    dispatcher: Arc<Dispatcher>,
+    config: Config,
+) -> io::Result<()> {
+    let loops = listeners.len();
     let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
     let timeouts = (&config.server).into();
     let counters: Vec<Arc<LoopCounters>> = (0..loops).map(|_| Arc::default()).collect();
