@@ -218,6 +218,12 @@ pub struct Outcome {
     /// Context switches of the server's threads during the run, per request answered
     /// (threads that exited during the run are not counted).
     pub switches_per_request: Option<f64>,
+    /// Server CPU time per request answered, in microseconds: the cost that survives a
+    /// noisy machine, where requests per second do not.
+    pub cpu_us_per_request: Option<f64>,
+    /// What a reader takes for granted about this version and `/stats` said was false
+    /// (v5's loops all used, pool sizes): each one makes the row misleading.
+    pub assumptions: Vec<String>,
     pub verdict: Verdict,
 }
 
@@ -354,6 +360,11 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
     if let Some(reading) = held {
         peak.include(reading);
     }
+    let connections = match &scenario.load {
+        Load::Bench(config) if !config.close => config.connections,
+        _ => 0,
+    };
+    let assumptions = check_assumptions(version, server.addr(), connections);
     drop(server);
     let cpu_us_per_connection = match (&scenario.load, &bench) {
         (Load::Bench(config), Some(summary)) if config.close && summary.connections_opened > 0 => {
@@ -361,8 +372,9 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
         }
         _ => None,
     };
-    let switches_per_request =
-        bench.as_ref().filter(|b| b.requests > 0).map(|b| switches as f64 / b.requests as f64);
+    let answered = bench.as_ref().filter(|b| b.requests > 0);
+    let switches_per_request = answered.map(|b| switches as f64 / b.requests as f64);
+    let cpu_us_per_request = answered.map(|b| cpu_ms as f64 * 1000.0 / b.requests as f64);
     let mut outcome = Outcome {
         version,
         bench,
@@ -372,18 +384,89 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
         cpu_ms,
         cpu_us_per_connection,
         switches_per_request,
+        cpu_us_per_request,
+        assumptions,
         verdict: Verdict { limit_hit: false, text: String::new() },
     };
     outcome.verdict = verdict(&outcome);
     Ok(outcome)
 }
 
+/// The server's `/stats`, asked once over a connection of its own; None if it does not
+/// answer within a second (v1 while a client holds it, say).
+fn fetch_stats(addr: std::net::SocketAddr) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    stream.write_all(b"GET /stats HTTP/1.1\r\nHost: loadgen\r\nConnection: close\r\n\r\n").ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let body = answer.windows(4).position(|w| w == b"\r\n\r\n").map(|at| &answer[at + 4..])?;
+    serde_json::from_slice(body).ok()
+}
+
+/// Checks, from the server's `/stats` after a run with `connections` open at once, what
+/// the row's reader assumes of `version`: that v5 used every loop, that the pools and
+/// runtimes had the sizes their chapters name. Each false one is returned, said plainly.
+pub fn check_assumptions(
+    version: Version,
+    addr: std::net::SocketAddr,
+    connections: usize,
+) -> Vec<String> {
+    let wanted: &[(&str, u64)] = match version {
+        Version::V3ThreadPool => &[("pool_size", 10)],
+        Version::V4Nio => &[("workers", 10)],
+        Version::V6Async | Version::V5ReactorPerCore => &[],
+        _ => return Vec::new(),
+    };
+    let Some(stats) = fetch_stats(addr) else {
+        return vec!["/stats did not answer, so nothing it should show was checked".into()];
+    };
+    let model = &stats["model"];
+    let mut wrong: Vec<String> = wanted
+        .iter()
+        .filter(|(name, value)| model[*name].as_u64() != Some(*value))
+        .map(|(name, value)| format!("{name} was {}, not {value}", model[*name]))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    if version == Version::V6Async && model["runtime_workers"].as_u64() != Some(cores) {
+        wrong.push(format!("{} runtime workers on {cores} cores", model["runtime_workers"]));
+    }
+    if let Some(loops) = model["loops"].as_array() {
+        let accepted: Vec<u64> =
+            loops.iter().map(|l| l["accepted"].as_u64().unwrap_or(0)).collect();
+        if loops.len() as u64 != cores {
+            wrong.push(format!("{} loops on {cores} cores", loops.len()));
+        }
+        // With at least two connections per loop, a loop that accepted none means the
+        // others served everything: the row measured fewer loops than the server has.
+        let idle: Vec<usize> = (0..accepted.len()).filter(|&i| accepted[i] == 0).collect();
+        if connections >= 2 * loops.len() && !idle.is_empty() {
+            let total: u64 = accepted.iter().sum();
+            wrong.push(format!(
+                "{total} connections on {} of {} loops: the row measures fewer loops than v5 has",
+                loops.len() - idle.len(),
+                loops.len()
+            ));
+        }
+    }
+    wrong
+}
+
 /// Growth in threads or processes past this many counts as "exploded".
 const GROWTH_LIMIT: u64 = 100;
 
-/// Reads the limits off an outcome: timeouts, refusals, starvation, threads or processes
-/// that grew with the connections.
+/// Reads the limits off an outcome (timeouts, refusals, starvation, threads or processes
+/// that grew with the connections), and says what about the run was not as assumed.
 pub fn verdict(outcome: &Outcome) -> Verdict {
+    let mut verdict = limits(outcome);
+    if !outcome.assumptions.is_empty() {
+        verdict.text += &format!(" ⚠ not as assumed: {}", outcome.assumptions.join("; "));
+    }
+    verdict
+}
+
+fn limits(outcome: &Outcome) -> Verdict {
     let mut limits = Vec::new();
     if let Some(b) = &outcome.bench {
         let e = &b.errors;

@@ -46,7 +46,7 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
         header.push("server CPU / connection");
     }
     if !hold {
-        header.push("switches / request");
+        header.extend(["server CPU / request", "switches / request"]);
     }
     header.extend(["threads (max)", "memory (max)", "verdict"]);
     let rows = scenario
@@ -71,6 +71,7 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 );
             }
             if !hold {
+                row.push(o.cpu_us_per_request.map_or_else(String::new, |us| format!("{us:.1} µs")));
                 // With a connection per request, v2's threads and processes exit within
                 // the run, and their switches with them: what is left is a lower bound.
                 let spawns = cpu && o.version.spawns_per_connection();
@@ -715,6 +716,8 @@ mod tests {
             cpu_ms: 10,
             cpu_us_per_connection: None,
             switches_per_request: Some(0.25),
+            cpu_us_per_request: Some(10.0),
+            assumptions: Vec::new(),
             verdict: Verdict { limit_hit: false, text: String::new() },
         };
         o.verdict = verdict(&o);
