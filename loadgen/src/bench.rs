@@ -57,8 +57,10 @@ pub fn run(config: &BenchConfig) -> io::Result<Summary> {
     let mut histogram = new_histogram();
     let (mut requests, mut sent, mut errors, mut connects) = (0, 0, Errors::default(), 0);
     let mut busiest = Duration::ZERO;
+    let mut clients_answered = 0;
     for result in results {
         let result = result?;
+        clients_answered += result.clients_answered;
         histogram.add(&result.histogram).map_err(|e| io::Error::other(e.to_string()))?;
         requests += result.requests;
         sent += result.sent;
@@ -68,6 +70,8 @@ pub fn run(config: &BenchConfig) -> io::Result<Summary> {
     }
     let mut summary = Summary::new(requests, config.duration, &histogram, errors, connects);
     summary.sent = sent;
+    summary.clients = config.connections;
+    summary.clients_answered = clients_answered;
     summary.timeout_us = config.timeout.as_micros() as u64;
     summary.generator_threads = threads;
     summary.generator_busiest_share = busiest.as_secs_f64() / config.duration.as_secs_f64();
@@ -112,6 +116,9 @@ struct Conn {
     offset: Duration,
     /// The server said it will close after its last answer; wait for that close.
     server_closes: bool,
+    /// Requests answered on this client's connections, whichever socket it is on now: a
+    /// client that got none was starved, however few requests it managed to send.
+    answered: u64,
 }
 
 /// What one driver thread measured.
@@ -121,6 +128,8 @@ struct DriverResult {
     requests: u64,
     /// Requests sent in the measured window.
     sent: u64,
+    /// Clients (connection slots) that had at least one request answered.
+    clients_answered: usize,
     errors: Errors,
     connects: u64,
     /// CPU time this thread used while measuring: near the whole window, and the load
@@ -179,6 +188,7 @@ impl Driver {
                     iv.mul_f64((i * drivers + index) as f64 / config.connections as f64)
                 }),
                 server_closes: false,
+                answered: 0,
             })
             .collect();
         Ok(Self {
@@ -196,6 +206,7 @@ impl Driver {
                 histogram: new_histogram(),
                 requests: 0,
                 sent: 0,
+                clients_answered: 0,
                 errors: Errors::default(),
                 connects: 0,
                 cpu: Duration::ZERO,
@@ -250,6 +261,7 @@ impl Driver {
         // Requests still waiting past the timeout at the end were not answered in time.
         self.expire(self.deadline);
         self.result.cpu = thread_cpu().saturating_sub(cpu_at_start);
+        self.result.clients_answered = self.conns.iter().filter(|c| c.answered > 0).count();
         Ok(self.result)
     }
 
@@ -450,6 +462,7 @@ impl Driver {
             if now <= self.deadline {
                 if (200..300).contains(&answer.status) {
                     self.result.requests += 1;
+                    conn.answered += 1;
                     let us = now.saturating_duration_since(started).as_micros() as u64;
                     // Values beyond the histogram's 5 minutes are clamped, not dropped.
                     self.result.histogram.saturating_record(us.max(1));

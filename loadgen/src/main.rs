@@ -202,7 +202,10 @@ fn print_summary(s: &Summary) {
         );
     }
     println!("errors:      {}", s.errors.describe());
-    println!("connections: {} opened", s.connections_opened);
+    println!(
+        "connections: {} opened; {} of {} clients had an answer",
+        s.connections_opened, s.clients_answered, s.clients
+    );
     let bound = if s.generator_bound() {
         ": near a full core, so the generator may be the limit; try --threads 2"
     } else {

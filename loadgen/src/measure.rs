@@ -143,6 +143,11 @@ pub struct Summary {
     /// The request timeout: a request not answered by then is in the latency distribution
     /// at this value, so a percentile that reaches it reads "at least".
     pub timeout_us: u64,
+    /// Clients (connections, each replaced when it fails) the run drove.
+    pub clients: usize,
+    /// Clients that had at least one request answered: the others were starved, and a
+    /// closed loop, where a starved client sends one request per timeout, hides how many.
+    pub clients_answered: usize,
     /// Load generator threads that drove the run.
     pub generator_threads: usize,
     /// CPU time of the busiest load generator thread over the window, as a share of one
@@ -171,6 +176,8 @@ impl Summary {
             requests,
             sent: requests + errors.timeout + errors.bad_status,
             timeout_us: u64::MAX,
+            clients: 0,
+            clients_answered: 0,
             generator_threads: 1,
             generator_busiest_share: 0.0,
             elapsed_secs: secs,

@@ -40,7 +40,8 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
     if hold {
         header.extend(["idle held", "newcomer's answer"]);
     } else {
-        header.extend(["req/s", "answered / sent", "p50", "p99", "p99.9", "errors"]);
+        header.extend(["req/s", "answered / sent", "clients answered", "p50", "p99", "p99.9"]);
+        header.push("errors");
     }
     if cpu {
         header.push("server CPU / connection");
@@ -62,6 +63,7 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 let bound = if b.generator_bound() { " (generator-bound?)" } else { "" };
                 row.push(format!("{:.0}{bound}", b.requests_per_sec));
                 row.push(format!("{} / {}", b.requests, b.sent));
+                row.push(format!("{} / {}", b.clients_answered, b.clients));
                 row.extend([b.fmt_latency(l.p50), b.fmt_latency(l.p99), b.fmt_latency(l.p999)]);
                 row.push(b.errors.describe());
             }
@@ -807,7 +809,7 @@ mod tests {
         );
         assert!(md.contains("## Idle clients\n\nAnother lesson."), "{md}");
         assert!(md.contains("| v3-thread-pool | 100 | none |"), "{md}");
-        assert!(md.contains("| v1-blocking | 1000 | 1000 / 1063 | 1.5 ms |"), "{md}");
+        assert!(md.contains("| v1-blocking | 1000 | 1000 / 1063 | 0 / 0 | 1.5 ms |"), "{md}");
     }
 
     #[test]

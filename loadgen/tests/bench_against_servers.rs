@@ -101,7 +101,7 @@ fn requests_never_answered_are_in_the_percentiles_at_the_timeout() {
         ..BenchConfig::new(silent.local_addr().unwrap(), 4, Duration::from_millis(1000), "/hello")
     };
     let s = bench::run(&run).unwrap();
-    assert_eq!(s.requests, 0, "{s:?}");
+    assert_eq!((s.requests, s.clients_answered), (0, 0), "{s:?}");
     assert!(s.sent >= 4 && s.errors.timeout >= 4, "{s:?}");
     let timeout_us = timeout.as_micros() as u64;
     assert!(s.latency_us.p99 >= timeout_us && s.latency_us.p50 >= timeout_us, "{s:?}");
@@ -117,6 +117,7 @@ fn requests_never_answered_are_in_the_percentiles_at_the_timeout() {
     let s = bench::run(&run).unwrap();
     assert!(s.requests > 100 && s.errors.timeout > 0, "{s:?}");
     assert!(s.sent > s.requests, "{s:?}");
+    assert_eq!((s.clients_answered, s.clients), (1, 2), "one client served, one starved");
     // The starved share is tiny here (1 request per timeout against thousands answered),
     // so it shows at the very top: the maximum is the timeout.
     assert!(s.latency_us.max >= timeout_us, "{s:?}");
