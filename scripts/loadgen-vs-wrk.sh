@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# Checks the instrument: loadgen's keep-alive rate against wrk's, on v4-nio's /hello with
-# 64 connections, alternating runs in one session. Both drive the load from one thread;
-# the server's threads share the machine's cores with them.
+# Checks the instrument: loadgen's keep-alive rate against wrk's, on a version's /hello
+# with 64 connections, alternating runs in one session. Both drive the load from one
+# thread; the server's threads share the machine's cores with them. loadgen also says how
+# busy its one thread was: near a full core, the generator is the limit.
 #
-#   scripts/loadgen-vs-wrk.sh        # needs wrk (apt-get install wrk)
+#   scripts/loadgen-vs-wrk.sh                          # against v5 (needs wrk: apt-get install wrk)
+#   SERVER=v4-nio scripts/loadgen-vs-wrk.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 PORT=${PORT:-18085}
+SERVER=${SERVER:-v5-reactor-per-core}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p v4-nio -p loadgen
-./target/release/v4-nio --addr 127.0.0.1:$PORT >/dev/null 2>&1 &
+cargo build --release -q -p "$SERVER" -p loadgen
+"./target/release/$SERVER" --addr 127.0.0.1:$PORT >/dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT
-sleep 0.5
+for _ in $(seq 50); do curl -sf http://127.0.0.1:$PORT/hello >/dev/null && break; sleep 0.1; done
 wrk_sum=0; lg_sum=0
 for i in $(seq "$ROUNDS"); do
   w=$(wrk -t1 -c64 -d"$DURATION" http://127.0.0.1:$PORT/hello | awk '/Requests\/sec/ {print $2}')
-  l=$(./target/release/loadgen bench --addr 127.0.0.1:$PORT -c 64 -d "$DURATION" --threads 1 --json \
-      | python3 -c 'import json, sys; print(json.load(sys.stdin)["requests_per_sec"])')
-  printf 'round %s: wrk %.0f req/s, loadgen %.0f req/s\n' "$i" "$w" "$l"
+  read -r l busy < <(./target/release/loadgen bench --addr 127.0.0.1:$PORT -c 64 -d "$DURATION" --threads 1 --json \
+      | python3 -c 'import json, sys; s = json.load(sys.stdin); print(s["requests_per_sec"], s["generator_busiest_share"])')
+  printf 'round %s: wrk %.0f req/s, loadgen %.0f req/s (its thread busy %.0f%% of the run)\n' "$i" "$w" "$l" "$(awk "BEGIN {print 100 * $busy}")"
   wrk_sum=$(awk "BEGIN {print $wrk_sum + $w}"); lg_sum=$(awk "BEGIN {print $lg_sum + $l}")
 done
-echo "loadgen / wrk: $(awk "BEGIN {printf \"%.3f\", $lg_sum / $wrk_sum}") (machine: $(nproc) cores; wrk -t1 and loadgen --threads 1)"
+echo "loadgen / wrk: $(awk "BEGIN {printf \"%.3f\", $lg_sum / $wrk_sum}") against $SERVER (machine: $(nproc) cores; wrk -t1 and loadgen --threads 1)"
