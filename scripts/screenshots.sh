@@ -3,7 +3,8 @@
 # chromium): v4-nio's live page while 1,000 idle connections are held and loadgen drives
 # keep-alive load beside them, and the compare report (run `loadgen compare` first).
 #
-#   scripts/screenshots.sh      # writes docs/src/images/live-v4-nio.png and report.png
+#   scripts/screenshots.sh      # writes docs/src/images/live-v4-nio.png, report.png and
+#                               # kernel-waits.png (from target/waits, `loadgen waits`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shot() { chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "$@" 2>/dev/null; }
@@ -23,5 +24,14 @@ shot --window-size=1100,900 --virtual-time-budget=8000 \
   --screenshot=docs/src/images/live-v4-nio.png http://127.0.0.1:18785/
 if [ -s target/compare/report.html ]; then
   shot --window-size=1100,2600 --screenshot=docs/src/images/report.png "file://$PWD/target/compare/report.html"
+fi
+# The kernel-waits sweep's two charts (run `loadgen waits` first), without its tables.
+if [ -s target/waits/report.html ]; then
+  charts=$(mktemp --suffix=.html)
+  python3 -c 'import re, sys; html = open(sys.argv[1]).read()
+print("<!doctype html><body style=\"margin:0\">" + "".join(re.findall(r"<svg.*?</svg>", html, re.S)) + "</body>")' \
+    target/waits/report.html >"$charts"
+  shot --window-size=960,770 --screenshot=docs/src/images/kernel-waits.png "file://$charts"
+  rm -f "$charts"
 fi
 ls -l docs/src/images/

@@ -21,6 +21,7 @@ use v4_syscalls::Api;
 use crate::bench::{self, BenchConfig};
 use crate::measure::{Percentiles, fmt_us};
 use crate::report::{axis_number, beside_legend, escape_html, html_table, md_table, svg};
+use crate::sample;
 use crate::serve::{self, Version};
 
 /// What to sweep.
@@ -45,8 +46,15 @@ pub struct Point {
     pub latency_us: Percentiles,
     /// Calls to the wait during the run.
     pub waits: u64,
-    /// Mean time inside one wait, in microseconds: the kernel's work plus any sleep.
+    /// Mean time inside one wait, in microseconds: the kernel's work plus any sleep (for
+    /// io_uring, the sends and receives its one call submits, too). Mostly sleep when the
+    /// loop is not busy: not the cost of a wait.
     pub us_per_wait: f64,
+    /// The server's CPU time (user and system, from /proc) over the run, per wait: what a
+    /// wait and the serving around it cost, asleep not counted.
+    pub cpu_us_per_wait: f64,
+    /// The same per request answered.
+    pub cpu_us_per_request: f64,
     /// Mean events (or completions) one wait returned.
     pub events_per_wait: f64,
 }
@@ -115,6 +123,8 @@ impl Point {
             latency_us: Percentiles::default(),
             waits: 0,
             us_per_wait: 0.0,
+            cpu_us_per_wait: 0.0,
+            cpu_us_per_request: 0.0,
             events_per_wait: 0.0,
         }
     }
@@ -135,8 +145,10 @@ fn measure(api: Api, idle: usize, config: &WaitsConfig) -> anyhow::Result<Point>
     });
     anyhow::ensure!(all_in, "v4-syscalls --api {} never watched all {idle}", api.name());
     let before = read_waits(&mut observer)?;
+    let cpu_before = sample::cpu_ms(server.pid());
     let load = BenchConfig::new(server.addr(), config.active, config.duration, "/hello");
     let summary = bench::run(&load)?;
+    let cpu_us = sample::cpu_ms(server.pid()).saturating_sub(cpu_before) as f64 * 1000.0;
     let after = read_waits(&mut observer)?;
     drop(held);
     let waits = after.waits.saturating_sub(before.waits).max(1);
@@ -148,6 +160,8 @@ fn measure(api: Api, idle: usize, config: &WaitsConfig) -> anyhow::Result<Point>
         latency_us: summary.latency_us,
         waits,
         us_per_wait: (after.secs - before.secs) * 1e6 / waits as f64,
+        cpu_us_per_wait: cpu_us / waits as f64,
+        cpu_us_per_request: cpu_us / summary.requests.max(1) as f64,
         events_per_wait: after.events.saturating_sub(before.events) as f64 / waits as f64,
     })
 }
@@ -169,14 +183,30 @@ fn axes(points: &[Point]) -> (Vec<&'static str>, Vec<usize>) {
 /// A titled table: its title, header and rows.
 pub type Table = (&'static str, Vec<String>, Vec<Vec<String>>);
 
-/// A table per figure (requests per second, time per wait, p99): a row per API, a
-/// column per number of idle connections.
+/// A table per figure (requests per second, server CPU per request and per wait, the
+/// CPU each watched descriptor adds to a wait, time inside a wait, p99): a row per API,
+/// a column per number of idle connections.
 pub fn tables(points: &[Point]) -> Vec<Table> {
-    type Cell = fn(&Point) -> String;
-    let figures: [(&str, Cell); 3] = [
-        ("Requests per second", |p| format!("{:.0}", p.requests_per_sec)),
-        ("Microseconds per wait", |p| format!("{:.1}", p.us_per_wait)),
-        ("p99 latency", |p| fmt_us(p.latency_us.p99)),
+    type Cell = fn(&Point, Option<&Point>) -> String;
+    let figures: [(&str, Cell); 6] = [
+        ("Requests per second", |p, _| format!("{:.0}", p.requests_per_sec)),
+        ("Server CPU µs per request", |p, _| format!("{:.1}", p.cpu_us_per_request)),
+        ("Server CPU µs per wait (asleep not counted)", |p, _| {
+            format!("{:.1}", p.cpu_us_per_wait)
+        }),
+        // What each idle descriptor adds to one wait's CPU: O(watched) measured, not
+        // inferred. Against the same API's run with no idle connections.
+        ("CPU ns per wait per idle descriptor", |p, none| match none {
+            Some(none) if p.idle > 0 => {
+                format!(
+                    "{:.2}",
+                    (p.cpu_us_per_wait - none.cpu_us_per_wait) * 1000.0 / p.idle as f64
+                )
+            }
+            _ => "".to_owned(),
+        }),
+        ("µs inside one wait (asleep included)", |p, _| format!("{:.1}", p.us_per_wait)),
+        ("p99 latency", |p, _| fmt_us(p.latency_us.p99)),
     ];
     if points.is_empty() {
         return Vec::new();
@@ -191,8 +221,14 @@ pub fn tables(points: &[Point]) -> Vec<Table> {
                 .iter()
                 .map(|api| {
                     let mut row = vec![(*api).to_owned()];
+                    let none =
+                        points.iter().find(|p| p.api == *api && p.idle == 0 && p.skipped.is_none());
                     row.extend(points.iter().filter(|p| p.api == *api).map(|p| {
-                        if p.skipped.is_some() { "past FD_SETSIZE".to_owned() } else { cell(p) }
+                        if p.skipped.is_some() {
+                            "past FD_SETSIZE".to_owned()
+                        } else {
+                            cell(p, none)
+                        }
                     }));
                     row
                 })
@@ -207,9 +243,11 @@ fn intro(config: &WaitsConfig, command: &str) -> String {
     format!(
         "Produced by `{command}`: v4-syscalls \
          with each `--api`, {} keep-alive clients asking `GET /hello` for {:?}, beside idle \
-         connections that never send a byte. Time per wait is measured by the server around \
-         its wait call (kernel work and any sleep); read the numbers as ratios between \
-         interfaces in this one run.",
+         connections that never send a byte. The server's CPU time (from /proc) per request \
+         and per wait is what the waiting costs; the time inside one wait, measured by the \
+         server around its call, is mostly sleep when the loop has little to do, and for \
+         io_uring includes the sends and receives its one call submits. Read the numbers \
+         as ratios between interfaces in this one run.",
         config.active, config.duration
     )
 }
@@ -250,7 +288,9 @@ pub fn charts(points: &[Point]) -> Vec<String> {
     type Pick = fn(&Point) -> f64;
     let charts: [(&str, Pick); 2] = [
         ("requests per second, by idle connections held", |p| p.requests_per_sec),
-        ("microseconds inside one wait, by idle connections held", |p| p.us_per_wait),
+        ("server CPU µs per wait (asleep not counted), by idle connections held", |p| {
+            p.cpu_us_per_wait
+        }),
     ];
     let (apis, idle) = axes(points);
     let mut drawn = Vec::new();
@@ -306,6 +346,8 @@ mod tests {
     fn point(api: Api, idle: usize, rate: f64) -> Point {
         let mut p = Point::skipped(api, idle, String::new());
         (p.skipped, p.requests_per_sec, p.us_per_wait) = (None, rate, idle as f64 / 10.0);
+        // 2 µs of CPU per wait, and 0.3 ns more per idle descriptor.
+        p.cpu_us_per_wait = 2.0 + idle as f64 * 0.0003;
         p
     }
 
@@ -325,7 +367,11 @@ mod tests {
         assert_eq!(header, &["api", "0 idle", "1000 idle"]);
         assert_eq!(rows[0], ["poll", "1000", "100"]);
         assert_eq!(rows[2], ["select", "past FD_SETSIZE", "past FD_SETSIZE"]);
-        assert_eq!(tables[1].2[0], ["poll", "0.0", "100.0"]);
+        let table = |title: &str| &tables.iter().find(|t| t.0 == title).expect(title).2;
+        assert_eq!(table("µs inside one wait (asleep included)")[0], ["poll", "0.0", "100.0"]);
+        assert_eq!(table("Server CPU µs per wait (asleep not counted)")[0], ["poll", "2.0", "2.3"]);
+        // What each idle descriptor adds, against the same API with none idle.
+        assert_eq!(table("CPU ns per wait per idle descriptor")[0], ["poll", "", "0.30"]);
         assert_eq!(charts(&points).len(), 2);
         assert!(super::tables(&[]).is_empty());
     }
