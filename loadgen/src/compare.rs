@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::bench::{self, BenchConfig};
+use crate::census;
 use crate::hold::{self, HoldConfig, HoldResult};
 use crate::measure::{Summary, fmt_us};
 use crate::sample::{self, Peak, Sampler, Timed, Watched};
@@ -28,6 +29,8 @@ pub enum ScenarioId {
     CpuHandler,
     C10k,
     Pipelining,
+    /// Keep-alive load with every system call the server makes counted (perf, or strace).
+    Syscalls,
     /// v4-syscalls' kernel interfaces under growing idle crowds (not one run per version).
     KernelWaits,
 }
@@ -178,6 +181,16 @@ pub fn suite(quick: bool) -> Vec<Scenario> {
             }),
         },
         Scenario {
+            id: ScenarioId::Syscalls,
+            title: "System calls per request",
+            lesson: "Every system call the server makes while it answers keep-alive requests, \
+                     by name: one read and one write per request is the floor for a server \
+                     that reads and writes sockets; what a model adds above it (a wait, a \
+                     hand-off's futex, a re-arm's epoll_ctl) is its overhead, and a count that \
+                     a noisy machine does not blur.",
+            load: Load::Bench(bench(16, "/hello", secs(2, 1000), secs(2, 500))),
+        },
+        Scenario {
             id: ScenarioId::KernelWaits,
             title: "How the kernel waits: select, poll, epoll, io_uring",
             lesson: "One event loop, five ways of waiting, a few busy clients beside a growing \
@@ -221,6 +234,8 @@ pub struct Outcome {
     /// Server CPU time per request answered, in microseconds: the cost that survives a
     /// noisy machine, where requests per second do not.
     pub cpu_us_per_request: Option<f64>,
+    /// Every system call the server made during the run, for the census scenario.
+    pub syscalls: Option<census::Census>,
     /// What a reader takes for granted about this version and `/stats` said was false
     /// (v5's loops all used, pool sizes): each one makes the row misleading.
     pub assumptions: Vec<String>,
@@ -237,6 +252,9 @@ pub struct ScenarioResult {
     /// The kernel-waits sweep's points (that scenario has no outcome per version).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waits: Vec<waits::Point>,
+    /// Why the scenario was not run here, if it was not (no census tool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// The machine the numbers come from: they mean little without it.
@@ -303,15 +321,36 @@ pub fn run(
                 settings: scenario.settings(),
                 outcomes: Vec::new(),
                 waits: waits::run(config)?,
+                skipped: None,
             });
             continue;
         }
+        let census_tool = match scenario.id {
+            ScenarioId::Syscalls => match census::Tool::find() {
+                Ok(tool) => Some(tool),
+                Err(why) => {
+                    eprintln!("  skipped: {why}");
+                    results.push(ScenarioResult {
+                        id: scenario.id,
+                        title: scenario.title.to_owned(),
+                        lesson: scenario.lesson.to_owned(),
+                        settings: scenario.settings(),
+                        outcomes: Vec::new(),
+                        waits: Vec::new(),
+                        skipped: Some(why),
+                    });
+                    step += versions.len();
+                    continue;
+                }
+            },
+            _ => None,
+        };
         let mut outcomes = Vec::new();
         for &version in versions {
             step += 1;
             eprint!("  [{step}/{total}] {:<20} ", version.name());
             let log = File::create(logs.join(format!("{:?}-{}.log", scenario.id, version.name())))?;
-            let outcome = run_one(scenario, version, log)?;
+            let outcome = run_one(scenario, version, census_tool, log)?;
             eprintln!("{}", outcome.verdict.text);
             outcomes.push(outcome);
         }
@@ -322,13 +361,20 @@ pub fn run(
             settings: scenario.settings(),
             outcomes,
             waits: Vec::new(),
+            skipped: None,
         });
     }
     Ok(Comparison { quick, machine: Machine::this(), started_at, scenarios: results })
 }
 
-/// One version in one scenario, on a fresh server.
-fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<Outcome> {
+/// One version in one scenario, on a fresh server; with every system call it makes
+/// counted by `census`, if given.
+fn run_one(
+    scenario: &Scenario,
+    version: Version,
+    census: Option<census::Tool>,
+    log: File,
+) -> anyhow::Result<Outcome> {
     let server = serve::spawn(version, Some(log))?;
     let pid = server.pid();
     // The fork version has many processes; reading them all costs more, so less often.
@@ -337,10 +383,24 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
     let cpu_before = sample::cpu_ms(pid);
     let switches_before = sample::context_switches(pid, version.forks());
     let mut held = None;
+    let (mut syscalls, mut uncounted) = (None, Vec::new());
     let (bench, hold) = match &scenario.load {
         Load::Bench(config) => {
             let config = BenchConfig { addr: server.addr(), ..config.clone() };
-            (Some(bench::run(&config)?), None)
+            // A census that cannot be taken is said in the row, and the load runs anyway.
+            let counting = census.and_then(|tool| {
+                census::Counting::start(tool, pid)
+                    .map_err(|e| uncounted.push(format!("not counted: {e}")))
+                    .ok()
+            });
+            let summary = bench::run(&config)?;
+            if let Some(counting) = counting {
+                match counting.finish(summary.requests) {
+                    Ok(census) => syscalls = Some(census),
+                    Err(e) => uncounted.push(format!("not counted: {e}")),
+                }
+            }
+            (Some(summary), None)
         }
         Load::Hold(config) => {
             let config = HoldConfig { addr: server.addr(), ..config.clone() };
@@ -364,7 +424,8 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
         Load::Bench(config) if !config.close => config.connections,
         _ => 0,
     };
-    let assumptions = check_assumptions(version, server.addr(), connections);
+    let mut assumptions = check_assumptions(version, server.addr(), connections);
+    assumptions.extend(uncounted);
     drop(server);
     let cpu_us_per_connection = match (&scenario.load, &bench) {
         (Load::Bench(config), Some(summary)) if config.close && summary.connections_opened > 0 => {
@@ -385,6 +446,7 @@ fn run_one(scenario: &Scenario, version: Version, log: File) -> anyhow::Result<O
         cpu_us_per_connection,
         switches_per_request,
         cpu_us_per_request,
+        syscalls,
         assumptions,
         verdict: Verdict { limit_hit: false, text: String::new() },
     };

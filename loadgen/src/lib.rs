@@ -8,6 +8,7 @@
 //! request's due time so a stalled server cannot hide its stall.
 
 pub mod bench;
+pub mod census;
 pub mod compare;
 pub mod hold;
 pub mod measure;

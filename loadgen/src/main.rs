@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use loadgen::bench::{self, BenchConfig, Wire};
+use loadgen::census::{self, Counting, Tool};
 use loadgen::compare::{self, ScenarioId};
 use loadgen::hold::{self, HoldConfig};
 use loadgen::measure::{Summary, fmt_us, parse_duration};
@@ -37,6 +38,10 @@ enum Command {
     /// Set select, poll, epoll and io_uring side by side: v4-syscalls on each --api,
     /// a few busy clients beside a growing crowd of idle ones, and the time per wait
     Waits(WaitsArgs),
+    /// Count a running server's system calls per request, by name, while keep-alive load
+    /// drives it (perf in the kernel; strace if perf cannot); the server must run on this
+    /// machine, since its process is found from the port
+    Syscalls(SyscallsArgs),
     /// Run one version in this process, with the options its own binary takes (how
     /// `compare` starts each server)
     #[command(hide = true, subcommand)]
@@ -118,6 +123,26 @@ struct CompareArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct SyscallsArgs {
+    /// The server, e.g. 127.0.0.1:8088 (v6-async's default)
+    #[arg(long, value_parser = serve::parse_addr)]
+    addr: SocketAddr,
+    /// Keep-alive connections to drive it with
+    #[arg(long, short = 'c', default_value_t = 16)]
+    connections: usize,
+    /// How long to count
+    #[arg(long, short = 'd', default_value = "3s", value_parser = parse_duration)]
+    duration: Duration,
+    /// What to request
+    #[arg(long, default_value = "/hello")]
+    path: String,
+    /// Count with strace even where perf works (slower, and it hides reads that find
+    /// nothing: see the Measuring chapter)
+    #[arg(long)]
+    strace: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct WaitsArgs {
     /// The interfaces to measure (comma-separated) [default: all five]
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -147,6 +172,7 @@ fn main() -> anyhow::Result<()> {
         Command::Hold(args) => run_hold(args),
         Command::Compare(args) => run_compare(args),
         Command::Waits(args) => run_waits(args),
+        Command::Syscalls(args) => run_syscalls(args),
     }
 }
 
@@ -323,6 +349,36 @@ fn run_waits(args: WaitsArgs) -> anyhow::Result<()> {
     ] {
         std::fs::write(out.join(name), text)?;
         eprintln!("wrote {}", out.join(name).display());
+    }
+    Ok(())
+}
+
+fn run_syscalls(args: SyscallsArgs) -> anyhow::Result<()> {
+    let tool = if args.strace { Tool::Strace } else { Tool::find().map_err(anyhow::Error::msg)? };
+    let pid = census::listener_pid(args.addr.port())?.with_context(|| {
+        format!(
+            "no process on this machine listens on port {}: the census attaches to the \
+             server's process, so start the server here first",
+            args.addr.port()
+        )
+    })?;
+    raise_fd_limit(args.connections)?;
+    let counting = Counting::start(tool, pid)
+        .with_context(|| format!("{} could not attach to process {pid}", tool.name()))?;
+    let config = BenchConfig::new(args.addr, args.connections, args.duration, &args.path);
+    let summary = bench::run(&config);
+    let census = counting.finish(summary.as_ref().map_or(0, |s| s.requests))?;
+    let summary = summary.with_context(|| format!("load against {} failed", args.addr))?;
+    println!(
+        "{} answered in {:.1} s by process {pid}, counted by {}: {:.2} system calls per request",
+        summary.requests,
+        summary.elapsed_secs,
+        tool.name(),
+        census.per_request()
+    );
+    let requests = census.requests.max(1) as f64;
+    for (name, calls) in &census.calls {
+        println!("  {name:<16} {:>10} {:>8.2} per request", calls, *calls as f64 / requests);
     }
     Ok(())
 }

@@ -34,6 +34,9 @@ pub fn write_all(
 
 /// The columns of a scenario's table, one row per version.
 fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    if scenario.outcomes.iter().any(|o| o.syscalls.is_some()) {
+        return census_table(scenario);
+    }
     let hold = scenario.outcomes.iter().any(|o| o.hold.is_some());
     let cpu = scenario.outcomes.iter().any(|o| o.cpu_us_per_connection.is_some());
     let mut header = vec!["version"];
@@ -93,6 +96,38 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// The census: a row per version, its calls per request in all and by name.
+fn census_table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
+        "version",
+        "req/s",
+        "system calls / request",
+        "by name, per request",
+        "server CPU / request",
+        "counted by",
+    ];
+    let rows = scenario
+        .outcomes
+        .iter()
+        .map(|o| {
+            let mut row = vec![o.version.name().to_owned()];
+            row.push(
+                o.bench.as_ref().map_or_else(String::new, |b| format!("{:.0}", b.requests_per_sec)),
+            );
+            match &o.syscalls {
+                Some(c) => {
+                    row.extend([format!("{:.2}", c.per_request()), c.by_name()]);
+                }
+                None => row.extend([String::new(), String::new()]),
+            }
+            row.push(o.cpu_us_per_request.map_or_else(String::new, |us| format!("{us:.1} µs")));
+            row.push(o.syscalls.as_ref().map_or("", |c| c.tool.name()).to_owned());
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
 /// `12`, or for the fork version `3 processes`.
 fn threads(o: &Outcome) -> String {
     if o.version.forks() {
@@ -111,6 +146,10 @@ pub fn terminal(comparison: &Comparison) -> String {
             for (title, header, rows) in crate::waits::tables(&scenario.waits) {
                 let _ = write!(out, "{title}\n{}", md_table(&header, &rows));
             }
+            continue;
+        }
+        if let Some(why) = &scenario.skipped {
+            let _ = writeln!(out, "\n{}: not run: {why}", scenario.title);
             continue;
         }
         let (header, rows) = table(scenario);
@@ -166,7 +205,9 @@ pub fn markdown(comparison: &Comparison, command: &str) -> String {
             "\n## {}\n\n{}\n\nSettings: {}.\n\n",
             scenario.title, scenario.lesson, scenario.settings
         );
-        if scenario.waits.is_empty() {
+        if let Some(why) = &scenario.skipped {
+            let _ = writeln!(md, "Not run here: {why}.");
+        } else if scenario.waits.is_empty() {
             let (header, rows) = table(scenario);
             md += &md_table(&header, &rows);
         }
@@ -260,7 +301,9 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
             escape_html(&scenario.lesson),
             escape_html(&scenario.settings)
         );
-        if scenario.waits.is_empty() {
+        if let Some(why) = &scenario.skipped {
+            let _ = write!(html, "<p>Not run here: {}.</p>", escape_html(why));
+        } else if scenario.waits.is_empty() {
             let (header, rows) = table(scenario);
             html += &html_table(&header, &rows);
         }
@@ -277,6 +320,10 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
 /// A scenario's charts: bars per version, the latency distribution when requests were
 /// timed, and threads and memory over the run where a model's cost grows with clients.
 pub fn charts(scenario: &ScenarioResult) -> Vec<String> {
+    // The census is read in its table; it times nothing a chart would add.
+    if scenario.outcomes.iter().any(|o| o.syscalls.is_some()) {
+        return Vec::new();
+    }
     if !scenario.waits.is_empty() {
         return crate::waits::charts(&scenario.waits);
     }
@@ -719,6 +766,7 @@ mod tests {
             cpu_us_per_connection: None,
             switches_per_request: Some(0.25),
             cpu_us_per_request: Some(10.0),
+            syscalls: None,
             assumptions: Vec::new(),
             verdict: Verdict { limit_hit: false, text: String::new() },
         };
@@ -765,6 +813,7 @@ mod tests {
                         outcome(Version::V4Nio, 0, 13),
                     ],
                     waits: Vec::new(),
+                    skipped: None,
                 },
                 ScenarioResult {
                     id: ScenarioId::IdleClients,
@@ -773,6 +822,7 @@ mod tests {
                     settings: "100 idle".into(),
                     outcomes: vec![starved, grown],
                     waits: Vec::new(),
+                    skipped: None,
                 },
             ],
         }
