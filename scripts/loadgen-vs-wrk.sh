@@ -4,14 +4,14 @@
 # thread; the server's threads share the machine's cores with them. loadgen also says how
 # busy its one thread was: near a full core, the generator is the limit.
 #
-#   scripts/loadgen-vs-wrk.sh                          # against v5 (needs wrk: apt-get install wrk)
+#   scripts/loadgen-vs-wrk.sh                          # against v4-syscalls, the fastest here (needs wrk)
 #   SERVER=v4-nio scripts/loadgen-vs-wrk.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 PORT=${PORT:-18085}
-SERVER=${SERVER:-v5-reactor-per-core}
+SERVER=${SERVER:-v4-syscalls}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q -p "$SERVER" -p loadgen
 "./target/release/$SERVER" --addr 127.0.0.1:$PORT >/dev/null 2>&1 &

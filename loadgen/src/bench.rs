@@ -153,6 +153,8 @@ struct Driver {
     measuring: bool,
     done: Arc<AtomicU64>,
     result: DriverResult,
+    /// Where every read lands before it is appended to its connection's input.
+    chunk: Box<[u8]>,
 }
 
 /// How often timeouts are checked and the progress bar redrawn.
@@ -211,6 +213,7 @@ impl Driver {
                 connects: 0,
                 cpu: Duration::ZERO,
             },
+            chunk: vec![0; 64 * 1024].into_boxed_slice(),
         })
     }
 
@@ -242,7 +245,7 @@ impl Driver {
                     self.on_writable(i);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    self.on_readable(i);
+                    self.on_readable(i, event.is_read_closed() || event.is_error());
                 }
             }
             self.fire_timers();
@@ -408,14 +411,24 @@ impl Driver {
         conn.written = 0;
     }
 
-    fn on_readable(&mut self, i: usize) {
-        let mut chunk = [0u8; 64 * 1024];
+    /// Reads what the socket holds. `closing`: the event said the server closed (or the
+    /// socket failed), so read to the end; otherwise a read that did not fill the buffer
+    /// emptied the socket, and the edge-triggered poll reports whatever comes next.
+    /// The generator is the instrument: every call it saves is headroom for the server.
+    fn on_readable(&mut self, i: usize, closing: bool) {
         loop {
             let conn = &mut self.conns[i];
             let Some(stream) = conn.stream.as_mut() else { return };
-            match stream.read(&mut chunk) {
+            // One buffer for every read, zeroed once: a fresh 64 KiB per event cost the
+            // generator a tenth of its CPU in memset.
+            match stream.read(&mut self.chunk) {
                 Ok(0) => return self.on_server_close(i),
-                Ok(n) => conn.inbuf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    conn.inbuf.extend_from_slice(&self.chunk[..n]);
+                    if n < self.chunk.len() && !closing {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.fail(i, &e),

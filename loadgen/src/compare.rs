@@ -293,6 +293,70 @@ pub struct Comparison {
     /// Seconds since the Unix epoch when the comparison started.
     pub started_at: u64,
     pub scenarios: Vec<ScenarioResult>,
+    /// The load generator checked against wrk in this run, or why it was not.
+    pub calibration: Result<Calibration, String>,
+}
+
+/// loadgen against wrk on the same server, one run each, in this comparison: whether the
+/// instrument, and not the server, set the fastest rates.
+#[derive(Debug, Clone, Serialize)]
+pub struct Calibration {
+    pub version: Version,
+    pub connections: usize,
+    pub wrk_requests_per_sec: f64,
+    pub loadgen_requests_per_sec: f64,
+    /// loadgen's busiest thread over its run, as a share of a core.
+    pub loadgen_busiest_share: f64,
+}
+
+impl Calibration {
+    /// One sentence for the report.
+    pub fn describe(&self) -> String {
+        format!(
+            "Calibration: against {} with {} keep-alive connections, loadgen drove {:.0} \
+             requests per second and wrk {:.0}, one thread each ({:.2} of wrk's rate; \
+             loadgen's thread was busy {:.0}% of its run).",
+            self.version.name(),
+            self.connections,
+            self.loadgen_requests_per_sec,
+            self.wrk_requests_per_sec,
+            self.loadgen_requests_per_sec / self.wrk_requests_per_sec.max(1.0),
+            100.0 * self.loadgen_busiest_share
+        )
+    }
+}
+
+/// Runs loadgen and wrk by turns against a fresh `version`, as the keep-alive scenario
+/// drives it. wrk must be installed; otherwise the reason is returned.
+fn calibrate(version: Version, config: &BenchConfig) -> Result<Calibration, String> {
+    let wrk = std::process::Command::new("wrk").arg("--version").output();
+    if wrk.is_err() {
+        return Err("loadgen was not checked against wrk in this run: wrk is not installed \
+                    (apt-get install wrk)"
+            .into());
+    }
+    let fail = |e: &dyn std::fmt::Display| format!("the calibration against wrk failed: {e}");
+    let server = serve::spawn(version, None).map_err(|e| fail(&e))?;
+    let config = BenchConfig { addr: server.addr(), progress: false, ..config.clone() };
+    let loadgen = bench::run(&config).map_err(|e| fail(&e))?;
+    let output = std::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{}", config.connections)])
+        .arg(format!("-d{}s", config.duration.as_secs().max(1)))
+        .arg(format!("http://{}{}", server.addr(), config.path))
+        .output()
+        .map_err(|e| fail(&e))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let wrk_rate = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:")?.trim().parse::<f64>().ok())
+        .ok_or_else(|| fail(&format!("no rate in wrk's output: {text}")))?;
+    Ok(Calibration {
+        version,
+        connections: config.connections,
+        wrk_requests_per_sec: wrk_rate,
+        loadgen_requests_per_sec: loadgen.requests_per_sec,
+        loadgen_busiest_share: loadgen.generator_busiest_share,
+    })
 }
 
 /// Runs `scenarios` against `versions`, logging each server to `out/logs/`.
@@ -364,7 +428,26 @@ pub fn run(
             skipped: None,
         });
     }
-    Ok(Comparison { quick, machine: Machine::this(), started_at, scenarios: results })
+    // The fastest keep-alive version, measured again by loadgen and by wrk.
+    let keep_alive = scenarios.iter().find(|s| s.id == ScenarioId::KeepAlive);
+    let fastest = results.iter().find(|r| r.id == ScenarioId::KeepAlive).and_then(|r| {
+        r.outcomes
+            .iter()
+            .filter_map(|o| Some((o.version, o.bench.as_ref()?.requests_per_sec)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    });
+    let calibration = match (keep_alive.map(|s| &s.load), fastest) {
+        (Some(Load::Bench(config)), Some((version, _))) => {
+            eprintln!("\nCalibration: loadgen and wrk by turns against {}", version.name());
+            calibrate(version, config)
+        }
+        _ => Err("no calibration: the keep-alive scenario did not run".into()),
+    };
+    match &calibration {
+        Ok(c) => eprintln!("  {}", c.describe()),
+        Err(why) => eprintln!("  {why}"),
+    }
+    Ok(Comparison { quick, machine: Machine::this(), started_at, scenarios: results, calibration })
 }
 
 /// One version in one scenario, on a fresh server; with every system call it makes

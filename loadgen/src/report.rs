@@ -176,6 +176,7 @@ pub fn terminal(comparison: &Comparison) -> String {
             let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
         }
     }
+    let _ = writeln!(out, "\n{}", calibration(comparison));
     out
 }
 
@@ -196,6 +197,7 @@ fn intro(comparison: &Comparison, command: &str) -> String {
 pub fn markdown(comparison: &Comparison, command: &str) -> String {
     let mut md = String::from("# Versioned servers, side by side\n\n");
     let _ = writeln!(md, "{}\n", intro(comparison, command));
+    let _ = writeln!(md, "{}\n", calibration(comparison));
     md += "## Which version hit which limit\n\n";
     let (header, rows) = limits_matrix(comparison);
     md += &md_table(&header, &rows);
@@ -216,6 +218,14 @@ pub fn markdown(comparison: &Comparison, command: &str) -> String {
         }
     }
     md
+}
+
+/// The calibration's sentence, or why there is none.
+fn calibration(comparison: &Comparison) -> String {
+    match &comparison.calibration {
+        Ok(c) => c.describe(),
+        Err(why) => format!("{why}."),
+    }
 }
 
 /// Scenarios down, versions across: the verdict in each cell.
@@ -288,8 +298,9 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
     );
     let _ = write!(
         html,
-        "<p>{}</p><h2>Which version hit which limit</h2>",
-        escape_html(&intro(comparison, command))
+        "<p>{}</p><p>{}</p><h2>Which version hit which limit</h2>",
+        escape_html(&intro(comparison, command)),
+        escape_html(&calibration(comparison))
     );
     let (header, rows) = limits_matrix(comparison);
     html += &html_table(&header, &rows);
@@ -802,6 +813,7 @@ mod tests {
                 kernel: "6.1".into(),
             },
             started_at: 0,
+            calibration: Err("no calibration in this test".into()),
             scenarios: vec![
                 ScenarioResult {
                     id: ScenarioId::KeepAlive,
