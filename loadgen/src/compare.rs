@@ -539,7 +539,7 @@ fn run_one(
 
 /// How long the server may take to answer `/stats` after a run: a loop still working
 /// through `/sleep` requests whose clients timed out can take seconds.
-const STATS_PATIENCE: Duration = Duration::from_secs(5);
+const STATS_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The server's `/stats`, asked once over a connection of its own; None if it does not
 /// answer within [`STATS_PATIENCE`].
