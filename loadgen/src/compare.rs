@@ -54,6 +54,19 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The scenario's part of its result, with nothing measured yet.
+    fn result(&self) -> ScenarioResult {
+        ScenarioResult {
+            id: self.id,
+            title: self.title.to_owned(),
+            lesson: self.lesson.to_owned(),
+            settings: self.settings(),
+            outcomes: Vec::new(),
+            waits: Vec::new(),
+            skipped: None,
+        }
+    }
+
     /// The settings, as the report prints them.
     pub fn settings(&self) -> String {
         match &self.load {
@@ -378,15 +391,7 @@ pub fn run(
     for scenario in scenarios {
         eprintln!("\n{}: {}", scenario.title, scenario.settings());
         if let Load::Waits(config) = &scenario.load {
-            results.push(ScenarioResult {
-                id: scenario.id,
-                title: scenario.title.to_owned(),
-                lesson: scenario.lesson.to_owned(),
-                settings: scenario.settings(),
-                outcomes: Vec::new(),
-                waits: waits::run(config)?,
-                skipped: None,
-            });
+            results.push(ScenarioResult { waits: waits::run(config)?, ..scenario.result() });
             continue;
         }
         let census_tool = match scenario.id {
@@ -394,15 +399,7 @@ pub fn run(
                 Ok(tool) => Some(tool),
                 Err(why) => {
                     eprintln!("  skipped: {why}");
-                    results.push(ScenarioResult {
-                        id: scenario.id,
-                        title: scenario.title.to_owned(),
-                        lesson: scenario.lesson.to_owned(),
-                        settings: scenario.settings(),
-                        outcomes: Vec::new(),
-                        waits: Vec::new(),
-                        skipped: Some(why),
-                    });
+                    results.push(ScenarioResult { skipped: Some(why), ..scenario.result() });
                     step += versions.len();
                     continue;
                 }
@@ -418,15 +415,7 @@ pub fn run(
             eprintln!("{}", outcome.verdict.text);
             outcomes.push(outcome);
         }
-        results.push(ScenarioResult {
-            id: scenario.id,
-            title: scenario.title.to_owned(),
-            lesson: scenario.lesson.to_owned(),
-            settings: scenario.settings(),
-            outcomes,
-            waits: Vec::new(),
-            skipped: None,
-        });
+        results.push(ScenarioResult { outcomes, ..scenario.result() });
     }
     // The fastest keep-alive version, measured again by loadgen and by wrk.
     let keep_alive = scenarios.iter().find(|s| s.id == ScenarioId::KeepAlive);
@@ -463,7 +452,7 @@ fn run_one(
     // The fork version has many processes; reading them all costs more, so less often.
     let every = Duration::from_millis(if version.forks() { 250 } else { 100 });
     let sampler = Sampler::start(pid, version.forks(), every);
-    let cpu_before = sample::cpu_ms(pid);
+    let cpu_before = sample::cpu_ms(pid, version.forks());
     let switches_before = sample::context_switches(pid, version.forks());
     let mut held = None;
     let (mut syscalls, mut uncounted) = (None, Vec::new());
@@ -497,7 +486,7 @@ fn run_one(
         // Run once by `run`, never per version.
         Load::Waits(_) => anyhow::bail!("the kernel-waits sweep is not run per version"),
     };
-    let cpu_ms = sample::cpu_ms(pid).saturating_sub(cpu_before);
+    let cpu_ms = sample::cpu_ms(pid, version.forks()).saturating_sub(cpu_before);
     let switches = sample::context_switches(pid, version.forks()).saturating_sub(switches_before);
     let Watched { mut peak, series } = sampler.stop();
     if let Some(reading) = held {

@@ -76,7 +76,7 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 );
             }
             if !hold {
-                row.push(o.cpu_us_per_request.map_or_else(String::new, |us| format!("{us:.1} µs")));
+                row.push(cpu_per_request(o));
                 // With a connection per request, v2's threads and processes exit within
                 // the run, and their switches with them: what is left is a lower bound.
                 let spawns = cpu && o.version.spawns_per_connection();
@@ -95,6 +95,21 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
         .collect();
     (header, rows)
 }
+
+/// The server's CPU per request, or, when the kernel's clock ticked not once for the
+/// whole run, the bound that leaves: under one tick (10 ms) spread over the requests.
+fn cpu_per_request(o: &Outcome) -> String {
+    match (o.cpu_us_per_request, &o.bench) {
+        (Some(_), Some(b)) if o.cpu_ms == 0 => {
+            format!("< {:.0} µs", TICK_US / b.requests.max(1) as f64)
+        }
+        (Some(us), _) => format!("{us:.1} µs"),
+        (None, _) => String::new(),
+    }
+}
+
+/// The kernel's CPU accounting clock, in microseconds per tick (USER_HZ is 100 on Linux).
+const TICK_US: f64 = 10_000.0;
 
 /// The census: a row per version, its calls per request in all and by name.
 fn census_table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {

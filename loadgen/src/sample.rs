@@ -53,13 +53,24 @@ pub fn context_switches(pid: u32, with_children: bool) -> u64 {
     total
 }
 
-/// CPU time the server has used, its reaped children's included, in milliseconds.
-pub fn cpu_ms(pid: u32) -> u64 {
-    let ticks = procfs::cpu_ticks(Some(pid)).unwrap_or_default();
+/// CPU time the server has used, in milliseconds: its own and its reaped children's, and
+/// with `with_children` its live children's too (the fork version's children live as long
+/// as their connections, so at the end of a run most are not reaped yet; left out, their
+/// work would read as none).
+pub fn cpu_ms(pid: u32, with_children: bool) -> u64 {
+    let own = |pid| procfs::cpu_ticks(Some(pid)).unwrap_or_default();
+    let ticks = own(pid);
+    let mut total = ticks.own + ticks.reaped_children;
+    if with_children {
+        // A child reaped between the two readings is counted twice or not at all: an
+        // error of one connection's CPU at most.
+        let children = procfs::children(pid).unwrap_or_default();
+        total += children.into_iter().map(|c| own(c).own).sum::<u64>();
+    }
     let hz =
         nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100).max(1)
             as u64;
-    (ticks.own + ticks.reaped_children) * 1000 / hz
+    total * 1000 / hz
 }
 
 /// The highest readings seen while the sampler ran.

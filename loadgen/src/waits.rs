@@ -145,10 +145,10 @@ fn measure(api: Api, idle: usize, config: &WaitsConfig) -> anyhow::Result<Point>
     });
     anyhow::ensure!(all_in, "v4-syscalls --api {} never watched all {idle}", api.name());
     let before = read_waits(&mut observer)?;
-    let cpu_before = sample::cpu_ms(server.pid());
+    let cpu_before = sample::cpu_ms(server.pid(), false);
     let load = BenchConfig::new(server.addr(), config.active, config.duration, "/hello");
     let summary = bench::run(&load)?;
-    let cpu_us = sample::cpu_ms(server.pid()).saturating_sub(cpu_before) as f64 * 1000.0;
+    let cpu_us = sample::cpu_ms(server.pid(), false).saturating_sub(cpu_before) as f64 * 1000.0;
     let after = read_waits(&mut observer)?;
     drop(held);
     let waits = after.waits.saturating_sub(before.waits).max(1);
