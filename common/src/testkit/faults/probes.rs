@@ -44,7 +44,12 @@ pub(super) fn run(fault: Fault, server: &ChildServer) -> io::Result<Outcome> {
         Fault::OverCap => {
             // Four silent clients: v4's cap, and more than one-at-a-time servers serve.
             let idle = hold_idle(addr, 4)?;
-            std::thread::sleep(Duration::from_millis(300));
+            // Until the server has accepted all four (its accept queues are empty), the
+            // newcomer could take a place one of them was about to. A server that serves
+            // one client at a time never takes the other three: then the wait runs out.
+            crate::testkit::wait_until(PROMPT, || {
+                crate::testkit::accept_queue_on(addr.port()).is_ok_and(|queued| queued == 0)
+            });
             let mut newcomer = Client::connect(addr)?;
             newcomer.set_timeout(PROMPT)?;
             newcomer.send(b"GET /hello\n")?;
