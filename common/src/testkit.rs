@@ -512,25 +512,6 @@ pub fn socket_states_on(port: u16) -> io::Result<Vec<String>> {
         .collect())
 }
 
-/// Connections waiting in the accept queues of the sockets listening on TCP `port` (for a
-/// listening socket, `/proc/net/tcp`'s rx_queue is its accept queue's length): zero once
-/// the server has accepted everything that connected.
-pub fn accept_queue_on(port: u16) -> io::Result<usize> {
-    let table = std::fs::read_to_string("/proc/net/tcp")?;
-    Ok(table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            // sl local_address rem_address st tx_queue:rx_queue ...
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
-            let listening = fields.get(3) == Some(&"0A");
-            let queued = fields.get(4)?.split(':').nth(1)?;
-            (listening && local_port == port).then(|| usize::from_str_radix(queued, 16).ok())?
-        })
-        .sum())
-}
-
 /// The connections whose local end is TCP `port` and that are not closing from the local
 /// side: ESTABLISHED, or CLOSE_WAIT (the other side has closed, this side not yet). For a
 /// server's port: the connections it holds.

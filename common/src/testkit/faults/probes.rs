@@ -43,13 +43,14 @@ pub(super) fn run(fault: Fault, server: &ChildServer) -> io::Result<Outcome> {
         }
         Fault::OverCap => {
             // Four silent clients: v4's cap, and more than one-at-a-time servers serve.
+            let sockets = || crate::testkit::socket_inodes(server.pid()).map_or(0, |s| s.len());
+            let before = sockets();
             let idle = hold_idle(addr, 4)?;
-            // Until the server has accepted all four (its accept queues are empty), the
-            // newcomer could take a place one of them was about to. A server that serves
-            // one client at a time never takes the other three: then the wait runs out.
-            crate::testkit::wait_until(PROMPT, || {
-                crate::testkit::accept_queue_on(addr.port()).is_ok_and(|queued| queued == 0)
-            });
+            // Until the server holds all four (a socket each in its descriptor table), the
+            // newcomer could take a place one of them was about to. A server that takes one
+            // client at a time, or hands each to a child, never holds four: then the wait
+            // runs out.
+            crate::testkit::wait_until(PROMPT, || sockets() >= before + 4);
             let mut newcomer = Client::connect(addr)?;
             newcomer.set_timeout(PROMPT)?;
             newcomer.send(b"GET /hello\n")?;
