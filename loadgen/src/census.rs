@@ -268,6 +268,17 @@ impl Counting {
     }
 }
 
+impl Drop for Counting {
+    /// A census abandoned (the load failed before `finish`) leaves no tracer attached.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// `perf stat -x,` lines: `count,unit,syscalls:sys_enter_NAME,...`, and the count of
 /// every call (`raw_syscalls:sys_enter`), whose excess over the named ones is `other`;
 /// zeros left out.
