@@ -147,15 +147,17 @@ pub struct Counting {
 }
 
 impl Counting {
-    /// Attaches `tool` to process `pid` (its threads, and the children it forks from now
-    /// on) and returns once it counts.
+    /// Attaches `tool` to process `pid` (its threads, the children it has already forked,
+    /// as nginx's workers, and those it forks from now on) and returns once it counts.
     pub fn start(tool: Tool, pid: u32) -> io::Result<Counting> {
         let dir = std::env::temp_dir().join(format!("loadgen-census-{}-{pid}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let output = dir.join("counts");
+        let mut pids = vec![pid];
+        pids.extend(common::procfs::children(pid).unwrap_or_default());
         let counting = match tool {
-            Tool::Perf => Self::start_perf(pid, &dir, output),
-            Tool::Strace => Self::start_strace(pid, dir.clone(), output),
+            Tool::Perf => Self::start_perf(&pids, &dir, output),
+            Tool::Strace => Self::start_strace(&pids, dir.clone(), output),
         };
         if counting.is_err() {
             let _ = std::fs::remove_dir_all(&dir);
@@ -163,13 +165,13 @@ impl Counting {
         counting
     }
 
-    fn start_perf(pid: u32, dir: &std::path::Path, output: PathBuf) -> io::Result<Counting> {
+    fn start_perf(pids: &[u32], dir: &std::path::Path, output: PathBuf) -> io::Result<Counting> {
         let (ctl, ack) = (dir.join("ctl"), dir.join("ack"));
         for fifo in [&ctl, &ack] {
             nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::S_IRWXU).map_err(io::Error::from)?;
         }
         let child = Command::new("perf")
-            .args(["stat", "-x,", "-e", &perf_events(), "-p", &pid.to_string(), "-o"])
+            .args(["stat", "-x,", "-e", &perf_events(), "-p", &joined(pids, ","), "-o"])
             .arg(&output)
             .arg(format!("--control=fifo:{},{}", ctl.display(), ack.display()))
             // Start with the counters off; they go on when we say, once perf is ready.
@@ -217,15 +219,19 @@ impl Counting {
         Ok(())
     }
 
-    fn start_strace(pid: u32, dir: PathBuf, output: PathBuf) -> io::Result<Counting> {
+    fn start_strace(pids: &[u32], dir: PathBuf, output: PathBuf) -> io::Result<Counting> {
         let mut child = Command::new("strace")
-            .args(["-c", "-f", "-p", &pid.to_string(), "-o"])
+            .args(["-c", "-f", "-p", &joined(pids, ","), "-o"])
             .arg(&output)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;
         // strace says `Process N attached` for every thread it has stopped and traces.
-        let threads = std::fs::read_dir(format!("/proc/{pid}/task"))?.count().max(1);
+        let mut threads = 0;
+        for pid in pids {
+            threads += std::fs::read_dir(format!("/proc/{pid}/task"))?.count();
+        }
+        let threads = threads.max(1);
         let stderr = child.stderr.take().ok_or_else(|| io::Error::other("no stderr"))?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -333,6 +339,11 @@ pub fn listener_pid(port: u16) -> io::Result<Option<u32>> {
         stat.rsplit_once(") ")?.1.split_whitespace().nth(1)?.parse().ok()
     };
     Ok(holders.iter().copied().find(|&pid| parent_of(pid).is_none_or(|p| !holders.contains(&p))))
+}
+
+/// Process ids as perf's and strace's `-p` take a list of them.
+fn joined(pids: &[u32], separator: &str) -> String {
+    pids.iter().map(u32::to_string).collect::<Vec<_>>().join(separator)
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use crate::bench::{self, BenchConfig};
 use crate::census;
 use crate::hold::{self, HoldConfig, HoldResult};
 use crate::measure::{Summary, fmt_us};
+use crate::peers::Peer;
 use crate::sample::{self, Peak, Sampler, Timed, Watched};
-use crate::serve::{self, Version};
+use crate::serve::{self, Subject, Version};
 use crate::waits::{self, WaitsConfig};
 
 /// The scenarios, in the order they run.
@@ -62,6 +63,7 @@ impl Scenario {
             lesson: self.lesson.to_owned(),
             settings: self.settings(),
             outcomes: Vec::new(),
+            peers: Vec::new(),
             waits: Vec::new(),
             skipped: None,
         }
@@ -228,10 +230,12 @@ pub struct Verdict {
     pub text: String,
 }
 
-/// One version in one scenario.
+/// One version (or reference server) in one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    pub version: Version,
+    /// Written `version` in `results.json`, a peer's name where it is one.
+    #[serde(rename = "version")]
+    pub subject: Subject,
     pub bench: Option<Summary>,
     pub hold: Option<HoldResult>,
     pub server: Peak,
@@ -262,12 +266,23 @@ pub struct ScenarioResult {
     pub lesson: String,
     pub settings: String,
     pub outcomes: Vec<Outcome>,
+    /// The reference servers' outcomes (`--peers`), apart from the versions': only those
+    /// that answer the scenario's requests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<Outcome>,
     /// The kernel-waits sweep's points (that scenario has no outcome per version).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waits: Vec<waits::Point>,
     /// Why the scenario was not run here, if it was not (no census tool).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+}
+
+impl ScenarioResult {
+    /// Every outcome: the versions', then the reference servers'.
+    pub fn rows(&self) -> impl Iterator<Item = &Outcome> {
+        self.outcomes.iter().chain(&self.peers)
+    }
 }
 
 /// The machine the numbers come from: they mean little without it.
@@ -308,6 +323,16 @@ pub struct Comparison {
     pub scenarios: Vec<ScenarioResult>,
     /// The load generator checked against wrk in this run, or why it was not.
     pub calibration: Result<Calibration, String>,
+    /// The reference servers asked for (`--peers`): what each is, or why it did not run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<PeerNote>,
+}
+
+/// A reference server in a comparison: what it is, or why it was left out.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerNote {
+    pub peer: Peer,
+    pub note: Result<&'static str, String>,
 }
 
 /// loadgen against wrk on the same server, one run each, in this comparison: whether the
@@ -380,10 +405,12 @@ fn calibrate(version: Version, config: &BenchConfig) -> Result<Calibration, Stri
     })
 }
 
-/// Runs `scenarios` against `versions`, logging each server to `out/logs/`.
+/// Runs `scenarios` against `versions`, then against the `peers` that are installed,
+/// logging each server to `out/logs/`.
 pub fn run(
     scenarios: &[Scenario],
     versions: &[Version],
+    peers: &[Peer],
     quick: bool,
     out: &Path,
 ) -> anyhow::Result<Comparison> {
@@ -392,8 +419,26 @@ pub fn run(
     let started_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let per_version = scenarios.iter().filter(|s| !matches!(s.load, Load::Waits(_)));
-    let total = per_version.count() * versions.len();
+    let notes: Vec<PeerNote> = peers
+        .iter()
+        .map(|&peer| PeerNote { peer, note: peer.check().map(|()| peer.design()) })
+        .collect();
+    for PeerNote { note, .. } in &notes {
+        if let Err(why) = note {
+            eprintln!("{why}");
+        }
+    }
+    let peers: Vec<Peer> = notes.iter().filter(|n| n.note.is_ok()).map(|n| n.peer).collect();
+    let rows = |scenario: &Scenario| -> Vec<Subject> {
+        let path = match &scenario.load {
+            Load::Bench(b) => b.path.as_str(),
+            Load::Hold(h) => h.path.as_str(),
+            Load::Waits(_) => return Vec::new(),
+        };
+        let answering = peers.iter().filter(|p| p.answers(path)).map(|&p| Subject::Peer(p));
+        versions.iter().map(|&v| Subject::Version(v)).chain(answering).collect()
+    };
+    let total: usize = scenarios.iter().map(|s| rows(s).len()).sum();
     let mut results = Vec::new();
     let mut step = 0;
     for scenario in scenarios {
@@ -402,35 +447,41 @@ pub fn run(
             results.push(ScenarioResult { waits: waits::run(config)?, ..scenario.result() });
             continue;
         }
+        let subjects = rows(scenario);
         let census_tool = match scenario.id {
             ScenarioId::Syscalls => match census::Tool::find() {
                 Ok(tool) => Some(tool),
                 Err(why) => {
                     eprintln!("  skipped: {why}");
                     results.push(ScenarioResult { skipped: Some(why), ..scenario.result() });
-                    step += versions.len();
+                    step += subjects.len();
                     continue;
                 }
             },
             _ => None,
         };
-        let mut outcomes = Vec::new();
-        for &version in versions {
+        let mut result = scenario.result();
+        for subject in subjects {
             step += 1;
-            eprint!("  [{step}/{total}] {:<20} ", version.name());
-            let log = File::create(logs.join(format!("{:?}-{}.log", scenario.id, version.name())))?;
-            let outcome = run_one(scenario, version, census_tool, log)?;
+            eprint!("  [{step}/{total}] {:<20} ", subject.name());
+            let name = format!("{:?}-{}", scenario.id, subject.name());
+            let log = File::create(logs.join(format!("{name}.log")))?;
+            let outcome =
+                run_one(scenario, subject, census_tool, &out.join("peers").join(&name), log)?;
             eprintln!("{}", outcome.verdict.text);
-            outcomes.push(outcome);
+            match subject {
+                Subject::Version(_) => result.outcomes.push(outcome),
+                Subject::Peer(_) => result.peers.push(outcome),
+            }
         }
-        results.push(ScenarioResult { outcomes, ..scenario.result() });
+        results.push(result);
     }
     // The fastest keep-alive version, measured again by loadgen and by wrk.
     let keep_alive = scenarios.iter().find(|s| s.id == ScenarioId::KeepAlive);
     let fastest = results.iter().find(|r| r.id == ScenarioId::KeepAlive).and_then(|r| {
         r.outcomes
             .iter()
-            .filter_map(|o| Some((o.version, o.bench.as_ref()?.requests_per_sec)))
+            .filter_map(|o| Some((o.subject.version()?, o.bench.as_ref()?.requests_per_sec)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
     });
     let calibration = match (keep_alive.map(|s| &s.load), fastest) {
@@ -444,24 +495,33 @@ pub fn run(
         Ok(c) => eprintln!("  {}", c.describe()),
         Err(why) => eprintln!("  {why}"),
     }
-    Ok(Comparison { quick, machine: Machine::this(), started_at, scenarios: results, calibration })
+    Ok(Comparison {
+        quick,
+        machine: Machine::this(),
+        started_at,
+        scenarios: results,
+        calibration,
+        peers: notes,
+    })
 }
 
-/// One version in one scenario, on a fresh server; with every system call it makes
-/// counted by `census`, if given.
+/// One version or peer in one scenario, on a fresh server (a peer's files in `dir`); with
+/// every system call it makes counted by `census`, if given.
 fn run_one(
     scenario: &Scenario,
-    version: Version,
+    subject: Subject,
     census: Option<census::Tool>,
+    dir: &Path,
     log: File,
 ) -> anyhow::Result<Outcome> {
-    let server = serve::spawn(version, Some(log))?;
+    let server = subject.spawn(dir, log)?;
     let pid = server.pid();
+    let processes = subject.processes();
     // The fork version has many processes; reading them all costs more, so less often.
-    let every = Duration::from_millis(if version.forks() { 250 } else { 100 });
-    let sampler = Sampler::start(pid, version.forks(), every);
-    let cpu_before = sample::cpu_ms(pid, version.forks());
-    let switches_before = sample::context_switches(pid, version.forks());
+    let every = Duration::from_millis(if processes { 250 } else { 100 });
+    let sampler = Sampler::start(pid, processes, every);
+    let cpu_before = sample::cpu_ms(pid, processes);
+    let switches_before = sample::context_switches(pid, processes);
     let mut held = None;
     let (mut syscalls, mut uncounted) = (None, Vec::new());
     let (bench, hold) = match &scenario.load {
@@ -487,7 +547,7 @@ fn run_one(
             let (result, idle) = hold::run(&config)?;
             // Read the server while the idle clients are still there: the sampler's
             // interval can miss so short a peak.
-            held = Some(sample::read(pid, version.forks()));
+            held = Some(sample::read(pid, processes));
             drop(idle);
             (None, Some(result))
         }
@@ -495,15 +555,15 @@ fn run_one(
         Load::Waits(_) => anyhow::bail!("the kernel-waits sweep is not run per version"),
     };
     // Switches first: those of children are lost once they exit.
-    let switches = sample::context_switches(pid, version.forks()).saturating_sub(switches_before);
-    if version.forks() {
+    let switches = sample::context_switches(pid, processes).saturating_sub(switches_before);
+    if subject == Subject::Version(Version::V2ProcessPerConn) {
         // The run's connections are closed; their children exit and are reaped, which is
         // when the kernel adds their CPU time to the parent's. Read it after that, or the
         // work of a child caught between its exit and its reaping is lost.
         let reaped = || common::procfs::children(pid).is_ok_and(|c| c.is_empty());
         common::testkit::wait_until(CHILDREN_PATIENCE, reaped);
     }
-    let cpu_ms = sample::cpu_ms(pid, version.forks()).saturating_sub(cpu_before);
+    let cpu_ms = sample::cpu_ms(pid, processes).saturating_sub(cpu_before);
     let Watched { mut peak, series } = sampler.stop();
     if let Some(reading) = held {
         peak.include(reading);
@@ -512,7 +572,10 @@ fn run_one(
         Load::Bench(config) if !config.close => config.connections,
         _ => 0,
     };
-    let mut assumptions = check_assumptions(version, server.addr(), connections);
+    let mut assumptions = match subject {
+        Subject::Version(version) => check_assumptions(version, server.addr(), connections),
+        Subject::Peer(_) => Vec::new(),
+    };
     assumptions.extend(uncounted);
     drop(server);
     let cpu_us_per_connection = match (&scenario.load, &bench) {
@@ -525,7 +588,7 @@ fn run_one(
     let switches_per_request = answered.map(|b| switches as f64 / b.requests as f64);
     let cpu_us_per_request = answered.map(|b| cpu_ms as f64 * 1000.0 / b.requests as f64);
     let mut outcome = Outcome {
-        version,
+        subject,
         bench,
         hold,
         server: peak,

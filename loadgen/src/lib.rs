@@ -12,6 +12,7 @@ pub mod census;
 pub mod compare;
 pub mod hold;
 pub mod measure;
+pub mod peers;
 pub mod report;
 pub mod sample;
 pub mod serve;

@@ -11,6 +11,7 @@ use loadgen::census::{self, Counting, Tool};
 use loadgen::compare::{self, ScenarioId};
 use loadgen::hold::{self, HoldConfig};
 use loadgen::measure::{Summary, fmt_us, parse_duration};
+use loadgen::peers::Peer;
 use loadgen::report;
 use loadgen::serve::{self, Serve, Version};
 
@@ -117,6 +118,12 @@ struct CompareArgs {
     /// Only these versions (comma-separated)
     #[arg(long, value_enum, value_delimiter = ',')]
     versions: Vec<Version>,
+    /// Also run the reference servers through the scenarios they answer, apart from the
+    /// versions: nginx (v5's design), Tomcat's NIO connector with 10 and with 200 threads
+    /// (v4's), hyper (v6's). Alone, all four; or a comma-separated list. One not installed
+    /// is skipped, with the package to install
+    #[arg(long, value_enum, value_delimiter = ',', num_args = 0.., value_name = "PEERS")]
+    peers: Option<Vec<Peer>>,
     /// Where to write the report [default: target/compare]
     #[arg(long)]
     out: Option<PathBuf>,
@@ -303,7 +310,12 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
         None => default_out_dir(),
     };
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
-    let comparison = compare::run(&scenarios, &versions, args.quick, &out)?;
+    let peers = match args.peers {
+        Some(peers) if peers.is_empty() => Peer::ALL.to_vec(),
+        Some(peers) => peers,
+        None => Vec::new(),
+    };
+    let comparison = compare::run(&scenarios, &versions, &peers, args.quick, &out)?;
     print!("{}", report::terminal(&comparison));
     let written = report::write_all(&comparison, &format!("loadgen {command}"), &out)?;
     println!();

@@ -10,6 +10,7 @@ use plotters::prelude::*;
 use crate::compare::{Comparison, Outcome, ScenarioId, ScenarioResult};
 use crate::measure::{fmt_bytes, fmt_us, nines};
 use crate::sample::Timed;
+use crate::serve::Subject;
 
 /// Writes the three files into `dir` and returns their paths.
 pub fn write_all(
@@ -32,13 +33,32 @@ pub fn write_all(
     Ok(paths)
 }
 
-/// The columns of a scenario's table, one row per version.
-fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    if scenario.outcomes.iter().any(|o| o.syscalls.is_some()) {
-        return census_table(scenario);
+/// A table's title (none for the versions'), header and rows.
+type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
+
+/// A scenario's table in the report: the versions', and apart from them the reference
+/// servers', with the same columns.
+fn tables(scenario: &ScenarioResult) -> Vec<Table> {
+    let mut tables = Vec::new();
+    for (title, outcomes) in [("", &scenario.outcomes), (PEERS_TITLE, &scenario.peers)] {
+        if !outcomes.is_empty() {
+            let (header, rows) = table(scenario, outcomes);
+            tables.push((title, header, rows));
+        }
     }
-    let hold = scenario.outcomes.iter().any(|o| o.hold.is_some());
-    let cpu = scenario.outcomes.iter().any(|o| o.cpu_us_per_connection.is_some());
+    tables
+}
+
+/// What the reference servers' tables and charts are headed with.
+const PEERS_TITLE: &str = "Reference servers, not versions: production servers of the same designs";
+
+/// The columns of a scenario's table, a row for each of `outcomes`.
+fn table(scenario: &ScenarioResult, outcomes: &[Outcome]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    if scenario.rows().any(|o| o.syscalls.is_some()) {
+        return census_table(outcomes);
+    }
+    let hold = scenario.rows().any(|o| o.hold.is_some());
+    let cpu = scenario.rows().any(|o| o.cpu_us_per_connection.is_some());
     let mut header = vec!["version"];
     if hold {
         header.extend(["idle held", "newcomer's answer"]);
@@ -53,11 +73,10 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
         header.extend(["server CPU / request", "switches / request"]);
     }
     header.extend(["threads (max)", "memory (max)", "verdict"]);
-    let rows = scenario
-        .outcomes
+    let rows = outcomes
         .iter()
         .map(|o| {
-            let mut row = vec![o.version.name().to_owned()];
+            let mut row = vec![o.subject.name().to_owned()];
             if let Some(h) = &o.hold {
                 row.push(h.held.to_string());
                 row.push(h.answered_in_us.map_or_else(|| "none".to_owned(), fmt_us));
@@ -79,7 +98,7 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 row.push(cpu_per_request(o));
                 // With a connection per request, v2's threads and processes exit within
                 // the run, and their switches with them: what is left is a lower bound.
-                let spawns = cpu && o.version.spawns_per_connection();
+                let spawns = cpu && o.subject.spawns_per_connection();
                 let at_least = if spawns { "≥ " } else { "" };
                 row.push(
                     o.switches_per_request
@@ -87,7 +106,7 @@ fn table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 );
             }
             row.push(threads(o));
-            let pss = if o.version.forks() { " (PSS)" } else { "" };
+            let pss = if o.subject.processes() { " (PSS)" } else { "" };
             row.push(format!("{}{pss}", fmt_bytes(o.server.max_rss_bytes)));
             row.push(o.verdict.text.clone());
             row
@@ -111,15 +130,14 @@ fn cpu_per_request(o: &Outcome) -> String {
 /// The kernel's CPU accounting clock, in microseconds per tick (USER_HZ is 100 on Linux).
 const TICK_US: f64 = 10_000.0;
 
-/// The census: a row per version, its calls per request in all and by name.
-fn census_table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String>>) {
+/// The census: a row per server, its calls per request in all and by name.
+fn census_table(outcomes: &[Outcome]) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let header =
         vec!["version", "req/s", "system calls / request", "by name, per request", "counted by"];
-    let rows = scenario
-        .outcomes
+    let rows = outcomes
         .iter()
         .map(|o| {
-            let mut row = vec![o.version.name().to_owned()];
+            let mut row = vec![o.subject.name().to_owned()];
             row.push(
                 o.bench.as_ref().map_or_else(String::new, |b| format!("{:.0}", b.requests_per_sec)),
             );
@@ -138,9 +156,9 @@ fn census_table(scenario: &ScenarioResult) -> (Vec<&'static str>, Vec<Vec<String
     (header, rows)
 }
 
-/// `12`, or for the fork version `3 processes`.
+/// `12`, or for a server of several processes `12 in 3 processes`.
 fn threads(o: &Outcome) -> String {
-    if o.version.forks() {
+    if o.subject.processes() {
         format!("{} in {} processes", o.server.max_threads, o.server.max_processes)
     } else {
         o.server.max_threads.to_string()
@@ -162,28 +180,32 @@ pub fn terminal(comparison: &Comparison) -> String {
             let _ = writeln!(out, "\n{}: not run: {why}", scenario.title);
             continue;
         }
-        let (header, rows) = table(scenario);
-        let widths: Vec<usize> = (0..header.len())
-            .map(|c| {
-                rows.iter()
-                    .map(|r| r[c].chars().count())
-                    .chain([header[c].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
         let _ = writeln!(out, "\n{}  ({})", scenario.title, scenario.settings);
-        let line = |cells: Vec<&str>| {
-            cells
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-        };
-        let _ = writeln!(out, "{}", line(header.clone()));
-        for row in &rows {
-            let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+        for (title, header, rows) in tables(scenario) {
+            let widths: Vec<usize> = (0..header.len())
+                .map(|c| {
+                    rows.iter()
+                        .map(|r| r[c].chars().count())
+                        .chain([header[c].len()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |cells: Vec<&str>| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            };
+            if !title.is_empty() {
+                let _ = writeln!(out, "{title}:");
+            }
+            let _ = writeln!(out, "{}", line(header.clone()));
+            for row in &rows {
+                let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+            }
         }
     }
     let _ = writeln!(out, "\n{}", calibration(comparison));
@@ -209,8 +231,18 @@ pub fn markdown(comparison: &Comparison, command: &str) -> String {
     let _ = writeln!(md, "{}\n", intro(comparison, command));
     let _ = writeln!(md, "{}\n", calibration(comparison));
     md += "## Which version hit which limit\n\n";
-    let (header, rows) = limits_matrix(comparison);
+    let (header, rows) = limits_matrix(comparison, false);
     md += &md_table(&header, &rows);
+    if !comparison.peers.is_empty() {
+        let _ = write!(md, "\n## Reference servers\n\n{PEERS_INTRO}\n\n");
+        for note in peer_notes(comparison) {
+            let _ = writeln!(md, "- {note}");
+        }
+        let (header, rows) = limits_matrix(comparison, true);
+        if !rows.is_empty() {
+            let _ = write!(md, "\n{}", md_table(&header, &rows));
+        }
+    }
     for scenario in &comparison.scenarios {
         let _ = write!(
             md,
@@ -220,8 +252,12 @@ pub fn markdown(comparison: &Comparison, command: &str) -> String {
         if let Some(why) = &scenario.skipped {
             let _ = writeln!(md, "Not run here: {why}.");
         } else if scenario.waits.is_empty() {
-            let (header, rows) = table(scenario);
-            md += &md_table(&header, &rows);
+            for (title, header, rows) in tables(scenario) {
+                if !title.is_empty() {
+                    let _ = write!(md, "\n{title}:\n\n");
+                }
+                md += &md_table(&header, &rows);
+            }
         }
         for (title, header, rows) in crate::waits::tables(&scenario.waits) {
             let _ = write!(md, "{title}:\n\n{}\n", md_table(&header, &rows));
@@ -238,27 +274,52 @@ fn calibration(comparison: &Comparison) -> String {
     }
 }
 
-/// Scenarios down, versions across: the verdict in each cell.
-fn limits_matrix(comparison: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut header = vec!["scenario".to_owned()];
-    if let Some(first) = comparison.scenarios.first() {
-        header.extend(first.outcomes.iter().map(|o| o.version.name().to_owned()));
+/// Scenarios down, versions (or, with `peers`, the reference servers) across: the
+/// verdict in each cell.
+fn limits_matrix(comparison: &Comparison, peers: bool) -> (Vec<String>, Vec<Vec<String>>) {
+    let pick = |s: &ScenarioResult| if peers { s.peers.clone() } else { s.outcomes.clone() };
+    let mut columns: Vec<Subject> = Vec::new();
+    for outcome in comparison.scenarios.iter().flat_map(pick) {
+        if !columns.contains(&outcome.subject) {
+            columns.push(outcome.subject);
+        }
     }
+    let mut header = vec!["scenario".to_owned()];
+    header.extend(columns.iter().map(|c| c.name().to_owned()));
     let rows = comparison
         .scenarios
         .iter()
-        .filter(|s| !s.outcomes.is_empty())
+        .filter(|s| !pick(s).is_empty())
         .map(|s| {
             let mut row = vec![s.title.clone()];
-            row.extend(s.outcomes.iter().map(|o| {
-                let mark = if o.verdict.limit_hit { "✘" } else { "✔" };
-                format!("{mark} {}", o.verdict.text)
+            let outcomes = pick(s);
+            row.extend(columns.iter().map(|&c| match outcomes.iter().find(|o| o.subject == c) {
+                Some(o) => {
+                    let mark = if o.verdict.limit_hit { "✘" } else { "✔" };
+                    format!("{mark} {}", o.verdict.text)
+                }
+                None => "not run: it does not serve these requests".to_owned(),
             }));
             row
         })
         .collect();
     (header, rows)
 }
+
+/// The reference servers asked for: what each is, or why it did not run; one line each.
+fn peer_notes(comparison: &Comparison) -> Vec<String> {
+    comparison
+        .peers
+        .iter()
+        .map(|n| match &n.note {
+            Ok(design) => format!("{}: {design}.", n.peer.name()),
+            Err(why) => format!("{why}."),
+        })
+        .collect()
+}
+
+/// What the reference servers are, for a reader of the report.
+const PEERS_INTRO: &str = "Production servers built on the designs of the series, run through      the scenarios whose requests they serve, each configured by the files in the      repository's peers/ folder and started fresh for each scenario like the versions.      They are not versions: their rows are here to show how far each design can go,      not to rank them with the versions. A fresh JVM's compiler works during Tomcat's runs,      and the figures include it.";
 
 pub(crate) fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
     let escape = |s: &str| s.replace('|', "\\|");
@@ -312,8 +373,19 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
         escape_html(&intro(comparison, command)),
         escape_html(&calibration(comparison))
     );
-    let (header, rows) = limits_matrix(comparison);
+    let (header, rows) = limits_matrix(comparison, false);
     html += &html_table(&header, &rows);
+    if !comparison.peers.is_empty() {
+        let _ = write!(html, "<h2>Reference servers</h2><p>{}</p><ul>", escape_html(PEERS_INTRO));
+        for note in peer_notes(comparison) {
+            let _ = write!(html, "<li>{}</li>", escape_html(&note));
+        }
+        html += "</ul>";
+        let (header, rows) = limits_matrix(comparison, true);
+        if !rows.is_empty() {
+            html += &html_table(&header, &rows);
+        }
+    }
     for scenario in &comparison.scenarios {
         let _ = write!(
             html,
@@ -325,8 +397,12 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
         if let Some(why) = &scenario.skipped {
             let _ = write!(html, "<p>Not run here: {}.</p>", escape_html(why));
         } else if scenario.waits.is_empty() {
-            let (header, rows) = table(scenario);
-            html += &html_table(&header, &rows);
+            for (title, header, rows) in tables(scenario) {
+                if !title.is_empty() {
+                    let _ = write!(html, "<p>{}:</p>", escape_html(title));
+                }
+                html += &html_table(&header, &rows);
+            }
         }
         for (title, header, rows) in crate::waits::tables(&scenario.waits) {
             let _ = write!(html, "<p>{title}:</p>{}", html_table(&header, &rows));
@@ -342,7 +418,7 @@ pub fn html(comparison: &Comparison, command: &str) -> String {
 /// timed, and threads and memory over the run where a model's cost grows with clients.
 pub fn charts(scenario: &ScenarioResult) -> Vec<String> {
     // The census is read in its table; it times nothing a chart would add.
-    if scenario.outcomes.iter().any(|o| o.syscalls.is_some()) {
+    if scenario.rows().any(|o| o.syscalls.is_some()) {
         return Vec::new();
     }
     if !scenario.waits.is_empty() {
@@ -376,33 +452,68 @@ pub(crate) fn svg(
 /// A bar per version: requests per second, or for the idle-clients scenario the
 /// newcomer's wait; and beside it the threads each version peaked at.
 fn bar_chart(scenario: &ScenarioResult) -> Result<String, String> {
-    let hold = scenario.outcomes.iter().any(|o| o.hold.is_some());
+    let hold = scenario.rows().any(|o| o.hold.is_some());
     let (caption, values): (&str, Vec<f64>) = if hold {
-        let waits = scenario.outcomes.iter().map(|o| {
+        let waits = scenario.rows().map(|o| {
             o.hold
                 .as_ref()
                 .map_or(0.0, |h| h.answered_in_us.unwrap_or(h.timeout_us) as f64 / 1000.0)
         });
         ("newcomer's wait, ms (a full bar: no answer at all)", waits.collect())
     } else {
-        let rates =
-            scenario.outcomes.iter().map(|o| o.bench.as_ref().map_or(0.0, |b| b.requests_per_sec));
+        let rates = scenario.rows().map(|o| o.bench.as_ref().map_or(0.0, |b| b.requests_per_sec));
         ("requests per second", rates.collect())
     };
-    let threads: Vec<f64> = scenario.outcomes.iter().map(|o| o.server.max_threads as f64).collect();
-    let labels: Vec<String> =
-        scenario.outcomes.iter().map(|o| o.version.name().to_owned()).collect();
+    let threads: Vec<f64> = scenario.rows().map(|o| o.server.max_threads as f64).collect();
+    let labels: Vec<String> = scenario.rows().map(chart_label).collect();
+    let faded: Vec<bool> = scenario.rows().map(is_peer).collect();
     let height = 90 + 28 * labels.len() as u32;
     svg((960, height), |root| {
         let (left, right) = root.split_horizontally(480);
-        bars(&left, caption, &labels, &values)?;
-        bars(&right, "threads (max)", &labels, &threads)
+        bars(&left, caption, &labels, &values, &faded)?;
+        bars(&right, "threads (max)", &labels, &threads, &faded)
     })
+}
+
+/// A server's name on a chart: a reference server's marked as one.
+fn chart_label(o: &Outcome) -> String {
+    match o.subject {
+        Subject::Version(v) => v.name().to_owned(),
+        Subject::Peer(p) => format!("ref. {}", p.name()),
+    }
+}
+
+fn is_peer(o: &Outcome) -> bool {
+    matches!(o.subject, Subject::Peer(_))
+}
+
+/// A line for the `i`th server of a chart: a reference server's dashed, apart from the
+/// versions' solid lines.
+fn draw_line<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    i: usize,
+    peer: bool,
+    points: impl Iterator<Item = (f64, f64)> + Clone,
+) -> Result<(), String> {
+    let style = Palette99::pick(i).stroke_width(2);
+    let drawn = if peer {
+        chart.draw_series(DashedLineSeries::new(points, 6, 4, style)).map(|_| ())
+    } else {
+        chart.draw_series(LineSeries::new(points, style)).map(|_| ())
+    };
+    drawn.map_err(|e| e.to_string())
 }
 
 /// Horizontal bars, the versions' full names beside them, the first at the top: a row
 /// per version leaves each name room to be read, which names under upright bars lack.
-fn bars(area: &Area<'_>, caption: &str, labels: &[String], values: &[f64]) -> Result<(), String> {
+/// A `faded` bar is a reference server's.
+fn bars(
+    area: &Area<'_>,
+    caption: &str,
+    labels: &[String],
+    values: &[f64],
+    faded: &[bool],
+) -> Result<(), String> {
     let top = values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
     let rows = labels.len();
     // Row 0 is drawn at the bottom; the first version belongs at the top.
@@ -431,7 +542,11 @@ fn bars(area: &Area<'_>, caption: &str, labels: &[String], values: &[f64]) -> Re
         .draw_series(values.iter().enumerate().map(|(i, &v)| {
             let mut bar = Rectangle::new(
                 [(0.0, SegmentValue::Exact(row(i))), (v, SegmentValue::Exact(row(i) + 1))],
-                Palette99::pick(i).filled(),
+                if faded.get(i) == Some(&true) {
+                    Palette99::pick(i).mix(0.4).filled()
+                } else {
+                    Palette99::pick(i).filled()
+                },
             );
             bar.set_margin(4, 4, 0, 0);
             bar
@@ -443,13 +558,10 @@ fn bars(area: &Area<'_>, caption: &str, labels: &[String], values: &[f64]) -> Re
 /// Latency against percentile, one line per version: x in nines (50 → 99.99), y on a log
 /// scale, since one version's tail can be a thousand times another's median.
 fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
-    let curves: Vec<(usize, &str, &[[f64; 2]])> = scenario
-        .outcomes
-        .iter()
+    let curves: Vec<(usize, &Outcome, &[[f64; 2]])> = scenario
+        .rows()
         .enumerate()
-        .filter_map(|(i, o)| {
-            Some((i, o.version.name(), o.bench.as_ref()?.latency_curve_us.as_slice()))
-        })
+        .filter_map(|(i, o)| Some((i, o, o.bench.as_ref()?.latency_curve_us.as_slice())))
         .filter(|(_, _, curve)| !curve.is_empty())
         .collect();
     let all = || curves.iter().flat_map(|(_, _, curve)| curve.iter().map(|p| p[1].max(1.0)));
@@ -459,7 +571,9 @@ fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
         return None;
     }
     let ticks = [50.0, 90.0, 99.0, 99.9, 99.99];
-    let entries: Vec<(&str, usize)> = curves.iter().map(|&(i, name, _)| (name, i)).collect();
+    let names: Vec<String> = curves.iter().map(|(_, o, _)| chart_label(o)).collect();
+    let entries: Vec<(&str, usize)> =
+        curves.iter().zip(&names).map(|(&(i, _, _), name)| (name.as_str(), i)).collect();
     let axis = LogAxis::new(low / 1.5, high * 1.5);
     Some(svg((960, 380), |root| {
         let plot = beside_legend(root, &entries)?;
@@ -479,14 +593,9 @@ fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
             })
             .draw()
             .map_err(|e| e.to_string())?;
-        for &(i, _, curve) in &curves {
-            let color = Palette99::pick(i).stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(
-                    curve.iter().map(|p| (nines(p[0]), p[1].max(1.0))),
-                    color,
-                ))
-                .map_err(|e| e.to_string())?;
+        for &(i, o, curve) in &curves {
+            let points = curve.iter().map(|p| (nines(p[0]), p[1].max(1.0)));
+            draw_line(&mut chart, i, is_peer(o), points)?;
         }
         Ok(())
     }))
@@ -597,14 +706,15 @@ fn growth_chart(scenario: &ScenarioResult) -> Result<String, String> {
         ("threads (all processes)", |t| t.reading.threads as f64),
         ("resident memory, MiB", |t| t.reading.rss_bytes as f64 / f64::from(1 << 20)),
     ];
+    let names: Vec<String> = scenario.rows().map(chart_label).collect();
     let entries: Vec<(&str, usize)> =
-        scenario.outcomes.iter().enumerate().map(|(i, o)| (o.version.name(), i)).collect();
+        names.iter().enumerate().map(|(i, name)| (name.as_str(), i)).collect();
     svg((960, 340), |root| {
         let plot = beside_legend(root, &entries)?;
         let width = plot.dim_in_pixel().0;
         let (left, right) = plot.split_horizontally(width / 2);
         for ((caption, pick), area) in panels.into_iter().zip([left, right]) {
-            let points = || scenario.outcomes.iter().flat_map(|o| o.series.iter());
+            let points = || scenario.rows().flat_map(|o| o.series.iter());
             let end = points().map(|t| t.secs).fold(0.1, f64::max);
             let top = points().map(pick).fold(1.0, f64::max) * 1.1;
             let mut chart = ChartBuilder::on(&area)
@@ -621,11 +731,8 @@ fn growth_chart(scenario: &ScenarioResult) -> Result<String, String> {
                 .y_label_formatter(&|y| axis_number(*y))
                 .draw()
                 .map_err(|e| e.to_string())?;
-            for (i, o) in scenario.outcomes.iter().enumerate() {
-                let color = Palette99::pick(i).stroke_width(2);
-                chart
-                    .draw_series(LineSeries::new(o.series.iter().map(|t| (t.secs, pick(t))), color))
-                    .map_err(|e| e.to_string())?;
+            for (i, o) in scenario.rows().enumerate() {
+                draw_line(&mut chart, i, is_peer(o), o.series.iter().map(|t| (t.secs, pick(t))))?;
             }
         }
         Ok(())
@@ -752,19 +859,21 @@ pub fn overlapping_labels(svg: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::PeerNote;
     use crate::compare::{Machine, ScenarioId, Verdict, verdict};
     use crate::hold::HoldResult;
     use crate::measure::{Errors, Summary, new_histogram};
+    use crate::peers::Peer;
     use crate::sample::{Peak, Reading, Timed};
     use crate::serve::Version;
     use std::time::Duration;
 
-    fn outcome(version: Version, timeouts: u64, max_threads: u64) -> Outcome {
+    fn outcome(subject: impl Into<Subject>, timeouts: u64, max_threads: u64) -> Outcome {
         let mut histogram = new_histogram();
         histogram.record(1500).unwrap();
         let errors = Errors { timeout: timeouts, ..Errors::default() };
         let mut o = Outcome {
-            version,
+            subject: subject.into(),
             bench: Some(Summary::new(1000, Duration::from_secs(1), &histogram, errors, 64)),
             hold: None,
             server: Peak {
@@ -824,6 +933,7 @@ mod tests {
             },
             started_at: 0,
             calibration: Err("no calibration in this test".into()),
+            peers: Vec::new(),
             scenarios: vec![
                 ScenarioResult {
                     id: ScenarioId::KeepAlive,
@@ -834,6 +944,7 @@ mod tests {
                         outcome(Version::V1Blocking, 63, 1),
                         outcome(Version::V4Nio, 0, 13),
                     ],
+                    peers: Vec::new(),
                     waits: Vec::new(),
                     skipped: None,
                 },
@@ -843,6 +954,7 @@ mod tests {
                     lesson: "Another lesson.".into(),
                     settings: "100 idle".into(),
                     outcomes: vec![starved, grown],
+                    peers: Vec::new(),
                     waits: Vec::new(),
                     skipped: None,
                 },
@@ -895,6 +1007,60 @@ mod tests {
             assert!(labels(chart).iter().any(|l| l.text == "v2-process-per-conn"));
             assert_eq!(overlapping_labels(chart), Vec::<(String, String)>::new(), "{chart}");
         }
+    }
+
+    /// The comparison with reference servers: nginx in keep-alive only, Tomcat in both, one
+    /// peer not installed.
+    fn with_peers() -> Comparison {
+        let mut c = comparison();
+        c.peers = vec![
+            PeerNote { peer: Peer::Nginx, note: Ok(Peer::Nginx.design()) },
+            PeerNote { peer: Peer::TomcatNio200, note: Ok(Peer::TomcatNio200.design()) },
+            PeerNote { peer: Peer::Hyper, note: Err("peer-hyper skipped: a test".into()) },
+        ];
+        c.scenarios[0].peers =
+            vec![outcome(Peer::Nginx, 0, 3), outcome(Peer::TomcatNio200, 0, 230)];
+        let mut tomcat = c.scenarios[1].outcomes[1].clone();
+        tomcat.subject = Peer::TomcatNio200.into();
+        c.scenarios[1].peers = vec![tomcat];
+        c
+    }
+
+    #[test]
+    fn reference_servers_are_reported_apart_from_the_versions() {
+        let md = markdown(&with_peers(), "loadgen compare --peers");
+        let versions = md.find("| scenario | v1-blocking | v4-nio |").expect("versions' matrix");
+        let peers = md.find("| scenario | nginx | tomcat-nio-200 |").expect("peers' matrix");
+        assert!(versions < peers, "{md}");
+        assert!(md.contains("- peer-hyper skipped: a test."), "{md}");
+        assert!(
+            md.contains("| Idle clients | not run: it does not serve these requests | ✘ answered"),
+            "{md}"
+        );
+        // Each scenario's table of versions, then its own table of reference servers.
+        let keep_alive = &md[md.find("## Keep-alive throughput").expect("keep-alive")..];
+        let table = keep_alive.find("| v4-nio | 1000").expect("v4-nio's row");
+        let title = keep_alive.find(PEERS_TITLE).expect("the peers' table");
+        let nginx = keep_alive.find("| nginx | 1000").expect("nginx's row");
+        assert!(table < title && title < nginx, "{keep_alive}");
+        assert!(!md.contains("| nginx | 100 |"), "nginx is not in the idle-clients scenario");
+    }
+
+    #[test]
+    fn reference_servers_are_drawn_apart_and_every_label_reads() {
+        let c = with_peers();
+        let mut scenario = c.scenarios[0].clone();
+        scenario.id = ScenarioId::C10k;
+        scenario.outcomes = Version::ALL.iter().map(|&v| outcome(v, 0, 10_000)).collect();
+        scenario.peers = Peer::ALL.iter().map(|&p| outcome(p, 0, 200)).collect();
+        let charts = charts(&scenario);
+        assert_eq!(charts.len(), 3, "bars, latency, growth");
+        for chart in &charts {
+            assert!(labels(chart).iter().any(|l| l.text == "ref. tomcat-nio-200"), "{chart}");
+            assert_eq!(overlapping_labels(chart), Vec::<(String, String)>::new(), "{chart}");
+        }
+        // The reference servers' bars are lighter than the versions'.
+        assert!(charts[0].contains("opacity=\"0.4\""), "{}", charts[0]);
     }
 
     #[test]

@@ -52,6 +52,18 @@ impl ChildServer {
         Ok(Self { child, addr })
     }
 
+    /// Takes charge of a server already started, which listens (or will) on `addr`: for
+    /// servers that are told their port rather than print it (the load generator's
+    /// reference servers). The caller waits for it to answer.
+    pub fn adopt(child: Child, addr: SocketAddr) -> Self {
+        Self { child, addr }
+    }
+
+    /// Whether the server process has exited (it is reaped if so).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
