@@ -4,10 +4,13 @@
 //! (`loadgen serve`), sampled from /proc while the load runs, and stopped. Each scenario
 //! says what it teaches; each outcome says whether the version hit a limit, and which.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
+use common::testkit::ChildServer;
 use serde::Serialize;
 
 use crate::bench::{self, BenchConfig};
@@ -439,6 +442,8 @@ pub fn run(
         versions.iter().map(|&v| Subject::Version(v)).chain(answering).collect()
     };
     let total: usize = scenarios.iter().map(|s| rows(s).len()).sum();
+    // The peers started once and kept through every scenario (a JVM, warmed once).
+    let mut kept: HashMap<Peer, ChildServer> = HashMap::new();
     let mut results = Vec::new();
     let mut step = 0;
     for scenario in scenarios {
@@ -464,10 +469,20 @@ pub fn run(
         for subject in subjects {
             step += 1;
             eprint!("  [{step}/{total}] {:<20} ", subject.name());
-            let name = format!("{:?}-{}", scenario.id, subject.name());
-            let log = File::create(logs.join(format!("{name}.log")))?;
-            let outcome =
-                run_one(scenario, subject, census_tool, &out.join("peers").join(&name), log)?;
+            let fresh;
+            let server = match subject {
+                Subject::Peer(peer) if peer.warm_up().is_some() => match kept.entry(peer) {
+                    Entry::Occupied(kept) => kept.into_mut(),
+                    Entry::Vacant(place) => place.insert(start_warm(peer, out)?),
+                },
+                _ => {
+                    let name = format!("{:?}-{}", scenario.id, subject.name());
+                    let log = File::create(logs.join(format!("{name}.log")))?;
+                    fresh = subject.spawn(&out.join("peers").join(&name), log)?;
+                    &fresh
+                }
+            };
+            let outcome = run_one(scenario, subject, census_tool, server)?;
             eprintln!("{}", outcome.verdict.text);
             match subject {
                 Subject::Version(_) => result.outcomes.push(outcome),
@@ -476,6 +491,7 @@ pub fn run(
         }
         results.push(result);
     }
+    drop(kept);
     // The fastest keep-alive version, measured again by loadgen and by wrk.
     let keep_alive = scenarios.iter().find(|s| s.id == ScenarioId::KeepAlive);
     let fastest = results.iter().find(|r| r.id == ScenarioId::KeepAlive).and_then(|r| {
@@ -505,16 +521,26 @@ pub fn run(
     })
 }
 
-/// One version or peer in one scenario, on a fresh server (a peer's files in `dir`); with
-/// every system call it makes counted by `census`, if given.
+/// Starts `peer` once for the whole comparison, its log and files under `out`, and loads it
+/// for its [`Peer::warm_up`], unmeasured.
+fn start_warm(peer: Peer, out: &Path) -> anyhow::Result<ChildServer> {
+    let log = File::create(out.join("logs").join(format!("{}.log", peer.name())))?;
+    let server = peer.spawn(&out.join("peers").join(peer.name()), log)?;
+    if let Some(warm_up) = peer.warm_up() {
+        eprint!("(warming up for {warm_up:?}) ");
+        bench::run(&BenchConfig::new(server.addr(), 16, warm_up, "/hello"))?;
+    }
+    Ok(server)
+}
+
+/// One version or peer in one scenario, on `server`; with every system call it makes
+/// counted by `census`, if given.
 fn run_one(
     scenario: &Scenario,
     subject: Subject,
     census: Option<census::Tool>,
-    dir: &Path,
-    log: File,
+    server: &ChildServer,
 ) -> anyhow::Result<Outcome> {
-    let server = subject.spawn(dir, log)?;
     let pid = server.pid();
     let processes = subject.processes();
     // The fork version has many processes; reading them all costs more, so less often.
@@ -577,7 +603,6 @@ fn run_one(
         Subject::Peer(_) => Vec::new(),
     };
     assumptions.extend(uncounted);
-    drop(server);
     let cpu_us_per_connection = match (&scenario.load, &bench) {
         (Load::Bench(config), Some(summary)) if config.close && summary.connections_opened > 0 => {
             Some(cpu_ms as f64 * 1000.0 / summary.connections_opened as f64)

@@ -90,6 +90,19 @@ impl Peer {
         }
     }
 
+    /// How long to load it, unmeasured, before its first measured run, if it needs it: a
+    /// JVM interprets its code at first and compiles what runs hot, so a fresh Tomcat's
+    /// first seconds measure its compiler, not its design (here it serves a tenth of its
+    /// rate in its first second and reaches it after about eight). A peer that needs a
+    /// warm-up is started once per comparison and kept through every scenario, as such a
+    /// server runs in production; native servers are fresh for each, as the versions.
+    pub fn warm_up(self) -> Option<Duration> {
+        match self {
+            Peer::TomcatNio10 | Peer::TomcatNio200 => Some(Duration::from_secs(10)),
+            Peer::Nginx | Peer::Hyper => None,
+        }
+    }
+
     /// Whether it runs as several processes (nginx's master and workers).
     pub fn worker_processes(self) -> bool {
         self == Peer::Nginx
@@ -210,6 +223,19 @@ fn tomcat_command(base: &Path) -> Command {
     let home = Path::new(CATALINA_HOME);
     let mut command = Command::new("java");
     command
+        // No /tmp/hsperfdata_<user>/<pid>, which a killed JVM leaves behind.
+        .arg("-XX:-UsePerfData")
+        // An IPv4 socket, so /proc/net/tcp (not tcp6) lists it, as the versions'.
+        .arg("-Djava.net.preferIPv4Stack=true")
+        // As catalina.sh passes them, for Tomcat's clean-up at undeploy and stop.
+        .args([
+            "--add-opens=java.base/java.lang=ALL-UNNAMED",
+            "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+            "--add-opens=java.base/java.io=ALL-UNNAMED",
+            "--add-opens=java.base/java.util=ALL-UNNAMED",
+            "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+            "--add-opens=java.rmi/sun.rmi.transport=ALL-UNNAMED",
+        ])
         .arg(format!("-Dcatalina.home={CATALINA_HOME}"))
         .arg(format!("-Dcatalina.base={}", base.display()))
         .arg(format!("-Djava.io.tmpdir={}", base.join("temp").display()))
