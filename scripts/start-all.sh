@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Starts every version on its default port (8081-8088; v4-syscalls on epoll) for playing by hand, and stops
-# them all on Ctrl-C. Logs go to target/logs/<version>.log.
+# Starts every version of the registry (registry/src/lib.rs) on its default port
+# (v4-syscalls on epoll) for playing by hand, and stops them all on Ctrl-C. Logs go to
+# target/logs/<version>.log.
 #
 #   scripts/start-all.sh            # then, in another terminal: scripts/try.sh 8084
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-versions=(v1-blocking v2-thread-per-conn v2-process-per-conn v3-thread-pool v4-nio v4-syscalls v5-reactor-per-core v6-async)
+# `registry` prints each version as `name address`.
+versions=()
+while read -r name _; do versions+=("$name"); done < <(cargo run -q --release -p registry)
 cargo build --release -q $(printf -- '-p %s ' "${versions[@]}")
 mkdir -p target/logs
 pids=()
@@ -18,6 +21,7 @@ for v in "${versions[@]}"; do
 done
 sleep 0.5
 echo
+cargo run -q --release -p registry | sed 's/^/  /'
 echo "Try: curl -v http://127.0.0.1:8081/hello   or   nc 127.0.0.1 8084, then type GET /hello"
 echo "     scripts/try.sh <port>   runs curl, nc and (if installed) wrk against one of them"
 echo "Ctrl-C stops them all."

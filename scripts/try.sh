@@ -2,9 +2,15 @@
 # Talks to one running version with the tools a student has: curl (HTTP), nc (the line
 # protocol), and wrk if it is installed. Start the servers first (scripts/start-all.sh).
 #
-#   scripts/try.sh 8085        # 8081 v1, 8082 v2 threads, 8083 v2 processes, 8084 v3, 8085 v4
+#   scripts/try.sh 8085        # the ports: cargo run -q -p registry
 set -euo pipefail
-port=${1:?usage: scripts/try.sh <port>   (8081 to 8085)}
+cd "$(dirname "$0")/.."
+if [ $# -ne 1 ]; then
+  echo "usage: scripts/try.sh <port>, one of the versions' ports:" >&2
+  cargo run -q -p registry | sed 's/^/  /' >&2
+  exit 2
+fi
+port=$1
 base=http://127.0.0.1:$port
 
 echo "== curl -v $base/hello"

@@ -1,6 +1,7 @@
 //! Helpers for every version's tests (feature `testkit`): start a server on port 0 in this
 //! process or as a child process, talk to it in either protocol, hold idle connections,
-//! and count threads. They live here once so no version copies them.
+//! and count threads. They live here once so no version copies them. The fault matrix,
+//! written with them, is the `harness` crate's.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -10,7 +11,6 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 mod child;
-pub mod faults;
 
 use crate::dispatcher::Dispatcher;
 use crate::procfs;

@@ -582,7 +582,7 @@ fn run_one(
     };
     // Switches first: those of children are lost once they exit.
     let switches = sample::context_switches(pid, processes).saturating_sub(switches_before);
-    if subject == Subject::Version(Version::V2ProcessPerConn) {
+    if subject == Subject::Version(Version::V2_PROCESS_PER_CONN) {
         // The run's connections are closed; their children exit and are reaped, which is
         // when the kernel adds their CPU time to the parent's. Read it after that, or the
         // work of a child caught between its exit and its reaping is lost.
@@ -658,10 +658,9 @@ pub fn check_assumptions(
     addr: std::net::SocketAddr,
     connections: usize,
 ) -> Vec<String> {
-    if !matches!(
-        version,
-        Version::V3ThreadPool | Version::V4Nio | Version::V5ReactorPerCore | Version::V6Async
-    ) {
+    let checked =
+        [Version::V3_THREAD_POOL, Version::V4_NIO, Version::V5_REACTOR_PER_CORE, Version::V6_ASYNC];
+    if !checked.contains(&version) {
         return Vec::new();
     }
     let Some(stats) = fetch_stats(addr) else {
@@ -680,10 +679,12 @@ fn assumptions_from(
     connections: usize,
     cores: u64,
 ) -> Vec<String> {
-    let wanted: &[(&str, u64)] = match version {
-        Version::V3ThreadPool => &[("pool_size", 10)],
-        Version::V4Nio => &[("workers", 10)],
-        _ => &[],
+    let wanted: &[(&str, u64)] = if version == Version::V3_THREAD_POOL {
+        &[("pool_size", 10)]
+    } else if version == Version::V4_NIO {
+        &[("workers", 10)]
+    } else {
+        &[]
     };
     let model = &stats["model"];
     let mut wrong: Vec<String> = wanted
@@ -691,7 +692,7 @@ fn assumptions_from(
         .filter(|(name, value)| model[*name].as_u64() != Some(*value))
         .map(|(name, value)| format!("not as assumed: {name} was {}, not {value}", model[*name]))
         .collect();
-    if version == Version::V6Async && model["runtime_workers"].as_u64() != Some(cores) {
+    if version == Version::V6_ASYNC && model["runtime_workers"].as_u64() != Some(cores) {
         wrong.push(format!(
             "not as assumed: {} runtime workers on {cores} cores",
             model["runtime_workers"]
@@ -785,7 +786,7 @@ mod tests {
     fn a_v5_row_on_one_of_its_loops_is_flagged() {
         let loops =
             |a: u64, b: u64| json!({"model": {"loops": [{"accepted": a}, {"accepted": b}]}});
-        let v5 = Version::V5ReactorPerCore;
+        let v5 = Version::V5_REACTOR_PER_CORE;
         assert!(assumptions_from(v5, &loops(5, 4), 8, 2).is_empty());
         let one = assumptions_from(v5, &loops(9, 0), 8, 2);
         assert_eq!(one.len(), 1, "{one:?}");
@@ -798,12 +799,12 @@ mod tests {
     #[test]
     fn pool_and_runtime_sizes_are_checked() {
         let v3 = json!({"model": {"pool_size": 4}});
-        let said = assumptions_from(Version::V3ThreadPool, &v3, 64, 2);
+        let said = assumptions_from(Version::V3_THREAD_POOL, &v3, 64, 2);
         assert_eq!(said, ["not as assumed: pool_size was 4, not 10"]);
         let v6 = json!({"model": {"runtime_workers": 2}});
-        assert!(assumptions_from(Version::V6Async, &v6, 64, 2).is_empty());
-        assert_eq!(assumptions_from(Version::V6Async, &v6, 64, 8).len(), 1);
+        assert!(assumptions_from(Version::V6_ASYNC, &v6, 64, 2).is_empty());
+        assert_eq!(assumptions_from(Version::V6_ASYNC, &v6, 64, 8).len(), 1);
         let v4 = json!({"model": {"workers": 10}});
-        assert!(assumptions_from(Version::V4Nio, &v4, 64, 2).is_empty());
+        assert!(assumptions_from(Version::V4_NIO, &v4, 64, 2).is_empty());
     }
 }

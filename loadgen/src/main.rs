@@ -45,7 +45,8 @@ enum Command {
     Syscalls(SyscallsArgs),
     /// Run one version in this process, with the options its own binary takes (how
     /// `compare` starts each server)
-    #[command(hide = true, subcommand)]
+    /// (`--help` after the server's name is the server's own)
+    #[command(hide = true, disable_help_flag = true)]
     Serve(Serve),
 }
 
@@ -116,7 +117,7 @@ struct CompareArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<ScenarioId>,
     /// Only these versions (comma-separated)
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = Version::parser())]
     versions: Vec<Version>,
     /// Also run the reference servers through the scenarios they answer, apart from the
     /// versions: nginx (v5's design), Tomcat's NIO connector with 10 and with 200 threads
@@ -293,8 +294,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
     if !args.only.is_empty() {
         scenarios.retain(|s| args.only.contains(&s.id));
     }
-    let versions =
-        if args.versions.is_empty() { Version::ALL.to_vec() } else { args.versions.clone() };
+    let versions = if args.versions.is_empty() { Version::all() } else { args.versions.clone() };
     let most = scenarios
         .iter()
         .map(|s| match &s.load {
@@ -431,7 +431,7 @@ mod tests {
         let Command::Compare(args) = cli.command else { panic!("not compare") };
         assert!(args.quick);
         assert_eq!(args.only, [ScenarioId::KeepAlive, ScenarioId::C10k]);
-        assert_eq!(args.versions, [Version::V1Blocking, Version::V4Nio]);
+        assert_eq!(args.versions, [Version::V1_BLOCKING, Version::V4_NIO]);
         assert!(Cli::try_parse_from(["loadgen", "compare", "--only", "nonsense"]).is_err());
     }
 

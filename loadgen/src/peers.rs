@@ -64,18 +64,16 @@ impl Peer {
     pub fn design(self) -> &'static str {
         match self {
             Peer::Nginx => {
-                "nginx: v5's design, a worker process per core, each an event loop on its own \
+                "v5's design, a worker process per core, each an event loop on its own \
                  SO_REUSEPORT listener; /hello only, answered from its configuration"
             }
             Peer::TomcatNio10 => {
-                "Tomcat 10's NIO connector with 10 worker threads: v4's design (acceptor, \
+                "Tomcat 10's NIO connector with 10 worker threads, v4's design (acceptor, \
                  poller, pool) with v4-nio's pool size; /hello, /sleep and /cpu as JSP pages"
             }
-            Peer::TomcatNio200 => {
-                "the same Tomcat with 200 worker threads, Tomcat's default pool size"
-            }
+            Peer::TomcatNio200 => "the same Tomcat with 200 worker threads, its default pool size",
             Peer::Hyper => {
-                "hyper on tokio's multi-threaded runtime, a task per connection: v6's design \
+                "hyper on tokio's multi-threaded runtime, a task per connection, v6's design \
                  with the ecosystem's HTTP library; /hello only"
             }
         }
@@ -93,12 +91,12 @@ impl Peer {
     /// How long to load it, unmeasured, before its first measured run, if it needs it: a
     /// JVM interprets its code at first and compiles what runs hot, so a fresh Tomcat's
     /// first seconds measure its compiler, not its design (here it serves a tenth of its
-    /// rate in its first second and reaches it after about eight). A peer that needs a
+    /// rate in its first second and nearly all of it after eight). A peer that needs a
     /// warm-up is started once per comparison and kept through every scenario, as such a
     /// server runs in production; native servers are fresh for each, as the versions.
     pub fn warm_up(self) -> Option<Duration> {
         match self {
-            Peer::TomcatNio10 | Peer::TomcatNio200 => Some(Duration::from_secs(10)),
+            Peer::TomcatNio10 | Peer::TomcatNio200 => Some(Duration::from_secs(8)),
             Peer::Nginx | Peer::Hyper => None,
         }
     }

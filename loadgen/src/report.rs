@@ -326,7 +326,7 @@ const PEERS_INTRO: &str = "Production servers built on the designs of the series
      the scenarios whose requests they serve, each configured by the files in the \
      repository's peers/ folder. They are not versions: their rows are here to show how far \
      each design can go, not to rank them with the versions. nginx and hyper start fresh for \
-     each scenario, as the versions do; each Tomcat is started once, loaded for 10 s \
+     each scenario, as the versions do; each Tomcat is started once, loaded for 8 s \
      unmeasured (a fresh JVM interprets its code until it has compiled what runs hot, and \
      serves a tenth of its rate in its first second here), and kept through every scenario, \
      as a JVM server runs in production: its memory and threads carry over from one \
@@ -916,7 +916,7 @@ mod tests {
     }
 
     fn comparison() -> Comparison {
-        let mut starved = outcome(Version::V3ThreadPool, 0, 11);
+        let mut starved = outcome(Version::V3_THREAD_POOL, 0, 11);
         starved.bench = None;
         starved.hold = Some(HoldResult {
             held: 100,
@@ -926,7 +926,7 @@ mod tests {
             timeout_us: 3_000_000,
         });
         starved.verdict = verdict(&starved);
-        let mut grown = outcome(Version::V2ThreadPerConn, 0, 101);
+        let mut grown = outcome(Version::V2_THREAD_PER_CONN, 0, 101);
         grown.bench = None;
         grown.hold = Some(HoldResult {
             answered_in_us: Some(800),
@@ -952,8 +952,8 @@ mod tests {
                     lesson: "A lesson.".into(),
                     settings: "64 connections".into(),
                     outcomes: vec![
-                        outcome(Version::V1Blocking, 63, 1),
-                        outcome(Version::V4Nio, 0, 13),
+                        outcome(Version::V1_BLOCKING, 63, 1),
+                        outcome(Version::V4_NIO, 0, 13),
                     ],
                     peers: Vec::new(),
                     waits: Vec::new(),
@@ -1011,7 +1011,7 @@ mod tests {
     fn no_two_labels_of_a_chart_overlap_with_every_version_in_it() {
         let mut scenario = comparison().scenarios.remove(0);
         scenario.id = ScenarioId::C10k;
-        scenario.outcomes = Version::ALL.iter().map(|&v| outcome(v, 0, 10_000)).collect();
+        scenario.outcomes = Version::all().into_iter().map(|v| outcome(v, 0, 10_000)).collect();
         let charts = charts(&scenario);
         assert_eq!(charts.len(), 3, "bars, latency, growth");
         for chart in &charts {
@@ -1062,7 +1062,7 @@ mod tests {
         let c = with_peers();
         let mut scenario = c.scenarios[0].clone();
         scenario.id = ScenarioId::C10k;
-        scenario.outcomes = Version::ALL.iter().map(|&v| outcome(v, 0, 10_000)).collect();
+        scenario.outcomes = Version::all().into_iter().map(|v| outcome(v, 0, 10_000)).collect();
         scenario.peers = Peer::ALL.iter().map(|&p| outcome(p, 0, 200)).collect();
         let charts = charts(&scenario);
         assert_eq!(charts.len(), 3, "bars, latency, growth");

@@ -3,123 +3,146 @@
 //! in a child process of its own: every version is built with loadgen, in the same
 //! profile, and /proc's figures for that process are the server's alone.
 //!
-//! A new version plugs in here with its `Version` and `Serve` entries. [`Subject`] is what
-//! `compare` runs: a version, or one of the reference servers of [`crate::peers`].
+//! The versions are the registry's (`registry/src/lib.rs`); what loadgen adds is how to run
+//! each in this process, in [`RUNNERS`]. [`Subject`] is what `compare` runs: a version, or
+//! one of the reference servers of [`crate::peers`].
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
+use anyhow::Context as _;
 use common::testkit::ChildServer;
 use serde::Serialize;
 
 use crate::peers::Peer;
 
-/// The versions, in the order of the series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, Serialize)]
-pub enum Version {
-    #[value(name = "v1-blocking")]
-    #[serde(rename = "v1-blocking")]
-    V1Blocking,
-    #[value(name = "v2-thread-per-conn")]
-    #[serde(rename = "v2-thread-per-conn")]
-    V2ThreadPerConn,
-    #[value(name = "v2-process-per-conn")]
-    #[serde(rename = "v2-process-per-conn")]
-    V2ProcessPerConn,
-    #[value(name = "v3-thread-pool")]
-    #[serde(rename = "v3-thread-pool")]
-    V3ThreadPool,
-    #[value(name = "v4-nio")]
-    #[serde(rename = "v4-nio")]
-    V4Nio,
-    #[value(name = "v4-syscalls")]
-    #[serde(rename = "v4-syscalls")]
-    V4Syscalls,
-    #[value(name = "v5-reactor-per-core")]
-    #[serde(rename = "v5-reactor-per-core")]
-    V5ReactorPerCore,
-    #[value(name = "v6-async")]
-    #[serde(rename = "v6-async")]
-    V6Async,
-}
+/// A version of the series: its registry entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Version(&'static registry::Version);
 
 impl Version {
-    pub const ALL: [Version; 8] = [
-        Version::V1Blocking,
-        Version::V2ThreadPerConn,
-        Version::V2ProcessPerConn,
-        Version::V3ThreadPool,
-        Version::V4Nio,
-        Version::V4Syscalls,
-        Version::V5ReactorPerCore,
-        Version::V6Async,
-    ];
+    pub const V1_BLOCKING: Version = Version(&registry::V1_BLOCKING);
+    pub const V2_THREAD_PER_CONN: Version = Version(&registry::V2_THREAD_PER_CONN);
+    pub const V2_PROCESS_PER_CONN: Version = Version(&registry::V2_PROCESS_PER_CONN);
+    pub const V3_THREAD_POOL: Version = Version(&registry::V3_THREAD_POOL);
+    pub const V4_NIO: Version = Version(&registry::V4_NIO);
+    pub const V4_SYSCALLS: Version = Version(&registry::V4_SYSCALLS);
+    pub const V5_REACTOR_PER_CORE: Version = Version(&registry::V5_REACTOR_PER_CORE);
+    pub const V6_ASYNC: Version = Version(&registry::V6_ASYNC);
+
+    /// Every version, in the order of the series.
+    pub fn all() -> Vec<Version> {
+        registry::VERSIONS.iter().map(Version).collect()
+    }
+
+    /// The version called `name`, if there is one.
+    pub fn named(name: &str) -> Option<Version> {
+        registry::find(name).map(Version)
+    }
 
     /// The crate name, which is also what the server puts in its `Server` header.
     pub fn name(self) -> &'static str {
-        match self {
-            Version::V1Blocking => v1_blocking::SERVER,
-            Version::V2ThreadPerConn => v2_thread_per_conn::SERVER,
-            Version::V2ProcessPerConn => v2_process_per_conn::SERVER,
-            Version::V3ThreadPool => v3_thread_pool::SERVER,
-            Version::V4Nio => v4_nio::SERVER,
-            Version::V4Syscalls => v4_syscalls::SERVER,
-            Version::V5ReactorPerCore => v5_reactor_per_core::SERVER,
-            Version::V6Async => v6_async::SERVER,
-        }
+        self.0.name
+    }
+
+    pub fn entry(self) -> &'static registry::Version {
+        self.0
     }
 
     pub fn forks(self) -> bool {
-        self == Version::V2ProcessPerConn
+        self.0.per_connection == Some(registry::PerConnection::Process)
     }
 
     /// Whether each connection gets a thread or a process of its own, which ends with it.
     pub fn spawns_per_connection(self) -> bool {
-        matches!(self, Version::V2ThreadPerConn | Version::V2ProcessPerConn)
+        self.0.per_connection.is_some()
+    }
+
+    /// A command-line parser of version names, offering the registry's.
+    pub fn parser() -> impl clap::builder::TypedValueParser<Value = Version> {
+        use clap::builder::TypedValueParser as _;
+        let names = registry::VERSIONS.iter().map(|v| v.name);
+        clap::builder::PossibleValuesParser::new(names)
+            .try_map(|name| Version::named(&name).ok_or_else(|| format!("{name} is not a version")))
     }
 }
 
-/// `loadgen serve <version> [its options]`: each version with exactly the options its own
-/// binary takes, run by the same function its own `main` calls, so nothing here can fall
-/// behind a version's command line.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Serve {
-    #[command(name = "v1-blocking")]
-    V1Blocking(v1_blocking::Args),
-    #[command(name = "v2-thread-per-conn")]
-    V2ThreadPerConn(v2_thread_per_conn::Args),
-    #[command(name = "v2-process-per-conn")]
-    V2ProcessPerConn(v2_process_per_conn::Args),
-    #[command(name = "v3-thread-pool")]
-    V3ThreadPool(v3_thread_pool::Args),
-    #[command(name = "v4-nio")]
-    V4Nio(v4_nio::Args),
-    #[command(name = "v4-syscalls")]
-    V4Syscalls(v4_syscalls::Args),
-    #[command(name = "v5-reactor-per-core")]
-    V5ReactorPerCore(v5_reactor_per_core::Args),
-    #[command(name = "v6-async")]
-    V6Async(v6_async::Args),
-    /// The hyper reference server (not a version): see `compare --peers`.
-    #[command(name = "peer-hyper")]
-    PeerHyper(peer_hyper::Args),
+impl std::fmt::Debug for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::hash::Hash for Version {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// Runs a server in this process from its own command-line options (the words after
+/// its name), until it is stopped.
+type Runner = fn(&'static str, &[String]) -> anyhow::Result<()>;
+
+/// How `loadgen serve` runs each version: with exactly the options its own binary takes,
+/// by the same function its own `main` calls, so nothing here can fall behind a version's
+/// command line. A test checks that every version of the registry has its line.
+pub const RUNNERS: &[(&str, Runner)] = &[
+    (v1_blocking::SERVER, |name, args| run(name, args, v1_blocking::serve)),
+    (v2_thread_per_conn::SERVER, |name, args| run(name, args, v2_thread_per_conn::serve)),
+    (v2_process_per_conn::SERVER, |name, args| run(name, args, v2_process_per_conn::serve)),
+    (v3_thread_pool::SERVER, |name, args| run(name, args, v3_thread_pool::serve)),
+    (v4_nio::SERVER, |name, args| run(name, args, v4_nio::serve)),
+    (v4_syscalls::SERVER, |name, args| run(name, args, v4_syscalls::serve)),
+    (v5_reactor_per_core::SERVER, |name, args| run(name, args, v5_reactor_per_core::serve)),
+    (v6_async::SERVER, |name, args| run(name, args, v6_async::serve)),
+    // The hyper reference server (not a version): see `compare --peers`.
+    (peer_hyper::SERVER, |name, args| run(name, args, peer_hyper::serve)),
+];
+
+/// Parses `args` as the server `name`'s options `A` (printing its help for `--help`),
+/// then serves with them.
+fn run<A, E>(
+    name: &'static str,
+    args: &[String],
+    serve: fn(&A) -> Result<(), E>,
+) -> anyhow::Result<()>
+where
+    A: clap::Args + clap::FromArgMatches,
+    E: Into<anyhow::Error>,
+{
+    let command = A::augment_args(clap::Command::new(name));
+    let matches = command
+        .try_get_matches_from(std::iter::once(name.to_owned()).chain(args.iter().cloned()))
+        .unwrap_or_else(|e| e.exit());
+    let options = A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    serve(&options).map_err(Into::into)
+}
+
+/// `loadgen serve <server> [its options]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Serve {
+    /// The version (or `peer-hyper`) to run
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(RUNNERS.iter().map(|r| r.0)))]
+    pub server: String,
+    /// Its own options, as its binary takes them (`--help` lists them)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 impl Serve {
-    /// Runs the version in this process until it is stopped.
+    /// Runs the server in this process until it is stopped.
     pub fn run(&self) -> anyhow::Result<()> {
-        match self {
-            Serve::V1Blocking(args) => v1_blocking::serve(args)?,
-            Serve::V2ThreadPerConn(args) => v2_thread_per_conn::serve(args)?,
-            Serve::V2ProcessPerConn(args) => v2_process_per_conn::serve(args)?,
-            Serve::V3ThreadPool(args) => v3_thread_pool::serve(args)?,
-            Serve::V4Nio(args) => v4_nio::serve(args)?,
-            Serve::V4Syscalls(args) => v4_syscalls::serve(args)?,
-            Serve::V5ReactorPerCore(args) => v5_reactor_per_core::serve(args)?,
-            Serve::V6Async(args) => v6_async::serve(args)?,
-            Serve::PeerHyper(args) => peer_hyper::serve(args)?,
-        }
-        Ok(())
+        let (name, runner) = RUNNERS
+            .iter()
+            .find(|(name, _)| *name == self.server)
+            .with_context(|| format!("{} is not a server loadgen can run", self.server))?;
+        runner(name, &self.args)
     }
 }
 
@@ -204,4 +227,22 @@ impl From<Peer> for Subject {
 /// A server address from the command line.
 pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| format!("`{text}` is not an address like 127.0.0.1:8085"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_version_of_the_registry_can_be_run() {
+        for v in registry::VERSIONS {
+            assert!(RUNNERS.iter().any(|(name, _)| *name == v.name), "no runner for {}", v.name);
+        }
+        for (name, _) in RUNNERS {
+            assert!(
+                registry::find(name).is_some() || *name == peer_hyper::SERVER,
+                "{name} runs, but the registry does not know it"
+            );
+        }
+    }
 }

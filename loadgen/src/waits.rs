@@ -132,7 +132,7 @@ impl Point {
 
 fn measure(api: Api, idle: usize, config: &WaitsConfig) -> anyhow::Result<Point> {
     let args = ["--api", api.name(), "--backlog", "4096", "--idle-timeout", "600"];
-    let server = serve::spawn_with(Version::V4Syscalls, &args, None)
+    let server = serve::spawn_with(Version::V4_SYSCALLS, &args, None)
         .with_context(|| format!("starting v4-syscalls --api {}", api.name()))?;
     let held: Vec<TcpStream> = (0..idle)
         .map(|_| TcpStream::connect_timeout(&server.addr(), TIMEOUT))

@@ -17,9 +17,9 @@ use common::{Dispatcher, accept_failed, handle_connection};
 pub use common::Config;
 
 /// The crate name, sent in the `Server` header.
-pub const SERVER: &str = "v1-blocking";
+pub const SERVER: &str = registry::V1_BLOCKING.name;
 /// Where `cargo run -p v1-blocking` listens.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8081";
+pub const DEFAULT_ADDR: &str = registry::V1_BLOCKING.addr;
 
 /// v1's command line: only the options every version shares.
 pub use common::cli::ServerArgs as Args;

@@ -34,9 +34,9 @@ use nix::unistd::{ForkResult, fork};
 pub use common::Config;
 
 /// The crate name, sent in the `Server` header.
-pub const SERVER: &str = "v2-process-per-conn";
+pub const SERVER: &str = registry::V2_PROCESS_PER_CONN.name;
 /// Where `cargo run -p v2-process-per-conn` listens.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8083";
+pub const DEFAULT_ADDR: &str = registry::V2_PROCESS_PER_CONN.addr;
 
 /// Children reaped by the `SIGCHLD` handler. A static, because a signal handler can reach
 /// nothing else.

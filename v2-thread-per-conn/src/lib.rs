@@ -19,9 +19,9 @@ use common::{Dispatcher, accept_failed, handle_connection};
 pub use common::Config;
 
 /// The crate name, sent in the `Server` header.
-pub const SERVER: &str = "v2-thread-per-conn";
+pub const SERVER: &str = registry::V2_THREAD_PER_CONN.name;
 /// Where `cargo run -p v2-thread-per-conn` listens.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8082";
+pub const DEFAULT_ADDR: &str = registry::V2_THREAD_PER_CONN.addr;
 
 /// v2's command line: only the options every version shares.
 pub use common::cli::ServerArgs as Args;

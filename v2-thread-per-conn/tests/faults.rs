@@ -1,5 +1,7 @@
-//! The fault matrix (`common::testkit::faults`) against the `v2-thread-per-conn` binary: each
-//! fault's outcome must be the one the matrix expects of this version, and the server
-//! must answer a new client afterwards.
+//! The fault matrix (the `harness` crate) against the `v2-thread-per-conn` binary: each
+//! fault's outcome must be the one its model leads to, and the server must answer a new
+//! client afterwards.
 
-common::fault_matrix_tests!(env!("CARGO_BIN_EXE_v2-thread-per-conn"), "v2-thread-per-conn");
+fn main() -> std::process::ExitCode {
+    harness::fault_matrix("v2-thread-per-conn", env!("CARGO_BIN_EXE_v2-thread-per-conn"))
+}

@@ -20,9 +20,9 @@ use common::{Dispatcher, accept_failed, handle_connection};
 use threadpool::ThreadPool;
 
 /// The crate name, sent in the `Server` header.
-pub const SERVER: &str = "v3-thread-pool";
+pub const SERVER: &str = registry::V3_THREAD_POOL.name;
 /// Where `cargo run -p v3-thread-pool` listens.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8084";
+pub const DEFAULT_ADDR: &str = registry::V3_THREAD_POOL.addr;
 /// The pool size when none is given: the fixed pool of 10 of the Java article
 /// (「스프링 직접 구현하기 #5」), whose v3 this is.
 pub const DEFAULT_THREADS: usize = 10;

@@ -45,9 +45,9 @@ use crate::poller::{Poller, PollerEvent};
 use crate::worker::Workers;
 
 /// The crate name, sent in the `Server` header.
-pub const SERVER: &str = "v4-nio";
+pub const SERVER: &str = registry::V4_NIO.name;
 /// Where `cargo run -p v4-nio` listens.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8085";
+pub const DEFAULT_ADDR: &str = registry::V4_NIO.addr;
 /// Workers when none is given: the same 10 as v3's pool, for a fair comparison.
 pub const DEFAULT_WORKERS: usize = 10;
 /// Open connections allowed when no cap is given; far below `ulimit -n` of 20,000.

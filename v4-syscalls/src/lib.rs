@@ -41,9 +41,9 @@ use common::cli::ServerArgs;
 use common::{Dispatcher, Stats};
 
 /// The crate name, sent in the `Server` header.
-pub const SERVER: &str = "v4-syscalls";
+pub const SERVER: &str = registry::V4_SYSCALLS.name;
 /// Where `cargo run -p v4-syscalls` listens.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8086";
+pub const DEFAULT_ADDR: &str = registry::V4_SYSCALLS.addr;
 /// Open connections allowed when no cap is given, as v4-nio.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 

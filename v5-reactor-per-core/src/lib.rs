@@ -31,9 +31,9 @@ use serde_json::json;
 use crate::event_loop::EventLoop;
 
 /// The crate name, sent in the `Server` header.
-pub const SERVER: &str = "v5-reactor-per-core";
+pub const SERVER: &str = registry::V5_REACTOR_PER_CORE.name;
 /// Where `cargo run -p v5-reactor-per-core` listens.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8087";
+pub const DEFAULT_ADDR: &str = registry::V5_REACTOR_PER_CORE.addr;
 /// Open connections allowed when no cap is given, across all loops (as v4).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 

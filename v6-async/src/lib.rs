@@ -34,9 +34,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 
 /// The crate name, sent in the `Server` header.
-pub const SERVER: &str = "v6-async";
+pub const SERVER: &str = registry::V6_ASYNC.name;
 /// Where `cargo run -p v6-async` listens.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8088";
+pub const DEFAULT_ADDR: &str = registry::V6_ASYNC.addr;
 /// Open connections allowed when no cap is given (as v4 and v5).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 

@@ -1,216 +1,230 @@
-//! The probes behind the fault matrix: for each [`Fault`], a client that commits it
-//! against a running server and reports the [`Outcome`] it saw.
+//! The probes behind the fault matrix: for each fault of [`crate::faults::FAULTS`], a
+//! client that commits it against a running server and reports the [`Outcome`] it saw.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{Fault, Outcome};
-use crate::procfs;
-use crate::testkit::{ChildServer, Client, TIMEOUT, answered_within, hold_idle, reset};
+use common::procfs;
+use common::testkit::{ChildServer, Client, TIMEOUT, answered_within, hold_idle, reset};
+
+use crate::faults::Outcome;
 
 /// How long a newcomer waits before the check concludes it is being made to wait.
 const PROMPT: Duration = Duration::from_secs(1);
 
-/// Commits `fault` against `server` and says what happened.
-pub(super) fn run(fault: Fault, server: &ChildServer) -> io::Result<Outcome> {
+pub(crate) fn trickle(server: &ChildServer) -> io::Result<Outcome> {
     let addr = server.addr();
-    match fault {
-        Fault::Trickle => {
-            let mut c = Client::connect(addr)?;
-            for byte in b"GET /echo?msg=trickled HTTP/1.1\r\nHost: t\r\n\r\n" {
-                c.send(&[*byte])?;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let r = c.read_response()?;
-            Ok(if r.status == 200 && r.text() == "trickled" {
-                Outcome::Served
-            } else {
-                Outcome::Rejected(r.status)
-            })
-        }
-        Fault::Slowloris => slowloris(addr),
-        Fault::Silent => {
-            let mut c = Client::connect(addr)?;
-            let start = Instant::now();
-            let closed = c.is_closed_by_server();
-            // The idle timeout is 2 s; allow for the sweep and a busy machine.
-            Ok(if closed && start.elapsed() < Duration::from_secs(6) {
-                Outcome::CutOff
-            } else {
-                Outcome::Served
-            })
-        }
-        Fault::OverCap => {
-            // Four silent clients: v4's cap, and more than one-at-a-time servers serve.
-            let sockets = || crate::testkit::socket_inodes(server.pid()).map_or(0, |s| s.len());
-            let before = sockets();
-            let idle = hold_idle(addr, 4)?;
-            // Until the server holds all four (a socket each in its descriptor table), the
-            // newcomer could take a place one of them was about to. A server that takes one
-            // client at a time, or hands each to a child, never holds four: then the wait
-            // runs out.
-            crate::testkit::wait_until(PROMPT, || sockets() >= before + 4);
-            let mut newcomer = Client::connect(addr)?;
-            newcomer.set_timeout(PROMPT)?;
-            newcomer.send(b"GET /hello\n")?;
-            if newcomer.read_line().is_ok() {
-                return Ok(Outcome::Served);
-            }
-            drop(idle);
-            newcomer.set_timeout(TIMEOUT)?;
-            newcomer.read_line()?;
-            Ok(Outcome::OthersWaited)
-        }
-        Fault::FdExhaustion => fd_exhaustion(server),
-        Fault::AbortingHandler => {
-            let mut c = Client::connect(addr)?;
-            c.send(b"GET /abort\n")?;
-            // No answer: the connection ends when the process serving it dies.
-            match c.read_line() {
-                Ok(line) => return Err(io::Error::other(format!("/abort was answered: {line}"))),
-                Err(e)
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
-                {
-                    return Err(io::Error::other("/abort neither answered nor closed"));
-                }
-                Err(_) => {}
-            }
-            Ok(if answered_within(addr, TIMEOUT) { Outcome::Dropped } else { Outcome::Died })
-        }
-        Fault::PanickingHandler => {
-            let mut c = Client::connect(addr)?;
-            let status = c.get("/panic")?.status;
-            // The connection survives the handler's panic, too.
-            Ok(if c.get("/hello")?.status == 200 {
-                Outcome::Answered(status)
-            } else {
-                Outcome::Rejected(status)
-            })
-        }
-        Fault::ResetMidResponse => {
-            let mut c = TcpStream::connect(addr)?;
-            c.set_read_timeout(Some(TIMEOUT))?;
-            let uploader = upload_in_background(&c, &post_echo_requests(6))?;
-            let mut first = [0u8; 1024];
-            c.read_exact(&mut first)?;
-            reset(c);
-            let _ = uploader.join();
-            Ok(if answered_within(addr, TIMEOUT) {
-                Outcome::Dropped
-            } else {
-                Outcome::OthersWaited
-            })
-        }
-        Fault::StopsReading => {
-            let mut c = connect_with_small_window(addr)?;
-            let uploader = upload_in_background(&c, &post_echo_requests(8))?;
-            // Let the server fill the socket and block (or wait) on its write.
-            std::thread::sleep(Duration::from_millis(500));
-            let others_served = answered_within(addr, PROMPT);
-            // Stay silent past the servers' 2 s idle (and write) timeout, then read what
-            // there is: a server that gave up on us ends the stream early. A blocking
-            // write can take twice the timeout to fail: the first `write` that times out
-            // returns the bytes it did copy, and only the next one reports the timeout.
-            std::thread::sleep(Duration::from_secs(6));
-            let received = read_until_quiet(&mut c);
-            drop(c);
-            let _ = uploader.join();
-            let answers = 8 * (1024 * 1024 + 100);
-            Ok(match (others_served, received >= answers) {
-                (false, _) => Outcome::OthersWaited,
-                (true, false) => Outcome::CutOff,
-                (true, true) => Outcome::HeldAThread,
-            })
-        }
-        Fault::ErrorWhileUploading => {
-            let mut c = Client::connect(addr)?;
-            c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n")?;
-            // Keep uploading until the answer is there to be read.
-            let _ = c.send(&vec![b'x'; 256 * 1024]);
-            Ok(Outcome::Rejected(c.read_response()?.status))
-        }
-        Fault::BlankLines => {
-            let mut c = Client::connect(addr)?;
-            c.send(&[b"\n".repeat(4096), b"GET /hello\n".to_vec()].concat())?;
-            let reply = c.read_line()?;
-            served_if(reply == "200 Hello, World!", || format!("got {reply:?}"))
-        }
-        Fault::BlankFlood => {
-            let mut c = Client::connect(addr)?;
-            // The server answers and closes after the first 8 KiB; the rest may not fit.
-            let _ = c.send(&b"\r\n".repeat(32 * 1024));
-            rejected_or_served(&mut c)
-        }
-        Fault::BinaryEcho => binary_echo(addr),
-        Fault::CloseWithInputPending => close_with_input_pending(addr),
-        Fault::ExitWithInputPending => exit_with_input_pending(addr),
-        Fault::SteadyPipelining => steady_pipelining(addr),
-        Fault::SlowUpload => slow_upload(addr),
-        Fault::SendsAfterError => sends_after_error(addr),
-        Fault::ExpectContinue => expect_continue(addr),
-        Fault::ExpectContinueTooLarge => {
-            let mut c = Client::connect(addr)?;
-            c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4194304\r\n\r\n")?;
-            // The final answer comes without the body ever being sent.
-            c.set_timeout(PROMPT)?;
-            rejected_or_served(&mut c)
-        }
-        Fault::ChunkedUpload => {
-            let mut c = Client::connect(addr)?;
-            c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")?;
-            for piece in [&b"5\r\nhello\r\n"[..], b"7;note=x\r\n, world\r\n", b"0\r\n\r\n"] {
-                std::thread::sleep(Duration::from_millis(20));
-                c.send(piece)?;
-            }
-            let r = c.read_response()?;
-            served_if(r.status == 200 && r.text() == "hello, world", || {
-                format!("got {} {:?}", r.status, r.text())
-            })
-        }
-        Fault::AbsoluteForm => {
-            let mut c = Client::connect(addr)?;
-            c.send(
-                format!("GET http://{addr}/echo?msg=absolute HTTP/1.1\r\nHost: {addr}\r\n\r\n")
-                    .as_bytes(),
-            )?;
-            let r = c.read_response()?;
-            served_if(r.status == 200 && r.text() == "absolute", || {
-                format!("got {} {:?}", r.status, r.text())
-            })
-        }
-        Fault::HalfCloseAfterLine => {
-            let (mut c, closed) = half_close(addr, b"GET /hello\n")?;
-            let reply = c.read_line()?;
-            closed_at_once(&mut c, closed)?;
-            served_if(reply == "200 Hello, World!", || format!("got {reply:?}"))
-        }
-        Fault::HalfCloseAfterHttp => {
-            let (mut c, closed) = half_close(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")?;
-            let r = c.read_response()?;
-            closed_at_once(&mut c, closed)?;
-            served_if(r.status == 200, || format!("got {}", r.status))
-        }
-        Fault::HalfCloseMidHead => {
-            let (mut c, closed) = half_close(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\n")?;
-            let status = c.read_response()?.status;
-            closed_at_once(&mut c, closed)?;
-            Ok(Outcome::Rejected(status))
-        }
-        Fault::HalfCloseMidBody => {
-            let request = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc";
-            let (mut c, closed) = half_close(addr, request)?;
-            let status = c.read_response()?.status;
-            closed_at_once(&mut c, closed)?;
-            Ok(Outcome::Rejected(status))
-        }
-        Fault::Churn => churn(addr),
-        Fault::Smuggle(shape) => {
-            let mut c = Client::connect(addr)?;
-            c.send(shape.bytes())?;
-            rejected_or_served(&mut c)
-        }
+    let mut c = Client::connect(addr)?;
+    for byte in b"GET /echo?msg=trickled HTTP/1.1\r\nHost: t\r\n\r\n" {
+        c.send(&[*byte])?;
+        std::thread::sleep(Duration::from_millis(5));
     }
+    let r = c.read_response()?;
+    Ok(if r.status == 200 && r.text() == "trickled" {
+        Outcome::Served
+    } else {
+        Outcome::Rejected(r.status)
+    })
+}
+
+pub(crate) fn silent(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    let start = Instant::now();
+    let closed = c.is_closed_by_server();
+    // The idle timeout is 2 s; allow for the sweep and a busy machine.
+    Ok(if closed && start.elapsed() < Duration::from_secs(6) {
+        Outcome::CutOff
+    } else {
+        Outcome::Served
+    })
+}
+
+pub(crate) fn over_cap(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    // Four silent clients: v4's cap, and more than one-at-a-time servers serve.
+    let sockets = || common::testkit::socket_inodes(server.pid()).map_or(0, |s| s.len());
+    let before = sockets();
+    let idle = hold_idle(addr, 4)?;
+    // Until the server holds all four (a socket each in its descriptor table), the
+    // newcomer could take a place one of them was about to. A server that takes one
+    // client at a time, or hands each to a child, never holds four: then the wait
+    // runs out.
+    common::testkit::wait_until(PROMPT, || sockets() >= before + 4);
+    let mut newcomer = Client::connect(addr)?;
+    newcomer.set_timeout(PROMPT)?;
+    newcomer.send(b"GET /hello\n")?;
+    if newcomer.read_line().is_ok() {
+        return Ok(Outcome::Served);
+    }
+    drop(idle);
+    newcomer.set_timeout(TIMEOUT)?;
+    newcomer.read_line()?;
+    Ok(Outcome::OthersWaited)
+}
+
+pub(crate) fn aborting_handler(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    c.send(b"GET /abort\n")?;
+    // No answer: the connection ends when the process serving it dies.
+    match c.read_line() {
+        Ok(line) => return Err(io::Error::other(format!("/abort was answered: {line}"))),
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            return Err(io::Error::other("/abort neither answered nor closed"));
+        }
+        Err(_) => {}
+    }
+    Ok(if answered_within(addr, TIMEOUT) { Outcome::Dropped } else { Outcome::Died })
+}
+
+pub(crate) fn panicking_handler(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    let status = c.get("/panic")?.status;
+    // The connection survives the handler's panic, too.
+    Ok(if c.get("/hello")?.status == 200 {
+        Outcome::Answered(status)
+    } else {
+        Outcome::Rejected(status)
+    })
+}
+
+pub(crate) fn reset_mid_response(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = TcpStream::connect(addr)?;
+    c.set_read_timeout(Some(TIMEOUT))?;
+    let uploader = upload_in_background(&c, &post_echo_requests(6))?;
+    let mut first = [0u8; 1024];
+    c.read_exact(&mut first)?;
+    reset(c);
+    let _ = uploader.join();
+    Ok(if answered_within(addr, TIMEOUT) { Outcome::Dropped } else { Outcome::OthersWaited })
+}
+
+pub(crate) fn stops_reading(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = connect_with_small_window(addr)?;
+    let uploader = upload_in_background(&c, &post_echo_requests(8))?;
+    // Let the server fill the socket and block (or wait) on its write.
+    std::thread::sleep(Duration::from_millis(500));
+    let others_served = answered_within(addr, PROMPT);
+    // Stay silent past the servers' 2 s idle (and write) timeout, then read what
+    // there is: a server that gave up on us ends the stream early. A blocking
+    // write can take twice the timeout to fail: the first `write` that times out
+    // returns the bytes it did copy, and only the next one reports the timeout.
+    std::thread::sleep(Duration::from_secs(6));
+    let received = read_until_quiet(&mut c);
+    drop(c);
+    let _ = uploader.join();
+    let answers = 8 * (1024 * 1024 + 100);
+    Ok(match (others_served, received >= answers) {
+        (false, _) => Outcome::OthersWaited,
+        (true, false) => Outcome::CutOff,
+        (true, true) => Outcome::HeldAThread,
+    })
+}
+
+pub(crate) fn error_while_uploading(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n")?;
+    // Keep uploading until the answer is there to be read.
+    let _ = c.send(&vec![b'x'; 256 * 1024]);
+    Ok(Outcome::Rejected(c.read_response()?.status))
+}
+
+pub(crate) fn blank_lines(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    c.send(&[b"\n".repeat(4096), b"GET /hello\n".to_vec()].concat())?;
+    let reply = c.read_line()?;
+    served_if(reply == "200 Hello, World!", || format!("got {reply:?}"))
+}
+
+pub(crate) fn blank_flood(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    // The server answers and closes after the first 8 KiB; the rest may not fit.
+    let _ = c.send(&b"\r\n".repeat(32 * 1024));
+    rejected_or_served(&mut c)
+}
+
+pub(crate) fn expect_continue_too_large(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4194304\r\n\r\n")?;
+    // The final answer comes without the body ever being sent.
+    c.set_timeout(PROMPT)?;
+    rejected_or_served(&mut c)
+}
+
+pub(crate) fn chunked_upload(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+    for piece in [&b"5\r\nhello\r\n"[..], b"7;note=x\r\n, world\r\n", b"0\r\n\r\n"] {
+        std::thread::sleep(Duration::from_millis(20));
+        c.send(piece)?;
+    }
+    let r = c.read_response()?;
+    served_if(r.status == 200 && r.text() == "hello, world", || {
+        format!("got {} {:?}", r.status, r.text())
+    })
+}
+
+pub(crate) fn absolute_form(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    c.send(
+        format!("GET http://{addr}/echo?msg=absolute HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    )?;
+    let r = c.read_response()?;
+    served_if(r.status == 200 && r.text() == "absolute", || {
+        format!("got {} {:?}", r.status, r.text())
+    })
+}
+
+pub(crate) fn half_close_after_line(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let (mut c, closed) = half_close(addr, b"GET /hello\n")?;
+    let reply = c.read_line()?;
+    closed_at_once(&mut c, closed)?;
+    served_if(reply == "200 Hello, World!", || format!("got {reply:?}"))
+}
+
+pub(crate) fn half_close_after_http(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let (mut c, closed) = half_close(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")?;
+    let r = c.read_response()?;
+    closed_at_once(&mut c, closed)?;
+    served_if(r.status == 200, || format!("got {}", r.status))
+}
+
+pub(crate) fn half_close_mid_head(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let (mut c, closed) = half_close(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\n")?;
+    let status = c.read_response()?.status;
+    closed_at_once(&mut c, closed)?;
+    Ok(Outcome::Rejected(status))
+}
+
+pub(crate) fn half_close_mid_body(server: &ChildServer) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let request = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc";
+    let (mut c, closed) = half_close(addr, request)?;
+    let status = c.read_response()?.status;
+    closed_at_once(&mut c, closed)?;
+    Ok(Outcome::Rejected(status))
+}
+
+/// Sends a malformed or ambiguous request; a clear error and the close is the answer.
+pub(crate) fn smuggle(server: &ChildServer, bytes: &[u8]) -> io::Result<Outcome> {
+    let addr = server.addr();
+    let mut c = Client::connect(addr)?;
+    c.send(bytes)?;
+    rejected_or_served(&mut c)
 }
 
 /// Sends `bytes` and shuts the write side in the same moment, as `nc -N` does; returns the
@@ -238,7 +252,7 @@ fn closed_at_once(c: &mut Client, since: Instant) -> io::Result<()> {
 
 /// Connections opened, used and closed one after another, each with its last request and
 /// its half-close in one moment; then no socket of the server's may still be open.
-fn churn(addr: SocketAddr) -> io::Result<Outcome> {
+pub(crate) fn churn(addr: SocketAddr) -> io::Result<Outcome> {
     for i in 0..200 {
         let http = i % 2 == 1;
         let request: &[u8] =
@@ -252,8 +266,8 @@ fn churn(addr: SocketAddr) -> io::Result<Outcome> {
     }
     // A server socket still ESTABLISHED or in CLOSE_WAIT is one whose client has gone.
     let mut open = 0;
-    let settled = crate::testkit::wait_until(PROMPT, || {
-        open = crate::testkit::open_sockets_on(addr.port()).unwrap_or(usize::MAX);
+    let settled = common::testkit::wait_until(PROMPT, || {
+        open = common::testkit::open_sockets_on(addr.port()).unwrap_or(usize::MAX);
         open == 0
     });
     served_if(settled, || {
@@ -289,7 +303,7 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn binary_echo(addr: SocketAddr) -> io::Result<Outcome> {
+pub(crate) fn binary_echo(addr: SocketAddr) -> io::Result<Outcome> {
     let body = noise(64 * 1024);
     let mut c = Client::connect(addr)?;
     let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
@@ -327,7 +341,7 @@ fn read_after_close_decision(addr: SocketAddr, bytes: Vec<u8>) -> io::Result<Vec
     }
 }
 
-fn close_with_input_pending(addr: SocketAddr) -> io::Result<Outcome> {
+pub(crate) fn close_with_input_pending(addr: SocketAddr) -> io::Result<Outcome> {
     let body = noise(1024 * 1024);
     let head = format!(
         "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
@@ -344,7 +358,7 @@ fn close_with_input_pending(addr: SocketAddr) -> io::Result<Outcome> {
     })
 }
 
-fn exit_with_input_pending(addr: SocketAddr) -> io::Result<Outcome> {
+pub(crate) fn exit_with_input_pending(addr: SocketAddr) -> io::Result<Outcome> {
     let lines =
         [b"GET /hello\n".repeat(150), b"exit\n".to_vec(), b"GET /hello\n".repeat(5000)].concat();
     let received = read_after_close_decision(addr, lines)?;
@@ -359,7 +373,7 @@ fn exit_with_input_pending(addr: SocketAddr) -> io::Result<Outcome> {
 
 /// Each write completes one request and starts the next, every 300 ms for 3 s: the
 /// connection is never without a half-arrived request, but no request takes long.
-fn steady_pipelining(addr: SocketAddr) -> io::Result<Outcome> {
+pub(crate) fn steady_pipelining(addr: SocketAddr) -> io::Result<Outcome> {
     let request = |i: usize| format!("GET /echo?msg={i} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes();
     let half = |r: &[u8]| r.len() / 2;
     let mut c = Client::connect(addr)?;
@@ -387,7 +401,7 @@ fn steady_pipelining(addr: SocketAddr) -> io::Result<Outcome> {
 
 /// A 3,000-byte body in pieces of 300 bytes, one every 300 ms: 3 s in all, longer than
 /// the request timeout, but never a pause as long.
-fn slow_upload(addr: SocketAddr) -> io::Result<Outcome> {
+pub(crate) fn slow_upload(addr: SocketAddr) -> io::Result<Outcome> {
     let body = noise(3000);
     let mut c = Client::connect(addr)?;
     c.send(
@@ -409,7 +423,7 @@ fn slow_upload(addr: SocketAddr) -> io::Result<Outcome> {
 /// but not for ever: it must close within its linger time (2 s) and a sweep, long before
 /// 6 s. Once it has closed, the client's next byte is answered with a reset, and the
 /// write after that fails.
-fn sends_after_error(addr: SocketAddr) -> io::Result<Outcome> {
+pub(crate) fn sends_after_error(addr: SocketAddr) -> io::Result<Outcome> {
     let mut c = Client::connect(addr)?;
     c.send(b"GET / HTTP/1.1\r\n\r\n")?; // no Host: 400
     let status = c.read_response()?.status;
@@ -428,7 +442,7 @@ fn sends_after_error(addr: SocketAddr) -> io::Result<Outcome> {
     ))
 }
 
-fn expect_continue(addr: SocketAddr) -> io::Result<Outcome> {
+pub(crate) fn expect_continue(addr: SocketAddr) -> io::Result<Outcome> {
     let mut c = Client::connect(addr)?;
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")?;
     // curl waits 1 s for the go-ahead before it sends the body anyway.
@@ -500,7 +514,7 @@ fn upload_in_background(
 }
 
 /// A header line every 200 ms for 4 s, never the blank line that ends the head.
-fn slowloris(addr: SocketAddr) -> io::Result<Outcome> {
+pub(crate) fn slowloris(addr: SocketAddr) -> io::Result<Outcome> {
     let mut slow = TcpStream::connect(addr)?;
     slow.write_all(b"GET /hello HTTP/1.1\r\nHost: t\r\n")?;
     let mut trickle = slow.try_clone()?;
@@ -531,7 +545,7 @@ fn slowloris(addr: SocketAddr) -> io::Result<Outcome> {
 /// 100 clients against a server limited to 64 descriptors: it must not spin on `accept`
 /// (less than a third of a core over a second), must not exit, and must serve again once
 /// the clients leave.
-fn fd_exhaustion(server: &ChildServer) -> io::Result<Outcome> {
+pub(crate) fn fd_exhaustion(server: &ChildServer) -> io::Result<Outcome> {
     let clients: Vec<TcpStream> =
         (0..100).filter_map(|_| TcpStream::connect(server.addr()).ok()).collect();
     std::thread::sleep(Duration::from_millis(300));

@@ -1,10 +1,11 @@
-//! The book's fault-matrix table is generated from `testkit::faults::expected`, the same
-//! table the fault tests check each version against; this test keeps the two the same.
+//! The book's fault-matrix table is generated from `harness::faults::FAULTS` and the
+//! registry's behaviours, the same ones the fault tests check each version against; this
+//! test keeps the two the same.
 
-use common::testkit::faults::markdown;
+use harness::faults::markdown;
 
 const PAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/src/hardening.md");
-const START: &str = "<!-- fault-matrix: generated from common/src/testkit/faults.rs -->\n";
+const START: &str = "<!-- fault-matrix: generated from harness/src/faults.rs -->\n";
 const END: &str = "<!-- /fault-matrix -->";
 
 #[test]
@@ -22,8 +23,8 @@ fn the_book_shows_the_matrix_the_tests_check() {
         return;
     }
     panic!(
-        "docs/src/hardening.md shows a different matrix from common/src/testkit/faults.rs.\n\
-         Rewrite it with: UPDATE_BOOK=1 cargo test -p common --features testkit --test \
+        "docs/src/hardening.md shows a different matrix from harness/src/faults.rs.\n\
+         Rewrite it with: UPDATE_BOOK=1 cargo test -p harness --test \
          fault_matrix_in_book\nThe table should read:\n{generated}"
     );
 }

@@ -1,0 +1,65 @@
+//! harness: the fault matrix, above the versions.
+//!
+//! - [`faults`]: every fault once (name, description, probe, expectation by behaviour),
+//!   the book's table, and [`faults::check`], which runs one fault against one binary.
+//! - `probes`: the clients that commit the faults.
+//! - [`fault_matrix`]: a version's whole matrix as a test binary, one trial per fault
+//!   (and per variant, for a binary with several), so a version's `tests/faults.rs` is:
+//!
+//! ```ignore
+//! fn main() -> std::process::ExitCode {
+//!     harness::fault_matrix("v1-blocking", env!("CARGO_BIN_EXE_v1-blocking"))
+//! }
+//! ```
+//!
+//! with `harness = false` for that test in the version's `Cargo.toml`. What each version
+//! runs with and what its model does come from the registry, so no version is named here.
+
+pub mod faults;
+mod probes;
+
+use std::process::ExitCode;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use faults::{FAULTS, Subject};
+
+/// Runs every fault against the registry's version `name`, whose binary is `binary`, as
+/// cargo test would run a test each: `cargo test -p v1-blocking --test faults -- slowloris`
+/// picks one, `-- --list` lists them. A binary with variants (v4-syscalls' `--api`) runs
+/// the whole matrix once per variant, each trial named `variant::fault`.
+pub fn fault_matrix(name: &str, binary: &str) -> ExitCode {
+    let args = Arguments::from_args();
+    let Some(version) = registry::find(name) else {
+        eprintln!("{name} is not a version of registry/src/lib.rs: add its entry there");
+        return ExitCode::FAILURE;
+    };
+    let setups: Vec<(Option<&str>, Vec<&str>)> = if version.variants.is_empty() {
+        vec![(None, Vec::new())]
+    } else {
+        version.variants.iter().map(|v| (Some(v.name), v.args.to_vec())).collect()
+    };
+    let mut trials = Vec::new();
+    for (variant, extra) in setups {
+        let args: Vec<String> =
+            version.matrix.args.iter().chain(&extra).map(|a| (*a).to_owned()).collect();
+        let label = [name.to_owned(), extra.join(" ")].join(" ").trim_end().to_owned();
+        let subject =
+            Subject { label, binary: binary.to_owned(), args, behaviour: version.matrix.behaviour };
+        for fault in FAULTS {
+            let subject = subject.clone();
+            let trial_name = match variant {
+                Some(variant) => format!("{}::{}", variant.replace('-', "_"), fault.name),
+                None => fault.name.to_owned(),
+            };
+            trials.push(Trial::test(trial_name, move || {
+                faults::check(&subject, fault).map_err(Failed::from)
+            }));
+        }
+    }
+    if libtest_mimic::run(&args, trials).has_failed() {
+        ExitCode::from(101)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

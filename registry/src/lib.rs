@@ -1,0 +1,298 @@
+//! registry: the one place that knows the versions.
+//!
+//! Each version is declared once, in [`VERSIONS`]: its name (the crate, its binary and its
+//! `Server` header), its default address, its model in a sentence, what it fixes and what it
+//! costs, how it is run by hand, its variants, and how the fault matrix runs it and what its
+//! model makes it do there ([`Behaviour`]). The versions take their name and address from
+//! here; loadgen, the fault matrix (the `harness` crate), `scripts/start-all.sh` and the
+//! README's and the book's tables read the rest, and a test fails when a table disagrees.
+//!
+//! The crate depends on nothing: it names the versions as data, and never their code.
+//! Adding a version is its crate, its line in the workspace's members, and its entry here.
+
+/// One version of the series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    /// The crate, its binary, and the name it sends in its `Server` header.
+    pub name: &'static str,
+    /// Where `cargo run -p <name>` listens.
+    pub addr: &'static str,
+    /// The model, in one sentence.
+    pub model: &'static str,
+    /// The options that shape the model, and their defaults, in a few words.
+    pub options: &'static str,
+    /// What it fixes about the version before it.
+    pub fixes: &'static str,
+    /// What the model costs: the limit the next version removes.
+    pub costs: &'static str,
+    /// Options worth passing when running it by hand, to see its model.
+    pub example: &'static [&'static str],
+    /// The book's chapter about it.
+    pub chapter: &'static str,
+    /// Whether each connection gets a thread or a process of its own, which ends with it.
+    pub per_connection: Option<PerConnection>,
+    /// The variants one binary runs, if several (v4-syscalls' kernel interfaces): each is
+    /// tested and measured as a version of its own.
+    pub variants: &'static [Variant],
+    /// How the fault matrix runs it, and what its model does there.
+    pub matrix: Matrix,
+}
+
+/// What a version starts for each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerConnection {
+    Thread,
+    Process,
+}
+
+/// A variant of a version: a name, and the options that select it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    pub name: &'static str,
+    pub args: &'static [&'static str],
+}
+
+/// How the fault matrix runs a version: the options that make its model's limits show
+/// with a handful of clients, and what the model then does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matrix {
+    pub args: &'static [&'static str],
+    pub behaviour: Behaviour,
+}
+
+/// What a concurrency model does, in the terms the fault matrix's expectations are written
+/// in: the same terms describe a server the workspace did not write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Behaviour {
+    /// How many clients it serves at once.
+    pub at_once: AtOnce,
+    /// Whether a crash while serving one client spares the others: a process per
+    /// connection.
+    pub isolates_crashes: bool,
+}
+
+/// How many clients a server serves at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtOnce {
+    /// One: everyone else waits (an iterative server, a pool of one thread).
+    One,
+    /// Up to a cap; newcomers past it wait in the kernel's backlog.
+    Capped(usize),
+    /// As many as connect: a thread or a process each.
+    Unbounded,
+}
+
+/// The versions, in the order of the series.
+pub const VERSIONS: &[Version] = &[
+    V1_BLOCKING,
+    V2_THREAD_PER_CONN,
+    V2_PROCESS_PER_CONN,
+    V3_THREAD_POOL,
+    V4_NIO,
+    V4_SYSCALLS,
+    V5_REACTOR_PER_CORE,
+    V6_ASYNC,
+];
+
+/// The options every version's matrix run holds a capped server to: four connections.
+const CAP: &[&str] = &["--max-connections", "4"];
+
+pub const V1_BLOCKING: Version = Version {
+    name: "v1-blocking",
+    addr: "127.0.0.1:8081",
+    model: "one thread serves one client at a time, to the end",
+    options: "none",
+    fixes: "(the starting point)",
+    costs: "a second client waits until the first leaves",
+    example: &[],
+    chapter: "v1-blocking.md",
+    per_connection: None,
+    variants: &[],
+    matrix: Matrix {
+        args: &[],
+        behaviour: Behaviour { at_once: AtOnce::One, isolates_crashes: false },
+    },
+};
+
+pub const V2_THREAD_PER_CONN: Version = Version {
+    name: "v2-thread-per-conn",
+    addr: "127.0.0.1:8082",
+    model: "a new thread per connection",
+    options: "none",
+    fixes: "nobody waits for anybody",
+    costs: "a thread per connection, idle or not",
+    example: &[],
+    chapter: "v2-per-connection.md",
+    per_connection: Some(PerConnection::Thread),
+    variants: &[],
+    matrix: Matrix {
+        args: &[],
+        behaviour: Behaviour { at_once: AtOnce::Unbounded, isolates_crashes: false },
+    },
+};
+
+pub const V2_PROCESS_PER_CONN: Version = Version {
+    name: "v2-process-per-conn",
+    addr: "127.0.0.1:8083",
+    model: "a `fork()` per connection",
+    options: "none",
+    fixes: "nobody waits for anybody; a crash takes one client, not all",
+    costs: "a whole process per connection; nothing shared",
+    example: &[],
+    chapter: "v2-per-connection.md",
+    per_connection: Some(PerConnection::Process),
+    variants: &[],
+    matrix: Matrix {
+        args: &[],
+        behaviour: Behaviour { at_once: AtOnce::Unbounded, isolates_crashes: true },
+    },
+};
+
+pub const V3_THREAD_POOL: Version = Version {
+    name: "v3-thread-pool",
+    addr: "127.0.0.1:8084",
+    model: "a fixed pool of threads, each serving a whole connection",
+    options: "`--threads`, default 10",
+    fixes: "threads no longer grow with clients",
+    costs: "idle clients can hold every thread",
+    example: &["--threads", "10"],
+    chapter: "v3-thread-pool.md",
+    per_connection: None,
+    variants: &[],
+    // One thread, so that a client holding it shows.
+    matrix: Matrix {
+        args: &["--threads", "1"],
+        behaviour: Behaviour { at_once: AtOnce::One, isolates_crashes: false },
+    },
+};
+
+pub const V4_NIO: Version = Version {
+    name: "v4-nio",
+    addr: "127.0.0.1:8085",
+    model: "an event loop (epoll, through `mio`) hands ready connections to a pool of \
+            workers: Acceptor → Poller → workers, as Tomcat's NIO connector",
+    options: "`--workers`, default 10; `--max-connections`",
+    fixes: "idle clients cost no thread",
+    costs: "one poller thread, and a hand-off per request; a slow handler still holds a worker",
+    example: &["--workers", "10"],
+    chapter: "v4-nio.md",
+    per_connection: None,
+    variants: &[],
+    // One worker, so that a handler holding it shows.
+    matrix: Matrix {
+        args: &["--workers", "1", "--max-connections", "4"],
+        behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
+    },
+};
+
+pub const V4_SYSCALLS: Version = Version {
+    name: "v4-syscalls",
+    addr: "127.0.0.1:8086",
+    model: "one event loop, handlers inline, written on the kernel interface `--api` names: \
+            select, poll, epoll (level- or edge-triggered) or io_uring",
+    options: "`--api`, default `epoll`",
+    fixes: "the kernel interface is seen, and measured",
+    costs: "select stops at 1,024 descriptors; select and poll pay for every idle connection \
+            on every wait",
+    example: &["--api", "poll"],
+    chapter: "kernel-waits.md",
+    per_connection: None,
+    variants: &[
+        Variant { name: "select", args: &["--api", "select"] },
+        Variant { name: "poll", args: &["--api", "poll"] },
+        Variant { name: "epoll", args: &["--api", "epoll"] },
+        Variant { name: "epoll-et", args: &["--api", "epoll-et"] },
+        Variant { name: "io-uring", args: &["--api", "io-uring"] },
+    ],
+    matrix: Matrix {
+        args: CAP,
+        behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
+    },
+};
+
+pub const V5_REACTOR_PER_CORE: Version = Version {
+    name: "v5-reactor-per-core",
+    addr: "127.0.0.1:8087",
+    model: "an event loop per core, each with its own `SO_REUSEPORT` listener and its own \
+            connections, handlers inline",
+    options: "`--loops`, default: the cores",
+    fixes: "no hand-off per request",
+    costs: "a slow handler stalls its whole loop; connections spread by hash, not by load",
+    example: &["--loops", "2"],
+    chapter: "v5-reactor-per-core.md",
+    per_connection: None,
+    variants: &[],
+    matrix: Matrix {
+        args: &["--loops", "2", "--max-connections", "4"],
+        behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
+    },
+};
+
+pub const V6_ASYNC: Version = Version {
+    name: "v6-async",
+    addr: "127.0.0.1:8088",
+    model: "tokio: a task per connection, written like v2, scheduled like v5 (with work \
+            stealing)",
+    options: "`--workers`, default: the cores; `--blocking inline` or `spawn`",
+    fixes: "the event loop is no longer hand-written",
+    costs: "blocking inside a task stalls a runtime worker, invisibly",
+    example: &["--workers", "2"],
+    chapter: "v6-async.md",
+    per_connection: None,
+    variants: &[],
+    matrix: Matrix {
+        args: &["--workers", "2", "--max-connections", "4"],
+        behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
+    },
+};
+
+/// The version called `name`, if there is one.
+pub fn find(name: &str) -> Option<&'static Version> {
+    VERSIONS.iter().find(|v| v.name == name)
+}
+
+impl Version {
+    /// The port of its default address.
+    pub fn port(&self) -> u16 {
+        self.addr.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(0)
+    }
+
+    /// The command that runs it by hand, with its example options.
+    pub fn command(&self) -> String {
+        let mut command = format!("cargo run -p {}", self.name);
+        if !self.example.is_empty() {
+            command += &format!(" -- {}", self.example.join(" "));
+        }
+        command
+    }
+}
+
+pub mod tables;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ports_are_unique_and_in_order() {
+        for (i, v) in VERSIONS.iter().enumerate() {
+            assert!(v.port() > 0, "{}: no port in {}", v.name, v.addr);
+            for w in &VERSIONS[i + 1..] {
+                assert_ne!(v.name, w.name);
+                assert!(v.port() < w.port(), "{} and {}: ports follow the series", v.name, w.name);
+            }
+        }
+        assert_eq!(find("v3-thread-pool").map(|v| v.port()), Some(8084));
+        assert_eq!(find("v9"), None);
+    }
+
+    #[test]
+    fn every_chapter_exists() {
+        for v in VERSIONS {
+            let chapter = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../docs/src")
+                .join(v.chapter);
+            assert!(chapter.is_file(), "{}: no chapter {}", v.name, chapter.display());
+        }
+    }
+}
