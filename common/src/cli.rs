@@ -4,7 +4,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use socket2::{Domain, Socket, Type};
 
 use crate::dispatcher::Dispatcher;
@@ -80,24 +79,34 @@ pub fn listen(addr: SocketAddr, backlog: i32, sharing: Sharing) -> std::io::Resu
     Ok(socket.into())
 }
 
-/// Parses a version's command line, with `default_addr` as the `--addr` default and a
-/// "Try it" line for that address ahead of the version's own `after_help`, in which
-/// `{addr}` stands for the default address.
-pub fn parse<C: Parser>(default_addr: &'static str) -> C {
-    let command = C::command();
+/// A version's whole `main`: parses its command line (its options `A`; `help` and
+/// `hints` for `--help`, where `{addr}` in `hints` stands for `default_addr`, which is the
+/// `--addr` default), then runs `serve` with it. A version's `main.rs` passes its registry
+/// entry's fields, so what `--help` says of a version is written once.
+pub fn main<A: clap::Args + clap::FromArgMatches>(
+    name: &'static str,
+    default_addr: &'static str,
+    help: &'static str,
+    hints: &'static str,
+    serve: fn(&A) -> Result<(), Error>,
+) -> Result<(), Error> {
+    // After the options, whose own doc comment would otherwise be taken for the about.
+    let command = A::augment_args(clap::Command::new(name).version(env!("CARGO_PKG_VERSION")))
+        .about(help)
+        .long_about(None::<&str>);
     let (host, port) = default_addr.rsplit_once(':').unwrap_or((default_addr, ""));
-    let try_it = format!(
+    let mut after_help = format!(
         "Try it: curl -v http://{default_addr}/hello, or nc {host} {port} and type GET /hello"
     );
-    let after_help = match command.get_after_help() {
-        Some(own) => format!("{try_it}\n{}", own.to_string().replace("{addr}", default_addr)),
-        None => try_it,
-    };
+    if !hints.is_empty() {
+        after_help += &format!("\n{}", hints.replace("{addr}", default_addr));
+    }
     let matches = command
         .after_help(after_help)
         .mut_arg("addr", |arg| arg.default_value(default_addr).required(false))
         .get_matches();
-    C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let args = A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    serve(&args)
 }
 
 /// Logs to stderr with thread names, so a log shows which thread did what

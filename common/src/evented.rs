@@ -24,6 +24,10 @@ use crate::stats::ConnectionGuard;
 /// streaming requests faster than they are answered cannot grow the inbox without bound.
 pub const READ_BATCH: usize = 64 * 1024;
 
+/// The longest an event loop sleeps in its wait, so idle connections' timeouts are checked
+/// and a shutdown noticed at least this often.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Read batches one turn may take before yielding the worker to other connections. The
 /// re-arm reports whatever is still unread, so yielding loses nothing.
 const BATCHES_PER_TURN: usize = 16;
@@ -58,9 +62,16 @@ pub struct Timeouts {
     pub request: Duration,
 }
 
-impl From<&crate::Config> for Timeouts {
-    fn from(config: &crate::Config) -> Self {
+impl<M> From<&crate::Config<M>> for Timeouts {
+    fn from(config: &crate::Config<M>) -> Self {
         Self { idle: config.idle_timeout, request: config.request_timeout }
+    }
+}
+
+impl<M> crate::Config<M> {
+    /// The timeouts an event loop checks its connections against.
+    pub fn timeouts(&self) -> Timeouts {
+        self.into()
     }
 }
 
@@ -141,6 +152,11 @@ impl<T> Slots<T> {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The values, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.slots.iter().flatten()
     }
 
     /// The tokens in use, in slot order.

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use crate::Shutdown;
 
+/// Open connections allowed when no cap is given, by every version that has a cap: far
+/// below `ulimit -n` of 20,000, so the cap, not the descriptor table, is what a flood meets.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
 /// Counts open connections against a cap. A [`Permit`] is one open connection; dropping
 /// it (when the connection closes, wherever that happens) makes room for the next.
 #[derive(Debug)]

@@ -15,7 +15,9 @@ pub use crate::shutdown::Shutdown;
 /// bound what this bounds.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Settings every version shares. A version with more (a pool size) wraps this.
+/// A version's settings: those every version shares, and its model's own in `model` (a
+/// pool's size, a loop count; `()` for a version with none). One type for all, so a
+/// version declares only what its model adds.
 ///
 /// It also carries the server's live [`Shutdown`] handle, which is state, not a setting.
 /// That is deliberate: the blocking versions hand a clone of the config to every
@@ -23,7 +25,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// tracked, so a stop can end its wait for a request); one value passed down keeps every
 /// version's accept loop to the same few words.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Config<M = ()> {
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
     /// A request must arrive whole within this long of its first byte (its head), with no
@@ -31,22 +33,46 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Set to make the accept loop return.
     pub shutdown: Shutdown,
+    /// The model's own settings.
+    pub model: M,
 }
 
-impl Default for Config {
+impl<M: Default> Default for Config<M> {
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(30),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown: Shutdown::new(),
+            model: M::default(),
         }
     }
 }
 
-/// So a test helper can take any version's config and find the shared part in it.
-impl AsRef<Config> for Config {
-    fn as_ref(&self) -> &Config {
-        self
+impl<M> Config<M> {
+    /// The shared settings at their defaults, with `model` as the model's own.
+    pub fn new(model: M) -> Self {
+        Config::<()>::default().with(model)
+    }
+
+    /// The shared settings alone, as a connection is handed them.
+    pub fn shared(&self) -> Config {
+        self.clone_with(())
+    }
+
+    fn clone_with<N>(&self, model: N) -> Config<N> {
+        let shutdown = self.shutdown.clone();
+        Config {
+            idle_timeout: self.idle_timeout,
+            request_timeout: self.request_timeout,
+            shutdown,
+            model,
+        }
+    }
+
+    /// The same shared settings, with `model` as the model's own.
+    pub fn with<N>(self, model: N) -> Config<N> {
+        let Config { idle_timeout, request_timeout, shutdown, .. } = self;
+        Config { idle_timeout, request_timeout, shutdown, model }
     }
 }
 

@@ -35,40 +35,39 @@ pub struct TestServer {
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
-/// A version's `run` function: every version has this shape, with its own `Config`.
-pub type RunFn<C> = fn(TcpListener, Arc<Dispatcher>, C) -> io::Result<()>;
+/// A version's `run` function: every version has this shape, with its model's settings.
+pub type RunFn<M> = fn(TcpListener, Arc<Dispatcher>, Config<M>) -> io::Result<()>;
 
 impl TestServer {
     /// Starts version `server`'s `run` with the built-in routes on 127.0.0.1:0.
-    pub fn start<C>(server: &'static str, config: C, run: RunFn<C>) -> Self
-    where
-        C: AsRef<Config> + Send + 'static,
-    {
+    pub fn start<M: Send + 'static>(
+        server: &'static str,
+        config: Config<M>,
+        run: RunFn<M>,
+    ) -> Self {
         Self::with_dispatcher(Dispatcher::with_builtin_routes(server), config, run)
     }
 
     /// Like [`start`](Self::start), with routes of the test's own (a handler that panics).
-    pub fn with_dispatcher<C>(dispatcher: Dispatcher, config: C, run: RunFn<C>) -> Self
-    where
-        C: AsRef<Config> + Send + 'static,
-    {
+    pub fn with_dispatcher<M: Send + 'static>(
+        dispatcher: Dispatcher,
+        config: Config<M>,
+        run: RunFn<M>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         Self::on_listener(listener, dispatcher, config, run)
     }
 
     /// Like [`with_dispatcher`](Self::with_dispatcher), on a listener the test opened (one
     /// bound with `SO_REUSEPORT`, say).
-    pub fn on_listener<C>(
+    pub fn on_listener<M: Send + 'static>(
         listener: TcpListener,
         dispatcher: Dispatcher,
-        config: C,
-        run: RunFn<C>,
-    ) -> Self
-    where
-        C: AsRef<Config> + Send + 'static,
-    {
+        config: Config<M>,
+        run: RunFn<M>,
+    ) -> Self {
         let addr = listener.local_addr().expect("a bound socket has an address");
-        let shutdown = config.as_ref().shutdown.clone();
+        let shutdown = config.shutdown.clone();
         let dispatcher = Arc::new(dispatcher);
         let stats = Arc::clone(dispatcher.stats());
         let thread = std::thread::Builder::new()

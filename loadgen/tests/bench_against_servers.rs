@@ -12,7 +12,7 @@ use loadgen::bench::{self, BenchConfig, Wire};
 fn v4() -> TestServer {
     TestServer::start(
         v4_nio::SERVER,
-        v4_nio::Config { workers: 2, ..Default::default() },
+        v4_nio::Config::new(v4_nio::Model { workers: 2, ..Default::default() }),
         v4_nio::run,
     )
 }

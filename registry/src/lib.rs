@@ -19,6 +19,11 @@ pub struct Version {
     pub addr: &'static str,
     /// The model, in one sentence.
     pub model: &'static str,
+    /// What its `--help` says it is, first line and all.
+    pub help: &'static str,
+    /// What its `--help` suggests trying, after the options (`{addr}` stands for its
+    /// address); may be empty.
+    pub hints: &'static str,
     /// The options that shape the model, and their defaults, in a few words.
     pub options: &'static str,
     /// What it fixes about the version before it.
@@ -101,6 +106,9 @@ pub const V1_BLOCKING: Version = Version {
     name: "v1-blocking",
     addr: "127.0.0.1:8081",
     model: "one thread serves one client at a time, to the end",
+    help: "v1-blocking: the iterative server. It serves one client until that client \
+          leaves, then accepts the next; everyone else waits in the listen backlog.",
+    hints: "",
     options: "none",
     fixes: "(the starting point)",
     costs: "a second client waits until the first leaves",
@@ -118,6 +126,9 @@ pub const V2_THREAD_PER_CONN: Version = Version {
     name: "v2-thread-per-conn",
     addr: "127.0.0.1:8082",
     model: "a new thread per connection",
+    help: "v2-thread-per-conn: a new thread for every connection. No client waits for \
+          another, but every open connection, even an idle one, costs a thread.",
+    hints: "Watch the threads grow: curl -s http://{addr}/stats",
     options: "none",
     fixes: "nobody waits for anybody",
     costs: "a thread per connection, idle or not",
@@ -135,6 +146,10 @@ pub const V2_PROCESS_PER_CONN: Version = Version {
     name: "v2-process-per-conn",
     addr: "127.0.0.1:8083",
     model: "a `fork()` per connection",
+    help: "v2-process-per-conn: the parent accepts and forks; a child process serves each \
+          connection and exits. No client waits for another, each costs a process, and \
+          the children share nothing: /stats shows only the answering child's counters.",
+    hints: "See the children: ps --ppid $(pgrep -o -x v2-process-per-) -o pid,comm",
     options: "none",
     fixes: "nobody waits for anybody; a crash takes one client, not all",
     costs: "a whole process per connection; nothing shared",
@@ -152,6 +167,11 @@ pub const V3_THREAD_POOL: Version = Version {
     name: "v3-thread-pool",
     addr: "127.0.0.1:8084",
     model: "a fixed pool of threads, each serving a whole connection",
+    help: "v3-thread-pool: a fixed pool of worker threads, each serving one whole \
+          connection at a time. Threads stay flat however many clients connect, but as \
+          many idle clients as there are workers leave every newcomer waiting in the \
+          queue.",
+    hints: "See the pool: curl -s http://{addr}/stats",
     options: "`--threads`, default 10",
     fixes: "threads no longer grow with clients",
     costs: "idle clients can hold every thread",
@@ -171,6 +191,12 @@ pub const V4_NIO: Version = Version {
     addr: "127.0.0.1:8085",
     model: "an event loop (epoll, through `mio`) hands ready connections to a pool of \
             workers: Acceptor → Poller → workers, as Tomcat's NIO connector",
+    help: "v4-nio: I/O multiplexing like Tomcat's NIO connector. An acceptor thread \
+          accepts, a poller thread watches every connection with epoll (through mio), \
+          and a pool of workers serves only the connections that have something to read. \
+          Idle clients cost no thread.",
+    hints: "Watch the machinery: curl -s http://{addr}/stats\nSee the event loop's \
+           weakness: --workers 0, then /cpu?ms=2000 beside /hello",
     options: "`--workers`, default 10; `--max-connections`",
     fixes: "idle clients cost no thread",
     costs: "one poller thread, and a hand-off per request; a slow handler still holds a worker",
@@ -190,6 +216,12 @@ pub const V4_SYSCALLS: Version = Version {
     addr: "127.0.0.1:8086",
     model: "one event loop, handlers inline, written on the kernel interface `--api` names: \
             select, poll, epoll (level- or edge-triggered) or io_uring",
+    help: "v4-syscalls: one event loop on one thread, written directly on the kernel \
+          interface --api names (select, poll, epoll, epoll-et, io-uring), handlers \
+          inline. The same server five times; only the way it waits for sockets differs.",
+    hints: "Compare the waits: curl -s http://{addr}/stats (model.waits, events_per_wait, \
+           wait_secs)\nSee select's limit: more than 1,020 connections (python3 \
+           scripts/hold-idle.py {addr} 1100)",
     options: "`--api`, default `epoll`",
     fixes: "the kernel interface is seen, and measured",
     costs: "select stops at 1,024 descriptors; select and poll pay for every idle connection \
@@ -215,6 +247,12 @@ pub const V5_REACTOR_PER_CORE: Version = Version {
     addr: "127.0.0.1:8087",
     model: "an event loop per core, each with its own `SO_REUSEPORT` listener and its own \
             connections, handlers inline",
+    help: "v5-reactor-per-core: an event loop per core, as nginx and Netty do it. Each \
+          loop thread has its own listening socket (SO_REUSEPORT) and serves the \
+          connections it accepted, handlers included, with no hand-off to another \
+          thread.",
+    hints: "See how the kernel spread the connections: curl -s http://{addr}/stats\nSee a \
+           loop stall: --loops 2, then /cpu?ms=3000 beside a few /hello",
     options: "`--loops`, default: the cores",
     fixes: "no hand-off per request",
     costs: "a slow handler stalls its whole loop; connections spread by hash, not by load",
@@ -233,6 +271,12 @@ pub const V6_ASYNC: Version = Version {
     addr: "127.0.0.1:8088",
     model: "tokio: a task per connection, written like v2, scheduled like v5 (with work \
             stealing)",
+    help: "v6-async: the same server on tokio. A task per connection, written as straight \
+          as v2's thread per connection; tokio's runtime (worker threads with work \
+          stealing, over one epoll-based I/O driver) does what v4 and v5 do by hand.",
+    hints: "Watch the tasks: curl -s http://{addr}/stats\nBlocking inside async: --workers \
+           2, then two /sleep?ms=3000 beside a /hello; then the same with --blocking \
+           spawn",
     options: "`--workers`, default: the cores; `--blocking inline` or `spawn`",
     fixes: "the event loop is no longer hand-written",
     costs: "blocking inside a task stalls a runtime worker, invisibly",

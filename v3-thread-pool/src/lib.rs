@@ -27,25 +27,21 @@ pub const DEFAULT_ADDR: &str = registry::V3_THREAD_POOL.addr;
 /// (「스프링 직접 구현하기 #5」), whose v3 this is.
 pub const DEFAULT_THREADS: usize = 10;
 
-/// v3's settings: the shared ones and the pool size.
+/// What v3 adds to the shared settings: the pool size.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub server: common::Config,
+pub struct Model {
     /// Worker threads in the pool; at least 1.
     pub threads: usize,
 }
 
-impl Default for Config {
+impl Default for Model {
     fn default() -> Self {
-        Self { server: common::Config::default(), threads: DEFAULT_THREADS }
+        Self { threads: DEFAULT_THREADS }
     }
 }
 
-impl AsRef<common::Config> for Config {
-    fn as_ref(&self) -> &common::Config {
-        &self.server
-    }
-}
+/// Its settings: the shared ones, and [`Model`]'s in `model`.
+pub type Config = common::Config<Model>;
 
 /// v3's command line: the shared options and the pool size.
 #[derive(Debug, Clone, clap::Args)]
@@ -63,15 +59,15 @@ pub struct Args {
 /// `loadgen serve v3-thread-pool` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
-    run(listener, dispatcher, Config { server, threads: args.threads })?;
+    run(listener, dispatcher, server.with(Model { threads: args.threads }))?;
     Ok(())
 }
 
-/// Accepts until `config.server.shutdown` is triggered; the pool serves the connections.
+/// Accepts until `config.shutdown` is triggered; the pool serves the connections.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     // Every worker is named `pool`, so a log line or `top -H` shows which did the work.
     let pool = threadpool::Builder::new()
-        .num_threads(config.threads.max(1))
+        .num_threads(config.model.threads.max(1))
         .thread_name("pool".into())
         .build();
     dispatcher.stats().gauges(
@@ -88,12 +84,12 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     tracing::info!(threads = pool.max_count(), "a fixed pool serves whole connections");
     // ANCHOR: accept_loop
     for stream in listener.incoming() {
-        if config.server.shutdown.is_triggered() {
+        if config.shutdown.is_triggered() {
             break;
         }
         match stream {
             Ok(stream) => {
-                let (dispatcher, server) = (Arc::clone(&dispatcher), config.server.clone());
+                let (dispatcher, server) = (Arc::clone(&dispatcher), config.shared());
                 // Queued until a worker is free, then served by it to the end.
                 pool.execute(move || handle_connection(stream, &dispatcher, &server));
             }
@@ -101,6 +97,6 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         }
     }
     // ANCHOR_END: accept_loop
-    common::shutdown::finish_connections(&config.server.shutdown);
+    common::shutdown::finish_connections(&config.shutdown);
     Ok(())
 }

@@ -1,20 +1,6 @@
-//! The `v3-thread-pool` binary: parse the command line, serve.
-
-use clap::Parser;
-use v3_thread_pool::{Args, DEFAULT_ADDR};
-
-/// v3-thread-pool: a fixed pool of worker threads, each serving one whole connection at a
-/// time. Threads stay flat however many clients connect, but as many idle clients as
-/// there are workers leave every newcomer waiting in the queue.
-#[derive(Debug, Parser)]
-#[command(version, after_help = "See the pool: curl -s http://{addr}/stats")]
-struct Cli {
-    #[command(flatten)]
-    args: Args,
-}
+//! The `v3-thread-pool` binary: its command line, as the registry describes it, then serve.
 
 fn main() -> anyhow::Result<()> {
-    let cli: Cli = common::cli::parse(DEFAULT_ADDR);
-    v3_thread_pool::serve(&cli.args)?;
-    Ok(())
+    let registry::Version { name, addr, help, hints, .. } = registry::V3_THREAD_POOL;
+    Ok(common::cli::main(name, addr, help, hints, v3_thread_pool::serve)?)
 }

@@ -1,7 +1,7 @@
 //! v2's limit, gone: 200 connections make v2 grow 200 threads, while v3 stays at its pool
 //! size. Alone in its test binary, so the thread counts from /proc are the servers' alone.
 
-use common::testkit::{TIMEOUT, TestServer, thread_growth, wait_until};
+use common::testkit::{TIMEOUT, TestServer, thread_growth, threads_named, wait_until};
 
 // ANCHOR: vs_v2
 #[test]
@@ -13,12 +13,14 @@ fn connections_grow_v2_threads_but_not_v3s() {
     );
     let live = || v2.stats().model("connection_threads").and_then(|v| v.as_u64());
     let v2_grew = thread_growth(v2.addr(), 200, || live() == Some(200)).unwrap();
-    // The clients are gone; let their threads finish before counting v3's.
+    // The clients are gone; let their threads finish before counting v3's: the gauge
+    // drops as a thread's last act, and the kernel takes the thread away a moment later.
     assert!(wait_until(TIMEOUT, || live() == Some(0)));
     drop(v2);
+    assert!(wait_until(TIMEOUT, || threads_named("conn-") == 0), "v2's threads outlived it");
 
     let threads = 8;
-    let config = v3_thread_pool::Config { threads, ..Default::default() };
+    let config = v3_thread_pool::Config::new(v3_thread_pool::Model { threads });
     let v3 = TestServer::start(v3_thread_pool::SERVER, config, v3_thread_pool::run);
     let model = |name| v3.stats().model(name).and_then(|v| v.as_u64());
     // The pool is built when `run` starts on the server thread; count from there.

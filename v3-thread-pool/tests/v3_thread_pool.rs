@@ -2,10 +2,10 @@
 
 use common::testkit::{Client, TIMEOUT, TestServer, starvation, wait_until};
 use common::{Dispatcher, Request, Response, Stats};
-use v3_thread_pool::{Config, SERVER, run};
+use v3_thread_pool::{Config, Model, SERVER, run};
 
 fn pool_of(threads: usize) -> Config {
-    Config { threads, ..Config::default() }
+    Config::new(Model { threads })
 }
 
 #[test]

@@ -50,34 +50,25 @@ pub const SERVER: &str = registry::V4_NIO.name;
 pub const DEFAULT_ADDR: &str = registry::V4_NIO.addr;
 /// Workers when none is given: the same 10 as v3's pool, for a fair comparison.
 pub const DEFAULT_WORKERS: usize = 10;
-/// Open connections allowed when no cap is given; far below `ulimit -n` of 20,000.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 
-/// v4's settings: the shared ones, the pool size and the connection cap.
+/// What v4 adds to the shared settings: the pool size and the connection cap.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub server: common::Config,
+pub struct Model {
     /// Worker threads; 0 runs handlers on the poller thread.
     pub workers: usize,
     /// Most connections open at once; the acceptor waits at this many.
     pub max_connections: usize,
 }
 
-impl Default for Config {
+impl Default for Model {
     fn default() -> Self {
-        Self {
-            server: common::Config::default(),
-            workers: DEFAULT_WORKERS,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-        }
+        Self { workers: DEFAULT_WORKERS, max_connections: DEFAULT_MAX_CONNECTIONS }
     }
 }
 
-impl AsRef<common::Config> for Config {
-    fn as_ref(&self) -> &common::Config {
-        &self.server
-    }
-}
+/// Its settings: the shared ones, and [`Model`]'s in `model`.
+pub type Config = common::Config<Model>;
 
 /// v4's command line: the shared options, the worker pool and the connection cap.
 #[derive(Debug, Clone, clap::Args)]
@@ -99,7 +90,8 @@ pub struct Args {
 /// `loadgen serve v4-nio` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
-    let config = Config { server, workers: args.workers, max_connections: args.max_connections };
+    let config =
+        server.with(Model { workers: args.workers, max_connections: args.max_connections });
     run(listener, dispatcher, config)?;
     Ok(())
 }
@@ -152,25 +144,25 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Serves until `config.server.shutdown` is triggered: starts the acceptor and poller
+/// Serves until `config.shutdown` is triggered: starts the acceptor and poller
 /// threads (the worker pool belongs to the poller) and waits for them.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let stats = Arc::clone(dispatcher.stats());
     stats.describe("An acceptor, a poller watching every connection with epoll, and a pool of workers serving the ready ones.");
     let counters = Arc::new(Counters::register(&stats));
-    let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
+    let latch = Arc::new(LimitLatch::new(config.model.max_connections.max(1)));
 
-    let workers = Workers::new(config.workers, dispatcher, Arc::clone(&counters));
-    let poller = Poller::new(workers, (&config.server).into(), Arc::clone(&counters))?;
+    let workers = Workers::new(config.model.workers, dispatcher, Arc::clone(&counters));
+    let poller = Poller::new(workers, config.timeouts(), Arc::clone(&counters))?;
     let handle = poller.handle();
     tracing::info!(
-        workers = config.workers,
-        max_connections = config.max_connections,
+        workers = config.model.workers,
+        max_connections = config.model.max_connections,
         "acceptor -> poller -> {}",
-        if config.workers == 0 { "handlers on the poller thread" } else { "worker pool" }
+        if config.model.workers == 0 { "handlers on the poller thread" } else { "worker pool" }
     );
     let poller_thread = spawn("poller", move || poller.run())?;
-    let acceptor = Acceptor::new(listener, handle.clone(), latch, counters, config.server.shutdown);
+    let acceptor = Acceptor::new(listener, handle.clone(), latch, counters, config.shutdown);
     let acceptor_result = spawn("acceptor", move || acceptor.run())?.join();
 
     // The acceptor returns on shutdown (or on a fatal error); the poller follows.

@@ -14,6 +14,7 @@
 //! back, `reregister` re-arms it, and epoll checks readiness afresh at that moment, so
 //! bytes that arrived while the worker held it are reported then, not lost.
 
+use common::evented::SWEEP_EVERY;
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
@@ -33,8 +34,6 @@ use common::limit::Permit;
 
 /// The waker's token; connections count up from 1.
 const WAKER: Token = Token(0);
-/// Longest sleep in `poll`, so idle connections are swept at least this often.
-const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
 /// What other threads ask of the poller. A connection travels boxed: handing it over
 /// moves a pointer, not the few hundred bytes of its state.

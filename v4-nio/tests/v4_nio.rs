@@ -8,10 +8,10 @@ use std::time::Duration;
 use common::testkit::{
     Client, TIMEOUT, TestServer, reset, speaks_both_protocols, starvation, wait_until,
 };
-use v4_nio::{Config, SERVER, run};
+use v4_nio::{Config, Model, SERVER, run};
 
 fn v4(workers: usize) -> TestServer {
-    TestServer::start(SERVER, Config { workers, ..Config::default() }, run)
+    TestServer::start(SERVER, Config::new(Model { workers, ..Model::default() }), run)
 }
 
 /// A body of `len` bytes that shows where any byte was lost or moved.
@@ -151,8 +151,8 @@ fn bad_input_gets_its_error_then_the_close() {
 
 #[test]
 fn idle_connections_are_closed_after_the_timeout() {
-    let mut config = Config { workers: 2, ..Config::default() };
-    config.server.idle_timeout = Duration::from_millis(300);
+    let mut config = Config::new(Model { workers: 2, ..Model::default() });
+    config.idle_timeout = Duration::from_millis(300);
     let server = TestServer::start(SERVER, config, run);
     let mut c = Client::connect(server.addr()).unwrap();
     assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
@@ -169,7 +169,7 @@ fn idle_connections_are_closed_after_the_timeout() {
 /// soon as a connection closes.
 #[test]
 fn at_the_connection_cap_newcomers_wait_for_a_close() {
-    let config = Config { workers: 2, max_connections: 2, ..Config::default() };
+    let config = Config::new(Model { workers: 2, max_connections: 2 });
     let server = TestServer::start(SERVER, config, run);
     let seen = starvation(server.addr(), 2).unwrap();
     assert!(!seen.answered_while_held, "a third connection was served with a cap of two");

@@ -6,6 +6,7 @@
 //! a reply waits for room. A turn that used its whole read budget is served again next
 //! round without waiting: an edge-triggered wait would not report those bytes again.
 
+use common::evented::SWEEP_EVERY;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
@@ -24,8 +25,6 @@ use crate::{Config, Interest, LoopCounters, Ready, Waiter};
 
 /// The listening socket's token; connections count up from 1.
 const LISTENER: usize = 0;
-/// Longest wait, so timeouts are checked and a shutdown noticed this often.
-const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 struct Entry {
@@ -74,8 +73,8 @@ pub fn run<W: Waiter>(
         connections: Slots::default(),
         again: Vec::new(),
         dispatcher,
-        latch: Arc::new(LimitLatch::new(config.max_connections.max(1))),
-        timeouts: (&config.server).into(),
+        latch: Arc::new(LimitLatch::new(config.model.max_connections.max(1))),
+        timeouts: config.timeouts(),
         counters,
         backlogged: false,
         listening: true,
@@ -83,7 +82,7 @@ pub fn run<W: Waiter>(
         last_sweep: Instant::now(),
         closing_by: None,
     };
-    event_loop.run(&config.server.shutdown)
+    event_loop.run(&config.shutdown)
 }
 
 impl<W: Waiter> EventLoop<W> {

@@ -11,16 +11,19 @@
 //! buffer at any moment, and while a send is in flight it reads from its bytes: neither
 //! may be freed, moved or reused until its completion arrives. Each connection owns its
 //! buffers, and a connection that must close is shut down (so its receive completes) and
-//! dropped only once nothing of it is in flight. Every idle connection holds a receive,
+//! dropped only once nothing of it is in flight; when the loop ends, whatever is still in
+//! flight is cancelled and its completion awaited before anything is freed (`Drop for
+//! Ring`). Every idle connection holds a receive,
 //! and so a buffer, the whole time; provided-buffer rings, which let the kernel pick a
 //! buffer only when data arrives, would fix that and are left out to keep this short.
 
+use common::evented::SWEEP_EVERY;
 use std::io;
 use std::net::{Shutdown as Direction, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::Dispatcher;
 use common::connection::{Closed, LINGER, Session};
@@ -36,8 +39,6 @@ use crate::{Config, LoopCounters};
 
 /// Bytes one receive may bring. Every idle connection holds one such buffer.
 const RECV_BUFFER: usize = 4096;
-/// Longest wait, so timeouts are checked and a shutdown noticed this often.
-const SWEEP_EVERY: Duration = Duration::from_millis(500);
 /// `user_data` of the accept; a connection's operations carry its token and the kind.
 const ACCEPT: u64 = u64::MAX;
 const CANCEL: u64 = u64::MAX - 1;
@@ -66,8 +67,6 @@ struct Conn {
 }
 
 struct Ring {
-    // Declared first so it is dropped first: the kernel cancels what is in flight before
-    // the buffers it points into are freed.
     ring: IoUring,
     connections: Slots<Conn>,
     listener: Option<TcpListener>,
@@ -101,13 +100,13 @@ pub fn run(
         listener: Some(listener),
         accepting: None,
         accept_paused_until: None,
-        latch: Arc::new(LimitLatch::new(config.max_connections.max(1))),
+        latch: Arc::new(LimitLatch::new(config.model.max_connections.max(1))),
         dispatcher,
-        timeouts: (&config.server).into(),
+        timeouts: config.timeouts(),
         counters,
         closing_by: None,
     };
-    this.run(&config.server.shutdown)
+    this.run(&config.shutdown)
 }
 
 impl Ring {
@@ -340,6 +339,53 @@ impl Ring {
         Ok(())
     }
 
+    /// Cancels every operation still in flight and reaps its completion, so that no
+    /// buffer the kernel may still write into or read from is freed (see [`Ring`]'s
+    /// `Drop`); returns how many the kernel did not complete within [`DRAIN_PATIENCE`].
+    fn drain(&mut self) -> usize {
+        let in_flight = |c: &Conn| c.receiving || c.in_send;
+        let tokens: Vec<Token> = self.connections.tokens().collect();
+        for &token in &tokens {
+            let Some(conn) = self.connections.get_mut(token) else { continue };
+            if !in_flight(conn) {
+                continue;
+            }
+            // A receive on a socket shut down completes at once; the cancels cover an
+            // operation the shutdown does not end.
+            let _ = conn.stream.shutdown(Direction::Both);
+            let kinds = [(conn.receiving, RECV), (conn.in_send, SEND)];
+            for kind in kinds.into_iter().filter(|(busy, _)| *busy).map(|(_, kind)| kind) {
+                let target = (token.0 as u64) << 2 | kind;
+                let cancel = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
+                // SAFETY: a cancel points into nothing of ours.
+                let _ = unsafe { self.push(cancel) };
+            }
+        }
+        let busy = |ring: &Ring| ring.connections.iter().filter(|c| in_flight(c)).count();
+        let deadline = Instant::now() + DRAIN_PATIENCE;
+        while busy(self) > 0 && Instant::now() < deadline {
+            let timeout = types::Timespec::from(SWEEP_EVERY);
+            let args = types::SubmitArgs::new().timespec(&timeout);
+            if let Err(e) = self.ring.submitter().submit_with_args(1, &args)
+                && !matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY))
+            {
+                tracing::warn!("reaping the operations in flight: {e}");
+                break;
+            }
+            let done: Vec<u64> = self.ring.completion().map(|c| c.user_data()).collect();
+            for user_data in done.into_iter().filter(|&u| u != ACCEPT && u != CANCEL) {
+                let token = Token((user_data >> 2) as usize);
+                if let Some(conn) = self.connections.get_mut(token) {
+                    match user_data & 3 {
+                        RECV => conn.receiving = false,
+                        _ => conn.in_send = false,
+                    }
+                }
+            }
+        }
+        busy(self)
+    }
+
     fn housekeeping(&mut self, shutdown: &common::Shutdown) -> io::Result<()> {
         let now = Instant::now();
         if shutdown.is_triggered() && self.closing_by.is_none() {
@@ -373,5 +419,39 @@ impl Ring {
         let listening = u64::from(self.listener.is_some());
         self.counters.watched.store(self.connections.len() as u64 + listening, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// How long the kernel is given to complete the operations cancelled as the loop ends.
+const DRAIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Drop for Ring {
+    /// The kernel owns a buffer from the submission of an operation that points into it
+    /// until that operation's completion is reaped (io_uring(7): the buffers of a
+    /// submitted request "must remain valid until the request completes"). Closing the
+    /// ring does not wait for that: the kernel cancels the ring's requests in the
+    /// background after `close` returns. So whatever ends the loop (the shutdown's
+    /// deadline with connections still open, or an error), every operation in flight is
+    /// cancelled and its completion awaited here, before the connections and their
+    /// buffers are freed; a connection whose operation the kernel has not completed
+    /// within [`DRAIN_PATIENCE`] is leaked, never freed.
+    fn drop(&mut self) {
+        if self.drain() == 0 {
+            return;
+        }
+        let mut leaked = 0;
+        for token in self.connections.tokens().collect::<Vec<_>>() {
+            if self.connections.get_mut(token).is_some_and(|c| c.receiving || c.in_send)
+                && let Some(conn) = self.connections.remove(token)
+            {
+                std::mem::forget(conn);
+                leaked += 1;
+            }
+        }
+        tracing::warn!(
+            connections = leaked,
+            "the kernel did not complete their operations in {DRAIN_PATIENCE:?}: their \
+             buffers are leaked, not freed"
+        );
     }
 }

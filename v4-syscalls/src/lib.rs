@@ -44,8 +44,7 @@ use common::{Dispatcher, Stats};
 pub const SERVER: &str = registry::V4_SYSCALLS.name;
 /// Where `cargo run -p v4-syscalls` listens.
 pub const DEFAULT_ADDR: &str = registry::V4_SYSCALLS.addr;
-/// Open connections allowed when no cap is given, as v4-nio.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 
 /// The kernel interface the loop waits with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -77,30 +76,22 @@ impl Api {
     }
 }
 
-/// v4-syscalls' settings: the shared ones, the API and the connection cap.
+/// What v4-syscalls adds to the shared settings: the API and the connection cap.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub server: common::Config,
+pub struct Model {
     pub api: Api,
     /// Most connections open at once; past it, newcomers wait in the kernel's backlog.
     pub max_connections: usize,
 }
 
-impl Default for Config {
+impl Default for Model {
     fn default() -> Self {
-        Self {
-            server: common::Config::default(),
-            api: Api::Epoll,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-        }
+        Self { api: Api::Epoll, max_connections: DEFAULT_MAX_CONNECTIONS }
     }
 }
 
-impl AsRef<common::Config> for Config {
-    fn as_ref(&self) -> &common::Config {
-        &self.server
-    }
-}
+/// Its settings: the shared ones, and [`Model`]'s in `model`.
+pub type Config = common::Config<Model>;
 
 /// v4-syscalls' command line: the shared options, the API and the connection cap.
 #[derive(Debug, Clone, clap::Args)]
@@ -121,7 +112,7 @@ pub struct Args {
 /// and `loadgen serve v4-syscalls` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
-    let config = Config { server, api: args.api, max_connections: args.max_connections };
+    let config = server.with(Model { api: args.api, max_connections: args.max_connections });
     run(listener, dispatcher, config)?;
     Ok(())
 }
@@ -206,21 +197,25 @@ impl LoopCounters {
     }
 }
 
-/// Serves on this thread until `config.server.shutdown` is triggered, waiting with
-/// `config.api`.
+/// Serves on this thread until `config.shutdown` is triggered, waiting with
+/// `config.model.api`.
 // ANCHOR: run
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let counters = Arc::new(LoopCounters::default());
-    counters.register(dispatcher.stats(), config.api);
-    dispatcher.stats().describe(match config.api {
+    counters.register(dispatcher.stats(), config.model.api);
+    dispatcher.stats().describe(match config.model.api {
         Api::Select => "One thread, one event loop, handlers inline, waiting with select: a bitmap copied and scanned on every wait.",
         Api::Poll => "One thread, one event loop, handlers inline, waiting with poll: an array copied and scanned on every wait.",
         Api::Epoll => "One thread, one event loop, handlers inline, waiting with epoll (level-triggered): only the ready sockets come back.",
         Api::EpollEt => "One thread, one event loop, handlers inline, waiting with epoll (edge-triggered): only the ready sockets come back.",
         Api::IoUring => "One thread, one event loop, handlers inline, on io_uring: reads and writes submitted, completions reaped.",
     });
-    tracing::info!(api = config.api.name(), "one event loop, written on {}", config.api.name());
-    match config.api {
+    tracing::info!(
+        api = config.model.api.name(),
+        "one event loop, written on {}",
+        config.model.api.name()
+    );
+    match config.model.api {
         Api::Select => {
             event_loop::run(select::Select::default(), listener, dispatcher, &config, counters)
         }

@@ -7,10 +7,10 @@ use std::time::Instant;
 use common::testkit::{
     Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, speaks_both_protocols, wait_until,
 };
-use v4_syscalls::{Api, Config, SERVER, run};
+use v4_syscalls::{Api, Config, Model, SERVER, run};
 
 fn server(api: Api) -> TestServer {
-    TestServer::start(SERVER, Config { api, ..Config::default() }, run)
+    TestServer::start(SERVER, Config::new(Model { api, ..Model::default() }), run)
 }
 
 #[test]
@@ -49,4 +49,28 @@ fn limit_a_busy_handler_stalls_every_connection_whatever_the_api() {
         assert!(busy.read_line().expect("the /cpu answer").starts_with("200"), "{api:?}");
         assert!(asked.elapsed() >= NO_ANSWER_WAIT, "{api:?}");
     }
+}
+
+/// io_uring's last moments: at a shutdown's deadline, a client still sending its request
+/// has a receive in flight, whose buffer the kernel may write into until the receive
+/// completes. The loop cancels it and reaps its completion before it frees the buffer
+/// (`Drop for Ring`), then ends, and the client sees its connection close.
+#[test]
+fn io_uring_stops_at_the_deadline_with_a_receive_in_flight() {
+    let server = server(Api::IoUring);
+    let mut client = Client::connect(server.addr()).expect("connect");
+    // Half a head: the request timeout (20 s by default) outlasts the shutdown's deadline.
+    client.send(b"GET /hello HTTP/1.1\r\n").expect("send");
+    // The loop holds it: the listener and one connection watched (a figure the loop
+    // registers as it starts, and updates at its sweeps).
+    let watched = || server.stats().model("watched").and_then(|v| v.as_u64());
+    assert!(wait_until(TIMEOUT, || watched() == Some(2)), "never accepted: {:?}", watched());
+    let stopping = Instant::now();
+    drop(server);
+    let took = stopping.elapsed();
+    assert!(
+        took >= common::shutdown::DEADLINE && took < common::shutdown::DEADLINE + TIMEOUT,
+        "stopped after {took:?}, not at the deadline"
+    );
+    assert!(client.is_closed_by_server(), "the client's connection outlived the server");
 }

@@ -8,6 +8,7 @@
 //! request. A turn that used its whole read budget is served again on the next round
 //! instead of waiting for an event that an edge-triggered poll would never send.
 
+use common::evented::SWEEP_EVERY;
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::sync::Arc;
@@ -26,8 +27,6 @@ use crate::LoopCounters;
 
 /// The listening socket's token; connections count up from 1.
 const LISTENER: Token = Token(0);
-/// Longest sleep in `poll`, so timeouts are checked and a shutdown noticed this often.
-const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
 /// A connection and what the loop knows about it besides.
 #[derive(Debug)]

@@ -34,13 +34,11 @@ use crate::event_loop::EventLoop;
 pub const SERVER: &str = registry::V5_REACTOR_PER_CORE.name;
 /// Where `cargo run -p v5-reactor-per-core` listens.
 pub const DEFAULT_ADDR: &str = registry::V5_REACTOR_PER_CORE.addr;
-/// Open connections allowed when no cap is given, across all loops (as v4).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 
-/// v5's settings: the shared ones, the number of loops and the connection cap.
+/// What v5 adds to the shared settings: the number of loops and the connection cap.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub server: common::Config,
+pub struct Model {
     /// Event loops, each a thread with its own listener and connections; at least 1.
     pub loops: usize,
     /// Most connections open at once, across all loops.
@@ -49,22 +47,14 @@ pub struct Config {
     pub backlog: i32,
 }
 
-impl Default for Config {
+impl Default for Model {
     fn default() -> Self {
-        Self {
-            server: common::Config::default(),
-            loops: default_loops(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            backlog: 1024,
-        }
+        Self { loops: default_loops(), max_connections: DEFAULT_MAX_CONNECTIONS, backlog: 1024 }
     }
 }
 
-impl AsRef<common::Config> for Config {
-    fn as_ref(&self) -> &common::Config {
-        &self.server
-    }
-}
+/// Its settings: the shared ones, and [`Model`]'s in `model`.
+pub type Config = common::Config<Model>;
 
 /// One loop per core the process may run on.
 pub fn default_loops() -> usize {
@@ -92,12 +82,11 @@ pub struct Args {
 /// `loadgen serve v5-reactor-per-core` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, server) = common::cli::start_reuse_port(SERVER, &args.server)?;
-    let config = Config {
-        server,
+    let config = server.with(Model {
         loops: args.loops.map_or_else(default_loops, usize::from),
         max_connections: args.max_connections,
         backlog: args.server.backlog,
-    };
+    });
     // Announced only once every loop's socket listens: a client that connects the moment
     // it reads the address is then spread over all of them, not queued on the first.
     let listeners = loop_sockets(listener, &config)?;
@@ -135,7 +124,7 @@ impl LoopCounters {
     }
 }
 
-/// Serves until `config.server.shutdown` is triggered: one thread per loop, named
+/// Serves until `config.shutdown` is triggered: one thread per loop, named
 /// `loop-0`, `loop-1`, …, each with its own socket on `listener`'s address.
 ///
 /// `listener` must have been bound with `SO_REUSEPORT`
@@ -150,8 +139,8 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
 pub fn loop_sockets(listener: TcpListener, config: &Config) -> io::Result<Vec<TcpListener>> {
     let addr = listener.local_addr()?;
     let mut listeners = vec![listener];
-    for _ in 1..config.loops.max(1) {
-        let socket = common::cli::listen(addr, config.backlog, Sharing::ReusePort).map_err(|e| {
+    for _ in 1..config.model.loops.max(1) {
+        let socket = common::cli::listen(addr, config.model.backlog, Sharing::ReusePort).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("a second socket on {addr} ({e}); v5's listener must be bound with SO_REUSEPORT"),
@@ -169,8 +158,8 @@ pub fn run_loops(
     config: Config,
 ) -> io::Result<()> {
     let loops = listeners.len();
-    let latch = Arc::new(LimitLatch::new(config.max_connections.max(1)));
-    let timeouts = (&config.server).into();
+    let latch = Arc::new(LimitLatch::new(config.model.max_connections.max(1)));
+    let timeouts = config.timeouts();
     let counters: Vec<Arc<LoopCounters>> = (0..loops).map(|_| Arc::default()).collect();
     register_loop_figures(dispatcher.stats(), &counters);
     dispatcher.stats().describe(
@@ -178,7 +167,7 @@ pub fn run_loops(
     );
     tracing::info!(
         loops,
-        max_connections = config.max_connections,
+        max_connections = config.model.max_connections,
         "a loop per core, SO_REUSEPORT"
     );
 
@@ -191,7 +180,7 @@ pub fn run_loops(
             Arc::clone(&latch),
             timeouts,
             Arc::clone(counters),
-            config.server.shutdown.clone(),
+            config.shutdown.clone(),
         )?;
         let thread = std::thread::Builder::new().name(format!("loop-{id}"));
         threads.push(thread.spawn(move || event_loop.run())?);

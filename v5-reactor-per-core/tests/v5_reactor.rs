@@ -10,7 +10,7 @@ use common::testkit::{
     Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, spawn_binary, speaks_both_protocols, wait_until,
 };
 use common::{Dispatcher, Request, Response, Stats, procfs};
-use v5_reactor_per_core::{Config, SERVER, run};
+use v5_reactor_per_core::{Config, Model, SERVER, run};
 
 /// The built-in routes and `GET /thread`, which names the thread that ran the handler.
 fn dispatcher(server: &'static str) -> Dispatcher {
@@ -27,7 +27,7 @@ fn v5(loops: usize) -> TestServer {
     TestServer::on_listener(
         listener,
         dispatcher(SERVER),
-        Config { loops, ..Config::default() },
+        Config::new(Model { loops, ..Model::default() }),
         run,
     )
 }
@@ -55,7 +55,7 @@ fn answers_both_protocols_and_names_itself() {
 fn requests_are_served_where_they_were_accepted_with_no_hand_off() {
     let v4 = TestServer::with_dispatcher(
         dispatcher(v4_nio::SERVER),
-        v4_nio::Config { workers: 2, ..v4_nio::Config::default() },
+        v4_nio::Config::new(v4_nio::Model { workers: 2, ..Default::default() }),
         v4_nio::run,
     );
     let mut c = Client::connect(v4.addr()).unwrap();

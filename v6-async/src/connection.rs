@@ -36,10 +36,10 @@ pub async fn handle_connection(
     let mut session = Session::new();
     let closed = loop {
         let closed;
-        (session, closed) = answer(session, &dispatcher, config.blocking, &counters).await;
+        (session, closed) = answer(session, &dispatcher, config.model.blocking, &counters).await;
         if !session.outbox.is_empty() {
             // A client that never reads is given the idle timeout, then let go.
-            match timeout(config.server.idle_timeout, stream.write_all(&session.outbox)).await {
+            match timeout(config.idle_timeout, stream.write_all(&session.outbox)).await {
                 Ok(Ok(())) => session.outbox.clear(),
                 _ => return,
             }
@@ -55,9 +55,9 @@ pub async fn handle_connection(
         if at_rest && *closing.borrow() {
             return;
         }
-        let wait = match session.deadline(config.server.request_timeout) {
+        let wait = match session.deadline(config.request_timeout) {
             Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-            None => config.server.idle_timeout,
+            None => config.idle_timeout,
         };
         tokio::select! {
             ready = timeout(wait, stream.readable()) => match ready {

@@ -37,8 +37,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 pub const SERVER: &str = registry::V6_ASYNC.name;
 /// Where `cargo run -p v6-async` listens.
 pub const DEFAULT_ADDR: &str = registry::V6_ASYNC.addr;
-/// Open connections allowed when no cap is given (as v4 and v5).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 
 /// Where handlers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,10 +48,9 @@ pub enum Blocking {
     Spawn,
 }
 
-/// v6's settings: the shared ones, the runtime's size, where handlers run, the cap.
+/// What v6 adds to the shared settings: the runtime's size, where handlers run, the cap.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub server: common::Config,
+pub struct Model {
     /// Runtime worker threads; at least 1.
     pub workers: usize,
     pub blocking: Blocking,
@@ -60,10 +58,9 @@ pub struct Config {
     pub max_connections: usize,
 }
 
-impl Default for Config {
+impl Default for Model {
     fn default() -> Self {
         Self {
-            server: common::Config::default(),
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             blocking: Blocking::Inline,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -71,11 +68,8 @@ impl Default for Config {
     }
 }
 
-impl AsRef<common::Config> for Config {
-    fn as_ref(&self) -> &common::Config {
-        &self.server
-    }
-}
+/// Its settings: the shared ones, and [`Model`]'s in `model`.
+pub type Config = common::Config<Model>;
 
 /// v6's command line: the shared options, the runtime and where handlers run.
 #[derive(Debug, Clone, clap::Args)]
@@ -101,13 +95,12 @@ pub struct Args {
 /// `loadgen serve v6-async` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
-    let defaults = Config::default();
-    let config = Config {
-        server,
+    let defaults = Model::default();
+    let config = server.with(Model {
         workers: args.workers.map_or(defaults.workers, usize::from),
         blocking: args.blocking,
         max_connections: args.max_connections,
-    };
+    });
     run(listener, dispatcher, config)?;
     Ok(())
 }
@@ -121,18 +114,18 @@ pub struct Counters {
     all_done: Notify,
 }
 
-/// Serves until `config.server.shutdown` is triggered: builds the runtime, then accepts
+/// Serves until `config.shutdown` is triggered: builds the runtime, then accepts
 /// on this thread and spawns a task per connection.
 pub fn run(listener: StdListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.workers.max(1))
+        .worker_threads(config.model.workers.max(1))
         .thread_name("rt-worker")
         .enable_all()
         .build()?;
     let counters = Arc::new(Counters::default());
     register_figures(dispatcher.stats(), &counters, &config);
     dispatcher.stats().describe("tokio: a task per connection, written like v2, run by a few worker threads with work stealing.");
-    tracing::info!(workers = config.workers, blocking = ?config.blocking, "tokio: a task per connection");
+    tracing::info!(workers = config.model.workers, blocking = ?config.model.blocking, "tokio: a task per connection");
     listener.set_nonblocking(true)?;
     runtime.block_on(accept_loop(listener, dispatcher, config, counters))
 }
@@ -145,9 +138,9 @@ async fn accept_loop(
     counters: Arc<Counters>,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
-    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let permits = Arc::new(Semaphore::new(config.model.max_connections.max(1)));
     let (closing, closing_rx) = watch::channel(false);
-    let shutdown = config.server.shutdown.clone();
+    let shutdown = config.shutdown.clone();
     let config = Arc::new(config);
     while !shutdown.is_triggered() {
         // At the cap, wait for a connection to close; newcomers queue in the backlog.
@@ -220,11 +213,11 @@ async fn acquire(
 fn register_figures(stats: &Stats, counters: &Arc<Counters>, config: &Config) {
     let c = Arc::clone(counters);
     stats.gauge("tasks", move || c.tasks.load(Ordering::Relaxed));
-    let workers = config.workers as u64;
+    let workers = config.model.workers as u64;
     stats.gauge("runtime_workers", move || workers);
     let c = Arc::clone(counters);
     stats.gauge("blocking_in_use", move || c.blocking_in_use.load(Ordering::Relaxed));
-    let blocking = match config.blocking {
+    let blocking = match config.model.blocking {
         Blocking::Inline => "inline",
         Blocking::Spawn => "spawn",
     };

@@ -7,10 +7,10 @@ use std::time::Duration;
 use common::testkit::{
     Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, speaks_both_protocols, wait_until,
 };
-use v6_async::{Blocking, Config, SERVER, run};
+use v6_async::{Blocking, Config, Model, SERVER, run};
 
 fn v6(workers: usize, blocking: Blocking) -> TestServer {
-    TestServer::start(SERVER, Config { workers, blocking, ..Config::default() }, run)
+    TestServer::start(SERVER, Config::new(Model { workers, blocking, ..Model::default() }), run)
 }
 
 /// Sends `GET /sleep?ms=…` on `n` new connections and waits until every one of them is in
@@ -46,7 +46,10 @@ fn answers_both_protocols_and_names_itself() {
 /// answered while more `/sleep`s are in flight than the runtime has workers.
 #[test]
 fn a_blocking_handler_stalls_a_v5_loop_but_not_v6_with_spawn() {
-    let v5_config = v5_reactor_per_core::Config { loops: 1, ..Default::default() };
+    let v5_config = v5_reactor_per_core::Config::new(v5_reactor_per_core::Model {
+        loops: 1,
+        ..Default::default()
+    });
     let listener =
         common::cli::listen("127.0.0.1:0".parse().unwrap(), 128, common::cli::Sharing::ReusePort)
             .unwrap();
