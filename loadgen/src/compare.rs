@@ -4,8 +4,6 @@
 //! (`loadgen serve`), sampled from /proc while the load runs, and stopped. Each scenario
 //! says what it teaches; each outcome says whether the version hit a limit, and which.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
@@ -432,18 +430,23 @@ pub fn run(
         }
     }
     let peers: Vec<Peer> = notes.iter().filter(|n| n.note.is_ok()).map(|n| n.peer).collect();
-    let rows = |scenario: &Scenario| -> Vec<Subject> {
-        let path = match &scenario.load {
-            Load::Bench(b) => b.path.as_str(),
-            Load::Hold(h) => h.path.as_str(),
-            Load::Waits(_) => return Vec::new(),
-        };
-        let answering = peers.iter().filter(|p| p.answers(path)).map(|&p| Subject::Peer(p));
-        versions.iter().map(|&v| Subject::Version(v)).chain(answering).collect()
+    // The requests a scenario sends, so a peer that does not serve them sits it out.
+    let path = |scenario: &Scenario| match &scenario.load {
+        Load::Bench(b) => Some(b.path.clone()),
+        Load::Hold(h) => Some(h.path.clone()),
+        Load::Waits(_) => None,
     };
-    let total: usize = scenarios.iter().map(|s| rows(s).len()).sum();
-    // The peers started once and kept through every scenario (a JVM, warmed once).
-    let mut kept: HashMap<Peer, ChildServer> = HashMap::new();
+    let serves =
+        |peer: &Peer, scenario: &Scenario| path(scenario).is_some_and(|p| peer.answers(&p));
+    let total: usize = scenarios
+        .iter()
+        .filter(|s| path(s).is_some())
+        .map(|s| versions.len() + peers.iter().filter(|p| serves(p, s)).count())
+        .sum();
+    let census_tool = |scenario: &Scenario| match scenario.id {
+        ScenarioId::Syscalls => census::Tool::find().map(Some),
+        _ => Ok(None),
+    };
     let mut results = Vec::new();
     let mut step = 0;
     for scenario in scenarios {
@@ -452,46 +455,58 @@ pub fn run(
             results.push(ScenarioResult { waits: waits::run(config)?, ..scenario.result() });
             continue;
         }
-        let subjects = rows(scenario);
-        let census_tool = match scenario.id {
-            ScenarioId::Syscalls => match census::Tool::find() {
-                Ok(tool) => Some(tool),
-                Err(why) => {
-                    eprintln!("  skipped: {why}");
-                    results.push(ScenarioResult { skipped: Some(why), ..scenario.result() });
-                    step += subjects.len();
-                    continue;
-                }
-            },
-            _ => None,
+        let census = match census_tool(scenario) {
+            Ok(tool) => tool,
+            Err(why) => {
+                eprintln!("  skipped: {why}");
+                results.push(ScenarioResult { skipped: Some(why), ..scenario.result() });
+                step += versions.len() + peers.iter().filter(|p| serves(p, scenario)).count();
+                continue;
+            }
         };
         let mut result = scenario.result();
-        for subject in subjects {
+        for &version in versions {
             step += 1;
-            eprint!("  [{step}/{total}] {:<20} ", subject.name());
-            let fresh;
-            let server = match subject {
-                Subject::Peer(peer) if peer.warm_up().is_some() => match kept.entry(peer) {
-                    Entry::Occupied(kept) => kept.into_mut(),
-                    Entry::Vacant(place) => place.insert(start_warm(peer, out)?),
-                },
-                _ => {
-                    let name = format!("{:?}-{}", scenario.id, subject.name());
-                    let log = File::create(logs.join(format!("{name}.log")))?;
-                    fresh = subject.spawn(&out.join("peers").join(&name), log)?;
-                    &fresh
-                }
-            };
-            let outcome = run_one(scenario, subject, census_tool, server)?;
+            eprint!("  [{step}/{total}] {:<20} ", version.name());
+            let name = format!("{:?}-{}", scenario.id, version.name());
+            let log = File::create(logs.join(format!("{name}.log")))?;
+            let server = serve::spawn(version, Some(log))?;
+            let outcome = run_one(scenario, version.into(), census, &server)?;
             eprintln!("{}", outcome.verdict.text);
-            match subject {
-                Subject::Version(_) => result.outcomes.push(outcome),
-                Subject::Peer(_) => result.peers.push(outcome),
-            }
+            result.outcomes.push(outcome);
         }
         results.push(result);
     }
-    drop(kept);
+    // Then the reference servers, one at a time with no other server running, each
+    // through the scenarios it serves.
+    for &peer in &peers {
+        eprintln!("\nReference server {}: {}", peer.name(), peer.design());
+        // A peer that needs a warm-up (a JVM) is started once and kept for all of them.
+        let mut kept: Option<ChildServer> = None;
+        for (scenario, result) in scenarios.iter().zip(&mut results) {
+            if result.skipped.is_some() || !serves(&peer, scenario) {
+                continue;
+            }
+            step += 1;
+            eprint!("  [{step}/{total}] {:<20} {:<28} ", peer.name(), format!("{:?}", scenario.id));
+            let fresh;
+            let server = if peer.warm_up().is_some() {
+                if kept.is_none() {
+                    kept = Some(start_warm(peer, out)?);
+                }
+                kept.as_ref().ok_or_else(|| anyhow::anyhow!("{} did not start", peer.name()))?
+            } else {
+                let name = format!("{:?}-{}", scenario.id, peer.name());
+                let log = File::create(logs.join(format!("{name}.log")))?;
+                fresh = peer.spawn(&out.join("peers").join(&name), log)?;
+                &fresh
+            };
+            let census = census_tool(scenario).map_err(anyhow::Error::msg)?;
+            let outcome = run_one(scenario, peer.into(), census, server)?;
+            eprintln!("{}", outcome.verdict.text);
+            result.peers.push(outcome);
+        }
+    }
     // The fastest keep-alive version, measured again by loadgen and by wrk.
     let keep_alive = scenarios.iter().find(|s| s.id == ScenarioId::KeepAlive);
     let fastest = results.iter().find(|r| r.id == ScenarioId::KeepAlive).and_then(|r| {

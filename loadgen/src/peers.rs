@@ -91,12 +91,13 @@ impl Peer {
     /// How long to load it, unmeasured, before its first measured run, if it needs it: a
     /// JVM interprets its code at first and compiles what runs hot, so a fresh Tomcat's
     /// first seconds measure its compiler, not its design (here it serves a tenth of its
-    /// rate in its first second and nearly all of it after eight). A peer that needs a
-    /// warm-up is started once per comparison and kept through every scenario, as such a
-    /// server runs in production; native servers are fresh for each, as the versions.
+    /// rate in its first second and all of it after about twelve: `scripts/tomcat-warm-up.sh`,
+    /// stored in `docs/src/results/tomcat-warm-up.txt`). A peer that needs a warm-up is
+    /// started once per comparison and kept through every scenario, as such a server runs
+    /// in production; native servers are fresh for each, as the versions.
     pub fn warm_up(self) -> Option<Duration> {
         match self {
-            Peer::TomcatNio10 | Peer::TomcatNio200 => Some(Duration::from_secs(8)),
+            Peer::TomcatNio10 | Peer::TomcatNio200 => Some(Duration::from_secs(12)),
             Peer::Nginx | Peer::Hyper => None,
         }
     }

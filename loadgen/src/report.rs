@@ -322,15 +322,15 @@ fn peer_notes(comparison: &Comparison) -> Vec<String> {
 }
 
 /// What the reference servers are, for a reader of the report.
-const PEERS_INTRO: &str = "Production servers built on the designs of the series, run through \
-     the scenarios whose requests they serve, each configured by the files in the \
-     repository's peers/ folder. They are not versions: their rows are here to show how far \
-     each design can go, not to rank them with the versions. nginx and hyper start fresh for \
-     each scenario, as the versions do; each Tomcat is started once, loaded for 8 s \
-     unmeasured (a fresh JVM interprets its code until it has compiled what runs hot, and \
-     serves a tenth of its rate in its first second here), and kept through every scenario, \
-     as a JVM server runs in production: its memory and threads carry over from one \
-     scenario to the next.";
+const PEERS_INTRO: &str = "Production servers built on the designs of the series, run after the \
+     versions, one at a time, through the scenarios whose requests they serve, each \
+     configured by the files in the repository's peers/ folder. They are not versions: \
+     their rows are here to show how far each design can go, not to rank them with the \
+     versions. nginx and hyper start fresh for each scenario, as the versions do; each \
+     Tomcat is started once, loaded for 12 s unmeasured (a fresh JVM interprets its code \
+     until it has compiled what runs hot, and serves a tenth of its rate in its first \
+     second here), and kept through its scenarios, as a JVM server runs in production: \
+     its memory and threads carry over from one scenario to the next.";
 
 pub(crate) fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
     let escape = |s: &str| s.replace('|', "\\|");
