@@ -479,6 +479,7 @@ pub fn run(
     }
     // Then the reference servers, one at a time with no other server running, each
     // through the scenarios it serves.
+    let peers_started = std::time::Instant::now();
     for &peer in &peers {
         eprintln!("\nReference server {}: {}", peer.name(), peer.design());
         // A peer that needs a warm-up (a JVM) is started once and kept for all of them.
@@ -506,6 +507,9 @@ pub fn run(
             eprintln!("{}", outcome.verdict.text);
             result.peers.push(outcome);
         }
+    }
+    if !peers.is_empty() {
+        eprintln!("\nThe reference servers took {:.0?}.", peers_started.elapsed());
     }
     // The fastest keep-alive version, measured again by loadgen and by wrk.
     let keep_alive = scenarios.iter().find(|s| s.id == ScenarioId::KeepAlive);
