@@ -2,11 +2,12 @@
 //! `maxConnections` and its `LimitLatch`. Better a queue in the kernel's backlog than a
 //! process out of file descriptors.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::Shutdown;
+use crate::stats::Counter;
 
 /// Open connections allowed when no cap is given, by every version that has a cap: far
 /// below `ulimit -n` of 20,000, so the cap, not the descriptor table, is what a flood meets.
@@ -34,7 +35,7 @@ impl LimitLatch {
 
     /// Takes a permit, waiting while `max` are out (counting the wait in `waits`, once).
     /// None once shutdown is triggered.
-    pub fn acquire(self: &Arc<Self>, shutdown: &Shutdown, waits: &AtomicU64) -> Option<Permit> {
+    pub fn acquire(self: &Arc<Self>, shutdown: &Shutdown, waits: &Counter) -> Option<Permit> {
         // The lock only pairs the condition variable with the count; it guards no data,
         // so a poisoned lock is as good as a clean one.
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -45,7 +46,7 @@ impl LimitLatch {
             }
             if !waited {
                 waited = true;
-                waits.fetch_add(1, Ordering::Relaxed);
+                waits.bump();
                 tracing::info!(max = self.max, "connection cap reached; waiting for a close");
             }
             // Timed, so a shutdown is noticed even when nothing closes.

@@ -76,20 +76,20 @@ impl Stats {
     }
 
     /// Registers a counter of the version's own under `name` and returns it to be bumped.
-    pub fn counter(&self, name: &'static str) -> Arc<AtomicU64> {
-        let counter = Arc::new(AtomicU64::new(0));
-        let read = Arc::clone(&counter);
+    pub fn counter(&self, name: &'static str) -> Counter {
+        let counter = Counter::default();
+        let read = counter.clone();
         self.counting.write().unwrap_or_else(|e| e.into_inner()).push(name);
-        self.gauge(name, move || read.load(Ordering::Relaxed));
+        self.gauge(name, move || read.get());
         counter
     }
 
     /// Registers a level of the version's own under `name` (threads alive, say): a figure
     /// that goes up and down, drawn as it is, where a counter is drawn per second.
-    pub fn level(&self, name: &'static str) -> Arc<AtomicU64> {
-        let level = Arc::new(AtomicU64::new(0));
-        let read = Arc::clone(&level);
-        self.gauge(name, move || read.load(Ordering::Relaxed));
+    pub fn level(&self, name: &'static str) -> Level {
+        let level = Level::default();
+        let read = level.clone();
+        self.gauge(name, move || read.get());
         level
     }
 
@@ -155,6 +155,53 @@ impl Stats {
     }
 }
 
+/// A figure of a version's own that only grows (wake-ups, dispatches), from
+/// [`Stats::counter`]: `/stats` shows its total, the live page its rate. Clones count
+/// together. Every version counts with these, so one name means one thing.
+#[derive(Debug, Clone, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    /// Adds one.
+    pub fn bump(&self) {
+        self.add(1);
+    }
+
+    pub fn add(&self, n: u64) {
+        // A count read by /stats orders nothing else: relaxed.
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A figure of a version's own that goes up and down (threads alive, connections held),
+/// from [`Stats::level`]: shown as it is. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Level(Arc<AtomicU64>);
+
+impl Level {
+    pub fn up(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Takes one away and returns what is left: a shutdown that waits for the last task
+    /// to end learns from the one that takes it to zero.
+    pub fn down(&self) -> u64 {
+        self.0.fetch_sub(1, Ordering::AcqRel).saturating_sub(1)
+    }
+
+    pub fn set(&self, value: u64) {
+        self.0.store(value, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// A figure read from a shared source: its name under `model`, and how to read it.
 pub type Figure<S> = (&'static str, fn(&S) -> usize);
 
@@ -178,12 +225,12 @@ mod tests {
         let wakeups = stats.counter("wakeups");
         stats.gauge("pool_size", || 4u64);
         let live = stats.level("live");
-        live.store(2, Ordering::Relaxed);
+        live.set(2);
         let guard = stats.connection_opened();
         let _second = stats.connection_opened();
         drop(guard);
         stats.request_served();
-        wakeups.fetch_add(3, Ordering::Relaxed);
+        wakeups.add(3);
 
         let snap = stats.snapshot();
         assert_eq!(snap["server"], "test");

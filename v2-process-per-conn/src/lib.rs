@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::cli::ServerArgs;
 use common::shutdown::DEADLINE;
+use common::stats::Counter;
 use common::{Dispatcher, accept_failed, handle_connection, procfs};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -112,7 +113,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
 
 /// After the accept loop: tells every child to stop (each answers the request it is
 /// serving, then exits), and waits for them until the shutdown deadline.
-fn wait_for_children(forked: &AtomicU64) {
+fn wait_for_children(forked: &Counter) {
     for child in procfs::children(std::process::id()).unwrap_or_default() {
         if let Ok(pid) = i32::try_from(child) {
             // A child that has just exited is not there to signal: nothing to do.
@@ -120,7 +121,7 @@ fn wait_for_children(forked: &AtomicU64) {
         }
     }
     let deadline = Instant::now() + DEADLINE;
-    let live = || forked.load(Ordering::Relaxed).saturating_sub(REAPED.load(Ordering::Relaxed));
+    let live = || forked.get().saturating_sub(REAPED.load(Ordering::Relaxed));
     while live() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -142,7 +143,7 @@ fn fork_connection(
     listener: &TcpListener,
     dispatcher: &Dispatcher,
     config: &Config,
-    forked: &AtomicU64,
+    forked: &Counter,
 ) {
     // SAFETY: `run` checked that this process has one thread, so the child starts with
     // no lock held by a thread it lacks and may run ordinary Rust code.
@@ -166,7 +167,7 @@ fn fork_connection(
             std::process::exit(0);
         }
         Ok(ForkResult::Parent { child }) => {
-            forked.fetch_add(1, Ordering::Relaxed);
+            forked.bump();
             tracing::debug!(%child, "forked a child for connection {id}");
         }
         // EAGAIN: too many processes, or no memory for another. This client is closed

@@ -12,8 +12,8 @@
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use common::stats::Level;
 use common::{Dispatcher, accept_failed, handle_connection};
 
 pub use common::Config;
@@ -64,7 +64,7 @@ fn spawn_connection_thread(
     stream: TcpStream,
     dispatcher: &Arc<Dispatcher>,
     config: &Config,
-    live: &Arc<AtomicU64>,
+    live: &Level,
 ) {
     let (dispatcher, config) = (Arc::clone(dispatcher), config.clone());
     let counted = LiveThread::new(live);
@@ -80,19 +80,19 @@ fn spawn_connection_thread(
 }
 // ANCHOR_END: spawn
 
-/// One live connection thread in the `connection_threads` gauge, until dropped: when the
+/// One live connection thread in the `connection_threads` level, until dropped: when the
 /// thread ends, even by a panic, or when it never started.
-struct LiveThread(Arc<AtomicU64>);
+struct LiveThread(Level);
 
 impl LiveThread {
-    fn new(live: &Arc<AtomicU64>) -> Self {
-        live.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(live))
+    fn new(live: &Level) -> Self {
+        live.up();
+        Self(live.clone())
     }
 }
 
 impl Drop for LiveThread {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.down();
     }
 }

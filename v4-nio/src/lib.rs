@@ -33,9 +33,9 @@ pub mod worker;
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::cli::ServerArgs;
+use common::stats::Counter;
 use common::{Dispatcher, Stats};
 
 use common::limit::LimitLatch;
@@ -100,27 +100,27 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 #[derive(Debug)]
 pub struct Counters {
     /// Times a thread woke the sleeping poller to take an event from its queue.
-    pub wakeups: Arc<AtomicU64>,
+    pub wakeups: Counter,
     /// Connections handed to a worker (or, with no workers, served on the poller).
-    pub dispatches: Arc<AtomicU64>,
+    pub dispatches: Counter,
     /// Dispatches that found nothing to read and nothing to write: wasted hand-offs, the
     /// symptom of the article's level-triggered bug.
-    pub empty_dispatches: Arc<AtomicU64>,
+    pub empty_dispatches: Counter,
     /// Connections a worker gave back to the poller to watch again.
-    pub rearms: Arc<AtomicU64>,
+    pub rearms: Counter,
     /// Writes the socket could not take whole: the connection went back to the poller to
     /// wait for WRITABLE instead of holding a worker.
-    pub write_waits: Arc<AtomicU64>,
+    pub write_waits: Counter,
     /// Readiness reported for a connection that a worker holds; the worker reads until
     /// `WouldBlock`, and the re-arm reports anything left, so these are safely ignored.
-    pub events_while_busy: Arc<AtomicU64>,
+    pub events_while_busy: Counter,
     /// Connections closed by the poller for idling past the timeout.
-    pub idle_closed: Arc<AtomicU64>,
+    pub idle_closed: Counter,
     /// Connections closed because a request took longer than the request timeout to
     /// arrive whole (a slowloris client trickling its headers).
-    pub request_timeouts: Arc<AtomicU64>,
+    pub request_timeouts: Counter,
     /// Times the acceptor waited because `max_connections` were open.
-    pub accept_waits: Arc<AtomicU64>,
+    pub accept_waits: Counter,
 }
 
 impl Counters {
@@ -137,11 +137,6 @@ impl Counters {
             accept_waits: stats.counter("accept_waits"),
         }
     }
-}
-
-/// Adds one to a counter.
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Serves until `config.shutdown` is triggered: starts the acceptor and poller

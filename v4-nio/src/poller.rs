@@ -27,8 +27,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use common::shutdown::DEADLINE;
 
+use crate::Counters;
 use crate::worker::{Dispatched, Workers};
-use crate::{Counters, bump};
 use common::evented::{Connection, Overdue, Timeouts};
 use common::limit::Permit;
 
@@ -75,7 +75,7 @@ struct Wakeup {
 impl Wakeup {
     fn event_queued(&self) {
         if self.counter.fetch_add(1, Ordering::AcqRel) == -1 {
-            bump(&self.counters.wakeups);
+            self.counters.wakeups.bump();
             if let Err(e) = self.waker.wake() {
                 tracing::error!("cannot wake the poller: {e}");
             }
@@ -236,7 +236,7 @@ impl Poller {
                     self.connections.remove(&conn.token);
                     return;
                 }
-                bump(&self.counters.rearms);
+                self.counters.rearms.bump();
                 // Re-arming re-checks readiness: bytes that came while a worker held the
                 // connection produce an event now.
                 match self.poll.registry().reregister(&mut conn.stream, conn.token, interest) {
@@ -283,7 +283,7 @@ impl Poller {
                 // No pool: the connection was served on this thread just now.
                 Dispatched::Served(verdict) => self.apply(verdict),
             },
-            Slot::Away => bump(&self.counters.events_while_busy),
+            Slot::Away => self.counters.events_while_busy.bump(),
         }
     }
 
@@ -295,8 +295,8 @@ impl Poller {
 
     fn count_closed(&self, why: Overdue) {
         match why {
-            Overdue::Idle => bump(&self.counters.idle_closed),
-            Overdue::Request => bump(&self.counters.request_timeouts),
+            Overdue::Idle => self.counters.idle_closed.bump(),
+            Overdue::Request => self.counters.request_timeouts.bump(),
             Overdue::No => {}
         }
     }

@@ -15,8 +15,8 @@ use common::{Dispatcher, Stats};
 use mio::Interest;
 use threadpool::ThreadPool;
 
+use crate::Counters;
 use crate::poller::{PollerEvent, PollerHandle};
-use crate::{Counters, bump};
 
 /// Serves connections; cheap to clone into each pool job.
 #[derive(Debug, Clone)]
@@ -34,14 +34,14 @@ impl Worker {
         // (`EPOLL_CTL_MOD`) re-checks readiness, and a pending end of input is reported.
         let turn = conn.serve_turn(&self.dispatcher, false);
         if let Ok(Turn { empty: true, .. }) = turn {
-            bump(&self.counters.empty_dispatches);
+            self.counters.empty_dispatches.bump();
         }
         match turn.map(|turn| turn.next) {
             // Re-arming re-checks readiness, so input left after a yield is reported.
             Ok(Next::Readable | Next::Yielded) => PollerEvent::Rearm(conn, Interest::READABLE),
             Ok(Next::Writable) => {
                 // The socket could not take every reply: wait for WRITABLE, not here.
-                bump(&self.counters.write_waits);
+                self.counters.write_waits.bump();
                 PollerEvent::Rearm(conn, Interest::WRITABLE)
             }
             Ok(Next::Close(why)) => {
@@ -101,7 +101,7 @@ impl Workers {
     /// with no pool, serves it right here.
     // ANCHOR: dispatch
     pub fn dispatch(&self, conn: Box<Connection>, poller: &PollerHandle) -> Dispatched {
-        bump(&self.worker.counters.dispatches);
+        self.worker.counters.dispatches.bump();
         let Some(pool) = &self.pool else {
             return Dispatched::Served(self.worker.serve(conn));
         };

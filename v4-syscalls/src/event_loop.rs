@@ -11,7 +11,6 @@ use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::Dispatcher;
@@ -66,7 +65,7 @@ pub fn run<W: Waiter>(
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     waiter.watch(listener.as_raw_fd(), LISTENER, Interest::Read)?;
-    counters.watched.store(1, Ordering::Relaxed);
+    counters.watched.set(1);
     let mut event_loop = EventLoop {
         waiter,
         listener: Some(listener),
@@ -196,9 +195,10 @@ impl<W: Waiter> EventLoop<W> {
     /// A connection the waiter cannot watch (select: a descriptor past `FD_SETSIZE`) is
     /// closed at once, counted, and the reason logged the first time.
     fn refuse(&mut self, token: Token, why: &io::Error) {
-        if self.counters.refused.fetch_add(1, Ordering::Relaxed) == 0 {
+        if self.counters.refused.get() == 0 {
             tracing::warn!("refusing connections that cannot be watched: {why}");
         }
+        self.counters.refused.bump();
         self.connections.remove(token);
     }
 
@@ -268,7 +268,7 @@ impl<W: Waiter> EventLoop<W> {
             });
         }
         let listening = usize::from(self.listener.is_some());
-        self.counters.watched.store((self.connections.len() + listening) as u64, Ordering::Relaxed);
+        self.counters.watched.set((self.connections.len() + listening) as u64);
     }
 
     /// Closes every connection `close` picks, telling the waiter first.

@@ -22,7 +22,6 @@ use std::io;
 use std::net::{Shutdown as Direction, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use common::Dispatcher;
@@ -417,7 +416,7 @@ impl Ring {
             self.close(token)?;
         }
         let listening = u64::from(self.listener.is_some());
-        self.counters.watched.store(self.connections.len() as u64 + listening, Ordering::Relaxed);
+        self.counters.watched.set(self.connections.len() as u64 + listening);
         Ok(())
     }
 }

@@ -34,10 +34,11 @@ use std::io;
 use std::net::TcpListener;
 use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::time::Duration;
 
 use common::cli::ServerArgs;
+use common::stats::{Counter, Level};
 use common::{Dispatcher, Stats};
 
 /// The crate name, sent in the `Server` header.
@@ -153,47 +154,45 @@ impl Ready {
 }
 
 /// The loop's figures, shared with `/stats`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoopCounters {
     /// Descriptors watched now: the connections and the listener.
-    pub watched: AtomicU64,
+    pub watched: Level,
     /// Calls to the wait (select, poll, epoll_wait, io_uring_enter).
-    pub waits: AtomicU64,
+    pub waits: Counter,
     /// Readiness events (or completions) those waits returned.
-    pub events: AtomicU64,
-    /// Nanoseconds spent inside the wait calls, sleeping included.
-    pub wait_nanos: AtomicU64,
+    pub events: Counter,
+    /// Nanoseconds spent inside the wait calls, sleeping included (shown as `wait_secs`).
+    pub wait_nanos: Counter,
     /// Connections refused because their descriptor cannot be watched (select's limit).
-    pub refused: AtomicU64,
+    pub refused: Counter,
 }
 
 impl LoopCounters {
-    fn register(self: &Arc<Self>, stats: &Stats, api: Api) {
-        let read = |c: &Arc<Self>, f: fn(&Self) -> &AtomicU64| {
-            let c = Arc::clone(c);
-            move || f(&c).load(Ordering::Relaxed)
-        };
+    /// Registers the loop's figures in `stats`, as the loop waits with `api`.
+    fn register(stats: &Stats, api: Api) -> Arc<Self> {
         stats.gauge("api", move || api.name());
-        stats.gauge("watched", read(self, |c| &c.watched));
-        stats.gauge("waits", read(self, |c| &c.waits));
-        stats.gauge("events", read(self, |c| &c.events));
-        let c = Arc::clone(self);
-        stats.gauge("events_per_wait", move || {
-            let waits = c.waits.load(Ordering::Relaxed).max(1);
-            c.events.load(Ordering::Relaxed) as f64 / waits as f64
+        let counters = Arc::new(Self {
+            watched: stats.level("watched"),
+            waits: stats.counter("waits"),
+            events: stats.counter("events"),
+            wait_nanos: Counter::default(),
+            refused: Counter::default(),
         });
-        stats.gauge("wait_secs", {
-            let c = Arc::clone(self);
-            move || c.wait_nanos.load(Ordering::Relaxed) as f64 / 1e9
-        });
-        stats.gauge("refused", read(self, |c| &c.refused));
+        let c = Arc::clone(&counters);
+        stats.gauge("events_per_wait", move || c.events.get() as f64 / c.waits.get().max(1) as f64);
+        let c = Arc::clone(&counters);
+        stats.gauge("wait_secs", move || c.wait_nanos.get() as f64 / 1e9);
+        let c = Arc::clone(&counters);
+        stats.gauge("refused", move || c.refused.get());
+        counters
     }
 
     /// Counts one wait that took `took` and returned `events`.
     pub fn waited(&self, took: Duration, events: usize) {
-        self.waits.fetch_add(1, Ordering::Relaxed);
-        self.events.fetch_add(events as u64, Ordering::Relaxed);
-        self.wait_nanos.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+        self.waits.bump();
+        self.events.add(events as u64);
+        self.wait_nanos.add(took.as_nanos() as u64);
     }
 }
 
@@ -201,8 +200,7 @@ impl LoopCounters {
 /// `config.model.api`.
 // ANCHOR: run
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
-    let counters = Arc::new(LoopCounters::default());
-    counters.register(dispatcher.stats(), config.model.api);
+    let counters = LoopCounters::register(dispatcher.stats(), config.model.api);
     dispatcher.stats().describe(match config.model.api {
         Api::Select => "One thread, one event loop, handlers inline, waiting with select: a bitmap copied and scanned on every wait.",
         Api::Poll => "One thread, one event loop, handlers inline, waiting with poll: an array copied and scanned on every wait.",

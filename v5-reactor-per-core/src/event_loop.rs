@@ -12,7 +12,6 @@ use common::evented::SWEEP_EVERY;
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::evented::{Connection, Next, Overdue, Slots, Timeouts};
@@ -109,8 +108,8 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
-            self.counters.events.fetch_add(events.iter().count() as u64, Ordering::Relaxed);
+            self.counters.wakeups.bump();
+            self.counters.events.add(events.iter().count() as u64);
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
@@ -169,7 +168,7 @@ impl EventLoop {
                         self.connections.remove(token);
                         continue;
                     }
-                    self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    self.counters.accepted.bump();
                 }
                 // The queue is empty: the next arrival will be announced.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -200,7 +199,7 @@ impl EventLoop {
         let answered = entry.conn.session.answered();
         let turn = entry.conn.serve_turn(&self.dispatcher, read_closed);
         let served = entry.conn.session.answered() - answered;
-        self.counters.requests.fetch_add(served, Ordering::Relaxed);
+        self.counters.requests.add(served);
         let writable = match turn.map(|turn| turn.next) {
             Ok(Next::Readable) => false,
             Ok(Next::Yielded) => {
@@ -264,6 +263,6 @@ impl EventLoop {
                 entry.conn.is_overdue(now, entry.since, self.timeouts) == Overdue::No
             });
         }
-        self.counters.connections.store(self.connections.len() as u64, Ordering::Relaxed);
+        self.counters.connections.set(self.connections.len() as u64);
     }
 }

@@ -21,10 +21,10 @@ pub mod event_loop;
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::cli::{ServerArgs, Sharing};
 use common::limit::LimitLatch;
+use common::stats::{Counter, Level};
 use common::{Dispatcher, Stats};
 use serde_json::json;
 
@@ -95,29 +95,29 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
     Ok(())
 }
 
-/// One loop's figures, shared with `/stats`.
+/// One loop's figures, shared with `/stats`, where they are a list with an entry per loop
+/// (`model.loops`) rather than figures of their own.
 #[derive(Debug, Default)]
 pub struct LoopCounters {
     /// Connections this loop holds now.
-    pub connections: AtomicU64,
+    pub connections: Level,
     /// Connections this loop has accepted.
-    pub accepted: AtomicU64,
+    pub accepted: Counter,
     /// Requests answered on this loop.
-    pub requests: AtomicU64,
+    pub requests: Counter,
     /// Times `poll` returned: the loop woke up.
-    pub wakeups: AtomicU64,
+    pub wakeups: Counter,
     /// Readiness events those wake-ups delivered.
-    pub events: AtomicU64,
+    pub events: Counter,
 }
 
 impl LoopCounters {
     fn snapshot(&self) -> serde_json::Value {
-        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let (wakeups, events) = (read(&self.wakeups), read(&self.events));
+        let (wakeups, events) = (self.wakeups.get(), self.events.get());
         json!({
-            "connections": read(&self.connections),
-            "accepted": read(&self.accepted),
-            "requests": read(&self.requests),
+            "connections": self.connections.get(),
+            "accepted": self.accepted.get(),
+            "requests": self.requests.get(),
             "wakeups": wakeups,
             "events_per_wakeup": if wakeups == 0 { 0.0 } else { events as f64 / wakeups as f64 },
         })

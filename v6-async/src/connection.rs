@@ -9,7 +9,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -122,9 +121,9 @@ async fn answer(
     }
     let (dispatcher, counters) = (Arc::clone(dispatcher), Arc::clone(counters));
     let job = tokio::task::spawn_blocking(move || {
-        counters.blocking_in_use.fetch_add(1, Ordering::Relaxed);
+        counters.blocking_in_use.up();
         let closed = session.answer(&dispatcher);
-        counters.blocking_in_use.fetch_sub(1, Ordering::Relaxed);
+        counters.blocking_in_use.down();
         (session, closed)
     });
     match job.await {

@@ -23,12 +23,12 @@ pub mod connection;
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::cli::ServerArgs;
 use common::server::{ACCEPT_BACKOFF, is_exhaustion};
 use common::shutdown::DEADLINE;
+use common::stats::Level;
 use common::{Dispatcher, Stats};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -106,10 +106,10 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 }
 
 /// Tasks alive and blocking-pool threads at work, shared with `/stats`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
-    pub tasks: AtomicU64,
-    pub blocking_in_use: AtomicU64,
+    pub tasks: Level,
+    pub blocking_in_use: Level,
     /// Rung when the last task ends, for the shutdown to wait on.
     all_done: Notify,
 }
@@ -122,8 +122,7 @@ pub fn run(listener: StdListener, dispatcher: Arc<Dispatcher>, config: Config) -
         .thread_name("rt-worker")
         .enable_all()
         .build()?;
-    let counters = Arc::new(Counters::default());
-    register_figures(dispatcher.stats(), &counters, &config);
+    let counters = register_figures(dispatcher.stats(), &config);
     dispatcher.stats().describe("tokio: a task per connection, written like v2, run by a few worker threads with work stealing.");
     tracing::info!(workers = config.model.workers, blocking = ?config.model.blocking, "tokio: a task per connection");
     listener.set_nonblocking(true)?;
@@ -156,12 +155,12 @@ async fn accept_loop(
                     closing_rx.clone(),
                     Arc::clone(&counters),
                 );
-                counters.tasks.fetch_add(1, Ordering::Relaxed);
+                counters.tasks.up();
                 let counters = Arc::clone(&counters);
                 tokio::spawn(async move {
                     task.await;
                     drop(permit);
-                    if counters.tasks.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    if counters.tasks.down() == 0 {
                         counters.all_done.notify_waiters();
                     }
                 });
@@ -180,14 +179,14 @@ async fn accept_loop(
     let all_done = async {
         loop {
             let done = counters.all_done.notified();
-            if counters.tasks.load(Ordering::Acquire) == 0 {
+            if counters.tasks.get() == 0 {
                 return;
             }
             done.await;
         }
     };
     if tokio::time::timeout(DEADLINE, all_done).await.is_err() {
-        let left = counters.tasks.load(Ordering::Relaxed);
+        let left = counters.tasks.get();
         tracing::warn!(left, "connections still open at the shutdown deadline");
     }
     Ok(())
@@ -210,16 +209,15 @@ async fn acquire(
     }
 }
 
-fn register_figures(stats: &Stats, counters: &Arc<Counters>, config: &Config) {
-    let c = Arc::clone(counters);
-    stats.gauge("tasks", move || c.tasks.load(Ordering::Relaxed));
+fn register_figures(stats: &Stats, config: &Config) -> Arc<Counters> {
+    let tasks = stats.level("tasks");
     let workers = config.model.workers as u64;
     stats.gauge("runtime_workers", move || workers);
-    let c = Arc::clone(counters);
-    stats.gauge("blocking_in_use", move || c.blocking_in_use.load(Ordering::Relaxed));
+    let blocking_in_use = stats.level("blocking_in_use");
     let blocking = match config.model.blocking {
         Blocking::Inline => "inline",
         Blocking::Spawn => "spawn",
     };
     stats.gauge("blocking", move || blocking);
+    Arc::new(Counters { tasks, blocking_in_use, all_done: Notify::new() })
 }
