@@ -18,13 +18,22 @@ use std::time::{Duration, Instant};
 /// How long a graceful shutdown may take before the process exits anyway.
 pub const DEADLINE: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
     triggered: AtomicBool,
     next_id: AtomicU64,
     /// A clone of every connection being served, to shut its read side on shutdown.
     open: Mutex<HashMap<u64, TcpStream>>,
     closed: Condvar,
+    /// Called once the flag is set: an event loop's waker, so it hears of the shutdown
+    /// at once instead of at its next sweep.
+    wakers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown").field("triggered", &self.triggered).finish_non_exhaustive()
+    }
 }
 
 /// A server's stop switch, shared by its threads (cheap to clone).
@@ -60,10 +69,24 @@ impl Shutdown {
         Some(Tracked { shutdown: self.clone(), id })
     }
 
+    /// Has `wake` called when the shutdown is triggered (at once, if it already has been):
+    /// how an event loop asleep in its wait, on a socket the trigger's connect may not reach
+    /// (one of v5's `SO_REUSEPORT` sockets), hears of it.
+    pub fn on_trigger(&self, wake: impl Fn() + Send + Sync + 'static) {
+        let mut wakers = self.0.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock, which `trigger` takes after setting the flag.
+        if self.is_triggered() {
+            wake();
+        } else {
+            wakers.push(Box::new(wake));
+        }
+    }
+
     // ANCHOR: trigger
     /// Begins the shutdown: sets the flag, shuts the read side of every tracked
-    /// connection, and connects once to `listening_on`, because a thread blocked in
-    /// `accept` sees the flag only when `accept` returns.
+    /// connection, wakes the event loops that asked ([`Shutdown::on_trigger`]), and
+    /// connects once to `listening_on`, because a thread blocked in `accept` sees the flag
+    /// only when `accept` returns.
     pub fn trigger(&self, listening_on: SocketAddr) {
         {
             let open = self.open();
@@ -72,6 +95,9 @@ impl Shutdown {
                 // Already closed by the client: nothing to do.
                 let _ = stream.shutdown(Direction::Read);
             }
+        }
+        for wake in self.0.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            wake();
         }
         // If the connect fails the listener is gone or full, and the loop is not blocked
         // on an empty queue anyway.
@@ -151,6 +177,26 @@ mod tests {
     use super::*;
     use std::io::Read;
     use std::net::TcpListener;
+
+    #[test]
+    fn trigger_wakes_those_who_asked_and_a_late_asker_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let shutdown = Shutdown::new();
+        let woken = Arc::new(AtomicU64::new(0));
+        let count = |woken: &Arc<AtomicU64>| {
+            let woken = Arc::clone(woken);
+            move || {
+                woken.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        shutdown.on_trigger(count(&woken));
+        shutdown.on_trigger(count(&woken));
+        assert_eq!(woken.load(Ordering::Relaxed), 0, "not before the trigger");
+        shutdown.trigger(listener.local_addr().unwrap());
+        assert_eq!(woken.load(Ordering::Relaxed), 2);
+        shutdown.on_trigger(count(&woken));
+        assert_eq!(woken.load(Ordering::Relaxed), 3, "one that asks too late is woken at once");
+    }
 
     #[test]
     fn trigger_ends_reads_on_tracked_connections_and_refuses_new_ones() {

@@ -136,7 +136,9 @@ impl Ring {
             for (user_data, result) in done {
                 self.completed(user_data, result)?;
             }
-            if last_sweep.elapsed() >= SWEEP_EVERY {
+            // The shutdown's connect completes an accept: hear of it now, not at the sweep.
+            let stopping = shutdown.is_triggered() && self.closing_by.is_none();
+            if stopping || last_sweep.elapsed() >= SWEEP_EVERY {
                 last_sweep = Instant::now();
                 self.housekeeping(shutdown)?;
             }

@@ -26,6 +26,8 @@ use crate::LoopCounters;
 
 /// The listening socket's token; connections count up from 1.
 const LISTENER: Token = Token(0);
+/// The waker's token, far above any connection's.
+const WAKE: Token = Token(usize::MAX);
 
 /// A connection and what the loop knows about it besides.
 #[derive(Debug)]
@@ -76,6 +78,11 @@ impl EventLoop {
         let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new()?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        // The shutdown wakes every loop: its connect reaches only one of the sockets.
+        let waker = mio::Waker::new(poll.registry(), WAKE)?;
+        shutdown.on_trigger(move || {
+            let _ = waker.wake();
+        });
         Ok(Self {
             id,
             poll,
@@ -113,6 +120,8 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
+                    // The shutdown: the housekeeping below notices it.
+                    WAKE => {}
                     token => self.serve(token, event.is_read_closed()),
                 }
             }
