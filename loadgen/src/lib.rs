@@ -6,6 +6,16 @@
 //! The engine is event-driven on mio, so one or two threads drive ten thousand
 //! connections; latencies go into an HdrHistogram; an open-loop mode measures from each
 //! request's due time so a stalled server cannot hide its stall.
+//!
+//! * [`bench`] and [`measure`]: the load engine and what it records (every request sent,
+//!   answered or not, in the percentiles); [`hold`]: idle clients and a newcomer;
+//! * [`serve`]: the versions as loadgen runs them (from the registry) and what `compare`
+//!   measures ([`serve::Subject`]); [`peers`]: the reference servers of `compare --peers`;
+//! * [`compare`]: the scenarios, one fresh server each, and what is checked of each run;
+//!   [`sample`]: the server's CPU, threads and memory from /proc; [`census`]: its system
+//!   calls, counted by perf or strace; [`waits`]: the kernel-waits sweep;
+//! * [`report`]: the terminal table, `report.md`, `report.html` with its charts, and
+//!   `results.json`.
 
 pub mod bench;
 pub mod census;
