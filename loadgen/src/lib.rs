@@ -7,7 +7,7 @@
 //! connections; latencies go into an HdrHistogram; an open-loop mode measures from each
 //! request's due time so a stalled server cannot hide its stall.
 //!
-//! * [`bench`] and [`measure`]: the load engine and what it records (every request sent,
+//! * [`bench`](mod@bench) and [`measure`]: the load engine and what it records (every request sent,
 //!   answered or not, in the percentiles); [`hold`]: idle clients and a newcomer;
 //! * [`serve`]: the versions as loadgen runs them (from the registry) and what `compare`
 //!   measures ([`serve::Subject`]); [`peers`]: the reference servers of `compare --peers`;
