@@ -156,8 +156,11 @@ impl Ring {
 
     /// Queues an entry, first submitting what is queued if the ring is full.
     ///
-    /// SAFETY (for callers): every buffer the entry points into must stay valid and
-    /// unmoved until its completion has been reaped.
+    /// # Safety
+    ///
+    /// Every buffer the entry points into must stay valid and unmoved until its
+    /// completion has been reaped: the kernel may read or write it until then. (`Drop for
+    /// Ring` keeps that promise when the loop ends with operations in flight.)
     unsafe fn push(&mut self, entry: squeue::Entry) -> io::Result<()> {
         // SAFETY: the caller promises the entry's buffers outlive the operation.
         while unsafe { self.ring.submission().push(&entry) }.is_err() {
