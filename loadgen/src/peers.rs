@@ -261,17 +261,7 @@ fn free_port() -> std::io::Result<u16> {
 
 /// The status of one `GET /hello` over a connection of its own.
 fn hello(addr: SocketAddr) -> std::io::Result<u16> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(b"GET /hello HTTP/1.1\r\nHost: loadgen\r\nConnection: close\r\n\r\n")?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
-    let text = String::from_utf8_lossy(&answer);
-    text.split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {text:.80}")))
+    Ok(common::testkit::Client::connect(addr)?.get("/hello")?.status)
 }
 
 #[cfg(test)]
