@@ -87,7 +87,7 @@ pub enum Overdue {
 
 /// What one fill of the inbox ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Filled {
+enum Filled {
     /// Read until `WouldBlock`, or until a read that did not fill its buffer: the socket
     /// is drained, and edge-triggered readiness will report the next bytes.
     Drained { bytes: usize },
@@ -230,7 +230,7 @@ impl Connection {
     /// for next. `read_closed` is what the readiness event said of the client's side
     /// (mio's `is_read_closed`, `EPOLLRDHUP`): when it may have closed, or the caller
     /// cannot tell, the turn reads until `WouldBlock` or the end, never stopping at a
-    /// short read (see [`Connection::fill_inbox`]).
+    /// short read (see `fill_inbox`, below).
     pub fn serve_turn(&mut self, dispatcher: &Dispatcher, read_closed: bool) -> io::Result<Turn> {
         let mut empty = false;
         let next = self.turn(dispatcher, read_closed, &mut empty)?;
@@ -293,7 +293,7 @@ impl Connection {
     /// Reads into the inbox until the socket has nothing more, the client closes, or a
     /// batch is full. `read_closed`: the event said the client may have closed its side.
     // ANCHOR: fill_inbox
-    pub fn fill_inbox(&mut self, read_closed: bool) -> io::Result<Filled> {
+    fn fill_inbox(&mut self, read_closed: bool) -> io::Result<Filled> {
         let mut chunk = [0u8; READ_CHUNK];
         let mut bytes = 0;
         while bytes < READ_BATCH {
@@ -331,7 +331,7 @@ impl Connection {
 
     /// Writes as much of the outbox as the socket takes. True when it is all written;
     /// false on a short write, when the rest waits for the socket to become writable.
-    pub fn flush(&mut self) -> io::Result<bool> {
+    fn flush(&mut self) -> io::Result<bool> {
         let mut written = 0;
         let outbox = &self.session.outbox;
         let result = loop {
@@ -353,7 +353,7 @@ impl Connection {
 
     /// Sends FIN once every reply is written, and switches to dropping input until the
     /// client closes (or the linger's time is up): nginx's lingering close.
-    pub fn start_draining(&mut self) {
+    fn start_draining(&mut self) {
         // If the shutdown fails the peer is already gone; the next read will say so.
         let _ = self.stream.shutdown(Direction::Write);
         self.session.inbox.clear();
@@ -361,7 +361,7 @@ impl Connection {
     }
 
     /// Reads and drops input. True once the client has closed (or the socket failed).
-    pub fn discard_input(&mut self) -> bool {
+    fn discard_input(&mut self) -> bool {
         let mut sink = [0u8; READ_CHUNK];
         loop {
             match self.stream.read(&mut sink) {
