@@ -42,7 +42,7 @@ use common::limit::LimitLatch;
 
 use crate::acceptor::Acceptor;
 use crate::poller::{Poller, PollerEvent};
-use crate::worker::Workers;
+use crate::worker::{Verdict, Workers};
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V4_NIO.name;
@@ -140,23 +140,29 @@ impl Counters {
 }
 
 /// Serves until `config.shutdown` is triggered: starts the acceptor and poller
-/// threads (the worker pool belongs to the poller) and waits for them.
+/// threads (the poller hands ready connections to the worker pool, whose verdicts come
+/// back through the poller's queue) and waits for them.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let stats = Arc::clone(dispatcher.stats());
     stats.describe("An acceptor, a poller watching every connection with epoll, and a pool of workers serving the ready ones.");
     let counters = Arc::new(Counters::register(&stats));
     let latch = Arc::new(LimitLatch::new(config.model.max_connections.max(1)));
 
-    let workers = Workers::new(config.model.workers, dispatcher, Arc::clone(&counters));
-    let poller = Poller::new(workers, config.timeouts(), Arc::clone(&counters))?;
+    let poller = Poller::new(Arc::clone(&stats), config.timeouts(), Arc::clone(&counters))?;
     let handle = poller.handle();
+    // A worker reports its verdict to the poller's queue, which wakes the poller.
+    let report = handle.clone();
+    let report = Arc::new(move |verdict: Verdict| {
+        report.send(verdict.into());
+    });
+    let workers = Workers::new(config.model.workers, dispatcher, Arc::clone(&counters), report);
     tracing::info!(
         workers = config.model.workers,
         max_connections = config.model.max_connections,
         "acceptor -> poller -> {}",
         if config.model.workers == 0 { "handlers on the poller thread" } else { "worker pool" }
     );
-    let poller_thread = spawn("poller", move || poller.run())?;
+    let poller_thread = spawn("poller", move || poller.run(workers))?;
     let acceptor = Acceptor::new(listener, handle.clone(), latch, counters, config.shutdown);
     let acceptor_result = spawn("acceptor", move || acceptor.run())?.join();
 

@@ -28,7 +28,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use common::shutdown::DEADLINE;
 
 use crate::Counters;
-use crate::worker::{Dispatched, Workers};
+use crate::worker::{Dispatched, Verdict, Workers};
+use common::Stats;
 use common::evented::{Connection, Overdue, Timeouts};
 use common::limit::Permit;
 
@@ -48,6 +49,15 @@ pub enum PollerEvent {
     /// From `run`: close idle connections now, the others once their answers are
     /// written, and return (at the latest after the shutdown deadline).
     Shutdown,
+}
+
+impl From<Verdict> for PollerEvent {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Rearm(conn, interest) => PollerEvent::Rearm(conn, interest),
+            Verdict::Closed(token) => PollerEvent::Closed(token),
+        }
+    }
 }
 
 /// Where a connection is: here waiting for readiness, or away at a worker.
@@ -120,7 +130,7 @@ pub struct Poller {
     handle: PollerHandle,
     connections: HashMap<Token, Slot>,
     next_token: usize,
-    workers: Workers,
+    stats: Arc<Stats>,
     timeouts: Timeouts,
     last_sweep: Instant,
     /// Set by [`PollerEvent::Shutdown`]: when the remaining connections must be gone.
@@ -129,7 +139,7 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub fn new(workers: Workers, timeouts: Timeouts, counters: Arc<Counters>) -> io::Result<Self> {
+    pub fn new(stats: Arc<Stats>, timeouts: Timeouts, counters: Arc<Counters>) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let (tx, queue) = mpsc::channel();
@@ -141,7 +151,7 @@ impl Poller {
             handle: PollerHandle { queue: tx, wakeup },
             connections: HashMap::new(),
             next_token: WAKER.0 + 1,
-            workers,
+            stats,
             timeouts,
             last_sweep: Instant::now(),
             closing_by: None,
@@ -153,9 +163,9 @@ impl Poller {
         self.handle.clone()
     }
 
-    /// The event loop; returns once a shutdown has closed every connection, or its
-    /// deadline has passed.
-    pub fn run(mut self) -> io::Result<()> {
+    /// The event loop, handing ready connections to `workers`; returns once a shutdown
+    /// has closed every connection, or its deadline has passed.
+    pub fn run(mut self, workers: Workers) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         // ANCHOR: poller_loop
         while self.drain_queue() {
@@ -171,7 +181,7 @@ impl Poller {
             for event in events.iter() {
                 // The waker's event only ends the sleep; the queue is drained next turn.
                 if event.token() != WAKER {
-                    self.ready(event.token());
+                    self.ready(event.token(), &workers);
                 }
             }
             self.close_overdue();
@@ -217,7 +227,7 @@ impl Poller {
                     tracing::warn!("cannot watch a new connection, closing it: {e}");
                     return;
                 }
-                let open = self.workers.stats().connection_opened();
+                let open = self.stats.connection_opened();
                 let conn = Box::new(Connection::new(token, stream, open, permit));
                 self.connections.insert(token, Slot::Home { conn, since: Instant::now() });
             }
@@ -273,15 +283,15 @@ impl Poller {
     }
 
     /// A connection is ready: hand it over, unless a worker already holds it.
-    fn ready(&mut self, token: Token) {
+    fn ready(&mut self, token: Token, workers: &Workers) {
         let Some(slot) = self.connections.get_mut(&token) else {
             return; // closed earlier in this turn
         };
         match std::mem::replace(slot, Slot::Away) {
-            Slot::Home { conn, .. } => match self.workers.dispatch(conn, &self.handle) {
+            Slot::Home { conn, .. } => match workers.dispatch(conn) {
                 Dispatched::Queued => {}
                 // No pool: the connection was served on this thread just now.
-                Dispatched::Served(verdict) => self.apply(verdict),
+                Dispatched::Served(verdict) => self.apply(verdict.into()),
             },
             Slot::Away => self.counters.events_while_busy.bump(),
         }

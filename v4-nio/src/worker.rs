@@ -10,13 +10,21 @@
 
 use std::sync::Arc;
 
+use common::Dispatcher;
 use common::evented::{Connection, Next, Turn};
-use common::{Dispatcher, Stats};
-use mio::Interest;
+use mio::{Interest, Token};
 use threadpool::ThreadPool;
 
 use crate::Counters;
-use crate::poller::{PollerEvent, PollerHandle};
+
+/// What a worker's turn made of a connection, for whoever watches the connections.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Watch it again, for this readiness.
+    Rearm(Box<Connection>, Interest),
+    /// It was closed (the worker dropped it).
+    Closed(Token),
+}
 
 /// Serves connections; cheap to clone into each pool job.
 #[derive(Debug, Clone)]
@@ -29,7 +37,7 @@ impl Worker {
     /// Serves `conn` for one turn and says what becomes of it: re-armed for the next
     /// readiness, or closed (dropped here, which closes the socket).
     // ANCHOR: worker_serve
-    pub fn serve(&self, mut conn: Box<Connection>) -> PollerEvent {
+    pub fn serve(&self, mut conn: Box<Connection>) -> Verdict {
         // A short read may end the turn even if the client's FIN came with it: the re-arm
         // (`EPOLL_CTL_MOD`) re-checks readiness, and a pending end of input is reported.
         let turn = conn.serve_turn(&self.dispatcher, false);
@@ -38,20 +46,20 @@ impl Worker {
         }
         match turn.map(|turn| turn.next) {
             // Re-arming re-checks readiness, so input left after a yield is reported.
-            Ok(Next::Readable | Next::Yielded) => PollerEvent::Rearm(conn, Interest::READABLE),
+            Ok(Next::Readable | Next::Yielded) => Verdict::Rearm(conn, Interest::READABLE),
             Ok(Next::Writable) => {
                 // The socket could not take every reply: wait for WRITABLE, not here.
                 self.counters.write_waits.bump();
-                PollerEvent::Rearm(conn, Interest::WRITABLE)
+                Verdict::Rearm(conn, Interest::WRITABLE)
             }
             Ok(Next::Close(why)) => {
                 tracing::debug!(token = conn.token.0, ?why, "closing");
-                PollerEvent::Closed(conn.token)
+                Verdict::Closed(conn.token)
             }
             // A reset or a broken pipe: this client is gone, nobody else is affected.
             Err(e) => {
                 tracing::debug!(token = conn.token.0, "connection failed: {e}");
-                PollerEvent::Closed(conn.token)
+                Verdict::Closed(conn.token)
             }
         }
     }
@@ -61,21 +69,37 @@ impl Worker {
 /// What became of a connection handed to [`Workers::dispatch`].
 #[derive(Debug)]
 pub enum Dispatched {
-    /// Queued for a worker; its verdict will reach the poller through the poller's queue.
+    /// Queued for a worker; its verdict will be reported when the turn is over.
     Queued,
     /// Served on the calling thread (no pool), with this verdict.
-    Served(PollerEvent),
+    Served(Verdict),
 }
 
+/// Where a worker reports its verdicts: the poller's queue.
+pub type Report = Arc<dyn Fn(Verdict) + Send + Sync>;
+
 /// The worker pool, or none: with zero workers the poller serves connections itself.
-#[derive(Debug)]
 pub struct Workers {
     worker: Worker,
     pool: Option<ThreadPool>,
+    report: Report,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers").field("pool", &self.pool).finish_non_exhaustive()
+    }
 }
 
 impl Workers {
-    pub fn new(workers: usize, dispatcher: Arc<Dispatcher>, counters: Arc<Counters>) -> Self {
+    /// `workers` threads (none: the caller serves), each verdict reported through
+    /// `report`.
+    pub fn new(
+        workers: usize,
+        dispatcher: Arc<Dispatcher>,
+        counters: Arc<Counters>,
+        report: Report,
+    ) -> Self {
         let pool = (workers > 0).then(|| {
             threadpool::Builder::new().num_threads(workers).thread_name("worker".into()).build()
         });
@@ -90,25 +114,19 @@ impl Workers {
                 ],
             );
         }
-        Self { worker: Worker { dispatcher, counters }, pool }
+        Self { worker: Worker { dispatcher, counters }, pool, report }
     }
 
-    pub fn stats(&self) -> &Arc<Stats> {
-        self.worker.dispatcher.stats()
-    }
-
-    /// Hands `conn` to a worker, whose verdict reaches the poller through its queue; or,
+    /// Hands `conn` to a worker, whose verdict is reported when its turn is over; or,
     /// with no pool, serves it right here.
     // ANCHOR: dispatch
-    pub fn dispatch(&self, conn: Box<Connection>, poller: &PollerHandle) -> Dispatched {
+    pub fn dispatch(&self, conn: Box<Connection>) -> Dispatched {
         self.worker.counters.dispatches.bump();
         let Some(pool) = &self.pool else {
             return Dispatched::Served(self.worker.serve(conn));
         };
-        let (worker, poller) = (self.worker.clone(), poller.clone());
-        pool.execute(move || {
-            poller.send(worker.serve(conn));
-        });
+        let (worker, report) = (self.worker.clone(), Arc::clone(&self.report));
+        pool.execute(move || report(worker.serve(conn)));
         Dispatched::Queued
     }
     // ANCHOR_END: dispatch
