@@ -109,20 +109,21 @@ impl Peer {
 
     /// Whether it can be started on this machine; if not, what to install.
     pub fn check(self) -> Result<(), String> {
-        let found = |program: &str| {
+        // Whether the program runs at all (its version is not checked).
+        let found = |program: &str, version_flag: &str| {
             Command::new(program)
-                .arg("-version")
+                .arg(version_flag)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok()
         };
         match self {
-            Peer::Nginx if !found("nginx") => {
+            Peer::Nginx if !found("nginx", "-v") => {
                 Err("nginx skipped: not installed (apt-get install nginx-light)".into())
             }
             Peer::TomcatNio10 | Peer::TomcatNio200
-                if !found("java")
+                if !found("java", "-version")
                     || !Path::new(CATALINA_HOME).join("bin/bootstrap.jar").exists() =>
             {
                 Err(format!(

@@ -201,15 +201,6 @@ impl Subject {
             Subject::Peer(_) => None,
         }
     }
-
-    /// Starts it on a free loopback port: a version as `loadgen serve`, a peer as
-    /// [`Peer::spawn`] does (`dir` is where it may write its files), its log in `log`.
-    pub fn spawn(self, dir: &std::path::Path, log: std::fs::File) -> anyhow::Result<ChildServer> {
-        match self {
-            Subject::Version(v) => Ok(spawn(v, Some(log))?),
-            Subject::Peer(p) => p.spawn(dir, log),
-        }
-    }
 }
 
 impl From<Version> for Subject {
