@@ -12,8 +12,7 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown as Direction;
 use std::time::{Duration, Instant};
 
-use mio::Token;
-use mio::net::TcpStream;
+use std::net::TcpStream;
 
 use crate::connection::{Closed, LINGER, READ_CHUNK, Session};
 use crate::dispatcher::Dispatcher;
@@ -116,26 +115,26 @@ impl<T> Default for Slots<T> {
 impl<T> Slots<T> {
     /// Stores what `make` builds for the token it is given (1 and up: 0 is left for a
     /// listening socket).
-    pub fn insert(&mut self, make: impl FnOnce(Token) -> T) -> Token {
+    pub fn insert(&mut self, make: impl FnOnce(usize) -> T) -> usize {
         let index = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.slots.len() - 1
         });
         // Token 0 is the listener's; connections start at 1.
-        let token = Token(index + 1);
+        let token = index + 1;
         self.slots[index] = Some(make(token));
         self.len += 1;
         token
     }
 
-    pub fn get_mut(&mut self, token: Token) -> Option<&mut T> {
-        self.slots.get_mut(token.0.checked_sub(1)?)?.as_mut()
+    pub fn get_mut(&mut self, token: usize) -> Option<&mut T> {
+        self.slots.get_mut(token.checked_sub(1)?)?.as_mut()
     }
 
     /// Takes the value out, if the slot holds one.
-    pub fn remove(&mut self, token: Token) -> Option<T> {
-        let taken = self.slots.get_mut(token.0.checked_sub(1)?)?.take()?;
-        self.free.push(token.0 - 1);
+    pub fn remove(&mut self, token: usize) -> Option<T> {
+        let taken = self.slots.get_mut(token.checked_sub(1)?)?.take()?;
+        self.free.push(token - 1);
         self.len -= 1;
         Some(taken)
     }
@@ -145,7 +144,7 @@ impl<T> Slots<T> {
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
         for index in 0..self.slots.len() {
             if self.slots[index].as_ref().is_some_and(|value| !keep(value)) {
-                self.remove(Token(index + 1));
+                self.remove(index + 1);
             }
         }
     }
@@ -160,8 +159,8 @@ impl<T> Slots<T> {
     }
 
     /// The tokens in use, in slot order.
-    pub fn tokens(&self) -> impl Iterator<Item = Token> + '_ {
-        self.slots.iter().enumerate().filter(|(_, slot)| slot.is_some()).map(|(i, _)| Token(i + 1))
+    pub fn tokens(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots.iter().enumerate().filter(|(_, slot)| slot.is_some()).map(|(i, _)| i + 1)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -173,7 +172,10 @@ impl<T> Slots<T> {
 /// One client connection and everything an event loop knows about it.
 #[derive(Debug)]
 pub struct Connection {
-    pub token: Token,
+    /// The loop's name for it: what its readiness events carry.
+    pub token: usize,
+    /// Non-blocking, and watched by the loop through its descriptor: the loop's own
+    /// business, whether it waits with `mio`, `epoll` or `select`.
     pub stream: TcpStream,
     pub session: Session,
     /// Set when the server decided to close with input perhaps still coming (an error
@@ -189,7 +191,7 @@ pub struct Connection {
 // ANCHOR_END: connection
 
 impl Connection {
-    pub fn new(token: Token, stream: TcpStream, open: ConnectionGuard, permit: Permit) -> Self {
+    pub fn new(token: usize, stream: TcpStream, open: ConnectionGuard, permit: Permit) -> Self {
         Self {
             token,
             stream,

@@ -16,6 +16,8 @@
 //! * [`connection`]: a connection's conversation, and the blocking loop v1–v3 share;
 //! * [`evented`] and [`limit`]: a connection as the event loops (v4, v5) serve it, and
 //!   the cap on open connections;
+//! * [`event_loop`]: the readiness loop v4-syscalls and v5 run, over any [`Waiter`]
+//!   (`select`, `poll`, `epoll`, `mio`);
 //! * [`server`], [`shutdown`] and [`cli`]: settings, accept errors, graceful shutdown,
 //!   the command line, logs;
 //! * `testkit` (feature `testkit`): helpers for every version's tests, and a server
@@ -27,6 +29,7 @@ pub mod codec;
 pub mod connection;
 pub mod dispatcher;
 pub mod error;
+pub mod event_loop;
 pub mod evented;
 pub mod handlers;
 pub mod limit;
@@ -42,6 +45,7 @@ pub use codec::{Decoder, Inbox, Protocol, ProtocolError, Request};
 pub use connection::{Closed, Phase, Session, answer_until_closed, handle_connection};
 pub use dispatcher::{Dispatcher, Handler, HandlerMapping};
 pub use error::Error;
+pub use event_loop::Waiter;
 pub use response::{Framing, Response};
 pub use server::{Config, Shutdown, accept_failed};
 pub use stats::Stats;

@@ -72,7 +72,6 @@ impl Acceptor {
             tracing::warn!("cannot set up an accepted socket, closing it: {e}");
             return true;
         }
-        let stream = mio::net::TcpStream::from_std(stream);
         self.poller.send(PollerEvent::Register(stream, permit))
     }
 }

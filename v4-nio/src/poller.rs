@@ -14,15 +14,16 @@
 //! back, `reregister` re-arms it, and epoll checks readiness afresh at that moment, so
 //! bytes that arrived while the worker held it are reported then, not lost.
 
-use common::evented::SWEEP_EVERY;
 use std::collections::HashMap;
 use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use common::shutdown::DEADLINE;
@@ -30,7 +31,7 @@ use common::shutdown::DEADLINE;
 use crate::Counters;
 use crate::worker::{Dispatched, Verdict, Workers};
 use common::Stats;
-use common::evented::{Connection, Overdue, Timeouts};
+use common::evented::{Connection, Overdue, SWEEP_EVERY, Timeouts};
 use common::limit::Permit;
 
 /// The waker's token; connections count up from 1.
@@ -45,7 +46,7 @@ pub enum PollerEvent {
     /// From a worker: the connection is back; watch it for this readiness.
     Rearm(Box<Connection>, Interest),
     /// From a worker: the connection was closed (the worker dropped it).
-    Closed(Token),
+    Closed(usize),
     /// From `run`: close idle connections now, the others once their answers are
     /// written, and return (at the latest after the shutdown deadline).
     Shutdown,
@@ -128,7 +129,7 @@ pub struct Poller {
     poll: Poll,
     queue: Receiver<PollerEvent>,
     handle: PollerHandle,
-    connections: HashMap<Token, Slot>,
+    connections: HashMap<usize, Slot>,
     next_token: usize,
     stats: Arc<Stats>,
     timeouts: Timeouts,
@@ -181,7 +182,7 @@ impl Poller {
             for event in events.iter() {
                 // The waker's event only ends the sleep; the queue is drained next turn.
                 if event.token() != WAKER {
-                    self.ready(event.token(), &workers);
+                    self.ready(event.token().0, &workers);
                 }
             }
             self.close_overdue();
@@ -218,12 +219,16 @@ impl Poller {
 
     fn apply(&mut self, event: PollerEvent) {
         match event {
-            PollerEvent::Register(mut stream, permit) => {
-                let token = Token(self.next_token);
+            PollerEvent::Register(stream, permit) => {
+                let token = self.next_token;
                 self.next_token += 1;
-                if let Err(e) =
-                    self.poll.registry().register(&mut stream, token, Interest::READABLE)
-                {
+                let fd = stream.as_raw_fd();
+                let registered = self.poll.registry().register(
+                    &mut SourceFd(&fd),
+                    Token(token),
+                    Interest::READABLE,
+                );
+                if let Err(e) = registered {
                     tracing::warn!("cannot watch a new connection, closing it: {e}");
                     return;
                 }
@@ -236,7 +241,7 @@ impl Poller {
             PollerEvent::Rearm(conn, _) if self.closing_by.is_some() && conn.is_at_rest() => {
                 self.connections.remove(&conn.token);
             }
-            PollerEvent::Rearm(mut conn, interest) => {
+            PollerEvent::Rearm(conn, interest) => {
                 // A request past its deadline, or a linger that has lasted long enough, is
                 // not re-armed: a client that trickles bytes would otherwise be back here,
                 // fresh, every few hundred ms, and the sweep would never see it overdue.
@@ -249,13 +254,18 @@ impl Poller {
                 self.counters.rearms.bump();
                 // Re-arming re-checks readiness: bytes that came while a worker held the
                 // connection produce an event now.
-                match self.poll.registry().reregister(&mut conn.stream, conn.token, interest) {
+                let fd = conn.stream.as_raw_fd();
+                match self.poll.registry().reregister(
+                    &mut SourceFd(&fd),
+                    Token(conn.token),
+                    interest,
+                ) {
                     Ok(()) => {
                         self.connections
                             .insert(conn.token, Slot::Home { conn, since: Instant::now() });
                     }
                     Err(e) => {
-                        tracing::debug!(token = conn.token.0, "cannot re-arm, closing: {e}");
+                        tracing::debug!(token = conn.token, "cannot re-arm, closing: {e}");
                         self.connections.remove(&conn.token);
                     }
                 }
@@ -283,7 +293,7 @@ impl Poller {
     }
 
     /// A connection is ready: hand it over, unless a worker already holds it.
-    fn ready(&mut self, token: Token, workers: &Workers) {
+    fn ready(&mut self, token: usize, workers: &Workers) {
         let Some(slot) = self.connections.get_mut(&token) else {
             return; // closed earlier in this turn
         };

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use common::Dispatcher;
 use common::evented::{Connection, Next, Turn};
-use mio::{Interest, Token};
+use mio::Interest;
 use threadpool::ThreadPool;
 
 use crate::Counters;
@@ -23,7 +23,7 @@ pub enum Verdict {
     /// Watch it again, for this readiness.
     Rearm(Box<Connection>, Interest),
     /// It was closed (the worker dropped it).
-    Closed(Token),
+    Closed(usize),
 }
 
 /// Serves connections; cheap to clone into each pool job.
@@ -53,12 +53,12 @@ impl Worker {
                 Verdict::Rearm(conn, Interest::WRITABLE)
             }
             Ok(Next::Close(why)) => {
-                tracing::debug!(token = conn.token.0, ?why, "closing");
+                tracing::debug!(token = conn.token, ?why, "closing");
                 Verdict::Closed(conn.token)
             }
             // A reset or a broken pipe: this client is gone, nobody else is affected.
             Err(e) => {
-                tracing::debug!(token = conn.token.0, "connection failed: {e}");
+                tracing::debug!(token = conn.token, "connection failed: {e}");
                 Verdict::Closed(conn.token)
             }
         }

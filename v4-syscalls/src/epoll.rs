@@ -21,7 +21,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::epoll::{self, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
-use crate::{Interest, Ready, Waiter};
+use common::event_loop::{Interest, Ready, Waiter};
 
 /// Level- or edge-triggered readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +62,10 @@ impl Waiter for Epoll {
         let mut event = EpollEvent::new(flags, token as u64);
         // SAFETY: `fd` is open: the loop watches only descriptors it holds.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        match self.epoll.modify(fd, &mut event) {
-            // Not in the interest list yet: a new connection.
-            Err(Errno::ENOENT) => self.epoll.add(fd, event)?,
+        // Most calls add a new connection; a change of interest is the rarer case, and
+        // pays for the second call.
+        match self.epoll.add(fd, event) {
+            Err(Errno::EEXIST) => self.epoll.modify(fd, &mut event)?,
             result => result?,
         }
         Ok(())

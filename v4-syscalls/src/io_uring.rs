@@ -32,9 +32,8 @@ use common::server::ACCEPT_BACKOFF;
 use common::shutdown::DEADLINE;
 use common::stats::ConnectionGuard;
 use io_uring::{IoUring, opcode, squeue, types};
-use mio::Token;
 
-use crate::{Config, LoopCounters};
+use common::event_loop::{LoopCounters, Shared};
 
 /// Bytes one receive may bring. Every idle connection holds one such buffer.
 const RECV_BUFFER: usize = 4096;
@@ -81,12 +80,8 @@ struct Ring {
 /// Serves `listener` on this thread through an io_uring until a shutdown has closed every
 /// connection or its deadline has passed. Fails at once, saying so, if the kernel refuses
 /// io_uring (too old, or disabled by `kernel.io_uring_disabled` or a seccomp filter).
-pub fn run(
-    listener: TcpListener,
-    dispatcher: Arc<Dispatcher>,
-    config: &Config,
-    counters: Arc<LoopCounters>,
-) -> io::Result<()> {
+pub fn run(listener: TcpListener, shared: Shared, counters: Arc<LoopCounters>) -> io::Result<()> {
+    let Shared { dispatcher, latch, timeouts, shutdown } = shared;
     let ring = IoUring::new(1024).map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -99,13 +94,13 @@ pub fn run(
         listener: Some(listener),
         accepting: None,
         accept_paused_until: None,
-        latch: Arc::new(LimitLatch::new(config.model.max_connections.max(1))),
+        latch,
         dispatcher,
-        timeouts: config.timeouts(),
+        timeouts,
         counters,
         closing_by: None,
     };
-    this.run(&config.shutdown)
+    this.run(&shutdown)
 }
 
 impl Ring {
@@ -208,7 +203,7 @@ impl Ring {
             }
             return Ok(());
         }
-        let token = Token((user_data >> 2) as usize);
+        let token = (user_data >> 2) as usize;
         let Some(conn) = self.connections.get_mut(token) else { return Ok(()) };
         match user_data & 3 {
             RECV => {
@@ -273,7 +268,7 @@ impl Ring {
     /// staged close, or another receive. One operation at a time per connection, and
     /// replies are written before more requests are read, as in every other version.
     // ANCHOR: advance
-    fn advance(&mut self, token: Token) -> io::Result<()> {
+    fn advance(&mut self, token: usize) -> io::Result<()> {
         let Some(conn) = self.connections.get_mut(token) else { return Ok(()) };
         conn.since = Instant::now();
         if conn.closing || (conn.peer_closed && conn.draining_since.is_some()) {
@@ -296,7 +291,7 @@ impl Ring {
             )
             .flags(libc::MSG_NOSIGNAL)
             .build()
-            .user_data((token.0 as u64) << 2 | SEND);
+            .user_data((token as u64) << 2 | SEND);
             conn.in_send = true;
             // SAFETY: `sending` belongs to the connection, which is not dropped while
             // `in_send`, and is not touched until the send completes.
@@ -322,7 +317,7 @@ impl Ring {
             RECV_BUFFER as u32,
         )
         .build()
-        .user_data((token.0 as u64) << 2 | RECV);
+        .user_data((token as u64) << 2 | RECV);
         conn.receiving = true;
         // SAFETY: `buffer` is a boxed slice owned by the connection: it does not move when
         // the connection does, and the connection is not dropped while `receiving`.
@@ -332,7 +327,7 @@ impl Ring {
 
     /// Closes a connection as soon as nothing of it is in flight; until then, shuts the
     /// socket down so a pending receive completes.
-    fn close(&mut self, token: Token) -> io::Result<()> {
+    fn close(&mut self, token: usize) -> io::Result<()> {
         let Some(conn) = self.connections.get_mut(token) else { return Ok(()) };
         conn.closing = true;
         if conn.receiving || conn.in_send {
@@ -348,7 +343,7 @@ impl Ring {
     /// `Drop`); returns how many the kernel did not complete within [`DRAIN_PATIENCE`].
     fn drain(&mut self) -> usize {
         let in_flight = |c: &Conn| c.receiving || c.in_send;
-        let tokens: Vec<Token> = self.connections.tokens().collect();
+        let tokens: Vec<usize> = self.connections.tokens().collect();
         for &token in &tokens {
             let Some(conn) = self.connections.get_mut(token) else { continue };
             if !in_flight(conn) {
@@ -359,7 +354,7 @@ impl Ring {
             let _ = conn.stream.shutdown(Direction::Both);
             let kinds = [(conn.receiving, RECV), (conn.in_send, SEND)];
             for kind in kinds.into_iter().filter(|(busy, _)| *busy).map(|(_, kind)| kind) {
-                let target = (token.0 as u64) << 2 | kind;
+                let target = (token as u64) << 2 | kind;
                 let cancel = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
                 // SAFETY: a cancel points into nothing of ours.
                 let _ = unsafe { self.push(cancel) };
@@ -378,7 +373,7 @@ impl Ring {
             }
             let done: Vec<u64> = self.ring.completion().map(|c| c.user_data()).collect();
             for user_data in done.into_iter().filter(|&u| u != ACCEPT && u != CANCEL) {
-                let token = Token((user_data >> 2) as usize);
+                let token = (user_data >> 2) as usize;
                 if let Some(conn) = self.connections.get_mut(token) {
                     match user_data & 3 {
                         RECV => conn.receiving = false,

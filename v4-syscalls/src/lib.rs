@@ -13,9 +13,9 @@
 //! * [`io_uring`](mod@io_uring): no readiness at all. The loop submits the reads, writes
 //!   and accepts themselves, and the kernel reports them done.
 //!
-//! The first four share one loop ([`event_loop`]) and differ only in the [`Waiter`] it
-//! calls; the turn that serves a ready connection is `common`'s, the same v4's workers
-//! and v5's loops run. `/stats` shows under `model` the API, the descriptors watched,
+//! The first four run one loop, `common`'s [`event_loop`], and differ only in the
+//! [`Waiter`](event_loop::Waiter) it calls: the loop v5 runs on `mio`, once per core, and
+//! the turn that serves a ready connection is the one v4's workers run. `/stats` shows under `model` the API, the descriptors watched,
 //! the waits, events per wait and the time spent inside the wait call.
 //!
 //! Beside the server, [`storm`] reproduces the Java article's bug: a level-triggered
@@ -24,7 +24,6 @@
 //! Run it with `cargo run -p v4-syscalls -- --api poll` (port 8086).
 
 pub mod epoll;
-pub mod event_loop;
 pub mod io_uring;
 pub mod poll;
 pub mod select;
@@ -32,14 +31,13 @@ pub mod storm;
 
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use common::cli::ServerArgs;
-use common::stats::{Counter, Level};
+use common::event_loop::{self, LoopCounters, Shared};
 use common::{Dispatcher, Stats};
+
+use crate::epoll::Trigger;
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V4_SYSCALLS.name;
@@ -118,89 +116,30 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
     Ok(())
 }
 
-/// Readiness of one descriptor, as a loop asks for it and a wait reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interest {
-    Read,
-    ReadWrite,
-}
-
-/// A kernel interface that waits for readiness: what `select`, `poll` and `epoll` each
-/// implement, and all the loop knows of them.
-pub trait Waiter {
-    /// Watches `fd` (as `token`) for `interest`, or changes what it is watched for.
-    fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()>;
-    /// Stops watching `fd`, before it is closed.
-    fn forget(&mut self, fd: RawFd);
-    /// Waits at most `timeout` and appends the ready descriptors.
-    fn wait(&mut self, timeout: Duration, ready: &mut Vec<Ready>) -> io::Result<()>;
-}
-
-/// A descriptor a wait found ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ready {
-    pub token: usize,
-    /// The wait said the client may have closed its side (`EPOLLRDHUP`, `EPOLLHUP`): the
-    /// turn must read to the end, not stop at a short read. A level-triggered wait may
-    /// leave it false: it reports a pending end of input again at its next call.
-    pub read_closed: bool,
-}
-
-impl Ready {
-    /// Ready, from a level-triggered wait that does not say more.
-    pub fn level(token: usize) -> Self {
-        Self { token, read_closed: false }
-    }
-}
-
-/// The loop's figures, shared with `/stats`.
-#[derive(Debug)]
-pub struct LoopCounters {
-    /// Descriptors watched now: the connections and the listener.
-    pub watched: Level,
-    /// Calls to the wait (select, poll, epoll_wait, io_uring_enter).
-    pub waits: Counter,
-    /// Readiness events (or completions) those waits returned.
-    pub events: Counter,
-    /// Nanoseconds spent inside the wait calls, sleeping included (shown as `wait_secs`).
-    pub wait_nanos: Counter,
-    /// Connections refused because their descriptor cannot be watched (select's limit).
-    pub refused: Counter,
-}
-
-impl LoopCounters {
-    /// Registers the loop's figures in `stats`, as the loop waits with `api`.
-    fn register(stats: &Stats, api: Api) -> Arc<Self> {
-        stats.gauge("api", move || api.name());
-        let counters = Arc::new(Self {
-            watched: stats.level("watched"),
-            waits: stats.counter("waits"),
-            events: stats.counter("events"),
-            wait_nanos: Counter::default(),
-            refused: Counter::default(),
-        });
-        let c = Arc::clone(&counters);
-        stats.gauge("events_per_wait", move || c.events.get() as f64 / c.waits.get().max(1) as f64);
-        let c = Arc::clone(&counters);
-        stats.gauge("wait_secs", move || c.wait_nanos.get() as f64 / 1e9);
-        let c = Arc::clone(&counters);
-        stats.gauge("refused", move || c.refused.get());
-        counters
-    }
-
-    /// Counts one wait that took `took` and returned `events`.
-    pub fn waited(&self, took: Duration, events: usize) {
-        self.waits.bump();
-        self.events.add(events as u64);
-        self.wait_nanos.add(took.as_nanos() as u64);
-    }
+/// Registers the loop's figures in `stats` (as the loop waits with `api`): the ones the
+/// chapter on kernel waits reads, under their own names.
+fn register_figures(stats: &Stats, api: Api) -> Arc<LoopCounters> {
+    stats.gauge("api", move || api.name());
+    let counters = Arc::new(LoopCounters {
+        watched: stats.level("watched"),
+        waits: stats.counter("waits"),
+        events: stats.counter("events"),
+        ..LoopCounters::default()
+    });
+    let c = Arc::clone(&counters);
+    stats.gauge("events_per_wait", move || c.events.get() as f64 / c.waits.get().max(1) as f64);
+    let c = Arc::clone(&counters);
+    stats.gauge("wait_secs", move || c.wait_nanos.get() as f64 / 1e9);
+    let c = Arc::clone(&counters);
+    stats.gauge("refused", move || c.refused.get());
+    counters
 }
 
 /// Serves on this thread until `config.shutdown` is triggered, waiting with
 /// `config.model.api`.
 // ANCHOR: run
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
-    let counters = LoopCounters::register(dispatcher.stats(), config.model.api);
+    let counters = register_figures(dispatcher.stats(), config.model.api);
     dispatcher.stats().describe(match config.model.api {
         Api::Select => "One thread, one event loop, handlers inline, waiting with select: a bitmap copied and scanned on every wait.",
         Api::Poll => "One thread, one event loop, handlers inline, waiting with poll: an array copied and scanned on every wait.",
@@ -213,28 +152,17 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         "one event loop, written on {}",
         config.model.api.name()
     );
+    let shared = Shared::new(dispatcher, &config, config.model.max_connections);
     match config.model.api {
-        Api::Select => {
-            event_loop::run(select::Select::default(), listener, dispatcher, &config, counters)
+        Api::Select => event_loop::run(select::Select::default(), listener, shared, counters),
+        Api::Poll => event_loop::run(poll::Poll::default(), listener, shared, counters),
+        Api::Epoll => {
+            event_loop::run(epoll::Epoll::new(Trigger::Level)?, listener, shared, counters)
         }
-        Api::Poll => {
-            event_loop::run(poll::Poll::default(), listener, dispatcher, &config, counters)
+        Api::EpollEt => {
+            event_loop::run(epoll::Epoll::new(Trigger::Edge)?, listener, shared, counters)
         }
-        Api::Epoll => event_loop::run(
-            epoll::Epoll::new(epoll::Trigger::Level)?,
-            listener,
-            dispatcher,
-            &config,
-            counters,
-        ),
-        Api::EpollEt => event_loop::run(
-            epoll::Epoll::new(epoll::Trigger::Edge)?,
-            listener,
-            dispatcher,
-            &config,
-            counters,
-        ),
-        Api::IoUring => io_uring::run(listener, dispatcher, &config, counters),
+        Api::IoUring => io_uring::run(listener, shared, counters),
     }
 }
 // ANCHOR_END: run

@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use crate::{Interest, Ready, Waiter};
+use common::event_loop::{Interest, Ready, Waiter};
 
 /// The array handed to the kernel, and where each descriptor sits in it.
 #[derive(Debug, Default)]

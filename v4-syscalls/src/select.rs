@@ -18,7 +18,7 @@ use std::time::Duration;
 use nix::sys::select::{FD_SETSIZE, FdSet, select};
 use nix::sys::time::{TimeVal, TimeValLike};
 
-use crate::{Interest, Ready, Waiter};
+use common::event_loop::{Interest, Ready, Waiter};
 
 /// The watched descriptors, indexed by descriptor number: select's own layout.
 #[derive(Debug, Default)]

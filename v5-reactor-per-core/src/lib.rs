@@ -6,7 +6,9 @@
 //! sockets by a hash of their addresses), and every connection they accept, for its whole
 //! life. A ready connection is served right there, by the same turn v4's workers run
 //! ([`common::evented::Connection::serve_turn`]): no channel send, no wake-up, no
-//! `epoll_ctl` re-arm per request, and no lock on the request path.
+//! `epoll_ctl` re-arm per request, and no lock on the request path. The loop is
+//! [`common::event_loop`], the one v4-syscalls runs on a single thread; what is v5's own is
+//! a loop per core, a socket per loop, and [`waiter::Mio`], what the loop waits with.
 //!
 //! What it gives up: handlers run on the loop, so a blocking (`/sleep`) or CPU-heavy
 //! (`/cpu`) request stalls every connection of its loop, and only those; and connections
@@ -16,19 +18,16 @@
 //! `/stats` shows each loop under `model.loops`. Run it with
 //! `cargo run -p v5-reactor-per-core` (port 8087; `--loops N`, `--max-connections N`).
 
-pub mod event_loop;
+pub mod waiter;
 
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use common::cli::{ServerArgs, Sharing};
-use common::limit::LimitLatch;
-use common::stats::{Counter, Level};
+use common::event_loop::{self, LoopCounters, Shared};
 use common::{Dispatcher, Stats};
 use serde_json::json;
-
-use crate::event_loop::EventLoop;
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V5_REACTOR_PER_CORE.name;
@@ -95,33 +94,16 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
     Ok(())
 }
 
-/// One loop's figures, shared with `/stats`, where they are a list with an entry per loop
-/// (`model.loops`) rather than figures of their own.
-#[derive(Debug, Default)]
-pub struct LoopCounters {
-    /// Connections this loop holds now.
-    pub connections: Level,
-    /// Connections this loop has accepted.
-    pub accepted: Counter,
-    /// Requests answered on this loop.
-    pub requests: Counter,
-    /// Times `poll` returned: the loop woke up.
-    pub wakeups: Counter,
-    /// Readiness events those wake-ups delivered.
-    pub events: Counter,
-}
-
-impl LoopCounters {
-    fn snapshot(&self) -> serde_json::Value {
-        let (wakeups, events) = (self.wakeups.get(), self.events.get());
-        json!({
-            "connections": self.connections.get(),
-            "accepted": self.accepted.get(),
-            "requests": self.requests.get(),
-            "wakeups": wakeups,
-            "events_per_wakeup": if wakeups == 0 { 0.0 } else { events as f64 / wakeups as f64 },
-        })
-    }
+/// One loop's entry in `/stats`'s `model.loops`.
+fn snapshot(counters: &LoopCounters) -> serde_json::Value {
+    let (wakeups, events) = (counters.waits.get(), counters.events.get());
+    json!({
+        "connections": counters.connections.get(),
+        "accepted": counters.accepted.get(),
+        "requests": counters.requests.get(),
+        "wakeups": wakeups,
+        "events_per_wakeup": if wakeups == 0 { 0.0 } else { events as f64 / wakeups as f64 },
+    })
 }
 
 /// Serves until `config.shutdown` is triggered: one thread per loop, named
@@ -158,11 +140,10 @@ pub fn run_loops(
     config: Config,
 ) -> io::Result<()> {
     let loops = listeners.len();
-    let latch = Arc::new(LimitLatch::new(config.model.max_connections.max(1)));
-    let timeouts = config.timeouts();
+    let shared = Shared::new(dispatcher, &config, config.model.max_connections);
     let counters: Vec<Arc<LoopCounters>> = (0..loops).map(|_| Arc::default()).collect();
-    register_loop_figures(dispatcher.stats(), &counters);
-    dispatcher.stats().describe(
+    register_loop_figures(shared.dispatcher.stats(), &counters);
+    shared.dispatcher.stats().describe(
         "An event loop per core, each with its own listening socket and connections: no hand-off.",
     );
     tracing::info!(
@@ -173,17 +154,10 @@ pub fn run_loops(
 
     let mut threads = Vec::with_capacity(loops);
     for (id, (listener, counters)) in listeners.into_iter().zip(&counters).enumerate() {
-        let event_loop = EventLoop::new(
-            id,
-            listener,
-            Arc::clone(&dispatcher),
-            Arc::clone(&latch),
-            timeouts,
-            Arc::clone(counters),
-            config.shutdown.clone(),
-        )?;
+        let (waiter, shared, counters) =
+            (waiter::Mio::new()?, shared.clone(), Arc::clone(counters));
         let thread = std::thread::Builder::new().name(format!("loop-{id}"));
-        threads.push(thread.spawn(move || event_loop.run())?);
+        threads.push(thread.spawn(move || event_loop::run(waiter, listener, shared, counters))?);
     }
     for thread in threads {
         thread.join().map_err(|_| io::Error::other("a v5 loop panicked"))??;
@@ -194,5 +168,5 @@ pub fn run_loops(
 
 fn register_loop_figures(stats: &Stats, counters: &[Arc<LoopCounters>]) {
     let loops: Vec<Arc<LoopCounters>> = counters.to_vec();
-    stats.gauge("loops", move || loops.iter().map(|c| c.snapshot()).collect::<Vec<_>>());
+    stats.gauge("loops", move || loops.iter().map(|c| snapshot(c)).collect::<Vec<_>>());
 }

@@ -1,29 +1,129 @@
-//! The readiness loop `select`, `poll` and both `epoll`s share: wait, accept, serve each
-//! ready connection inline with `common`'s turn, close the overdue. It is v5's loop on one
-//! thread, with the kernel call behind the [`Waiter`] trait instead of inside `mio`.
+//! The readiness loop: one thread waits for its sockets, accepts, serves each ready
+//! connection right there with [`Connection::serve_turn`], and closes the overdue. What it
+//! waits *with* is a [`Waiter`], which knows only descriptors and tokens: v4-syscalls
+//! implements it on `select`, `poll` and `epoll` directly, v5 on `mio`, and the loop is
+//! the same for all of them. `diff` between those two versions shows the waiter and the
+//! listener policy (one socket, or a socket per loop), not two loops.
 //!
 //! A connection is watched for reading for its whole life, and for writing too only while
 //! a reply waits for room. A turn that used its whole read budget is served again next
-//! round without waiting: an edge-triggered wait would not report those bytes again.
+//! round without waiting: an edge-triggered wait would not report those bytes again, and
+//! a level-triggered one loses nothing by it.
 
-use common::evented::SWEEP_EVERY;
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Dispatcher;
-use common::evented::{Connection, Next, Overdue, Slots, Timeouts};
-use common::limit::LimitLatch;
-use common::server::{ACCEPT_BACKOFF, is_exhaustion};
-use common::shutdown::DEADLINE;
-use mio::Token;
+use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use crate::{Config, Interest, LoopCounters, Ready, Waiter};
+use crate::evented::{Connection, Next, Overdue, SWEEP_EVERY, Slots, Timeouts};
+use crate::limit::LimitLatch;
+use crate::server::{ACCEPT_BACKOFF, is_exhaustion};
+use crate::shutdown::DEADLINE;
+use crate::stats::{Counter, Level};
+use crate::{Dispatcher, Shutdown};
 
-/// The listening socket's token; connections count up from 1.
+/// Readiness of one descriptor, as a loop asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    Read,
+    ReadWrite,
+}
+
+// ANCHOR: waiter
+/// A kernel interface that waits for readiness, and all the loop knows of it.
+pub trait Waiter {
+    /// Watches `fd` (as `token`) for `interest`, or changes what it is watched for.
+    fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()>;
+    /// Stops watching `fd`, before it is closed.
+    fn forget(&mut self, fd: RawFd);
+    /// Waits at most `timeout` and appends the ready descriptors.
+    fn wait(&mut self, timeout: Duration, ready: &mut Vec<Ready>) -> io::Result<()>;
+}
+// ANCHOR_END: waiter
+
+/// A descriptor a wait found ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    pub token: usize,
+    /// The wait said the client may have closed its side (`EPOLLRDHUP`, `EPOLLHUP`): the
+    /// turn must read to the end, not stop at a short read. A level-triggered wait may
+    /// leave it false: it reports a pending end of input again at its next call.
+    pub read_closed: bool,
+}
+
+impl Ready {
+    /// Ready, from a level-triggered wait that does not say more.
+    pub fn level(token: usize) -> Self {
+        Self { token, read_closed: false }
+    }
+}
+
+/// The listening socket's token; connections count up from 1 ([`Slots`]).
 const LISTENER: usize = 0;
+/// The shutdown's eventfd, far above any connection's token.
+const WAKE: usize = usize::MAX;
+
+/// One loop's figures. Each version shows the ones it teaches: v4-syscalls registers
+/// some in `/stats` under their own names, v5 lists every loop's.
+#[derive(Debug, Default)]
+pub struct LoopCounters {
+    /// Connections this loop holds now.
+    pub connections: Level,
+    /// Descriptors watched for clients: the connections and the listener. (The
+    /// shutdown's eventfd is watched too, and not counted.)
+    pub watched: Level,
+    /// Connections this loop has accepted.
+    pub accepted: Counter,
+    /// Requests answered on this loop.
+    pub requests: Counter,
+    /// Calls to the wait (select, poll, epoll_wait, io_uring_enter): the loop woke up.
+    pub waits: Counter,
+    /// Readiness events (or completions) those waits returned.
+    pub events: Counter,
+    /// Nanoseconds spent inside the wait calls, sleeping included.
+    pub wait_nanos: Counter,
+    /// Connections refused because their descriptor cannot be watched (select's limit).
+    pub refused: Counter,
+}
+
+impl LoopCounters {
+    /// Counts one wait that took `took` and returned `events`.
+    pub fn waited(&self, took: Duration, events: usize) {
+        self.waits.bump();
+        self.events.add(events as u64);
+        self.wait_nanos.add(took.as_nanos() as u64);
+    }
+}
+
+/// What every loop of one server shares: the handlers, the connection cap, the timeouts
+/// and the stop switch.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub dispatcher: Arc<Dispatcher>,
+    pub latch: Arc<LimitLatch>,
+    pub timeouts: Timeouts,
+    pub shutdown: Shutdown,
+}
+
+impl Shared {
+    /// For a server with `config`'s timeouts and shutdown, at most `max_connections` open
+    /// across all its loops.
+    pub fn new<M>(
+        dispatcher: Arc<Dispatcher>,
+        config: &crate::Config<M>,
+        max_connections: usize,
+    ) -> Self {
+        Self {
+            dispatcher,
+            latch: Arc::new(LimitLatch::new(max_connections.max(1))),
+            timeouts: config.timeouts(),
+            shutdown: config.shutdown.clone(),
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -36,21 +136,26 @@ struct Entry {
 
 struct EventLoop<W> {
     waiter: W,
+    /// None once a shutdown has begun.
     listener: Option<TcpListener>,
     connections: Slots<Entry>,
     /// Connections whose last turn stopped at its budget, to serve again next round.
-    again: Vec<Token>,
-    dispatcher: Arc<Dispatcher>,
-    latch: Arc<LimitLatch>,
-    timeouts: Timeouts,
+    again: Vec<usize>,
+    shared: Shared,
     counters: Arc<LoopCounters>,
-    /// Newcomers may be queued that the cap or a full descriptor table held back.
+    /// Written by the shutdown's trigger, so a loop asleep in its wait hears of it at
+    /// once, whichever socket (if any) the trigger's connect reaches.
+    wake: Arc<EventFd>,
+    /// Newcomers may be queued that the cap or a full descriptor table held back: no new
+    /// event will announce them, so look again after each round.
     backlogged: bool,
     /// Whether the waiter watches the listener. Not while the loop cannot accept: a
     /// level-triggered wait would report the queued newcomers at every call, a busy loop.
     listening: bool,
+    /// After `accept` failed for want of descriptors: not before then.
     accept_paused_until: Option<Instant>,
     last_sweep: Instant,
+    /// Set when a shutdown begins: when the remaining connections must be gone.
     closing_by: Option<Instant>,
 }
 
@@ -59,41 +164,48 @@ struct EventLoop<W> {
 pub fn run<W: Waiter>(
     mut waiter: W,
     listener: TcpListener,
-    dispatcher: Arc<Dispatcher>,
-    config: &Config,
+    shared: Shared,
     counters: Arc<LoopCounters>,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     waiter.watch(listener.as_raw_fd(), LISTENER, Interest::Read)?;
     counters.watched.set(1);
+    let wake = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
+    waiter.watch(wake.as_raw_fd(), WAKE, Interest::Read)?;
+    let signal = Arc::clone(&wake);
+    shared.shutdown.on_trigger(move || {
+        // Fails only if the counter would overflow: then it is readable already.
+        let _ = signal.write(1);
+    });
     let mut event_loop = EventLoop {
         waiter,
         listener: Some(listener),
         connections: Slots::default(),
         again: Vec::new(),
-        dispatcher,
-        latch: Arc::new(LimitLatch::new(config.model.max_connections.max(1))),
-        timeouts: config.timeouts(),
+        shared,
         counters,
+        wake,
         backlogged: false,
         listening: true,
         accept_paused_until: None,
         last_sweep: Instant::now(),
         closing_by: None,
     };
-    event_loop.run(&config.shutdown)
+    event_loop.run()
 }
 
 impl<W: Waiter> EventLoop<W> {
-    fn run(&mut self, shutdown: &common::Shutdown) -> io::Result<()> {
+    fn run(&mut self) -> io::Result<()> {
         let mut ready = Vec::new();
         // ANCHOR: loop
         while self.keep_going() {
+            // Connections that yielded are served again at once, without sleeping.
             let timeout = if self.again.is_empty() { SWEEP_EVERY } else { Duration::ZERO };
             ready.clear();
             let started = Instant::now();
             match self.waiter.wait(timeout, &mut ready) {
                 Ok(()) => {}
+                // A signal arrived while sleeping; nothing happened to any socket.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
@@ -101,14 +213,16 @@ impl<W: Waiter> EventLoop<W> {
             for &Ready { token, read_closed } in &ready {
                 match token {
                     LISTENER => self.accept_all(),
-                    token => self.serve(Token(token), read_closed),
+                    // The shutdown: heard once, and the housekeeping below acts on it.
+                    WAKE => self.waiter.forget(self.wake.as_raw_fd()),
+                    token => self.serve(token, read_closed),
                 }
             }
             // No event to say whether the client closed: read until the socket says.
             for token in std::mem::take(&mut self.again) {
                 self.serve(token, true);
             }
-            self.housekeeping(shutdown);
+            self.housekeeping();
         }
         // ANCHOR_END: loop
         if !self.connections.is_empty() {
@@ -127,13 +241,15 @@ impl<W: Waiter> EventLoop<W> {
         }
     }
 
+    /// Accepts everything the listener has queued, while the cap allows.
     fn accept_all(&mut self) {
         if self.accept_paused_until.is_some_and(|until| Instant::now() < until) {
             return self.listen(false);
         }
         self.accept_paused_until = None;
         while let Some(listener) = &self.listener {
-            let Some(permit) = self.latch.try_acquire() else {
+            // At the cap, newcomers stay in the kernel's backlog until a permit is free.
+            let Some(permit) = self.shared.latch.try_acquire() else {
                 self.backlogged = true;
                 return self.listen(false);
             };
@@ -146,28 +262,32 @@ impl<W: Waiter> EventLoop<W> {
                         continue;
                     }
                     let fd = stream.as_raw_fd();
-                    let open = self.dispatcher.stats().connection_opened();
-                    let stream = mio::net::TcpStream::from_std(stream);
+                    let open = self.shared.dispatcher.stats().connection_opened();
                     let token = self.connections.insert(|token| Entry {
                         conn: Connection::new(token, stream, open, permit),
                         since: Instant::now(),
                         writable: false,
                     });
-                    if let Err(e) = self.waiter.watch(fd, token.0, Interest::Read) {
-                        self.refuse(token, &e);
+                    match self.waiter.watch(fd, token, Interest::Read) {
+                        Ok(()) => self.counters.accepted.bump(),
+                        Err(e) => self.refuse(token, &e),
                     }
                 }
+                // The queue is empty: the next arrival will be announced.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.backlogged = false;
                     return self.listen(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Out of descriptors: a loop must not sleep (its connections would stall)
+                // nor retry at once (it would spin), so it tries again after a pause.
                 Err(e) if is_exhaustion(&e) => {
                     tracing::warn!("accept failed: {e}; trying again in {ACCEPT_BACKOFF:?}");
                     self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
                     self.backlogged = true;
                     return self.listen(false);
                 }
+                // The client gave up before we accepted it: on to the next one.
                 Err(e) => tracing::debug!("accept: {e}"),
             }
         }
@@ -194,7 +314,7 @@ impl<W: Waiter> EventLoop<W> {
 
     /// A connection the waiter cannot watch (select: a descriptor past `FD_SETSIZE`) is
     /// closed at once, counted, and the reason logged the first time.
-    fn refuse(&mut self, token: Token, why: &io::Error) {
+    fn refuse(&mut self, token: usize, why: &io::Error) {
         if self.counters.refused.get() == 0 {
             tracing::warn!("refusing connections that cannot be watched: {why}");
         }
@@ -204,11 +324,13 @@ impl<W: Waiter> EventLoop<W> {
 
     /// Serves a ready connection for one turn, right here on the loop.
     // ANCHOR: serve
-    fn serve(&mut self, token: Token, read_closed: bool) {
+    fn serve(&mut self, token: usize, read_closed: bool) {
         let Some(entry) = self.connections.get_mut(token) else {
             return; // closed earlier in this round
         };
-        let turn = entry.conn.serve_turn(&self.dispatcher, read_closed);
+        let answered = entry.conn.session.answered();
+        let turn = entry.conn.serve_turn(&self.shared.dispatcher, read_closed);
+        self.counters.requests.add(entry.conn.session.answered() - answered);
         let writable = match turn.map(|turn| turn.next) {
             Ok(Next::Readable) => false,
             Ok(Next::Yielded) => {
@@ -217,36 +339,42 @@ impl<W: Waiter> EventLoop<W> {
             }
             Ok(Next::Writable) => true,
             Ok(Next::Close(why)) => {
-                tracing::debug!(token = token.0, ?why, "closing");
+                tracing::debug!(token, ?why, "closing");
                 return self.close(token);
             }
+            // A reset or a broken pipe: this client is gone, nobody else is affected.
             Err(e) => {
-                tracing::debug!(token = token.0, "connection failed: {e}");
+                tracing::debug!(token, "connection failed: {e}");
                 return self.close(token);
             }
         };
         entry.since = Instant::now();
+        // Watched for writing only while a reply waits for room, so a connection with
+        // nothing to write does not wake the loop each time it could.
         if entry.writable != writable {
             let interest = if writable { Interest::ReadWrite } else { Interest::Read };
             let fd = entry.conn.stream.as_raw_fd();
             entry.writable = writable;
-            if let Err(e) = self.waiter.watch(fd, token.0, interest) {
-                tracing::debug!(token = token.0, "cannot change interest, closing: {e}");
+            if let Err(e) = self.waiter.watch(fd, token, interest) {
+                tracing::debug!(token, "cannot change interest, closing: {e}");
                 self.close(token);
             }
         }
     }
     // ANCHOR_END: serve
 
-    fn close(&mut self, token: Token) {
+    fn close(&mut self, token: usize) {
         if let Some(entry) = self.connections.remove(token) {
             self.waiter.forget(entry.conn.stream.as_raw_fd());
         }
     }
 
-    fn housekeeping(&mut self, shutdown: &common::Shutdown) {
+    /// After each round: notice a shutdown, accept what the cap held back, and, every
+    /// [`SWEEP_EVERY`], close the connections that are overdue.
+    fn housekeeping(&mut self) {
         let now = Instant::now();
-        if shutdown.is_triggered() && self.closing_by.is_none() {
+        if self.shared.shutdown.is_triggered() && self.closing_by.is_none() {
+            // Stop accepting; close the idle now and the others once they are at rest.
             if let Some(listener) = self.listener.take()
                 && self.listening
             {
@@ -262,13 +390,14 @@ impl<W: Waiter> EventLoop<W> {
         }
         if now.duration_since(self.last_sweep) >= SWEEP_EVERY {
             self.last_sweep = now;
-            let timeouts = self.timeouts;
+            let timeouts = self.shared.timeouts;
             self.close_where(|entry| {
                 entry.conn.is_overdue(now, entry.since, timeouts) != Overdue::No
             });
         }
-        let listening = usize::from(self.listener.is_some());
-        self.counters.watched.set((self.connections.len() + listening) as u64);
+        let open = self.connections.len() as u64;
+        self.counters.connections.set(open);
+        self.counters.watched.set(open + u64::from(self.listener.is_some()));
     }
 
     /// Closes every connection `close` picks, telling the waiter first.
