@@ -124,14 +124,35 @@ pub fn init_tracing() {
         .init();
 }
 
-/// A version's `run`, for a version whose settings are only the shared ones.
-pub type Run = fn(TcpListener, Arc<Dispatcher>, Config) -> std::io::Result<()>;
+/// A version's command line: the options every version shares, and its model's own (`M`,
+/// the version's `Model` when its options are its settings, or [`NoOptions`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args<M: clap::Args = NoOptions> {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub model: M,
+}
 
-/// Starts a version that takes only the shared options and serves until it is stopped:
-/// the whole of such a version's `serve`.
-pub fn serve(server: &'static str, args: &ServerArgs, run: Run) -> Result<(), Error> {
-    let (listener, dispatcher, config) = start(server, args)?;
-    run(listener, dispatcher, config)?;
+/// The model's options of a version that has none of its own.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct NoOptions;
+
+impl From<NoOptions> for () {
+    fn from(NoOptions: NoOptions) {}
+}
+
+/// A version's `run`: serves `listener` with `dispatcher` until `config.shutdown`.
+pub type Run<M = ()> = fn(TcpListener, Arc<Dispatcher>, Config<M>) -> std::io::Result<()>;
+
+/// Starts a version whose settings are its options and serves until it is stopped: the
+/// whole of such a version's `serve`.
+pub fn serve<O, M>(server: &'static str, args: &Args<O>, run: Run<M>) -> Result<(), Error>
+where
+    O: clap::Args + Clone + Into<M>,
+{
+    let (listener, dispatcher, config) = start(server, &args.server)?;
+    run(listener, dispatcher, config.with(args.model.clone().into()))?;
     Ok(())
 }
 

@@ -2,9 +2,8 @@
 //! `maxConnections` and its `LimitLatch`. Better a queue in the kernel's backlog than a
 //! process out of file descriptors.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
 
 use crate::Shutdown;
 use crate::stats::Counter;
@@ -21,11 +20,19 @@ pub struct LimitLatch {
     count: AtomicUsize,
     lock: Mutex<()>,
     room: Condvar,
+    /// Whether a shutdown has been asked to wake the waiters (once, at the first acquire).
+    woken_by_shutdown: AtomicBool,
 }
 
 impl LimitLatch {
     pub fn new(max: usize) -> Self {
-        Self { max, count: AtomicUsize::new(0), lock: Mutex::new(()), room: Condvar::new() }
+        Self {
+            max,
+            count: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+            woken_by_shutdown: AtomicBool::new(false),
+        }
     }
 
     /// Connections open (permits held).
@@ -36,6 +43,9 @@ impl LimitLatch {
     /// Takes a permit, waiting while `max` are out (counting the wait in `waits`, once).
     /// None once shutdown is triggered.
     pub fn acquire(self: &Arc<Self>, shutdown: &Shutdown, waits: &Counter) -> Option<Permit> {
+        // Before the lock: a shutdown already triggered calls the waker at once, and the
+        // waker takes the lock.
+        self.wake_on(shutdown);
         // The lock only pairs the condition variable with the count; it guards no data,
         // so a poisoned lock is as good as a clean one.
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -49,9 +59,8 @@ impl LimitLatch {
                 waits.bump();
                 tracing::info!(max = self.max, "connection cap reached; waiting for a close");
             }
-            // Timed, so a shutdown is noticed even when nothing closes.
-            let wait = self.room.wait_timeout(guard, Duration::from_millis(100));
-            guard = wait.unwrap_or_else(|e| e.into_inner()).0;
+            // Woken by a close (`release`) or by the shutdown, which sets its flag first.
+            guard = self.room.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
         self.count.fetch_add(1, Ordering::AcqRel);
         Some(Permit(Arc::clone(self)))
@@ -64,6 +73,22 @@ impl LimitLatch {
             (count < self.max).then_some(count + 1)
         });
         taken.ok().map(|_| Permit(Arc::clone(self)))
+    }
+
+    /// Has `shutdown` wake every waiter when it is triggered, once per latch. The waker
+    /// takes the lock before notifying, so a waiter that saw the flag clear is already
+    /// waiting when it comes.
+    fn wake_on(self: &Arc<Self>, shutdown: &Shutdown) {
+        if self.woken_by_shutdown.load(Ordering::Acquire)
+            || self.woken_by_shutdown.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let latch = Arc::clone(self);
+        shutdown.on_trigger(move || {
+            let _guard = latch.lock.lock().unwrap_or_else(|e| e.into_inner());
+            latch.room.notify_all();
+        });
     }
 
     fn release(&self) {
@@ -80,5 +105,50 @@ pub struct Permit(Arc<LimitLatch>);
 impl Drop for Permit {
     fn drop(&mut self) {
         self.0.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Starts a thread that waits for a permit of `latch`, and says what it got.
+    fn waiter(latch: &Arc<LimitLatch>, shutdown: &Shutdown) -> mpsc::Receiver<bool> {
+        let (latch, shutdown) = (Arc::clone(latch), shutdown.clone());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let waits = Counter::default();
+            let _ = tx.send(latch.acquire(&shutdown, &waits).is_some());
+        });
+        rx
+    }
+
+    #[test]
+    fn a_waiter_at_the_cap_gets_the_permit_a_close_frees() {
+        let latch = Arc::new(LimitLatch::new(1));
+        let shutdown = Shutdown::new();
+        let held = latch.try_acquire().expect("a free permit");
+        let got = waiter(&latch, &shutdown);
+        assert!(
+            got.recv_timeout(Duration::from_millis(200)).is_err(),
+            "no permit while one is out"
+        );
+        drop(held);
+        assert_eq!(got.recv_timeout(Duration::from_secs(10)), Ok(true));
+    }
+
+    #[test]
+    fn a_waiter_at_the_cap_is_released_by_the_shutdown() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let latch = Arc::new(LimitLatch::new(1));
+        let shutdown = Shutdown::new();
+        let _held = latch.try_acquire().expect("a free permit");
+        let got = waiter(&latch, &shutdown);
+        shutdown.trigger(listener.local_addr().expect("an address"));
+        assert_eq!(got.recv_timeout(Duration::from_secs(10)), Ok(false));
+        // And one that comes after the trigger does not wait at all.
+        assert_eq!(waiter(&latch, &shutdown).recv_timeout(Duration::from_secs(10)), Ok(false));
     }
 }

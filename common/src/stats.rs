@@ -84,6 +84,13 @@ impl Stats {
         counter
     }
 
+    /// Registers under `name` a counter kept elsewhere, read by `read`: a static that a
+    /// signal handler bumps, which can reach nothing else. Shown and drawn as a counter.
+    pub fn counter_from(&self, name: &'static str, read: impl Fn() -> u64 + Send + Sync + 'static) {
+        self.counting.write().unwrap_or_else(|e| e.into_inner()).push(name);
+        self.gauge(name, read);
+    }
+
     /// Registers a level of the version's own under `name` (threads alive, say): a figure
     /// that goes up and down, drawn as it is, where a counter is drawn per second.
     pub fn level(&self, name: &'static str) -> Level {
@@ -199,6 +206,23 @@ impl Level {
 
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Acquire)
+    }
+
+    /// Counts one up until the returned guard is dropped: a thread's life, even one that
+    /// ends in a panic or never starts.
+    pub fn hold(&self) -> Held {
+        self.up();
+        Held(self.clone())
+    }
+}
+
+/// One counted in a [`Level`] until dropped (see [`Level::hold`]).
+#[derive(Debug)]
+pub struct Held(Level);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.down();
     }
 }
 

@@ -18,14 +18,14 @@ pub use common::Config;
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V1_BLOCKING.name;
-/// Where `cargo run -p v1-blocking` listens.
+/// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V1_BLOCKING.addr;
 
-/// v1's command line: only the options every version shares.
-pub use common::cli::ServerArgs as Args;
+/// Its command line: only the options every version shares.
+pub type Args = common::cli::Args;
 
-/// Starts v1 from its command line and serves until stopped: what its `main` and
-/// `loadgen serve v1-blocking` both run.
+/// Starts the server from its command line and serves until stopped: what its `main` and
+/// `loadgen serve` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     common::cli::serve(SERVER, args, run)
 }

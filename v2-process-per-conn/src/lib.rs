@@ -21,9 +21,8 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::cli::ServerArgs;
 use common::shutdown::DEADLINE;
 use common::stats::Counter;
 use common::{Dispatcher, accept_failed, handle_connection, procfs};
@@ -36,7 +35,7 @@ pub use common::Config;
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V2_PROCESS_PER_CONN.name;
-/// Where `cargo run -p v2-process-per-conn` listens.
+/// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V2_PROCESS_PER_CONN.addr;
 
 /// Children reaped by the `SIGCHLD` handler. A static, because a signal handler can reach
@@ -49,15 +48,11 @@ static STOP_SIGNALS: AtomicU64 = AtomicU64::new(0);
 /// child. -1 when there is none.
 static SHUT_ON_STOP: AtomicI32 = AtomicI32::new(-1);
 
-/// The fork version's command line: only the options every version shares.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub server: ServerArgs,
-}
+/// Its command line: only the options every version shares.
+pub type Args = common::cli::Args;
 
-/// Starts the fork version from its command line and serves until stopped: what its
-/// `main` and `loadgen serve v2-process-per-conn` both run. The process stays
+/// Starts the server from its command line and serves until stopped: what its `main`
+/// and `loadgen serve` both run. The process stays
 /// single-threaded (no thread waits for signals): `run` handles SIGINT and SIGTERM itself.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, config) = common::cli::start_single_threaded(SERVER, &args.server)?;
@@ -84,7 +79,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     on_stop(listener.as_raw_fd(), parent_stop)?;
     let stats = dispatcher.stats();
     let forked = stats.counter("children_forked");
-    stats.gauge("children_reaped", || REAPED.load(Ordering::Relaxed));
+    stats.counter_from("children_reaped", || REAPED.load(Ordering::Relaxed));
     stats.describe("A process per connection: the parent forks, the child serves. These figures are the answering child's own.");
     // Every /stats is answered by a child; its parent's children are the connections.
     stats.gauge("processes", || {
@@ -122,8 +117,28 @@ fn wait_for_children(forked: &Counter) {
     }
     let deadline = Instant::now() + DEADLINE;
     let live = || forked.get().saturating_sub(REAPED.load(Ordering::Relaxed));
-    while live() > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+    // From here the parent reaps in this loop instead of in the handler: with SIGCHLD
+    // blocked, an exit stays pending until `sigtimedwait` takes it, so the parent sleeps
+    // until a child exits or the deadline passes, and checks nothing in between.
+    let mut sigchld = SigSet::empty();
+    sigchld.add(Signal::SIGCHLD);
+    if let Err(e) = sigchld.thread_block() {
+        tracing::warn!("cannot block SIGCHLD ({e}); not waiting for the children");
+        return;
+    }
+    // Those that exited before the block, whose signal the handler may not have seen.
+    reap_children(0);
+    while live() > 0 {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+        let timeout = nix::libc::timespec {
+            tv_sec: left.as_secs() as nix::libc::time_t,
+            tv_nsec: nix::libc::c_long::from(left.subsec_nanos() as i32),
+        };
+        // SAFETY: both pointers are to values that live through the call; a null
+        // `siginfo_t` pointer is allowed. The result (the signal, or -1 on the timeout or
+        // an interruption) is not needed: the reaping below counts what happened.
+        unsafe { nix::libc::sigtimedwait(sigchld.as_ref(), std::ptr::null_mut(), &timeout) };
+        reap_children(0);
     }
     if live() > 0 {
         tracing::warn!(
@@ -178,8 +193,9 @@ fn fork_connection(
 // ANCHOR_END: fork
 
 // ANCHOR: reap
-/// Reaps every child that has exited. One `SIGCHLD` may stand for several exits (signals
-/// of one kind do not queue), so it loops until none is left to collect.
+/// Reaps every child that has exited (the `SIGCHLD` handler, and the shutdown's wait for
+/// the children). One `SIGCHLD` may stand for several exits (signals of one kind do not
+/// queue), so it loops until none is left to collect.
 extern "C" fn reap_children(_signal: nix::libc::c_int) {
     // waitpid can change errno under the code this signal interrupted; put it back.
     let saved = Errno::last_raw();

@@ -10,24 +10,24 @@
 //! Run it with `cargo run -p v2-thread-per-conn` (port 8082).
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
 
-use common::stats::Level;
 use common::{Dispatcher, accept_failed, handle_connection};
-
-pub use common::Config;
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V2_THREAD_PER_CONN.name;
-/// Where `cargo run -p v2-thread-per-conn` listens.
+/// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V2_THREAD_PER_CONN.addr;
 
-/// v2's command line: only the options every version shares.
-pub use common::cli::ServerArgs as Args;
+/// Its settings: only the shared ones.
+pub type Config = common::Config;
 
-/// Starts v2 from its command line and serves until stopped: what its `main` and
-/// `loadgen serve v2-thread-per-conn` both run.
+/// Its command line: only the options every version shares.
+pub type Args = common::cli::Args;
+
+/// Starts the server from its command line and serves until stopped: what its `main` and
+/// `loadgen serve` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     common::cli::serve(SERVER, args, run)
 }
@@ -45,8 +45,22 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         }
         match stream {
             Ok(stream) => {
+                let (dispatcher, server) = (Arc::clone(&dispatcher), config.shared());
+                // Counted in `connection_threads` until the thread ends, even by a panic.
+                let counted = live.hold();
                 next_id += 1;
-                spawn_connection_thread(next_id, stream, &dispatcher, &config, &live);
+                let thread = std::thread::Builder::new().name(format!("conn-{next_id}"));
+                let spawned = thread.spawn(move || {
+                    let _counted = counted;
+                    handle_connection(stream, &dispatcher, &server);
+                });
+                // Refused (no memory, or a thread limit): the closure is dropped unrun,
+                // and with it the stream (the client sees the close) and the count.
+                if let Err(e) = spawned {
+                    tracing::warn!(
+                        "cannot spawn a thread for connection {next_id}, closing it: {e}"
+                    );
+                }
             }
             Err(e) => accept_failed(&e),
         }
@@ -54,45 +68,4 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     // ANCHOR_END: accept_loop
     common::shutdown::finish_connections(&config.shutdown);
     Ok(())
-}
-
-// ANCHOR: spawn
-/// Serves `stream` on a new thread `conn-<id>`. If the system refuses another thread, the
-/// connection is closed and the server goes on accepting.
-fn spawn_connection_thread(
-    id: u64,
-    stream: TcpStream,
-    dispatcher: &Arc<Dispatcher>,
-    config: &Config,
-    live: &Level,
-) {
-    let (dispatcher, config) = (Arc::clone(dispatcher), config.clone());
-    let counted = LiveThread::new(live);
-    let spawned = std::thread::Builder::new().name(format!("conn-{id}")).spawn(move || {
-        let _counted = counted;
-        handle_connection(stream, &dispatcher, &config);
-    });
-    if let Err(e) = spawned {
-        // The closure was dropped unrun, and with it the stream (the client sees the
-        // close) and the count.
-        tracing::warn!("cannot spawn a thread for connection {id}, closing it: {e}");
-    }
-}
-// ANCHOR_END: spawn
-
-/// One live connection thread in the `connection_threads` level, until dropped: when the
-/// thread ends, even by a panic, or when it never started.
-struct LiveThread(Level);
-
-impl LiveThread {
-    fn new(live: &Level) -> Self {
-        live.up();
-        Self(live.clone())
-    }
-}
-
-impl Drop for LiveThread {
-    fn drop(&mut self) {
-        self.0.down();
-    }
 }

@@ -15,22 +15,23 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use clap::builder::TypedValueParser as _;
-use common::cli::ServerArgs;
 use common::{Dispatcher, accept_failed, handle_connection};
 use threadpool::ThreadPool;
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V3_THREAD_POOL.name;
-/// Where `cargo run -p v3-thread-pool` listens.
+/// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V3_THREAD_POOL.addr;
 /// The pool size when none is given: the fixed pool of 10 of the Java article
 /// (「스프링 직접 구현하기 #5」), whose v3 this is.
 pub const DEFAULT_THREADS: usize = 10;
 
-/// What v3 adds to the shared settings: the pool size.
-#[derive(Debug, Clone)]
+/// What v3 adds to the shared settings and its command line: the pool size.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Model {
-    /// Worker threads in the pool; at least 1.
+    /// Worker threads in the pool: the most connections served at once
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS,
+          value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     pub threads: usize,
 }
 
@@ -43,24 +44,13 @@ impl Default for Model {
 /// Its settings: the shared ones, and [`Model`]'s in `model`.
 pub type Config = common::Config<Model>;
 
-/// v3's command line: the shared options and the pool size.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub server: ServerArgs,
+/// Its command line: the shared options and [`Model`]'s.
+pub type Args = common::cli::Args<Model>;
 
-    /// Worker threads in the pool: the most connections served at once
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS,
-          value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
-    pub threads: usize,
-}
-
-/// Starts v3 from its command line and serves until stopped: what its `main` and
-/// `loadgen serve v3-thread-pool` both run.
+/// Starts the server from its command line and serves until stopped: what its `main` and
+/// `loadgen serve` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
-    let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
-    run(listener, dispatcher, server.with(Model { threads: args.threads }))?;
-    Ok(())
+    common::cli::serve(SERVER, args, run)
 }
 
 /// Accepts until `config.shutdown` is triggered; the pool serves the connections.

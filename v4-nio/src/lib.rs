@@ -34,7 +34,6 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use common::cli::ServerArgs;
 use common::stats::Counter;
 use common::{Dispatcher, Stats};
 
@@ -46,18 +45,23 @@ use crate::worker::{Verdict, Workers};
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V4_NIO.name;
-/// Where `cargo run -p v4-nio` listens.
+/// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V4_NIO.addr;
 /// Workers when none is given: the same 10 as v3's pool, for a fair comparison.
 pub const DEFAULT_WORKERS: usize = 10;
 pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 
-/// What v4 adds to the shared settings: the pool size and the connection cap.
-#[derive(Debug, Clone)]
+/// What v4 adds to the shared settings and its command line: the pool size and the
+/// connection cap.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Model {
-    /// Worker threads; 0 runs handlers on the poller thread.
+    /// Worker threads; 0 runs every handler on the poller thread (a single-threaded
+    /// event loop, where one slow handler stalls every connection)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_WORKERS)]
     pub workers: usize,
-    /// Most connections open at once; the acceptor waits at this many.
+
+    /// Most connections open at once; at the cap the acceptor waits for one to close
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 }
 
@@ -70,30 +74,13 @@ impl Default for Model {
 /// Its settings: the shared ones, and [`Model`]'s in `model`.
 pub type Config = common::Config<Model>;
 
-/// v4's command line: the shared options, the worker pool and the connection cap.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub server: ServerArgs,
+/// Its command line: the shared options and [`Model`]'s.
+pub type Args = common::cli::Args<Model>;
 
-    /// Worker threads; 0 runs every handler on the poller thread (a single-threaded
-    /// event loop, where one slow handler stalls every connection)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_WORKERS)]
-    pub workers: usize,
-
-    /// Most connections open at once; at the cap the acceptor waits for one to close
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
-}
-
-/// Starts v4 from its command line and serves until stopped: what its `main` and
-/// `loadgen serve v4-nio` both run.
+/// Starts the server from its command line and serves until stopped: what its `main` and
+/// `loadgen serve` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
-    let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
-    let config =
-        server.with(Model { workers: args.workers, max_connections: args.max_connections });
-    run(listener, dispatcher, config)?;
-    Ok(())
+    common::cli::serve(SERVER, args, run)
 }
 
 /// The counters `/stats` shows under `model`, to watch the machinery work.

@@ -33,7 +33,6 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use common::cli::ServerArgs;
 use common::event_loop::{self, LoopCounters, Shared};
 use common::{Dispatcher, Stats};
 
@@ -41,7 +40,7 @@ use crate::epoll::Trigger;
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V4_SYSCALLS.name;
-/// Where `cargo run -p v4-syscalls` listens.
+/// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V4_SYSCALLS.addr;
 pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 
@@ -75,11 +74,16 @@ impl Api {
     }
 }
 
-/// What v4-syscalls adds to the shared settings: the API and the connection cap.
-#[derive(Debug, Clone)]
+/// What v4-syscalls adds to the shared settings and its command line: the API and the
+/// connection cap.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Model {
+    /// How the loop waits for its sockets
+    #[arg(long, value_enum, default_value_t = Api::Epoll)]
     pub api: Api,
-    /// Most connections open at once; past it, newcomers wait in the kernel's backlog.
+
+    /// Most connections open at once; at the cap, newcomers wait in the kernel's backlog
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 }
 
@@ -92,28 +96,13 @@ impl Default for Model {
 /// Its settings: the shared ones, and [`Model`]'s in `model`.
 pub type Config = common::Config<Model>;
 
-/// v4-syscalls' command line: the shared options, the API and the connection cap.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub server: ServerArgs,
+/// Its command line: the shared options and [`Model`]'s.
+pub type Args = common::cli::Args<Model>;
 
-    /// How the loop waits for its sockets
-    #[arg(long, value_enum, default_value_t = Api::Epoll)]
-    pub api: Api,
-
-    /// Most connections open at once; at the cap, newcomers wait in the kernel's backlog
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
-}
-
-/// Starts v4-syscalls from its command line and serves until stopped: what its `main`
-/// and `loadgen serve v4-syscalls` both run.
+/// Starts the server from its command line and serves until stopped: what its `main` and
+/// `loadgen serve` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
-    let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
-    let config = server.with(Model { api: args.api, max_connections: args.max_connections });
-    run(listener, dispatcher, config)?;
-    Ok(())
+    common::cli::serve(SERVER, args, run)
 }
 
 /// Registers the loop's figures in `stats` (as the loop waits with `api`): the ones the

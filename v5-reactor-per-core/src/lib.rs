@@ -31,7 +31,7 @@ use serde_json::json;
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V5_REACTOR_PER_CORE.name;
-/// Where `cargo run -p v5-reactor-per-core` listens.
+/// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V5_REACTOR_PER_CORE.addr;
 pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 
@@ -77,8 +77,8 @@ pub struct Args {
     pub max_connections: usize,
 }
 
-/// Starts v5 from its command line and serves until stopped: what its `main` and
-/// `loadgen serve v5-reactor-per-core` both run.
+/// Starts the server from its command line and serves until stopped: what its `main` and
+/// `loadgen serve` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, server) = common::cli::start_reuse_port(SERVER, &args.server)?;
     let config = server.with(Model {

@@ -23,7 +23,6 @@ pub mod connection;
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::cli::ServerArgs;
 use common::server::{ACCEPT_BACKOFF, is_exhaustion};
@@ -35,7 +34,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V6_ASYNC.name;
-/// Where `cargo run -p v6-async` listens.
+/// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V6_ASYNC.addr;
 pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 
@@ -91,8 +90,8 @@ pub struct Args {
     pub max_connections: usize,
 }
 
-/// Starts v6 from its command line and serves until stopped: what its `main` and
-/// `loadgen serve v6-async` both run.
+/// Starts the server from its command line and serves until stopped: what its `main` and
+/// `loadgen serve` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
     let defaults = Model::default();
@@ -138,21 +137,32 @@ async fn accept_loop(
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let permits = Arc::new(Semaphore::new(config.model.max_connections.max(1)));
-    let (closing, closing_rx) = watch::channel(false);
-    let shutdown = config.shutdown.clone();
+    // The shutdown's trigger tells this loop and every connection's task at once: no one
+    // checks a flag, and no connection is needed to wake the accept.
+    let (closing, mut stopped) = watch::channel(false);
+    config.shutdown.on_trigger(move || {
+        closing.send_replace(true);
+    });
     let config = Arc::new(config);
-    while !shutdown.is_triggered() {
+    loop {
         // At the cap, wait for a connection to close; newcomers queue in the backlog.
-        let Some(permit) = acquire(&permits, &shutdown).await else { break };
-        match listener.accept().await {
-            // The shutdown connects once to wake this accept; that one is not served.
-            Ok(_) if shutdown.is_triggered() => break,
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => permit,
+            _ = stopped.wait_for(|&stop| stop) => break,
+        };
+        // Never closed, so never an error; but no unwrap on the way to serving.
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.wait_for(|&stop| stop) => break,
+        };
+        match accepted {
             Ok((stream, _)) => {
                 let task = connection::handle_connection(
                     stream,
                     Arc::clone(&dispatcher),
                     Arc::clone(&config),
-                    closing_rx.clone(),
+                    stopped.clone(),
                     Arc::clone(&counters),
                 );
                 counters.tasks.up();
@@ -174,8 +184,7 @@ async fn accept_loop(
         }
     }
     // ANCHOR_END: accept_loop
-    // Idle connections close now; the others once their request is answered.
-    let _ = closing.send(true);
+    // Idle connections have closed; the others close once their request is answered.
     let all_done = async {
         loop {
             let done = counters.all_done.notified();
@@ -190,23 +199,6 @@ async fn accept_loop(
         tracing::warn!(left, "connections still open at the shutdown deadline");
     }
     Ok(())
-}
-
-/// A connection permit; None once the shutdown has begun. Checks the shutdown every
-/// 100 ms while at the cap, as v4's acceptor does.
-async fn acquire(
-    permits: &Arc<Semaphore>,
-    shutdown: &common::Shutdown,
-) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    loop {
-        let wait = Arc::clone(permits).acquire_owned();
-        if let Ok(Ok(permit)) = tokio::time::timeout(Duration::from_millis(100), wait).await {
-            return Some(permit);
-        }
-        if shutdown.is_triggered() {
-            return None;
-        }
-    }
 }
 
 fn register_figures(stats: &Stats, config: &Config) -> Arc<Counters> {
