@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use std::net::TcpStream;
 
-use crate::connection::{Closed, LINGER, READ_CHUNK, Session};
 use crate::dispatcher::Dispatcher;
 use crate::limit::Permit;
+use crate::session::{Closed, LINGER, READ_CHUNK, Session};
 use crate::stats::ConnectionGuard;
 
 /// Read at most this much in one go before answering what has arrived; a client

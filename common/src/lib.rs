@@ -13,7 +13,8 @@
 //! * [`dispatcher`] and [`handlers`]: the Java article's DispatcherServlet, HandlerMapping
 //!   and HandlerAdapter, and the built-in routes;
 //! * [`stats`] and [`procfs`]: the figures `/stats` shows;
-//! * [`connection`]: a connection's conversation, and the blocking loop v1–v3 share;
+//! * [`session`]: a connection's conversation (bytes in, answers out), with no I/O;
+//! * [`blocking`]: the blocking model v1–v3 share, a thread per connection to its end;
 //! * [`evented`] and [`limit`]: a connection as the event loops (v4, v5) serve it, and
 //!   the cap on open connections;
 //! * [`event_loop`]: the readiness loop v4-syscalls and v5 run, over any [`Waiter`]
@@ -24,9 +25,9 @@
 //!   started as a child process (tests and the load generator); nothing of it is
 //!   compiled into a server's binary.
 
+pub mod blocking;
 pub mod cli;
 pub mod codec;
-pub mod connection;
 pub mod dispatcher;
 pub mod error;
 pub mod event_loop;
@@ -36,16 +37,18 @@ pub mod limit;
 pub mod procfs;
 pub mod response;
 pub mod server;
+pub mod session;
 pub mod shutdown;
 pub mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use blocking::{answer_until_closed, handle_connection};
 pub use codec::{Decoder, Inbox, Protocol, ProtocolError, Request};
-pub use connection::{Closed, Phase, Session, answer_until_closed, handle_connection};
 pub use dispatcher::{Dispatcher, Handler, HandlerMapping};
 pub use error::Error;
 pub use event_loop::Waiter;
 pub use response::{Framing, Response};
 pub use server::{Config, Shutdown, accept_failed};
+pub use session::{Closed, Phase, Session};
 pub use stats::Stats;

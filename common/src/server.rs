@@ -29,7 +29,7 @@ pub struct Config<M = ()> {
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
     /// A request must arrive whole within this long of its first byte (its head), with no
-    /// pause longer than this in its body; see [`crate::connection::Phase`].
+    /// pause longer than this in its body; see [`crate::session::Phase`].
     pub request_timeout: Duration,
     /// Set to make the accept loop return.
     pub shutdown: Shutdown,

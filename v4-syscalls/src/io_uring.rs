@@ -25,10 +25,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::Dispatcher;
-use common::connection::{Closed, LINGER, Session};
 use common::evented::{Slots, Timeouts};
 use common::limit::{LimitLatch, Permit};
 use common::server::ACCEPT_BACKOFF;
+use common::session::{Closed, LINGER, Session};
 use common::shutdown::DEADLINE;
 use common::stats::ConnectionGuard;
 use io_uring::{IoUring, opcode, squeue, types};

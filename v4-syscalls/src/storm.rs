@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::Dispatcher;
-use common::connection::Session;
+use common::session::Session;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 /// Whether the poller takes a socket's interest away while a worker has it.

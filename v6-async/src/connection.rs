@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use common::connection::{LINGER, READ_CHUNK};
+use common::session::{LINGER, READ_CHUNK};
 use common::{Closed, Dispatcher, Phase, Session};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -135,7 +135,7 @@ async fn answer(
 }
 // ANCHOR_END: answer
 
-/// The lingering close (see `common::connection::linger_close`), awaiting instead of
+/// The lingering close (see `common::blocking::linger_close`), awaiting instead of
 /// blocking: shut the write side, then read and drop input for at most [`LINGER`].
 async fn linger_close(mut stream: TcpStream) {
     if stream.shutdown().await.is_err() {

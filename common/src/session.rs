@@ -1,0 +1,245 @@
+//! A connection's conversation, with no I/O in it.
+//!
+//! [`Session`] holds what a connection has read but not yet answered and what it has
+//! answered but not yet written, and turns the one into the other without touching a
+//! socket. Every model drives the same `Session`: the blocking versions from
+//! [`crate::blocking`] (read, answer, write, repeat), the event loops from readiness
+//! events ([`crate::evented`]), io_uring from completions, v6 from a task.
+
+use std::time::{Duration, Instant};
+
+use crate::codec::{Decoder, Inbox};
+use crate::dispatcher::Dispatcher;
+use crate::response::{Framing, Response};
+
+/// How much a connection reads from its socket in one call.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The client closed its side (read returned 0).
+    ByPeer,
+    /// The client sent the line protocol's `exit`.
+    Exit,
+    /// The last request did not keep the connection alive (`Connection: close`, HTTP/1.0).
+    NotKeepAlive,
+    /// No request arrived within the idle timeout.
+    IdleTimeout,
+    /// A request did not arrive whole in time: its head within the request timeout of its
+    /// first byte, or its body with no pause longer than that.
+    RequestTimeout,
+    /// The request could not be decoded and the stream is out of step; the error reply
+    /// with this status was sent.
+    ProtocolError(u16),
+}
+
+impl Closed {
+    /// Whether the server closes while the client may still be sending: then it must
+    /// close in stages (see [`linger_close`]) or a reset may destroy the last reply.
+    pub fn owes_a_lingering_close(self) -> bool {
+        matches!(self, Self::Exit | Self::NotKeepAlive | Self::ProtocolError(_))
+    }
+}
+
+/// Where a connection is in its current request, which decides the deadline it is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Between requests: only the idle timeout applies.
+    Idle,
+    /// Part of a request head has arrived: the head must be whole within the request
+    /// timeout of its first byte (nginx's `client_header_timeout`), so a slowloris client
+    /// cannot hold the connection.
+    Head,
+    /// The head is in and the body is arriving: no pause between reads may be longer than
+    /// the request timeout (nginx's `client_body_timeout`), so a slow upload that keeps
+    /// moving is never cut off, and a stalled one is.
+    Body,
+}
+
+/// The bytes of one connection between the socket and the dispatcher.
+#[derive(Debug)]
+pub struct Session {
+    decoder: Decoder,
+    /// Read from the socket, not yet decoded: a partial request, or pipelined ones.
+    pub inbox: Inbox,
+    /// Encoded replies not yet written to the socket.
+    pub outbox: Vec<u8>,
+    closed: Option<Closed>,
+    /// When the first byte of the request head now arriving came in.
+    head_started: Option<Instant>,
+    /// When bytes last came in.
+    last_input: Instant,
+    /// Requests answered so far (errors included).
+    answered: u64,
+    /// The client closed its side: nothing more will arrive.
+    input_ended: bool,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            decoder: Decoder::new(),
+            inbox: Inbox::new(),
+            outbox: Vec::new(),
+            closed: None,
+            head_started: None,
+            last_input: Instant::now(),
+            answered: 0,
+            input_ended: false,
+        }
+    }
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes in bytes just read from the socket.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        if self.phase() == Phase::Idle {
+            self.head_started = Some(now);
+        }
+        self.inbox.extend(bytes);
+        self.last_input = now;
+    }
+
+    /// The client closed its side (a read returned 0): nothing more will arrive. The next
+    /// [`Session::answer`] answers what is whole, and a request left half sent with a 400,
+    /// so a client that half-closes mid-request hears why nothing else came.
+    pub fn end_of_input(&mut self) {
+        self.input_ended = true;
+    }
+
+    /// Whether the client has closed its side.
+    pub fn input_ended(&self) -> bool {
+        self.input_ended
+    }
+
+    /// Answers every complete request in the inbox, in order, appending the replies to
+    /// the outbox. Returns why the connection must close once the outbox is written, if
+    /// it must; after that, further input is ignored.
+    // ANCHOR: answer
+    pub fn answer(&mut self, dispatcher: &Dispatcher) -> Option<Closed> {
+        let mut decoded = false;
+        while self.closed.is_none() {
+            let decoding = self.decoder.decode(&mut self.inbox);
+            decoded |= !matches!(decoding, Ok(None));
+            self.answered += u64::from(!matches!(decoding, Ok(None)));
+            match decoding {
+                Ok(None) => break,
+                Ok(Some(request)) if request.is_exit() => {
+                    let goodbye = Response::text(200, "Bye! Closing the connection.");
+                    goodbye.encode(&Framing::to(&request), dispatcher.server(), &mut self.outbox);
+                    self.closed = Some(Closed::Exit);
+                }
+                Ok(Some(request)) => {
+                    let response = dispatcher.dispatch(&request);
+                    response.encode(&Framing::to(&request), dispatcher.server(), &mut self.outbox);
+                    if !request.keep_alive {
+                        self.closed = Some(Closed::NotKeepAlive);
+                    }
+                }
+                Err(error) => {
+                    let framing = Framing::to_error(&error);
+                    Response::for_error(&error).encode(
+                        &framing,
+                        dispatcher.server(),
+                        &mut self.outbox,
+                    );
+                    if error.closes_connection() {
+                        self.closed = Some(Closed::ProtocolError(error.status()));
+                    }
+                }
+            }
+        }
+        if self.input_ended && self.closed.is_none() {
+            if let Some(error) = self.decoder.truncated(&self.inbox) {
+                Response::for_error(&error).encode(
+                    &Framing::to_error(&error),
+                    dispatcher.server(),
+                    &mut self.outbox,
+                );
+                self.inbox.clear();
+                self.closed = Some(Closed::ProtocolError(error.status()));
+            }
+        }
+        // A client that sent `Expect: 100-continue` waits for this before its body; one
+        // whose request will be refused anyway (404, 405) gets the refusal instead, at
+        // once, and the connection closes, since the body may follow regardless.
+        if self.decoder.take_continue() && self.closed.is_none() {
+            let refusal = self.decoder.pending_head().and_then(|head| {
+                let response = dispatcher.refusal(head)?;
+                Some((response, Framing { keep_alive: false, ..Framing::to(head) }))
+            });
+            match refusal {
+                Some((response, framing)) => {
+                    response.encode(&framing, dispatcher.server(), &mut self.outbox);
+                    dispatcher.stats().request_served();
+                    self.answered += 1;
+                    self.inbox.clear();
+                    self.closed = Some(Closed::ProtocolError(response.status));
+                }
+                None => self.outbox.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            }
+        }
+        // The bytes left over after a request are the start of the next one, and its clock
+        // starts when they came in: each request gets the whole timeout for its head.
+        if decoded {
+            self.head_started = Some(self.last_input);
+        }
+        self.closed
+    }
+    // ANCHOR_END: answer
+
+    /// Requests answered on this connection so far, error replies included.
+    pub fn answered(&self) -> u64 {
+        self.answered
+    }
+
+    pub fn phase(&self) -> Phase {
+        if self.decoder.is_reading_body() {
+            Phase::Body
+        } else if self.inbox.is_empty() {
+            Phase::Idle
+        } else {
+            Phase::Head
+        }
+    }
+
+    /// When the request now arriving is overdue (see [`Phase`]), if one is arriving.
+    pub fn deadline(&self, request_timeout: Duration) -> Option<Instant> {
+        match self.phase() {
+            Phase::Idle => None,
+            Phase::Head => self.head_started.map(|started| started + request_timeout),
+            Phase::Body => Some(self.last_input + request_timeout),
+        }
+    }
+
+    /// Whether the request now arriving has missed its deadline.
+    pub fn is_overdue(&self, now: Instant, request_timeout: Duration) -> bool {
+        self.deadline(request_timeout).is_some_and(|deadline| now >= deadline)
+    }
+
+    /// Whether the connection may be closed now without losing anything: no reply owed,
+    /// no request half read.
+    pub fn is_at_rest(&self) -> bool {
+        self.outbox.is_empty() && self.phase() == Phase::Idle
+    }
+
+    /// Gives back buffer memory a large request or reply left behind, once the buffers are
+    /// empty, so a connection that once moved a megabyte does not keep it while idle.
+    pub fn release_spare_capacity(&mut self) {
+        const KEEP: usize = READ_CHUNK;
+        self.inbox.release_spare_capacity(KEEP);
+        if self.outbox.is_empty() && self.outbox.capacity() > KEEP {
+            self.outbox = Vec::new();
+        }
+    }
+}
+
+/// How long a closing connection keeps reading (and dropping) what the client still
+/// sends, at most.
+pub const LINGER: Duration = Duration::from_secs(2);
