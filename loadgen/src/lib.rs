@@ -15,7 +15,8 @@
 //!   [`sample`]: the server's CPU, threads and memory from /proc; [`census`]: its system
 //!   calls, counted by perf or strace; [`waits`]: the kernel-waits sweep;
 //! * [`report`]: the terminal table, `report.md`, `report.html` with its charts, and
-//!   `results.json`.
+//!   `results.json`; [`render`]: the tables, SVG charts and label checks it and
+//!   [`waits`] draw with.
 
 pub mod bench;
 pub mod census;
@@ -23,6 +24,7 @@ pub mod compare;
 pub mod hold;
 pub mod measure;
 pub mod peers;
+pub mod render;
 pub mod report;
 pub mod sample;
 pub mod serve;

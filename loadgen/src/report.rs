@@ -9,6 +9,9 @@ use plotters::prelude::*;
 
 use crate::compare::{Comparison, Outcome, ScenarioId, ScenarioResult};
 use crate::measure::{fmt_bytes, fmt_us, nines};
+use crate::render::{
+    Area, LogAxis, axis_number, beside_legend, escape_html, html_table, md_table, svg,
+};
 use crate::sample::Timed;
 use crate::serve::Subject;
 
@@ -332,40 +335,6 @@ const PEERS_INTRO: &str = "Production servers built on the designs of the series
      second here), and kept through its scenarios, as a JVM server runs in production: \
      its memory and threads carry over from one scenario to the next.";
 
-pub(crate) fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
-    let escape = |s: &str| s.replace('|', "\\|");
-    let mut md = format!(
-        "| {} |\n",
-        header.iter().map(|h| escape(h.as_ref())).collect::<Vec<_>>().join(" | ")
-    );
-    md += &format!("|{}\n", "---|".repeat(header.len()));
-    for row in rows {
-        md += &format!("| {} |\n", row.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "));
-    }
-    md
-}
-
-pub(crate) fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-pub(crate) fn html_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
-    let mut html = String::from("<table><thead><tr>");
-    for h in header {
-        let _ = write!(html, "<th>{}</th>", escape_html(h.as_ref()));
-    }
-    html += "</tr></thead><tbody>";
-    for row in rows {
-        html += "<tr>";
-        for cell in row {
-            let class = if cell.starts_with('✘') { " class=\"limit\"" } else { "" };
-            let _ = write!(html, "<td{class}>{}</td>", escape_html(cell));
-        }
-        html += "</tr>";
-    }
-    html + "</tbody></table>\n"
-}
-
 /// `report.html`: the same content as the Markdown, with a chart per scenario, in one
 /// file that needs nothing else to open.
 pub fn html(comparison: &Comparison, command: &str) -> String {
@@ -441,23 +410,6 @@ pub fn charts(scenario: &ScenarioResult) -> Vec<String> {
         .flatten()
         .filter_map(|chart| chart.map_err(|e| eprintln!("a chart was left out: {e}")).ok())
         .collect()
-}
-
-pub(crate) type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
-
-/// Draws on an SVG of `size` and returns its text.
-pub(crate) fn svg(
-    size: (u32, u32),
-    draw: impl FnOnce(&Area<'_>) -> Result<(), String>,
-) -> Result<String, String> {
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        draw(&root)?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(text)
 }
 
 /// A bar per version: requests per second, or for the idle-clients scenario the
@@ -612,73 +564,6 @@ fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
     }))
 }
 
-/// A logarithmic axis with a tick at 1, 2 and 5 of every decade and a label at each
-/// decade only, so labels never crowd into the top decade; when fewer than two decades
-/// are in range, every tick is labelled, so there is always something to read.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LogAxis {
-    low: f64,
-    high: f64,
-}
-
-impl LogAxis {
-    pub(crate) fn new(low: f64, high: f64) -> Self {
-        let low = low.max(f64::MIN_POSITIVE);
-        Self { low, high: high.max(low * 10.0) }
-    }
-
-    fn ticks(&self) -> Vec<f64> {
-        let mut ticks = Vec::new();
-        let mut decade = 10f64.powf(self.low.log10().floor());
-        while decade <= self.high {
-            for step in [1.0, 2.0, 5.0] {
-                let tick = decade * step;
-                if (self.low..=self.high).contains(&tick) {
-                    ticks.push(tick);
-                }
-            }
-            decade *= 10.0;
-        }
-        ticks
-    }
-
-    fn is_decade(value: f64) -> bool {
-        let exponent = value.log10();
-        (exponent - exponent.round()).abs() < 1e-9
-    }
-
-    /// Whether the tick at `value` carries a label.
-    pub(crate) fn labelled(&self, value: f64) -> bool {
-        let decades = self.ticks().into_iter().filter(|&t| Self::is_decade(t)).count();
-        decades < 2 || Self::is_decade(value)
-    }
-}
-
-impl Ranged for LogAxis {
-    type FormatOption = plotters::coord::ranged1d::NoDefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        let (low, high) = (self.low.log10(), self.high.log10());
-        let share = (value.max(self.low).log10() - low) / (high - low);
-        limit.0 + (share * f64::from(limit.1 - limit.0)).round() as i32
-    }
-
-    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _: Hint) -> Vec<f64> {
-        self.ticks()
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.low..self.high
-    }
-}
-
-impl plotters::coord::ranged1d::ValueFormatter<f64> for LogAxis {
-    fn format(value: &f64) -> String {
-        axis_number(*value)
-    }
-}
-
 /// The percentile axis: linear in nines, with a tick at each of `0`'s percentiles.
 struct NinesAxis([f64; 5]);
 
@@ -750,123 +635,6 @@ fn growth_chart(scenario: &ScenarioResult) -> Result<String, String> {
     })
 }
 
-/// Width of the legend column on a chart's right.
-const LEGEND_WIDTH: u32 = 180;
-
-/// Splits off a column on the right of `root` and draws there a legend of `entries`
-/// (a name, and the palette index of its line); returns the rest, to plot in. Outside the
-/// plot, the legend hides none of the lines it names.
-pub(crate) fn beside_legend<'a>(
-    root: &Area<'a>,
-    entries: &[(&str, usize)],
-) -> Result<Area<'a>, String> {
-    let width = root.dim_in_pixel().0;
-    let (plot, column) = root.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
-    for (row, &(name, i)) in entries.iter().enumerate() {
-        let y = 40 + 20 * row as i32;
-        let color = Palette99::pick(i).stroke_width(2);
-        column.draw(&PathElement::new([(8, y), (28, y)], color)).map_err(|e| e.to_string())?;
-        let text = Text::new(name.to_owned(), (34, y - 7), ("sans-serif", 13));
-        column.draw(&text).map_err(|e| e.to_string())?;
-    }
-    Ok(plot)
-}
-
-/// An axis label for people: `950`, `12k`, `1.5M`, `0.25`; never `120000.0`.
-pub(crate) fn axis_number(value: f64) -> String {
-    let magnitude = value.abs();
-    let trim = |text: String| {
-        if text.contains('.') {
-            text.trim_end_matches('0').trim_end_matches('.').to_owned()
-        } else {
-            text
-        }
-    };
-    if magnitude >= 1e6 {
-        trim(format!("{:.1}", value / 1e6)) + "M"
-    } else if magnitude >= 1e4 {
-        trim(format!("{:.1}", value / 1e3)) + "k"
-    } else if magnitude >= 10.0 || value == value.trunc() {
-        format!("{value:.0}")
-    } else {
-        trim(format!("{value:.2}"))
-    }
-}
-
-/// A chart's label as its SVG places it, and the box it covers, estimated from its font
-/// size (an average glyph is a little over half an em wide in a sans-serif face).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Label {
-    pub text: String,
-    left: f64,
-    top: f64,
-    width: f64,
-    height: f64,
-}
-
-impl Label {
-    fn overlaps(&self, other: &Label) -> bool {
-        self.left < other.left + other.width
-            && other.left < self.left + self.width
-            && self.top < other.top + other.height
-            && other.top < self.top + self.height
-    }
-}
-
-/// Every horizontal, non-empty `<text>` of one chart's SVG (as written, or as a browser
-/// renders it). Rotated ones, the y-axis title, are left out: their box is not where
-/// their x and y say.
-pub fn labels(svg: &str) -> Vec<Label> {
-    let attr = |tag: &str, name: &str| -> Option<String> {
-        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-        Some(tag[start..start + tag[start..].find('"')?].to_owned())
-    };
-    let mut labels = Vec::new();
-    for piece in svg.split("<text").skip(1) {
-        let Some(end) = piece.find('>') else { continue };
-        let (tag, rest) = piece.split_at(end);
-        let text = rest[1..rest.find("</text>").unwrap_or(rest.len())].trim().to_owned();
-        if text.is_empty() || tag.contains("transform") {
-            continue;
-        }
-        let number = |name| attr(tag, name).and_then(|v| v.parse::<f64>().ok());
-        let (Some(x), Some(y), Some(size)) = (number("x"), number("y"), number("font-size")) else {
-            continue;
-        };
-        let width = text.chars().count() as f64 * size * 0.55;
-        let left = match attr(tag, "text-anchor").as_deref() {
-            Some("middle") => x - width / 2.0,
-            Some("end") => x - width,
-            _ => x,
-        };
-        // plotters hangs a label below y (dy 0.76em), centres it on y (dy 0.5ex), or sits
-        // it on y as on a baseline.
-        let top = match attr(tag, "dy").as_deref() {
-            Some("0.76em") => y,
-            Some("0.5ex") => y - size / 2.0,
-            _ => y - size,
-        };
-        labels.push(Label { text, left, top, width, height: size });
-    }
-    labels
-}
-
-/// The pairs of a chart's labels that cover each other, by text: none in a chart a
-/// reader can read.
-pub fn overlapping_labels(svg: &str) -> Vec<(String, String)> {
-    let labels = labels(svg);
-    let mut pairs = Vec::new();
-    for (i, a) in labels.iter().enumerate() {
-        pairs.extend(
-            labels[i + 1..]
-                .iter()
-                .filter(|b| a.overlaps(b))
-                .map(|b| (a.text.clone(), b.text.clone())),
-        );
-    }
-    pairs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -875,6 +643,7 @@ mod tests {
     use crate::hold::HoldResult;
     use crate::measure::{Errors, Summary, new_histogram};
     use crate::peers::Peer;
+    use crate::render::{labels, overlapping_labels};
     use crate::sample::{Peak, Reading, Timed};
     use crate::serve::Version;
     use std::time::Duration;
@@ -1075,17 +844,6 @@ mod tests {
     }
 
     #[test]
-    fn log_axis_ticks_one_two_five_and_labels_decades() {
-        let axis = LogAxis::new(30.0, 40_000.0);
-        assert_eq!(axis.ticks(), [50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4]);
-        let labelled: Vec<f64> = axis.ticks().into_iter().filter(|&t| axis.labelled(t)).collect();
-        assert_eq!(labelled, [100.0, 1e3, 1e4]);
-        // Within one decade every tick is labelled.
-        let narrow = LogAxis::new(150.0, 1_600.0);
-        assert!(narrow.ticks().iter().all(|&t| narrow.labelled(t)), "{:?}", narrow.ticks());
-    }
-
-    #[test]
     fn html_is_self_contained_with_its_charts() {
         let html = html(&comparison(), "loadgen compare");
         assert!(html.starts_with("<!doctype html>") && html.ends_with("</html>\n"));
@@ -1100,13 +858,6 @@ mod tests {
         }
         assert!(html.contains("<td class=\"limit\">✘ 63 requests timed out</td>"));
         assert!(!html.contains("src=\"http"), "nothing loaded from elsewhere");
-    }
-
-    #[test]
-    fn axis_labels_read_like_numbers() {
-        let labels: Vec<String> =
-            [0.0, 0.25, 3.0, 950.0, 12_000.0, 120_000.0, 1_500_000.0].map(axis_number).into();
-        assert_eq!(labels, ["0", "0.25", "3", "950", "12k", "120k", "1.5M"]);
     }
 
     #[test]

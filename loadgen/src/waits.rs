@@ -20,7 +20,7 @@ use v4_syscalls::Api;
 
 use crate::bench::{self, BenchConfig};
 use crate::measure::{Percentiles, fmt_us};
-use crate::report::{axis_number, beside_legend, escape_html, html_table, md_table, svg};
+use crate::render::{axis_number, beside_legend, escape_html, html_table, md_table, svg};
 use crate::sample;
 use crate::serve::{self, Version};
 

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::testkit::{browser_or_skip, render_in_browser};
-use loadgen::report::{labels, overlapping_labels};
+use loadgen::render::{labels, overlapping_labels};
 
 #[test]
 fn every_chart_of_a_quick_comparison_renders_in_a_browser() {
