@@ -227,7 +227,12 @@ mod tests {
     #[test]
     fn every_version_of_the_registry_can_be_run() {
         for v in registry::VERSIONS {
-            assert!(RUNNERS.iter().any(|(name, _)| *name == v.name), "no runner for {}", v.name);
+            assert!(
+                RUNNERS.iter().any(|(name, _)| *name == v.name),
+                "no runner for {0}: add {0} to loadgen's [dependencies] and its line to RUNNERS \
+                 in loadgen/src/serve.rs",
+                v.name
+            );
         }
         for (name, _) in RUNNERS {
             assert!(
