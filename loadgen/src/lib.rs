@@ -14,6 +14,8 @@
 //! * [`compare`]: the scenarios, one fresh server each, and what is checked of each run;
 //!   [`sample`]: the server's CPU, threads and memory from /proc; [`census`]: its system
 //!   calls, counted by perf or strace; [`waits`]: the kernel-waits sweep;
+//! * [`grade`]: what a server in any language is, told from its behaviour: protocol
+//!   transcripts, then its model and the closest version;
 //! * [`report`]: the terminal table, `report.md`, `report.html` with its charts, and
 //!   `results.json`; [`render`]: the tables, SVG charts and label checks it and
 //!   [`waits`] draw with.
@@ -21,6 +23,7 @@
 pub mod bench;
 pub mod census;
 pub mod compare;
+pub mod grade;
 pub mod hold;
 pub mod measure;
 pub mod peers;

@@ -43,11 +43,40 @@ enum Command {
     /// drives it (perf in the kernel; strace if perf cannot); the server must run on this
     /// machine, since its process is found from the port
     Syscalls(SyscallsArgs),
+    /// Grade a server: does it speak the protocol, and what model is it (serial, a thread
+    /// or process per connection, a pool of how many, an event loop), told from how it
+    /// behaves, whatever its language; and which version it is closest to
+    #[command(after_help = GRADE_EXAMPLES)]
+    Grade(GradeArgs),
     /// Run one version in this process, with the options its own binary takes (how
     /// `compare` starts each server)
     /// (`--help` after the server's name is the server's own)
     #[command(hide = true, disable_help_flag = true)]
     Serve(Serve),
+}
+
+const GRADE_EXAMPLES: &str = "Examples:\n  \
+    loadgen grade -- python3 my_server.py --port {port}\n  \
+    loadgen grade -- ./target/release/my-server --addr {addr}\n  \
+    loadgen grade --version v3-thread-pool -- --threads 4\n  \
+    loadgen grade --addr 127.0.0.1:9000   (running already: no /proc, no crash test)";
+
+#[derive(Debug, clap::Args)]
+struct GradeArgs {
+    /// Grade a workspace version, started on a free port (options for it after `--`)
+    #[arg(long, value_parser = Version::parser(), conflicts_with = "addr")]
+    version: Option<Version>,
+    /// Grade a server already running there; what needs its /proc, or would crash it, is
+    /// skipped and said so
+    #[arg(long, value_parser = serve::parse_addr)]
+    addr: Option<SocketAddr>,
+    /// Print the grade as JSON instead of the scorecard
+    #[arg(long)]
+    json: bool,
+    /// The command that starts your server (after `--`), with {addr} or {port} where its
+    /// listening address or port goes; or a version's options, with --version
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,6 +205,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(version) => Ok(version.run()?),
+        Command::Grade(args) => grade(args),
         Command::Bench(args) => run_bench(args),
         Command::Hold(args) => run_hold(args),
         Command::Compare(args) => run_compare(args),
@@ -409,6 +439,32 @@ fn raise_fd_limit(connections: usize) -> anyhow::Result<()> {
         );
     }
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    Ok(())
+}
+
+fn grade(args: GradeArgs) -> anyhow::Result<()> {
+    use loadgen::grade::{self, Target};
+    let target = match (args.version, args.addr) {
+        (Some(version), _) => Target::Version(version, args.command),
+        (None, Some(addr)) if args.command.is_empty() => Target::Running(addr),
+        (None, Some(_)) => bail!("give either --addr or a command to start, not both"),
+        (None, None) if args.command.is_empty() => {
+            bail!(
+                "what should be graded? Give a command after `--` (with {{addr}} or {{port}}), --version NAME, or --addr HOST:PORT"
+            )
+        }
+        (None, None) => Target::Command(args.command),
+    };
+    let grade = grade::grade(&target)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&grade)?);
+    } else {
+        let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        print!("{}", grade::scorecard(&grade, color));
+    }
+    if !grade.passed() {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -1,0 +1,297 @@
+//! `loadgen grade`: what a server is, told from how it behaves, for a server in any
+//! language. The grader starts it (a command with `{addr}` or `{port}` in it, or a
+//! workspace version) or talks to one already running, then:
+//!
+//! 1. [`transcript`]: does it speak the protocol? Each conversation that fails shows the
+//!    bytes sent, expected and received; `GET /hello` in either protocol is the least a
+//!    server needs to be graded further.
+//! 2. [`fingerprint`]: what model is it? Serial or concurrent (with a silent first
+//!    client, so the backlog cannot fake it), threads or processes per connection (from
+//!    `/proc`), a pool and its size, an event loop beside a thousand silent clients,
+//!    where a slow handler runs, what a crash takes down; and the closest workspace
+//!    version, with the reason.
+//!
+//! Not yet: the fault matrix chosen by the fingerprint, the limit scenarios against the
+//! closest version, the HTML scorecard and the exercises.
+
+pub mod fingerprint;
+pub mod transcript;
+pub mod wire;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use common::testkit::ChildServer;
+use serde::Serialize;
+
+use crate::serve::Version;
+use fingerprint::Fingerprint;
+use transcript::{Check, Outcome, Protocol};
+
+/// How long a started server may take before it accepts connections.
+const START_WAIT: Duration = Duration::from_secs(15);
+
+/// What is graded.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A workspace version, started with these options besides its address.
+    Version(Version, Vec<String>),
+    /// A command; `{addr}` and `{port}` in its words stand for a free loopback address.
+    Command(Vec<String>),
+    /// A server already running: nothing of `/proc`, and nothing that would crash it.
+    Running(SocketAddr),
+}
+
+/// The whole grade, as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct Grade {
+    pub target: String,
+    pub addr: SocketAddr,
+    pub transcripts: Vec<Check>,
+    /// The protocol the rest was asked in; none when the server could not be graded.
+    pub protocol: Option<Protocol>,
+    pub fingerprint: Option<Fingerprint>,
+    pub closest: Option<&'static str>,
+    pub why: String,
+    /// Where the server's own output went, when the grader started it.
+    pub server_log: Option<PathBuf>,
+}
+
+impl Grade {
+    /// Every required stage passed: it speaks the protocol well enough to be graded, and
+    /// the fingerprint could be taken.
+    pub fn passed(&self) -> bool {
+        self.protocol.is_some() && self.fingerprint.is_some()
+    }
+}
+
+/// A server the grader started, stopped (with its whole process group) when dropped.
+struct Started {
+    child: ChildServer,
+    group: Option<i32>,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(group),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        // Then dropping `child` reaps it.
+    }
+}
+
+/// Grades `target`.
+pub fn grade(target: &Target) -> anyhow::Result<Grade> {
+    let (mut started, addr, log, name) = start(target)?;
+    let pid = started.as_ref().map(|s| s.child.pid());
+    let transcripts = transcript::run(addr);
+    let mut protocol = transcript::usable(&transcripts);
+    let mut why = String::new();
+    if let Some(exit) = started.as_mut().and_then(Started::exited) {
+        // A server that died cannot be asked anything more; say where it died.
+        let first_failed = transcripts.iter().find(|c| matches!(c.outcome, Outcome::Fail(_)));
+        why = match first_failed {
+            Some(check) => format!(
+                "the server exited ({exit}) during the protocol checks, at \"{}\" or just before: a bad request must cost only its own answer",
+                check.name
+            ),
+            None => format!("the server exited ({exit}) during the protocol checks"),
+        };
+        protocol = None;
+    } else if protocol.is_none() {
+        why = transcript::diagnose_silence(addr);
+    }
+    let (fingerprint, closest) = match protocol {
+        None => (None, None),
+        Some(protocol) => {
+            let server = fingerprint::Server { addr, protocol, pid, may_crash: started.is_some() };
+            match fingerprint::run(&server) {
+                Ok(f) => {
+                    let (closest, reason) = fingerprint::closest(&f);
+                    why = reason;
+                    (Some(f), closest)
+                }
+                Err(e) => {
+                    why = match started.as_mut().and_then(Started::exited) {
+                        Some(exit) => format!(
+                            "the server exited ({exit}) while it was being asked what model it is"
+                        ),
+                        None => format!("the questions stopped: {e}"),
+                    };
+                    (None, None)
+                }
+            }
+        }
+    };
+    drop(started);
+    Ok(Grade {
+        target: name,
+        addr,
+        transcripts,
+        protocol,
+        fingerprint,
+        closest,
+        why,
+        server_log: log,
+    })
+}
+
+impl Started {
+    /// How the server ended, if it has. One that no longer accepts connections is given
+    /// a moment to finish dying, so its exit is seen and reported as such.
+    fn exited(&mut self) -> Option<String> {
+        let listening =
+            TcpStream::connect_timeout(&self.child.addr(), Duration::from_secs(1)).is_ok();
+        let patience = if listening { Duration::ZERO } else { Duration::from_secs(2) };
+        let status = self.child.wait_timeout(patience).ok().flatten()?;
+        Some(match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            _ => status.to_string(),
+        })
+    }
+}
+
+fn start(
+    target: &Target,
+) -> anyhow::Result<(Option<Started>, SocketAddr, Option<PathBuf>, String)> {
+    match target {
+        Target::Running(addr) => {
+            TcpStream::connect_timeout(addr, Duration::from_secs(3)).with_context(|| {
+                format!("nothing accepts connections on {addr}; is the server running?")
+            })?;
+            Ok((None, *addr, None, format!("the server on {addr}")))
+        }
+        Target::Version(version, args) => {
+            let log = log_path(version.name());
+            let file = std::fs::File::create(&log)?;
+            // The grader owns this server, so it may crash it on purpose.
+            let mut options: Vec<&str> = args.iter().map(String::as_str).collect();
+            options.push("--allow-abort");
+            let child = crate::serve::spawn_with(*version, &options, Some(file))
+                .with_context(|| format!("starting {}", version.name()))?;
+            let addr = child.addr();
+            let name = std::iter::once(version.name().to_owned())
+                .chain(args.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            Ok((Some(Started { child, group: None }), addr, Some(log), name))
+        }
+        Target::Command(words) => {
+            let Some((program, rest)) = words.split_first() else { bail!("no command to start") };
+            let port = free_port()?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let fill = |w: &String| {
+                w.replace("{addr}", &addr.to_string()).replace("{port}", &port.to_string())
+            };
+            if !words.iter().any(|w| w.contains("{addr}") || w.contains("{port}")) {
+                bail!(
+                    "the command must say where to listen: put {{addr}} (or {{port}}) where the address goes, e.g. `loadgen grade -- ./my-server --addr {{addr}}`"
+                );
+            }
+            let log = log_path("server");
+            let file = std::fs::File::create(&log)?;
+            let mut command = Command::new(program);
+            command
+                .args(rest.iter().map(fill))
+                .stdin(Stdio::null())
+                .stdout(file.try_clone()?)
+                .stderr(file);
+            // Its own process group, so every process it starts is stopped with it.
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+            let mut child = command.spawn().with_context(|| format!("starting `{program}`"))?;
+            let pid = child.id();
+            let ready = wait_for_listener(addr, || matches!(child.try_wait(), Ok(Some(_))));
+            let group = i32::try_from(pid).ok();
+            let started = Started { child: ChildServer::adopt(child, addr), group };
+            match ready {
+                Ok(()) => {}
+                Err(why) => bail!("{why}; its output is in {}", log.display()),
+            }
+            Ok((Some(started), addr, Some(log), words.join(" ")))
+        }
+    }
+}
+
+/// A loopback port free at this instant (the kernel picks it; the socket is then closed).
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn log_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("grade-{}-{name}.log", std::process::id()))
+}
+
+/// Waits until `addr` accepts a connection, the process has exited, or [`START_WAIT`].
+fn wait_for_listener(addr: SocketAddr, mut exited: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + START_WAIT;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if exited() {
+            return Err(format!("the server exited before it listened on {addr}"));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("nothing listened on {addr} within {START_WAIT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The scorecard for a terminal (plain text; `color` adds ✔/✘ in colour).
+pub fn scorecard(grade: &Grade, color: bool) -> String {
+    let paint = |code: &str, text: &str| {
+        if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    };
+    let mut out =
+        format!("Grading {} (on {})\n\n1. Does it speak the protocol?\n", grade.target, grade.addr);
+    for check in &grade.transcripts {
+        let protocol = match check.protocol {
+            Protocol::Line => "line",
+            Protocol::Http => "HTTP",
+        };
+        let (mark, note) = match &check.outcome {
+            Outcome::Pass => (paint("32", "✔"), String::new()),
+            Outcome::Fail(failure) => (
+                paint("31", "✘"),
+                format!(
+                    "\n      sent:     {}\n      expected: {}\n      received: {}",
+                    failure.sent, failure.expected, failure.received
+                ),
+            ),
+            Outcome::NotServed { why } => ("–".to_owned(), format!(" (not served: {why})")),
+            Outcome::NotRun => ("·".to_owned(), " (not run: an earlier one failed)".to_owned()),
+        };
+        out += &format!("  {mark} [{protocol}] {}{note}\n", check.name);
+    }
+    out += "\n2. What model is it?\n";
+    match &grade.fingerprint {
+        None => out += &format!("  not asked: {}.\n", grade.why),
+        Some(f) => {
+            for a in &f.answers {
+                out += &format!("  {}\n    {}\n", a.question, a.answer);
+                if !a.evidence.is_empty() {
+                    out += &format!("    ({})\n", a.evidence);
+                }
+            }
+            out += &match grade.closest {
+                Some(name) => format!("\n  Behaves like {}: {}.\n", paint("1", name), grade.why),
+                None => format!("\n  Like no workspace version: {}.\n", grade.why),
+            };
+        }
+    }
+    if let Some(log) = &grade.server_log {
+        out += &format!("\nThe server's own output: {}\n", log.display());
+    }
+    out +=
+        if grade.passed() { "\nGraded.\n" } else { "\nNot gradable: see the first ✘ above.\n" };
+    out
+}
