@@ -1,0 +1,193 @@
+//! `loadgen grade` against servers whose model is known: every workspace version, and
+//! small Python servers written outside the workspace's code (`tests/fixtures/`), each
+//! graded as what it is. Each grade runs the real binary, as a student would, and is
+//! read back from `--json`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A grade takes under ten seconds here; this bounds one that hangs.
+const GRADE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `loadgen grade --json` with `args`; its exit status and its JSON.
+fn grade(args: &[&str]) -> (bool, Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("grade")
+        .arg("--json")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("loadgen starts");
+    let deadline = Instant::now() + GRADE_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("grade {args:?} took over {GRADE_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out)
+        .expect("read");
+    let json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (status.success(), json)
+}
+
+fn closest(json: &Value) -> &str {
+    json["closest"].as_str().unwrap_or("none")
+}
+
+/// Grades version `name` with `options` and checks it is found to be `expected`.
+fn version_is(name: &str, options: &[&str], expected: &str) -> Value {
+    let mut args = vec!["--version", name];
+    if !options.is_empty() {
+        args.push("--");
+        args.extend(options);
+    }
+    let (passed, json) = grade(&args);
+    assert!(passed, "{name} {options:?} did not pass: {json:#}");
+    assert_eq!(closest(&json), expected, "{name} {options:?}: {}", json["why"]);
+    json
+}
+
+fn fingerprint<'a>(json: &'a Value, field: &str) -> &'a Value {
+    &json["fingerprint"][field]
+}
+
+#[test]
+fn v1_is_serial() {
+    let json = version_is("v1-blocking", &[], "v1-blocking");
+    assert_eq!(fingerprint(&json, "serial"), true);
+}
+
+#[test]
+fn v2_gives_each_connection_a_thread_or_a_process_and_only_processes_isolate_a_crash() {
+    let threads = version_is("v2-thread-per-conn", &[], "v2-thread-per-conn");
+    assert_eq!(fingerprint(&threads, "crash_isolated"), false);
+    let processes = version_is("v2-process-per-conn", &[], "v2-process-per-conn");
+    assert_eq!(fingerprint(&processes, "crash_isolated"), true);
+}
+
+#[test]
+fn v3_is_a_pool_of_its_threads() {
+    let json = version_is("v3-thread-pool", &["--threads", "4"], "v3-thread-pool");
+    assert_eq!(fingerprint(&json, "pool"), 4);
+}
+
+#[test]
+fn v4_nio_hands_handlers_to_workers_and_without_them_is_one_loop() {
+    version_is("v4-nio", &[], "v4-nio");
+    version_is("v4-nio", &["--workers", "0"], "v4-syscalls");
+}
+
+#[test]
+fn v4_syscalls_is_one_loop_and_select_refuses_past_its_bitmap() {
+    let epoll = version_is("v4-syscalls", &[], "v4-syscalls");
+    assert_eq!(fingerprint(&epoll, "crowd_answered"), true);
+    let select = version_is("v4-syscalls", &["--api", "select"], "v4-syscalls");
+    assert_eq!(fingerprint(&select, "crowd_answered"), false);
+    assert!(select["why"].as_str().is_some_and(|w| w.contains("select")), "{}", select["why"]);
+}
+
+#[test]
+fn v5_is_a_loop_per_core() {
+    version_is("v5-reactor-per-core", &["--loops", "2"], "v5-reactor-per-core");
+}
+
+#[test]
+fn v6_runs_handlers_on_its_workers_unless_they_are_spawned() {
+    version_is("v6-async", &["--workers", "2"], "v6-async");
+    // Handlers on the blocking pool stall nobody: the model of v4-nio's workers.
+    version_is("v6-async", &["--workers", "2", "--blocking", "spawn"], "v4-nio");
+}
+
+/// A fixture server's path.
+fn fixture(name: &str) -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", name].iter().collect();
+    path.to_string_lossy().into_owned()
+}
+
+/// Whether a process whose command line names `path` is still running.
+fn still_running(path: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(path))
+    })
+}
+
+/// Grades the Python fixture `name`, checks nothing of it is left running, and returns
+/// whether it passed and its grade.
+fn python(name: &str) -> (bool, Value) {
+    let path = fixture(name);
+    let result = grade(&["--", "python3", &path, "--addr", "{addr}"]);
+    let gone = common::testkit::wait_until(Duration::from_secs(10), || !still_running(&path));
+    assert!(gone, "{name} was left running after its grade");
+    result
+}
+
+fn python_is(name: &str, expected: &str) -> Value {
+    let (passed, json) = python(name);
+    assert!(passed, "{name} did not pass: {json:#}");
+    assert_eq!(closest(&json), expected, "{name}: {}", json["why"]);
+    json
+}
+
+#[test]
+fn python_servers_are_graded_as_what_they_are() {
+    python_is("iterative.py", "v1-blocking");
+    python_is("threaded.py", "v2-thread-per-conn");
+    let forking = python_is("forking.py", "v2-process-per-conn");
+    assert_eq!(fingerprint(&forking, "crash_isolated"), true);
+    let pool = python_is("pool4.py", "v3-thread-pool");
+    assert_eq!(fingerprint(&pool, "pool"), 4);
+    python_is("selectors_loop.py", "v4-syscalls");
+    let abort = python_is("threaded_abort.py", "v2-thread-per-conn");
+    assert_eq!(fingerprint(&abort, "crash_isolated"), false);
+}
+
+/// The outcome of the first conversation named `starting` in `protocol`.
+fn outcome<'a>(json: &'a Value, protocol: &str, starting: &str) -> &'a str {
+    json["transcripts"]
+        .as_array()
+        .and_then(|checks| {
+            checks.iter().find(|c| {
+                c["protocol"] == protocol && c["name"].as_str().is_some_and(|n| n.starts_with(starting))
+            })
+        })
+        .and_then(|c| c["outcome"].as_str())
+        .unwrap_or("missing")
+}
+
+#[test]
+fn broken_python_servers_get_a_clear_verdict_not_a_hang() {
+    // No Content-Length: the first HTTP conversation fails, showing the bytes; the line
+    // protocol still works, so the grade goes on.
+    let (_, json) = python("no_content_length.py");
+    assert_eq!(outcome(&json, "http", "GET /hello over HTTP/1.1"), "fail");
+    let received = json["transcripts"][3]["received"].as_str().unwrap_or("");
+    assert!(received.contains("no Content-Length"), "{received}");
+    assert_eq!(closest(&json), "v2-thread-per-conn");
+
+    // Crashes on a malformed line: said so, and where.
+    let (passed, json) = python("crash_on_malformed.py");
+    assert!(!passed);
+    assert_eq!(outcome(&json, "line", "a malformed line"), "fail");
+    let why = json["why"].as_str().unwrap_or("");
+    assert!(why.contains("exited") && why.contains("malformed"), "{why}");
+
+    // Answers only after the client half-closes; never answers.
+    let (passed, json) = python("halfclose_only.py");
+    assert!(!passed);
+    assert!(json["why"].as_str().is_some_and(|w| w.contains("closed its side")), "{}", json["why"]);
+    let (passed, json) = python("mute.py");
+    assert!(!passed);
+    assert!(json["why"].as_str().is_some_and(|w| w.contains("never answers")), "{}", json["why"]);
+}
