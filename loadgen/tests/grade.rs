@@ -159,7 +159,8 @@ fn outcome<'a>(json: &'a Value, protocol: &str, starting: &str) -> &'a str {
         .as_array()
         .and_then(|checks| {
             checks.iter().find(|c| {
-                c["protocol"] == protocol && c["name"].as_str().is_some_and(|n| n.starts_with(starting))
+                c["protocol"] == protocol
+                    && c["name"].as_str().is_some_and(|n| n.starts_with(starting))
             })
         })
         .and_then(|c| c["outcome"].as_str())

@@ -161,7 +161,9 @@ fn ask(server: &Server, path: &str, wait: Duration) -> io::Result<(Option<u16>, 
 }
 
 fn ms(d: Duration) -> String {
-    if d < Duration::from_millis(10) {
+    if d < Duration::from_millis(1) {
+        format!("{} µs", d.as_micros())
+    } else if d < Duration::from_millis(10) {
         format!("{:.1} ms", d.as_secs_f64() * 1e3)
     } else {
         format!("{} ms", d.as_millis())

@@ -115,9 +115,9 @@ fn describe<T>(got: &Got<T>, shown: impl Fn(&T) -> String) -> String {
     match got {
         Got::Answer(answer) => shown(answer),
         Got::Silent(bytes) if bytes.is_empty() => format!("nothing within {ANSWER_WAIT:?}"),
-        Got::Silent(bytes) => format!("only {:?} within {ANSWER_WAIT:?}", show(bytes, 300)),
+        Got::Silent(bytes) => format!("only \"{}\" within {ANSWER_WAIT:?}", show(bytes, 300)),
         Got::Closed(bytes) if bytes.is_empty() => "the connection closed, with no answer".into(),
-        Got::Closed(bytes) => format!("{:?}, then the connection closed", show(bytes, 300)),
+        Got::Closed(bytes) => format!("\"{}\", then the connection closed", show(bytes, 300)),
     }
 }
 
@@ -131,7 +131,7 @@ fn line_hello(addr: SocketAddr) -> io::Result<Outcome> {
         got => fail(
             "GET /hello\\n",
             "200 Hello, World!\\n",
-            &describe(&got, |l| format!("{:?}", show(l.as_bytes(), 300))),
+            &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
         ),
     })
 }
@@ -145,7 +145,7 @@ fn line_malformed(addr: SocketAddr) -> io::Result<Outcome> {
             return Ok(fail(
                 "NOT-A-REQUEST\\n",
                 "a line starting 400",
-                &describe(&got, |l| format!("{l:?}")),
+                &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
             ));
         }
     }
@@ -155,7 +155,7 @@ fn line_malformed(addr: SocketAddr) -> io::Result<Outcome> {
         got => fail(
             "NOT-A-REQUEST\\n (answered 400), then GET /hello\\n on the same connection",
             "200 Hello, World!\\n: a bad request costs only its own answer",
-            &describe(&got, |l| format!("{l:?}")),
+            &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
         ),
     })
 }
@@ -168,7 +168,7 @@ fn line_exit(addr: SocketAddr) -> io::Result<Outcome> {
         return Ok(fail(
             "exit\\n",
             "a goodbye line, then the close",
-            &describe(&got, |l| format!("{l:?}")),
+            &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
         ));
     }
     let (closed, rest) = conn.closes_within(ANSWER_WAIT)?;
@@ -184,7 +184,7 @@ fn line_exit(addr: SocketAddr) -> io::Result<Outcome> {
 }
 
 fn extra(rest: &[u8]) -> String {
-    if rest.is_empty() { String::new() } else { format!(", and then {:?}", show(rest, 200)) }
+    if rest.is_empty() { String::new() } else { format!(", and then \"{}\"", show(rest, 200)) }
 }
 
 const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: grade\r\n\r\n";
@@ -198,13 +198,13 @@ fn is_hello(r: &Http) -> Result<(), String> {
         return Err("no Content-Length (nor chunked): a client that keeps the connection cannot tell where the body ends".into());
     }
     if r.body != b"Hello, World!" {
-        return Err(format!("the body {:?}", show(&r.body, 100)));
+        return Err(format!("the body \"{}\"", show(&r.body, 100)));
     }
     Ok(())
 }
 
 fn shown_http(r: &Http) -> String {
-    format!("{:?}", show(&r.raw, 400))
+    format!("\"{}\"", show(&r.raw, 400))
 }
 
 /// Sends `request` on `conn` and expects the `/hello` answer.
@@ -359,7 +359,7 @@ pub fn diagnose_silence(addr: SocketAddr) -> String {
         let (closed, got) = conn.closes_within(ANSWER_WAIT)?;
         Ok(if !got.is_empty() {
             format!(
-                "it answers only once the client has closed its side ({:?} came after the half-close): it reads to the end of input before answering, so a client that waits for its answer waits forever",
+                "it answers only once the client has closed its side (\"{}\" came after the half-close): it reads to the end of input before answering, so a client that waits for its answer waits forever",
                 show(&got, 100)
             )
         } else if closed {
