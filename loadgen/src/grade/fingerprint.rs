@@ -389,6 +389,8 @@ fn stalled_by(server: &Server, slow: usize) -> io::Result<Option<usize>> {
     Ok(Some(stalled))
 }
 
+// ANCHOR_END: slow_handler
+
 /// Does a slow handler keep other clients waiting: one, and as many as there are cores?
 fn slow_handler(server: &Server, f: &mut Fingerprint) -> io::Result<()> {
     const Q: &str = "Does a slow handler (GET /sleep) keep other clients waiting?";
@@ -425,7 +427,6 @@ fn slow_handler(server: &Server, f: &mut Fingerprint) -> io::Result<()> {
     record(f, Q, answer, evidence);
     Ok(())
 }
-// ANCHOR_END: slow_handler
 
 /// Does a crash in one connection (`GET /abort`) take the others down?
 fn crash(server: &Server, f: &mut Fingerprint) -> io::Result<()> {
