@@ -120,11 +120,13 @@ fn blocked_write(b: &Behaviour) -> Outcome {
 }
 
 /// Past its cap (one, or `--max-connections`), a newcomer waits in the backlog until a
-/// place frees; a thread or a process per connection has no cap.
+/// place frees; a thread or a process per connection has no cap. The probe holds
+/// [`probes::OVER_CAP`] clients, so a cap above that is not reached.
 fn past_the_cap(b: &Behaviour) -> Outcome {
     match b.at_once {
-        AtOnce::Unbounded => Outcome::Served,
-        AtOnce::One | AtOnce::Capped(_) => Outcome::OthersWaited,
+        AtOnce::One => Outcome::OthersWaited,
+        AtOnce::Capped(cap) if cap <= probes::OVER_CAP => Outcome::OthersWaited,
+        AtOnce::Capped(_) | AtOnce::Unbounded => Outcome::Served,
     }
 }
 
@@ -465,23 +467,45 @@ pub struct Subject {
 /// Runs `fault` against `subject` and checks the outcome against what its behaviour
 /// leads to, then that the server still answers a new client.
 pub fn check(subject: &Subject, fault: &Fault) -> Result<(), String> {
-    let label = &subject.label;
-    let mut command = Command::new(&subject.binary);
-    command.args(["--addr", "127.0.0.1:0"]).args(SHARED).args(&subject.args);
-    match fault.setup {
+    let start = |setup: Setup| {
+        let mut command = Command::new(&subject.binary);
+        command.args(["--addr", "127.0.0.1:0"]).args(SHARED).args(&subject.args);
+        if setup == Setup::AllowAbort {
+            command.arg("--allow-abort");
+        }
+        prepare(&mut command, setup);
+        ChildServer::spawn(command)
+    };
+    check_with(&subject.label, &subject.behaviour, fault, start)
+}
+
+/// Sets the limits `setup` asks for on a server's command: the descriptor limit, and no
+/// core dump from an abort (not into the source tree). Options like `--allow-abort` are
+/// the caller's: a server the workspace did not write has its own.
+pub fn prepare(command: &mut Command, setup: Setup) {
+    match setup {
         Setup::Plain => {}
         Setup::FdLimit(limit) => {
-            limit_rlimit(&mut command, nix::sys::resource::Resource::RLIMIT_NOFILE, limit);
+            limit_rlimit(command, nix::sys::resource::Resource::RLIMIT_NOFILE, limit);
         }
         Setup::AllowAbort => {
-            command.arg("--allow-abort");
-            // An abort may dump core; not into the source tree.
-            limit_rlimit(&mut command, nix::sys::resource::Resource::RLIMIT_CORE, 0);
+            limit_rlimit(command, nix::sys::resource::Resource::RLIMIT_CORE, 0);
         }
     }
-    let mut server = ChildServer::spawn(command).map_err(|e| format!("start {label}: {e}"))?;
+}
+
+/// [`check`] for any server: `start` starts a fresh one for the fault's setup (a
+/// version, or a student's command), `label` names it in the verdict, and `behaviour`
+/// is what its model does (for a student's server, what `grade` found).
+pub fn check_with(
+    label: &str,
+    behaviour: &Behaviour,
+    fault: &Fault,
+    start: impl Fn(Setup) -> io::Result<ChildServer>,
+) -> Result<(), String> {
+    let mut server = start(fault.setup).map_err(|e| format!("start {label}: {e}"))?;
     let observed = (fault.probe)(&server).map_err(|e| format!("{label}, {}: {e}", fault.name))?;
-    let expected = (fault.expect)(&subject.behaviour);
+    let expected = (fault.expect)(behaviour);
     if observed != expected {
         return Err(format!(
             "{label}, {}: expected \"{}\", saw \"{}\"",

@@ -41,17 +41,20 @@ pub(crate) fn silent(server: &ChildServer) -> io::Result<Outcome> {
     })
 }
 
+/// Silent clients the cap probe holds: the cap every capped version runs the matrix with.
+pub(crate) const OVER_CAP: usize = 4;
+
 pub(crate) fn over_cap(server: &ChildServer) -> io::Result<Outcome> {
     let addr = server.addr();
     // Four silent clients: v4's cap, and more than one-at-a-time servers serve.
     let sockets = || common::testkit::socket_inodes(server.pid()).map_or(0, |s| s.len());
     let before = sockets();
-    let idle = hold_idle(addr, 4)?;
+    let idle = hold_idle(addr, OVER_CAP)?;
     // Until the server holds all four (a socket each in its descriptor table), the
     // newcomer could take a place one of them was about to. A server that takes one
     // client at a time, or hands each to a child, never holds four: then the wait
     // runs out.
-    common::testkit::wait_until(PROMPT, || sockets() >= before + 4);
+    common::testkit::wait_until(PROMPT, || sockets() >= before + OVER_CAP);
     let mut newcomer = Client::connect(addr)?;
     newcomer.set_timeout(PROMPT)?;
     newcomer.send(b"GET /hello\n")?;

@@ -73,6 +73,9 @@ struct GradeArgs {
     /// Print the grade as JSON instead of the scorecard
     #[arg(long)]
     json: bool,
+    /// Leave out the fault matrix (a fresh server per fault: a minute or two)
+    #[arg(long)]
+    no_matrix: bool,
     /// The command that starts your server (after `--`), with {addr} or {port} where its
     /// listening address or port goes; or a version's options, with --version
     #[arg(last = true, value_name = "COMMAND")]
@@ -455,7 +458,7 @@ fn grade(args: GradeArgs) -> anyhow::Result<()> {
         }
         (None, None) => Target::Command(args.command),
     };
-    let grade = grade::grade(&target)?;
+    let grade = grade::grade(&target, grade::Options { matrix: !args.no_matrix })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&grade)?);
     } else {

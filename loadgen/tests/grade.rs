@@ -12,11 +12,17 @@ use serde_json::Value;
 /// A grade takes under ten seconds here; this bounds one that hangs.
 const GRADE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Runs `loadgen grade --json` with `args`; its exit status and its JSON.
+/// Runs `loadgen grade --json --no-matrix` with `args`; its exit status and its JSON.
 fn grade(args: &[&str]) -> (bool, Value) {
+    run_grade(&["--no-matrix"], args)
+}
+
+/// Runs `loadgen grade --json`, with `options` before `args`.
+fn run_grade(options: &[&str], args: &[&str]) -> (bool, Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .arg("grade")
         .arg("--json")
+        .args(options)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -191,4 +197,43 @@ fn broken_python_servers_get_a_clear_verdict_not_a_hang() {
     let (passed, json) = python("mute.py");
     assert!(!passed);
     assert!(json["why"].as_str().is_some_and(|w| w.contains("never answers")), "{}", json["why"]);
+}
+
+/// The matrix rows whose outcome is `outcome`, by fault name.
+fn rows<'a>(json: &'a Value, outcome: &str) -> Vec<&'a str> {
+    json["matrix"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter(|r| r["outcome"] == outcome)
+                .filter_map(|r| r["fault"].as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_fault_matrix_expects_of_a_server_what_its_model_does() {
+    // v1, graded as serial, handles every fault as a serial server should.
+    let (passed, v1) = run_grade(&[], &["--version", "v1-blocking"]);
+    assert!(passed);
+    assert_eq!(rows(&v1, "fail"), Vec::<&str>::new(), "{:#}", v1["matrix"]);
+    assert!(rows(&v1, "pass").contains(&"slowloris"));
+    assert!(
+        rows(&v1, "pass").contains(&"aborting_handler"),
+        "a version is started with --allow-abort"
+    );
+
+    // A thread per connection in Python, without timeouts: a slowloris holds a thread
+    // for good, a silent client is never cut off, and out of descriptors it spins.
+    let path = fixture("threaded.py");
+    let (_, python) = run_grade(&[], &["--", "python3", &path, "--addr", "{addr}"]);
+    let failed = rows(&python, "fail");
+    for fault in ["slowloris", "silent_connection", "out_of_file_descriptors"] {
+        assert!(failed.contains(&fault), "{fault} should fail: {:#}", python["matrix"]);
+    }
+    // Its routes are not the workspace's: those rows are not held against it.
+    assert!(rows(&python, "skipped").contains(&"panicking_handler"), "{:#}", python["matrix"]);
+    assert!(rows(&python, "pass").contains(&"reset_mid_response"), "{:#}", python["matrix"]);
+    assert!(common::testkit::wait_until(Duration::from_secs(10), || !still_running(&path)));
 }

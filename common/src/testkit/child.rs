@@ -18,6 +18,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ChildServer {
     child: Child,
     addr: SocketAddr,
+    /// The child leads a process group of its own, all of which goes when it does.
+    group: bool,
 }
 
 impl ChildServer {
@@ -49,14 +51,21 @@ impl ChildServer {
             .rsplit_once("listening on ")
             .and_then(|(_, a)| a.trim().parse().ok())
             .ok_or_else(|| io::Error::other(format!("unexpected first line: {line}")))?;
-        Ok(Self { child, addr })
+        Ok(Self { child, addr, group: false })
     }
 
     /// Takes charge of a server already started, which listens (or will) on `addr`: for
     /// servers that are told their port rather than print it (the load generator's
     /// reference servers). The caller waits for it to answer.
     pub fn adopt(child: Child, addr: SocketAddr) -> Self {
-        Self { child, addr }
+        Self { child, addr, group: false }
+    }
+
+    /// [`ChildServer::adopt`] for a child started as the leader of a process group of
+    /// its own (`process_group(0)`): the whole group is killed with it, however deep the
+    /// processes it started (a shell script that starts the server, say).
+    pub fn adopt_group(child: Child, addr: SocketAddr) -> Self {
+        Self { child, addr, group: true }
     }
 
     /// Whether the server process has exited (it is reaped if so).
@@ -100,6 +109,14 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         // The fork version's children outlive a killed parent; take them down too.
         let children = procfs::children(self.pid()).unwrap_or_default();
+        if self.group
+            && let Ok(group) = i32::try_from(self.pid())
+        {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(group),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         for pid in children {

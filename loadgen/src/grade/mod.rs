@@ -11,10 +11,13 @@
 //!    where a slow handler runs, what a crash takes down; and the closest workspace
 //!    version, with the reason.
 //!
-//! Not yet: the fault matrix chosen by the fingerprint, the limit scenarios against the
-//! closest version, the HTML scorecard and the exercises.
+//! 3. [`matrix`]: what does it survive? The workspace's fault matrix, a fresh server per
+//!    fault, each expectation chosen from the model the fingerprint found.
+//!
+//! Not yet: the limit scenarios against the closest version, and an HTML scorecard.
 
 pub mod fingerprint;
+pub mod matrix;
 pub mod transcript;
 pub mod wire;
 
@@ -57,6 +60,10 @@ pub struct Grade {
     pub fingerprint: Option<Fingerprint>,
     pub closest: Option<&'static str>,
     pub why: String,
+    /// The fault matrix's rows, when it ran.
+    pub matrix: Vec<matrix::Row>,
+    /// Why it did not, when it did not.
+    pub matrix_skipped: Option<String>,
     /// Where the server's own output went, when the grader started it.
     pub server_log: Option<PathBuf>,
 }
@@ -69,26 +76,20 @@ impl Grade {
     }
 }
 
-/// A server the grader started, stopped (with its whole process group) when dropped.
+/// A server the grader started (stopped, with everything it started, when dropped).
 struct Started {
     child: ChildServer,
-    group: Option<i32>,
 }
 
-impl Drop for Started {
-    fn drop(&mut self) {
-        if let Some(group) = self.group {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(group),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        // Then dropping `child` reaps it.
-    }
+/// What a grade includes besides the required stages.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Run the fault matrix (a minute or two: a fresh server per fault).
+    pub matrix: bool,
 }
 
 /// Grades `target`.
-pub fn grade(target: &Target) -> anyhow::Result<Grade> {
+pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
     let (mut started, addr, log, name) = start(target)?;
     let pid = started.as_ref().map(|s| s.child.pid());
     let transcripts = transcript::run(addr);
@@ -131,6 +132,26 @@ pub fn grade(target: &Target) -> anyhow::Result<Grade> {
         }
     };
     drop(started);
+    let mut matrix = Vec::new();
+    let matrix_skipped = match (&fingerprint, protocol, &log) {
+        _ if !options.matrix => Some("not asked for (--no-matrix)".to_owned()),
+        (None, _, _) => Some("the model is not known".to_owned()),
+        (_, _, None) => Some(
+            "the matrix starts a fresh server for each fault, and this one was running already"
+                .to_owned(),
+        ),
+        (_, Some(Protocol::Http), _) => Some(
+            "the matrix's clients speak the line protocol too, which this server does not"
+                .to_owned(),
+        ),
+        (Some(f), _, Some(log)) => {
+            // A version is started with `--allow-abort`; another server showed whether it
+            // crashes when asked.
+            let serves_abort = matches!(target, Target::Version(..)) || f.crash_isolated.is_some();
+            matrix = matrix::run(target, f, log, serves_abort);
+            None
+        }
+    };
     Ok(Grade {
         target: name,
         addr,
@@ -139,6 +160,8 @@ pub fn grade(target: &Target) -> anyhow::Result<Grade> {
         fingerprint,
         closest,
         why,
+        matrix,
+        matrix_skipped,
         server_log: log,
     })
 }
@@ -162,27 +185,67 @@ impl Started {
 fn start(
     target: &Target,
 ) -> anyhow::Result<(Option<Started>, SocketAddr, Option<PathBuf>, String)> {
+    if let Target::Running(addr) = target {
+        TcpStream::connect_timeout(addr, Duration::from_secs(3)).with_context(|| {
+            format!("nothing accepts connections on {addr}; is the server running?")
+        })?;
+        return Ok((None, *addr, None, format!("the server on {addr}")));
+    }
+    if let Target::Command(words) = target
+        && !words.iter().any(|w| w.contains("{addr}") || w.contains("{port}"))
+    {
+        bail!(
+            "the command must say where to listen: put {{addr}} (or {{port}}) where the address goes, e.g. `loadgen grade -- ./my-server --addr {{addr}}`"
+        );
+    }
+    let name = match target {
+        Target::Version(version, args) => std::iter::once(version.name())
+            .chain(args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Target::Command(words) => words.join(" "),
+        Target::Running(_) => unreachable!("returned above"),
+    };
+    let log = log_path();
+    std::fs::File::create(&log)?;
+    // The grader owns this server, so it may crash it on purpose.
+    let child = launch(target, Launch::Grade, &log)?;
+    let addr = child.addr();
+    Ok((Some(Started { child }), addr, Some(log), name))
+}
+
+/// What a server is started for: the grade's questions, or one fault of the matrix.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Launch {
+    Grade,
+    Fault(harness::faults::Setup),
+}
+
+/// Starts a fresh server for `target`, its output appended to `log`: a version with
+/// `--allow-abort` (and, for the matrix, its short timeouts), or the command on a free
+/// port, as the leader of a process group of its own so that everything it starts goes
+/// with it.
+pub(crate) fn launch(
+    target: &Target,
+    purpose: Launch,
+    log: &std::path::Path,
+) -> anyhow::Result<ChildServer> {
+    use harness::faults::{SHARED, Setup, prepare};
+    let setup = match purpose {
+        Launch::Grade => Setup::Plain,
+        Launch::Fault(setup) => setup,
+    };
+    let output = || std::fs::OpenOptions::new().append(true).open(log);
     match target {
-        Target::Running(addr) => {
-            TcpStream::connect_timeout(addr, Duration::from_secs(3)).with_context(|| {
-                format!("nothing accepts connections on {addr}; is the server running?")
-            })?;
-            Ok((None, *addr, None, format!("the server on {addr}")))
-        }
         Target::Version(version, args) => {
-            let log = log_path(version.name());
-            let file = std::fs::File::create(&log)?;
-            // The grader owns this server, so it may crash it on purpose.
-            let mut options: Vec<&str> = args.iter().map(String::as_str).collect();
-            options.push("--allow-abort");
-            let child = crate::serve::spawn_with(*version, &options, Some(file))
-                .with_context(|| format!("starting {}", version.name()))?;
-            let addr = child.addr();
-            let name = std::iter::once(version.name().to_owned())
-                .chain(args.iter().cloned())
-                .collect::<Vec<_>>()
-                .join(" ");
-            Ok((Some(Started { child, group: None }), addr, Some(log), name))
+            let mut command = Command::new(std::env::current_exe()?);
+            command.args(["serve", version.name(), "--addr", "127.0.0.1:0"]);
+            if matches!(purpose, Launch::Fault(_)) {
+                command.args(SHARED);
+            }
+            command.args(args).arg("--allow-abort").stderr(output()?);
+            prepare(&mut command, setup);
+            ChildServer::spawn(command).with_context(|| format!("starting {}", version.name()))
         }
         Target::Command(words) => {
             let Some((program, rest)) = words.split_first() else { bail!("no command to start") };
@@ -191,32 +254,23 @@ fn start(
             let fill = |w: &String| {
                 w.replace("{addr}", &addr.to_string()).replace("{port}", &port.to_string())
             };
-            if !words.iter().any(|w| w.contains("{addr}") || w.contains("{port}")) {
-                bail!(
-                    "the command must say where to listen: put {{addr}} (or {{port}}) where the address goes, e.g. `loadgen grade -- ./my-server --addr {{addr}}`"
-                );
-            }
-            let log = log_path("server");
-            let file = std::fs::File::create(&log)?;
             let mut command = Command::new(program);
             command
                 .args(rest.iter().map(fill))
                 .stdin(Stdio::null())
-                .stdout(file.try_clone()?)
-                .stderr(file);
-            // Its own process group, so every process it starts is stopped with it.
+                .stdout(output()?)
+                .stderr(output()?);
             std::os::unix::process::CommandExt::process_group(&mut command, 0);
+            prepare(&mut command, setup);
             let mut child = command.spawn().with_context(|| format!("starting `{program}`"))?;
-            let pid = child.id();
             let ready = wait_for_listener(addr, || matches!(child.try_wait(), Ok(Some(_))));
-            let group = i32::try_from(pid).ok();
-            let started = Started { child: ChildServer::adopt(child, addr), group };
-            match ready {
-                Ok(()) => {}
-                Err(why) => bail!("{why}; its output is in {}", log.display()),
+            let child = ChildServer::adopt_group(child, addr);
+            if let Err(why) = ready {
+                bail!("{why}; its output is in {}", log.display());
             }
-            Ok((Some(started), addr, Some(log), words.join(" ")))
+            Ok(child)
         }
+        Target::Running(addr) => bail!("the server on {addr} was not started by the grader"),
     }
 }
 
@@ -225,8 +279,8 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn log_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("grade-{}-{name}.log", std::process::id()))
+fn log_path() -> PathBuf {
+    std::env::temp_dir().join(format!("grade-{}-server.log", std::process::id()))
 }
 
 /// Waits until `addr` accepts a connection, the process has exited, or [`START_WAIT`].
@@ -286,6 +340,36 @@ pub fn scorecard(grade: &Grade, color: bool) -> String {
                 Some(name) => format!("\n  Behaves like {}: {}.\n", paint("1", name), grade.why),
                 None => format!("\n  Like no workspace version: {}.\n", grade.why),
             };
+        }
+    }
+    out += "\n3. What does it survive?\n";
+    match &grade.matrix_skipped {
+        Some(why) => out += &format!("  not asked: {why}.\n"),
+        None => {
+            out += "  (each fault against a fresh server; the rows about slow clients expect it to close an idle\n   connection, or a request that has not arrived whole, within a few seconds)\n";
+            for row in &grade.matrix {
+                let (mark, note) = match &row.outcome {
+                    matrix::RowOutcome::Pass => (paint("32", "✔"), String::new()),
+                    matrix::RowOutcome::Fail { why } => {
+                        (paint("31", "✘"), format!("\n      {why}"))
+                    }
+                    matrix::RowOutcome::Skipped { why } => {
+                        ("–".to_owned(), format!(" (not asked: {why})"))
+                    }
+                };
+                out += &format!("  {mark} {}: {}{note}\n", row.describe, row.expected);
+            }
+            let asked: Vec<_> = grade
+                .matrix
+                .iter()
+                .filter(|r| !matches!(r.outcome, matrix::RowOutcome::Skipped { .. }))
+                .collect();
+            let passed =
+                asked.iter().filter(|r| matches!(r.outcome, matrix::RowOutcome::Pass)).count();
+            out += &format!(
+                "  {passed} of the {} faults asked handled as its model should\n",
+                asked.len()
+            );
         }
     }
     if let Some(log) = &grade.server_log {

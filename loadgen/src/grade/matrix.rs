@@ -1,0 +1,114 @@
+//! Stage 3: what does it survive? The workspace's fault matrix (`harness`), every fault
+//! against a fresh server, with what is expected of each chosen from the model the
+//! fingerprint found, not from a name: a serial server is expected to keep others waiting
+//! behind a client that trickles its request, a pool of four to keep a fifth client
+//! waiting, an event loop neither.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use harness::faults::{FAULTS, Fault, Setup, check_with};
+use registry::{AtOnce, Behaviour};
+use serde::Serialize;
+
+use super::fingerprint::Fingerprint;
+use super::{Launch, Target, launch};
+
+/// How many faults run at once: each has a server of its own, but their probes time
+/// their servers' answers, and two cores are all some machines have.
+const AT_ONCE: usize = 2;
+
+/// One fault's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub fault: &'static str,
+    pub describe: &'static str,
+    /// What a server of the model found should do.
+    pub expected: String,
+    #[serde(flatten)]
+    pub outcome: RowOutcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RowOutcome {
+    Pass,
+    Fail { why: String },
+    Skipped { why: String },
+}
+
+/// What the matrix expects of the model the fingerprint found.
+pub fn behaviour(f: &Fingerprint) -> Behaviour {
+    let at_once = if f.serial == Some(true) {
+        AtOnce::One
+    } else if let Some(size) = f.pool {
+        AtOnce::Capped(size)
+    } else {
+        AtOnce::Unbounded
+    };
+    Behaviour { at_once, isolates_crashes: f.crash_isolated == Some(true) }
+}
+
+/// Runs every fault against a fresh server of `target`, [`AT_ONCE`] at a time.
+/// `serves_abort`: whether `GET /abort` crashes it (so the crash row can be asked).
+pub fn run(target: &Target, f: &Fingerprint, log: &Path, serves_abort: bool) -> Vec<Row> {
+    let behaviour = behaviour(f);
+    let label = "the server";
+    let rows = Mutex::new(Vec::new());
+    let next = Mutex::new(FAULTS.iter().enumerate());
+    std::thread::scope(|scope| {
+        for _ in 0..AT_ONCE {
+            scope.spawn(|| {
+                loop {
+                    let Some((i, fault)) = next.lock().unwrap_or_else(|e| e.into_inner()).next()
+                    else {
+                        break;
+                    };
+                    let row = row(target, fault, &behaviour, label, log, serves_abort);
+                    rows.lock().unwrap_or_else(|e| e.into_inner()).push((i, row));
+                }
+            });
+        }
+    });
+    let mut rows = rows.into_inner().unwrap_or_else(|e| e.into_inner());
+    rows.sort_by_key(|(i, _)| *i);
+    rows.into_iter().map(|(_, row)| row).collect()
+}
+
+fn row(
+    target: &Target,
+    fault: &Fault,
+    behaviour: &Behaviour,
+    label: &str,
+    log: &Path,
+    serves_abort: bool,
+) -> Row {
+    let expected = (fault.expect)(behaviour).label();
+    let outcome = if fault.setup == Setup::AllowAbort && !serves_abort {
+        RowOutcome::Skipped { why: "GET /abort does not crash it".into() }
+    } else {
+        let start = |setup| {
+            launch(target, Launch::Fault(setup), log)
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))
+        };
+        match check_with(label, behaviour, fault, start) {
+            Ok(()) => RowOutcome::Pass,
+            // Some probes ask for the workspace's routes (`/echo?msg=`, `/panic`); a 404
+            // for one is a route this server does not serve, not a fault it mishandled.
+            // (A 404 where a 400 was owed, for a bad path, is still a failure.)
+            Err(why) if is_not_served(&why) => {
+                RowOutcome::Skipped { why: "a route it does not serve (404)".into() }
+            }
+            Err(why) => {
+                let why = why.strip_prefix(&format!("{label}, ")).unwrap_or(&why).to_owned();
+                RowOutcome::Fail { why }
+            }
+        }
+    };
+    Row { fault: fault.name, describe: fault.describe, expected, outcome }
+}
+
+/// Whether a probe's complaint is that the server has no such route.
+fn is_not_served(why: &str) -> bool {
+    ["\"Not Found\"", "got 404", "saw \"404", "404 \"Not Found\""].iter().any(|p| why.contains(p))
+}
