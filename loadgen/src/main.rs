@@ -76,6 +76,9 @@ struct GradeArgs {
     /// Leave out the fault matrix (a fresh server per fault: a minute or two)
     #[arg(long)]
     no_matrix: bool,
+    /// Leave out the runs against the closest version (two scenarios, a few seconds each)
+    #[arg(long)]
+    no_versus: bool,
     /// The command that starts your server (after `--`), with {addr} or {port} where its
     /// listening address or port goes; or a version's options, with --version
     #[arg(last = true, value_name = "COMMAND")]
@@ -458,7 +461,8 @@ fn grade(args: GradeArgs) -> anyhow::Result<()> {
         }
         (None, None) => Target::Command(args.command),
     };
-    let grade = grade::grade(&target, grade::Options { matrix: !args.no_matrix })?;
+    let grade =
+        grade::grade(&target, grade::Options { matrix: !args.no_matrix, versus: !args.no_versus })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&grade)?);
     } else {

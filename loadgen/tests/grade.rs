@@ -12,9 +12,10 @@ use serde_json::Value;
 /// A grade takes under ten seconds here; this bounds one that hangs.
 const GRADE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Runs `loadgen grade --json --no-matrix` with `args`; its exit status and its JSON.
+/// Runs `loadgen grade --json --no-matrix --no-versus` with `args` (the first two
+/// stages): its exit status and its JSON.
 fn grade(args: &[&str]) -> (bool, Value) {
-    run_grade(&["--no-matrix"], args)
+    run_grade(&["--no-matrix", "--no-versus"], args)
 }
 
 /// Runs `loadgen grade --json`, with `options` before `args`.
@@ -215,7 +216,7 @@ fn rows<'a>(json: &'a Value, outcome: &str) -> Vec<&'a str> {
 #[test]
 fn the_fault_matrix_expects_of_a_server_what_its_model_does() {
     // v1, graded as serial, handles every fault as a serial server should.
-    let (passed, v1) = run_grade(&[], &["--version", "v1-blocking"]);
+    let (passed, v1) = run_grade(&["--no-versus"], &["--version", "v1-blocking"]);
     assert!(passed);
     assert_eq!(rows(&v1, "fail"), Vec::<&str>::new(), "{:#}", v1["matrix"]);
     assert!(rows(&v1, "pass").contains(&"slowloris"));
@@ -227,7 +228,7 @@ fn the_fault_matrix_expects_of_a_server_what_its_model_does() {
     // A thread per connection in Python, without timeouts: a slowloris holds a thread
     // for good, a silent client is never cut off, and out of descriptors it spins.
     let path = fixture("threaded.py");
-    let (_, python) = run_grade(&[], &["--", "python3", &path, "--addr", "{addr}"]);
+    let (_, python) = run_grade(&["--no-versus"], &["--", "python3", &path, "--addr", "{addr}"]);
     let failed = rows(&python, "fail");
     for fault in ["slowloris", "silent_connection", "out_of_file_descriptors"] {
         assert!(failed.contains(&fault), "{fault} should fail: {:#}", python["matrix"]);
@@ -235,5 +236,26 @@ fn the_fault_matrix_expects_of_a_server_what_its_model_does() {
     // Its routes are not the workspace's: those rows are not held against it.
     assert!(rows(&python, "skipped").contains(&"panicking_handler"), "{:#}", python["matrix"]);
     assert!(rows(&python, "pass").contains(&"reset_mid_response"), "{:#}", python["matrix"]);
+    assert!(common::testkit::wait_until(Duration::from_secs(10), || !still_running(&path)));
+}
+
+#[test]
+fn a_server_is_run_beside_the_closest_version_and_starved_clients_are_counted() {
+    let path = fixture("pool4.py");
+    let (passed, json) = run_grade(&["--no-matrix"], &["--", "python3", &path, "--addr", "{addr}"]);
+    assert!(passed, "{json:#}");
+    assert_eq!(json["versus_version"], "v3-thread-pool --threads 4", "the pool as it was found");
+    let runs = json["versus"].as_array().expect("the runs");
+    assert_eq!(runs.len(), 2, "keep-alive, and a connection per request: {runs:#?}");
+    let keep_alive = &runs[0];
+    for side in ["graded", "version"] {
+        assert!(
+            keep_alive[side]["requests_per_sec"].as_f64().is_some_and(|r| r > 0.0),
+            "{keep_alive:#}"
+        );
+        // 64 keep-alive clients, a pool of 4: the other 60 are starved, and said to be.
+        assert_eq!(keep_alive[side]["clients_answered"], 4, "{side}: {keep_alive:#}");
+        assert_eq!(keep_alive[side]["clients"], 64);
+    }
     assert!(common::testkit::wait_until(Duration::from_secs(10), || !still_running(&path)));
 }

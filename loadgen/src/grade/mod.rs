@@ -14,11 +14,15 @@
 //! 3. [`matrix`]: what does it survive? The workspace's fault matrix, a fresh server per
 //!    fault, each expectation chosen from the model the fingerprint found.
 //!
-//! Not yet: the limit scenarios against the closest version, and an HTML scorecard.
+//! 4. [`versus`]: how does it compare? Two of `compare`'s scenarios against it and the
+//!    closest version, by turns in one run, as ratios.
+//!
+//! Not yet: an HTML scorecard.
 
 pub mod fingerprint;
 pub mod matrix;
 pub mod transcript;
+pub mod versus;
 pub mod wire;
 
 use std::io;
@@ -64,6 +68,10 @@ pub struct Grade {
     pub matrix: Vec<matrix::Row>,
     /// Why it did not, when it did not.
     pub matrix_skipped: Option<String>,
+    /// The closest version to compare with, as it was started.
+    pub versus_version: Option<String>,
+    pub versus: Vec<versus::Versus>,
+    pub versus_skipped: Option<String>,
     /// Where the server's own output went, when the grader started it.
     pub server_log: Option<PathBuf>,
 }
@@ -86,6 +94,8 @@ struct Started {
 pub struct Options {
     /// Run the fault matrix (a minute or two: a fresh server per fault).
     pub matrix: bool,
+    /// Run two scenarios against it and the closest version (a few seconds each).
+    pub versus: bool,
 }
 
 /// Grades `target`.
@@ -152,6 +162,43 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
             None
         }
     };
+    let mut versus = Vec::new();
+    let mut versus_version = None;
+    let versus_skipped = match (&fingerprint, closest.and_then(Version::named), protocol, &log) {
+        _ if !options.versus => Some("not asked for (--no-versus)".to_owned()),
+        (None, _, _, _) | (_, None, _, _) => {
+            Some("no workspace version is close enough".to_owned())
+        }
+        (_, _, _, None) => Some("it needs a server the grader starts afresh".to_owned()),
+        (Some(f), Some(version), Some(_), Some(log)) => {
+            // The closest version as the fingerprint saw it: a pool of the same size.
+            let args: Vec<String> = match f.pool {
+                Some(size) if version.name() == "v3-thread-pool" => {
+                    vec!["--threads".into(), size.to_string()]
+                }
+                _ => Vec::new(),
+            };
+            versus_version = Some(
+                std::iter::once(version.name().to_owned())
+                    .chain(args.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+            // HTTP if its first HTTP conversation went well.
+            let http = transcripts
+                .iter()
+                .find(|c| c.protocol == Protocol::Http)
+                .is_some_and(|c| matches!(c.outcome, Outcome::Pass));
+            match versus::run(target, version, &args, http, log) {
+                Ok(runs) => {
+                    versus = runs;
+                    None
+                }
+                Err(e) => Some(format!("a run failed: {e:#}")),
+            }
+        }
+        (_, _, None, _) => Some("it does not speak the protocol".to_owned()),
+    };
     Ok(Grade {
         target: name,
         addr,
@@ -162,6 +209,9 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
         why,
         matrix,
         matrix_skipped,
+        versus_version,
+        versus,
+        versus_skipped,
         server_log: log,
     })
 }
@@ -371,6 +421,43 @@ pub fn scorecard(grade: &Grade, color: bool) -> String {
                 asked.len()
             );
         }
+    }
+    out += "\n4. How does it compare?\n";
+    match (&grade.versus_skipped, &grade.versus_version) {
+        (Some(why), _) => out += &format!("  not asked: {why}.\n"),
+        (None, Some(version)) => {
+            out += &format!(
+                "  (against {version}, by turns in this run: only the ratios mean anything beyond this machine)\n"
+            );
+            for v in &grade.versus {
+                let cpu = |run: &versus::Run| {
+                    run.cpu_us_per_request.map_or("–".to_owned(), |us| format!("{us:.1} µs"))
+                };
+                let starved = |run: &versus::Run| {
+                    if run.clients_answered < run.clients {
+                        format!(", {} of {} clients answered", run.clients_answered, run.clients)
+                    } else {
+                        String::new()
+                    }
+                };
+                out += &format!(
+                    "  {}\n    it: {:.0} req/s, {} CPU per request{}\n    {version}: {:.0} req/s, {} CPU per request{}\n    {} the requests per second, {} the CPU per request\n",
+                    v.scenario,
+                    v.graded.requests_per_sec,
+                    cpu(&v.graded),
+                    starved(&v.graded),
+                    v.version.requests_per_sec,
+                    cpu(&v.version),
+                    starved(&v.version),
+                    versus::ratio(v.graded.requests_per_sec, v.version.requests_per_sec),
+                    match (v.graded.cpu_us_per_request, v.version.cpu_us_per_request) {
+                        (Some(a), Some(b)) => versus::ratio(a, b),
+                        _ => "–".to_owned(),
+                    },
+                );
+            }
+        }
+        (None, None) => {}
     }
     if let Some(log) = &grade.server_log {
         out += &format!("\nThe server's own output: {}\n", log.display());
