@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the grade scorecards the book quotes (docs/src/results/grade-*.txt): a few
 # Python fixture servers and v5, each scorecard whole, and its stages apart
-# (…-protocol.txt, …-model.txt, …-matrix.txt) for the chapter to quote one at a time.
+# (…-protocol.txt, …-model.txt, …-matrix.txt, …-versus.txt) for the chapter to quote one
+# at a time.
 # Run from the workspace root: scripts/grade-examples.sh
 set -euo pipefail
 cargo build --release -q -p loadgen
@@ -20,6 +21,7 @@ grade() {
         /^1\. / { file = base "-protocol.txt" }
         /^2\. / { file = base "-model.txt" }
         /^3\. / { file = base "-matrix.txt" }
+        /^4\. / { file = base "-versus.txt" }
         /^The server.s own output/ { file = "" }
         file != "" && !/^$/ { print > file }
     ' "$out/grade-$name.txt"

@@ -79,6 +79,9 @@ struct GradeArgs {
     /// Leave out the runs against the closest version (two scenarios, a few seconds each)
     #[arg(long)]
     no_versus: bool,
+    /// Also write the scorecard as a page that needs nothing else to open
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// The command that starts your server (after `--`), with {addr} or {port} where its
     /// listening address or port goes; or a version's options, with --version
     #[arg(last = true, value_name = "COMMAND")]
@@ -463,11 +466,15 @@ fn grade(args: GradeArgs) -> anyhow::Result<()> {
     };
     let grade =
         grade::grade(&target, grade::Options { matrix: !args.no_matrix, versus: !args.no_versus })?;
+    if let Some(path) = &args.html {
+        std::fs::write(path, grade::scorecard::html(&grade))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&grade)?);
     } else {
         let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        print!("{}", grade::scorecard(&grade, color));
+        print!("{}", grade::scorecard::terminal(&grade, color));
     }
     if !grade.passed() {
         std::process::exit(1);

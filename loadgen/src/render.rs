@@ -8,6 +8,22 @@ use std::fmt::Write as _;
 use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
+/// The start of a page that needs nothing else to open: its title, and the style every
+/// page loadgen writes shares (the compare report, the waits sweep, a grade).
+pub(crate) fn page_start(title: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>\
+         body{{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}}\
+         table{{border-collapse:collapse;margin:1rem 0;font-size:.9rem}}\
+         th,td{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}}th{{background:#f3f3f3}}\
+         td.limit{{background:#fde8e8}}.lesson{{font-style:italic}}svg{{max-width:100%;height:auto}}\
+         code,pre{{font-size:.85rem}}pre{{white-space:pre-wrap;margin:0}}\
+         </style></head><body><h1>{}</h1>",
+        escape_html(title),
+        escape_html(title)
+    )
+}
+
 /// A Markdown table; `|` in a cell is escaped.
 pub(crate) fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
     let escape = |s: &str| s.replace('|', "\\|");

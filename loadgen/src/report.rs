@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use crate::compare::{Comparison, Outcome, ScenarioId, ScenarioResult};
 use crate::measure::{fmt_bytes, fmt_us, nines};
 use crate::render::{
-    Area, LogAxis, axis_number, beside_legend, escape_html, html_table, md_table, svg,
+    Area, LogAxis, axis_number, beside_legend, escape_html, html_table, md_table, page_start, svg,
 };
 use crate::sample::Timed;
 use crate::serve::Subject;
@@ -338,15 +338,7 @@ const PEERS_INTRO: &str = "Production servers built on the designs of the series
 /// `report.html`: the same content as the Markdown, with a chart per scenario, in one
 /// file that needs nothing else to open.
 pub fn html(comparison: &Comparison, command: &str) -> String {
-    let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Versioned servers, side by side</title><style>\
-         body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}\
-         table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}\
-         th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}th{background:#f3f3f3}\
-         td.limit{background:#fde8e8}.lesson{font-style:italic}svg{max-width:100%;height:auto}\
-         </style></head><body><h1>Versioned servers, side by side</h1>",
-    );
+    let mut html = page_start("Versioned servers, side by side");
     let _ = write!(
         html,
         "<p>{}</p><p>{}</p><h2>Which version hit which limit</h2>",

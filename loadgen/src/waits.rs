@@ -20,7 +20,9 @@ use v4_syscalls::Api;
 
 use crate::bench::{self, BenchConfig};
 use crate::measure::{Percentiles, fmt_us};
-use crate::render::{axis_number, beside_legend, escape_html, html_table, md_table, svg};
+use crate::render::{
+    axis_number, beside_legend, escape_html, html_table, md_table, page_start, svg,
+};
 use crate::sample;
 use crate::serve::{self, Version};
 
@@ -266,12 +268,7 @@ pub fn markdown(points: &[Point], config: &WaitsConfig, command: &str) -> String
 
 /// `report.html` of `loadgen waits`: the tables and the charts.
 pub fn html(points: &[Point], config: &WaitsConfig, command: &str) -> String {
-    let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>How the kernel \
-         waits</title><style>body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem \
-         auto;padding:0 1rem}table{border-collapse:collapse}th,td{border:1px solid #ccc;\
-         padding:.3rem .6rem}svg{max-width:100%;height:auto}</style></head><body>",
-    );
+    let mut html = page_start("How the kernel waits");
     html += &format!("<p>{}</p>", escape_html(&intro(config, command)));
     for (title, header, rows) in tables(points) {
         html += &format!("<h2>{title}</h2>{}", html_table(&header, &rows));

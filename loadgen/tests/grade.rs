@@ -242,8 +242,22 @@ fn the_fault_matrix_expects_of_a_server_what_its_model_does() {
 #[test]
 fn a_server_is_run_beside_the_closest_version_and_starved_clients_are_counted() {
     let path = fixture("pool4.py");
-    let (passed, json) = run_grade(&["--no-matrix"], &["--", "python3", &path, "--addr", "{addr}"]);
+    let page = std::env::temp_dir().join(format!("grade-test-{}.html", std::process::id()));
+    let page_arg = page.to_string_lossy().into_owned();
+    let (passed, json) = run_grade(
+        &["--no-matrix", "--html", &page_arg],
+        &["--", "python3", &path, "--addr", "{addr}"],
+    );
     assert!(passed, "{json:#}");
+    // The page holds the same grade: its verdict and every stage.
+    let html = std::fs::read_to_string(&page).expect("the page was written");
+    let _ = std::fs::remove_file(&page);
+    assert!(html.contains("Behaves like v3-thread-pool"), "{html}");
+    for stage in
+        ["1. Does it speak", "2. What model", "3. What does it survive", "4. How does it compare"]
+    {
+        assert!(html.contains(stage), "no {stage:?} in the page");
+    }
     assert_eq!(json["versus_version"], "v3-thread-pool --threads 4", "the pool as it was found");
     let runs = json["versus"].as_array().expect("the runs");
     assert_eq!(runs.len(), 2, "keep-alive, and a connection per request: {runs:#?}");

@@ -21,6 +21,7 @@
 
 pub mod fingerprint;
 pub mod matrix;
+pub mod scorecard;
 pub mod transcript;
 pub mod versus;
 pub mod wire;
@@ -348,121 +349,4 @@ fn wait_for_listener(addr: SocketAddr, mut exited: impl FnMut() -> bool) -> Resu
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The scorecard for a terminal (plain text; `color` adds ✔/✘ in colour).
-pub fn scorecard(grade: &Grade, color: bool) -> String {
-    let paint = |code: &str, text: &str| {
-        if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
-    };
-    let mut out =
-        format!("Grading {} (on {})\n\n1. Does it speak the protocol?\n", grade.target, grade.addr);
-    for check in &grade.transcripts {
-        let protocol = match check.protocol {
-            Protocol::Line => "line",
-            Protocol::Http => "HTTP",
-        };
-        let (mark, note) = match &check.outcome {
-            Outcome::Pass => (paint("32", "✔"), String::new()),
-            Outcome::Fail(failure) => (
-                paint("31", "✘"),
-                format!(
-                    "\n      sent:     {}\n      expected: {}\n      received: {}",
-                    failure.sent, failure.expected, failure.received
-                ),
-            ),
-            Outcome::NotServed { why } => ("–".to_owned(), format!(" (not served: {why})")),
-            Outcome::NotRun => ("·".to_owned(), " (not run: an earlier one failed)".to_owned()),
-        };
-        out += &format!("  {mark} [{protocol}] {}{note}\n", check.name);
-    }
-    out += "\n2. What model is it?\n";
-    match &grade.fingerprint {
-        None => out += &format!("  not asked: {}.\n", grade.why),
-        Some(f) => {
-            for a in &f.answers {
-                out += &format!("  {}\n    {}\n", a.question, a.answer);
-                if !a.evidence.is_empty() {
-                    out += &format!("    ({})\n", a.evidence);
-                }
-            }
-            out += &match grade.closest {
-                Some(name) => format!("\n  Behaves like {}: {}.\n", paint("1", name), grade.why),
-                None => format!("\n  Like no workspace version: {}.\n", grade.why),
-            };
-        }
-    }
-    out += "\n3. What does it survive?\n";
-    match &grade.matrix_skipped {
-        Some(why) => out += &format!("  not asked: {why}.\n"),
-        None => {
-            out += "  (each fault against a fresh server; the rows about slow clients expect it to close an idle\n   connection, or a request that has not arrived whole, within a few seconds)\n";
-            for row in &grade.matrix {
-                let (mark, note) = match &row.outcome {
-                    matrix::RowOutcome::Pass => (paint("32", "✔"), String::new()),
-                    matrix::RowOutcome::Fail { why } => {
-                        (paint("31", "✘"), format!("\n      {why}"))
-                    }
-                    matrix::RowOutcome::Skipped { why } => {
-                        ("–".to_owned(), format!(" (not asked: {why})"))
-                    }
-                };
-                out += &format!("  {mark} {}: {}{note}\n", row.describe, row.expected);
-            }
-            let asked: Vec<_> = grade
-                .matrix
-                .iter()
-                .filter(|r| !matches!(r.outcome, matrix::RowOutcome::Skipped { .. }))
-                .collect();
-            let passed =
-                asked.iter().filter(|r| matches!(r.outcome, matrix::RowOutcome::Pass)).count();
-            out += &format!(
-                "  {passed} of the {} faults asked handled as its model should\n",
-                asked.len()
-            );
-        }
-    }
-    out += "\n4. How does it compare?\n";
-    match (&grade.versus_skipped, &grade.versus_version) {
-        (Some(why), _) => out += &format!("  not asked: {why}.\n"),
-        (None, Some(version)) => {
-            out += &format!(
-                "  (against {version}, by turns in this run: only the ratios mean anything beyond this machine)\n"
-            );
-            for v in &grade.versus {
-                let cpu = |run: &versus::Run| {
-                    run.cpu_us_per_request.map_or("–".to_owned(), |us| format!("{us:.1} µs"))
-                };
-                let starved = |run: &versus::Run| {
-                    if run.clients_answered < run.clients {
-                        format!(", {} of {} clients answered", run.clients_answered, run.clients)
-                    } else {
-                        String::new()
-                    }
-                };
-                out += &format!(
-                    "  {}\n    it: {:.0} req/s, {} CPU per request{}\n    {version}: {:.0} req/s, {} CPU per request{}\n    {} the requests per second, {} the CPU per request\n",
-                    v.scenario,
-                    v.graded.requests_per_sec,
-                    cpu(&v.graded),
-                    starved(&v.graded),
-                    v.version.requests_per_sec,
-                    cpu(&v.version),
-                    starved(&v.version),
-                    versus::ratio(v.graded.requests_per_sec, v.version.requests_per_sec),
-                    match (v.graded.cpu_us_per_request, v.version.cpu_us_per_request) {
-                        (Some(a), Some(b)) => versus::ratio(a, b),
-                        _ => "–".to_owned(),
-                    },
-                );
-            }
-        }
-        (None, None) => {}
-    }
-    if let Some(log) = &grade.server_log {
-        out += &format!("\nThe server's own output: {}\n", log.display());
-    }
-    out +=
-        if grade.passed() { "\nGraded.\n" } else { "\nNot gradable: see the first ✘ above.\n" };
-    out
 }
