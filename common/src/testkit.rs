@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 mod child;
+pub mod transcript;
 
 use crate::dispatcher::Dispatcher;
 use crate::procfs;
@@ -141,7 +142,7 @@ impl HttpResponse {
 /// A client that speaks both protocols, for writing tests as transcripts.
 #[derive(Debug)]
 pub struct Client {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<transcript::Recorded>,
 }
 
 impl Client {
@@ -150,27 +151,28 @@ impl Client {
         let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
         stream.set_read_timeout(Some(TIMEOUT))?;
         stream.set_nodelay(true)?;
-        Ok(Self { reader: BufReader::new(stream) })
+        Ok(Self { reader: BufReader::new(transcript::Recorded(stream)) })
     }
 
     /// Wraps a stream already connected, with reads that give up after [`TIMEOUT`].
     pub fn from_stream(stream: TcpStream) -> Self {
         let _ = stream.set_read_timeout(Some(TIMEOUT));
         let _ = stream.set_nodelay(true);
-        Self { reader: BufReader::new(stream) }
+        Self { reader: BufReader::new(transcript::Recorded(stream)) }
     }
 
     /// Changes how long a read waits before failing with `WouldBlock`.
     pub fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
-        self.reader.get_ref().set_read_timeout(Some(timeout))
+        self.reader.get_ref().0.set_read_timeout(Some(timeout))
     }
 
     pub fn stream(&self) -> &TcpStream {
-        self.reader.get_ref()
+        &self.reader.get_ref().0
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.reader.get_mut().write_all(bytes)
+        transcript::note(transcript::Direction::Sent, bytes);
+        self.reader.get_mut().0.write_all(bytes)
     }
 
     /// Sends one line-protocol request and returns the reply line without its newline.

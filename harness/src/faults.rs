@@ -17,7 +17,7 @@ use std::io;
 use std::process::Command;
 use std::time::Duration;
 
-use common::testkit::{ChildServer, TIMEOUT, answered_within};
+use common::testkit::{ChildServer, TIMEOUT, answered_within, transcript};
 use registry::{AtOnce, Behaviour};
 
 use crate::probes;
@@ -504,14 +504,21 @@ pub fn check_with(
     start: impl Fn(Setup) -> io::Result<ChildServer>,
 ) -> Result<(), String> {
     let mut server = start(fault.setup).map_err(|e| format!("start {label}: {e}"))?;
-    let observed = (fault.probe)(&server).map_err(|e| format!("{label}, {}: {e}", fault.name))?;
+    // What the probe's clients exchanged, to show with a failure.
+    let (observed, log) = transcript::recording(|| (fault.probe)(&server));
+    let bytes = || {
+        let lines = transcript::render(&log, 160);
+        if lines.is_empty() { String::new() } else { format!("\n{}", lines.join("\n")) }
+    };
+    let observed = observed.map_err(|e| format!("{label}, {}: {e}{}", fault.name, bytes()))?;
     let expected = (fault.expect)(behaviour);
     if observed != expected {
         return Err(format!(
-            "{label}, {}: expected \"{}\", saw \"{}\"",
+            "{label}, {}: expected \"{}\", saw \"{}\"{}",
             fault.describe,
             expected.label(),
-            observed.label()
+            observed.label(),
+            bytes()
         ));
     }
     let exited = |server: &mut ChildServer, within| {

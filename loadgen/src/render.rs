@@ -15,7 +15,7 @@ pub(crate) fn page_start(title: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>\
          body{{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}}\
          table{{border-collapse:collapse;margin:1rem 0;font-size:.9rem}}\
-         th,td{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}}th{{background:#f3f3f3}}\
+         th,td{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top;white-space:pre-wrap}}th{{background:#f3f3f3}}\
          td.limit{{background:#fde8e8}}.lesson{{font-style:italic}}svg{{max-width:100%;height:auto}}\
          code,pre{{font-size:.85rem}}pre{{white-space:pre-wrap;margin:0}}\
          </style></head><body><h1>{}</h1>",

@@ -233,6 +233,18 @@ fn the_fault_matrix_expects_of_a_server_what_its_model_does() {
     for fault in ["slowloris", "silent_connection", "out_of_file_descriptors"] {
         assert!(failed.contains(&fault), "{fault} should fail: {:#}", python["matrix"]);
     }
+    // A failure shows the bytes: here the 501 it gave where a 400 was owed.
+    let smuggling = python["matrix"]
+        .as_array()
+        .and_then(|rows| {
+            rows.iter().find(|r| r["fault"] == "smuggling_content_length_and_transfer_encoding")
+        })
+        .and_then(|r| r["why"].as_str())
+        .unwrap_or_default();
+    assert!(
+        smuggling.contains("\n> POST /echo") && smuggling.contains("\n< HTTP/1.1 501"),
+        "{smuggling}"
+    );
     // Its routes are not the workspace's: those rows are not held against it.
     assert!(rows(&python, "skipped").contains(&"panicking_handler"), "{:#}", python["matrix"]);
     assert!(rows(&python, "pass").contains(&"reset_mid_response"), "{:#}", python["matrix"]);

@@ -58,7 +58,7 @@ pub fn terminal(grade: &Grade, color: bool) -> String {
                 let (mark, note) = match &row.outcome {
                     matrix::RowOutcome::Pass => (paint("32", "✔"), String::new()),
                     matrix::RowOutcome::Fail { why } => {
-                        (paint("31", "✘"), format!("\n      {why}"))
+                        (paint("31", "✘"), format!("\n      {}", why.replace('\n', "\n      ")))
                     }
                     matrix::RowOutcome::Skipped { why } => {
                         ("–".to_owned(), format!(" (not asked: {why})"))
