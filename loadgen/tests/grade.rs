@@ -272,7 +272,16 @@ fn a_server_is_run_beside_the_closest_version_and_starved_clients_are_counted() 
     }
     assert_eq!(json["versus_version"], "v3-thread-pool --threads 4", "the pool as it was found");
     let runs = json["versus"].as_array().expect("the runs");
-    assert_eq!(runs.len(), 2, "keep-alive, and a connection per request: {runs:#?}");
+    assert_eq!(runs.len(), 3, "keep-alive, a connection per request, /sleep: {runs:#?}");
+    // Four threads, each request holding one 100 ms: at most 40 a second (and a few
+    // finishing inside the window that began before it), for both.
+    for side in ["graded", "version"] {
+        let rate = runs[2][side]["requests_per_sec"].as_f64().unwrap_or(0.0);
+        assert!(rate > 0.0 && rate <= 45.0, "{side}: {rate} req/s for /sleep?ms=100 on 4 threads");
+    }
+    // Beside 100 silent clients a pool of four answers no newcomer, theirs nor ours.
+    assert_eq!(json["idle"]["graded_us"], Value::Null, "{:#}", json["idle"]);
+    assert_eq!(json["idle"]["version_us"], Value::Null, "{:#}", json["idle"]);
     let keep_alive = &runs[0];
     for side in ["graded", "version"] {
         assert!(

@@ -70,6 +70,8 @@ pub struct Fingerprint {
     /// Of [`PROBES`] clients, how many a slow handler kept waiting; with one slow
     /// handler, and with as many as the machine has cores.
     pub stalled_by_one: Option<usize>,
+    /// The slow route the question used: `/sleep`, or `/cpu` where that is not served.
+    pub slow_route: Option<&'static str>,
     pub stalled_by_cores: Option<usize>,
     /// Whether the others survived `GET /abort` on one connection.
     pub crash_isolated: Option<bool>,
@@ -103,6 +105,8 @@ pub fn run(server: &Server) -> io::Result<Fingerprint> {
         );
     }
     if f.pool.is_some() {
+        // Which slow route it serves, for the comparison; the question itself is moot.
+        f.slow_route = slow_route(server)?.ok();
         // Its clients would wait for a free thread, whatever the handler does.
         skip(
             &mut f,
@@ -391,25 +395,29 @@ fn stalled_by(server: &Server, route: &str, slow: usize) -> io::Result<Option<us
 
 // ANCHOR_END: slow_handler
 
-/// Does a slow handler keep other clients waiting: one, and as many as there are cores?
-fn slow_handler(server: &Server, f: &mut Fingerprint) -> io::Result<()> {
-    const Q: &str = "Does a slow handler (GET /sleep, or /cpu) keep other clients waiting?";
-    // A handler that sleeps, or else one that computes: either holds its thread.
-    let mut served = None;
+/// A slow route the server serves: one that sleeps, or else one that computes (either
+/// holds its thread); or what was tried.
+fn slow_route(server: &Server) -> io::Result<Result<&'static str, String>> {
     let mut tried = Vec::new();
     for route in ["/sleep", "/cpu"] {
         match ask(server, &format!("{route}?ms=1"), ANSWER_WAIT)?.0 {
-            Some(200) => {
-                served = Some(route);
-                break;
-            }
+            Some(200) => return Ok(Ok(route)),
             Some(status) => tried.push(format!("GET {route}?ms=1 answered {status}")),
             None => tried.push(format!("GET {route}?ms=1 was not answered")),
         }
     }
-    let Some(route) = served else {
-        skip(f, Q, &format!("{}: neither route is served", tried.join(", ")));
-        return Ok(());
+    Ok(Err(tried.join(", ")))
+}
+
+/// Does a slow handler keep other clients waiting: one, and as many as there are cores?
+fn slow_handler(server: &Server, f: &mut Fingerprint) -> io::Result<()> {
+    const Q: &str = "Does a slow handler (GET /sleep, or /cpu) keep other clients waiting?";
+    let route = match slow_route(server)? {
+        Ok(route) => route,
+        Err(tried) => {
+            skip(f, Q, &format!("{tried}: neither route is served"));
+            return Ok(());
+        }
     };
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let (Some(one), Some(many)) =
@@ -419,6 +427,7 @@ fn slow_handler(server: &Server, f: &mut Fingerprint) -> io::Result<()> {
         return Ok(());
     };
     f.stalled_by_one = Some(one);
+    f.slow_route = Some(route);
     f.stalled_by_cores = Some(many);
     // The same reading as `closest`'s: a stray or two left behind is still none.
     let answer = match (one, many) {

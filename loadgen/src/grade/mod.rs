@@ -72,6 +72,7 @@ pub struct Grade {
     /// The closest version to compare with, as it was started.
     pub versus_version: Option<String>,
     pub versus: Vec<versus::Versus>,
+    pub idle: Option<versus::Idle>,
     pub versus_skipped: Option<String>,
     /// Where the server's own output went, when the grader started it.
     pub server_log: Option<PathBuf>,
@@ -164,6 +165,7 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
         }
     };
     let mut versus = Vec::new();
+    let mut idle = None;
     let mut versus_version = None;
     let versus_skipped = match (&fingerprint, closest.and_then(Version::named), protocol, &log) {
         _ if !options.versus => Some("not asked for (--no-versus)".to_owned()),
@@ -190,9 +192,11 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
                 .iter()
                 .find(|c| c.protocol == Protocol::Http)
                 .is_some_and(|c| matches!(c.outcome, Outcome::Pass));
-            match versus::run(target, version, &args, http, log) {
-                Ok(runs) => {
+            let sleeps = f.slow_route == Some("/sleep");
+            match versus::run(target, version, &args, http, sleeps, log) {
+                Ok((runs, newcomer)) => {
                     versus = runs;
+                    idle = newcomer;
                     None
                 }
                 Err(e) => Some(format!("a run failed: {e:#}")),
@@ -212,6 +216,7 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
         matrix_skipped,
         versus_version,
         versus,
+        idle,
         versus_skipped,
         server_log: log,
     })

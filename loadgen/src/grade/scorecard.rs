@@ -116,12 +116,30 @@ pub fn terminal(grade: &Grade, color: bool) -> String {
         }
         (None, None) => {}
     }
+    if let (Some(idle), Some(version)) = (&grade.idle, &grade.versus_version) {
+        out += &format!(
+            "  idle clients and a newcomer: {} silent connections, then GET /hello given {:?}\n    it: {}\n    {version}: {}\n",
+            versus::IDLE,
+            versus::NEWCOMER_WAIT,
+            newcomer(idle.graded_us),
+            newcomer(idle.version_us),
+        );
+    }
     if let Some(log) = &grade.server_log {
         out += &format!("\nThe server's own output: {}\n", log.display());
     }
     out +=
         if grade.passed() { "\nGraded.\n" } else { "\nNot gradable: see the first ✘ above.\n" };
     out
+}
+
+/// A newcomer's wait, for people.
+fn newcomer(us: Option<u64>) -> String {
+    match us {
+        Some(us) if us < 1000 => format!("answered in {us} µs"),
+        Some(us) => format!("answered in {:.1} ms", us as f64 / 1000.0),
+        None => format!("not answered within {:?}", versus::NEWCOMER_WAIT),
+    }
 }
 
 fn protocol_name(protocol: Protocol) -> &'static str {
@@ -252,6 +270,18 @@ pub fn html(grade: &Grade) -> String {
             );
         }
         (None, None) => {}
+    }
+    if let (Some(idle), Some(version)) = (&grade.idle, &grade.versus_version) {
+        let rows = vec![vec![
+            format!(
+                "{} silent connections, then GET /hello given {:?}",
+                versus::IDLE,
+                versus::NEWCOMER_WAIT
+            ),
+            newcomer(idle.graded_us),
+            newcomer(idle.version_us),
+        ]];
+        html += &html_table(&["idle clients and a newcomer", "it", version.as_str()], &rows);
     }
     html + "</body></html>\n"
 }
