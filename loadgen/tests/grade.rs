@@ -294,3 +294,22 @@ fn a_server_is_run_beside_the_closest_version_and_starved_clients_are_counted() 
     }
     assert!(common::testkit::wait_until(Duration::from_secs(10), || !still_running(&path)));
 }
+
+#[test]
+fn a_running_server_is_graded_without_its_proc_and_says_what_it_could_not_ask() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_loadgen"));
+    command.args(["serve", "v2-thread-per-conn", "--addr", "127.0.0.1:0"]);
+    command.stderr(std::process::Stdio::null());
+    let server = common::testkit::ChildServer::spawn(command).expect("v2 starts");
+    let addr = server.addr().to_string();
+    let (passed, json) = run_grade(&[], &["--addr", &addr]);
+    assert!(passed, "{json:#}");
+    assert_eq!(fingerprint(&json, "threads_grew"), &Value::Null, "no /proc to read");
+    assert_eq!(fingerprint(&json, "crash_isolated"), &Value::Null, "not crashed");
+    // A thread per connection and a loop with workers look alike from outside: said so.
+    assert_eq!(json["closest"], Value::Null);
+    assert!(json["why"].as_str().is_some_and(|w| w.contains("cannot tell")), "{}", json["why"]);
+    assert!(json["matrix_skipped"].is_string() && json["versus_skipped"].is_string(), "{json:#}");
+    // And the server it did not start is still serving.
+    assert!(common::testkit::answered_within(server.addr(), Duration::from_secs(10)));
+}

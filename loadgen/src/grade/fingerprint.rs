@@ -531,6 +531,8 @@ pub fn closest(f: &Fingerprint) -> (Option<&'static str>, String) {
         (Some(o), _) if o == PROBES => (Some("v4-syscalls"), "one event loop, handlers inline: one slow handler stalls everyone".to_owned()),
         (Some(o), _) if o > STRAYS => (Some("v5-reactor-per-core"), format!("an event loop per thread, handlers inline: a slow handler stalled {o} of {PROBES} clients, those of its loop")),
         (Some(_), Some(m)) if m + STRAYS >= PROBES => (Some("v6-async"), "a runtime's few threads run the handlers inline: as many slow handlers as threads stall everyone".to_owned()),
+        // Without /proc, a thread per connection looks the same from outside.
+        (Some(_), Some(_)) if f.threads_grew.is_none() => (None, "slow handlers stall nobody: an event loop handing handlers to workers (v4-nio) or a thread per connection (v2); without its /proc the grader cannot tell which (let the grader start it to count its threads)".to_owned()),
         (Some(_), Some(_)) => (Some("v4-nio"), "an event loop that hands handlers to workers: slow handlers stall nobody".to_owned()),
         _ => (None, "an event loop, or many threads; without /sleep the handlers' placement is unknown".to_owned()),
     };
