@@ -91,11 +91,17 @@ pub fn terminal(grade: &Grade, color: bool) -> String {
                     run.cpu_us_per_request.map_or("–".to_owned(), |us| format!("{us:.1} µs"))
                 };
                 let starved = |run: &versus::Run| {
+                    let mut notes = String::new();
                     if run.clients_answered < run.clients {
-                        format!(", {} of {} clients answered", run.clients_answered, run.clients)
-                    } else {
-                        String::new()
+                        notes += &format!(
+                            ", {} of {} clients answered",
+                            run.clients_answered, run.clients
+                        );
                     }
+                    if run.generator_bound {
+                        notes += ", loadgen's thread was busy: the rate may be its limit";
+                    }
+                    notes
                 };
                 out += &format!(
                     "  {}\n    it: {:.0} req/s, {} CPU per request{}\n    {version}: {:.0} req/s, {} CPU per request{}\n    {} the requests per second, {} the CPU per request\n",
@@ -236,26 +242,28 @@ pub fn html(grade: &Grade) -> String {
             let cpu = |run: &versus::Run| {
                 run.cpu_us_per_request.map_or("–".to_owned(), |us| format!("{us:.1} µs"))
             };
+            let cell = |run: &versus::Run| {
+                let bound = if run.generator_bound {
+                    "; loadgen's thread was busy: the rate may be its limit"
+                } else {
+                    ""
+                };
+                format!(
+                    "{:.0} req/s, {} ({} of {} clients answered{bound})",
+                    run.requests_per_sec,
+                    cpu(run),
+                    run.clients_answered,
+                    run.clients
+                )
+            };
             let rows: Vec<Vec<String>> = grade
                 .versus
                 .iter()
                 .map(|v| {
                     vec![
                         v.scenario.to_owned(),
-                        format!(
-                            "{:.0} req/s, {} ({} of {} clients answered)",
-                            v.graded.requests_per_sec,
-                            cpu(&v.graded),
-                            v.graded.clients_answered,
-                            v.graded.clients
-                        ),
-                        format!(
-                            "{:.0} req/s, {} ({} of {} clients answered)",
-                            v.version.requests_per_sec,
-                            cpu(&v.version),
-                            v.version.clients_answered,
-                            v.version.clients
-                        ),
+                        cell(&v.graded),
+                        cell(&v.version),
                         versus::ratio(v.graded.requests_per_sec, v.version.requests_per_sec),
                         match (v.graded.cpu_us_per_request, v.version.cpu_us_per_request) {
                             (Some(a), Some(b)) => versus::ratio(a, b),

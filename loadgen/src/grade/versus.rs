@@ -50,6 +50,9 @@ pub struct Run {
     pub clients_answered: usize,
     pub clients: usize,
     pub errors: u64,
+    /// loadgen's busiest thread was near a full core: the rate may be its ceiling, not
+    /// the server's.
+    pub generator_bound: bool,
 }
 
 /// What a scenario asks for: its name, the path, connections, and whether each request
@@ -153,6 +156,7 @@ fn drive(target: &Target, scenario: &Scenario, wire: Wire, log: &Path) -> anyhow
         clients_answered: summary.clients_answered,
         clients: summary.clients,
         errors: summary.errors.total(),
+        generator_bound: summary.generator_bound(),
     })
 }
 
