@@ -177,7 +177,8 @@ pub fn start_single_threaded(
     init_tracing();
     let listener = args.bind()?;
     announce(server, &listener)?;
-    Ok((listener, dispatcher(server, args), args.config()))
+    let dispatcher = dispatcher(server, args, &listener)?;
+    Ok((listener, dispatcher, args.config()))
 }
 
 /// [`start`] with a listener bound with `SO_REUSEPORT`, so the version can open more
@@ -193,12 +194,19 @@ pub fn start_reuse_port(
         .map_err(|source| Error::Bind { addr: args.addr, source })?;
     let config = args.config();
     crate::shutdown::on_signals(&config.shutdown, listener.local_addr()?)?;
-    Ok((listener, dispatcher(server, args), config))
+    let dispatcher = dispatcher(server, args, &listener)?;
+    Ok((listener, dispatcher, config))
 }
 
-/// The built-in routes, and `/abort` if the command line allows it.
-fn dispatcher(server: &'static str, args: &ServerArgs) -> Arc<Dispatcher> {
+/// The built-in routes, and `/abort` if the command line allows it; `/stats` watches
+/// `listener`'s port.
+fn dispatcher(
+    server: &'static str,
+    args: &ServerArgs,
+    listener: &TcpListener,
+) -> Result<Arc<Dispatcher>, Error> {
     let stats = crate::Stats::new(server);
+    stats.listening_on(listener.local_addr()?.port());
     let mut routes = crate::handlers::builtin_routes(&stats);
     if args.allow_abort {
         tracing::warn!("GET /abort is served: any client can crash this process");
@@ -207,7 +215,7 @@ fn dispatcher(server: &'static str, args: &ServerArgs) -> Arc<Dispatcher> {
             std::process::abort()
         });
     }
-    Arc::new(Dispatcher::new(routes, stats))
+    Ok(Arc::new(Dispatcher::new(routes, stats)))
 }
 
 /// Prints the one line tests and scripts wait for, `<server> listening on <addr>`, on

@@ -12,7 +12,8 @@
 //! * [`response`]: replies, written in the protocol the request came in;
 //! * [`dispatcher`] and [`handlers`]: the Java article's DispatcherServlet, HandlerMapping
 //!   and HandlerAdapter, and the built-in routes;
-//! * [`stats`] and [`procfs`]: the figures `/stats` shows;
+//! * [`stats`], [`procfs`] and [`kernel`]: the figures `/stats` shows, the kernel's
+//!   among them (accept queue, TIME_WAIT, listen overflows, context switches);
 //! * [`session`]: a connection's conversation (bytes in, answers out), with no I/O;
 //! * [`blocking`]: the blocking model v1–v3 share, a thread per connection to its end;
 //! * [`evented`] and [`limit`]: a connection as the event loops (v4, v5) serve it, and
@@ -33,6 +34,7 @@ pub mod error;
 pub mod event_loop;
 pub mod evented;
 pub mod handlers;
+pub mod kernel;
 pub mod limit;
 pub mod procfs;
 pub mod response;

@@ -1,12 +1,13 @@
-//! Server statistics: the counters every version keeps, room for a version's own, and the
-//! JSON that `/stats` answers with.
+//! Server statistics: the counters every version keeps, room for a version's own, the
+//! kernel's side of the server, and the JSON that `/stats` answers with.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
+use crate::kernel::{self, ListenCounters};
 use crate::procfs;
 
 type Metric = Box<dyn Fn() -> Value + Send + Sync>;
@@ -25,6 +26,11 @@ pub struct Stats {
     about: RwLock<&'static str>,
     /// Which of `model`'s figures only ever count up, so a reader can chart them per second.
     counting: RwLock<Vec<&'static str>>,
+    /// The port the server listens on, for the kernel's figures, once it is bound.
+    port: OnceLock<u16>,
+    /// The namespace's listen counters when the server started, so `/stats` shows what
+    /// happened since (`None` without `/proc/net/netstat`).
+    listen_at_start: Option<ListenCounters>,
 }
 
 impl std::fmt::Debug for Stats {
@@ -45,7 +51,31 @@ impl Stats {
             model: RwLock::new(Vec::new()),
             about: RwLock::new(""),
             counting: RwLock::new(Vec::new()),
+            port: OnceLock::new(),
+            listen_at_start: kernel::listen_counters().ok(),
         })
+    }
+
+    /// Says which port the server listens on, so `/stats` can show the kernel's side of
+    /// it: the accept queue, TIME_WAIT. The start-up code calls it once the socket is bound;
+    /// a second call (another socket on the same port) changes nothing.
+    pub fn listening_on(&self, port: u16) {
+        let _ = self.port.set(port);
+    }
+
+    /// What the kernel holds for this server now: read by port and from `/proc`, so it is
+    /// the same whoever answers (the fork version's child too) and needs no request.
+    pub fn kernel(&self) -> Kernel {
+        let port = self.port.get().copied();
+        Kernel {
+            accept_queue: port.and_then(|p| kernel::accept_queue(p).ok()),
+            listen: match (kernel::listen_counters(), self.listen_at_start) {
+                (Ok(now), Some(start)) => Some(now.since(start)),
+                _ => None,
+            },
+            time_wait: port.and_then(|p| kernel::time_wait(p).ok()),
+            context_switches: kernel::context_switches().ok(),
+        }
     }
 
     pub fn server(&self) -> &'static str {
@@ -158,8 +188,45 @@ impl Stats {
             "requests": self.requests(),
             "model": model,
             "counters": self.counting.read().unwrap_or_else(|e| e.into_inner()).clone(),
+            "kernel": self.kernel().to_json(),
         })
     }
+}
+
+/// The kernel's side of a server (see [`crate::kernel`]); a figure this machine cannot
+/// give (no `/proc`, no `sock_diag`) is `None`, shown as `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kernel {
+    pub accept_queue: Option<kernel::AcceptQueue>,
+    /// Since the server started, and for the whole network namespace.
+    pub listen: Option<ListenCounters>,
+    pub time_wait: Option<kernel::TimeWait>,
+    pub context_switches: Option<kernel::ContextSwitches>,
+}
+
+impl Kernel {
+    // ANCHOR: kernel_json
+    fn to_json(self) -> Value {
+        json!({
+            "accept_queue": self.accept_queue.map(|q| json!({
+                "queued": q.queued, "cap": q.cap, "listeners": q.listeners,
+            })),
+            "listen_overflows": self.listen.map(|l| l.overflows),
+            "listen_drops": self.listen.map(|l| l.drops),
+            "time_wait": self.time_wait.map(|t| json!({
+                "server_side": t.local, "client_side": t.remote,
+            })),
+            "context_switches": self.context_switches.map(|c| json!({
+                "voluntary": c.voluntary, "involuntary": c.involuntary,
+            })),
+            "scope": "accept_queue and time_wait: the sockets of this server's port, as \
+                      `ss -tan` shows them. listen_overflows and listen_drops: every \
+                      listener of this network namespace (nstat's TcpExtListenOverflows, \
+                      TcpExtListenDrops), since this server started. context_switches: \
+                      this process's threads, since it started.",
+        })
+    }
+    // ANCHOR_END: kernel_json
 }
 
 /// A figure of a version's own that only grows (wake-ups, dispatches), from

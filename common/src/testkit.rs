@@ -71,6 +71,7 @@ impl TestServer {
         let shutdown = config.shutdown.clone();
         let dispatcher = Arc::new(dispatcher);
         let stats = Arc::clone(dispatcher.stats());
+        stats.listening_on(addr.port());
         let thread = std::thread::Builder::new()
             .name(dispatcher.server().to_owned())
             .spawn(move || run(listener, dispatcher, config))

@@ -1,0 +1,309 @@
+//! The kernel's side of a server, as `ss` and `nstat` show it: the accept queue of the
+//! sockets listening on a port, the sockets of that port in TIME_WAIT, the namespace's
+//! listen overflows and drops, and this process's context switches.
+//!
+//! Everything here is read by port, not through a descriptor, so any process can read it:
+//! the fork version's child (which has closed the listener), and the load generator,
+//! which watches a server it did not write. Sockets are listed through `sock_diag`, the
+//! netlink interface `ss` uses, which hands back only the states asked for; reading
+//! `/proc/net/tcp` instead would format every socket of the namespace as text, tens of
+//! thousands of lines during a connection-per-request run.
+
+use std::fs;
+use std::io;
+use std::os::fd::AsRawFd;
+
+use nix::sys::socket::{self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol};
+
+/// The accept queues of the sockets listening on one port (several under `SO_REUSEPORT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AcceptQueue {
+    /// Listening sockets on the port.
+    pub listeners: u32,
+    /// Connections whose handshake is complete and that no `accept` has taken yet, summed
+    /// over the listeners (`ss -ltn`'s Recv-Q).
+    pub queued: u32,
+    /// What the queues can hold, summed: each is the `listen()` backlog, clamped by the
+    /// kernel to `net.core.somaxconn` (`ss -ltn`'s Send-Q). Linux lets a queue hold one
+    /// more than its cap before it refuses.
+    pub cap: u32,
+}
+
+/// Sockets of one port in TIME_WAIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeWait {
+    /// Whose local port is the port: the server's side, when the server closed first.
+    pub local: u64,
+    /// Whose remote port is the port: the clients' side, when they closed first.
+    pub remote: u64,
+}
+
+/// The network namespace's counts of connections refused by a listener, since boot (or
+/// since the namespace was made): every listener's, not one server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListenCounters {
+    /// A handshake that could not be queued because the accept queue was full
+    /// (`TcpExtListenOverflows`). The client's SYN (or its final ACK) is dropped, and it
+    /// tries again 1, 3, 7, … seconds later: a client's "connect took seconds".
+    pub overflows: u64,
+    /// Every SYN or ACK a listener dropped, overflows included (`TcpExtListenDrops`).
+    pub drops: u64,
+}
+
+impl ListenCounters {
+    /// What was counted since `earlier`.
+    pub fn since(self, earlier: ListenCounters) -> ListenCounters {
+        ListenCounters {
+            overflows: self.overflows.saturating_sub(earlier.overflows),
+            drops: self.drops.saturating_sub(earlier.drops),
+        }
+    }
+}
+
+/// This process's context switches, all its threads, living and ended (`getrusage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContextSwitches {
+    /// A thread gave up the CPU to wait (for a read, a lock, a timer).
+    pub voluntary: u64,
+    /// A thread was taken off the CPU while it could still run: its time slice ran out,
+    /// or a thread the scheduler preferred woke.
+    pub involuntary: u64,
+}
+
+/// The accept queues of the sockets listening on `port` (IPv4 and IPv6).
+pub fn accept_queue(port: u16) -> io::Result<AcceptQueue> {
+    let mut queue = AcceptQueue::default();
+    for socket in sockets(TCP_LISTEN, Port::Local(port))? {
+        queue.listeners += 1;
+        queue.queued += socket.recv_q;
+        queue.cap += socket.send_q;
+    }
+    Ok(queue)
+}
+
+/// The sockets of `port` in TIME_WAIT, on either side.
+pub fn time_wait(port: u16) -> io::Result<TimeWait> {
+    Ok(TimeWait {
+        local: sockets(TCP_TIME_WAIT, Port::Local(port))?.len() as u64,
+        remote: sockets(TCP_TIME_WAIT, Port::Remote(port))?.len() as u64,
+    })
+}
+
+/// The namespace's listen overflows and drops, from `/proc/net/netstat`.
+pub fn listen_counters() -> io::Result<ListenCounters> {
+    parse_netstat(&fs::read_to_string("/proc/net/netstat")?)
+}
+
+/// This process's context switches so far.
+pub fn context_switches() -> io::Result<ContextSwitches> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_SELF)?;
+    Ok(ContextSwitches {
+        voluntary: usage.voluntary_context_switches().max(0) as u64,
+        involuntary: usage.involuntary_context_switches().max(0) as u64,
+    })
+}
+
+// ANCHOR: netstat
+/// `/proc/net/netstat` holds pairs of lines, names then values: `TcpExt: SyncookiesSent …`
+/// then `TcpExt: 0 …`.
+fn parse_netstat(text: &str) -> io::Result<ListenCounters> {
+    let mut lines = text.lines().filter(|line| line.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "no TcpExt lines"));
+    };
+    let field = |wanted: &str| {
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(name, _)| *name == wanted)
+            .and_then(|(_, value)| value.parse().ok())
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("no TcpExt {wanted}"))
+            })
+    };
+    Ok(ListenCounters { overflows: field("ListenOverflows")?, drops: field("ListenDrops")? })
+}
+// ANCHOR_END: netstat
+
+// The states as the kernel numbers them (include/net/tcp_states.h).
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_LISTEN: u8 = 10;
+
+/// Which end of a socket must have the port.
+#[derive(Debug, Clone, Copy)]
+enum Port {
+    Local(u16),
+    Remote(u16),
+}
+
+/// One socket as `sock_diag` describes it: its queues, and nothing else this module needs.
+#[derive(Debug, Clone, Copy)]
+struct DiagSocket {
+    recv_q: u32,
+    send_q: u32,
+}
+
+/// The sockets in `state` whose port matches, IPv4 then IPv6.
+fn sockets(state: u8, port: Port) -> io::Result<Vec<DiagSocket>> {
+    let mut found = Vec::new();
+    for family in [nix::libc::AF_INET as u8, nix::libc::AF_INET6 as u8] {
+        dump(family, state, port, &mut found)?;
+    }
+    Ok(found)
+}
+
+// The netlink framing, from include/uapi/linux/{netlink,sock_diag,inet_diag}.h.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_HEADER: usize = 16;
+/// `struct inet_diag_req_v2`: family, protocol, extensions, pad, states, then the
+/// 48-byte `inet_diag_sockid` (ports big-endian first).
+const REQUEST: usize = 56;
+/// `struct inet_diag_msg` up to its queues: family, state, timer, retransmits, the
+/// socket id, expiry, then `idiag_rqueue` at 56 and `idiag_wqueue` at 60.
+const MESSAGE: usize = 64;
+
+/// Asks the kernel for every TCP socket of `family` in `state` with the port, and appends
+/// each to `found`. The port goes in the request, so the kernel skips the others (it
+/// checks it for listeners and established sockets alike); it is checked again here, in
+/// case an older kernel does not.
+fn dump(family: u8, state: u8, port: Port, found: &mut Vec<DiagSocket>) -> io::Result<()> {
+    let fd = socket::socket(
+        AddressFamily::Netlink,
+        socket::SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    let (sport, dport) = match port {
+        Port::Local(p) => (p, 0),
+        Port::Remote(p) => (0, p),
+    };
+    let mut request = Vec::with_capacity(NLMSG_HEADER + REQUEST);
+    request.extend(((NLMSG_HEADER + REQUEST) as u32).to_ne_bytes());
+    request.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    request.extend((NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    request.extend(1u32.to_ne_bytes()); // sequence number
+    request.extend(0u32.to_ne_bytes()); // port id: the kernel assigns ours
+    request.extend([family, nix::libc::IPPROTO_TCP as u8, 0, 0]);
+    request.extend((1u32 << state).to_ne_bytes());
+    request.extend(sport.to_be_bytes());
+    request.extend(dport.to_be_bytes());
+    request.resize(NLMSG_HEADER + REQUEST, 0); // addresses, interface, cookie: any
+    socket::sendto(fd.as_raw_fd(), &request, &NetlinkAddr::new(0, 0), MsgFlags::empty())?;
+
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let len = socket::recv(fd.as_raw_fd(), &mut buffer, MsgFlags::empty())?;
+        if len == 0 {
+            return Err(truncated("the netlink socket closed mid-dump"));
+        }
+        let mut at = 0;
+        while at + NLMSG_HEADER <= len {
+            let word = |offset: usize| u32_at(&buffer[..len], at + offset);
+            let size = word(0)? as usize;
+            let kind = u16::from_ne_bytes([buffer[at + 4], buffer[at + 5]]);
+            if size < NLMSG_HEADER || at + size > len {
+                return Err(truncated("a netlink message runs past the datagram"));
+            }
+            match kind {
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => {
+                    let errno = word(NLMSG_HEADER)? as i32;
+                    return Err(io::Error::from_raw_os_error(-errno));
+                }
+                SOCK_DIAG_BY_FAMILY if size >= NLMSG_HEADER + MESSAGE => {
+                    let body = &buffer[at + NLMSG_HEADER..at + size];
+                    let local = u16::from_be_bytes([body[4], body[5]]);
+                    let remote = u16::from_be_bytes([body[6], body[7]]);
+                    let wanted = match port {
+                        Port::Local(p) => local == p,
+                        Port::Remote(p) => remote == p,
+                    };
+                    if body[1] == state && wanted {
+                        found.push(DiagSocket {
+                            recv_q: u32_at(body, 56)?,
+                            send_q: u32_at(body, 60)?,
+                        });
+                    }
+                }
+                _ => {}
+            }
+            at += size.next_multiple_of(4);
+        }
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> io::Result<u32> {
+    bytes
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_ne_bytes)
+        .ok_or_else(|| truncated("a netlink message is shorter than its header says"))
+}
+
+fn truncated(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("sock_diag: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn netstat_pairs_names_with_values() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 1 22 333\n\
+                    IpExt: InNoRoutes\nIpExt: 4\n";
+        assert_eq!(parse_netstat(text).unwrap(), ListenCounters { overflows: 22, drops: 333 });
+        assert!(parse_netstat("IpExt: A\nIpExt: 1\n").is_err());
+    }
+
+    #[test]
+    fn the_accept_queue_counts_connections_nobody_accepted() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let empty = accept_queue(port).unwrap();
+        assert_eq!((empty.listeners, empty.queued), (1, 0));
+        // std's backlog is 128, clamped by somaxconn.
+        assert!(empty.cap >= 1, "{empty:?}");
+        let _clients: Vec<_> =
+            (0..3).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+        // connect returns once the handshake is done; the kernel queues the connection
+        // before it sends the SYN-ACK's answer, so the count is already there.
+        assert_eq!(accept_queue(port).unwrap().queued, 3);
+        let _ = listener.accept().unwrap();
+        assert_eq!(accept_queue(port).unwrap().queued, 2);
+    }
+
+    #[test]
+    fn the_side_that_closes_first_holds_the_time_wait() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        drop(server);
+        // Read the FIN before closing, so the server's close came first.
+        let mut byte = [0u8; 1];
+        assert_eq!(std::io::Read::read(&mut &client, &mut byte).unwrap(), 0);
+        drop(client);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = time_wait(port).unwrap();
+        while seen.local == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            seen = time_wait(port).unwrap();
+        }
+        assert_eq!(seen, TimeWait { local: 1, remote: 0 });
+    }
+
+    #[test]
+    fn context_switches_are_counted_for_the_process() {
+        let before = context_switches().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let after = context_switches().unwrap();
+        assert!(after.voluntary > before.voluntary, "{before:?} {after:?}");
+    }
+}
