@@ -292,6 +292,71 @@ pub fn starvation(addr: SocketAddr, holders: usize) -> io::Result<Starvation> {
     Ok(Starvation { answered_while_held, answered_after_release })
 }
 
+// ANCHOR: connect_all
+/// Opens `n` connections to `addr` at once, each with until `timeout` for its handshake.
+/// At once, because against a full accept queue each handshake takes seconds (the kernel
+/// drops the SYN and the client resends it 1 s, then 3 s after the first): one after the
+/// other, 200 of them against a queue of 16 would take ten minutes.
+/// Returns the connections established and the errors of the others (`TimedOut` for
+/// those still waiting at the deadline).
+pub fn connect_all(
+    addr: SocketAddr,
+    n: usize,
+    timeout: Duration,
+) -> io::Result<(Vec<TcpStream>, Vec<io::Error>)> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use socket2::{Domain, Socket, Type};
+    use std::os::fd::AsFd;
+
+    let deadline = Instant::now() + timeout;
+    let (mut done, mut failed, mut pending) = (Vec::with_capacity(n), vec![], vec![]);
+    for _ in 0..n {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => done.push(socket),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => pending.push(socket),
+            Err(e) => failed.push(e),
+        }
+    }
+    while !pending.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> =
+                pending.iter().map(|s| PollFd::new(s.as_fd(), PollFlags::POLLOUT)).collect();
+            let wait = PollTimeout::try_from(left.as_millis().max(1)).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, wait) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            fds.iter().map(|fd| fd.revents().is_some_and(|r| !r.is_empty())).collect()
+        };
+        let mut still = Vec::with_capacity(pending.len());
+        for (socket, ready) in pending.into_iter().zip(ready) {
+            match (ready, socket.take_error()?) {
+                (false, _) => still.push(socket),
+                (true, None) => done.push(socket),
+                (true, Some(e)) => failed.push(e),
+            }
+        }
+        pending = still;
+    }
+    let late = || io::Error::new(io::ErrorKind::TimedOut, "no handshake before the deadline");
+    failed.extend(pending.iter().map(|_| late()));
+    let streams = done
+        .into_iter()
+        .map(|socket| {
+            socket.set_nonblocking(false)?;
+            Ok(TcpStream::from(socket))
+        })
+        .collect::<io::Result<_>>()?;
+    Ok((streams, failed))
+}
+// ANCHOR_END: connect_all
+
 /// Opens `n` connections that send nothing. Each one has finished its handshake when this
 /// returns; whether the server has *accepted* them is for the caller to wait for.
 pub fn hold_idle(addr: SocketAddr, n: usize) -> io::Result<Vec<TcpStream>> {

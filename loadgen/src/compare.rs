@@ -16,7 +16,7 @@ use crate::census;
 use crate::hold::{self, HoldConfig, HoldResult};
 use crate::measure::{Summary, fmt_us};
 use crate::peers::Peer;
-use crate::sample::{self, Peak, Sampler, Timed, Watched};
+use crate::sample::{self, Listen, ListenWatch, Peak, Sampler, Timed, Watched};
 use crate::serve::{self, Subject, Version};
 use crate::waits::{self, WaitsConfig};
 
@@ -240,6 +240,8 @@ pub struct Outcome {
     pub bench: Option<Summary>,
     pub hold: Option<HoldResult>,
     pub server: Peak,
+    /// The accept queues' cap, and the handshakes refused on a full queue during the run.
+    pub listen: Option<Listen>,
     /// The server's threads, processes and memory over the run, sampled from /proc.
     pub series: Vec<Timed>,
     /// Server CPU time during the run (user + system, reaped children included).
@@ -564,7 +566,9 @@ fn run_one(
     let processes = subject.processes();
     // The fork version has many processes; reading them all costs more, so less often.
     let every = Duration::from_millis(if processes { 250 } else { 100 });
-    let sampler = Sampler::start(pid, processes, every);
+    let port = server.addr().port();
+    let listen = ListenWatch::start(port);
+    let sampler = Sampler::start(pid, port, processes, every);
     let cpu_before = sample::cpu_ms(pid, processes);
     let switches_before = sample::context_switches(pid, processes);
     let mut held = None;
@@ -592,7 +596,7 @@ fn run_one(
             let (result, idle) = hold::run(&config)?;
             // Read the server while the idle clients are still there: the sampler's
             // interval can miss so short a peak.
-            held = Some(sample::read(pid, processes));
+            held = Some(sample::read(pid, port, processes));
             drop(idle);
             (None, Some(result))
         }
@@ -610,6 +614,7 @@ fn run_one(
     }
     let cpu_ms = sample::cpu_ms(pid, processes).saturating_sub(cpu_before);
     let Watched { mut peak, series } = sampler.stop();
+    let listen = listen.stop();
     if let Some(reading) = held {
         peak.include(reading);
     }
@@ -636,6 +641,7 @@ fn run_one(
         bench,
         hold,
         server: peak,
+        listen,
         series,
         cpu_ms,
         cpu_us_per_connection,
@@ -752,6 +758,26 @@ pub fn verdict(outcome: &Outcome) -> Verdict {
     verdict
 }
 
+// ANCHOR: never_accepted
+/// What a connection that "timed out connecting" was, from the kernel's counts: a handshake
+/// that never completed. When the accept queue is full, the kernel drops the client's SYN
+/// (or its last ACK) and counts a listen overflow; the client sends it again 1, 3, 7, …
+/// seconds after the first, and gives up when its own timeout comes first.
+fn never_accepted(connections: u64, outcome: &Outcome) -> String {
+    let what = format!("{connections} connections never accepted in time");
+    match &outcome.listen {
+        Some(l) if l.overflows > 0 => format!(
+            "{what}: their handshakes never completed, because the accept queue was full \
+             ({} of {} at most) and the kernel dropped {} SYNs or ACKs (listen overflows), \
+             which the clients resent 1 s and 3 s later",
+            outcome.server.max_accept_queue, l.cap, l.overflows
+        ),
+        Some(_) => format!("{what}; the kernel counted no listen overflow, so not a full queue"),
+        None => what,
+    }
+}
+// ANCHOR_END: never_accepted
+
 fn limits(outcome: &Outcome) -> Verdict {
     let mut limits = Vec::new();
     if let Some(b) = &outcome.bench {
@@ -760,7 +786,7 @@ fn limits(outcome: &Outcome) -> Verdict {
             limits.push(format!("{} requests timed out", e.timeout));
         }
         if e.connect_timeout > 0 {
-            limits.push(format!("{} connections never accepted in time", e.connect_timeout));
+            limits.push(never_accepted(e.connect_timeout, outcome));
         }
         if e.refused > 0 {
             limits.push(format!("{} connections refused", e.refused));

@@ -1,8 +1,12 @@
-//! Starvation made visible: hold N idle connections open, then time a new client.
+//! Starvation made visible: hold N idle connections open, then time a new client; and
+//! what the kernel holds for the server meanwhile (its accept queue, the handshakes it
+//! refused).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
+
+use common::kernel::{self, ListenCounters};
 
 use serde::Serialize;
 
@@ -15,7 +19,8 @@ pub struct HoldConfig {
     pub connections: usize,
     /// What the new client asks for.
     pub path: String,
-    /// How long the new client waits for its answer (and each idle connect may take).
+    /// How long the new client waits for its answer, and the idle connections for their
+    /// handshakes (all at once).
     pub timeout: Duration,
 }
 
@@ -42,14 +47,10 @@ impl HoldResult {
 /// Opens the idle connections, times the new client, and hands back the idle connections
 /// too, so a caller can keep them open longer.
 pub fn run(config: &HoldConfig) -> io::Result<(HoldResult, Vec<TcpStream>)> {
-    let mut idle = Vec::with_capacity(config.connections);
+    let (idle, errors) =
+        common::testkit::connect_all(config.addr, config.connections, config.timeout)?;
     let mut failed = Errors::default();
-    for _ in 0..config.connections {
-        match TcpStream::connect_timeout(&config.addr, config.timeout) {
-            Ok(stream) => idle.push(stream),
-            Err(e) => failed.count_io(&e),
-        }
-    }
+    errors.iter().for_each(|e| failed.count_io(e));
     // Let a server that accepts at all get through its queue before the newcomer comes.
     std::thread::sleep(Duration::from_millis(200));
     let (answered_in, status) = match newcomer(config) {
@@ -67,6 +68,24 @@ pub fn run(config: &HoldConfig) -> io::Result<(HoldResult, Vec<TcpStream>)> {
         timeout_us: config.timeout.as_micros() as u64,
     };
     Ok((result, idle))
+}
+
+/// What the kernel holds for the server on `port`, in one line: its accept queue against
+/// the cap, and the handshakes refused since `since` (namespace-wide). `None` when nothing
+/// listens on the port here (a server on another machine).
+pub fn kernel_line(port: u16, since: ListenCounters) -> Option<String> {
+    let queue = kernel::accept_queue(port).ok().filter(|q| q.listeners > 0)?;
+    let full = if queue.queued > queue.cap { " (full)" } else { "" };
+    let refused = kernel::listen_counters()
+        .map(|now| {
+            let d = now.since(since);
+            format!("; listen overflows {} and drops {} since hold began", d.overflows, d.drops)
+        })
+        .unwrap_or_default();
+    Some(format!(
+        "kernel: accept queue {} of {}{full}{refused} (namespace-wide: `nstat -az TcpExtListenOverflows`)",
+        queue.queued, queue.cap
+    ))
 }
 
 /// One HTTP request on a new connection: how long until the status line, and the status.

@@ -136,10 +136,13 @@ struct HoldArgs {
     /// What the new client asks for
     #[arg(long, default_value = "/hello")]
     path: String,
-    /// How long the new client waits for an answer
+    /// How long the idle connections may take to be established (all at once), and the new
+    /// client to be answered
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     timeout: Duration,
-    /// Keep the idle connections open this much longer afterwards, to look at the server
+    /// Keep the idle connections open this much longer afterwards, to look at the server;
+    /// meanwhile, once a second, the server's accept queue and the handshakes the kernel
+    /// refused (when the server runs on this machine)
     #[arg(long, value_parser = parse_duration)]
     keep: Option<Duration>,
     #[arg(long)]
@@ -299,6 +302,7 @@ fn run_hold(args: HoldArgs) -> anyhow::Result<()> {
         path: args.path,
         timeout: args.timeout,
     };
+    let listen_before = common::kernel::listen_counters().unwrap_or_default();
     let (result, idle) =
         hold::run(&config).with_context(|| format!("hold against {} failed", args.addr))?;
     if args.json {
@@ -321,9 +325,19 @@ fn run_hold(args: HoldArgs) -> anyhow::Result<()> {
             }
         }
     }
+    let port = args.addr.port();
+    if let Some(line) = hold::kernel_line(port, listen_before) {
+        println!("{line}");
+    }
     if let Some(keep) = args.keep {
         eprintln!("keeping {} idle connections open for {keep:?}", idle.len());
-        std::thread::sleep(keep);
+        let until = std::time::Instant::now() + keep;
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(left.min(Duration::from_secs(1)));
+            if let Some(line) = hold::kernel_line(port, listen_before) {
+                eprintln!("{line}");
+            }
+        }
     }
     Ok(())
 }

@@ -17,7 +17,8 @@ pub fn new_histogram() -> Histogram<u64> {
 /// Failed requests and connections, by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Errors {
-    /// The connection was refused (nothing listening, or the backlog overflowed).
+    /// The connection was refused: nothing listening (a full accept queue drops the SYN
+    /// instead, and the connect times out, unless `net.ipv4.tcp_abort_on_overflow` is set).
     pub refused: u64,
     /// The server reset or broke the connection.
     pub reset: u64,

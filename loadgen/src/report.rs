@@ -78,7 +78,8 @@ fn table(scenario: &ScenarioResult, outcomes: &[Outcome]) -> (Vec<&'static str>,
     if !hold {
         header.extend(["server CPU / request", "switches / request"]);
     }
-    header.extend(["threads (max)", "memory (max)", "verdict"]);
+    header.extend(["threads (max)", "memory (max)", "accept queue (max / cap)"]);
+    header.extend(["listen overflows", "verdict"]);
     let rows = outcomes
         .iter()
         .map(|o| {
@@ -114,6 +115,7 @@ fn table(scenario: &ScenarioResult, outcomes: &[Outcome]) -> (Vec<&'static str>,
             row.push(threads(o));
             let pss = if o.subject.processes() { " (PSS)" } else { "" };
             row.push(format!("{}{pss}", fmt_bytes(o.server.max_rss_bytes)));
+            row.extend(accept_queue(o));
             row.push(o.verdict.text.clone());
             row
         })
@@ -160,6 +162,15 @@ fn census_table(outcomes: &[Outcome]) -> (Vec<&'static str>, Vec<Vec<String>>) {
         })
         .collect();
     (header, rows)
+}
+
+/// The accept queue's longest sampled length against its cap, and the handshakes the
+/// namespace's listeners refused during the run (empty where the kernel was not read).
+fn accept_queue(o: &Outcome) -> [String; 2] {
+    match &o.listen {
+        Some(l) => [format!("{} / {}", o.server.max_accept_queue, l.cap), l.overflows.to_string()],
+        None => [String::new(), String::new()],
+    }
 }
 
 /// `12`, or for a server of several processes `12 in 3 processes`.
@@ -636,7 +647,7 @@ mod tests {
     use crate::measure::{Errors, Summary, new_histogram};
     use crate::peers::Peer;
     use crate::render::{labels, overlapping_labels};
-    use crate::sample::{Peak, Reading, Timed};
+    use crate::sample::{Listen, Peak, Reading, Timed};
     use crate::serve::Version;
     use std::time::Duration;
 
@@ -649,11 +660,13 @@ mod tests {
             bench: Some(Summary::new(1000, Duration::from_secs(1), &histogram, errors, 64)),
             hold: None,
             server: Peak {
-                before: Reading { processes: 1, threads: 1, rss_bytes: 4 << 20 },
+                before: Reading { processes: 1, threads: 1, rss_bytes: 4 << 20, accept_queue: 0 },
                 max_processes: 1,
                 max_threads,
                 max_rss_bytes: 6 << 20,
+                max_accept_queue: 3,
             },
+            listen: Some(Listen { cap: 1024, overflows: 0, drops: 0 }),
             series: (0..=10)
                 .map(|i| Timed {
                     secs: i as f64 / 10.0,
@@ -661,6 +674,7 @@ mod tests {
                         processes: 1,
                         threads: 1 + (max_threads - 1) * i / 10,
                         rss_bytes: 4 << 20,
+                        accept_queue: 0,
                     },
                 })
                 .collect(),
@@ -732,6 +746,27 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn a_connect_timeout_is_explained_by_the_kernel_s_counts() {
+        let mut o = outcome(Version::V1_BLOCKING, 0, 1);
+        o.bench.as_mut().unwrap().errors.connect_timeout = 40;
+        o.server.max_accept_queue = 1025;
+        o.listen = Some(Listen { cap: 1024, overflows: 371, drops: 371 });
+        let text = verdict(&o).text;
+        assert!(
+            text.starts_with("40 connections never accepted in time: their handshakes"),
+            "{text}"
+        );
+        assert!(text.contains("accept queue was full (1025 of 1024 at most)"), "{text}");
+        assert!(text.contains("dropped 371 SYNs or ACKs"), "{text}");
+        o.listen = Some(Listen { cap: 1024, overflows: 0, drops: 0 });
+        assert!(verdict(&o).text.ends_with("no listen overflow, so not a full queue"));
+        let (header, rows) = table(&comparison().scenarios[0], &[o]);
+        let column = header.iter().position(|h| *h == "accept queue (max / cap)").unwrap();
+        assert_eq!(rows[0][column], "1025 / 1024");
+        assert_eq!(rows[0][column + 1], "0");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Watching a server from outside while load runs: its threads, processes, memory and CPU
-//! time, read from /proc.
+//! time, read from /proc, and its accept queue, read from the kernel by its port.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,11 +18,17 @@ pub struct Reading {
     /// process's PSS, so that the pages the children share with the parent (copy on
     /// write: untouched since the fork) are counted once, not once per child.
     pub rss_bytes: u64,
+    /// Connections the kernel has completed on the server's port and no `accept` has
+    /// taken yet, over all its listening sockets.
+    pub accept_queue: u32,
 }
 
-/// Reads the server `pid` (and its children, if `with_children`) now.
-pub fn read(pid: u32, with_children: bool) -> Reading {
-    let mut reading = Reading::default();
+/// Reads the server `pid` (and its children, if `with_children`), listening on `port`, now.
+pub fn read(pid: u32, port: u16, with_children: bool) -> Reading {
+    let mut reading = Reading {
+        accept_queue: common::kernel::accept_queue(port).map_or(0, |q| q.queued),
+        ..Reading::default()
+    };
     let mut add = |pid: u32| {
         if let Ok(status) = procfs::status(Some(pid)) {
             reading.processes += 1;
@@ -80,6 +86,7 @@ pub struct Peak {
     pub max_processes: u64,
     pub max_threads: u64,
     pub max_rss_bytes: u64,
+    pub max_accept_queue: u32,
 }
 
 impl Peak {
@@ -88,6 +95,7 @@ impl Peak {
         self.max_processes = self.max_processes.max(reading.processes);
         self.max_threads = self.max_threads.max(reading.threads);
         self.max_rss_bytes = self.max_rss_bytes.max(reading.rss_bytes);
+        self.max_accept_queue = self.max_accept_queue.max(reading.accept_queue);
     }
 }
 
@@ -114,11 +122,11 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn start(pid: u32, with_children: bool, every: Duration) -> Self {
+    pub fn start(pid: u32, port: u16, with_children: bool, every: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         // Read here, not on the thread: the load may begin before the thread runs.
-        let (started, before) = (Instant::now(), read(pid, with_children));
+        let (started, before) = (Instant::now(), read(pid, port, with_children));
         let thread = std::thread::spawn(move || {
             let mut watched = Watched { peak: Peak { before, ..Peak::default() }, series: vec![] };
             let mut include = |reading| {
@@ -128,7 +136,7 @@ impl Sampler {
             include(before);
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(every);
-                include(read(pid, with_children));
+                include(read(pid, port, with_children));
             }
             watched
         });
@@ -138,5 +146,40 @@ impl Sampler {
     pub fn stop(self) -> Watched {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
+    }
+}
+
+/// The kernel's side of a run: what the server's accept queues could hold, and the
+/// handshakes the network namespace's listeners refused meanwhile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Listen {
+    /// What the server's accept queues can hold, summed over its listening sockets.
+    pub cap: u32,
+    /// Handshakes dropped because an accept queue was full (`TcpExtListenOverflows`),
+    /// counted for the whole namespace: on this machine, the server under load and nothing
+    /// else that listens.
+    pub overflows: u64,
+    /// Every SYN or ACK a listener dropped, overflows included (`TcpExtListenDrops`).
+    pub drops: u64,
+}
+
+/// Counts what [`Listen`] holds from now until [`ListenWatch::stop`].
+#[derive(Debug)]
+pub struct ListenWatch {
+    cap: u32,
+    before: Option<common::kernel::ListenCounters>,
+}
+
+impl ListenWatch {
+    pub fn start(port: u16) -> Self {
+        let cap = common::kernel::accept_queue(port).map_or(0, |q| q.cap);
+        Self { cap, before: common::kernel::listen_counters().ok() }
+    }
+
+    /// `None` where `/proc/net/netstat` cannot be read.
+    pub fn stop(self) -> Option<Listen> {
+        let now = common::kernel::listen_counters().ok()?;
+        let during = now.since(self.before?);
+        Some(Listen { cap: self.cap, overflows: during.overflows, drops: during.drops })
     }
 }

@@ -120,3 +120,36 @@ fn limit_a_connected_client_blocks_everyone_else() {
     assert!(seen.answered_after_release, "v1 never answered once the first client left");
 }
 // ANCHOR_END: limit
+
+/// v1's limit seen from the kernel: while v1 waits on its one client, the kernel completes
+/// the others' handshakes and queues them, up to the backlog; past it, it drops their SYNs
+/// (a listen overflow each time), and they resend them until they give up.
+#[test]
+fn idle_clients_fill_the_accept_queue_and_the_kernel_drops_the_rest() {
+    use common::cli::{Sharing, listen};
+    use std::time::Duration;
+
+    const BACKLOG: u32 = 16;
+    let listener = listen("127.0.0.1:0".parse().unwrap(), BACKLOG as i32, Sharing::Exclusive);
+    let server = TestServer::on_listener(
+        listener.unwrap(),
+        common::Dispatcher::with_builtin_routes(SERVER),
+        Config::default(),
+        run,
+    );
+    let kernel = || server.stats().kernel();
+    let (held, failed) =
+        common::testkit::connect_all(server.addr(), 200, Duration::from_secs(3)).unwrap();
+    // Linux queues one connection past the cap before it refuses.
+    let full = || kernel().accept_queue.map(|q| (q.queued, q.cap)) == Some((BACKLOG + 1, BACKLOG));
+    assert!(wait_until(TIMEOUT, full), "accept queue: {:?}", kernel().accept_queue);
+    // v1 took one; the queue holds the next; a client whose handshake completed just as the
+    // queue filled may think itself connected too. The rest never got through.
+    assert!(held.len() > BACKLOG as usize && held.len() < 40, "held {}", held.len());
+    assert!(failed.iter().all(|e| e.kind() == std::io::ErrorKind::TimedOut), "{failed:?}");
+    // Each of those was dropped, resent after 1 s and again after 3 s: three overflows
+    // apiece (namespace-wide, so other tests' can only add).
+    let overflows = kernel().listen.unwrap().overflows;
+    assert!(overflows >= 2 * failed.len() as u64, "{overflows} overflows, {} failed", failed.len());
+    drop(held);
+}
