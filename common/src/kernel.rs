@@ -81,6 +81,18 @@ pub fn accept_queue(port: u16) -> io::Result<AcceptQueue> {
     Ok(queue)
 }
 
+/// The connections established on the server's side of `port`: its open connections,
+/// accepted or still queued.
+pub fn established(port: u16) -> io::Result<u64> {
+    Ok(sockets(TCP_ESTABLISHED, Port::Local(port))?.len() as u64)
+}
+
+/// The inodes of the sockets listening on `port`, by which `/proc/<pid>/fd` names them
+/// (`socket:[inode]`): how a watcher finds the process that listens.
+pub fn listener_inodes(port: u16) -> io::Result<Vec<u64>> {
+    Ok(sockets(TCP_LISTEN, Port::Local(port))?.iter().map(|s| s.inode).collect())
+}
+
 /// The sockets of `port` in TIME_WAIT, on either side.
 pub fn time_wait(port: u16) -> io::Result<TimeWait> {
     Ok(TimeWait {
@@ -127,6 +139,7 @@ fn parse_netstat(text: &str) -> io::Result<ListenCounters> {
 // ANCHOR_END: netstat
 
 // The states as the kernel numbers them (include/net/tcp_states.h).
+const TCP_ESTABLISHED: u8 = 1;
 const TCP_TIME_WAIT: u8 = 6;
 const TCP_LISTEN: u8 = 10;
 
@@ -137,11 +150,13 @@ enum Port {
     Remote(u16),
 }
 
-/// One socket as `sock_diag` describes it: its queues, and nothing else this module needs.
+/// One socket as `sock_diag` describes it: its queues and inode, and nothing else this
+/// module needs.
 #[derive(Debug, Clone, Copy)]
 struct DiagSocket {
     recv_q: u32,
     send_q: u32,
+    inode: u64,
 }
 
 /// The sockets in `state` whose port matches, IPv4 then IPv6.
@@ -163,9 +178,9 @@ const NLMSG_HEADER: usize = 16;
 /// `struct inet_diag_req_v2`: family, protocol, extensions, pad, states, then the
 /// 48-byte `inet_diag_sockid` (ports big-endian first).
 const REQUEST: usize = 56;
-/// `struct inet_diag_msg` up to its queues: family, state, timer, retransmits, the
-/// socket id, expiry, then `idiag_rqueue` at 56 and `idiag_wqueue` at 60.
-const MESSAGE: usize = 64;
+/// `struct inet_diag_msg`: family, state, timer, retransmits, the socket id, expiry, then
+/// `idiag_rqueue` at 56, `idiag_wqueue` at 60, the owner's uid, and `idiag_inode` at 68.
+const MESSAGE: usize = 72;
 
 /// Asks the kernel for every TCP socket of `family` in `state` with the port, and appends
 /// each to `found`. The port goes in the request, so the kernel skips the others (it
@@ -227,6 +242,7 @@ fn dump(family: u8, state: u8, port: Port, found: &mut Vec<DiagSocket>) -> io::R
                         found.push(DiagSocket {
                             recv_q: u32_at(body, 56)?,
                             send_q: u32_at(body, 60)?,
+                            inode: u64::from(u32_at(body, 68)?),
                         });
                     }
                 }
@@ -275,8 +291,15 @@ mod tests {
         // connect returns once the handshake is done; the kernel queues the connection
         // before it sends the SYN-ACK's answer, so the count is already there.
         assert_eq!(accept_queue(port).unwrap().queued, 3);
-        let _ = listener.accept().unwrap();
+        // Queued or accepted, the server's side of each connection is established.
+        assert_eq!(established(port).unwrap(), 3);
+        let _accepted = listener.accept().unwrap();
         assert_eq!(accept_queue(port).unwrap().queued, 2);
+        assert_eq!(established(port).unwrap(), 3);
+        let inode = listener_inodes(port).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        assert_eq!(link.to_str(), Some(format!("socket:[{}]", inode[0]).as_str()));
     }
 
     #[test]

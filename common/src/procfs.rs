@@ -81,19 +81,16 @@ pub fn pss_bytes(pid: u32) -> io::Result<u64> {
 /// Context switches, voluntary and involuntary, summed over a process's live threads
 /// (`/proc/<pid>/task/*/status`). Threads that have exited are not counted: the kernel
 /// keeps their counts only for `getrusage` inside the process.
-pub fn context_switches(pid: u32) -> io::Result<u64> {
-    let mut total = 0;
+pub fn context_switches(pid: u32) -> io::Result<crate::kernel::ContextSwitches> {
+    let mut total = crate::kernel::ContextSwitches::default();
     for task in fs::read_dir(format!("/proc/{pid}/task"))? {
         // A thread can exit between the listing and the read; it is simply not counted.
         let Ok(text) = fs::read_to_string(task?.path().join("status")) else { continue };
-        total += text
-            .lines()
-            .filter(|l| {
-                l.starts_with("voluntary_ctxt_switches:")
-                    || l.starts_with("nonvoluntary_ctxt_switches:")
-            })
-            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .sum::<u64>();
+        for line in text.lines() {
+            let count = |name| line.strip_prefix(name)?.trim().parse::<u64>().ok();
+            total.voluntary += count("voluntary_ctxt_switches:").unwrap_or(0);
+            total.involuntary += count("nonvoluntary_ctxt_switches:").unwrap_or(0);
+        }
     }
     Ok(total)
 }

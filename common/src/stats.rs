@@ -206,7 +206,8 @@ pub struct Kernel {
 
 impl Kernel {
     // ANCHOR: kernel_json
-    fn to_json(self) -> Value {
+    /// `/stats`'s `kernel`: what the live page draws.
+    pub fn to_json(self) -> Value {
         json!({
             "accept_queue": self.accept_queue.map(|q| json!({
                 "queued": q.queued, "cap": q.cap, "listeners": q.listeners,

@@ -547,19 +547,10 @@ pub fn threads_named(prefix: &str) -> usize {
         .map_or(0, |names| names.iter().filter(|n| n.starts_with(prefix)).count())
 }
 
-/// The inode of the socket listening on TCP `port` (IPv4), from `/proc/net/tcp`: what a
-/// process's descriptor for that socket links to, as `socket:[inode]`.
+/// The inode of a socket listening on TCP `port`: what a process's descriptor for that
+/// socket links to, as `socket:[inode]`.
 pub fn listening_socket_inode(port: u16) -> io::Result<Option<u64>> {
-    const LISTEN: &str = "0A";
-    let table = std::fs::read_to_string("/proc/net/tcp")?;
-    Ok(table.lines().skip(1).find_map(|line| {
-        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let local_port = fields.get(1)?.rsplit(':').next()?;
-        let listening = fields.get(3) == Some(&LISTEN);
-        (listening && u16::from_str_radix(local_port, 16).ok()? == port)
-            .then(|| fields.get(9)?.parse().ok())?
-    }))
+    Ok(crate::kernel::listener_inodes(port)?.first().copied())
 }
 
 /// The states (`/proc/net/tcp`'s hex codes: `0A` LISTEN, `01` ESTABLISHED, `08`

@@ -16,6 +16,8 @@
 //!   calls, counted by perf or strace; [`waits`]: the kernel-waits sweep;
 //! * [`grade`]: what a server in any language is, told from its behaviour: protocol
 //!   transcripts, then its model and the closest version;
+//! * [`watch`]: the live page for any server on this machine, read from the kernel by
+//!   port, which goes on drawing when the server itself cannot answer;
 //! * [`report`]: the terminal table, `report.md`, `report.html` with its charts, and
 //!   `results.json`; [`render`]: the tables, SVG charts and label checks it and
 //!   [`waits`] draw with.
@@ -32,3 +34,4 @@ pub mod report;
 pub mod sample;
 pub mod serve;
 pub mod waits;
+pub mod watch;

@@ -34,6 +34,11 @@ enum Command {
     Bench(BenchArgs),
     /// Hold idle connections open, then time a new client's request
     Hold(HoldArgs),
+    /// Serve a live page for a server on this machine, read from the kernel by its port
+    /// (accept queue, listen overflows, connections, TIME_WAIT) and from /proc (threads,
+    /// memory, context switches), without asking the server: it goes on drawing while the
+    /// server cannot answer (v1 busy with one client, a loop whose handler blocks)
+    Watch(WatchArgs),
     /// Run every version through the scenario suite and write a report
     Compare(CompareArgs),
     /// Set select, poll, epoll and io_uring side by side: v4-syscalls on each --api,
@@ -150,6 +155,21 @@ struct HoldArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Example, v1's queue filling:\n  \
+    v1-blocking --backlog 16 &\n  \
+    loadgen watch --addr 127.0.0.1:8081      (open http://127.0.0.1:9090/)\n  \
+    loadgen hold --addr 127.0.0.1:8081 -c 200 --keep 60s")]
+struct WatchArgs {
+    /// The server to watch, e.g. 127.0.0.1:8081 (v1-blocking's default); it must run on
+    /// this machine
+    #[arg(long, value_parser = serve::parse_addr)]
+    addr: SocketAddr,
+    /// Where to serve the page
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: SocketAddr,
+}
+
+#[derive(Debug, clap::Args)]
 struct CompareArgs {
     /// Shorter runs and 1,000 instead of 10,000 connections: under a minute in all
     #[arg(long)]
@@ -220,6 +240,7 @@ fn main() -> anyhow::Result<()> {
         Command::Grade(args) => grade(args),
         Command::Bench(args) => run_bench(args),
         Command::Hold(args) => run_hold(args),
+        Command::Watch(args) => run_watch(args),
         Command::Compare(args) => run_compare(args),
         Command::Waits(args) => run_waits(args),
         Command::Syscalls(args) => run_syscalls(args),
@@ -340,6 +361,17 @@ fn run_hold(args: HoldArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn run_watch(args: WatchArgs) -> anyhow::Result<()> {
+    let watch = loadgen::watch::Watch::new(args.addr.port())?;
+    let listener = loadgen::watch::bind(args.listen)?;
+    let pid = watch.pid().map_or_else(|| "not found".to_owned(), |p| p.to_string());
+    let page = listener.local_addr()?;
+    // The first line as every version prints it, so scripts and tests wait for it alike.
+    println!("loadgen-watch listening on {page}");
+    println!("watching port {} (process {pid}): open http://{page}/", args.addr.port());
+    loadgen::watch::serve(watch, listener)
 }
 
 fn run_compare(args: CompareArgs) -> anyhow::Result<()> {

@@ -50,11 +50,10 @@ pub fn read(pid: u32, port: u16, with_children: bool) -> Reading {
 /// Context switches of the server's live threads (and its live children's, for the fork
 /// version); those of threads and processes that have exited are lost.
 pub fn context_switches(pid: u32, with_children: bool) -> u64 {
-    let mut total = procfs::context_switches(pid).unwrap_or(0);
+    let switches = |pid| procfs::context_switches(pid).map_or(0, |c| c.voluntary + c.involuntary);
+    let mut total = switches(pid);
     if with_children {
-        let children = procfs::children(pid).unwrap_or_default();
-        total +=
-            children.into_iter().map(|c| procfs::context_switches(c).unwrap_or(0)).sum::<u64>();
+        total += procfs::children(pid).unwrap_or_default().into_iter().map(switches).sum::<u64>();
     }
     total
 }

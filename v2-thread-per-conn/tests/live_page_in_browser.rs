@@ -64,5 +64,11 @@ fn the_live_page_shows_threads_growing_with_idle_connections() {
     let low = lowest(&dom, "connection_threads").expect("a range label");
     assert!(low >= 20.0, "the connection_threads line dips to {low}:\n{dom}");
     assert!(!dom.contains("connection_threads per second"), "drawn as a rate:\n{dom}");
+    // The kernel's side: v2 accepts at once, so nothing waits in its queue (the backlog of
+    // 1,024 is the default); the browser's and the idle clients' connections are not closed,
+    // so no TIME_WAIT yet on the server's side.
+    assert_eq!(seen("kernel: accept queue (cap 1,024)"), 0.0);
+    assert_eq!(seen("kernel: TIME_WAIT on the server's side"), 0.0);
+    assert!(dom.contains("kernel: listen overflows (namespace) per second"), "{dom}");
     drop(idle);
 }
