@@ -1,0 +1,64 @@
+//! The `kernel-demo` binary: runs one demonstration and prints its table.
+
+use clap::{Parser, Subcommand};
+use kernel_demos::{herd, nagle, reuseport_close, switch, time_wait};
+
+/// What the kernel does under a server, measured on loopback: each demonstration prints
+/// a table and a line on what to look at.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kernel-demo",
+    version,
+    after_help = "Stored outputs: scripts/kernel-demos.sh writes docs/src/results/kernel-<name>.txt"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The accept herd: how many waiting threads does one new connection wake?
+    ///
+    /// N threads wait for connections, each in its own epoll_wait, in three setups: one
+    /// listener registered with plain EPOLLIN (the kernel wakes every thread), with
+    /// EPOLLIN | EPOLLEXCLUSIVE (it wakes one), and a SO_REUSEPORT listener per thread
+    /// (only the thread whose listener the hash chose). The client opens one connection
+    /// at a time, each once every thread is asleep again.
+    Herd(herd::Options),
+    /// Nagle and delayed ACK: a reply in two small writes waits ~40 ms per request.
+    ///
+    /// The second piece waits for the ACK of the first (Nagle), which the client delays
+    /// because it has nothing to send until the reply is whole. Measured three ways:
+    /// Nagle on with two writes, TCP_NODELAY with two writes, Nagle on with one write.
+    Nagle(nagle::Options),
+    /// Who closes first holds the TIME_WAIT.
+    ///
+    /// The same request and reply, C times, with the server closing first, then the
+    /// client; then the TIME_WAIT sockets of the server's port are counted on each side,
+    /// and the ephemeral port range printed (what a client that closes first uses up).
+    TimeWait(time_wait::Options),
+    /// Closing one of two SO_REUSEPORT listeners: what becomes of its queued connections?
+    ///
+    /// Two listeners on one port, nobody accepting; the client connects; one listener is
+    /// closed. With net.ipv4.tcp_migrate_req = 0 (the default) the connections in its
+    /// queue are reset; with 1 they move to the other listener. The other value is tried
+    /// only if root may set it, and restored afterwards.
+    ReuseportClose(reuseport_close::Options),
+    /// The price of a context switch: two threads ping-pong a byte over two pipes.
+    ///
+    /// Pinned to one CPU, then to two; prints ns per switch (half a round trip) and the
+    /// voluntary and involuntary switches the threads counted, two per round trip.
+    Switch(switch::Options),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Herd(options) => println!("{}", herd::run(&options)?),
+        Command::Nagle(options) => println!("{}", nagle::run(&options)?),
+        Command::TimeWait(options) => println!("{}", time_wait::run(&options)?),
+        Command::ReuseportClose(options) => println!("{}", reuseport_close::run(&options)?),
+        Command::Switch(options) => println!("{}", switch::run(&options)?),
+    }
+    Ok(())
+}
