@@ -556,6 +556,18 @@ pub fn listening_socket_inode(port: u16) -> io::Result<Option<u64>> {
 /// The states (`/proc/net/tcp`'s hex codes: `0A` LISTEN, `01` ESTABLISHED, `08`
 /// CLOSE_WAIT, …) of the IPv4 TCP sockets on this machine whose local end is `port`.
 pub fn socket_states_on(port: u16) -> io::Result<Vec<String>> {
+    socket_states_where(port, 1)
+}
+
+/// The same, of the sockets whose remote end is `port`: a client's side of its
+/// connections to a server there (`05` FIN_WAIT2 and `06` TIME_WAIT, after it closed first).
+pub fn socket_states_to(port: u16) -> io::Result<Vec<String>> {
+    socket_states_where(port, 2)
+}
+
+/// `/proc/net/tcp`'s states of the sockets whose address in column `column` (1 local, 2
+/// remote) has `port`.
+fn socket_states_where(port: u16, column: usize) -> io::Result<Vec<String>> {
     let table = std::fs::read_to_string("/proc/net/tcp")?;
     Ok(table
         .lines()
@@ -563,9 +575,9 @@ pub fn socket_states_on(port: u16) -> io::Result<Vec<String>> {
         .filter_map(|line| {
             // sl local_address rem_address st ...
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields.get(1)?.rsplit(':').next()?;
+            let end_port = fields.get(column)?.rsplit(':').next()?;
             let state = fields.get(3)?;
-            (u16::from_str_radix(local_port, 16).ok()? == port).then(|| (*state).to_owned())
+            (u16::from_str_radix(end_port, 16).ok()? == port).then(|| (*state).to_owned())
         })
         .collect())
 }

@@ -169,3 +169,33 @@ fn open_loop_catches_a_stall_that_closed_loop_hides() {
     assert!(closed.p999 < stall_us / 10, "closed loop's p99.9 should hide the stall: {closed:?}");
     assert!(open.p999 >= stall_us / 2, "open loop's p99.9 should show the stall: {open:?}");
 }
+
+/// A connection the generator gives up on is closed with a reset, so the generator keeps
+/// no closing socket (FIN_WAIT2, TIME_WAIT) for it: at thousands of abandoned connections a second (C10k against a
+/// starved server) a FIN per connection would use up the ephemeral ports and slow every
+/// `connect`, the generator's limit read as the server's. And a connection the kernel
+/// completed is never counted a connect timeout.
+#[test]
+fn abandoned_connections_leave_no_time_wait_on_the_generator_s_side() {
+    // The kernel completes the handshakes into the backlog; nobody ever reads them.
+    let silent =
+        common::cli::listen("127.0.0.1:0".parse().unwrap(), 256, common::cli::Sharing::Exclusive)
+            .unwrap();
+    let addr = silent.local_addr().unwrap();
+    let run = BenchConfig {
+        timeout: Duration::from_millis(200),
+        warm_up: Duration::ZERO,
+        ..BenchConfig::new(addr, 16, Duration::from_millis(700), "/hello")
+    };
+    let s = bench::run(&run).unwrap();
+    assert!(s.errors.timeout >= 16 && s.connections_opened > 16, "{s:?}");
+    assert_eq!(s.errors.connect_timeout, 0, "{s:?}");
+    // Closed with a FIN, each would linger here in FIN_WAIT2 (this listener never answers
+    // the FIN with its own) or TIME_WAIT, holding its port for a minute.
+    let closing: Vec<String> = common::testkit::socket_states_to(addr.port())
+        .unwrap()
+        .into_iter()
+        .filter(|state| matches!(state.as_str(), "04" | "05" | "06"))
+        .collect();
+    assert!(closing.is_empty(), "the generator kept {} closing sockets", closing.len());
+}
