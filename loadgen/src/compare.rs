@@ -767,10 +767,10 @@ fn never_accepted(connections: u64, outcome: &Outcome) -> String {
     let what = format!("{connections} connections never accepted in time");
     match &outcome.listen {
         Some(l) if l.overflows > 0 => format!(
-            "{what}: their handshakes never completed, because the accept queue was full \
-             ({} of {} at most) and the kernel dropped {} SYNs or ACKs (listen overflows), \
-             which the clients resent 1 s and 3 s later",
-            outcome.server.max_accept_queue, l.cap, l.overflows
+            "{what}: their handshakes never completed, because the accept queue (cap {}) was \
+             full and the kernel dropped {} SYNs or ACKs (listen overflows), which the \
+             clients resent 1 s and 3 s later",
+            l.cap, l.overflows
         ),
         Some(_) => format!("{what}; the kernel counted no listen overflow, so not a full queue"),
         None => what,
