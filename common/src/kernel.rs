@@ -269,6 +269,7 @@ fn truncated(what: &str) -> io::Error {
 mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
 
     #[test]
     fn netstat_pairs_names_with_values() {
@@ -320,6 +321,18 @@ mod tests {
             seen = time_wait(port).unwrap();
         }
         assert_eq!(seen, TimeWait { local: 1, remote: 0 });
+    }
+
+    /// What the report relies on for a thread per connection: the switches of a thread
+    /// that has ended still count (`/proc/<pid>/task` would have lost them with it).
+    #[test]
+    fn the_switches_of_an_ended_thread_still_count() {
+        let before = context_switches().unwrap();
+        std::thread::spawn(|| (0..20).for_each(|_| std::thread::sleep(Duration::from_millis(1))))
+            .join()
+            .unwrap();
+        let after = context_switches().unwrap();
+        assert!(after.voluntary >= before.voluntary + 20, "{before:?} {after:?}");
     }
 
     #[test]

@@ -248,9 +248,13 @@ pub struct Outcome {
     pub cpu_ms: u64,
     /// Server CPU time per connection opened, for the connection-per-request scenario.
     pub cpu_us_per_connection: Option<f64>,
-    /// Context switches of the server's threads during the run, per request answered
-    /// (threads that exited during the run are not counted).
+    /// Context switches of the server's threads during the run, per request answered:
+    /// from the version's own `/stats` (`getrusage`, which keeps the counts of threads
+    /// that have exited), or else from /proc, which loses them (the fork version's
+    /// children, a reference server's threads).
     pub switches_per_request: Option<f64>,
+    /// Whether the switches were counted by `/stats` (none lost) or from /proc.
+    pub switches_from_stats: bool,
     /// Server CPU time per request answered, in microseconds: the cost that survives a
     /// noisy machine, where requests per second do not.
     pub cpu_us_per_request: Option<f64>,
@@ -570,7 +574,7 @@ fn run_one(
     let listen = ListenWatch::start(port);
     let sampler = Sampler::start(pid, port, processes, every);
     let cpu_before = sample::cpu_ms(pid, processes);
-    let switches_before = sample::context_switches(pid, processes);
+    let switches_before = switches_now(subject, server.addr(), pid);
     let mut held = None;
     let (mut syscalls, mut uncounted) = (None, Vec::new());
     let (bench, hold) = match &scenario.load {
@@ -604,7 +608,9 @@ fn run_one(
         Load::Waits(_) => anyhow::bail!("the kernel-waits sweep is not run per version"),
     };
     // Switches first: those of children are lost once they exit.
-    let switches = sample::context_switches(pid, processes).saturating_sub(switches_before);
+    let switches_after = switches_now(subject, server.addr(), pid);
+    let switches_from_stats = switches_before.1 && switches_after.1;
+    let switches = switches_after.0.saturating_sub(switches_before.0);
     if subject == Subject::Version(Version::V2_PROCESS_PER_CONN) {
         // The run's connections are closed; their children exit and are reaped, which is
         // when the kernel adds their CPU time to the parent's. Read it after that, or the
@@ -646,6 +652,7 @@ fn run_one(
         cpu_ms,
         cpu_us_per_connection,
         switches_per_request,
+        switches_from_stats,
         cpu_us_per_request,
         syscalls,
         assumptions,
@@ -654,6 +661,28 @@ fn run_one(
     outcome.verdict = verdict(&outcome);
     Ok(outcome)
 }
+
+// ANCHOR: switches_now
+/// The server's context switches so far, and whether they came from its `/stats`. A
+/// version of one process counts its own with `getrusage`, which keeps the switches of
+/// threads that have exited: read from /proc instead, a thread per connection's would
+/// vanish with its connection, and v2 would look as if it hardly switched. The fork
+/// version's children, and the reference servers, are read from /proc.
+fn switches_now(subject: Subject, addr: std::net::SocketAddr, pid: u32) -> (u64, bool) {
+    let processes = subject.processes();
+    let from_stats = match subject {
+        Subject::Version(_) if !processes => fetch_stats(addr).and_then(|stats| {
+            let c = &stats["kernel"]["context_switches"];
+            Some(c["voluntary"].as_u64()? + c["involuntary"].as_u64()?)
+        }),
+        _ => None,
+    };
+    match from_stats {
+        Some(switches) => (switches, true),
+        None => (sample::context_switches(pid, processes), false),
+    }
+}
+// ANCHOR_END: switches_now
 
 /// How long a forking server's children may take to exit and be reaped after a run.
 const CHILDREN_PATIENCE: Duration = Duration::from_secs(5);

@@ -103,10 +103,10 @@ fn table(scenario: &ScenarioResult, outcomes: &[Outcome]) -> (Vec<&'static str>,
             }
             if !hold {
                 row.push(cpu_per_request(o));
-                // With a connection per request, v2's threads and processes exit within
-                // the run, and their switches with them: what is left is a lower bound.
-                let spawns = cpu && o.subject.spawns_per_connection();
-                let at_least = if spawns { "≥ " } else { "" };
+                // Read from /proc, the switches of threads and processes that exited during
+                // the run are lost with them: what is left is a lower bound.
+                let lost = o.subject.spawns_per_connection() && !o.switches_from_stats;
+                let at_least = if lost { "≥ " } else { "" };
                 row.push(
                     o.switches_per_request
                         .map_or_else(String::new, |s| format!("{at_least}{s:.2}")),
@@ -682,6 +682,7 @@ mod tests {
             cpu_ms: 10,
             cpu_us_per_connection: None,
             switches_per_request: Some(0.25),
+            switches_from_stats: true,
             cpu_us_per_request: Some(10.0),
             syscalls: None,
             assumptions: Vec::new(),
