@@ -2,7 +2,8 @@
 # v1's accept queue filling, seen from the kernel: v1-blocking with a backlog of 16, then
 # `loadgen hold` opening 200 idle connections at once (each given 3 s for its handshake).
 # v1 takes one and waits on it; the kernel queues the next 17 (one past the cap) and drops
-# the SYNs of the rest, which resend them 1 s and 3 s later: three listen overflows each.
+# the SYNs of the rest, which resend them a second apart (net.ipv4.tcp_syn_linear_timeouts,
+# Linux 6.5 and later): sent at 0, 1 and 2 s before the 3 s deadline, three overflows each.
 # `ss` and `nstat` show the same from outside (nstat's counters are namespace-wide).
 set -euo pipefail
 cd "$(dirname "$0")/.."

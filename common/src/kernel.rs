@@ -44,7 +44,9 @@ pub struct TimeWait {
 pub struct ListenCounters {
     /// A handshake that could not be queued because the accept queue was full
     /// (`TcpExtListenOverflows`). The client's SYN (or its final ACK) is dropped, and it
-    /// tries again 1, 3, 7, … seconds later: a client's "connect took seconds".
+    /// sends it again a second later, and again (`net.ipv4.tcp_syn_linear_timeouts`, 4
+    /// since Linux 6.5: at 1, 2, 3, 4 and 5 s, then doubling; older kernels double from the
+    /// start, 1, 3, 7 s): a client's "connect took seconds".
     pub overflows: u64,
     /// Every SYN or ACK a listener dropped, overflows included (`TcpExtListenDrops`).
     pub drops: u64,

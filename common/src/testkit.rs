@@ -295,8 +295,8 @@ pub fn starvation(addr: SocketAddr, holders: usize) -> io::Result<Starvation> {
 // ANCHOR: connect_all
 /// Opens `n` connections to `addr` at once, each with until `timeout` for its handshake.
 /// At once, because against a full accept queue each handshake takes seconds (the kernel
-/// drops the SYN and the client resends it 1 s, then 3 s after the first): one after the
-/// other, 200 of them against a queue of 16 would take ten minutes.
+/// drops the SYN and the client resends it a second later, and again): one after the
+/// other, 200 of them against a queue of 16 would take nine minutes.
 /// Returns the connections established and the errors of the others (`TimedOut` for
 /// those still waiting at the deadline).
 pub fn connect_all(

@@ -3,7 +3,7 @@
 //!
 //! Nagle (RFC 896) holds a small segment while an earlier small one is unacknowledged,
 //! so that a program writing a byte at a time sends few packets. The receiver, for its
-//! part, delays its ACK (up to 40 ms on Linux) hoping to carry it on data of its own.
+//! part, delays its ACK (at least 40 ms on Linux) hoping to carry it on data of its own.
 //! A server that writes a reply's header, then its body, sends the header at once; the
 //! body waits for the header's ACK; the client, still waiting for the body, has nothing
 //! to send and delays that ACK. Each request then costs the delayed-ACK timer.

@@ -538,8 +538,9 @@ impl Driver {
                 }
                 // ANCHOR: abandon
                 // Given up on: closed with a reset, not a FIN. A FIN would leave this side
-                // holding the port for a minute (in FIN_WAIT2 while the server, which has
-                // not read the request, does not close its side; then in TIME_WAIT). At
+                // holding the port for a minute: in FIN_WAIT2 for `tcp_fin_timeout` while
+                // the server, which has not read the request, does not close its side (or
+                // in TIME_WAIT, if it does). At
                 // thousands a second (a starved server under C10k) the ephemeral ports run
                 // short, each `connect` searches the range for a free one, and this thread
                 // slows down until it becomes the limit: measured, v3's C10k row counted

@@ -790,15 +790,16 @@ pub fn verdict(outcome: &Outcome) -> Verdict {
 // ANCHOR: never_accepted
 /// What a connection that "timed out connecting" was, from the kernel's counts: a handshake
 /// that never completed. When the accept queue is full, the kernel drops the client's SYN
-/// (or its last ACK) and counts a listen overflow; the client sends it again 1, 3, 7, …
-/// seconds after the first, and gives up when its own timeout comes first.
+/// (or its last ACK) and counts a listen overflow; the client sends it again, a second
+/// apart for the first five retries on Linux 6.5 and later (`tcp_syn_linear_timeouts`),
+/// then doubling, and gives up when its own timeout comes first.
 fn never_accepted(connections: u64, outcome: &Outcome) -> String {
     let what = format!("{connections} connections never accepted in time");
     match &outcome.listen {
         Some(l) if l.overflows > 0 => format!(
             "{what}: their handshakes never completed, because the accept queue (cap {}) was \
              full and the kernel dropped {} SYNs or ACKs (listen overflows), which the \
-             clients resent 1 s and 3 s later",
+             clients kept resending until their connect timeout",
             l.cap, l.overflows
         ),
         Some(_) => format!("{what}; the kernel counted no listen overflow, so not a full queue"),
