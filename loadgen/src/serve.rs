@@ -29,6 +29,7 @@ impl Version {
     pub const V4_SYSCALLS: Version = Version(&registry::V4_SYSCALLS);
     pub const V5_REACTOR_PER_CORE: Version = Version(&registry::V5_REACTOR_PER_CORE);
     pub const V6_ASYNC: Version = Version(&registry::V6_ASYNC);
+    pub const V7_URING_PER_CORE: Version = Version(&registry::V7_URING_PER_CORE);
 
     /// Every version, in the order of the series.
     pub fn all() -> Vec<Version> {
@@ -101,6 +102,7 @@ pub const RUNNERS: &[(&str, Runner)] = &[
     (v4_syscalls::SERVER, |name, args| run(name, args, v4_syscalls::serve)),
     (v5_reactor_per_core::SERVER, |name, args| run(name, args, v5_reactor_per_core::serve)),
     (v6_async::SERVER, |name, args| run(name, args, v6_async::serve)),
+    (v7_uring_per_core::SERVER, |name, args| run(name, args, v7_uring_per_core::serve)),
     // The hyper reference server (not a version): see `compare --peers`.
     (peer_hyper::SERVER, |name, args| run(name, args, peer_hyper::serve)),
 ];

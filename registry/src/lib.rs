@@ -97,6 +97,7 @@ pub const VERSIONS: &[Version] = &[
     V4_SYSCALLS,
     V5_REACTOR_PER_CORE,
     V6_ASYNC,
+    V7_URING_PER_CORE,
 ];
 
 /// The options every version's matrix run holds a capped server to: four connections.
@@ -286,6 +287,34 @@ pub const V6_ASYNC: Version = Version {
     variants: &[],
     matrix: Matrix {
         args: &["--workers", "2", "--max-connections", "4"],
+        behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
+    },
+};
+
+pub const V7_URING_PER_CORE: Version = Version {
+    name: "v7-uring-per-core",
+    addr: "127.0.0.1:8089",
+    model: "v5's loop per core with completion instead of readiness: an io_uring per core, \
+            multishot accept and receive into provided buffers, batched submissions, \
+            handlers inline",
+    help: "v7-uring-per-core: v5's design on io_uring. Each ring thread has its own \
+          listening socket (SO_REUSEPORT) and io_uring: one multishot accept, one multishot \
+          receive per connection taking buffers from a shared provided-buffer ring only \
+          when bytes arrive, and every send and re-arm of a turn submitted in the one \
+          io_uring_enter that waits. Needs Linux 6.1 and io_uring allowed.",
+    hints: "See the batching: curl -s http://{addr}/stats (model.rings: enters, \
+           submissions, completions, buffers_in_use)\nSee a ring stall: --rings 1, then \
+           /sleep?ms=3000 beside a /hello",
+    options: "`--rings`, default: the cores; `--buffers`, default 256; `--batch-wait-us`, \
+              default 50",
+    fixes: "a system call carries many requests' I/O; idle connections hold no buffer",
+    costs: "a slow handler still stalls its ring; only where io_uring is allowed",
+    example: &["--rings", "2"],
+    chapter: "v7-uring-per-core.md",
+    per_connection: None,
+    variants: &[],
+    matrix: Matrix {
+        args: &["--rings", "2", "--max-connections", "4"],
         behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
     },
 };

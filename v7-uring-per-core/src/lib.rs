@@ -1,0 +1,294 @@
+//! v7-uring-per-core: v5's shape (a thread per core, each with its own `SO_REUSEPORT`
+//! listener and its own connections, handlers inline) with completion instead of
+//! readiness: each thread owns an io_uring.
+//!
+//! Changed from v5: a loop no longer asks the kernel "which sockets are ready?" and then
+//! reads and writes them itself; it hands the kernel the work (accept, receive, send) and
+//! reads back what was done. That moves ownership: a send's bytes are the kernel's from
+//! its submission until its completion, so they are neither touched nor freed before
+//! (`ring.rs` says who owns what, and every `unsafe` why it holds). Three io_uring
+//! features make it pay where v4-syscalls' naive io_uring loop (one single-shot operation
+//! at a time, a 4 KiB buffer held by every idle connection) did not:
+//!
+//! * **multishot accept** (Linux 5.19): one submission per ring accepts every connection
+//!   until the kernel ends it; re-armed then;
+//! * **multishot receive into a provided-buffer ring** (5.19 and 6.0): one submission per
+//!   connection, naming a buffer *group*; the kernel takes a buffer only when bytes
+//!   arrive, and the ring gives it back as soon as the session has copied them. Idle
+//!   connections hold no buffer at all: 256 buffers of 4 KiB per ring serve a thousand
+//!   of them (`tests/v7_uring.rs`), where v4-syscalls' io_uring holds 4 KiB for each;
+//! * **batching**: every send and re-arm a turn produces goes to the kernel in the one
+//!   `io_uring_enter` that also waits for the next completions (with `--batch-wait-us`,
+//!   that wait lingers a little for more of them), so under load one system call carries
+//!   many requests' I/O: `/stats` shows `enters`, `submissions` and `completions` per ring.
+//!
+//! What it keeps of v5's limits: handlers still run on the ring's thread, so a blocking
+//! or CPU-heavy handler stalls every connection of its ring; connections are still spread
+//! by a hash. And what it adds: it runs only where io_uring is allowed (Linux 6.1 or
+//! later, not under Docker's default seccomp profile); it says so and exits otherwise.
+//!
+//! Run it with `cargo run -p v7-uring-per-core` (port 8089; `--rings N`,
+//! `--max-connections N`, `--buffers N`, `--batch-wait-us N`).
+
+mod buffers;
+pub mod ring;
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::cli::{ServerArgs, Sharing};
+use common::limit::LimitLatch;
+use common::{Dispatcher, Stats};
+use serde_json::json;
+
+use ring::{RingCounters, Settings};
+
+/// The crate name, sent in the `Server` header.
+pub const SERVER: &str = registry::V7_URING_PER_CORE.name;
+/// Where `cargo run` of this crate listens.
+pub const DEFAULT_ADDR: &str = registry::V7_URING_PER_CORE.addr;
+pub use common::limit::DEFAULT_MAX_CONNECTIONS;
+
+/// Buffers in each ring's provided-buffer ring, and their size.
+pub const DEFAULT_BUFFERS: u16 = 256;
+pub const BUFFER_SIZE: usize = 4096;
+/// How long a wait that has completions waits for more, by default.
+pub const DEFAULT_BATCH_WAIT: Duration = Duration::from_micros(50);
+
+/// What v7 adds to the shared settings.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Rings, each a thread with its own io_uring, listener and connections; at least 1.
+    pub rings: usize,
+    /// Most connections open at once, across all rings.
+    pub max_connections: usize,
+    /// The listen backlog of the rings' own listening sockets.
+    pub backlog: i32,
+    /// Buffers in each ring's buf ring (a power of two), of [`BUFFER_SIZE`] bytes.
+    pub buffers: u16,
+    /// How long a wait that has some completions lingers for more (0: not at all).
+    pub batch_wait: Duration,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            rings: default_rings(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            backlog: 1024,
+            buffers: DEFAULT_BUFFERS,
+            batch_wait: DEFAULT_BATCH_WAIT,
+        }
+    }
+}
+
+/// Its settings: the shared ones, and [`Model`]'s in `model`.
+pub type Config = common::Config<Model>;
+
+/// One ring per core the process may run on.
+pub fn default_rings() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// v7's command line: the shared options, the rings, the cap and the buffers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Rings (threads), each with its own io_uring, listening socket and connections
+    /// [default: the number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub rings: Option<u16>,
+
+    /// Most connections open at once, across all rings; at the cap, newcomers wait in the
+    /// kernel's backlog
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Receive buffers of 4 KiB in each ring's provided-buffer ring (a power of two)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BUFFERS)]
+    pub buffers: u16,
+
+    /// Microseconds a wait that has completions lingers for more, to batch them
+    #[arg(long, value_name = "US", default_value_t = DEFAULT_BATCH_WAIT.as_micros() as u64)]
+    pub batch_wait_us: u64,
+}
+
+/// Starts the server from its command line and serves until stopped: what its `main` and
+/// `loadgen serve` both run. Where the kernel refuses io_uring it prints one line saying
+/// so and what to do, and exits with 1.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    let (listener, dispatcher, server) = common::cli::start_reuse_port(SERVER, &args.server)?;
+    let config = server.with(Model {
+        rings: args.rings.map_or_else(default_rings, usize::from),
+        max_connections: args.max_connections,
+        backlog: args.server.backlog,
+        buffers: args.buffers,
+        batch_wait: Duration::from_micros(args.batch_wait_us),
+    });
+    // Before the announcement, so a script that waits for it hears the refusal instead.
+    if let Err(e) = check_kernel(&config) {
+        // One line, not an error chain: the message says everything.
+        eprintln!("{SERVER}: {e}");
+        std::process::exit(1);
+    }
+    let listeners = ring_sockets(listener, &config)?;
+    common::cli::announce(SERVER, &listeners[0])?;
+    run_rings(listeners, dispatcher, config)?;
+    Ok(())
+}
+
+/// Whether this kernel gives v7 what it needs: an io_uring as v7 sets it up, and a
+/// provided-buffer ring registered on it.
+pub fn check_kernel(config: &Config) -> io::Result<()> {
+    if !config.model.buffers.is_power_of_two() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--buffers {}: must be a power of two", config.model.buffers),
+        ));
+    }
+    let ring = ring::new_ring()?;
+    let bufs = buffers::BufRing::new(config.model.buffers, BUFFER_SIZE)?;
+    let (addr, entries) = bufs.registration();
+    // SAFETY: `bufs` outlives the registration: unregistered below, before it is dropped,
+    // and no operation ever uses it.
+    unsafe { ring.submitter().register_buf_ring_with_flags(addr, entries, 0, 0) }.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "io_uring is not available here (no provided-buffer ring: {e}; Linux 5.19 \
+                     is needed): run v5-reactor-per-core instead"
+            ),
+        )
+    })?;
+    let unregistered = ring.submitter().unregister_buf_ring(0);
+    if unregistered.is_err() {
+        // Never freed while the kernel may hold it.
+        std::mem::forget(bufs);
+    }
+    unregistered
+}
+
+/// One ring's entry in `/stats`'s `model.rings`.
+fn snapshot(c: &RingCounters) -> serde_json::Value {
+    let (enters, completions) = (c.enters.get(), c.completions.get());
+    let per_enter = |n: u64| if enters == 0 { 0.0 } else { n as f64 / enters as f64 };
+    json!({
+        "connections": c.connections.get(),
+        "accepted": c.accepted.get(),
+        "requests": c.requests.get(),
+        "enters": enters,
+        "submissions": c.submissions.get(),
+        "completions": completions,
+        "submissions_per_enter": per_enter(c.submissions.get()),
+        "completions_per_enter": per_enter(completions),
+        "sends": c.sends.get(),
+        "buffers": c.buffers.get(),
+        "buffers_in_use": c.buffers_in_use.get(),
+        "buffers_in_use_from": if c.buffers_seen_by_kernel.get() == 1 {
+            "the kernel's head of the buf ring, at the last sweep"
+        } else {
+            "the buffers completions gave the ring and it has not yet given back"
+        },
+        "enobufs": c.enobufs.get(),
+        "recv_rearms": c.recv_rearms.get(),
+        "parked": c.parked.get(),
+    })
+}
+
+/// Serves until `config.shutdown` is triggered: one thread per ring, named `ring-0`,
+/// `ring-1`, …, each with its own socket on `listener`'s address.
+///
+/// `listener` must have been bound with `SO_REUSEPORT` ([`common::cli::start_reuse_port`]).
+pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
+    check_kernel(&config)?;
+    run_rings(ring_sockets(listener, &config)?, dispatcher, config)
+}
+
+/// `listener` and a socket of its own for every other ring, all listening on its address.
+pub fn ring_sockets(listener: TcpListener, config: &Config) -> io::Result<Vec<TcpListener>> {
+    let addr = listener.local_addr()?;
+    let mut listeners = vec![listener];
+    for _ in 1..config.model.rings.max(1) {
+        let socket = common::cli::listen(addr, config.model.backlog, Sharing::ReusePort).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("a second socket on {addr} ({e}); v7's listener must be bound with SO_REUSEPORT"),
+            )
+        })?;
+        listeners.push(socket);
+    }
+    Ok(listeners)
+}
+
+// ANCHOR: run
+/// Serves on `listeners`, a ring each (see [`ring_sockets`]), until the shutdown.
+pub fn run_rings(
+    listeners: Vec<TcpListener>,
+    dispatcher: Arc<Dispatcher>,
+    config: Config,
+) -> io::Result<()> {
+    let rings = listeners.len();
+    let latch = Arc::new(LimitLatch::new(config.model.max_connections.max(1)));
+    let counters: Vec<Arc<RingCounters>> = (0..rings).map(|_| Arc::default()).collect();
+    register_ring_figures(dispatcher.stats(), &counters);
+    dispatcher.stats().describe(
+        "An io_uring per core, each with its own listening socket and connections: \
+         multishot accept and receive, provided buffers, batched submissions.",
+    );
+    let settings = Settings {
+        buffers: config.model.buffers,
+        buffer_size: BUFFER_SIZE,
+        batch_wait: config.model.batch_wait,
+        max_connections: config.model.max_connections.max(1),
+    };
+    tracing::info!(rings, max_connections = settings.max_connections, "an io_uring per core");
+
+    let mut threads = Vec::with_capacity(rings);
+    for (id, (listener, counters)) in listeners.into_iter().zip(&counters).enumerate() {
+        let (dispatcher, latch, counters) =
+            (Arc::clone(&dispatcher), Arc::clone(&latch), Arc::clone(counters));
+        let (timeouts, shutdown) = (config.timeouts(), config.shutdown.clone());
+        let thread = std::thread::Builder::new().name(format!("ring-{id}"));
+        threads.push(thread.spawn(move || {
+            ring::run(listener, dispatcher, latch, timeouts, shutdown, settings, counters)
+        })?);
+    }
+    for thread in threads {
+        thread.join().map_err(|_| io::Error::other("a v7 ring panicked"))??;
+    }
+    Ok(())
+}
+// ANCHOR_END: run
+
+/// `/stats`'s figures: each ring under `rings`, and their sums under their own names.
+fn register_ring_figures(stats: &Stats, counters: &[Arc<RingCounters>]) {
+    let all: Vec<Arc<RingCounters>> = counters.to_vec();
+    let rings = all.clone();
+    stats.gauge("rings", move || rings.iter().map(|c| snapshot(c)).collect::<Vec<_>>());
+    type Read = fn(&RingCounters) -> u64;
+    let counted: [(&'static str, Read); 6] = [
+        ("enters", |c| c.enters.get()),
+        ("submissions", |c| c.submissions.get()),
+        ("completions", |c| c.completions.get()),
+        ("sends", |c| c.sends.get()),
+        ("enobufs", |c| c.enobufs.get()),
+        ("sweeps", |c| c.sweeps.get()),
+    ];
+    for (name, read) in counted {
+        let rings = all.clone();
+        stats.counter_from(name, move || rings.iter().map(|c| read(c)).sum());
+    }
+    let levels: [(&'static str, Read); 3] = [
+        ("connections", |c| c.connections.get()),
+        ("buffers_in_use", |c| c.buffers_in_use.get()),
+        ("parked", |c| c.parked.get()),
+    ];
+    for (name, read) in levels {
+        let rings = all.clone();
+        stats.gauge(name, move || rings.iter().map(|c| read(c)).sum::<u64>());
+    }
+}

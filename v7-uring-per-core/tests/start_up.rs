@@ -1,0 +1,78 @@
+//! The address is announced only once every ring's socket listens, as in v5: a client
+//! that connects the moment it reads `listening on` is spread over all the rings.
+
+use common::testkit::{listening_sockets_on, spawn_binary};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_v7-uring-per-core");
+
+#[test]
+fn every_ring_listens_when_the_address_is_announced() {
+    for start in 0..10 {
+        let server = spawn_binary(BINARY, &["--rings", "2"]);
+        let listening = listening_sockets_on(server.addr().port()).expect("/proc/net/tcp");
+        assert_eq!(
+            listening, 2,
+            "start {start}: {listening} socket(s) listening at the announcement"
+        );
+    }
+}
+
+/// A `--buffers` the kernel cannot index (not a power of two) is refused in one line.
+#[test]
+fn a_bad_buffer_count_is_refused_in_one_line() {
+    let out = std::process::Command::new(BINARY)
+        .args(["--addr", "127.0.0.1:0", "--buffers", "100"])
+        .output()
+        .expect("run the binary");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(last.contains("--buffers 100: must be a power of two"), "{stderr}");
+    assert!(out.stdout.is_empty(), "announced anyway: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Where the kernel refuses io_uring (here: a seccomp filter that fails `io_uring_setup`
+/// with EPERM, as Docker's default profile does), v7 does not fall back to anything: it
+/// exits with one line saying so and what to run instead, before announcing an address.
+#[test]
+fn a_kernel_that_refuses_io_uring_is_reported_in_one_line() {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(BINARY);
+    command.args(["--addr", "127.0.0.1:0"]);
+    // SAFETY: between fork and exec the closure builds the filter on its stack (no
+    // allocation) and calls prctl, which is async-signal-safe.
+    unsafe { command.pre_exec(refuse_io_uring_setup) };
+    let out = command.output().expect("run the binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("what the user sees: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr}");
+    assert!(stderr.contains("io_uring is not available here"), "{stderr}");
+    assert!(stderr.contains("Operation not permitted"), "{stderr}");
+    assert!(stderr.contains("run v5-reactor-per-core instead"), "{stderr}");
+    assert!(out.stdout.is_empty(), "announced anyway: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Installs a seccomp filter on this process: `io_uring_setup` fails with EPERM, every
+/// other system call is allowed.
+fn refuse_io_uring_setup() -> std::io::Result<()> {
+    const LOAD_NR: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS: the syscall number, offset 0
+    const JUMP_EQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RETURN: u16 = 0x06; // BPF_RET | BPF_K
+    const ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
+    const ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
+    let filter = [
+        libc::sock_filter { code: LOAD_NR, jt: 0, jf: 0, k: 0 },
+        libc::sock_filter { code: JUMP_EQ, jt: 0, jf: 1, k: libc::SYS_io_uring_setup as u32 },
+        libc::sock_filter { code: RETURN, jt: 0, jf: 0, k: ERRNO | libc::EPERM as u32 },
+        libc::sock_filter { code: RETURN, jt: 0, jf: 0, k: ALLOW },
+    ];
+    let program = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+    // SAFETY: prctl with the documented arguments; `program` outlives the call, and the
+    // kernel copies the filter.
+    let installed = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const program) == 0
+    };
+    if installed { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}

@@ -1,0 +1,262 @@
+//! v7 over real sockets: what completion I/O with multishot operations, provided buffers
+//! and batching changes (system calls per request, buffers held by idle connections,
+//! sends per pipelined burst), and the limit it keeps from v5 (a blocking handler stalls
+//! its ring).
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::cli::{Sharing, listen};
+use common::handlers::builtin_routes;
+use common::testkit::{
+    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, connect_all, spawn_binary, speaks_both_protocols,
+    wait_until,
+};
+use common::{Dispatcher, Request, Response, Stats};
+use v7_uring_per_core::{Config, Model, SERVER, run};
+
+/// The built-in routes and `GET /thread`, which names the thread that ran the handler.
+fn dispatcher() -> Dispatcher {
+    let stats = Stats::new(SERVER);
+    let routes = builtin_routes(&stats).route("GET", "/thread", |_: &Request| {
+        Response::text(200, std::thread::current().name().unwrap_or("?").to_owned())
+    });
+    Dispatcher::new(routes, stats)
+}
+
+fn v7(rings: usize) -> TestServer {
+    let listener: TcpListener =
+        listen("127.0.0.1:0".parse().expect("an address"), 1024, Sharing::ReusePort).expect("bind");
+    let server = TestServer::on_listener(
+        listener,
+        dispatcher(),
+        Config::new(Model { rings, ..Model::default() }),
+        run,
+    );
+    // Answered: its rings run, and its figures are registered.
+    let mut c = Client::connect(server.addr()).expect("connect");
+    assert_eq!(c.line("GET /hello").expect("an answer"), "200 Hello, World!");
+    server
+}
+
+#[test]
+fn answers_both_protocols_and_names_itself() {
+    let server = v7(2);
+    let mut c = Client::connect(server.addr()).unwrap();
+    speaks_both_protocols(&mut c, SERVER);
+    assert!(c.line("GET /thread").unwrap().starts_with("200 ring-"));
+    assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
+    assert!(c.is_closed_by_server());
+}
+
+// ANCHOR: batching
+/// Batching: under keep-alive load from 8 connections, one `io_uring_enter` carries the
+/// I/O of several requests (their receives' completions, their sends, the sends'
+/// completions). A loop that entered the kernel once per operation would make about two
+/// enters per request (a send submitted, then a wait); readiness loops make a `read`
+/// and a `write` per request at least (`loadgen syscalls` counts those for v5).
+#[test]
+fn one_enter_carries_several_requests_under_load() {
+    let server = v7(2);
+    let (enters, completions, requests) =
+        (server.model("enters"), server.model("completions"), server.stats().requests());
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let addr = server.addr();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr).expect("connect");
+                for i in 0..200 {
+                    let answer = c.line(&format!("GET /echo?msg={i}")).expect("an answer");
+                    assert_eq!(answer, format!("200 {i}"));
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client failed");
+    }
+    let requests = server.stats().requests() - requests;
+    let enters = server.model("enters") - enters;
+    let completions = server.model("completions") - completions;
+    assert_eq!(requests, 1600);
+    let per_request = enters as f64 / requests as f64;
+    let per_enter = completions as f64 / enters as f64;
+    eprintln!(
+        "v7: {enters} enters for {requests} requests: {per_request:.3} enters per request, \
+         {per_enter:.2} completions per enter"
+    );
+    assert!(per_request < 0.75, "{per_request:.3} io_uring_enter calls per request");
+}
+// ANCHOR_END: batching
+
+/// Provided buffers: 1,000 connections, each with a multishot receive armed, hold no
+/// buffer while they are silent (the kernel's head of the buf ring says so), though each
+/// ring has only 256; and every one of them is then served from those 256.
+#[test]
+fn idle_connections_hold_no_buffers() {
+    let server = v7(2);
+    let (idle, failed) = connect_all(server.addr(), 1000, TIMEOUT).expect("connect");
+    assert!(failed.is_empty(), "{} connections failed: {:?}", failed.len(), failed.first());
+    assert!(
+        wait_until(TIMEOUT, || server.model("connections") == 1000),
+        "accepted {} of 1000",
+        server.model("connections")
+    );
+    // A sample of the kernel's head taken after they were all accepted.
+    let sweeps = server.model("sweeps");
+    assert!(wait_until(TIMEOUT, || server.model("sweeps") >= sweeps + 2), "no sweep");
+    assert_eq!(server.model("buffers_in_use"), 0, "idle connections hold buffers");
+    let buffers: u64 = {
+        let rings = server.stats().model("rings").expect("model.rings");
+        rings.as_array().expect("a list").iter().map(|r| r["buffers"].as_u64().unwrap_or(0)).sum()
+    };
+    assert!(buffers < 1000, "{buffers} buffers: not fewer than the connections");
+
+    // Every connection is served, by the few buffers: a request each, in turn.
+    let mut clients: Vec<Client> = idle
+        .into_iter()
+        .map(|stream| {
+            stream.set_nonblocking(false).expect("blocking");
+            Client::from_stream(stream)
+        })
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.set_timeout(TIMEOUT).unwrap();
+        assert_eq!(c.line(&format!("GET /echo?msg={i}")).unwrap(), format!("200 {i}"));
+    }
+    let sweeps = server.model("sweeps");
+    assert!(wait_until(TIMEOUT, || server.model("sweeps") >= sweeps + 2), "no sweep");
+    assert_eq!(server.model("buffers_in_use"), 0, "buffers not given back after use");
+}
+
+/// With one buffer per ring, two requests that arrive while the ring is busy find the
+/// buf ring empty for the second: its multishot receive ends with ENOBUFS, is counted,
+/// and is re-armed once the buffer is back, and both are answered.
+#[test]
+fn an_empty_buf_ring_ends_a_receive_which_is_re_armed() {
+    let listener: TcpListener =
+        listen("127.0.0.1:0".parse().expect("an address"), 128, Sharing::ReusePort).expect("bind");
+    let model = Model { rings: 1, buffers: 1, ..Model::default() };
+    let server = TestServer::on_listener(listener, dispatcher(), Config::new(model), run);
+    let mut clients: Vec<Client> =
+        (0..3).map(|_| Client::connect(server.addr()).expect("connect")).collect();
+    for c in &mut clients {
+        assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
+    }
+    let requests = server.stats().requests();
+    clients[0].send(b"GET /sleep?ms=500\n").unwrap();
+    assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
+    // Both arrive during the sleep; the kernel delivers them at the ring's next wait.
+    clients[1].send(b"GET /echo?msg=one\n").unwrap();
+    clients[2].send(b"GET /echo?msg=two\n").unwrap();
+    assert_eq!(clients[0].read_line().unwrap(), "200 slept 500 ms");
+    assert_eq!(clients[1].read_line().unwrap(), "200 one");
+    assert_eq!(clients[2].read_line().unwrap(), "200 two");
+    assert!(server.model("enobufs") >= 1, "no receive found the buf ring empty");
+}
+
+// ANCHOR: pipelined
+/// Sixteen requests in one write are answered in order, in one send: the answers of a
+/// turn go out together, the session's whole outbox at once.
+#[test]
+fn a_pipelined_burst_is_answered_in_order_in_one_send() {
+    let server = v7(1);
+    let mut c = Client::connect(server.addr()).unwrap();
+    assert_eq!(c.line("GET /hello").unwrap(), "200 Hello, World!");
+    let sends = server.model("sends");
+    let burst: String = (0..16).map(|i| format!("GET /echo?msg=n{i}\n")).collect();
+    c.send(burst.as_bytes()).unwrap();
+    for i in 0..16 {
+        assert_eq!(c.read_line().unwrap(), format!("200 n{i}"));
+    }
+    assert_eq!(server.model("sends") - sends, 1, "the burst's answers took several sends");
+}
+// ANCHOR_END: pipelined
+
+/// Which ring serves this connection: the name of the thread its handlers run on.
+fn ring_of(client: &mut Client) -> String {
+    client.line("GET /thread").expect("an answer to /thread").trim_start_matches("200 ").to_owned()
+}
+
+// ANCHOR: limit
+/// v7's own limit, pinned: completions change how a ring waits, not where handlers run.
+/// A handler that blocks runs on its ring's thread, and every other connection of that
+/// ring waits for it, batching or not.
+#[test]
+fn limit_a_blocking_handler_stalls_every_connection_of_its_ring() {
+    let server = v7(1);
+    let mut busy = Client::connect(server.addr()).unwrap();
+    let mut neighbour = Client::connect(server.addr()).unwrap();
+    assert_eq!(ring_of(&mut busy), "ring-0");
+    assert_eq!(ring_of(&mut neighbour), "ring-0");
+
+    let requests = server.stats().requests();
+    busy.send(b"GET /sleep?ms=4000\n").unwrap();
+    // The dispatcher counts a request before running its handler.
+    assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
+    let asked = Instant::now();
+    neighbour.set_timeout(NO_ANSWER_WAIT).unwrap();
+    neighbour.send(b"GET /hello\n").unwrap();
+    let stalled = neighbour.read_line();
+    assert!(stalled.is_err(), "the ring answered during the sleep: {stalled:?}");
+    // Once the handler returns, both are answered, the sleeper first.
+    neighbour.set_timeout(TIMEOUT).unwrap();
+    assert_eq!(busy.read_line().unwrap(), "200 slept 4000 ms");
+    assert_eq!(neighbour.read_line().unwrap(), "200 Hello, World!");
+    assert!(asked.elapsed() >= NO_ANSWER_WAIT);
+}
+// ANCHOR_END: limit
+
+/// A stop while requests are in flight, others are pipelining and many connections are
+/// idle: the requests in flight get their answers, everyone is closed, and the process
+/// exits cleanly within the shutdown deadline: nothing freed under the kernel's feet
+/// would show as a crash (or a wrong answer) here.
+#[test]
+fn a_stop_under_load_finishes_in_time_and_frees_nothing_early() {
+    use nix::sys::signal::Signal;
+    let mut server = spawn_binary(env!("CARGO_BIN_EXE_v7-uring-per-core"), &["--rings", "2"]);
+    let (idle, failed) = connect_all(server.addr(), 200, TIMEOUT).expect("connect");
+    assert!(failed.is_empty());
+    let mut sleepers: Vec<Client> =
+        (0..3).map(|_| Client::connect(server.addr()).expect("connect")).collect();
+    for s in &mut sleepers {
+        s.send(b"GET /sleep?ms=1000\n").unwrap();
+    }
+    let addr = server.addr();
+    let pipeliners: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let Ok(mut c) = Client::connect(addr) else { return };
+                let burst: Vec<u8> = b"GET /hello\n".repeat(100);
+                // Until the server closes on us, between two bursts: errors are the end.
+                'bursts: while c.send(&burst).is_ok() {
+                    for _ in 0..100 {
+                        match c.read_line() {
+                            Ok(line) => assert_eq!(line, "200 Hello, World!"),
+                            Err(_) => break 'bursts,
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let stopped = Instant::now();
+    server.signal(Signal::SIGTERM).expect("SIGTERM");
+    for s in &mut sleepers {
+        s.set_timeout(TIMEOUT).unwrap();
+        // A ring runs one handler at a time: its sleepers are answered one after another.
+        assert_eq!(s.read_line().expect("the answer in flight"), "200 slept 1000 ms");
+    }
+    let deadline = common::shutdown::DEADLINE + Duration::from_secs(2);
+    let status = server.wait_timeout(deadline).expect("wait");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the server ended with {status:?} {:?} after the signal",
+        stopped.elapsed()
+    );
+    for p in pipeliners {
+        p.join().expect("a pipelining client panicked");
+    }
+    drop(idle);
+}
