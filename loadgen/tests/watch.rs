@@ -28,13 +28,16 @@ fn the_watch_draws_v1s_full_accept_queue_from_outside() {
     let watch = loadgen(&["watch", "--addr", &watched, "--listen", "127.0.0.1:0"]);
     assert_eq!(stats(&watch)["pid"].as_u64(), Some(u64::from(v1.pid())));
 
-    let (held, failed) = connect_all(v1.addr(), 200, Duration::from_secs(3)).unwrap();
-    assert!(!failed.is_empty(), "all 200 got through a queue of 16: held {}", held.len());
+    // How many clients think they are connected depends on the machine's load: a client
+    // whose SYN got in while there was room, and whose last ACK then met the full queue,
+    // is connected on its side only. The kernel's side does not depend on it: v1 holds
+    // one, the queue 17, and each of the other 182 was dropped at least once.
+    let (held, _failed) = connect_all(v1.addr(), 200, Duration::from_secs(3)).unwrap();
     let kernel = stats(&watch)["kernel"].clone();
     assert_eq!(kernel["accept_queue"]["cap"], 16, "{kernel}");
     assert_eq!(kernel["accept_queue"]["queued"], 17, "{kernel}");
     let overflows = kernel["listen_overflows"].as_u64().unwrap();
-    assert!(overflows >= 2 * failed.len() as u64, "{overflows} overflows: {kernel}");
+    assert!(overflows >= 200 - 18, "{overflows} overflows: {kernel}");
 
     if browser_or_skip("the_watch_draws_v1s_full_accept_queue_from_outside") {
         let url = format!("http://{}/", watch.addr());

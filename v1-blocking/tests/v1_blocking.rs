@@ -143,14 +143,14 @@ fn idle_clients_fill_the_accept_queue_and_the_kernel_drops_the_rest() {
     // Linux queues one connection past the cap before it refuses.
     let full = || kernel().accept_queue.map(|q| (q.queued, q.cap)) == Some((BACKLOG + 1, BACKLOG));
     assert!(wait_until(TIMEOUT, full), "accept queue: {:?}", kernel().accept_queue);
-    // v1 took one; the queue holds the next; a client whose handshake completed just as the
-    // queue filled may think itself connected too. The rest never got through.
-    assert!(held.len() > BACKLOG as usize && held.len() < 40, "held {}", held.len());
+    // v1 took one and the queue holds the next 17. How many clients *think* they are
+    // connected depends on the machine's load (one whose SYN got in while there was room,
+    // and whose last ACK then met the full queue, is connected on its side only), so the
+    // kernel's count is what is asserted: each of the other 182 was dropped at least once
+    // (namespace-wide, so other tests' overflows can only add).
     assert!(failed.iter().all(|e| e.kind() == std::io::ErrorKind::TimedOut), "{failed:?}");
-    // Each of those was dropped and resent (a second later on Linux 6.5 and later, 3 s
-    // later before): at least two overflows apiece in 3 s (namespace-wide, so other tests'
-    // can only add).
     let overflows = kernel().listen.unwrap().overflows;
-    assert!(overflows >= 2 * failed.len() as u64, "{overflows} overflows, {} failed", failed.len());
+    let others = 200 - u64::from(BACKLOG + 2);
+    assert!(overflows >= others, "{overflows} overflows, {} held", held.len());
     drop(held);
 }
