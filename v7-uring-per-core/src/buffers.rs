@@ -22,8 +22,11 @@ const PAGE: usize = 4096;
 pub struct BufRing {
     entries: NonNull<BufRingEntry>,
     layout: Layout,
-    /// `count * size` bytes; buffer `bid` is `memory[bid * size..][..size]`.
-    memory: Box<[u8]>,
+    /// `count * size` bytes; buffer `bid` starts `bid * size` bytes in. Raw memory, not a
+    /// `Box<[u8]>`: the kernel writes into it behind Rust's back, which an owned slice
+    /// would declare impossible; we only ever read a buffer a completion has handed us.
+    memory: NonNull<u8>,
+    memory_layout: Layout,
     count: u16,
     size: usize,
     /// Our copy of the tail, published to the kernel by [`BufRing::publish`].
@@ -48,8 +51,17 @@ impl BufRing {
         // SAFETY: the layout has a non-zero size (at least a page).
         let entries = NonNull::new(unsafe { alloc_zeroed(layout) }.cast::<BufRingEntry>())
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
-        let memory = vec![0u8; usize::from(count) * size].into_boxed_slice();
-        let mut ring = Self { entries, layout, memory, count, size, tail: 0, held: count };
+        let memory_layout = Layout::from_size_align(usize::from(count) * size, PAGE)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        // SAFETY: the size is non-zero (count ≥ 1 as a power of two, size > 0).
+        let memory = NonNull::new(unsafe { alloc_zeroed(memory_layout) });
+        let Some(memory) = memory else {
+            // SAFETY: allocated just above with this layout, and not shared with anyone.
+            unsafe { dealloc(entries.as_ptr().cast(), layout) };
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        };
+        let mut ring =
+            Self { entries, layout, memory, memory_layout, count, size, tail: 0, held: count };
         for bid in 0..count {
             ring.recycle(bid);
         }
@@ -76,10 +88,20 @@ impl BufRing {
         self.tail
     }
 
-    /// The first `len` bytes of buffer `bid`, which a completion just gave us.
+    /// The first `len` bytes of buffer `bid`, which a completion just gave us. Valid until
+    /// the buffer is [`BufRing::recycle`]d, which the borrow of `self` ensures.
     pub fn bytes(&self, bid: u16, len: usize) -> Option<&[u8]> {
-        let start = usize::from(bid).checked_mul(self.size)?;
-        self.memory.get(start..start + len.min(self.size))
+        if bid >= self.count {
+            return None;
+        }
+        let start = usize::from(bid) * self.size;
+        // SAFETY: `bid` is below `count`, so `start + len.min(size)` is inside the
+        // allocation. The kernel wrote this buffer before the completion that named it and
+        // does not write it again until it is recycled (its entry republished), which needs
+        // `&mut self`, so not while this slice lives.
+        Some(unsafe {
+            std::slice::from_raw_parts(self.memory.as_ptr().add(start), len.min(self.size))
+        })
     }
 
     /// Gives buffer `bid` back: its entry goes in at the tail, seen by the kernel once
@@ -124,5 +146,7 @@ impl Drop for BufRing {
         // BufRing only once the kernel no longer uses it: after every receive has
         // completed and the ring has been unregistered; otherwise it leaks it instead.
         unsafe { dealloc(self.entries.as_ptr().cast(), self.layout) };
+        // SAFETY: allocated in `new` with this layout; the same argument as above.
+        unsafe { dealloc(self.memory.as_ptr(), self.memory_layout) };
     }
 }
