@@ -79,6 +79,33 @@ pub fn listen(addr: SocketAddr, backlog: i32, sharing: Sharing) -> std::io::Resu
     Ok(socket.into())
 }
 
+/// `listener` (bound with `SO_REUSEPORT`, by [`start_reuse_port`]) and `count - 1` more
+/// sockets listening on its address, one per loop of a version that gives each loop its
+/// own (v5, v7). `server` names the version in the error a listener bound without
+/// `SO_REUSEPORT` gets.
+pub fn reuse_port_group(
+    listener: TcpListener,
+    count: usize,
+    backlog: i32,
+    server: &str,
+) -> std::io::Result<Vec<TcpListener>> {
+    let addr = listener.local_addr()?;
+    let mut listeners = vec![listener];
+    for _ in 1..count.max(1) {
+        let socket = listen(addr, backlog, Sharing::ReusePort).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "a second socket on {addr} ({e}); {server}'s listener must be bound with \
+                     SO_REUSEPORT"
+                ),
+            )
+        })?;
+        listeners.push(socket);
+    }
+    Ok(listeners)
+}
+
 /// A version's whole `main`: parses its command line (its options `A`; `help` and
 /// `hints` for `--help`, where `{addr}` in `hints` stands for `default_addr`, which is the
 /// `--addr` default), then runs `serve` with it. A version's `main.rs` passes its registry

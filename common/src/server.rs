@@ -76,6 +76,12 @@ impl<M> Config<M> {
     }
 }
 
+/// The cores this process may run on: how many loops (v5), rings (v7) and runtime workers
+/// (v6) a version runs when nobody says, one per core.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// How long to pause after `accept` fails for want of descriptors or memory. `accept`
 /// would fail again at once, and retrying in a loop would burn a core doing nothing.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

@@ -24,7 +24,7 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use common::cli::{ServerArgs, Sharing};
+use common::cli::ServerArgs;
 use common::event_loop::{self, LoopCounters, Shared};
 use common::{Dispatcher, Stats};
 use serde_json::json;
@@ -48,17 +48,16 @@ pub struct Model {
 
 impl Default for Model {
     fn default() -> Self {
-        Self { loops: default_loops(), max_connections: DEFAULT_MAX_CONNECTIONS, backlog: 1024 }
+        Self {
+            loops: common::server::cores(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            backlog: 1024,
+        }
     }
 }
 
 /// Its settings: the shared ones, and [`Model`]'s in `model`.
 pub type Config = common::Config<Model>;
-
-/// One loop per core the process may run on.
-pub fn default_loops() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
 
 /// v5's command line: the shared options, the loops and the connection cap.
 #[derive(Debug, Clone, clap::Args)]
@@ -82,7 +81,7 @@ pub struct Args {
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, server) = common::cli::start_reuse_port(SERVER, &args.server)?;
     let config = server.with(Model {
-        loops: args.loops.map_or_else(default_loops, usize::from),
+        loops: args.loops.map_or_else(common::server::cores, usize::from),
         max_connections: args.max_connections,
         backlog: args.server.backlog,
     });
@@ -119,18 +118,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
 // ANCHOR: run
 /// `listener` and a socket of its own for every other loop, all listening on its address.
 pub fn loop_sockets(listener: TcpListener, config: &Config) -> io::Result<Vec<TcpListener>> {
-    let addr = listener.local_addr()?;
-    let mut listeners = vec![listener];
-    for _ in 1..config.model.loops.max(1) {
-        let socket = common::cli::listen(addr, config.model.backlog, Sharing::ReusePort).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("a second socket on {addr} ({e}); v5's listener must be bound with SO_REUSEPORT"),
-            )
-        })?;
-        listeners.push(socket);
-    }
-    Ok(listeners)
+    common::cli::reuse_port_group(listener, config.model.loops, config.model.backlog, SERVER)
 }
 
 /// Serves on `listeners`, a loop each (see [`loop_sockets`]), until the shutdown.

@@ -60,7 +60,7 @@ pub struct Model {
 impl Default for Model {
     fn default() -> Self {
         Self {
-            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            workers: common::server::cores(),
             blocking: Blocking::Inline,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }

@@ -38,7 +38,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::cli::{ServerArgs, Sharing};
+use common::cli::ServerArgs;
 use common::limit::LimitLatch;
 use common::{Dispatcher, Stats};
 use serde_json::json;
@@ -75,7 +75,7 @@ pub struct Model {
 impl Default for Model {
     fn default() -> Self {
         Self {
-            rings: default_rings(),
+            rings: common::server::cores(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             backlog: 1024,
             buffers: DEFAULT_BUFFERS,
@@ -86,11 +86,6 @@ impl Default for Model {
 
 /// Its settings: the shared ones, and [`Model`]'s in `model`.
 pub type Config = common::Config<Model>;
-
-/// One ring per core the process may run on.
-pub fn default_rings() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
 
 /// v7's command line: the shared options, the rings, the cap and the buffers.
 #[derive(Debug, Clone, clap::Args)]
@@ -123,7 +118,7 @@ pub struct Args {
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let (listener, dispatcher, server) = common::cli::start_reuse_port(SERVER, &args.server)?;
     let config = server.with(Model {
-        rings: args.rings.map_or_else(default_rings, usize::from),
+        rings: args.rings.map_or_else(common::server::cores, usize::from),
         max_connections: args.max_connections,
         backlog: args.server.backlog,
         buffers: args.buffers,
@@ -210,18 +205,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
 
 /// `listener` and a socket of its own for every other ring, all listening on its address.
 pub fn ring_sockets(listener: TcpListener, config: &Config) -> io::Result<Vec<TcpListener>> {
-    let addr = listener.local_addr()?;
-    let mut listeners = vec![listener];
-    for _ in 1..config.model.rings.max(1) {
-        let socket = common::cli::listen(addr, config.model.backlog, Sharing::ReusePort).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("a second socket on {addr} ({e}); v7's listener must be bound with SO_REUSEPORT"),
-            )
-        })?;
-        listeners.push(socket);
-    }
-    Ok(listeners)
+    common::cli::reuse_port_group(listener, config.model.rings, config.model.backlog, SERVER)
 }
 
 // ANCHOR: run
