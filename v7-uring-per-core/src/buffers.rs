@@ -7,7 +7,7 @@
 //! published until a receive completion names it (`IORING_CQE_F_BUFFER`); then it is ours
 //! until [`BufRing::recycle`] hands it back.
 
-use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::alloc::{Layout, alloc, alloc_zeroed, dealloc};
 use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -53,8 +53,11 @@ impl BufRing {
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         let memory_layout = Layout::from_size_align(usize::from(count) * size, PAGE)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        // Not zeroed: zeroing would touch every page at start-up (a mebibyte a ring, resident
+        // before any byte arrives), and nothing reads a buffer the kernel has not written:
+        // a slice is made only of the bytes a completion says it wrote.
         // SAFETY: the size is non-zero (count ≥ 1 as a power of two, size > 0).
-        let memory = NonNull::new(unsafe { alloc_zeroed(memory_layout) });
+        let memory = NonNull::new(unsafe { alloc(memory_layout) });
         let Some(memory) = memory else {
             // SAFETY: allocated just above with this layout, and not shared with anyone.
             unsafe { dealloc(entries.as_ptr().cast(), layout) };
