@@ -16,10 +16,13 @@ cores and whichever design leaves the generator more CPU looks faster:
 Server CPU per request is the server's user + system time from /proc (nginx's workers
 summed) over the requests answered, the figure that noise disturbs least; "busy" is the
 generator's own CPU over the wall time (100% = one core). Then, at 64 connections, the
-system-call census of each (`loadgen syscalls`, perf counting every call).
+system-call census of each (`loadgen syscalls`, perf counting every call). Last, the
+latency at low load (an open loop of 2,000 requests a second over 8 connections), where
+v7's batching wait (`--batch-wait-us`) is a cost rather than a saving.
 
     python3 scripts/v7-versus.py                 # 3 rounds, about 15 minutes
     ROUNDS=1 python3 scripts/v7-versus.py        # a first look
+    SECTIONS=low-load python3 scripts/v7-versus.py   # one section: table, census, low-load
 
 The ratios within a round are the result; the absolute numbers depend on the machine.
 """
@@ -186,6 +189,39 @@ def point(name, options, pinned, tool, connections):
     }
 
 
+LOW_LOAD = [
+    ("v5-reactor-per-core", []),
+    ("v7-uring-per-core", []),
+    ("v7-uring-per-core", ["--batch-wait-us", "0"]),
+    ("v4-syscalls --api io-uring", []),
+    ("v4-syscalls --api epoll", []),
+]
+
+
+def low_load():
+    print("$ loadgen bench -c 8 --rate 2000 -d 5s   # open loop: latency from when each "
+          "request was due")
+    print(f"{'round':<6} {'server':<40} {'p50':>8} {'p99':>8} {'p99.9':>8} {'CPU/req':>9}")
+    for round_ in range(1, ROUNDS + 1):
+        for name, options in LOW_LOAD:
+            server = Server(name, options, False)
+            try:
+                c0 = server.cpu()
+                out = subprocess.run(
+                    [LOADGEN, "bench", "--addr", server.addr, "-c", "8", "--rate", "2000",
+                     "-d", DURATION, "--json"],
+                    capture_output=True, text=True, check=True).stdout
+                c1 = server.cpu()
+            finally:
+                server.stop()
+            summary = json.loads(out.strip().splitlines()[-1])
+            latency = summary["latency_us"]
+            label = " ".join([name, *options])
+            cpu = (c1 - c0) * 1e6 / max(summary["requests"], 1)
+            print(f"{round_:<6} {label:<40} {latency['p50']:>5} µs {latency['p99']:>5} µs "
+                  f"{latency['p999']:>5} µs {cpu:>6.1f} µs", flush=True)
+
+
 def main():
     for tool in ("wrk", "taskset", "nginx"):
         if not shutil.which(tool):
@@ -193,12 +229,23 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadgen", "-p", "v4-syscalls",
                     "-p", "v5-reactor-per-core", "-p", "v7-uring-per-core"],
                    cwd=ROOT, check=True)
+    sections = os.environ.get("SECTIONS", "table,census,low-load").split(",")
+    if "table" in sections:
+        table()
+    if "census" in sections:
+        census()
+    if "low-load" in sections:
+        low_load()
+
+
+def table():
     settings = [("shared", "wrk"), ("shared", "loadgen"), ("pinned", "wrk")]
     header = (f"{'round':<6} {'setting':<8} {'driver':<8} {'server':<28} {'conns':>5} "
               f"{'req/s':>8} {'CPU/req':>9} {'driver busy':>11} {'req/s vs v5':>11} "
               f"{'CPU vs v5':>9}")
     print(f"$ ROUNDS={ROUNDS} DURATION={DURATION} python3 scripts/v7-versus.py")
     print(header, flush=True)
+    points = {}
     for round_ in range(1, ROUNDS + 1):
         for setting, tool in settings:
             pinned = setting == "pinned"
@@ -209,6 +256,7 @@ def main():
                     p = point(name, options or [], pinned, tool, connections)
                     if v5 is None:
                         v5 = p
+                    points.setdefault((setting, tool, connections, name), []).append(p)
                     print(f"{round_:<6} {setting:<8} {tool:<8} {name:<28} {connections:>5} "
                           f"{p['req_s']:>8.0f} {p['cpu_us']:>6.1f} µs {p['busy']:>10.0%} "
                           f"{p['req_s'] / v5['req_s']:>11.2f} {p['cpu_us'] / v5['cpu_us']:>9.2f}",
@@ -216,6 +264,38 @@ def main():
     print("driver busy: the generator's CPU over the wall time (100% = one core); "
           "pinned, wrk has one core")
     print()
+    summarize(points)
+    print()
+
+
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def summarize(points):
+    """v7 against each other server, per cell: the median over the rounds of the ratio
+    within a round, and the lowest and highest, so one lucky round does not decide."""
+    print(f"v7 against the others, ratio within each round: median (lowest-highest) of "
+          f"{ROUNDS} rounds")
+    print(f"{'setting':<8} {'driver':<8} {'conns':>5}  {'against':<28} {'req/s':>18} "
+          f"{'CPU per request':>18}")
+    for (setting, tool, connections, name), v7 in points.items():
+        if name != "v7-uring-per-core":
+            continue
+        for other, _, _ in SUBJECTS:
+            if other == name:
+                continue
+            them = points[(setting, tool, connections, other)]
+            rate = [a["req_s"] / b["req_s"] for a, b in zip(v7, them)]
+            cpu = [a["cpu_us"] / b["cpu_us"] for a, b in zip(v7, them)]
+            print(f"{setting:<8} {tool:<8} {connections:>5}  {other:<28} "
+                  f"{median(rate):>5.2f} ({min(rate):.2f}-{max(rate):.2f}) "
+                  f"{median(cpu):>5.2f} ({min(cpu):.2f}-{max(cpu):.2f})")
+
+
+def census():
     for name, options, _ in SUBJECTS:
         server = Server(name, options or [], False)
         try:
