@@ -8,6 +8,10 @@ import re
 import sys
 
 GROUPS = [
+    # What registered (fixed) files would save: the lookup of a descriptor in the file table
+    # and its reference count, on every operation.
+    ("file lookups (fget/fput: what registered files save)", re.compile(
+        r"^(__)?fget|^fput|^__fput|^fdget|^io_file_get")),
     ("io_uring's own code", re.compile(r"^(__)?io_|^io_uring|^__io_uring")),
     ("epoll's own code", re.compile(r"^(__)?ep_|^do_epoll|^__x64_sys_epoll|^epoll")),
     ("system-call entry and exit", re.compile(

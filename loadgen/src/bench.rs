@@ -512,9 +512,19 @@ impl Driver {
             // A handshake the kernel completed while this thread was busy elsewhere is
             // not a connect timeout: ask the socket before counting one. Without this, a
             // generator slowed down by its own `connect` calls would report connections
-            // "never accepted" that the server's kernel had queued at once.
-            if !conn.connected && stream.take_error().ok().flatten().is_none() {
-                conn.connected = stream.peer_addr().is_ok();
+            // "never accepted" that the server's kernel had queued at once. Found connected
+            // here, it sends at once: its writable event may still be on its way, and
+            // `on_writable` sends only for a connection it sees connect, so a client
+            // marked here and left would wait for an event that never comes (a connection
+            // per request stalled for good at the first tick that fell between a
+            // `connect` and its event).
+            if !conn.connected
+                && stream.take_error().ok().flatten().is_none()
+                && stream.peer_addr().is_ok()
+            {
+                conn.connected = true;
+                self.maybe_send(i);
+                continue;
             }
             // ANCHOR_END: connected_after_all
             let waiting_since = match conn.in_flight.front() {

@@ -199,3 +199,26 @@ fn abandoned_connections_leave_no_time_wait_on_the_generator_s_side() {
         .collect();
     assert!(closing.is_empty(), "the generator kept {} closing sockets", closing.len());
 }
+
+/// A connection per request keeps sending to the end of the run. The check that asks a
+/// socket whether its handshake completed (so a slow generator does not count a connect
+/// timeout) once marked a client connected without sending its request: the writable event
+/// that would have sent it found the client already connected and did nothing, and the
+/// client sat idle to the end. It happened at the first tick that fell between a `connect`
+/// and its event, a tenth of a second into the run, so a run of two seconds told it.
+#[test]
+fn a_connection_per_request_keeps_every_client_sending_to_the_end() {
+    let server = v4();
+    let run = BenchConfig { close: true, ..config(&server, 2, 2_500) };
+    let bench = std::thread::spawn(move || bench::run(&run));
+    // Requests answered in the run's last second: a client that stalled sends none.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1_400) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = server.stats().requests();
+    let summary = bench.join().expect("the bench thread").expect("the bench");
+    let late = server.stats().requests() - before;
+    assert!(late > 0, "no request in the run's last second: the clients stalled: {summary:?}");
+    assert_eq!(summary.errors.total(), 0, "{summary:?}");
+}
