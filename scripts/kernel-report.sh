@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# The report's kernel columns, for the chapter "What the kernel sees": the keep-alive,
-# idle-clients and C10k scenarios of `loadgen compare`, stored whole as
-# docs/src/results/kernel-report.md, and the C10k rows narrowed to what the kernel says of
-# them (errors, the accept queue, listen overflows, the verdict) as kernel-report-c10k.md.
-# About five minutes; nothing else should run meanwhile.
+# The report's kernel columns, for the chapter "What the kernel sees": the C10k rows of a
+# `loadgen compare` run narrowed to what the kernel says of them (errors, the accept queue,
+# listen overflows, the verdict), as docs/src/results/kernel-report-c10k.md. By default
+# from a fresh run of the keep-alive, idle-clients and C10k scenarios (about five minutes;
+# nothing else should run meanwhile); RESULTS=path/results.json narrows a run already made,
+# such as the one behind docs/src/results/report.md (its results.json, beside it in
+# target/compare after `loadgen compare`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p loadgen
+[ -n "${RESULTS:-}" ] || cargo build --release -q -p loadgen
 ulimit -n 20000
-if [ "${SKIP_RUN:-}" != 1 ]; then
+if [ -z "${RESULTS:-}" ]; then
   ./target/release/loadgen compare --only keep-alive,idle-clients,c10k --out target/compare-kernel
+  RESULTS=target/compare-kernel/results.json
 fi
-cp target/compare-kernel/report.md docs/src/results/kernel-report.md
-python3 - target/compare-kernel/results.json >docs/src/results/kernel-report-c10k.md <<'PY'
+python3 - "$RESULTS" >docs/src/results/kernel-report-c10k.md <<'PY'
 import json, sys
 
 results = json.load(open(sys.argv[1]))
@@ -26,4 +28,4 @@ for o in c10k["outcomes"]:
     print(f"| {o['version']} | {b['requests']} / {b['sent']} | {errors} | {queue} "
           f"| {listen['overflows']} | {o['verdict']['text']} |")
 PY
-echo "wrote docs/src/results/kernel-report.md and kernel-report-c10k.md"
+echo "wrote docs/src/results/kernel-report-c10k.md from $RESULTS"
