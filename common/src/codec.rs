@@ -153,8 +153,9 @@ pub enum ProtocolError {
     UnsupportedVersion(String),
     /// The head is not valid HTTP (httparse's verdict, or a rule of ours).
     BadRequest(String),
-    /// A transfer coding other than chunked (`gzip`, say), which this server does not
-    /// decode.
+    /// A transfer coding before the final `chunked` (`gzip, chunked`, say), which this
+    /// server does not decode: 501. A coding list that does not end in `chunked` is a
+    /// framing error instead (400), since the body's end could not be found.
     TransferEncoding(String),
     /// More than [`MAX_HEAD`] bytes of blank lines where a request should start.
     TooManyBlankLines,

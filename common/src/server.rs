@@ -10,9 +10,11 @@ pub use crate::shutdown::Shutdown;
 
 /// How long a request's head may take from its first byte, or its body may pause, when
 /// nobody says: 20 s. For scale: Tomcat's `connectionTimeout` is 60 s built in and 20 s in
-/// its shipped `server.xml`, but bounds something else, the wait after `accept` for the
-/// request line; nginx's `client_header_timeout` and `client_body_timeout` (60 s each)
-/// bound what this bounds.
+/// its shipped `server.xml`, but is a read timeout, the longest silence between two reads:
+/// from `accept` through the request line and headers, through the body too unless
+/// `disableUploadTimeout` is `false` (it is `true` by default), and the default of
+/// `keepAliveTimeout`; a head trickled in steadily never trips it. nginx's
+/// `client_header_timeout` and `client_body_timeout` (60 s each) bound what this bounds.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A version's settings: those every version shares, and its model's own in `model` (a
