@@ -270,8 +270,8 @@ pub const V5_REACTOR_PER_CORE: Version = Version {
 pub const V6_ASYNC: Version = Version {
     name: "v6-async",
     addr: "127.0.0.1:8088",
-    model: "tokio: a task per connection, written like v2, scheduled like v5 (with work \
-            stealing)",
+    model: "tokio: a task per connection, written like v2, run by a few worker threads \
+            with work stealing over one shared I/O driver",
     help: "v6-async: the same server on tokio. A task per connection, written as straight \
           as v2's thread per connection; tokio's runtime (worker threads with work \
           stealing, over one epoll-based I/O driver) does what v4 and v5 do by hand.",
