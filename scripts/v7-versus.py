@@ -31,6 +31,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -223,6 +224,8 @@ def low_load():
 
 
 def main():
+    # Stopped early (Ctrl-C, kill), the point's `finally` still stops its server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     for tool in ("wrk", "taskset", "nginx"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install wrk util-linux nginx-light")

@@ -1,12 +1,13 @@
-//! Waiting with `epoll(7)` (Linux 2.6, 2002): the interest list lives in the kernel.
+//! Waiting with `epoll(7)` (merged in Linux 2.5.44, 2002; first stable in 2.6.0, 2003): the
+//! interest list lives in the kernel.
 //!
 //! `epoll_ctl` adds, changes or removes one descriptor, once, not on every wait. The
 //! kernel then keeps a ready list, filled by the sockets themselves as data arrives, and
 //! `epoll_wait` copies out only that list. Cost per wait: O(ready), however many are
 //! watched, which is why ten thousand idle connections cost it nothing. The price is a
 //! system call per change of interest: v4-nio pays one `epoll_ctl` per hand-off to a
-//! worker, to re-arm the socket; this loop pays one only when a connection starts or
-//! stops waiting to write.
+//! worker, to re-arm the socket; this loop pays one when a connection arrives (an ADD) and
+//! two when it starts or stops waiting to write (an ADD that fails with EEXIST, then MOD).
 //!
 //! Level- or edge-triggered is one flag, [`Trigger`]. Level-triggered reports a
 //! descriptor at every wait while it is readable; edge-triggered only when something new

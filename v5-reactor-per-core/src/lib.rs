@@ -1,4 +1,5 @@
-//! v5-reactor-per-core: an event loop per core, as nginx and Netty do it.
+//! v5-reactor-per-core: an event loop per core, as nginx's workers do it (Netty's event
+//! loop group is the same design, by default with two loops per core).
 //!
 //! Changed from v4: no acceptor thread, no poller handing connections to a pool. `--loops`
 //! threads (one per core by default) each own a `mio::Poll`, a listening socket of their
@@ -6,14 +7,17 @@
 //! sockets by a hash of their addresses), and every connection they accept, for its whole
 //! life. A ready connection is served right there, by the same turn v4's workers run
 //! ([`common::evented::Connection::serve_turn`]): no channel send, no wake-up, no
-//! `epoll_ctl` re-arm per request, and no lock on the request path. The loop is
-//! [`common::event_loop`], the one v4-syscalls runs on a single thread; what is v5's own is
-//! a loop per core, a socket per loop, and [`waiter::Mio`], what the loop waits with.
+//! `epoll_ctl` re-arm per request, and no lock on the request path. What the loops still
+//! share per request is one atomic add, the process-wide request count in [`Stats`]. The
+//! loop is [`common::event_loop`], the one v4-syscalls runs on a single thread; what is
+//! v5's own is a loop per core, a socket per loop, and [`waiter::Mio`], what the loop
+//! waits with.
 //!
 //! What it gives up: handlers run on the loop, so a blocking (`/sleep`) or CPU-heavy
 //! (`/cpu`) request stalls every connection of its loop, and only those; and connections
 //! are spread by a hash, not by load, so a busy loop keeps receiving its share of
-//! newcomers while another idles. Version 6 moves the same design behind async/await.
+//! newcomers while another idles. Version 6 writes a connection as straight-line async
+//! code on tokio, whose worker threads share one I/O driver instead of a loop each.
 //!
 //! `/stats` shows each loop under `model.loops`. Run it with
 //! `cargo run -p v5-reactor-per-core` (port 8087; `--loops N`, `--max-connections N`).
