@@ -17,8 +17,8 @@ Server CPU per request is the server's user + system time from /proc (nginx's wo
 summed) over the requests answered, the figure that noise disturbs least; "busy" is the
 generator's own CPU over the wall time (100% = one core). Then, at 64 connections, the
 system-call census of each (`loadgen syscalls`, perf counting every call). Last, the
-latency at low load (an open loop of 2,000 requests a second over 8 connections), where
-v7's batching wait (`--batch-wait-us`) is a cost rather than a saving.
+latency at low load (closed loop, 1 and 4 connections: one round trip each), where v7's
+batching wait (`--batch-wait-us`) may cost rather than save.
 
     python3 scripts/v7-versus.py                 # 3 rounds, about 15 minutes
     ROUNDS=1 python3 scripts/v7-versus.py        # a first look
@@ -200,27 +200,33 @@ LOW_LOAD = [
 
 
 def low_load():
-    print("$ loadgen bench -c 8 --rate 2000 -d 5s   # open loop: latency from when each "
-          "request was due")
-    print(f"{'round':<6} {'server':<40} {'p50':>8} {'p99':>8} {'p99.9':>8} {'CPU/req':>9}")
+    """Closed loop with 1 and 4 connections: each latency is one round trip, with no
+    schedule in it. (An open loop's latencies here would be the generator's: it wakes
+    for its schedule with millisecond timeouts, so every request would carry up to a
+    millisecond of its lateness.)"""
+    print("$ loadgen bench -c 1 (and -c 4) -d 5s   # closed loop: a latency is one round trip")
+    print(f"{'round':<6} {'conns':>5} {'server':<40} {'p50':>8} {'p99':>8} {'p99.9':>8} "
+          f"{'req/s':>8} {'CPU/req':>9}")
     for round_ in range(1, ROUNDS + 1):
-        for name, options in LOW_LOAD:
-            server = Server(name, options, False)
-            try:
-                c0 = server.cpu()
-                out = subprocess.run(
-                    [LOADGEN, "bench", "--addr", server.addr, "-c", "8", "--rate", "2000",
-                     "-d", DURATION, "--json"],
-                    capture_output=True, text=True, check=True).stdout
-                c1 = server.cpu()
-            finally:
-                server.stop()
-            summary = json.loads(out.strip().splitlines()[-1])
-            latency = summary["latency_us"]
-            label = " ".join([name, *options])
-            cpu = (c1 - c0) * 1e6 / max(summary["requests"], 1)
-            print(f"{round_:<6} {label:<40} {latency['p50']:>5} µs {latency['p99']:>5} µs "
-                  f"{latency['p999']:>5} µs {cpu:>6.1f} µs", flush=True)
+        for connections in (1, 4):
+            for name, options in LOW_LOAD:
+                server = Server(name, options, False)
+                try:
+                    c0 = server.cpu()
+                    out = subprocess.run(
+                        [LOADGEN, "bench", "--addr", server.addr, "-c", str(connections),
+                         "-d", DURATION, "--json"],
+                        capture_output=True, text=True, check=True).stdout
+                    c1 = server.cpu()
+                finally:
+                    server.stop()
+                summary = json.loads(out.strip().splitlines()[-1])
+                latency = summary["latency_us"]
+                label = " ".join([name, *options])
+                cpu = (c1 - c0) * 1e6 / max(summary["requests"], 1)
+                print(f"{round_:<6} {connections:>5} {label:<40} {latency['p50']:>5} µs "
+                      f"{latency['p99']:>5} µs {latency['p999']:>5} µs "
+                      f"{summary['requests_per_sec']:>8.0f} {cpu:>6.1f} µs", flush=True)
 
 
 def main():
