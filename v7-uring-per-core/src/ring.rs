@@ -350,10 +350,12 @@ impl Uring {
 
     // ANCHOR: submit_and_wait
     /// Submits everything this turn queued (sends, re-armed receives, cancels) and waits
-    /// for completions, in one `io_uring_enter`: at most until the next sweep is due, and,
-    /// under load (the last wait returned several), for up to `batch_wait` after the
-    /// first, so that the completions of the sends just submitted and the next requests
-    /// come back together (the kernel's `min_wait`, Linux 6.12).
+    /// for completions, in one `io_uring_enter`: at most until the next sweep is due. Under
+    /// load (the last wait returned several) it asks for [`WANT`] completions with the
+    /// kernel's `min_wait` (Linux 6.12) set to `batch_wait`: the wait returns once `WANT`
+    /// are in, or `batch_wait` after it began if any have come, or else at the first one;
+    /// so the completions of the sends just submitted and the next requests come back
+    /// together.
     fn enter(&mut self) -> io::Result<()> {
         let until_sweep = SWEEP_EVERY.saturating_sub(self.last_sweep.elapsed());
         let timeout = Timespec::from(until_sweep.max(self.settings.batch_wait).max(MIN_WAIT));
