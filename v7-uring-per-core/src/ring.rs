@@ -7,7 +7,7 @@
 //! * the bytes a send points into (`Conn::outgoing`) are the kernel's until that send
 //!   completes: they are never touched, moved or freed before;
 //! * a receive points into nothing of the connection: it takes a buffer of the ring's
-//!   [`BufRing`] when bytes arrive, and the buffer is ours from its completion until we
+//!   `BufRing` when bytes arrive, and the buffer is ours from its completion until we
 //!   recycle it, which is at once, after copying the bytes into the session's inbox;
 //! * a connection (its socket, its outgoing bytes) is freed only when its count of
 //!   operations in flight is back to zero: closing it first cancels them.
