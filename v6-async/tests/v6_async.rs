@@ -76,8 +76,7 @@ fn a_blocking_handler_stalls_a_v5_loop_but_not_v6_with_spawn() {
 // ANCHOR: limit
 /// v6's own limit, pinned: with handlers inline, as many blocking requests as the runtime
 /// has workers stall every other task. The code looks non-blocking; the handler is not.
-/// (One can be enough: `tests/work_stealing.rs` shows a single blocking handler on a
-/// kept-alive connection leaving nobody to poll the I/O driver.)
+/// (One can be enough, on a quiet server: see the chapter, "Blocking inside async".)
 #[test]
 fn limit_blocking_inline_handlers_starve_the_runtime() {
     let server = v6(2, Blocking::Inline);

@@ -1,15 +1,13 @@
 //! What tokio's scheduler does when one of its workers blocks: the tasks queued on that
-//! worker are stolen by an idle one (all but the one in its LIFO slot), but a worker that
-//! took a socket's readiness from the I/O driver and then blocks leaves nobody polling the
-//! driver, so every connection waits. Both tests fail if the scheduler changes how it
-//! does either; the first also shows, with one worker, what it asserts without stealing.
+//! worker are stolen by an idle one, all but the one in its LIFO slot. The test fails if
+//! the scheduler stops doing either, and shows, with one worker, what happens without
+//! stealing.
 
 use std::sync::mpsc;
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use common::testkit::{Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, wait_until};
-use v6_async::{Blocking, Config, Model, SERVER, run};
+use common::testkit::TIMEOUT;
 
 /// The runtime as `v6_async::run` builds it.
 fn runtime(workers: usize) -> tokio::runtime::Runtime {
@@ -78,47 +76,3 @@ fn an_idle_worker_steals_the_tasks_queued_on_a_blocked_one() {
     assert!(runs.iter().all(|r| !r.during_the_block), "ran with its only worker blocked: {runs:?}");
 }
 // ANCHOR_END: stealing
-
-fn v6(workers: usize, blocking: Blocking) -> TestServer {
-    TestServer::start(SERVER, Config::new(Model { workers, blocking, ..Model::default() }), run)
-}
-
-// ANCHOR: driver
-/// What stealing does not cover. Four kept-alive connections and a fifth, all idle; the
-/// fifth asks for `/sleep`. The worker that took its readiness from the I/O driver had one
-/// task to run, so it woke nobody and ran it, and the handler blocks it: no worker waits
-/// in the driver, so no other socket's readiness is read. The others and a newcomer are
-/// answered only when the handler returns, though the runtime has a second worker.
-#[test]
-fn one_blocking_handler_on_a_kept_alive_connection_stalls_every_connection() {
-    let server = v6(2, Blocking::Inline);
-    let mut others: Vec<Client> = (0..4).map(|_| Client::connect(server.addr()).unwrap()).collect();
-    let mut sleeper = Client::connect(server.addr()).unwrap();
-    for client in others.iter_mut().chain([&mut sleeper]) {
-        assert_eq!(client.line("GET /hello").unwrap(), "200 Hello, World!");
-    }
-    thread::sleep(Duration::from_millis(100)); // every task back to waiting for its socket
-
-    let requests = server.stats().requests();
-    sleeper.send(b"GET /sleep?ms=4000\n").unwrap();
-    assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
-    for client in &mut others {
-        client.send(b"GET /hello\n").unwrap();
-    }
-    let deadline = Instant::now() + NO_ANSWER_WAIT;
-    for client in &mut others {
-        let left = deadline.saturating_duration_since(Instant::now());
-        client.set_timeout(left.max(Duration::from_millis(1))).unwrap();
-        assert!(client.read_line().is_err(), "answered while the handler blocked a worker");
-    }
-    assert!(!answered_within(server.addr(), Duration::from_millis(200)), "a newcomer was");
-
-    // Once the handler returns, everyone is served.
-    sleeper.set_timeout(TIMEOUT).unwrap();
-    assert_eq!(sleeper.read_line().unwrap(), "200 slept 4000 ms");
-    for client in &mut others {
-        client.set_timeout(TIMEOUT).unwrap();
-        assert_eq!(client.read_line().unwrap(), "200 Hello, World!");
-    }
-}
-// ANCHOR_END: driver
