@@ -29,8 +29,8 @@ pub use scenarios::{Starvation, starvation, thread_growth, threads_named};
 pub use server::{RunFn, TestServer};
 pub use shutdown::{check_graceful_shutdown, check_second_signal_exits_at_once, spawn_binary};
 pub use sockets::{
-    connections_to, listening_socket_inode, listening_sockets_on, open_sockets_on, server_has_read,
-    socket_inodes, socket_states_to,
+    Ends, connections_to, ends, listening_socket_inode, listening_sockets_on, open_sockets_on,
+    server_has_read, socket_inodes, socket_states_to,
 };
 
 /// How long a test waits for anything that should happen. Generous, because the machine

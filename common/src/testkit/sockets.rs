@@ -5,7 +5,7 @@
 use std::io;
 use std::net::TcpStream;
 
-use crate::kernel::{self, End, TcpState};
+use crate::kernel::{self, End, TcpSocket, TcpState};
 
 /// The states of a connection that neither side has begun to close, or that only the
 /// other side has: what a server still holds open.
@@ -41,20 +41,33 @@ pub fn socket_states_to(port: u16) -> io::Result<Vec<String>> {
     Ok(sockets.iter().map(|s| format!("{:02X}", s.state as u8)).collect())
 }
 
+/// The two ends of one loopback connection, as the kernel shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ends {
+    /// The side of the test's own socket.
+    pub client: TcpSocket,
+    /// The server's side: accepted, or still in the accept queue.
+    pub server: TcpSocket,
+}
+
+/// Both ends of `client`'s connection, in any state; `None` once either end has gone from
+/// the kernel's tables (a reset, or both sides closed).
+pub fn ends(client: &TcpStream) -> io::Result<Option<Ends>> {
+    let (local, remote) = (client.local_addr()?.port(), client.peer_addr()?.port());
+    let ours = kernel::tcp_sockets(&TcpState::ALL, End::Local(local))?;
+    let theirs = kernel::tcp_sockets(&TcpState::ALL, End::Local(remote))?;
+    let client = ours.into_iter().find(|s| s.remote_port == remote);
+    let server = theirs.into_iter().find(|s| s.remote_port == local);
+    Ok(client.zip(server).map(|(client, server)| Ends { client, server }))
+}
+
 /// Whether the server has read everything `client` sent it: the server's kernel has
 /// acknowledged every byte (nothing left in the client's send queue) and the server's
 /// side of the connection has nothing left to read. A connection still in the accept
 /// queue keeps its bytes unread, so this also says it was accepted. False if the kernel
 /// shows no such connection.
 pub fn server_has_read(client: &TcpStream) -> io::Result<bool> {
-    let (local, remote) = (client.local_addr()?.port(), client.peer_addr()?.port());
-    let ours = kernel::tcp_sockets(&OPEN, End::Local(local))?;
-    let theirs = kernel::tcp_sockets(&OPEN, End::Local(remote))?;
-    let sent = ours.iter().find(|s| s.remote_port == remote);
-    let unread = theirs.iter().find(|s| s.remote_port == local);
-    Ok(
-        matches!((sent, unread), (Some(sent), Some(unread)) if sent.send_q == 0 && unread.recv_q == 0),
-    )
+    Ok(ends(client)?.is_some_and(|e| e.client.send_q == 0 && e.server.recv_q == 0))
 }
 
 /// The inode of a socket listening on TCP `port`: what a process's descriptor for that
