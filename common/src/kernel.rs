@@ -228,9 +228,9 @@ const REQUEST: usize = 56;
 const MESSAGE: usize = 72;
 
 /// Asks the kernel for every TCP socket of `family` in a state of `mask` (bit `1 << state`)
-/// with the port, and appends each to `found`. The port goes in the request, so the kernel skips the others (it
-/// checks it for listeners and established sockets alike); it is checked again here, in
-/// case an older kernel does not.
+/// with the port, and appends each to `found`. The port goes in the request, so the kernel
+/// skips the others (it checks it for listeners and established sockets alike); it is
+/// checked again here, in case an older kernel does not.
 fn dump(family: u8, mask: u32, end: End, found: &mut Vec<TcpSocket>) -> io::Result<()> {
     let fd = socket::socket(
         AddressFamily::Netlink,
