@@ -8,6 +8,11 @@
 //! [`Client`] (`client.rs`), the chapters' scenarios (`scenarios.rs`), socket states
 //! (`sockets.rs`), the shutdown checks (`shutdown.rs`), the browser (`browser.rs`) and
 //! transcripts. Here: the waits, and opening connections.
+//!
+//! Not only for tests: `harness` and `loadgen` ship with the feature, for [`ChildServer`]
+//! (each server in a process of its own), [`Client`] and the socket readers. It stays one
+//! feature because they are the same helpers; what no server's binary needs stays out of
+//! the servers either way.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};

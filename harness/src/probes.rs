@@ -111,21 +111,27 @@ pub(crate) fn reset_mid_response(server: &ChildServer) -> io::Result<Outcome> {
     Ok(if answered_within(addr, TIMEOUT) { Outcome::Dropped } else { Outcome::OthersWaited })
 }
 
+/// How long the client that stops reading stays silent: past the servers' 2 s idle (and
+/// write) timeout, with room to spare. A blocking write can take twice the timeout to
+/// fail (the first `write` that times out returns the bytes it did copy, and only the
+/// next one reports the timeout), and any progress restarts it. Counted from the connect,
+/// not from when answers start to back up: from there, 6 s let v2-process finish writing
+/// in one run of eight.
+const SILENCE: Duration = Duration::from_millis(6_500);
+
 pub(crate) fn stops_reading(server: &ChildServer) -> io::Result<Outcome> {
     let addr = server.addr();
     let mut c = connect_with_small_window(addr)?;
+    let silent_from = Instant::now();
     let uploader = upload_in_background(&c, &post_echo_requests(8))?;
-    // Until the server has answered more than the client takes in (bytes wait in both
-    // queues: the window is shut), it is not yet blocked (or waiting) on its write. A
-    // server that never gets there is judged all the same by what follows.
-    let _ = wait_until(TIMEOUT, || window_shut(&c));
+    // The newcomer comes once the server's answers back up (it is blocked, or about to
+    // be, on its write). A server that never gets there is judged all the same by what
+    // follows.
+    let _ = wait_until(TIMEOUT, || answers_back_up(&c));
     let others_served = answered_within(addr, PROMPT);
-    // Stay silent past the servers' 2 s idle (and write) timeout (the silence is the
-    // fault), then read what
-    // there is: a server that gave up on us ends the stream early. A blocking
-    // write can take twice the timeout to fail: the first `write` that times out
-    // returns the bytes it did copy, and only the next one reports the timeout.
-    std::thread::sleep(Duration::from_secs(6));
+    // The silence is the fault: the client reads nothing for SILENCE from its connect,
+    // then reads what there is, and a server that gave up on it ends the stream early.
+    std::thread::sleep(SILENCE.saturating_sub(silent_from.elapsed()));
     let received = read_until_quiet(&mut c);
     drop(c);
     let _ = uploader.join();
@@ -346,11 +352,10 @@ fn read_after_close_decision(addr: SocketAddr, bytes: Vec<u8>) -> io::Result<Vec
     c.set_read_timeout(Some(TIMEOUT))?;
     let uploader = upload_in_background(&c, &bytes)?;
     // The server has decided when its side is no longer open (its FIN or reset has
-    // reached the client), or, with answers larger than the client's window, once it is
-    // waiting for the client to read them. A server that does neither is judged by the
-    // read all the same.
+    // reached the client), or, with answers larger than the client takes in at once,
+    // once they back up. A server that does neither is judged by the read all the same.
     let decided = || match ends(&c) {
-        Ok(Some(e)) => e.client.state != TcpState::Established || window_shut(&c),
+        Ok(Some(e)) => e.client.state != TcpState::Established || answers_back_up(&c),
         Ok(None) => true,
         Err(_) => false,
     };
@@ -515,10 +520,10 @@ fn closed_by_server(stream: &mut TcpStream) -> bool {
 /// Connects with a 256 KiB receive buffer, set before the handshake so the kernel cannot
 /// grow it: eight 1 MiB answers then overflow what the server's socket (at most 4 MiB
 /// here) and ours can hold, however the loopback's buffers are tuned.
-/// Whether the server has sent more than `client` takes in: bytes wait unread on the
-/// client's side and unacknowledged on the server's, so the server's writes block (or
-/// would block) until the client reads.
-fn window_shut(client: &TcpStream) -> bool {
+/// Whether the server's answers back up: bytes wait unread on `client`'s side while more
+/// wait unacknowledged on the server's, so its writes will soon block (or would block)
+/// until the client reads.
+fn answers_back_up(client: &TcpStream) -> bool {
     ends(client).is_ok_and(|e| e.is_some_and(|e| e.client.recv_q > 0 && e.server.send_q > 0))
 }
 
