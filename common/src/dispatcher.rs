@@ -11,7 +11,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::codec::Request;
-use crate::handlers;
 use crate::response::Response;
 use crate::stats::Stats;
 
@@ -104,7 +103,9 @@ impl HandlerMapping {
     }
 }
 
-/// Routes every request of a server to its handler and counts it.
+/// Routes every request of a server to its handler and counts it. The mechanism only: it
+/// knows no route. The built-in ones, and `Dispatcher::with_builtin_routes`, are the
+/// application's, in [`handlers`](crate::handlers).
 #[derive(Debug)]
 pub struct Dispatcher {
     mapping: HandlerMapping,
@@ -114,12 +115,6 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(mapping: HandlerMapping, stats: Arc<Stats>) -> Self {
         Self { mapping, stats }
-    }
-
-    /// The built-in routes (`/hello`, `/echo`, `/sleep`, `/cpu`, `/stats`) for `server`.
-    pub fn with_builtin_routes(server: &'static str) -> Self {
-        let stats = Stats::new(server);
-        Self::new(handlers::builtin_routes(&stats), stats)
     }
 
     pub fn stats(&self) -> &Arc<Stats> {

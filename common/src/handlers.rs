@@ -1,15 +1,19 @@
 //! The built-in routes every version serves, each chosen to make one behaviour visible:
-//! `/` a live page charting `/stats` in the browser, `/hello` the baseline, `/echo` bodies and query strings, `/sleep` a thread pinned by
-//! blocking work (a database call), `/cpu` a thread kept busy computing, `/stats` the
-//! server's own figures while load runs, and `/panic` a handler with a bug (it panics; the
-//! dispatcher answers 500 and the server goes on).
+//! `/` a live page charting `/stats` in the browser, `/hello` the baseline, `/echo` bodies
+//! and query strings, `/sleep` a thread pinned by blocking work (a database call), `/cpu` a
+//! thread kept busy computing, `/stats` the server's own figures while load runs, and
+//! `/panic` a handler with a bug (it panics; the dispatcher answers 500 and the server goes
+//! on).
+//!
+//! This is the application on top of [`dispatcher`](crate::dispatcher), which knows no
+//! route: the imports run one way, from here to there.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::Request;
-use crate::dispatcher::HandlerMapping;
+use crate::dispatcher::{Dispatcher, HandlerMapping};
 use crate::response::Response;
 use crate::stats::Stats;
 
@@ -20,6 +24,20 @@ pub const LIVE_PAGE: &str = include_str!("live.html");
 /// The longest `/sleep` or `/cpu` a request can ask for, in milliseconds.
 pub const MAX_WORK_MS: u64 = 10_000;
 
+/// Every version's dispatcher is built here. The constructor is a method of [`Dispatcher`]
+/// so callers write `Dispatcher::with_builtin_routes(name)`, but it lives with the routes
+/// it installs, so that `dispatcher.rs` does not import the application built on it.
+impl Dispatcher {
+    /// A dispatcher for `server` serving every route of [`builtin_routes`]: `/`, `/hello`,
+    /// `/echo`, `/sleep`, `/cpu`, `/stats` and `/panic`.
+    pub fn with_builtin_routes(server: &'static str) -> Self {
+        let stats = Stats::new(server);
+        Self::new(builtin_routes(&stats), stats)
+    }
+}
+
+/// The built-in routes, `/stats` reading `stats`: for a test that adds a route of its own
+/// before building its [`Dispatcher`].
 pub fn builtin_routes(stats: &Arc<Stats>) -> HandlerMapping {
     let stats = Arc::clone(stats);
     HandlerMapping::new()
@@ -129,7 +147,6 @@ fn thread_cpu_time() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dispatcher::Dispatcher;
     use std::time::Instant;
 
     fn answer(target: &str) -> (u16, String) {

@@ -75,7 +75,7 @@ pub struct ContextSwitches {
 /// The accept queues of the sockets listening on `port` (IPv4 and IPv6).
 pub fn accept_queue(port: u16) -> io::Result<AcceptQueue> {
     let mut queue = AcceptQueue::default();
-    for socket in sockets(TCP_LISTEN, Port::Local(port))? {
+    for socket in tcp_sockets(&[TcpState::Listen], End::Local(port))? {
         queue.listeners += 1;
         queue.queued += socket.recv_q;
         queue.cap += socket.send_q;
@@ -86,20 +86,20 @@ pub fn accept_queue(port: u16) -> io::Result<AcceptQueue> {
 /// The connections established on the server's side of `port`: its open connections,
 /// accepted or still queued.
 pub fn established(port: u16) -> io::Result<u64> {
-    Ok(sockets(TCP_ESTABLISHED, Port::Local(port))?.len() as u64)
+    Ok(tcp_sockets(&[TcpState::Established], End::Local(port))?.len() as u64)
 }
 
 /// The inodes of the sockets listening on `port`, by which `/proc/<pid>/fd` names them
 /// (`socket:[inode]`): how a watcher finds the process that listens.
 pub fn listener_inodes(port: u16) -> io::Result<Vec<u64>> {
-    Ok(sockets(TCP_LISTEN, Port::Local(port))?.iter().map(|s| s.inode).collect())
+    Ok(tcp_sockets(&[TcpState::Listen], End::Local(port))?.iter().map(|s| s.inode).collect())
 }
 
 /// The sockets of `port` in TIME_WAIT, on either side.
 pub fn time_wait(port: u16) -> io::Result<TimeWait> {
     Ok(TimeWait {
-        local: sockets(TCP_TIME_WAIT, Port::Local(port))?.len() as u64,
-        remote: sockets(TCP_TIME_WAIT, Port::Remote(port))?.len() as u64,
+        local: tcp_sockets(&[TcpState::TimeWait], End::Local(port))?.len() as u64,
+        remote: tcp_sockets(&[TcpState::TimeWait], End::Remote(port))?.len() as u64,
     })
 }
 
@@ -140,32 +140,75 @@ fn parse_netstat(text: &str) -> io::Result<ListenCounters> {
 }
 // ANCHOR_END: netstat
 
-// The states as the kernel numbers them (include/net/tcp_states.h).
-const TCP_ESTABLISHED: u8 = 1;
-const TCP_TIME_WAIT: u8 = 6;
-const TCP_LISTEN: u8 = 10;
+/// A TCP socket's state, numbered as the kernel numbers them (`include/net/tcp_states.h`;
+/// `/proc/net/tcp` prints the same numbers in hex).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpState {
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Close = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listen = 10,
+    Closing = 11,
+    NewSynRecv = 12,
+}
+
+impl TcpState {
+    /// Every state, in the kernel's order.
+    pub const ALL: [TcpState; 12] = [
+        Self::Established,
+        Self::SynSent,
+        Self::SynRecv,
+        Self::FinWait1,
+        Self::FinWait2,
+        Self::TimeWait,
+        Self::Close,
+        Self::CloseWait,
+        Self::LastAck,
+        Self::Listen,
+        Self::Closing,
+        Self::NewSynRecv,
+    ];
+
+    fn from_kernel(number: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| *state as u8 == number)
+    }
+}
 
 /// Which end of a socket must have the port.
-#[derive(Debug, Clone, Copy)]
-enum Port {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The socket's own port: a server's side of its connections, and its listeners.
     Local(u16),
+    /// The port it is connected to: a client's side of its connections to a server there.
     Remote(u16),
 }
 
-/// One socket as `sock_diag` describes it: its queues and inode, and nothing else this
-/// module needs.
-#[derive(Debug, Clone, Copy)]
-struct DiagSocket {
-    recv_q: u32,
-    send_q: u32,
-    inode: u64,
+/// One TCP socket as `sock_diag` describes it, as much of it as the workspace reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSocket {
+    pub state: TcpState,
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// A listener's accept queue; a connection's bytes received and not yet read.
+    pub recv_q: u32,
+    /// A listener's accept-queue cap; a connection's bytes sent and not yet acknowledged.
+    pub send_q: u32,
+    pub inode: u64,
 }
 
-/// The sockets in `state` whose port matches, IPv4 then IPv6.
-fn sockets(state: u8, port: Port) -> io::Result<Vec<DiagSocket>> {
+/// The TCP sockets in one of `states` whose `end` has the port, IPv4 then IPv6: `ss -tan`
+/// for one port, and what every socket count of the workspace is read from.
+pub fn tcp_sockets(states: &[TcpState], end: End) -> io::Result<Vec<TcpSocket>> {
+    let mask = states.iter().fold(0u32, |mask, state| mask | 1 << *state as u8);
     let mut found = Vec::new();
     for family in [nix::libc::AF_INET as u8, nix::libc::AF_INET6 as u8] {
-        dump(family, state, port, &mut found)?;
+        dump(family, mask, end, &mut found)?;
     }
     Ok(found)
 }
@@ -184,20 +227,20 @@ const REQUEST: usize = 56;
 /// `idiag_rqueue` at 56, `idiag_wqueue` at 60, the owner's uid, and `idiag_inode` at 68.
 const MESSAGE: usize = 72;
 
-/// Asks the kernel for every TCP socket of `family` in `state` with the port, and appends
-/// each to `found`. The port goes in the request, so the kernel skips the others (it
-/// checks it for listeners and established sockets alike); it is checked again here, in
-/// case an older kernel does not.
-fn dump(family: u8, state: u8, port: Port, found: &mut Vec<DiagSocket>) -> io::Result<()> {
+/// Asks the kernel for every TCP socket of `family` in a state of `mask` (bit `1 << state`)
+/// with the port, and appends each to `found`. The port goes in the request, so the kernel
+/// skips the others (it checks it for listeners and established sockets alike); it is
+/// checked again here, in case an older kernel does not.
+fn dump(family: u8, mask: u32, end: End, found: &mut Vec<TcpSocket>) -> io::Result<()> {
     let fd = socket::socket(
         AddressFamily::Netlink,
         socket::SockType::Raw,
         SockFlag::SOCK_CLOEXEC,
         SockProtocol::NetlinkSockDiag,
     )?;
-    let (sport, dport) = match port {
-        Port::Local(p) => (p, 0),
-        Port::Remote(p) => (0, p),
+    let (sport, dport) = match end {
+        End::Local(p) => (p, 0),
+        End::Remote(p) => (0, p),
     };
     let mut request = Vec::with_capacity(NLMSG_HEADER + REQUEST);
     request.extend(((NLMSG_HEADER + REQUEST) as u32).to_ne_bytes());
@@ -206,7 +249,7 @@ fn dump(family: u8, state: u8, port: Port, found: &mut Vec<DiagSocket>) -> io::R
     request.extend(1u32.to_ne_bytes()); // sequence number
     request.extend(0u32.to_ne_bytes()); // port id: the kernel assigns ours
     request.extend([family, nix::libc::IPPROTO_TCP as u8, 0, 0]);
-    request.extend((1u32 << state).to_ne_bytes());
+    request.extend(mask.to_ne_bytes());
     request.extend(sport.to_be_bytes());
     request.extend(dport.to_be_bytes());
     request.resize(NLMSG_HEADER + REQUEST, 0); // addresses, interface, cookie: any
@@ -234,25 +277,34 @@ fn dump(family: u8, state: u8, port: Port, found: &mut Vec<DiagSocket>) -> io::R
                 }
                 SOCK_DIAG_BY_FAMILY if size >= NLMSG_HEADER + MESSAGE => {
                     let body = &buffer[at + NLMSG_HEADER..at + size];
-                    let local = u16::from_be_bytes([body[4], body[5]]);
-                    let remote = u16::from_be_bytes([body[6], body[7]]);
-                    let wanted = match port {
-                        Port::Local(p) => local == p,
-                        Port::Remote(p) => remote == p,
-                    };
-                    if body[1] == state && wanted {
-                        found.push(DiagSocket {
-                            recv_q: u32_at(body, 56)?,
-                            send_q: u32_at(body, 60)?,
-                            inode: u64::from(u32_at(body, 68)?),
-                        });
-                    }
+                    found.extend(parse_message(body, mask, end)?);
                 }
                 _ => {}
             }
             at += size.next_multiple_of(4);
         }
     }
+}
+
+/// The socket an `inet_diag_msg` describes, if it is in a state of `mask` and its `end`
+/// has the port.
+fn parse_message(body: &[u8], mask: u32, end: End) -> io::Result<Option<TcpSocket>> {
+    let local_port = u16::from_be_bytes([body[4], body[5]]);
+    let remote_port = u16::from_be_bytes([body[6], body[7]]);
+    let wanted = match end {
+        End::Local(p) => local_port == p,
+        End::Remote(p) => remote_port == p,
+    };
+    let state = TcpState::from_kernel(body[1]).filter(|s| mask & 1 << *s as u8 != 0);
+    let (Some(state), true) = (state, wanted) else { return Ok(None) };
+    Ok(Some(TcpSocket {
+        state,
+        local_port,
+        remote_port,
+        recv_q: u32_at(body, 56)?,
+        send_q: u32_at(body, 60)?,
+        inode: u64::from(u32_at(body, 68)?),
+    }))
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> io::Result<u32> {
@@ -323,6 +375,32 @@ mod tests {
             seen = time_wait(port).unwrap();
         }
         assert_eq!(seen, TimeWait { local: 1, remote: 0 });
+    }
+
+    #[test]
+    fn each_end_of_a_connection_shows_its_queues() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        std::io::Write::write_all(&mut client, b"unread").unwrap();
+        let client_port = client.local_addr().unwrap().port();
+        let states = [TcpState::Established, TcpState::CloseWait];
+        let mut theirs = tcp_sockets(&states, End::Remote(port)).unwrap();
+        assert_eq!(theirs.len(), 1, "{theirs:?}");
+        assert_eq!((theirs[0].local_port, theirs[0].remote_port), (client_port, port));
+        // Loopback delivers as it sends, and acknowledges as it receives: the bytes wait
+        // in the server's receive queue, not in the client's send queue.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut ours = tcp_sockets(&states, End::Local(port)).unwrap();
+        while (ours[0].recv_q, theirs[0].send_q) != (6, 0) {
+            assert!(std::time::Instant::now() < deadline, "{ours:?} {theirs:?}");
+            std::thread::sleep(Duration::from_millis(1));
+            ours = tcp_sockets(&states, End::Local(port)).unwrap();
+            theirs = tcp_sockets(&states, End::Remote(port)).unwrap();
+        }
+        assert_eq!(ours[0].state, TcpState::Established);
+        assert!(tcp_sockets(&[TcpState::Listen], End::Remote(port)).unwrap().is_empty());
     }
 
     /// What the report relies on for a thread per connection: the switches of a thread

@@ -40,23 +40,34 @@ impl LimitLatch {
         self.count.load(Ordering::Acquire)
     }
 
-    /// Takes a permit, waiting while `max` are out (counting the wait in `waits`, once).
-    /// None once shutdown is triggered.
+    /// [`acquire_or_wait`](Self::acquire_or_wait), counting a wait in `waits`: the call
+    /// v4-nio's acceptor makes. A convenience only; the latch itself keeps no statistics.
     pub fn acquire(self: &Arc<Self>, shutdown: &Shutdown, waits: &Counter) -> Option<Permit> {
+        self.acquire_or_wait(shutdown, || waits.bump())
+    }
+
+    /// Takes a permit, waiting while `max` are out. `on_wait` runs once, when the wait
+    /// begins: a caller that counts the waits shows one as soon as it starts, not only
+    /// once a close ends it (which may be never, if shutdown comes first). None once
+    /// shutdown is triggered.
+    pub fn acquire_or_wait(
+        self: &Arc<Self>,
+        shutdown: &Shutdown,
+        on_wait: impl FnOnce(),
+    ) -> Option<Permit> {
         // Before the lock: a shutdown already triggered calls the waker at once, and the
         // waker takes the lock.
         self.wake_on(shutdown);
         // The lock only pairs the condition variable with the count; it guards no data,
         // so a poisoned lock is as good as a clean one.
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut waited = false;
+        let mut on_wait = Some(on_wait);
         while self.count() >= self.max {
             if shutdown.is_triggered() {
                 return None;
             }
-            if !waited {
-                waited = true;
-                waits.bump();
+            if let Some(on_wait) = on_wait.take() {
+                on_wait();
                 tracing::info!(max = self.max, "connection cap reached; waiting for a close");
             }
             // Woken by a close (`release`) or by the shutdown, which sets its flag first.
@@ -116,10 +127,18 @@ mod tests {
 
     /// Starts a thread that waits for a permit of `latch`, and says what it got.
     fn waiter(latch: &Arc<LimitLatch>, shutdown: &Shutdown) -> mpsc::Receiver<bool> {
-        let (latch, shutdown) = (Arc::clone(latch), shutdown.clone());
+        waiter_counting(latch, shutdown, &Counter::default())
+    }
+
+    /// The same, counting its waits in `waits`.
+    fn waiter_counting(
+        latch: &Arc<LimitLatch>,
+        shutdown: &Shutdown,
+        waits: &Counter,
+    ) -> mpsc::Receiver<bool> {
+        let (latch, shutdown, waits) = (Arc::clone(latch), shutdown.clone(), waits.clone());
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let waits = Counter::default();
             let _ = tx.send(latch.acquire(&shutdown, &waits).is_some());
         });
         rx
@@ -130,13 +149,18 @@ mod tests {
         let latch = Arc::new(LimitLatch::new(1));
         let shutdown = Shutdown::new();
         let held = latch.try_acquire().expect("a free permit");
-        let got = waiter(&latch, &shutdown);
-        assert!(
-            got.recv_timeout(Duration::from_millis(200)).is_err(),
-            "no permit while one is out"
-        );
+        let waits = Counter::default();
+        let got = waiter_counting(&latch, &shutdown, &waits);
+        // The wait is counted as it begins, while the permit is still out.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while waits.get() == 0 {
+            assert!(std::time::Instant::now() < deadline, "the wait was never counted");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(got.try_recv().is_err(), "no permit while one is out");
         drop(held);
         assert_eq!(got.recv_timeout(Duration::from_secs(10)), Ok(true));
+        assert_eq!(waits.get(), 1, "one wait, counted once");
     }
 
     #[test]

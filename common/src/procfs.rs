@@ -3,6 +3,11 @@
 //! `/stats` uses it for the server's own figures and the fork version to find its
 //! children; with the `testkit` feature, tests and the load generator also read thread
 //! names, CPU time and process states, which no server needs.
+//!
+//! What a process reads about itself takes `Option<u32>`, `None` meaning this process
+//! (`/proc/self`, no pid to look up): [`status`], [`thread_names`], [`cpu_ticks`]. The
+//! others take a pid: they are a watcher's questions about another process (the fork
+//! version asks [`children`] about itself, by its own pid).
 
 use std::fs;
 use std::io;
@@ -30,8 +35,8 @@ pub fn status(pid: Option<u32>) -> io::Result<ProcStatus> {
     Ok(ProcStatus { threads, rss_bytes })
 }
 
-#[cfg(feature = "testkit")]
 /// The names of a process's threads (`/proc/<pid>/task/*/comm`, at most 15 bytes each).
+#[cfg(feature = "testkit")]
 pub fn thread_names(pid: Option<u32>) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
     for task in fs::read_dir(proc_path(pid, "task"))? {
@@ -43,15 +48,16 @@ pub fn thread_names(pid: Option<u32>) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
-#[cfg(feature = "testkit")]
 /// CPU time in clock ticks from `/proc/<pid>/stat`: the process's own user + system time,
 /// and that of its children it has already reaped.
+#[cfg(feature = "testkit")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CpuTicks {
     pub own: u64,
     pub reaped_children: u64,
 }
 
+/// `pid`'s CPU time so far (`None`: this process's).
 #[cfg(feature = "testkit")]
 pub fn cpu_ticks(pid: Option<u32>) -> io::Result<CpuTicks> {
     let text = fs::read_to_string(proc_path(pid, "stat"))?;
@@ -63,11 +69,11 @@ pub fn cpu_ticks(pid: Option<u32>) -> io::Result<CpuTicks> {
     Ok(CpuTicks { own: at(11) + at(12), reaped_children: at(13) + at(14) })
 }
 
-#[cfg(feature = "testkit")]
 /// A process's proportional set size, in bytes (`Pss:` in `/proc/<pid>/smaps_rollup`):
 /// its resident pages, each shared page divided by the number of processes sharing it.
 /// Summed over processes it counts every page once, where summed RSS counts a shared
 /// page once per process.
+#[cfg(feature = "testkit")]
 pub fn pss_bytes(pid: u32) -> io::Result<u64> {
     let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
     text.lines()
@@ -77,10 +83,10 @@ pub fn pss_bytes(pid: u32) -> io::Result<u64> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Pss: in smaps_rollup"))
 }
 
-#[cfg(feature = "testkit")]
 /// Context switches, voluntary and involuntary, summed over a process's live threads
 /// (`/proc/<pid>/task/*/status`). Threads that have exited are not counted: the kernel
 /// keeps their counts only for `getrusage` inside the process.
+#[cfg(feature = "testkit")]
 pub fn context_switches(pid: u32) -> io::Result<crate::kernel::ContextSwitches> {
     let mut total = crate::kernel::ContextSwitches::default();
     for task in fs::read_dir(format!("/proc/{pid}/task"))? {
@@ -106,8 +112,8 @@ pub fn children(pid: u32) -> io::Result<Vec<u32>> {
     Ok(kids)
 }
 
-#[cfg(feature = "testkit")]
 /// The one-letter state of a process (`R`, `S`, `Z` for a zombie, …).
+#[cfg(feature = "testkit")]
 pub fn state(pid: u32) -> io::Result<char> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = text.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");

@@ -12,6 +12,14 @@ use crate::procfs;
 
 type Metric = Box<dyn Fn() -> Value + Send + Sync>;
 
+/// One of a version's own figures: its name, how to read it, and whether it only ever
+/// counts up (so a reader can chart it per second).
+struct Registered {
+    name: &'static str,
+    read: Metric,
+    counts_up: bool,
+}
+
 /// Counters shared by every thread of a server. One per process: the fork version's
 /// children each carry their own copy, which is the point its chapter makes.
 pub struct Stats {
@@ -20,12 +28,13 @@ pub struct Stats {
     accepted: AtomicU64,
     active: AtomicU64,
     requests: AtomicU64,
-    /// The version's own figures, in the order they were registered.
-    model: RwLock<Vec<(&'static str, Metric)>>,
+    /// The version's own figures, in the order they were registered. A lock, not a
+    /// `OnceLock`: a version registers them one call at a time, from its `run` and the
+    /// loops it starts, after the `Stats` is already shared; after start-up every access
+    /// is a read, which an uncontended read lock makes one atomic operation.
+    model: RwLock<Vec<Registered>>,
     /// The version's model in one sentence, for people reading `/stats` and the live page.
-    about: RwLock<&'static str>,
-    /// Which of `model`'s figures only ever count up, so a reader can chart them per second.
-    counting: RwLock<Vec<&'static str>>,
+    about: OnceLock<&'static str>,
     /// The port the server listens on, for the kernel's figures, once it is bound.
     port: OnceLock<u16>,
     /// The namespace's listen counters when the server started, so `/stats` shows what
@@ -49,8 +58,7 @@ impl Stats {
             active: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             model: RwLock::new(Vec::new()),
-            about: RwLock::new(""),
-            counting: RwLock::new(Vec::new()),
+            about: OnceLock::new(),
             port: OnceLock::new(),
             listen_at_start: kernel::listen_counters().ok(),
         })
@@ -109,16 +117,14 @@ impl Stats {
     pub fn counter(&self, name: &'static str) -> Counter {
         let counter = Counter::default();
         let read = counter.clone();
-        self.counting.write().unwrap_or_else(|e| e.into_inner()).push(name);
-        self.gauge(name, move || read.get());
+        self.register(name, Box::new(move || read.get().into()), true);
         counter
     }
 
     /// Registers under `name` a counter kept elsewhere, read by `read`: a static that a
     /// signal handler bumps, which can reach nothing else. Shown and drawn as a counter.
     pub fn counter_from(&self, name: &'static str, read: impl Fn() -> u64 + Send + Sync + 'static) {
-        self.counting.write().unwrap_or_else(|e| e.into_inner()).push(name);
-        self.gauge(name, read);
+        self.register(name, Box::new(move || read().into()), true);
     }
 
     /// Registers a level of the version's own under `name` (threads alive, say): a figure
@@ -136,10 +142,17 @@ impl Stats {
         name: &'static str,
         read: impl Fn() -> T + Send + Sync + 'static,
     ) {
-        let metric: Metric = Box::new(move || read().into());
+        self.register(name, Box::new(move || read().into()), false);
+    }
+
+    fn register(&self, name: &'static str, read: Metric, counts_up: bool) {
         // A poisoned lock means a thread panicked while registering; the list itself is
         // still whole, so keep using it.
-        self.model.write().unwrap_or_else(|e| e.into_inner()).push((name, metric));
+        self.model.write().unwrap_or_else(|e| e.into_inner()).push(Registered {
+            name,
+            read,
+            counts_up,
+        });
     }
 
     /// Registers one figure per `(name, read)` pair, all read from one `source` (a thread
@@ -155,31 +168,31 @@ impl Stats {
     }
 
     /// Says in one sentence what the version's model is (shown by `/stats` and the live
-    /// page at `/`).
+    /// page at `/`). Once: a version says it as it starts, and a second call changes
+    /// nothing.
     pub fn describe(&self, about: &'static str) {
-        *self.about.write().unwrap_or_else(|e| e.into_inner()) = about;
+        let _ = self.about.set(about);
     }
 
     /// The current value of the version's own figure `name`, if it registered one.
     pub fn model(&self, name: &str) -> Option<Value> {
         let model = self.model.read().unwrap_or_else(|e| e.into_inner());
-        model.iter().find(|(n, _)| *n == name).map(|(_, read)| read())
+        model.iter().find(|figure| figure.name == name).map(|figure| (figure.read)())
     }
 
     /// The `/stats` document: who answers, its threads and memory from /proc, the shared
     /// counters, and under `model` the version's own.
     pub fn snapshot(&self) -> Value {
         let proc = procfs::status(None).ok();
-        let model: Map<String, Value> = self
-            .model
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(name, read)| ((*name).to_owned(), read()))
-            .collect();
+        let figures = self.model.read().unwrap_or_else(|e| e.into_inner());
+        let model: Map<String, Value> =
+            figures.iter().map(|figure| (figure.name.to_owned(), (figure.read)())).collect();
+        let counters: Vec<&str> =
+            figures.iter().filter(|figure| figure.counts_up).map(|figure| figure.name).collect();
+        drop(figures);
         json!({
             "server": self.server,
-            "about": *self.about.read().unwrap_or_else(|e| e.into_inner()),
+            "about": self.about.get().copied().unwrap_or(""),
             "pid": std::process::id(),
             "uptime_secs": self.started.elapsed().as_secs_f64(),
             "threads": proc.map(|p| p.threads),
@@ -187,7 +200,7 @@ impl Stats {
             "connections": { "accepted": self.accepted(), "active": self.active() },
             "requests": self.requests(),
             "model": model,
-            "counters": self.counting.read().unwrap_or_else(|e| e.into_inner()).clone(),
+            "counters": counters,
             "kernel": self.kernel().to_json(),
         })
     }

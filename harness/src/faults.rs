@@ -20,6 +20,7 @@ use std::time::Duration;
 use common::testkit::{ChildServer, TIMEOUT, answered_within, transcript};
 use registry::{AtOnce, Behaviour};
 
+pub use crate::outcome::{Outcome, Setup};
 use crate::probes;
 
 /// One way a client can misbehave (or a server can run short), or a real client's way of
@@ -41,61 +42,6 @@ pub struct Fault {
 impl std::fmt::Debug for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name)
-    }
-}
-
-/// How a fault needs the server started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Setup {
-    Plain,
-    /// With at most this many file descriptors.
-    FdLimit(u64),
-    /// With `--allow-abort`, so `GET /abort` aborts the process (and no core dump).
-    AllowAbort,
-}
-
-/// What a server did about a fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The client was served correctly.
-    Served,
-    /// The client got a clear error with this status, and the connection was closed.
-    Rejected(u16),
-    /// The client got this status, and the connection went on serving it.
-    Answered(u16),
-    /// The server closed the client's connection at a deadline; others were served
-    /// meanwhile.
-    CutOff,
-    /// The server closed the client's connection at a deadline, and others waited until
-    /// then.
-    CutOffOthersWaited,
-    /// Others were served meanwhile, but the client kept one of the server's threads (or
-    /// processes) until it left.
-    HeldAThread,
-    /// Others waited until the client left, then were served.
-    OthersWaited,
-    /// The client broke its own connection; the server let it go.
-    Dropped,
-    /// The server neither spun nor exited, and served again once the fault ended.
-    Recovered,
-    /// The whole server process died, and every client with it.
-    Died,
-}
-
-impl Outcome {
-    pub fn label(self) -> String {
-        match self {
-            Outcome::Served => "served".into(),
-            Outcome::Rejected(status) => format!("{status}, then closed"),
-            Outcome::Answered(status) => format!("{status}; the connection goes on"),
-            Outcome::CutOff => "cut off at a deadline".into(),
-            Outcome::CutOffOthersWaited => "cut off at a deadline; others wait till then".into(),
-            Outcome::HeldAThread => "others served; it holds a thread".into(),
-            Outcome::OthersWaited => "others wait until it leaves".into(),
-            Outcome::Dropped => "dropped; others served".into(),
-            Outcome::Recovered => "no spin, no exit; recovers".into(),
-            Outcome::Died => "the process dies, every client with it".into(),
-        }
     }
 }
 
@@ -432,7 +378,10 @@ pub const FAULTS: &[Fault] = &[
 
 /// The arguments every server runs with in the matrix: idle connections closed after
 /// 2 s, and 2 s for a request head to arrive whole (or between two pieces of a body).
-pub const SHARED: [&str; 4] = ["--idle-timeout", "2", "--request-timeout", "2"];
+pub const MATRIX_ARGS: [&str; 4] = ["--idle-timeout", "2", "--request-timeout", "2"];
+
+/// [`MATRIX_ARGS`] under its former name, which the load generator's grader still uses.
+pub const SHARED: [&str; 4] = MATRIX_ARGS;
 
 /// The matrix as a Markdown table, rows of faults, columns of the registry's versions:
 /// the book shows exactly this (a test keeps the two the same).
@@ -469,7 +418,7 @@ pub struct Subject {
 pub fn check(subject: &Subject, fault: &Fault) -> Result<(), String> {
     let start = |setup: Setup| {
         let mut command = Command::new(&subject.binary);
-        command.args(["--addr", "127.0.0.1:0"]).args(SHARED).args(&subject.args);
+        command.args(["--addr", "127.0.0.1:0"]).args(MATRIX_ARGS).args(&subject.args);
         if setup == Setup::AllowAbort {
             command.arg("--allow-abort");
         }

@@ -3,6 +3,8 @@
 //! - [`faults`]: every fault once (name, description, probe, expectation by behaviour),
 //!   the book's table, and [`faults::check`], which runs one fault against one binary.
 //! - `probes`: the clients that commit the faults.
+//! - `outcome`: what a fault needs ([`faults::Setup`]) and what a server did about it
+//!   ([`faults::Outcome`]), which both of the above speak in.
 //! - [`fault_matrix`]: a version's whole matrix as a test binary, one trial per fault
 //!   (and per variant, for a binary with several), so a version's `tests/faults.rs` is:
 //!
@@ -16,6 +18,7 @@
 //! runs with and what its model does come from the registry, so no version is named here.
 
 pub mod faults;
+mod outcome;
 mod probes;
 
 use std::process::ExitCode;

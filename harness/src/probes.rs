@@ -5,10 +5,14 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use common::kernel::TcpState;
 use common::procfs;
-use common::testkit::{ChildServer, Client, TIMEOUT, answered_within, hold_idle, reset};
+use common::testkit::{
+    ChildServer, Client, TIMEOUT, answered_within, ends, hold_idle, reset, server_has_read,
+    wait_until,
+};
 
-use crate::faults::Outcome;
+use crate::outcome::Outcome;
 
 /// How long a newcomer waits before the check concludes it is being made to wait.
 const PROMPT: Duration = Duration::from_secs(1);
@@ -18,6 +22,7 @@ pub(crate) fn trickle(server: &ChildServer) -> io::Result<Outcome> {
     let mut c = Client::connect(addr)?;
     for byte in b"GET /echo?msg=trickled HTTP/1.1\r\nHost: t\r\n\r\n" {
         c.send(&[*byte])?;
+        // The pause between bytes is the fault itself.
         std::thread::sleep(Duration::from_millis(5));
     }
     let r = c.read_response()?;
@@ -54,7 +59,7 @@ pub(crate) fn over_cap(server: &ChildServer) -> io::Result<Outcome> {
     // newcomer could take a place one of them was about to. A server that takes one
     // client at a time, or hands each to a child, never holds four: then the wait
     // runs out.
-    common::testkit::wait_until(PROMPT, || sockets() >= before + OVER_CAP);
+    wait_until(PROMPT, || sockets() >= before + OVER_CAP);
     let mut newcomer = Client::connect(addr)?;
     newcomer.set_timeout(PROMPT)?;
     newcomer.send(b"GET /hello\n")?;
@@ -106,18 +111,27 @@ pub(crate) fn reset_mid_response(server: &ChildServer) -> io::Result<Outcome> {
     Ok(if answered_within(addr, TIMEOUT) { Outcome::Dropped } else { Outcome::OthersWaited })
 }
 
+/// How long the client that stops reading stays silent: past the servers' 2 s idle (and
+/// write) timeout, with room to spare. A blocking write can take twice the timeout to
+/// fail (the first `write` that times out returns the bytes it did copy, and only the
+/// next one reports the timeout), and any progress restarts it. Counted from the connect,
+/// not from when answers start to back up: from there, 6 s let v2-process finish writing
+/// in one run of eight.
+const SILENCE: Duration = Duration::from_millis(6_500);
+
 pub(crate) fn stops_reading(server: &ChildServer) -> io::Result<Outcome> {
     let addr = server.addr();
     let mut c = connect_with_small_window(addr)?;
+    let silent_from = Instant::now();
     let uploader = upload_in_background(&c, &post_echo_requests(8))?;
-    // Let the server fill the socket and block (or wait) on its write.
-    std::thread::sleep(Duration::from_millis(500));
+    // The newcomer comes once the server's answers back up (it is blocked, or about to
+    // be, on its write). A server that never gets there is judged all the same by what
+    // follows.
+    let _ = wait_until(TIMEOUT, || answers_back_up(&c));
     let others_served = answered_within(addr, PROMPT);
-    // Stay silent past the servers' 2 s idle (and write) timeout, then read what
-    // there is: a server that gave up on us ends the stream early. A blocking
-    // write can take twice the timeout to fail: the first `write` that times out
-    // returns the bytes it did copy, and only the next one reports the timeout.
-    std::thread::sleep(Duration::from_secs(6));
+    // The silence is the fault: the client reads nothing for SILENCE from its connect,
+    // then reads what there is, and a server that gave up on it ends the stream early.
+    std::thread::sleep(SILENCE.saturating_sub(silent_from.elapsed()));
     let received = read_until_quiet(&mut c);
     drop(c);
     let _ = uploader.join();
@@ -168,6 +182,7 @@ pub(crate) fn chunked_upload(server: &ChildServer) -> io::Result<Outcome> {
     let mut c = Client::connect(addr)?;
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")?;
     for piece in [&b"5\r\nhello\r\n"[..], b"7;note=x\r\n, world\r\n", b"0\r\n\r\n"] {
+        // Apart, so that the chunks reach the server in reads of their own.
         std::thread::sleep(Duration::from_millis(20));
         c.send(piece)?;
     }
@@ -323,15 +338,29 @@ pub(crate) fn binary_echo(addr: SocketAddr) -> io::Result<Outcome> {
     })
 }
 
-/// Sends `bytes` from a thread, waits until the server has surely answered and decided
-/// to close, then reads everything until the server's end-of-file. A server that closes
-/// with input unread resets the connection, and the reset destroys answer bytes not yet
-/// read: the read then fails or comes up short.
+/// How long after a server's close decision a reset that destroys its answer is given to
+/// arrive: the reset's absence is what the probe observes, and an absence takes time.
+/// A reset follows a `close` at once; this is ample margin on a loaded machine.
+const RESET_WINDOW: Duration = Duration::from_millis(300);
+
+/// Sends `bytes` from a thread, waits until the server has answered and decided to close,
+/// then reads everything until the server's end-of-file. A server that closes with input
+/// unread resets the connection, and the reset destroys answer bytes not yet read: the
+/// read then fails or comes up short.
 fn read_after_close_decision(addr: SocketAddr, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
     let mut c = TcpStream::connect(addr)?;
     c.set_read_timeout(Some(TIMEOUT))?;
     let uploader = upload_in_background(&c, &bytes)?;
-    std::thread::sleep(Duration::from_millis(300));
+    // The server has decided when its side is no longer open (its FIN or reset has
+    // reached the client), or, with answers larger than the client takes in at once,
+    // once they back up. A server that does neither is judged by the read all the same.
+    let decided = || match ends(&c) {
+        Ok(Some(e)) => e.client.state != TcpState::Established || answers_back_up(&c),
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    let _ = wait_until(TIMEOUT, decided);
+    std::thread::sleep(RESET_WINDOW);
     let mut received = Vec::new();
     let read = c.read_to_end(&mut received);
     drop(c);
@@ -491,6 +520,13 @@ fn closed_by_server(stream: &mut TcpStream) -> bool {
 /// Connects with a 256 KiB receive buffer, set before the handshake so the kernel cannot
 /// grow it: eight 1 MiB answers then overflow what the server's socket (at most 4 MiB
 /// here) and ours can hold, however the loopback's buffers are tuned.
+/// Whether the server's answers back up: bytes wait unread on `client`'s side while more
+/// wait unacknowledged on the server's, so its writes will soon block (or would block)
+/// until the client reads.
+fn answers_back_up(client: &TcpStream) -> bool {
+    ends(client).is_ok_and(|e| e.is_some_and(|e| e.client.recv_q > 0 && e.server.send_q > 0))
+}
+
 fn connect_with_small_window(addr: SocketAddr) -> io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
@@ -532,7 +568,9 @@ pub(crate) fn slowloris(addr: SocketAddr) -> io::Result<Outcome> {
         }
         false
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // The slow client holds its place before the newcomer comes: the server has taken in
+    // the head so far (the same condition holds again between the trickled lines).
+    let _ = wait_until(PROMPT, || server_has_read(&slow).unwrap_or(false));
     let others_served = answered_within(addr, PROMPT);
     let write_failed = trickler.join().map_err(|_| io::Error::other("trickler panicked"))?;
     let cut_off = write_failed || closed_by_server(&mut slow);

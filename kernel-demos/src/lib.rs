@@ -36,6 +36,10 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 /// Polls `condition` until it holds, or fails after [`DEADLINE`] naming `what` it waited
 /// for. The first polls are a few microseconds apart, since most conditions hold almost
 /// at once and a demonstration waits for one hundreds of times; then a millisecond.
+///
+/// Not `common::testkit::wait_for`: that one sleeps 10 ms between polls, which hundreds of
+/// waits would turn into seconds of a demonstration's timings, and it lives behind the
+/// `testkit` feature, which this binary, shipped to students, does not compile.
 pub(crate) fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + DEADLINE;
     let mut polls = 0u32;

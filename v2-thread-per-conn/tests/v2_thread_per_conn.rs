@@ -1,6 +1,6 @@
 //! v2 (threads) against v1, and the basics over real sockets.
 
-use common::testkit::{Client, TestServer, speaks_both_protocols, starvation};
+use common::testkit::{Client, TIMEOUT, TestServer, speaks_both_protocols, starvation, wait_for};
 use v2_thread_per_conn::{Config, SERVER, run};
 
 // ANCHOR: vs_v1
@@ -28,9 +28,9 @@ fn answers_both_protocols_and_names_itself() {
 #[test]
 fn connection_threads_gauge_follows_open_connections() {
     let server = TestServer::start(SERVER, Config::default(), run);
-    let gauge = || server.stats().model("connection_threads").and_then(|v| v.as_u64());
+    let gauge = || server.model_once_registered("connection_threads");
     let clients: Vec<Client> = (0..3).map(|_| Client::connect(server.addr()).unwrap()).collect();
-    assert!(common::testkit::wait_until(common::testkit::TIMEOUT, || gauge() == Some(3)));
+    wait_for(TIMEOUT, "three connection threads", || gauge() == 3).unwrap();
     drop(clients);
-    assert!(common::testkit::wait_until(common::testkit::TIMEOUT, || gauge() == Some(0)));
+    wait_for(TIMEOUT, "no connection thread", || gauge() == 0).unwrap();
 }

@@ -11,26 +11,26 @@ fn connections_grow_v2_threads_but_not_v3s() {
         v2_thread_per_conn::Config::default(),
         v2_thread_per_conn::run,
     );
-    let live = || v2.stats().model("connection_threads").and_then(|v| v.as_u64());
-    let v2_grew = thread_growth(v2.addr(), 200, || live() == Some(200)).unwrap();
+    let live = || v2.model_once_registered("connection_threads");
+    let v2_grew = thread_growth(v2.addr(), 200, || live() == 200).unwrap();
     // The clients are gone; let their threads finish before counting v3's: the gauge
     // drops as a thread's last act, and the kernel takes the thread away a moment later.
-    assert!(wait_until(TIMEOUT, || live() == Some(0)));
+    assert!(wait_until(TIMEOUT, || live() == 0));
     drop(v2);
     assert!(wait_until(TIMEOUT, || threads_named("conn-") == 0), "v2's threads outlived it");
 
     let threads = 8;
     let config = v3_thread_pool::Config::new(v3_thread_pool::Model { threads });
     let v3 = TestServer::start(v3_thread_pool::SERVER, config, v3_thread_pool::run);
-    let model = |name| v3.stats().model(name).and_then(|v| v.as_u64());
+    let model = |name: &str| v3.model_once_registered(name);
     // The pool is built when `run` starts on the server thread; count from there.
-    assert!(wait_until(TIMEOUT, || model("pool_size") == Some(threads as u64)));
+    assert!(wait_until(TIMEOUT, || model("pool_size") == threads as u64));
     // Settled: every worker holds a connection and the other 192 wait in the queue.
-    let settled = || model("busy_workers") == Some(8) && model("queued_connections") == Some(192);
+    let settled = || model("busy_workers") == 8 && model("queued_connections") == 192;
     let v3_grew = thread_growth(v3.addr(), 200, settled).unwrap();
 
     assert!((198..=205).contains(&v2_grew), "v2 grew {v2_grew} threads for 200 connections");
     assert_eq!(v3_grew, 0, "v3 grew {v3_grew} threads; its pool of {threads} was made at start");
-    assert_eq!(model("pool_size"), Some(threads as u64));
+    assert_eq!(model("pool_size"), threads as u64);
 }
 // ANCHOR_END: vs_v2

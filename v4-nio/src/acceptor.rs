@@ -3,9 +3,9 @@
 //! It blocks in `accept` like every earlier version, but serves nothing: each accepted
 //! socket is made non-blocking and handed over as [`PollerEvent::Register`]. Before each
 //! `accept` it takes a permit from the [`LimitLatch`] (in `common`, shared with v5), so at
-//! `max_connections` open
-//! connections it waits (new clients queue in the kernel's backlog) instead of running the
-//! process out of descriptors: Tomcat's `maxConnections` and its `LimitLatch`.
+//! `max_connections` open connections it waits (new clients queue in the kernel's
+//! backlog) instead of running the process out of descriptors: Tomcat's `maxConnections`
+//! and its `LimitLatch`.
 
 use std::io;
 use std::net::{TcpListener, TcpStream};

@@ -15,6 +15,11 @@ use std::time::Duration;
 use common::event_loop::{Interest, Ready, Waiter};
 
 /// The array handed to the kernel, and where each descriptor sits in it.
+///
+/// Raw `libc::pollfd` and `libc::poll`, not nix's `poll`: nix's `PollFd<'fd>` borrows its
+/// descriptor, so an array kept between calls (what `poll` offers over `select`) would
+/// borrow every connection for as long as the loop runs, while the loop owns its
+/// connections elsewhere and names them to the [`Waiter`] by raw descriptor.
 #[derive(Debug, Default)]
 pub struct Poll {
     fds: Vec<libc::pollfd>,

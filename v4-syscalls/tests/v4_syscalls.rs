@@ -63,8 +63,8 @@ fn io_uring_stops_at_the_deadline_with_a_receive_in_flight() {
     client.send(b"GET /hello HTTP/1.1\r\n").expect("send");
     // The loop holds it: the listener and one connection watched (a figure the loop
     // registers as it starts, and updates at its sweeps).
-    let watched = || server.stats().model("watched").and_then(|v| v.as_u64());
-    assert!(wait_until(TIMEOUT, || watched() == Some(2)), "never accepted: {:?}", watched());
+    let watched = || server.model_once_registered("watched");
+    assert!(wait_until(TIMEOUT, || watched() == 2), "never accepted: {}", watched());
     let stopping = Instant::now();
     drop(server);
     let took = stopping.elapsed();

@@ -26,8 +26,8 @@ fn ten_thousand_idle_connections_cost_v6_no_thread_where_v2_pays_one_each() {
         v2_thread_per_conn::Config::default(),
         v2_thread_per_conn::run,
     );
-    let live = || v2.stats().model("connection_threads").and_then(|v| v.as_u64());
-    let grew = thread_growth(v2.addr(), 100, || live() == Some(100)).unwrap();
+    let live = || v2.model_once_registered("connection_threads");
+    let grew = thread_growth(v2.addr(), 100, || live() == 100).unwrap();
     assert_eq!(grew, 100, "v2: a thread per idle connection");
     drop(v2);
 

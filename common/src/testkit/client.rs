@@ -1,0 +1,139 @@
+//! A client that speaks both protocols, for writing tests as transcripts, and the two
+//! questions every version's tests ask with it: does it speak both, is a newcomer answered.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use super::{TIMEOUT, transcript};
+
+/// A reply read by [`Client::read_response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A client that speaks both protocols, for writing tests as transcripts.
+#[derive(Debug)]
+pub struct Client {
+    reader: BufReader<transcript::Recorded>,
+}
+
+impl Client {
+    /// Connects, with reads that give up after [`TIMEOUT`].
+    pub fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Self { reader: BufReader::new(transcript::Recorded(stream)) })
+    }
+
+    /// Wraps a stream already connected, with reads that give up after [`TIMEOUT`].
+    pub fn from_stream(stream: TcpStream) -> Self {
+        let _ = stream.set_read_timeout(Some(TIMEOUT));
+        let _ = stream.set_nodelay(true);
+        Self { reader: BufReader::new(transcript::Recorded(stream)) }
+    }
+
+    /// Changes how long a read waits before failing with `WouldBlock`.
+    pub fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.reader.get_ref().0.set_read_timeout(Some(timeout))
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.reader.get_ref().0
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        transcript::note(transcript::Direction::Sent, bytes);
+        self.reader.get_mut().0.write_all(bytes)
+    }
+
+    /// Sends one line-protocol request and returns the reply line without its newline.
+    pub fn line(&mut self, request: &str) -> io::Result<String> {
+        self.send(format!("{request}\n").as_bytes())?;
+        self.read_line()
+    }
+
+    pub fn read_line(&mut self) -> io::Result<String> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed"));
+        }
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+
+    /// Sends `GET path HTTP/1.1` (keep-alive) and reads the response.
+    pub fn get(&mut self, path: &str) -> io::Result<HttpResponse> {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())?;
+        self.read_response()
+    }
+
+    /// Reads one HTTP response, its body by `Content-Length`.
+    pub fn read_response(&mut self) -> io::Result<HttpResponse> {
+        let status_line = self.read_line()?;
+        let status = status_line
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("not an HTTP status line: {status_line}")))?;
+        let mut headers = Vec::new();
+        loop {
+            let line = self.read_line()?;
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| io::Error::other(format!("bad header: {line}")))?;
+            headers.push((name.to_owned(), value.trim().to_owned()));
+        }
+        let mut response = HttpResponse { status, headers, body: Vec::new() };
+        let length: usize =
+            response.header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+        response.body.resize(length, 0);
+        self.reader.read_exact(&mut response.body)?;
+        Ok(response)
+    }
+
+    /// True if the server has closed the connection: a read returns end-of-file (or a
+    /// reset) within [`TIMEOUT`] with nothing more to say.
+    pub fn is_closed_by_server(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+/// The transcript every version's tests open with, on one connection: `GET /hello` in
+/// the line protocol, then over HTTP/1.1 with a `Server` header naming `server`.
+pub fn speaks_both_protocols(client: &mut Client, server: &str) {
+    let line = client.line("GET /hello").expect("an answer in the line protocol");
+    assert_eq!(line, "200 Hello, World!");
+    let r = client.get("/hello").expect("an answer over HTTP");
+    assert_eq!((r.status, r.header("server")), (200, Some(server)), "{r:?}");
+}
+
+/// Whether a new client gets an answer to `GET /hello` within `wait`.
+pub fn answered_within(addr: SocketAddr, wait: Duration) -> bool {
+    let mut client = match Client::connect(addr) {
+        Ok(client) => client,
+        Err(_) => return false,
+    };
+    client.set_timeout(wait).is_ok()
+        && client.line("GET /hello").is_ok_and(|r| r == "200 Hello, World!")
+}
