@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use common::cli::{Signals, Start};
 use common::shutdown::DEADLINE;
 use common::stats::Counter;
 use common::{Dispatcher, accept_failed, handle_connection, procfs};
@@ -55,7 +56,8 @@ pub type Args = common::cli::Args;
 /// and `loadgen serve` both run. The process stays
 /// single-threaded (no thread waits for signals): `run` handles SIGINT and SIGTERM itself.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
-    let (listener, dispatcher, config) = common::cli::start_single_threaded(SERVER, &args.server)?;
+    let start = Start { signals: Signals::Own, ..Start::default() };
+    let (listener, dispatcher, config) = common::cli::start(SERVER, args, start)?;
     run(listener, dispatcher, config)?;
     Ok(())
 }
