@@ -78,8 +78,8 @@ pub fn listen(addr: SocketAddr, backlog: i32, sharing: Sharing) -> std::io::Resu
 
 /// `listener` (bound with `SO_REUSEPORT`: [`Start`] with [`Sharing::ReusePort`]) and
 /// `count - 1` more sockets listening on its address, one per loop of a version that gives
-/// each loop its own (v5, v7). `server` names the version in the error a listener bound without
-/// `SO_REUSEPORT` gets.
+/// each loop its own (v5, v7). `server` names the version in the error a listener bound
+/// without `SO_REUSEPORT` gets.
 pub fn reuse_port_group(
     listener: TcpListener,
     count: usize,

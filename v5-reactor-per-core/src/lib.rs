@@ -72,8 +72,8 @@ pub type Args = common::cli::Args<Model>;
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let start = Start { sharing: Sharing::ReusePort, ..Start::default() };
     let (listener, dispatcher, config) = common::cli::start(SERVER, args, start)?;
-    // Announced only once every loop's socket listens: a client that connects the moment
-    // it reads the address is then spread over all of them, not queued on the first.
+    // Announced only once every socket listens: a client that connects the moment it
+    // reads the address is then spread over all of them, not queued on the first.
     let listeners = loop_sockets(listener, &config)?;
     common::cli::announce(SERVER, &listeners[0])?;
     run_loops(listeners, dispatcher, config)?;

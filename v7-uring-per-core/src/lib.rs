@@ -117,6 +117,8 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
         eprintln!("{SERVER}: {e}");
         std::process::exit(1);
     }
+    // Announced only once every socket listens: a client that connects the moment it
+    // reads the address is then spread over all of them, not queued on the first.
     let listeners = ring_sockets(listener, &config)?;
     common::cli::announce(SERVER, &listeners[0])?;
     run_rings(listeners, dispatcher, config)?;
@@ -178,7 +180,8 @@ fn snapshot(c: &RingCounters) -> serde_json::Value {
 /// Serves until `config.shutdown` is triggered: one thread per ring, named `ring-0`,
 /// `ring-1`, …, each with its own socket on `listener`'s address.
 ///
-/// `listener` must have been bound with `SO_REUSEPORT` ([`Sharing::ReusePort`]).
+/// `listener` must have been bound with `SO_REUSEPORT` ([`Sharing::ReusePort`]): ring 0
+/// takes it, and every other ring binds a socket of its own next to it.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     check_kernel(&config)?;
     run_rings(ring_sockets(listener, &config)?, dispatcher, config)
