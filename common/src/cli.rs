@@ -10,7 +10,7 @@ use crate::dispatcher::Dispatcher;
 use crate::error::Error;
 use crate::server::{Config, DEFAULT_BACKLOG, DEFAULT_REQUEST_TIMEOUT};
 
-/// Options every server version takes. Flatten into a version's own `Cli`.
+/// Options every server version takes, beside its model's own in [`Args`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
     /// Address to listen on. Each version has its own default port so all can run side
