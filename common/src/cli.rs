@@ -291,3 +291,45 @@ pub fn announce(server: &str, listener: &TcpListener) -> Result<SocketAddr, Erro
     );
     Ok(addr)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args as _, FromArgMatches as _};
+
+    use super::*;
+
+    /// A model with a thread count and a cap, as v5's.
+    #[derive(Debug, Clone, clap::Args)]
+    struct Model {
+        #[arg(long, default_value_t = crate::server::cores(), value_parser = thread_count())]
+        loops: usize,
+        #[arg(long, default_value_t = 16, value_parser = at_least_one)]
+        max_connections: usize,
+    }
+
+    fn parse(words: &[&str]) -> Result<Args<Model>, clap::Error> {
+        let command = Args::<Model>::augment_args(clap::Command::new("test"));
+        let words = ["test", "--addr", "127.0.0.1:0"].iter().chain(words);
+        Args::from_arg_matches(&command.try_get_matches_from(words)?)
+    }
+
+    #[test]
+    fn a_count_of_zero_is_refused_by_the_command_line() {
+        for option in ["--loops", "--max-connections"] {
+            let error = parse(&[option, "0"]).map(|_| ()).expect_err("0 accepted");
+            assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation, "{error}");
+        }
+        let error = parse(&["--max-connections", "0"]).map(|_| ()).expect_err("0 accepted");
+        assert!(error.to_string().contains("must be at least 1"), "{error}");
+    }
+
+    #[test]
+    fn the_defaults_are_computed_by_clap_and_the_backlog_reaches_the_settings() {
+        let args = parse(&[]).expect("the defaults parse");
+        assert_eq!(args.model.loops, crate::server::cores());
+        assert_eq!(args.model.max_connections, 16);
+        assert_eq!(args.server.config().backlog, DEFAULT_BACKLOG);
+        let args = parse(&["--backlog", "7"]).expect("a backlog parses");
+        assert_eq!(args.server.config().backlog, 7);
+    }
+}
