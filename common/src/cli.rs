@@ -8,9 +8,9 @@ use socket2::{Domain, Socket, Type};
 
 use crate::dispatcher::Dispatcher;
 use crate::error::Error;
-use crate::server::{Config, DEFAULT_REQUEST_TIMEOUT};
+use crate::server::{Config, DEFAULT_BACKLOG, DEFAULT_REQUEST_TIMEOUT};
 
-/// Options every server version takes. Flatten into a version's own `Cli`.
+/// Options every server version takes, beside its model's own in [`Args`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
     /// Address to listen on. Each version has its own default port so all can run side
@@ -29,7 +29,7 @@ pub struct ServerArgs {
 
     /// Connections the kernel completes and queues before the server accepts them (capped
     /// by the kernel at net.core.somaxconn)
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
 
     /// Also serve GET /abort, a handler that crashes the process (abort, as a segfault
@@ -41,17 +41,12 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// Opens the listening socket. `SO_REUSEADDR` lets a restarted server bind at once
-    /// instead of waiting out the old connections' TIME_WAIT.
-    pub fn bind(&self) -> Result<TcpListener, Error> {
-        listen(self.addr, self.backlog, Sharing::Exclusive)
-            .map_err(|source| Error::Bind { addr: self.addr, source })
-    }
-
+    /// The shared settings these options give, with a new shutdown handle.
     pub fn config(&self) -> Config {
         Config {
             idle_timeout: Duration::from_secs(self.idle_timeout),
             request_timeout: Duration::from_secs(self.request_timeout),
+            backlog: self.backlog,
             ..Config::default()
         }
     }
@@ -68,6 +63,8 @@ pub enum Sharing {
 }
 
 /// A listening socket on `addr` with `SO_REUSEADDR`, and `SO_REUSEPORT` when shared.
+/// `SO_REUSEADDR` lets a restarted server bind at once instead of waiting out the old
+/// connections' TIME_WAIT.
 pub fn listen(addr: SocketAddr, backlog: i32, sharing: Sharing) -> std::io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
@@ -79,10 +76,10 @@ pub fn listen(addr: SocketAddr, backlog: i32, sharing: Sharing) -> std::io::Resu
     Ok(socket.into())
 }
 
-/// `listener` (bound with `SO_REUSEPORT`, by [`start_reuse_port`]) and `count - 1` more
-/// sockets listening on its address, one per loop of a version that gives each loop its
-/// own (v5, v7). `server` names the version in the error a listener bound without
-/// `SO_REUSEPORT` gets.
+/// `listener` (bound with `SO_REUSEPORT`: [`Start`] with [`Sharing::ReusePort`]) and
+/// `count - 1` more sockets listening on its address, one per loop of a version that gives
+/// each loop its own (v5, v7). `server` names the version in the error a listener bound
+/// without `SO_REUSEPORT` gets.
 pub fn reuse_port_group(
     listener: TcpListener,
     count: usize,
@@ -91,7 +88,7 @@ pub fn reuse_port_group(
 ) -> std::io::Result<Vec<TcpListener>> {
     let addr = listener.local_addr()?;
     let mut listeners = vec![listener];
-    for _ in 1..count.max(1) {
+    for _ in 1..count {
         let socket = listen(addr, backlog, Sharing::ReusePort).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
@@ -104,6 +101,30 @@ pub fn reuse_port_group(
         listeners.push(socket);
     }
     Ok(listeners)
+}
+
+/// The parser of a thread count (`--threads`, `--loops`, `--rings`, `--workers`): 1 to
+/// 65,535, so clap refuses 0 with its own message instead of a server clamping it.
+pub fn thread_count() -> impl clap::builder::TypedValueParser<Value = usize> {
+    use clap::builder::TypedValueParser as _;
+    clap::value_parser!(u16).range(1..).map(usize::from)
+}
+
+/// The parser of `--max-connections`: a count of at least 1, refused by clap otherwise (a
+/// cap of 0 would never let a connection in).
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(count) => Ok(count),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The name clap gives `value` on the command line (`--blocking spawn`), derived from its
+/// variant's; `/stats` and the logs show the same, so it is written nowhere else.
+pub fn value_name<V: clap::ValueEnum>(value: &V) -> String {
+    // `None` only for a variant marked `#[value(skip)]`, which no version has.
+    value.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
 }
 
 /// A version's whole `main`: parses its command line (its options `A`; `help` and
@@ -172,57 +193,70 @@ impl From<NoOptions> for () {
 /// A version's `run`: serves `listener` with `dispatcher` until `config.shutdown`.
 pub type Run<M = ()> = fn(TcpListener, Arc<Dispatcher>, Config<M>) -> std::io::Result<()>;
 
+/// How a version starts: how its socket is bound, and who hears SIGINT and SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    /// With [`Sharing::ReusePort`], the version opens its other sockets on the address
+    /// ([`reuse_port_group`]) and [`announce`]s it itself, once every one of them listens:
+    /// a client that connects the moment it reads the line (a test, the load generator)
+    /// would otherwise queue on the first socket whatever the kernel's spreading, and stay
+    /// on its loop for life. With [`Sharing::Exclusive`], [`start`] announces it.
+    pub sharing: Sharing,
+    pub signals: Signals,
+}
+
+impl Default for Start {
+    /// One socket of its own, announced at once; a thread stops the server on a signal.
+    fn default() -> Self {
+        Self { sharing: Sharing::Exclusive, signals: Signals::Thread }
+    }
+}
+
+/// Who hears SIGINT and SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    /// A thread of [`crate::shutdown::on_signals`]: the first signal stops the server
+    /// gracefully, a second exits at once.
+    Thread,
+    /// The version itself: the fork version, whose process must stay single-threaded.
+    Own,
+}
+
 /// Starts a version whose settings are its options and serves until it is stopped: the
 /// whole of such a version's `serve`.
 pub fn serve<O, M>(server: &'static str, args: &Args<O>, run: Run<M>) -> Result<(), Error>
 where
     O: clap::Args + Clone + Into<M>,
 {
-    let (listener, dispatcher, config) = start(server, &args.server)?;
-    run(listener, dispatcher, config.with(args.model.clone().into()))?;
+    let (listener, dispatcher, config) = start(server, args, Start::default())?;
+    run(listener, dispatcher, config)?;
     Ok(())
 }
 
-/// Everything a version's `main` does before its own `run`: start logging, open the
-/// socket, announce the address, build the dispatcher with the built-in routes, and stop
-/// gracefully on SIGINT or SIGTERM (see [`crate::shutdown::on_signals`]).
-pub fn start(
+/// Everything a version's `serve` does before its own `run`: start logging, open the
+/// socket as `how` says, announce the address (unless the version does), build the
+/// dispatcher with the built-in routes, and hand the signals to whom `how` says. The
+/// settings are the shared ones with the version's options as its model's.
+pub fn start<O, M>(
     server: &'static str,
-    args: &ServerArgs,
-) -> Result<(TcpListener, Arc<Dispatcher>, Config), Error> {
-    let (listener, dispatcher, config) = start_single_threaded(server, args)?;
-    crate::shutdown::on_signals(&config.shutdown, listener.local_addr()?)?;
-    Ok((listener, dispatcher, config))
-}
-
-/// [`start`] without the thread that waits for signals, for the fork version, whose
-/// process must stay single-threaded and handles signals itself.
-pub fn start_single_threaded(
-    server: &'static str,
-    args: &ServerArgs,
-) -> Result<(TcpListener, Arc<Dispatcher>, Config), Error> {
+    args: &Args<O>,
+    how: Start,
+) -> Result<(TcpListener, Arc<Dispatcher>, Config<M>), Error>
+where
+    O: clap::Args + Clone + Into<M>,
+{
     init_tracing();
-    let listener = args.bind()?;
-    announce(server, &listener)?;
-    let dispatcher = dispatcher(server, args, &listener)?;
-    Ok((listener, dispatcher, args.config()))
-}
-
-/// [`start`] with a listener bound with `SO_REUSEPORT`, so the version can open more
-/// sockets on the same address (v5: one per loop). It does not [`announce`] the address:
-/// the version does, once every socket of its own listens, or a client that connects the
-/// moment it reads the line lands on the first socket whatever the kernel's spreading.
-pub fn start_reuse_port(
-    server: &'static str,
-    args: &ServerArgs,
-) -> Result<(TcpListener, Arc<Dispatcher>, Config), Error> {
-    init_tracing();
-    let listener = listen(args.addr, args.backlog, Sharing::ReusePort)
-        .map_err(|source| Error::Bind { addr: args.addr, source })?;
-    let config = args.config();
-    crate::shutdown::on_signals(&config.shutdown, listener.local_addr()?)?;
-    let dispatcher = dispatcher(server, args, &listener)?;
-    Ok((listener, dispatcher, config))
+    let config = args.server.config();
+    let listener = listen(args.server.addr, config.backlog, how.sharing)
+        .map_err(|source| Error::Bind { addr: args.server.addr, source })?;
+    if how.sharing == Sharing::Exclusive {
+        announce(server, &listener)?;
+    }
+    let dispatcher = dispatcher(server, &args.server, &listener)?;
+    if how.signals == Signals::Thread {
+        crate::shutdown::on_signals(&config.shutdown, listener.local_addr()?)?;
+    }
+    Ok((listener, dispatcher, config.with(args.model.clone().into())))
 }
 
 /// The built-in routes, and `/abort` if the command line allows it; `/stats` watches
@@ -256,4 +290,46 @@ pub fn announce(server: &str, listener: &TcpListener) -> Result<SocketAddr, Erro
         addr.port()
     );
     Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args as _, FromArgMatches as _};
+
+    use super::*;
+
+    /// A model with a thread count and a cap, as v5's.
+    #[derive(Debug, Clone, clap::Args)]
+    struct Model {
+        #[arg(long, default_value_t = crate::server::cores(), value_parser = thread_count())]
+        loops: usize,
+        #[arg(long, default_value_t = 16, value_parser = at_least_one)]
+        max_connections: usize,
+    }
+
+    fn parse(words: &[&str]) -> Result<Args<Model>, clap::Error> {
+        let command = Args::<Model>::augment_args(clap::Command::new("test"));
+        let words = ["test", "--addr", "127.0.0.1:0"].iter().chain(words);
+        Args::from_arg_matches(&command.try_get_matches_from(words)?)
+    }
+
+    #[test]
+    fn a_count_of_zero_is_refused_by_the_command_line() {
+        for option in ["--loops", "--max-connections"] {
+            let error = parse(&[option, "0"]).map(|_| ()).expect_err("0 accepted");
+            assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation, "{error}");
+        }
+        let error = parse(&["--max-connections", "0"]).map(|_| ()).expect_err("0 accepted");
+        assert!(error.to_string().contains("must be at least 1"), "{error}");
+    }
+
+    #[test]
+    fn the_defaults_are_computed_by_clap_and_the_backlog_reaches_the_settings() {
+        let args = parse(&[]).expect("the defaults parse");
+        assert_eq!(args.model.loops, crate::server::cores());
+        assert_eq!(args.model.max_connections, 16);
+        assert_eq!(args.server.config().backlog, DEFAULT_BACKLOG);
+        let args = parse(&["--backlog", "7"]).expect("a backlog parses");
+        assert_eq!(args.server.config().backlog, 7);
+    }
 }

@@ -17,6 +17,10 @@ pub use crate::shutdown::Shutdown;
 /// `client_header_timeout` and `client_body_timeout` (60 s each) bound what this bounds.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Connections the kernel may queue on a listening socket before they are accepted, when
+/// nobody says (`--backlog`).
+pub const DEFAULT_BACKLOG: i32 = 1024;
+
 /// A version's settings: those every version shares, and its model's own in `model` (a
 /// pool's size, a loop count; `()` for a version with none). One type for all, so a
 /// version declares only what its model adds.
@@ -33,6 +37,9 @@ pub struct Config<M = ()> {
     /// A request must arrive whole within this long of its first byte (its head), with no
     /// pause longer than this in its body; see [`crate::session::Phase`].
     pub request_timeout: Duration,
+    /// The listen backlog: of the socket the server starts with and, in a version with a
+    /// socket per loop (v5, v7), of each loop's own.
+    pub backlog: i32,
     /// Set to make the accept loop return.
     pub shutdown: Shutdown,
     /// The model's own settings.
@@ -44,6 +51,7 @@ impl<M: Default> Default for Config<M> {
         Self {
             idle_timeout: Duration::from_secs(30),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            backlog: DEFAULT_BACKLOG,
             shutdown: Shutdown::new(),
             model: M::default(),
         }
@@ -66,6 +74,7 @@ impl<M> Config<M> {
         Config {
             idle_timeout: self.idle_timeout,
             request_timeout: self.request_timeout,
+            backlog: self.backlog,
             shutdown,
             model,
         }
@@ -73,8 +82,8 @@ impl<M> Config<M> {
 
     /// The same shared settings, with `model` as the model's own.
     pub fn with<N>(self, model: N) -> Config<N> {
-        let Config { idle_timeout, request_timeout, shutdown, .. } = self;
-        Config { idle_timeout, request_timeout, shutdown, model }
+        let Config { idle_timeout, request_timeout, backlog, shutdown, .. } = self;
+        Config { idle_timeout, request_timeout, backlog, shutdown, model }
     }
 }
 

@@ -14,12 +14,13 @@ use std::sync::Arc;
 
 use common::{Dispatcher, accept_failed, handle_connection};
 
-pub use common::Config;
-
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V1_BLOCKING.name;
 /// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V1_BLOCKING.addr;
+
+/// Its settings: only the shared ones.
+pub type Config = common::Config;
 
 /// Its command line: only the options every version shares.
 pub type Args = common::cli::Args;

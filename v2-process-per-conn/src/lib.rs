@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use common::cli::{Signals, Start};
 use common::shutdown::DEADLINE;
 use common::stats::Counter;
 use common::{Dispatcher, accept_failed, handle_connection, procfs};
@@ -31,12 +32,26 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 
-pub use common::Config;
-
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V2_PROCESS_PER_CONN.name;
 /// Where `cargo run` of this crate listens.
 pub const DEFAULT_ADDR: &str = registry::V2_PROCESS_PER_CONN.addr;
+
+/// Its settings: only the shared ones.
+pub type Config = common::Config;
+
+/// Its command line: only the options every version shares.
+pub type Args = common::cli::Args;
+
+/// Starts the server from its command line and serves until stopped: what its `main` and
+/// `loadgen serve` both run. The process stays single-threaded (no thread waits for
+/// signals): `run` handles SIGINT and SIGTERM itself.
+pub fn serve(args: &Args) -> Result<(), common::Error> {
+    let start = Start { signals: Signals::Own, ..Start::default() };
+    let (listener, dispatcher, config) = common::cli::start(SERVER, args, start)?;
+    run(listener, dispatcher, config)?;
+    Ok(())
+}
 
 /// Children reaped by the `SIGCHLD` handler. A static, because a signal handler can reach
 /// nothing else.
@@ -47,18 +62,6 @@ static STOP_SIGNALS: AtomicU64 = AtomicU64::new(0);
 /// The socket a stop signal shuts: the listener in the parent, the connection in a
 /// child. -1 when there is none.
 static SHUT_ON_STOP: AtomicI32 = AtomicI32::new(-1);
-
-/// Its command line: only the options every version shares.
-pub type Args = common::cli::Args;
-
-/// Starts the server from its command line and serves until stopped: what its `main`
-/// and `loadgen serve` both run. The process stays
-/// single-threaded (no thread waits for signals): `run` handles SIGINT and SIGTERM itself.
-pub fn serve(args: &Args) -> Result<(), common::Error> {
-    let (listener, dispatcher, config) = common::cli::start_single_threaded(SERVER, &args.server)?;
-    run(listener, dispatcher, config)?;
-    Ok(())
-}
 
 /// Accepts until `config.shutdown` is triggered, forking a child per connection.
 ///

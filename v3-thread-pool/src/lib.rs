@@ -14,7 +14,6 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use clap::builder::TypedValueParser as _;
 use common::{Dispatcher, accept_failed, handle_connection};
 use threadpool::ThreadPool;
 
@@ -31,7 +30,7 @@ pub const DEFAULT_THREADS: usize = 10;
 pub struct Model {
     /// Worker threads in the pool: the most connections served at once
     #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS,
-          value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+          value_parser = common::cli::thread_count())]
     pub threads: usize,
 }
 
@@ -57,7 +56,7 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     // Every worker is named `pool`, so a log line or `top -H` shows which did the work.
     let pool = threadpool::Builder::new()
-        .num_threads(config.model.threads.max(1))
+        .num_threads(config.model.threads)
         .thread_name("pool".into())
         .build();
     dispatcher.stats().gauges(

@@ -61,7 +61,8 @@ pub struct Model {
     pub workers: usize,
 
     /// Most connections open at once; at the cap the acceptor waits for one to close
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = common::cli::at_least_one)]
     pub max_connections: usize,
 }
 
@@ -133,7 +134,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     let stats = Arc::clone(dispatcher.stats());
     stats.describe("An acceptor, a poller watching every connection with epoll, and a pool of workers serving the ready ones.");
     let counters = Arc::new(Counters::register(&stats));
-    let latch = Arc::new(LimitLatch::new(config.model.max_connections.max(1)));
+    let latch = Arc::new(LimitLatch::new(config.model.max_connections));
 
     let poller = Poller::new(Arc::clone(&stats), config.timeouts(), Arc::clone(&counters))?;
     let handle = poller.handle();

@@ -31,8 +31,9 @@ pub mod storm;
 
 use std::io;
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use clap::ValueEnum as _;
 use common::event_loop::{self, LoopCounters, Shared};
 use common::{Dispatcher, Stats};
 
@@ -60,17 +61,18 @@ pub enum Api {
 }
 
 impl Api {
+    /// Every API, in `--api`'s order. A test checks it is clap's list (`value_variants`).
     pub const ALL: [Api; 5] = [Api::Select, Api::Poll, Api::Epoll, Api::EpollEt, Api::IoUring];
 
-    /// The name `--api` takes and `/stats` shows.
+    /// The name `--api` takes and `/stats` shows: clap's, derived from the variant's.
     pub fn name(self) -> &'static str {
-        match self {
-            Api::Select => "select",
-            Api::Poll => "poll",
-            Api::Epoll => "epoll",
-            Api::EpollEt => "epoll-et",
-            Api::IoUring => "io-uring",
-        }
+        // clap builds a name anew on each call; kept here once, so that it lives as long
+        // as the program (the load generator's tables hold names).
+        static NAMES: OnceLock<Vec<(Api, String)>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            Api::value_variants().iter().map(|api| (*api, common::cli::value_name(api))).collect()
+        });
+        names.iter().find(|(api, _)| *api == self).map_or("", |(_, name)| name)
     }
 }
 
@@ -83,7 +85,8 @@ pub struct Model {
     pub api: Api,
 
     /// Most connections open at once; at the cap, newcomers wait in the kernel's backlog
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = common::cli::at_least_one)]
     pub max_connections: usize,
 }
 
@@ -155,3 +158,18 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     }
 }
 // ANCHOR_END: run
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ALL` is clap's list, and each name is the one `--api` takes.
+    #[test]
+    fn every_api_is_listed_under_the_name_clap_takes() {
+        assert_eq!(Api::ALL.as_slice(), Api::value_variants());
+        for api in Api::ALL {
+            assert_eq!(Api::from_str(api.name(), false), Ok(api));
+        }
+        assert_eq!(Api::EpollEt.name(), "epoll-et");
+    }
+}

@@ -28,7 +28,7 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use common::cli::ServerArgs;
+use common::cli::{Sharing, Start};
 use common::event_loop::{self, LoopCounters, Shared};
 use common::{Dispatcher, Stats};
 use serde_json::json;
@@ -39,58 +39,41 @@ pub const SERVER: &str = registry::V5_REACTOR_PER_CORE.name;
 pub const DEFAULT_ADDR: &str = registry::V5_REACTOR_PER_CORE.addr;
 pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 
-/// What v5 adds to the shared settings: the number of loops and the connection cap.
-#[derive(Debug, Clone)]
+/// What v5 adds to the shared settings and its command line: the loops and the cap.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Model {
-    /// Event loops, each a thread with its own listener and connections; at least 1.
+    /// Event loops (threads), one per core by default, each with its own listening socket
+    /// and connections
+    #[arg(long, value_name = "N", default_value_t = common::server::cores(),
+          value_parser = common::cli::thread_count())]
     pub loops: usize,
-    /// Most connections open at once, across all loops.
+
+    /// Most connections open at once, across all loops; at the cap, newcomers wait in the
+    /// kernel's backlog
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = common::cli::at_least_one)]
     pub max_connections: usize,
-    /// The listen backlog of the loops' own listening sockets.
-    pub backlog: i32,
 }
 
 impl Default for Model {
     fn default() -> Self {
-        Self {
-            loops: common::server::cores(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            backlog: 1024,
-        }
+        Self { loops: common::server::cores(), max_connections: DEFAULT_MAX_CONNECTIONS }
     }
 }
 
 /// Its settings: the shared ones, and [`Model`]'s in `model`.
 pub type Config = common::Config<Model>;
 
-/// v5's command line: the shared options, the loops and the connection cap.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub server: ServerArgs,
-
-    /// Event loops (threads), each with its own listening socket and connections
-    /// [default: the number of cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub loops: Option<u16>,
-
-    /// Most connections open at once, across all loops; at the cap, newcomers wait in the
-    /// kernel's backlog
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
-}
+/// Its command line: the shared options and [`Model`]'s.
+pub type Args = common::cli::Args<Model>;
 
 /// Starts the server from its command line and serves until stopped: what its `main` and
 /// `loadgen serve` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
-    let (listener, dispatcher, server) = common::cli::start_reuse_port(SERVER, &args.server)?;
-    let config = server.with(Model {
-        loops: args.loops.map_or_else(common::server::cores, usize::from),
-        max_connections: args.max_connections,
-        backlog: args.server.backlog,
-    });
-    // Announced only once every loop's socket listens: a client that connects the moment
-    // it reads the address is then spread over all of them, not queued on the first.
+    let start = Start { sharing: Sharing::ReusePort, ..Start::default() };
+    let (listener, dispatcher, config) = common::cli::start(SERVER, args, start)?;
+    // Announced only once every socket listens: a client that connects the moment it
+    // reads the address is then spread over all of them, not queued on the first.
     let listeners = loop_sockets(listener, &config)?;
     common::cli::announce(SERVER, &listeners[0])?;
     run_loops(listeners, dispatcher, config)?;
@@ -112,9 +95,8 @@ fn snapshot(counters: &LoopCounters) -> serde_json::Value {
 /// Serves until `config.shutdown` is triggered: one thread per loop, named
 /// `loop-0`, `loop-1`, …, each with its own socket on `listener`'s address.
 ///
-/// `listener` must have been bound with `SO_REUSEPORT`
-/// ([`common::cli::start_reuse_port`]): loop 0 takes it, and every other loop binds a
-/// socket of its own next to it.
+/// `listener` must have been bound with `SO_REUSEPORT` ([`Sharing::ReusePort`]): loop 0
+/// takes it, and every other loop binds a socket of its own next to it.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     run_loops(loop_sockets(listener, &config)?, dispatcher, config)
 }
@@ -122,7 +104,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
 // ANCHOR: run
 /// `listener` and a socket of its own for every other loop, all listening on its address.
 pub fn loop_sockets(listener: TcpListener, config: &Config) -> io::Result<Vec<TcpListener>> {
-    common::cli::reuse_port_group(listener, config.model.loops, config.model.backlog, SERVER)
+    common::cli::reuse_port_group(listener, config.model.loops, config.backlog, SERVER)
 }
 
 /// Serves on `listeners`, a loop each (see [`loop_sockets`]), until the shutdown.

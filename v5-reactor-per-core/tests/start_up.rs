@@ -3,10 +3,13 @@
 //! the loops; announced earlier, every early connection queues on loop 0's socket, stays
 //! on loop 0 for life, and a two-loop server is measured as a one-loop server (it was:
 //! 99 requests per second in the CPU-handler scenario, where two loops serve 197).
+//!
+//! Options the command line refuses stop it before that.
 
 use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
 
-use common::testkit::{Client, listening_sockets_on, spawn_binary};
+use common::testkit::{Client, TIMEOUT, listening_sockets_on, spawn_binary, wait_until};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v5-reactor-per-core");
 
@@ -47,4 +50,36 @@ fn clients_that_connect_at_once_reach_every_loop() {
     // 24 connections hashed over 2 sockets all land on one with odds of 1 in 8 million.
     assert_eq!(accepted.len(), 2, "{accepted:?}");
     assert!(accepted.iter().all(|&n| n > 0), "connections per loop: {accepted:?}");
+}
+
+/// No loop, or a cap of no connection, is refused by the command line before anything
+/// starts, instead of being taken for 1.
+#[test]
+fn zero_loops_or_connections_are_refused() {
+    for option in ["--loops", "--max-connections"] {
+        let out = run_refused(&["--addr", "127.0.0.1:0", option, "0"]);
+        // clap's exit status for a usage error.
+        assert_eq!(out.status.code(), Some(2), "{option} 0");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("invalid value '0' for '{option} <N>'")), "{stderr}");
+        assert!(out.stdout.is_empty(), "{option} 0 announced: {:?}", out.stdout);
+    }
+}
+
+/// Runs the binary with `args`, which it should refuse: what it printed once it exits.
+/// Killed if still running after [`TIMEOUT`]: it took them and is serving.
+fn run_refused(args: &[&str]) -> Output {
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    let exited = wait_until(TIMEOUT, || child.try_wait().is_ok_and(|status| status.is_some()));
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("its output");
+    assert!(exited, "{args:?} taken: it is serving");
+    out
 }

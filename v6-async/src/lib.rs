@@ -24,7 +24,6 @@ use std::io;
 use std::net::TcpListener as StdListener;
 use std::sync::Arc;
 
-use common::cli::ServerArgs;
 use common::server::{ACCEPT_BACKOFF, is_exhaustion};
 use common::shutdown::DEADLINE;
 use common::stats::Level;
@@ -47,13 +46,23 @@ pub enum Blocking {
     Spawn,
 }
 
-/// What v6 adds to the shared settings: the runtime's size, where handlers run, the cap.
-#[derive(Debug, Clone)]
+/// What v6 adds to the shared settings and its command line: the runtime's size, where
+/// handlers run, the cap.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Model {
-    /// Runtime worker threads; at least 1.
+    /// Runtime worker threads, one per core by default
+    #[arg(long, value_name = "N", default_value_t = common::server::cores(),
+          value_parser = common::cli::thread_count())]
     pub workers: usize,
+
+    /// Where handlers run: inline on the runtime's workers, or spawned on its blocking
+    /// pool (spawn_blocking)
+    #[arg(long, value_enum, default_value_t = Blocking::Inline)]
     pub blocking: Blocking,
-    /// Most connections open at once; at the cap, newcomers wait in the backlog.
+
+    /// Most connections open at once; at the cap, newcomers wait in the kernel's backlog
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = common::cli::at_least_one)]
     pub max_connections: usize,
 }
 
@@ -70,38 +79,13 @@ impl Default for Model {
 /// Its settings: the shared ones, and [`Model`]'s in `model`.
 pub type Config = common::Config<Model>;
 
-/// v6's command line: the shared options, the runtime and where handlers run.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub server: ServerArgs,
-
-    /// Runtime worker threads [default: the number of cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub workers: Option<u16>,
-
-    /// Where handlers run: inline on the runtime's workers, or spawned on its blocking
-    /// pool (spawn_blocking)
-    #[arg(long, value_enum, default_value_t = Blocking::Inline)]
-    pub blocking: Blocking,
-
-    /// Most connections open at once; at the cap, newcomers wait in the kernel's backlog
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
-}
+/// Its command line: the shared options and [`Model`]'s.
+pub type Args = common::cli::Args<Model>;
 
 /// Starts the server from its command line and serves until stopped: what its `main` and
 /// `loadgen serve` both run.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
-    let (listener, dispatcher, server) = common::cli::start(SERVER, &args.server)?;
-    let defaults = Model::default();
-    let config = server.with(Model {
-        workers: args.workers.map_or(defaults.workers, usize::from),
-        blocking: args.blocking,
-        max_connections: args.max_connections,
-    });
-    run(listener, dispatcher, config)?;
-    Ok(())
+    common::cli::serve(SERVER, args, run)
 }
 
 /// Tasks alive and blocking-pool threads at work, shared with `/stats`.
@@ -117,7 +101,7 @@ pub struct Counters {
 /// on this thread and spawns a task per connection.
 pub fn run(listener: StdListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.model.workers.max(1))
+        .worker_threads(config.model.workers)
         .thread_name("rt-worker")
         .enable_all()
         .build()?;
@@ -136,7 +120,7 @@ async fn accept_loop(
     counters: Arc<Counters>,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
-    let permits = Arc::new(Semaphore::new(config.model.max_connections.max(1)));
+    let permits = Arc::new(Semaphore::new(config.model.max_connections));
     // The shutdown's trigger tells this loop and every connection's task at once: no one
     // checks a flag, and no connection is needed to wake the accept.
     let (closing, mut stopped) = watch::channel(false);
@@ -206,10 +190,7 @@ fn register_figures(stats: &Stats, config: &Config) -> Arc<Counters> {
     let workers = config.model.workers as u64;
     stats.gauge("runtime_workers", move || workers);
     let blocking_in_use = stats.level("blocking_in_use");
-    let blocking = match config.model.blocking {
-        Blocking::Inline => "inline",
-        Blocking::Spawn => "spawn",
-    };
-    stats.gauge("blocking", move || blocking);
+    let blocking = common::cli::value_name(&config.model.blocking);
+    stats.gauge("blocking", move || blocking.clone());
     Arc::new(Counters { tasks, blocking_in_use, all_done: Notify::new() })
 }

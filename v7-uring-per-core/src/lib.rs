@@ -38,7 +38,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::cli::ServerArgs;
+use common::cli::{Sharing, Start};
 use common::limit::LimitLatch;
 use common::{Dispatcher, Stats};
 use serde_json::json;
@@ -57,54 +57,24 @@ pub const BUFFER_SIZE: usize = 4096;
 /// How long a wait that has completions waits for more, by default.
 pub const DEFAULT_BATCH_WAIT: Duration = Duration::from_micros(50);
 
-/// What v7 adds to the shared settings.
-#[derive(Debug, Clone)]
-pub struct Model {
-    /// Rings, each a thread with its own io_uring, listener and connections; at least 1.
-    pub rings: usize,
-    /// Most connections open at once, across all rings.
-    pub max_connections: usize,
-    /// The listen backlog of the rings' own listening sockets.
-    pub backlog: i32,
-    /// Buffers in each ring's buf ring (a power of two), of [`BUFFER_SIZE`] bytes.
-    pub buffers: u16,
-    /// How long a wait that has some completions lingers for more (0: not at all).
-    pub batch_wait: Duration,
-}
-
-impl Default for Model {
-    fn default() -> Self {
-        Self {
-            rings: common::server::cores(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            backlog: 1024,
-            buffers: DEFAULT_BUFFERS,
-            batch_wait: DEFAULT_BATCH_WAIT,
-        }
-    }
-}
-
-/// Its settings: the shared ones, and [`Model`]'s in `model`.
-pub type Config = common::Config<Model>;
-
-/// v7's command line: the shared options, the rings, the cap and the buffers.
+/// What v7 adds to the shared settings and its command line: the rings, the cap, the
+/// buffers and the batching.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub server: ServerArgs,
-
-    /// Rings (threads), each with its own io_uring, listening socket and connections
-    /// [default: the number of cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub rings: Option<u16>,
+pub struct Model {
+    /// Rings (threads), one per core by default, each with its own io_uring, listening
+    /// socket and connections
+    #[arg(long, value_name = "N", default_value_t = common::server::cores(),
+          value_parser = common::cli::thread_count())]
+    pub rings: usize,
 
     /// Most connections open at once, across all rings; at the cap, newcomers wait in the
     /// kernel's backlog
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = common::cli::at_least_one)]
     pub max_connections: usize,
 
     /// Receive buffers of 4 KiB in each ring's provided-buffer ring (a power of two)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BUFFERS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BUFFERS, value_parser = power_of_two)]
     pub buffers: u16,
 
     /// Microseconds a wait that has completions lingers for more, to batch them
@@ -112,24 +82,43 @@ pub struct Args {
     pub batch_wait_us: u64,
 }
 
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            rings: common::server::cores(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            buffers: DEFAULT_BUFFERS,
+            batch_wait_us: DEFAULT_BATCH_WAIT.as_micros() as u64,
+        }
+    }
+}
+
+/// `--buffers`: the kernel indexes a buf ring by a mask, so its size is a power of two.
+fn power_of_two(text: &str) -> Result<u16, String> {
+    let count: u16 = text.parse().map_err(|e| format!("{e}"))?;
+    if count.is_power_of_two() { Ok(count) } else { Err(format!("{count} is not a power of two")) }
+}
+
+/// Its settings: the shared ones, and [`Model`]'s in `model`.
+pub type Config = common::Config<Model>;
+
+/// Its command line: the shared options and [`Model`]'s.
+pub type Args = common::cli::Args<Model>;
+
 /// Starts the server from its command line and serves until stopped: what its `main` and
 /// `loadgen serve` both run. Where the kernel refuses io_uring it prints one line saying
 /// so and what to do, and exits with 1.
 pub fn serve(args: &Args) -> Result<(), common::Error> {
-    let (listener, dispatcher, server) = common::cli::start_reuse_port(SERVER, &args.server)?;
-    let config = server.with(Model {
-        rings: args.rings.map_or_else(common::server::cores, usize::from),
-        max_connections: args.max_connections,
-        backlog: args.server.backlog,
-        buffers: args.buffers,
-        batch_wait: Duration::from_micros(args.batch_wait_us),
-    });
+    let start = Start { sharing: Sharing::ReusePort, ..Start::default() };
+    let (listener, dispatcher, config) = common::cli::start(SERVER, args, start)?;
     // Before the announcement, so a script that waits for it hears the refusal instead.
     if let Err(e) = check_kernel(&config) {
         // One line, not an error chain: the message says everything.
         eprintln!("{SERVER}: {e}");
         std::process::exit(1);
     }
+    // Announced only once every socket listens: a client that connects the moment it
+    // reads the address is then spread over all of them, not queued on the first.
     let listeners = ring_sockets(listener, &config)?;
     common::cli::announce(SERVER, &listeners[0])?;
     run_rings(listeners, dispatcher, config)?;
@@ -139,12 +128,6 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 /// Whether this kernel gives v7 what it needs: an io_uring as v7 sets it up, and a
 /// provided-buffer ring registered on it.
 pub fn check_kernel(config: &Config) -> io::Result<()> {
-    if !config.model.buffers.is_power_of_two() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("--buffers {}: must be a power of two", config.model.buffers),
-        ));
-    }
     let ring = ring::new_ring()?;
     let bufs = buffers::BufRing::new(config.model.buffers, BUFFER_SIZE)?;
     let (addr, entries) = bufs.registration();
@@ -197,7 +180,8 @@ fn snapshot(c: &RingCounters) -> serde_json::Value {
 /// Serves until `config.shutdown` is triggered: one thread per ring, named `ring-0`,
 /// `ring-1`, …, each with its own socket on `listener`'s address.
 ///
-/// `listener` must have been bound with `SO_REUSEPORT` ([`common::cli::start_reuse_port`]).
+/// `listener` must have been bound with `SO_REUSEPORT` ([`Sharing::ReusePort`]): ring 0
+/// takes it, and every other ring binds a socket of its own next to it.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     check_kernel(&config)?;
     run_rings(ring_sockets(listener, &config)?, dispatcher, config)
@@ -205,7 +189,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
 
 /// `listener` and a socket of its own for every other ring, all listening on its address.
 pub fn ring_sockets(listener: TcpListener, config: &Config) -> io::Result<Vec<TcpListener>> {
-    common::cli::reuse_port_group(listener, config.model.rings, config.model.backlog, SERVER)
+    common::cli::reuse_port_group(listener, config.model.rings, config.backlog, SERVER)
 }
 
 // ANCHOR: run
@@ -216,7 +200,7 @@ pub fn run_rings(
     config: Config,
 ) -> io::Result<()> {
     let rings = listeners.len();
-    let latch = Arc::new(LimitLatch::new(config.model.max_connections.max(1)));
+    let latch = Arc::new(LimitLatch::new(config.model.max_connections));
     let counters: Vec<Arc<RingCounters>> = (0..rings).map(|_| Arc::default()).collect();
     register_ring_figures(dispatcher.stats(), &counters);
     dispatcher.stats().describe(
@@ -226,8 +210,8 @@ pub fn run_rings(
     let settings = Settings {
         buffers: config.model.buffers,
         buffer_size: BUFFER_SIZE,
-        batch_wait: config.model.batch_wait,
-        max_connections: config.model.max_connections.max(1),
+        batch_wait: Duration::from_micros(config.model.batch_wait_us),
+        max_connections: config.model.max_connections,
     };
     tracing::info!(rings, max_connections = settings.max_connections, "an io_uring per core");
 

@@ -1,7 +1,10 @@
 //! The address is announced only once every ring's socket listens, as in v5: a client
-//! that connects the moment it reads `listening on` is spread over all the rings.
+//! that connects the moment it reads `listening on` is spread over all the rings. And what
+//! stops it before that: options the command line refuses, a kernel that refuses io_uring.
 
-use common::testkit::{listening_sockets_on, spawn_binary};
+use std::process::{Command, Output, Stdio};
+
+use common::testkit::{TIMEOUT, listening_sockets_on, spawn_binary, wait_until};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v7-uring-per-core");
 
@@ -17,18 +20,30 @@ fn every_ring_listens_when_the_address_is_announced() {
     }
 }
 
-/// A `--buffers` the kernel cannot index (not a power of two) is refused in one line.
+/// A `--buffers` the kernel cannot index (not a power of two) is refused by the command
+/// line, before anything starts.
 #[test]
-fn a_bad_buffer_count_is_refused_in_one_line() {
-    let out = std::process::Command::new(BINARY)
-        .args(["--addr", "127.0.0.1:0", "--buffers", "100"])
-        .output()
-        .expect("run the binary");
-    assert!(!out.status.success());
+fn a_bad_buffer_count_is_refused_before_start() {
+    let out = run_refused(&["--addr", "127.0.0.1:0", "--buffers", "100"]);
+    // clap's exit status for a usage error.
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.lines().last().unwrap_or("");
-    assert!(last.contains("--buffers 100: must be a power of two"), "{stderr}");
+    assert!(stderr.contains("invalid value '100' for '--buffers <N>'"), "{stderr}");
+    assert!(stderr.contains("100 is not a power of two"), "{stderr}");
     assert!(out.stdout.is_empty(), "announced anyway: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// No ring, or a cap of no connection, is refused by the command line before anything
+/// starts, instead of being taken for 1.
+#[test]
+fn zero_rings_or_connections_are_refused() {
+    for option in ["--rings", "--max-connections"] {
+        let out = run_refused(&["--addr", "127.0.0.1:0", option, "0"]);
+        assert_eq!(out.status.code(), Some(2), "{option} 0");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("invalid value '0' for '{option} <N>'")), "{stderr}");
+        assert!(out.stdout.is_empty(), "{option} 0 announced: {:?}", out.stdout);
+    }
 }
 
 /// Where the kernel refuses io_uring (here: a seccomp filter that fails `io_uring_setup`
@@ -37,7 +52,7 @@ fn a_bad_buffer_count_is_refused_in_one_line() {
 #[test]
 fn a_kernel_that_refuses_io_uring_is_reported_in_one_line() {
     use std::os::unix::process::CommandExt;
-    let mut command = std::process::Command::new(BINARY);
+    let mut command = Command::new(BINARY);
     command.args(["--addr", "127.0.0.1:0"]);
     // SAFETY: between fork and exec the closure builds the filter on its stack (no
     // allocation) and calls prctl, which is async-signal-safe.
@@ -75,4 +90,22 @@ fn refuse_io_uring_setup() -> std::io::Result<()> {
             && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const program) == 0
     };
     if installed { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// Runs the binary with `args`, which it should refuse: what it printed once it exits.
+/// Killed if still running after [`TIMEOUT`]: it took them and is serving.
+fn run_refused(args: &[&str]) -> Output {
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    let exited = wait_until(TIMEOUT, || child.try_wait().is_ok_and(|status| status.is_some()));
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("its output");
+    assert!(exited, "{args:?} taken: it is serving");
+    out
 }
