@@ -195,10 +195,13 @@ impl Connection {
     /// otherwise. Only bytes that arrive while no send waits count as progress: a send
     /// stuck behind a client that stops reading must not be kept alive by its uploads.
     pub fn received(&mut self, bytes: &[u8], now: Instant) {
+        if bytes.is_empty() {
+            return;
+        }
         if self.is_listening() {
             self.session.receive_at(bytes, now);
         }
-        if !bytes.is_empty() && self.sending == Sending::Idle {
+        if self.sending == Sending::Idle {
             self.since = now;
         }
     }

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::cli::ServerArgs;
-use common::limit::LimitLatch;
+use common::event_loop::Shared;
 use common::{Dispatcher, Stats};
 use serde_json::json;
 
@@ -147,10 +147,7 @@ pub fn check_kernel(config: &Config) -> io::Result<()> {
     }
     let ring = ring::new_ring()?;
     let bufs = buffers::BufRing::new(config.model.buffers, BUFFER_SIZE)?;
-    let (addr, entries) = bufs.registration();
-    // SAFETY: `bufs` outlives the registration: unregistered below, before it is dropped,
-    // and no operation ever uses it.
-    unsafe { ring.submitter().register_buf_ring_with_flags(addr, entries, 0, 0) }.map_err(|e| {
+    let mut registration = buffers::Registration::register(bufs, &ring, 0).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!(
@@ -159,12 +156,9 @@ pub fn check_kernel(config: &Config) -> io::Result<()> {
             ),
         )
     })?;
-    let unregistered = ring.submitter().unregister_buf_ring(0);
-    if unregistered.is_err() {
-        // Never freed while the kernel may hold it.
-        std::mem::forget(bufs);
-    }
-    unregistered
+    // SAFETY: no operation was ever submitted to this ring. (If the kernel refuses, the
+    // registration leaks the buffers as it drops: never freed while the kernel may hold it.)
+    unsafe { registration.unregister(&ring) }
 }
 
 /// One ring's entry in `/stats`'s `model.rings`.
@@ -216,7 +210,7 @@ pub fn run_rings(
     config: Config,
 ) -> io::Result<()> {
     let rings = listeners.len();
-    let latch = Arc::new(LimitLatch::new(config.model.max_connections.max(1)));
+    let shared = Shared::new(Arc::clone(&dispatcher), &config, config.model.max_connections);
     let counters: Vec<Arc<RingCounters>> = (0..rings).map(|_| Arc::default()).collect();
     register_ring_figures(dispatcher.stats(), &counters);
     dispatcher.stats().describe(
@@ -233,13 +227,9 @@ pub fn run_rings(
 
     let mut threads = Vec::with_capacity(rings);
     for (id, (listener, counters)) in listeners.into_iter().zip(&counters).enumerate() {
-        let (dispatcher, latch, counters) =
-            (Arc::clone(&dispatcher), Arc::clone(&latch), Arc::clone(counters));
-        let (timeouts, shutdown) = (config.timeouts(), config.shutdown.clone());
+        let (shared, counters) = (shared.clone(), Arc::clone(counters));
         let thread = std::thread::Builder::new().name(format!("ring-{id}"));
-        threads.push(thread.spawn(move || {
-            ring::run(listener, dispatcher, latch, timeouts, shutdown, settings, counters)
-        })?);
+        threads.push(thread.spawn(move || ring::run(listener, shared, settings, counters))?);
     }
     for thread in threads {
         thread.join().map_err(|_| io::Error::other("a v7 ring panicked"))??;
