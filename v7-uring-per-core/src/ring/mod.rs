@@ -385,7 +385,9 @@ impl Uring {
     }
 }
 
-/// `struct io_uring_buf_status`, what `IORING_REGISTER_PBUF_STATUS` fills in.
+/// `struct io_uring_buf_status`, what `IORING_REGISTER_PBUF_STATUS` fills in, as
+/// `include/uapi/linux/io_uring.h` (Linux 6.8) declares it: copied because the io-uring
+/// crate has no call for it yet.
 #[repr(C)]
 struct BufStatus {
     buf_group: u32,
@@ -393,7 +395,7 @@ struct BufStatus {
     resv: [u32; 8],
 }
 
-/// `IORING_REGISTER_PBUF_STATUS`.
+/// `IORING_REGISTER_PBUF_STATUS`, in the same header's `enum io_uring_register_op`.
 const PBUF_STATUS: libc::c_uint = 26;
 /// The shortest wait: a zero timeout with a batch wait is refused.
 const MIN_WAIT: Duration = Duration::from_millis(1);
