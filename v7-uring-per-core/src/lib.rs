@@ -6,7 +6,7 @@
 //! reads and writes them itself; it hands the kernel the work (accept, receive, send) and
 //! reads back what was done. That moves ownership: a send's bytes are the kernel's from
 //! its submission until its completion, so they are neither touched nor freed before
-//! (`ring.rs` says who owns what, and every `unsafe` why it holds). Three io_uring
+//! (`ring/mod.rs` says who owns what, and every `unsafe` why it holds). Three io_uring
 //! features make it pay where v4-syscalls' naive io_uring loop (one single-shot operation
 //! at a time, a 4 KiB buffer held by every idle connection) did not:
 //!
