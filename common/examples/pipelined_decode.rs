@@ -26,7 +26,7 @@ fn time_answering(n: usize, dispatcher: &Dispatcher) -> Duration {
             session.receive(&input);
             let closed = session.answer(dispatcher);
             let elapsed = start.elapsed();
-            let answered = session.outbox.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
+            let answered = session.output().windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
             assert_eq!((closed, answered), (None, n), "every request answered");
             elapsed
         })

@@ -41,9 +41,9 @@ pub fn answer_until_closed<S: Transport>(
     let mut read_timeout = None;
     loop {
         let closed = session.answer(dispatcher);
-        if !session.outbox.is_empty() {
-            stream.write_all(&session.outbox)?;
-            session.outbox.clear();
+        if !session.output().is_empty() {
+            stream.write_all(session.output())?;
+            session.output_written(session.output().len());
         }
         if let Some(closed) = closed {
             return Ok(closed);
@@ -214,21 +214,23 @@ mod tests {
         let mut session = Session::new();
         assert_eq!((session.phase(), session.deadline(LIMIT)), (Phase::Idle, None));
 
-        session.receive(b"GET /hel");
-        let first = session.deadline(LIMIT).expect("a head is arriving");
+        let start = Instant::now();
+        session.receive_at(b"GET /hel", start);
+        assert_eq!(session.deadline(LIMIT), Some(start + LIMIT), "from the head's first byte");
         assert_eq!(session.phase(), Phase::Head);
-        std::thread::sleep(Duration::from_millis(20));
-        session.receive(b"lo\nGET /he");
+        let later = start + Duration::from_millis(20);
+        session.receive_at(b"lo\nGET /he", later);
         assert_eq!(session.answer(&dispatcher), None);
         // One request done; the next began with the last read, and has its own clock.
-        let second = session.deadline(LIMIT).expect("the next head is arriving");
-        assert!(second >= first + Duration::from_millis(20), "{second:?} vs {first:?}");
-        session.receive(b"llo\n");
+        assert_eq!(session.deadline(LIMIT), Some(later + LIMIT), "the next head's own clock");
+        session.receive_at(b"llo\n", later + Duration::from_millis(20));
         session.answer(&dispatcher);
         assert_eq!((session.phase(), session.deadline(LIMIT)), (Phase::Idle, None));
-        assert_eq!(session.outbox, b"200 Hello, World!\n200 Hello, World!\n");
+        assert_eq!(session.output(), b"200 Hello, World!\n200 Hello, World!\n");
         assert!(!session.is_at_rest(), "two replies are owed");
-        session.outbox.clear();
+        let mut sending = Vec::new();
+        session.take_output(&mut sending);
+        assert_eq!(sending, b"200 Hello, World!\n200 Hello, World!\n");
         assert!(session.is_at_rest());
     }
 
@@ -236,17 +238,18 @@ mod tests {
     fn the_body_deadline_runs_from_the_last_read() {
         let dispatcher = Dispatcher::with_builtin_routes("test");
         let mut session = Session::new();
-        session.receive(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
+        let start = Instant::now();
+        let head = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab";
+        session.receive_at(head, start);
         session.answer(&dispatcher);
         assert_eq!(session.phase(), Phase::Body);
-        let before = session.deadline(LIMIT).expect("a body is arriving");
-        std::thread::sleep(Duration::from_millis(20));
-        session.receive(b"c");
+        assert_eq!(session.deadline(LIMIT), Some(start + LIMIT), "a body is arriving");
+        let later = start + Duration::from_millis(20);
+        session.receive_at(b"c", later);
         session.answer(&dispatcher);
-        let after = session.deadline(LIMIT).expect("still arriving");
-        assert!(after >= before + Duration::from_millis(20), "the clock restarts with each read");
-        assert!(!session.is_overdue(Instant::now(), LIMIT));
-        assert!(session.is_overdue(after, LIMIT));
+        assert_eq!(session.deadline(LIMIT), Some(later + LIMIT), "restarted by the read");
+        assert!(!session.is_overdue(start + LIMIT, LIMIT), "not by the first read's clock");
+        assert!(session.is_overdue(later + LIMIT, LIMIT));
     }
 
     #[test]

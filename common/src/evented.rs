@@ -104,12 +104,28 @@ enum Filled {
     PeerClosed,
 }
 
-/// An event loop's connections, in slots indexed by their tokens: a lookup per event is an
-/// index, not a hash. A freed slot is reused by the next connection; an event still
-/// pending for the closed one then reaches the new one, which finds nothing to read.
+/// Bits of a [`Slots`] key: the rest of a `usize` (its top byte) is left free, so a ring
+/// can put an operation's kind beside the key in a 64-bit `user_data`.
+pub const KEY_BITS: u32 = usize::BITS - 8;
+/// A key's low half is its slot's index, the rest (up to [`KEY_BITS`]) its generation.
+const INDEX_BITS: u32 = usize::BITS / 2;
+const GENERATIONS: usize = 1 << (KEY_BITS - INDEX_BITS);
+
+#[derive(Debug)]
+struct Slot<T> {
+    /// Bumped by every insert: 1 and up, never 0, so no key is 0 (a listener's token).
+    generation: usize,
+    value: Option<T>,
+}
+
+/// A loop's connections, in slots indexed by their keys: a lookup per event or completion
+/// is an index, not a hash. A freed slot is reused by the next connection under a new
+/// generation, which is part of the key, so an event or a completion still in flight for
+/// the closed connection names a key that no longer matches and finds nothing: it never
+/// reaches the newcomer.
 #[derive(Debug)]
 pub struct Slots<T> {
-    slots: Vec<Option<T>>,
+    slots: Vec<Slot<T>>,
     free: Vec<usize>,
     len: usize,
 }
@@ -121,28 +137,44 @@ impl<T> Default for Slots<T> {
 }
 
 impl<T> Slots<T> {
-    /// Stores what `make` builds for the token it is given (1 and up: 0 is left for a
-    /// listening socket).
+    /// Stores what `make` builds for the key it is given. Keys are never 0 (left for a
+    /// listening socket) and fit in [`KEY_BITS`].
     pub fn insert(&mut self, make: impl FnOnce(usize) -> T) -> usize {
         let index = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
+            self.slots.push(Slot { generation: 0, value: None });
             self.slots.len() - 1
         });
-        // Token 0 is the listener's; connections start at 1.
-        let token = index + 1;
-        self.slots[index] = Some(make(token));
+        let slot = &mut self.slots[index];
+        // 1, 2, …, GENERATIONS - 1, then 1 again: a key repeats only after that many
+        // connections have used the slot.
+        slot.generation = slot.generation % (GENERATIONS - 1) + 1;
+        let key = slot.generation << INDEX_BITS | index;
+        slot.value = Some(make(key));
         self.len += 1;
-        token
+        key
     }
 
-    pub fn get_mut(&mut self, token: usize) -> Option<&mut T> {
-        self.slots.get_mut(token.checked_sub(1)?)?.as_mut()
+    /// The slot `key` names, if it still holds that key's value.
+    fn slot(&self, key: usize) -> Option<&Slot<T>> {
+        let slot = self.slots.get(key & ((1 << INDEX_BITS) - 1))?;
+        (slot.generation == key >> INDEX_BITS && slot.value.is_some()).then_some(slot)
     }
 
-    /// Takes the value out, if the slot holds one.
-    pub fn remove(&mut self, token: usize) -> Option<T> {
-        let taken = self.slots.get_mut(token.checked_sub(1)?)?.take()?;
-        self.free.push(token - 1);
+    pub fn get(&self, key: usize) -> Option<&T> {
+        self.slot(key)?.value.as_ref()
+    }
+
+    pub fn get_mut(&mut self, key: usize) -> Option<&mut T> {
+        self.slot(key)?;
+        self.slots[key & ((1 << INDEX_BITS) - 1)].value.as_mut()
+    }
+
+    /// Takes the value out, if the slot still holds the one `key` names.
+    pub fn remove(&mut self, key: usize) -> Option<T> {
+        self.slot(key)?;
+        let index = key & ((1 << INDEX_BITS) - 1);
+        let taken = self.slots[index].value.take()?;
+        self.free.push(index);
         self.len -= 1;
         Some(taken)
     }
@@ -150,9 +182,9 @@ impl<T> Slots<T> {
     /// Keeps the values for which `keep` is true and drops the others (closing a
     /// connection).
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        for index in 0..self.slots.len() {
-            if self.slots[index].as_ref().is_some_and(|value| !keep(value)) {
-                self.remove(index + 1);
+        for key in self.tokens().collect::<Vec<_>>() {
+            if self.get(key).is_some_and(|value| !keep(value)) {
+                self.remove(key);
             }
         }
     }
@@ -163,17 +195,60 @@ impl<T> Slots<T> {
 
     /// The values, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        self.slots.iter().flatten()
+        self.slots.iter().filter_map(|slot| slot.value.as_ref())
     }
 
-    /// The tokens in use, in slot order.
+    /// The keys in use, in slot order.
     pub fn tokens(&self) -> impl Iterator<Item = usize> + '_ {
-        self.slots.iter().enumerate().filter(|(_, slot)| slot.is_some()).map(|(i, _)| i + 1)
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.value.is_some())
+            .map(|(index, slot)| slot.generation << INDEX_BITS | index)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// Whether a loop should close a connection that has rested since `since`: idle past the
+/// idle timeout, a request arriving too slowly (see [`crate::Phase`]), or, once it lingers
+/// in a staged close (since `lingering_since`), a linger that has lasted long enough. The
+/// one rule of every event loop and every ring.
+pub fn overdue(
+    session: &Session,
+    lingering_since: Option<Instant>,
+    now: Instant,
+    since: Instant,
+    timeouts: Timeouts,
+) -> Overdue {
+    let Timeouts { idle: idle_timeout, request: request_timeout } = timeouts;
+    if let Some(lingering_since) = lingering_since {
+        return if now >= lingering_since + LINGER.min(idle_timeout) {
+            Overdue::Idle
+        } else {
+            Overdue::No
+        };
+    }
+    if session.is_overdue(now, request_timeout) {
+        Overdue::Request
+    } else if now >= since + idle_timeout {
+        Overdue::Idle
+    } else {
+        Overdue::No
+    }
+}
+
+/// The staged close's first stage (nginx's lingering close), once every reply is written:
+/// FIN, so the client reads its last reply and then the end, and whatever it still sends
+/// is dropped rather than answered. Closing outright instead could turn what it sends
+/// next into a reset that destroys the reply in its receive queue. The caller then reads
+/// and drops until the client closes, or [`LINGER`] is up (see [`overdue`]).
+pub fn start_lingering_close(stream: &TcpStream, session: &mut Session) {
+    // If the shutdown fails the peer is already gone; the next read will say so.
+    let _ = stream.shutdown(Direction::Write);
+    session.drop_input();
 }
 
 // ANCHOR: connection
@@ -219,21 +294,7 @@ impl Connection {
     /// the idle timeout, a request arriving too slowly (see [`crate::Phase`]), or a linger
     /// after a close decision that has lasted long enough.
     pub fn is_overdue(&self, now: Instant, since: Instant, timeouts: Timeouts) -> Overdue {
-        let Timeouts { idle: idle_timeout, request: request_timeout } = timeouts;
-        if let Some(draining_since) = self.draining_since {
-            return if now >= draining_since + LINGER.min(idle_timeout) {
-                Overdue::Idle
-            } else {
-                Overdue::No
-            };
-        }
-        if self.session.is_overdue(now, request_timeout) {
-            Overdue::Request
-        } else if now >= since + idle_timeout {
-            Overdue::Idle
-        } else {
-            Overdue::No
-        }
+        overdue(&self.session, self.draining_since, now, since, timeouts)
     }
 
     /// Serves this connection for one turn, now that it is ready, and says what it waits
@@ -263,7 +324,7 @@ impl Connection {
             let closed = self.discard_input();
             return Ok(if closed { Next::Close(Closed::ByPeer) } else { Next::Readable });
         }
-        let had_output = !self.session.outbox.is_empty();
+        let had_output = !self.session.output().is_empty();
         for batch in 0..BATCHES_PER_TURN {
             // Replies still owed are written before more requests are read: a client that
             // sends without reading is slowed down, not buffered without end.
@@ -346,7 +407,7 @@ impl Connection {
     /// false on a short write, when the rest waits for the socket to become writable.
     fn flush(&mut self) -> io::Result<bool> {
         let mut written = 0;
-        let outbox = &self.session.outbox;
+        let outbox = self.session.output();
         let result = loop {
             if written == outbox.len() {
                 break Ok(true);
@@ -360,16 +421,14 @@ impl Connection {
                 Err(e) => break Err(e),
             }
         };
-        self.session.outbox.drain(..written);
+        self.session.output_written(written);
         result
     }
 
     /// Sends FIN once every reply is written, and switches to dropping input until the
     /// client closes (or the linger's time is up): nginx's lingering close.
     fn start_draining(&mut self) {
-        // If the shutdown fails the peer is already gone; the next read will say so.
-        let _ = self.stream.shutdown(Direction::Write);
-        self.session.inbox.clear();
+        start_lingering_close(&self.stream, &mut self.session);
         self.draining_since = Some(Instant::now());
     }
 

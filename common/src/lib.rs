@@ -18,6 +18,8 @@
 //! * [`blocking`]: the blocking model v1–v3 share, a thread per connection to its end;
 //! * [`evented`] and [`limit`]: a connection as the event loops (v4, v5) serve it, and
 //!   the cap on open connections;
+//! * [`completion`]: a connection as the io_uring loops (v4-syscalls, v7) hold it, with
+//!   what is in flight and the rules it shares with [`evented`];
 //! * [`event_loop`]: the readiness loop v4-syscalls and v5 run, over any [`Waiter`]
 //!   (`select`, `poll`, `epoll`, `mio`);
 //! * [`server`], [`shutdown`] and [`cli`]: settings, accept errors, graceful shutdown,
@@ -29,6 +31,7 @@
 pub mod blocking;
 pub mod cli;
 pub mod codec;
+pub mod completion;
 pub mod dispatcher;
 pub mod error;
 pub mod event_loop;

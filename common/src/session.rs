@@ -62,9 +62,9 @@ pub enum Phase {
 pub struct Session {
     decoder: Decoder,
     /// Read from the socket, not yet decoded: a partial request, or pipelined ones.
-    pub inbox: Inbox,
+    inbox: Inbox,
     /// Encoded replies not yet written to the socket.
-    pub outbox: Vec<u8>,
+    outbox: Vec<u8>,
     closed: Option<Closed>,
     /// When the first byte of the request head now arriving came in.
     head_started: Option<Instant>,
@@ -98,7 +98,12 @@ impl Session {
 
     /// Takes in bytes just read from the socket.
     pub fn receive(&mut self, bytes: &[u8]) {
-        let now = Instant::now();
+        self.receive_at(bytes, Instant::now());
+    }
+
+    /// Takes in bytes that arrived at `now`: the request deadlines (see [`Phase`]) run from
+    /// the clock the caller passes, so a test can move it instead of sleeping.
+    pub fn receive_at(&mut self, bytes: &[u8], now: Instant) {
         if self.phase() == Phase::Idle {
             self.head_started = Some(now);
         }
@@ -116,6 +121,41 @@ impl Session {
     /// Whether the client has closed its side.
     pub fn input_ended(&self) -> bool {
         self.input_ended
+    }
+
+    /// Bytes received and not yet decoded: what a loop checks before reading more, so a
+    /// client that sends faster than it reads cannot grow the inbox without bound.
+    pub fn unanswered_input(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// Drops whatever was received and not answered: a connection that has decided to
+    /// close reads on only to let the client finish sending, not to answer it.
+    pub fn drop_input(&mut self) {
+        self.inbox.clear();
+    }
+
+    /// The replies owed: encoded, not yet written to the socket.
+    pub fn output(&self) -> &[u8] {
+        &self.outbox
+    }
+
+    /// The first `n` bytes of [`Session::output`] have been written to the socket.
+    pub fn output_written(&mut self, n: usize) {
+        self.outbox.drain(..n.min(self.outbox.len()));
+    }
+
+    /// Hands every byte owed to `into`, which a completion loop gives the kernel to send,
+    /// and takes `into`'s allocation in exchange (cleared), so the two buffers alternate
+    /// instead of being allocated per reply.
+    pub fn take_output(&mut self, into: &mut Vec<u8>) {
+        into.clear();
+        std::mem::swap(into, &mut self.outbox);
+    }
+
+    /// Why the connection must close once its output is written, if an answer decided so.
+    pub fn closed(&self) -> Option<Closed> {
+        self.closed
     }
 
     /// Answers every complete request in the inbox, in order, appending the replies to

@@ -16,52 +16,86 @@
 //! Ring`). Every idle connection holds a receive,
 //! and so a buffer, the whole time; provided-buffer rings, which let the kernel pick a
 //! buffer only when data arrives, would fix that and are left out to keep this short.
+//!
+//! The connection (its session, its outgoing bytes, what is in flight, the staged close,
+//! the overdue rule) is [`common::completion::Connection`], which v7 holds too: what is
+//! written here is only this loop's own, the operations and their `user_data`, one
+//! single-shot operation at a time, and the teardown.
 
-use common::evented::SWEEP_EVERY;
+use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::io;
 use std::net::{Shutdown as Direction, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
 use common::Dispatcher;
-use common::evented::{Slots, Timeouts};
+use common::completion::{Connection, Receiving, Sending, Step};
+use common::event_loop::{LoopCounters, Shared};
+use common::evented::{Overdue, SWEEP_EVERY, Slots, Timeouts};
 use common::limit::{LimitLatch, Permit};
 use common::server::ACCEPT_BACKOFF;
-use common::session::{Closed, LINGER, Session};
 use common::shutdown::DEADLINE;
-use common::stats::ConnectionGuard;
 use io_uring::{IoUring, opcode, squeue, types};
-
-use common::event_loop::{LoopCounters, Shared};
 
 /// Bytes one receive may bring. Every idle connection holds one such buffer.
 const RECV_BUFFER: usize = 4096;
-/// `user_data` of the accept; a connection's operations carry its token and the kind.
+/// `user_data` of the accept; a connection's operations carry its key and the kind.
 const ACCEPT: u64 = u64::MAX;
 const CANCEL: u64 = u64::MAX - 1;
 const RECV: u64 = 1;
 const SEND: u64 = 2;
 
+fn user_data(key: usize, kind: u64) -> u64 {
+    (key as u64) << 2 | kind
+}
+
+/// A connection's receive buffer: raw memory, as v7's provided buffers are, not a
+/// `Box<[u8]>`. The kernel writes into it behind Rust's back while a receive is armed,
+/// and a `Box` is a promise that nobody else touches its bytes, one that moving it by
+/// value (into `mem::forget`, when the teardown leaks a connection whose receive the
+/// kernel never completed) would restate. A pointer promises nothing, and a slice is made
+/// only of the bytes a completed receive says it wrote.
+#[derive(Debug)]
+struct RecvBuffer(NonNull<u8>);
+
+const RECV_LAYOUT: Layout = Layout::new::<[u8; RECV_BUFFER]>();
+
+impl RecvBuffer {
+    fn new() -> Self {
+        // Not zeroed: nothing reads a byte the kernel has not written.
+        // SAFETY: the layout's size is RECV_BUFFER, not zero.
+        let memory = unsafe { alloc(RECV_LAYOUT) };
+        Self(NonNull::new(memory).unwrap_or_else(|| handle_alloc_error(RECV_LAYOUT)))
+    }
+
+    /// The first `len` bytes, which a receive has written.
+    ///
+    /// # Safety
+    ///
+    /// A receive into this buffer has completed with `len`, and no other is in flight.
+    unsafe fn filled(&self, len: usize) -> &[u8] {
+        // SAFETY: inside the allocation (`min`); the caller's promise: the kernel wrote
+        // these bytes and is not writing now.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr(), len.min(RECV_BUFFER)) }
+    }
+}
+
+impl Drop for RecvBuffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout. A connection, and so its buffer, is
+        // dropped only with no receive in flight (`Ring::close`, `Drop for Ring`, which
+        // leaks it otherwise).
+        unsafe { dealloc(self.0.as_ptr(), RECV_LAYOUT) };
+    }
+}
+
+/// A connection and the one buffer its receives are written into.
+#[derive(Debug)]
 struct Conn {
-    stream: TcpStream,
-    session: Session,
-    /// The kernel writes here while `receiving`.
-    buffer: Box<[u8]>,
-    /// The kernel reads `sending[sent..]` while `in_send`.
-    sending: Vec<u8>,
-    sent: usize,
-    receiving: bool,
-    in_send: bool,
-    /// Why the connection will close once its replies are written, if it will.
-    close_after: Option<Closed>,
-    peer_closed: bool,
-    draining_since: Option<Instant>,
-    /// Decided to close: dropped as soon as nothing of it is in flight.
-    closing: bool,
-    since: Instant,
-    _open: ConnectionGuard,
-    _permit: Permit,
+    conn: Connection,
+    buffer: RecvBuffer,
 }
 
 struct Ring {
@@ -203,40 +237,24 @@ impl Ring {
             }
             return Ok(());
         }
-        let token = (user_data >> 2) as usize;
-        let Some(conn) = self.connections.get_mut(token) else { return Ok(()) };
+        let key = (user_data >> 2) as usize;
+        let Some(Conn { conn, buffer }) = self.connections.get_mut(key) else { return Ok(()) };
+        let now = Instant::now();
         match user_data & 3 {
             RECV => {
-                conn.receiving = false;
-                let serving = conn.draining_since.is_none() && !conn.closing;
+                conn.receive_ended();
                 match usize::try_from(result) {
-                    Ok(0) => {
-                        conn.peer_closed = true;
-                        // A request left half sent is answered with a 400 before closing.
-                        conn.session.end_of_input();
-                        if serving && conn.close_after.is_none() {
-                            conn.close_after = conn.session.answer(&self.dispatcher);
-                        }
-                    }
-                    Ok(n) if serving => {
-                        conn.session.receive(&conn.buffer[..n]);
-                        if conn.close_after.is_none() {
-                            conn.close_after = conn.session.answer(&self.dispatcher);
-                        }
-                    }
-                    Ok(_) => {} // draining (or closing): the bytes are dropped
-                    Err(_) => conn.closing = true,
+                    // A request left half sent is answered with a 400 before closing.
+                    Ok(0) => conn.end_of_input(),
+                    // SAFETY: this receive, the buffer's only one, has just completed with
+                    // `n` bytes written.
+                    Ok(n) => conn.received(unsafe { buffer.filled(n) }, now),
+                    Err(_) => conn.start_closing(),
                 }
             }
-            _ => {
-                conn.in_send = false;
-                match usize::try_from(result) {
-                    Ok(n) => conn.sent += n,
-                    Err(_) => conn.closing = true,
-                }
-            }
+            _ => conn.sent(usize::try_from(result).map_err(|_| result), now),
         }
-        self.advance(token)
+        self.advance(key)
     }
     // ANCHOR_END: completed
 
@@ -245,95 +263,60 @@ impl Ring {
         let stream = unsafe { TcpStream::from_raw_fd(fd) };
         let _ = stream.set_nodelay(true);
         let open = self.dispatcher.stats().connection_opened();
-        let token = self.connections.insert(|_| Conn {
-            stream,
-            session: Session::new(),
-            buffer: vec![0; RECV_BUFFER].into_boxed_slice(),
-            sending: Vec::new(),
-            sent: 0,
-            receiving: false,
-            in_send: false,
-            close_after: None,
-            peer_closed: false,
-            draining_since: None,
-            closing: false,
-            since: Instant::now(),
-            _open: open,
-            _permit: permit,
+        let key = self.connections.insert(|_| Conn {
+            conn: Connection::new(stream, open, permit),
+            buffer: RecvBuffer::new(),
         });
-        self.advance(token)
+        self.advance(key)
     }
 
-    /// Decides a connection's next operation: the rest of a send, the next replies, the
-    /// staged close, or another receive. One operation at a time per connection, and
-    /// replies are written before more requests are read, as in every other version.
+    /// Submits a connection's next operation: the rest of a send, the next replies, or
+    /// another receive (to serve, or to drop while lingering); or closes it. One
+    /// operation at a time per connection: this loop's simplification, which v7 drops.
     // ANCHOR: advance
-    fn advance(&mut self, token: usize) -> io::Result<()> {
-        let Some(conn) = self.connections.get_mut(token) else { return Ok(()) };
-        conn.since = Instant::now();
-        if conn.closing || (conn.peer_closed && conn.draining_since.is_some()) {
-            return self.close(token);
+    fn advance(&mut self, key: usize) -> io::Result<()> {
+        let Some(Conn { conn, buffer }) = self.connections.get_mut(key) else { return Ok(()) };
+        if conn.is_closing() {
+            return self.close(key);
         }
-        if conn.receiving || conn.in_send {
+        if conn.in_flight() {
             return Ok(());
         }
-        if conn.sent == conn.sending.len() && !conn.session.outbox.is_empty() {
-            conn.sending.clear();
-            conn.sent = 0;
-            std::mem::swap(&mut conn.sending, &mut conn.session.outbox);
-        }
-        if conn.sent < conn.sending.len() {
-            let rest = &conn.sending[conn.sent..];
-            let send = opcode::Send::new(
-                types::Fd(conn.stream.as_raw_fd()),
-                rest.as_ptr(),
-                rest.len() as u32,
-            )
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data((token as u64) << 2 | SEND);
-            conn.in_send = true;
-            // SAFETY: `sending` belongs to the connection, which is not dropped while
-            // `in_send`, and is not touched until the send completes.
-            return unsafe { self.push(send) };
-        }
-        match conn.close_after {
-            Some(why)
-                if !conn.peer_closed
-                    && why.owes_a_lingering_close()
-                    && conn.draining_since.is_none() =>
-            {
-                // Every reply is written: FIN, then read and drop until the client closes.
-                let _ = conn.stream.shutdown(Direction::Write);
-                conn.draining_since = Some(Instant::now());
+        let fd = types::Fd(conn.fd());
+        let entry = match conn.next(&self.dispatcher) {
+            Step::Close => return self.close(key),
+            Step::Wait => return Ok(()),
+            Step::Send(rest) => {
+                let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+                opcode::Send::new(fd, rest.as_ptr(), len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+                    .user_data(user_data(key, SEND))
             }
-            Some(_) if conn.draining_since.is_none() => return self.close(token),
-            _ if conn.peer_closed => return self.close(token),
-            _ => {}
-        }
-        let recv = opcode::Recv::new(
-            types::Fd(conn.stream.as_raw_fd()),
-            conn.buffer.as_mut_ptr(),
-            RECV_BUFFER as u32,
-        )
-        .build()
-        .user_data((token as u64) << 2 | RECV);
-        conn.receiving = true;
-        // SAFETY: `buffer` is a boxed slice owned by the connection: it does not move when
-        // the connection does, and the connection is not dropped while `receiving`.
-        unsafe { self.push(recv) }
+            Step::Receive => {
+                conn.receive_armed();
+                opcode::Recv::new(fd, buffer.0.as_ptr(), RECV_BUFFER as u32)
+                    .build()
+                    .user_data(user_data(key, RECV))
+            }
+        };
+        // SAFETY: a send points into the connection's outgoing bytes, which are not
+        // touched while it is in flight (`Sending::InFlight`); a receive into its buffer,
+        // whose heap memory stays put when the connection moves. The connection is freed
+        // only once nothing of it is in flight (`close`, `Drop for Ring`).
+        unsafe { self.push(entry) }
     }
     // ANCHOR_END: advance
 
     /// Closes a connection as soon as nothing of it is in flight; until then, shuts the
-    /// socket down so a pending receive completes.
-    fn close(&mut self, token: usize) -> io::Result<()> {
-        let Some(conn) = self.connections.get_mut(token) else { return Ok(()) };
-        conn.closing = true;
-        if conn.receiving || conn.in_send {
-            let _ = conn.stream.shutdown(Direction::Both);
-        } else {
-            self.connections.remove(token);
+    /// socket down (once) so a pending receive completes.
+    fn close(&mut self, key: usize) -> io::Result<()> {
+        let Some(Conn { conn, .. }) = self.connections.get_mut(key) else { return Ok(()) };
+        conn.start_closing();
+        if !conn.in_flight() {
+            self.connections.remove(key);
+        } else if conn.cancel_once() {
+            let _ = conn.stream().shutdown(Direction::Both);
         }
         Ok(())
     }
@@ -342,25 +325,27 @@ impl Ring {
     /// buffer the kernel may still write into or read from is freed (see [`Ring`]'s
     /// `Drop`); returns how many the kernel did not complete within [`DRAIN_PATIENCE`].
     fn drain(&mut self) -> usize {
-        let in_flight = |c: &Conn| c.receiving || c.in_send;
-        let tokens: Vec<usize> = self.connections.tokens().collect();
-        for &token in &tokens {
-            let Some(conn) = self.connections.get_mut(token) else { continue };
-            if !in_flight(conn) {
+        let keys: Vec<usize> = self.connections.tokens().collect();
+        for &key in &keys {
+            let Some(Conn { conn, .. }) = self.connections.get_mut(key) else { continue };
+            if !conn.in_flight() {
                 continue;
             }
             // A receive on a socket shut down completes at once; the cancels cover an
             // operation the shutdown does not end.
-            let _ = conn.stream.shutdown(Direction::Both);
-            let kinds = [(conn.receiving, RECV), (conn.in_send, SEND)];
+            let _ = conn.stream().shutdown(Direction::Both);
+            let kinds = [
+                (conn.receiving() != Receiving::Idle, RECV),
+                (conn.sending() == Sending::InFlight, SEND),
+            ];
             for kind in kinds.into_iter().filter(|(busy, _)| *busy).map(|(_, kind)| kind) {
-                let target = (token as u64) << 2 | kind;
-                let cancel = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
+                let cancel =
+                    opcode::AsyncCancel::new(user_data(key, kind)).build().user_data(CANCEL);
                 // SAFETY: a cancel points into nothing of ours.
                 let _ = unsafe { self.push(cancel) };
             }
         }
-        let busy = |ring: &Ring| ring.connections.iter().filter(|c| in_flight(c)).count();
+        let busy = |ring: &Ring| ring.connections.iter().filter(|c| c.conn.in_flight()).count();
         let deadline = Instant::now() + DRAIN_PATIENCE;
         while busy(self) > 0 && Instant::now() < deadline {
             let timeout = types::Timespec::from(SWEEP_EVERY);
@@ -371,13 +356,15 @@ impl Ring {
                 tracing::warn!("reaping the operations in flight: {e}");
                 break;
             }
-            let done: Vec<u64> = self.ring.completion().map(|c| c.user_data()).collect();
-            for user_data in done.into_iter().filter(|&u| u != ACCEPT && u != CANCEL) {
-                let token = (user_data >> 2) as usize;
-                if let Some(conn) = self.connections.get_mut(token) {
+            let done: Vec<(u64, i32)> =
+                self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
+            for (user_data, result) in done.into_iter().filter(|&(u, _)| u != ACCEPT && u != CANCEL)
+            {
+                if let Some(Conn { conn, .. }) = self.connections.get_mut((user_data >> 2) as usize)
+                {
                     match user_data & 3 {
-                        RECV => conn.receiving = false,
-                        _ => conn.in_send = false,
+                        RECV => conn.receive_ended(),
+                        _ => conn.sent(usize::try_from(result).map_err(|_| result), Instant::now()),
                     }
                 }
             }
@@ -398,22 +385,15 @@ impl Ring {
             tracing::info!(open = self.connections.len(), "finishing the connections in flight");
         }
         let mut overdue = Vec::new();
-        for token in self.connections.tokens().collect::<Vec<_>>() {
-            let Some(conn) = self.connections.get_mut(token) else { continue };
-            let at_rest = conn.draining_since.is_none()
-                && conn.session.is_at_rest()
-                && conn.sent == conn.sending.len();
-            let lingered = conn
-                .draining_since
-                .is_some_and(|since| now >= since + LINGER.min(self.timeouts.idle));
-            let late = conn.session.is_overdue(now, self.timeouts.request)
-                || (conn.draining_since.is_none() && now >= conn.since + self.timeouts.idle);
-            if lingered || late || (self.closing_by.is_some() && at_rest) {
-                overdue.push(token);
+        for key in self.connections.tokens().collect::<Vec<_>>() {
+            let Some(Conn { conn, .. }) = self.connections.get_mut(key) else { continue };
+            let late = conn.is_overdue(now, self.timeouts) != Overdue::No;
+            if late || (self.closing_by.is_some() && conn.is_at_rest()) {
+                overdue.push(key);
             }
         }
-        for token in overdue {
-            self.close(token)?;
+        for key in overdue {
+            self.close(key)?;
         }
         let listening = u64::from(self.listener.is_some());
         self.counters.watched.set(self.connections.len() as u64 + listening);
@@ -439,9 +419,9 @@ impl Drop for Ring {
             return;
         }
         let mut leaked = 0;
-        for token in self.connections.tokens().collect::<Vec<_>>() {
-            if self.connections.get_mut(token).is_some_and(|c| c.receiving || c.in_send)
-                && let Some(conn) = self.connections.remove(token)
+        for key in self.connections.tokens().collect::<Vec<_>>() {
+            if self.connections.get_mut(key).is_some_and(|c| c.conn.in_flight())
+                && let Some(conn) = self.connections.remove(key)
             {
                 std::mem::forget(conn);
                 leaked += 1;

@@ -205,7 +205,8 @@ fn work(
             let mut session = shared.session.lock().unwrap_or_else(|e| e.into_inner());
             session.receive(&chunk[..n]);
             session.answer(dispatcher);
-            let replies = std::mem::take(&mut session.outbox);
+            let mut replies = Vec::new();
+            session.take_output(&mut replies);
             let _ = write_all(&shared.stream, &replies);
         }
         // Another worker (handed the same socket) read it first.

@@ -36,10 +36,10 @@ pub async fn handle_connection(
     let closed = loop {
         let closed;
         (session, closed) = answer(session, &dispatcher, config.model.blocking, &counters).await;
-        if !session.outbox.is_empty() {
+        if !session.output().is_empty() {
             // A client that never reads is given the idle timeout, then let go.
-            match timeout(config.idle_timeout, stream.write_all(&session.outbox)).await {
-                Ok(Ok(())) => session.outbox.clear(),
+            match timeout(config.idle_timeout, stream.write_all(session.output())).await {
+                Ok(Ok(())) => session.output_written(session.output().len()),
                 _ => return,
             }
         }
@@ -115,7 +115,7 @@ async fn answer(
     blocking: Blocking,
     counters: &Arc<Counters>,
 ) -> (Session, Option<Closed>) {
-    if blocking == Blocking::Inline || session.inbox.is_empty() {
+    if blocking == Blocking::Inline || session.unanswered_input() == 0 {
         let closed = session.answer(dispatcher);
         return (session, closed);
     }

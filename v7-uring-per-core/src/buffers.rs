@@ -5,19 +5,30 @@
 //! one buffer is), whose tail only this side moves and whose head only the kernel moves,
 //! and the buffers themselves. A buffer is the kernel's from the moment its entry is
 //! published until a receive completion names it (`IORING_CQE_F_BUFFER`); then it is ours
-//! until [`BufRing::recycle`] hands it back.
+//! until it is given back.
+//!
+//! The types carry that argument: a buffer a completion hands us is a [`Taken`], made once
+//! per completion by [`BufRing::take`] (the one unchecked step, so `unsafe`), neither
+//! `Copy` nor `Clone`, read through, and given back to the ring when dropped: a buffer
+//! cannot be given back twice, nor read after it is. And the ring is registered with the
+//! kernel only as a [`Registration`], which frees its memory only once unregistered, and
+//! otherwise leaks it: never freed while the kernel may still write into it.
 
 use std::alloc::{Layout, alloc, alloc_zeroed, dealloc};
 use std::io;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
 
+use io_uring::IoUring;
 use io_uring::types::BufRingEntry;
 
 /// The ring's entries must start on a page: the kernel maps them by pages.
 const PAGE: usize = 4096;
 
-/// A registered (or about to be) buf ring and the buffers it hands out.
+/// A buf ring and the buffers it hands out; registered with a ring only inside a
+/// [`Registration`].
 #[derive(Debug)]
 pub struct BufRing {
     entries: NonNull<BufRingEntry>,
@@ -31,8 +42,41 @@ pub struct BufRing {
     size: usize,
     /// Our copy of the tail, published to the kernel by [`BufRing::publish`].
     tail: u16,
-    /// Buffers a completion gave us and we have not yet given back.
+    /// Buffers a completion gave us and we have not yet given back: the [`Taken`] alive.
     held: u16,
+}
+
+/// A buffer a receive completion handed us, and the bytes it says the kernel wrote: ours
+/// until dropped, which gives it back to the ring (seen by the kernel once the ring is
+/// [`BufRing::publish`]ed). It borrows the ring, so it is given back before anything else
+/// touches the ring.
+#[derive(Debug)]
+pub struct Taken<'ring> {
+    ring: &'ring mut BufRing,
+    bid: u16,
+    len: usize,
+}
+
+impl Deref for Taken<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        let start = usize::from(self.bid) * self.ring.size;
+        // SAFETY: `bid < count` and `len <= size` (`take`), so the bytes are inside the
+        // allocation. The kernel wrote them before the completion that named `bid`, and
+        // does not write this buffer again until its entry is republished, which only
+        // this `Taken`'s drop does.
+        unsafe { std::slice::from_raw_parts(self.ring.memory.as_ptr().add(start), self.len) }
+    }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `bid` came out of the ring with the completion `take` was given, once
+        // (its contract), and goes back now, once: this `Taken` is its only owner.
+        unsafe { self.ring.provide(self.bid) };
+        self.ring.held -= 1;
+    }
 }
 
 impl BufRing {
@@ -64,17 +108,14 @@ impl BufRing {
             return Err(io::Error::from(io::ErrorKind::OutOfMemory));
         };
         let mut ring =
-            Self { entries, layout, memory, memory_layout, count, size, tail: 0, held: count };
+            Self { entries, layout, memory, memory_layout, count, size, tail: 0, held: 0 };
         for bid in 0..count {
-            ring.recycle(bid);
+            // SAFETY: the ring is new, not yet registered: every buffer is ours, and each
+            // goes in once.
+            unsafe { ring.provide(bid) };
         }
         ring.publish();
         Ok(ring)
-    }
-
-    /// The address and entry count to register (`Submitter::register_buf_ring_with_flags`).
-    pub fn registration(&self) -> (u64, u16) {
-        (self.entries.as_ptr() as u64, self.count)
     }
 
     pub fn count(&self) -> u16 {
@@ -91,48 +132,51 @@ impl BufRing {
         self.tail
     }
 
-    /// The first `len` bytes of buffer `bid`, which a completion just gave us. Valid until
-    /// the buffer is [`BufRing::recycle`]d, which the borrow of `self` ensures.
-    pub fn bytes(&self, bid: u16, len: usize) -> Option<&[u8]> {
+    /// The buffer a receive completion names, if it names one (`IORING_CQE_F_BUFFER`),
+    /// with the `result` bytes the kernel wrote into it.
+    ///
+    /// # Safety
+    ///
+    /// `result` and `flags` are those of a completion of a receive that selects from this
+    /// ring's buffer group, and each completion is taken once: otherwise the buffer may
+    /// still be the kernel's (read while it writes), or end up in the ring twice (given to
+    /// two receives at once).
+    pub unsafe fn take(&mut self, result: i32, flags: u32) -> Option<Taken<'_>> {
+        let bid = io_uring::cqueue::buffer_select(flags)?;
+        // A bid the kernel cannot have given us: never read, never given back.
         if bid >= self.count {
             return None;
         }
-        let start = usize::from(bid) * self.size;
-        // SAFETY: `bid` is below `count`, so `start + len.min(size)` is inside the
-        // allocation. The kernel wrote this buffer before the completion that named it and
-        // does not write it again until it is recycled (its entry republished), which needs
-        // `&mut self`, so not while this slice lives.
-        Some(unsafe {
-            std::slice::from_raw_parts(self.memory.as_ptr().add(start), len.min(self.size))
-        })
+        let len = usize::try_from(result).unwrap_or(0).min(self.size);
+        self.held += 1;
+        Some(Taken { ring: self, bid, len })
     }
 
-    /// Gives buffer `bid` back: its entry goes in at the tail, seen by the kernel once
+    /// Puts buffer `bid`'s entry in at the tail, seen by the kernel once
     /// [`BufRing::publish`]ed.
-    pub fn recycle(&mut self, bid: u16) {
-        if bid >= self.count {
-            return;
-        }
+    ///
+    /// # Safety
+    ///
+    /// `bid` is below `count` and ours: neither in the ring already nor held by the
+    /// kernel. Put in twice, one buffer could be filled for two receives at once.
+    unsafe fn provide(&mut self, bid: u16) {
         let index = usize::from(self.tail & (self.count - 1));
         let addr = self.memory.as_ptr() as u64 + (usize::from(bid) * self.size) as u64;
         // SAFETY: `index` is below `count`, inside the allocation. The kernel reads only
-        // the entries between its head and the published tail; this one is past the tail
-        // (at most `count` buffers are out, and `bid` was one of them), so nobody else reads
-        // it now. The setters leave `resv` alone, which in entry 0 is the shared tail.
+        // the entries between its head and the published tail, and this one is at our
+        // unpublished tail (at most `count` buffers are out, and `bid` was one of them), so
+        // the kernel reads none of its fields now: except in entry 0, whose `resv` is the
+        // shared tail, which the kernel may read at any time. The `&mut` covers it because
+        // io-uring's setters need one; they write `addr`, `len` and `bid` and leave `resv`
+        // alone, so the bytes the kernel may read are not written.
         let entry = unsafe { &mut *self.entries.as_ptr().add(index) };
         entry.set_addr(addr);
         entry.set_len(self.size as u32);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
-        self.held = self.held.saturating_sub(1);
     }
 
-    /// Counts a buffer a completion gave us.
-    pub fn taken(&mut self) {
-        self.held = self.held.saturating_add(1);
-    }
-
-    /// Makes the recycled entries visible to the kernel: one release store of the tail.
+    /// Makes the buffers given back visible to the kernel: one release store of the tail.
     pub fn publish(&self) {
         // SAFETY: the tail is entry 0's `resv` field, a u16 inside our allocation, aligned
         // to 2; the kernel reads it with acquire semantics, as liburing's
@@ -145,11 +189,77 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout. The owner (the ring loop) drops a
-        // BufRing only once the kernel no longer uses it: after every receive has
-        // completed and the ring has been unregistered; otherwise it leaks it instead.
+        // SAFETY: allocated in `new` with this layout. A BufRing is dropped only when the
+        // kernel has no pointer into it: never registered, or inside a `Registration` that
+        // was unregistered with no receive in flight (which otherwise leaks it).
         unsafe { dealloc(self.entries.as_ptr().cast(), self.layout) };
         // SAFETY: allocated in `new` with this layout; the same argument as above.
         unsafe { dealloc(self.memory.as_ptr(), self.memory_layout) };
+    }
+}
+
+/// A [`BufRing`] registered with an io_uring as one buffer group. Its memory is freed only
+/// after [`Registration::unregister`]; dropped while still registered (the kernel may still
+/// write into its buffers), it is leaked, never freed.
+#[derive(Debug)]
+pub struct Registration {
+    bufs: ManuallyDrop<BufRing>,
+    bgid: u16,
+    registered: bool,
+}
+
+impl Registration {
+    /// Registers `bufs` with `ring` as buffer group `bgid` (Linux 5.19).
+    pub fn register(bufs: BufRing, ring: &IoUring, bgid: u16) -> io::Result<Self> {
+        let (addr, entries) = (bufs.entries.as_ptr() as u64, bufs.count);
+        // SAFETY: the entries and the buffers they point to live in `bufs`, which this
+        // Registration owns and frees only once unregistered (see its `Drop`). If the
+        // kernel refuses, `bufs` was never registered and is freed as usual.
+        unsafe { ring.submitter().register_buf_ring_with_flags(addr, entries, bgid, 0) }?;
+        Ok(Self { bufs: ManuallyDrop::new(bufs), bgid, registered: true })
+    }
+
+    /// Unregisters the buffer group, so that dropping this frees its memory. If the kernel
+    /// refuses, it stays registered, and is leaked when dropped.
+    ///
+    /// # Safety
+    ///
+    /// No operation of `ring` that selects from this group is in flight: the kernel
+    /// writes into a buffer it selected until that operation completes, registered or not.
+    pub unsafe fn unregister(&mut self, ring: &IoUring) -> io::Result<()> {
+        if self.registered {
+            ring.submitter().unregister_buf_ring(self.bgid)?;
+            self.registered = false;
+        }
+        Ok(())
+    }
+}
+
+impl Deref for Registration {
+    type Target = BufRing;
+
+    fn deref(&self) -> &BufRing {
+        &self.bufs
+    }
+}
+
+impl std::ops::DerefMut for Registration {
+    fn deref_mut(&mut self) -> &mut BufRing {
+        &mut self.bufs
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if self.registered {
+            tracing::warn!(
+                bgid = self.bgid,
+                "a buf ring still registered: its memory is leaked, not freed"
+            );
+            return;
+        }
+        // SAFETY: unregistered with no operation in flight (`unregister`'s contract): the
+        // kernel holds no pointer into it; dropped here, once.
+        unsafe { ManuallyDrop::drop(&mut self.bufs) };
     }
 }

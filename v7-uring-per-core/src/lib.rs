@@ -6,7 +6,7 @@
 //! reads and writes them itself; it hands the kernel the work (accept, receive, send) and
 //! reads back what was done. That moves ownership: a send's bytes are the kernel's from
 //! its submission until its completion, so they are neither touched nor freed before
-//! (`ring.rs` says who owns what, and every `unsafe` why it holds). Three io_uring
+//! (`ring/mod.rs` says who owns what, and every `unsafe` why it holds). Three io_uring
 //! features make it pay where v4-syscalls' naive io_uring loop (one single-shot operation
 //! at a time, a 4 KiB buffer held by every idle connection) did not:
 //!
@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::cli::{Sharing, Start};
-use common::limit::LimitLatch;
+use common::event_loop::Shared;
 use common::{Dispatcher, Stats};
 use serde_json::json;
 
@@ -130,10 +130,7 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 pub fn check_kernel(config: &Config) -> io::Result<()> {
     let ring = ring::new_ring()?;
     let bufs = buffers::BufRing::new(config.model.buffers, BUFFER_SIZE)?;
-    let (addr, entries) = bufs.registration();
-    // SAFETY: `bufs` outlives the registration: unregistered below, before it is dropped,
-    // and no operation ever uses it.
-    unsafe { ring.submitter().register_buf_ring_with_flags(addr, entries, 0, 0) }.map_err(|e| {
+    let mut registration = buffers::Registration::register(bufs, &ring, 0).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!(
@@ -142,12 +139,9 @@ pub fn check_kernel(config: &Config) -> io::Result<()> {
             ),
         )
     })?;
-    let unregistered = ring.submitter().unregister_buf_ring(0);
-    if unregistered.is_err() {
-        // Never freed while the kernel may hold it.
-        std::mem::forget(bufs);
-    }
-    unregistered
+    // SAFETY: no operation was ever submitted to this ring. (If the kernel refuses, the
+    // registration leaks the buffers as it drops: never freed while the kernel may hold it.)
+    unsafe { registration.unregister(&ring) }
 }
 
 /// One ring's entry in `/stats`'s `model.rings`.
@@ -200,7 +194,7 @@ pub fn run_rings(
     config: Config,
 ) -> io::Result<()> {
     let rings = listeners.len();
-    let latch = Arc::new(LimitLatch::new(config.model.max_connections));
+    let shared = Shared::new(Arc::clone(&dispatcher), &config, config.model.max_connections);
     let counters: Vec<Arc<RingCounters>> = (0..rings).map(|_| Arc::default()).collect();
     register_ring_figures(dispatcher.stats(), &counters);
     dispatcher.stats().describe(
@@ -217,13 +211,9 @@ pub fn run_rings(
 
     let mut threads = Vec::with_capacity(rings);
     for (id, (listener, counters)) in listeners.into_iter().zip(&counters).enumerate() {
-        let (dispatcher, latch, counters) =
-            (Arc::clone(&dispatcher), Arc::clone(&latch), Arc::clone(counters));
-        let (timeouts, shutdown) = (config.timeouts(), config.shutdown.clone());
+        let (shared, counters) = (shared.clone(), Arc::clone(counters));
         let thread = std::thread::Builder::new().name(format!("ring-{id}"));
-        threads.push(thread.spawn(move || {
-            ring::run(listener, dispatcher, latch, timeouts, shutdown, settings, counters)
-        })?);
+        threads.push(thread.spawn(move || ring::run(listener, shared, settings, counters))?);
     }
     for thread in threads {
         thread.join().map_err(|_| io::Error::other("a v7 ring panicked"))??;

@@ -260,3 +260,50 @@ fn a_stop_under_load_finishes_in_time_and_frees_nothing_early() {
     }
     drop(idle);
 }
+
+/// The shutdown's deadline path: at the deadline, one client is still sending its request
+/// (its multishot receive is armed) and another does not read its answers (a send of
+/// several megabytes is in flight). The ring cancels both, reaps their completions, frees
+/// the connections and the buf ring, and returns within the deadline and the drain's
+/// patience. A connection leaked instead (as it is when the kernel does not complete its
+/// operations) would keep its socket open: neither client would see its connection close.
+#[test]
+fn at_the_deadline_what_is_in_flight_is_cancelled_and_reaped_then_closed() {
+    use std::io::{Read, Write};
+    let server = v7(1);
+    let mut sending = Client::connect(server.addr()).expect("connect");
+    // Half a head: the request timeout (20 s by default) outlasts the shutdown's deadline.
+    sending.send(b"GET /hello HTTP/1.1\r\n").expect("send");
+    // Twenty echoes of a mebibyte each, answered into socket buffers far smaller.
+    let body = vec![b'x'; common::codec::MAX_BODY];
+    let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+    let burst: Vec<u8> = [head.as_bytes(), &body].concat().repeat(20);
+    let mut stuck = std::net::TcpStream::connect(server.addr()).expect("connect");
+    stuck.set_write_timeout(Some(TIMEOUT)).expect("a timeout");
+    stuck.set_read_timeout(Some(TIMEOUT)).expect("a timeout");
+    let writer = {
+        let mut stuck = stuck.try_clone().expect("a second handle");
+        // Ends when the burst is written, or when the server closes the connection.
+        std::thread::spawn(move || stuck.write_all(&burst))
+    };
+    // Our two connections, the first echo's reply on its way (`sends`: the hello of `v7`,
+    // then at least one for the echoes).
+    let ready = || server.model("connections") == 2 && server.model("sends") >= 2;
+    assert!(wait_until(TIMEOUT, ready), "connections {}", server.model("connections"));
+    let stopping = Instant::now();
+    drop(server);
+    let took = stopping.elapsed();
+    assert!(
+        took >= common::shutdown::DEADLINE && took < common::shutdown::DEADLINE + TIMEOUT,
+        "stopped after {took:?}, not at the deadline"
+    );
+    assert!(sending.is_closed_by_server(), "the receiving connection outlived the server");
+    let _ = writer.join().expect("the writer panicked");
+    // What the server sent before it closed, then the end (or a reset: it closed with the
+    // rest of the burst unread), never a read that times out.
+    let mut echoed = Vec::new();
+    match stuck.read_to_end(&mut echoed) {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+}

@@ -1,0 +1,409 @@
+//! A connection as the completion loops hold it (io_uring: `v4-syscalls --api io-uring`
+//! and v7): its [`Session`], the bytes handed to the kernel to send, what is in flight,
+//! and where it is in its life, with the rules every loop applies to it (the next step
+//! after a completion, the staged close, the overdue rule) written once.
+//!
+//! What stays in each ring is what is its own: the operations and their `user_data`, the
+//! receive's buffer (v4's own, v7's provided buffers), single-shot or multishot, batching,
+//! and the teardown. The readiness side's counterpart is [`crate::evented::Connection`],
+//! and the two share the overdue rule ([`crate::evented::overdue`]), the first stage of the
+//! staged close ([`crate::evented::start_lingering_close`]) and the slot table
+//! ([`crate::evented::Slots`]), whose keys carry a generation so that a completion that
+//! outlives its connection is recognised rather than given to the slot's next occupant.
+//!
+//! The kernel's rule shapes the state: while a send is in flight the kernel reads its
+//! bytes, so they are neither touched nor freed until its completion ([`Sending`]); a
+//! connection is freed only when nothing of it is in flight ([`Connection::in_flight`]).
+
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
+
+use crate::dispatcher::Dispatcher;
+use crate::evented::{Overdue, Timeouts, overdue, start_lingering_close};
+use crate::limit::Permit;
+use crate::session::Session;
+use crate::stats::ConnectionGuard;
+
+/// The connection's receive, as far as its ring has told the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receiving {
+    /// None in flight: not yet armed, ended by the kernel, or paused (a client sending
+    /// faster than it reads its answers). The ring arms one when it may.
+    Idle,
+    /// In flight (single-shot until its completion; multishot until one without
+    /// `IORING_CQE_F_MORE`).
+    Armed,
+    /// In flight, its cancel submitted: it ends with its next completion without `F_MORE`.
+    Cancelling,
+}
+
+/// The connection's send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending {
+    Idle,
+    /// The kernel is reading the bytes [`Step::Send`] gave out: they stay put until
+    /// [`Connection::sent`].
+    InFlight,
+}
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Life {
+    /// Serving requests; a reply may already say the connection must close once it is
+    /// written ([`Session::closed`]).
+    Open,
+    /// Every reply written and the write side shut: input is dropped until the client
+    /// closes or the linger is up.
+    Lingering { since: Instant },
+    /// Decided to close: freed as soon as nothing of it is in flight. `cancelled`: the
+    /// ring has done what ends its operations in flight (a cancel, a shutdown).
+    Closing { cancelled: bool },
+}
+
+/// What a ring does next for a connection (see [`Connection::next`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// Submit a send of these bytes: the kernel's until [`Connection::sent`].
+    Send(&'a [u8]),
+    /// A send is in flight: its completion comes first.
+    Wait,
+    /// Nothing to send: keep (or start) receiving, requests while open, bytes to drop
+    /// while lingering.
+    Receive,
+    /// Close it (see [`Connection::start_closing`]).
+    Close,
+}
+
+/// One client connection and everything a completion loop knows about it.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+    session: Session,
+    /// The bytes being sent: the kernel's while [`Sending::InFlight`], from `sent` on.
+    outgoing: Vec<u8>,
+    sent: usize,
+    receiving: Receiving,
+    sending: Sending,
+    life: Life,
+    /// When it last made progress: the idle timeout counts from here.
+    since: Instant,
+    /// Counts this connection in `/stats` until dropped.
+    _open: ConnectionGuard,
+    /// Holds this connection's place under `max_connections` until dropped.
+    _permit: Permit,
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream, open: ConnectionGuard, permit: Permit) -> Self {
+        Self {
+            stream,
+            session: Session::new(),
+            outgoing: Vec::new(),
+            sent: 0,
+            receiving: Receiving::Idle,
+            sending: Sending::Idle,
+            life: Life::Open,
+            since: Instant::now(),
+            _open: open,
+            _permit: permit,
+        }
+    }
+
+    /// The descriptor its operations name.
+    pub fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn receiving(&self) -> Receiving {
+        self.receiving
+    }
+
+    pub fn sending(&self) -> Sending {
+        self.sending
+    }
+
+    pub fn life(&self) -> Life {
+        self.life
+    }
+
+    pub fn is_closing(&self) -> bool {
+        matches!(self.life, Life::Closing { .. })
+    }
+
+    /// Whether the kernel holds an operation of this connection (a send or a receive):
+    /// until it does not, the connection may not be freed.
+    pub fn in_flight(&self) -> bool {
+        self.receiving != Receiving::Idle || self.sending == Sending::InFlight
+    }
+
+    /// Whether arriving bytes are for the session, not dropped (lingering, closing, or a
+    /// reply already decided to close).
+    pub fn is_listening(&self) -> bool {
+        self.life == Life::Open && self.session.closed().is_none()
+    }
+
+    /// Whether closing now loses nothing: no reply owed or being sent, no request half
+    /// read.
+    pub fn is_at_rest(&self) -> bool {
+        self.life == Life::Open
+            && self.sending == Sending::Idle
+            && self.sent == self.outgoing.len()
+            && self.session.is_at_rest()
+    }
+
+    /// Whether the loop should close it now: the readiness loops' rule, applied to when
+    /// this connection last made progress and to its linger.
+    pub fn is_overdue(&self, now: Instant, timeouts: Timeouts) -> Overdue {
+        let lingering_since = match self.life {
+            Life::Lingering { since } => Some(since),
+            Life::Open | Life::Closing { .. } => None,
+        };
+        overdue(&self.session, lingering_since, now, self.since, timeouts)
+    }
+
+    /// A receive was submitted.
+    pub fn receive_armed(&mut self) {
+        debug_assert_eq!(self.receiving, Receiving::Idle, "one receive at a time");
+        self.receiving = Receiving::Armed;
+    }
+
+    /// Marks the receive as being cancelled. True if it was armed and not yet cancelled:
+    /// then the caller submits the cancel.
+    pub fn cancel_receive(&mut self) -> bool {
+        let armed = self.receiving == Receiving::Armed;
+        if armed {
+            self.receiving = Receiving::Cancelling;
+        }
+        armed
+    }
+
+    /// The receive's last completion is in: nothing of it is in flight.
+    pub fn receive_ended(&mut self) {
+        self.receiving = Receiving::Idle;
+    }
+
+    /// Bytes a receive brought at `now`: for the session while it listens, dropped
+    /// otherwise. Only bytes that arrive while no send waits count as progress: a send
+    /// stuck behind a client that stops reading must not be kept alive by its uploads.
+    pub fn received(&mut self, bytes: &[u8], now: Instant) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.is_listening() {
+            self.session.receive_at(bytes, now);
+        }
+        if self.sending == Sending::Idle {
+            self.since = now;
+        }
+    }
+
+    /// A receive returned 0: the client closed its side; nothing more will arrive.
+    pub fn end_of_input(&mut self) {
+        self.session.end_of_input();
+    }
+
+    /// A send completed with `result` (bytes taken, or an error) at `now`.
+    pub fn sent(&mut self, result: Result<usize, i32>, now: Instant) {
+        self.sending = Sending::Idle;
+        match result {
+            Ok(n) if n > 0 => {
+                self.sent += n;
+                self.since = now;
+            }
+            // Nothing taken of a non-empty send would be sent again and again (Ok(0)), or
+            // a reset, a broken pipe: this client is gone.
+            Ok(_) | Err(_) => self.start_closing(),
+        }
+    }
+
+    /// The socket failed, or the loop decided to close: from now on only what is in
+    /// flight is awaited.
+    pub fn start_closing(&mut self) {
+        if !self.is_closing() {
+            self.life = Life::Closing { cancelled: false };
+        }
+    }
+
+    /// True the first time it is called while closing: the caller then ends what is in
+    /// flight (a cancel, a shutdown), once.
+    pub fn cancel_once(&mut self) -> bool {
+        let first = self.life == Life::Closing { cancelled: false };
+        if first {
+            self.life = Life::Closing { cancelled: true };
+        }
+        first
+    }
+
+    /// Decides what comes next, once whatever completed has been taken in: the rest of a
+    /// short send; else the answers to every complete request received (all of them, so
+    /// pipelined requests go out as one send); else the staged close a reply asked for;
+    /// else receiving. One send at a time, and replies are written before the close.
+    pub fn next(&mut self, dispatcher: &Dispatcher) -> Step<'_> {
+        if self.is_closing() {
+            return Step::Close;
+        }
+        if self.sending == Sending::InFlight {
+            return Step::Wait;
+        }
+        if self.sent == self.outgoing.len() {
+            if self.is_listening() {
+                self.session.answer(dispatcher);
+            }
+            // Swapped, not copied: the emptied buffer becomes the session's next outbox.
+            self.session.take_output(&mut self.outgoing);
+            self.sent = 0;
+        }
+        if self.sent < self.outgoing.len() {
+            self.sending = Sending::InFlight;
+            return Step::Send(&self.outgoing[self.sent..]);
+        }
+        let peer_closed = self.session.input_ended();
+        if let Life::Lingering { .. } = self.life {
+            return if peer_closed { Step::Close } else { Step::Receive };
+        }
+        match self.session.closed() {
+            Some(why) if why.owes_a_lingering_close() && !peer_closed => {
+                // Every reply is written: FIN, then read and drop until the client
+                // closes, so it reads its last reply, not a reset.
+                start_lingering_close(&self.stream, &mut self.session);
+                self.life = Life::Lingering { since: Instant::now() };
+                Step::Receive
+            }
+            Some(_) => Step::Close,
+            None if peer_closed => Step::Close,
+            None => {
+                self.session.release_spare_capacity();
+                Step::Receive
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::evented::Slots;
+    use crate::limit::LimitLatch;
+    use crate::session::LINGER;
+
+    const TIMEOUTS: Timeouts =
+        Timeouts { idle: Duration::from_secs(30), request: Duration::from_secs(10) };
+
+    /// A connection on loopback, and the client's end of it.
+    fn connection(dispatcher: &Dispatcher) -> (Connection, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("loopback port 0 binds");
+        let client =
+            TcpStream::connect(listener.local_addr().expect("bound")).expect("loopback connects");
+        let (server, _) = listener.accept().expect("the connect just completed");
+        client.set_read_timeout(Some(Duration::from_secs(5))).expect("a non-zero timeout");
+        let permit = Arc::new(LimitLatch::new(1)).try_acquire().expect("an empty latch");
+        (Connection::new(server, dispatcher.stats().connection_opened(), permit), client)
+    }
+
+    /// Plays the kernel's part: takes the whole send at `now`.
+    fn send_all(conn: &mut Connection, dispatcher: &Dispatcher, now: Instant) -> Vec<u8> {
+        let Step::Send(bytes) = conn.next(dispatcher) else { panic!("a send was owed") };
+        let bytes = bytes.to_vec();
+        assert_eq!(conn.next(dispatcher), Step::Wait, "one send at a time");
+        conn.sent(Ok(bytes.len()), now);
+        bytes
+    }
+
+    #[test]
+    fn a_close_after_the_reply_lingers_then_closes_when_the_client_does() {
+        let dispatcher = Dispatcher::with_builtin_routes("test");
+        let (mut conn, mut client) = connection(&dispatcher);
+        conn.received(
+            b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            Instant::now(),
+        );
+        let reply = send_all(&mut conn, &dispatcher, Instant::now());
+        assert!(reply.starts_with(b"HTTP/1.1 200 OK\r\n"), "{reply:?}");
+        // Replies written: FIN, and the connection lingers, reading to drop.
+        assert_eq!(conn.next(&dispatcher), Step::Receive);
+        let Life::Lingering { since } = conn.life() else { panic!("{:?}", conn.life()) };
+        let mut heard = Vec::new();
+        client.read_to_end(&mut heard).expect("the server's FIN ends the stream");
+        assert!(heard.is_empty(), "only the FIN reaches the socket here: {heard:?}");
+        conn.received(b"GET /hello\n", Instant::now());
+        assert_eq!(conn.session().output(), b"", "input is dropped while lingering");
+        assert_eq!(conn.is_overdue(since, TIMEOUTS), Overdue::No);
+        assert_eq!(conn.is_overdue(since + LINGER, TIMEOUTS), Overdue::Idle, "the linger ends");
+        conn.end_of_input();
+        assert_eq!(conn.next(&dispatcher), Step::Close, "the client closed: done");
+    }
+
+    #[test]
+    fn the_overdue_rule_is_the_event_loops() {
+        let dispatcher = Dispatcher::with_builtin_routes("test");
+        let (mut conn, _client) = connection(&dispatcher);
+        let start = Instant::now();
+        conn.received(b"GET /hel", start);
+        assert_eq!(conn.next(&dispatcher), Step::Receive, "half a request: nothing to send");
+        assert_eq!(conn.is_overdue(start, TIMEOUTS), Overdue::No);
+        let late = start + TIMEOUTS.request;
+        assert_eq!(conn.is_overdue(late, TIMEOUTS), Overdue::Request);
+        assert_eq!(
+            conn.is_overdue(late, TIMEOUTS),
+            overdue(conn.session(), None, late, start, TIMEOUTS),
+            "one rule"
+        );
+        conn.received(b"lo\n", start);
+        send_all(&mut conn, &dispatcher, start);
+        assert_eq!(conn.next(&dispatcher), Step::Receive);
+        assert!(conn.is_at_rest());
+        assert_eq!(conn.is_overdue(late, TIMEOUTS), Overdue::No, "between requests");
+        assert_eq!(conn.is_overdue(start + TIMEOUTS.idle, TIMEOUTS), Overdue::Idle);
+    }
+
+    #[test]
+    fn bytes_that_arrive_during_a_send_are_answered_after_it() {
+        let dispatcher = Dispatcher::with_builtin_routes("test");
+        let (mut conn, _client) = connection(&dispatcher);
+        let start = Instant::now();
+        conn.received(b"GET /hello\n", start);
+        let Step::Send(first) = conn.next(&dispatcher) else { panic!("a reply was owed") };
+        assert_eq!(first, b"200 Hello, World!\n");
+        conn.received(b"GET /hello\nGET /hello\n", start + Duration::from_secs(1));
+        assert_eq!(conn.next(&dispatcher), Step::Wait);
+        // A short send: the rest first, then both pipelined answers in one send.
+        conn.sent(Ok(4), start + Duration::from_secs(2));
+        assert_eq!(conn.next(&dispatcher), Step::Send(b"Hello, World!\n".as_slice()));
+        conn.sent(Ok(14), start);
+        let Step::Send(both) = conn.next(&dispatcher) else { panic!("two replies were owed") };
+        assert_eq!(both, b"200 Hello, World!\n200 Hello, World!\n");
+        conn.sent(Err(-32), start); // -EPIPE
+        assert!(conn.is_closing() && !conn.in_flight());
+        assert!(conn.cancel_once() && !conn.cancel_once(), "ends what is in flight once");
+        assert_eq!(conn.next(&dispatcher), Step::Close);
+    }
+
+    #[test]
+    fn a_stale_key_finds_nothing_in_its_reused_slot() {
+        let mut slots = Slots::default();
+        let first = slots.insert(|key| key);
+        assert_ne!(first, 0, "0 is left for a listener");
+        assert_eq!(slots.remove(first), Some(first));
+        let second = slots.insert(|key| key);
+        assert_ne!(second, first, "the same slot, a new generation");
+        assert_eq!(slots.get(first), None, "a completion for the closed one is recognised");
+        assert_eq!(slots.remove(first), None);
+        assert_eq!(slots.get(second), Some(&second));
+        assert_eq!(slots.tokens().collect::<Vec<_>>(), [second]);
+        assert!(second < 1 << crate::evented::KEY_BITS, "room for an operation's tag");
+    }
+}

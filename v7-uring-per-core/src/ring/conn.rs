@@ -1,0 +1,132 @@
+//! A connection as v7's ring holds it: the shared [`Connection`] (session, outgoing bytes,
+//! what is in flight, the staged close), plus what a multishot receive and cancels by
+//! descriptor add, and its step after each turn's completions.
+
+use std::io;
+use std::sync::Arc;
+
+use common::completion::{Connection, Receiving, Sending, Step};
+use common::evented::READ_BATCH;
+use io_uring::opcode;
+use io_uring::types::{CancelBuilder, Fd};
+
+use super::Uring;
+use super::ops::{Op, send_entry, tag};
+
+/// One client connection, as the ring holds it.
+#[derive(Debug)]
+pub(super) struct Conn {
+    pub(super) conn: Connection,
+    /// Cancels in flight that name this connection's socket or its receive: it may be
+    /// freed only when these, as well as its send and receive, are done.
+    pub(super) cancels: u8,
+    /// Queued for [`Uring::advance`] at the end of this turn.
+    dirty: bool,
+}
+
+impl Conn {
+    pub(super) fn new(conn: Connection) -> Self {
+        Self { conn, cancels: 0, dirty: false }
+    }
+
+    /// Whether the kernel holds any operation of it: then it may not be freed.
+    pub(super) fn busy(&self) -> bool {
+        self.conn.in_flight() || self.cancels > 0
+    }
+}
+
+impl Uring {
+    /// Queues a connection for [`Uring::advance`] at the end of the turn, once however many
+    /// of its completions came in.
+    pub(super) fn mark(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key)
+            && !conn.dirty
+        {
+            conn.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    /// The connections marked this turn, unmarked again.
+    pub(super) fn take_dirty(&mut self) -> Vec<usize> {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &key in &dirty {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.dirty = false;
+            }
+        }
+        dirty
+    }
+
+    pub(super) fn advance_dirty(&mut self) -> io::Result<()> {
+        for key in self.take_dirty() {
+            self.advance(key)?;
+        }
+        Ok(())
+    }
+
+    /// A connection's next step, once per turn whatever completed for it: the shared
+    /// [`Connection::next`] decides what to send or whether to close; what is v7's own is
+    /// that the receive stays armed meanwhile, paused only while a client that sends
+    /// faster than it reads has a send waiting.
+    pub(super) fn advance(&mut self, key: usize) -> io::Result<()> {
+        let dispatcher = Arc::clone(&self.dispatcher);
+        let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
+        let answered = conn.session().answered();
+        let fd = Fd(conn.fd());
+        let send = match conn.next(&dispatcher) {
+            Step::Close => return self.close(key),
+            Step::Send(rest) => Some(send_entry(key, fd, rest)),
+            Step::Wait | Step::Receive => None,
+        };
+        self.counters.requests.add(conn.session().answered() - answered);
+        if let Some(send) = send {
+            self.counters.sends.bump();
+            // SAFETY: the send points into the connection's outgoing bytes, on the heap,
+            // so they stay put when the connection moves within `conns`; they are not
+            // touched while it is in flight (`Sending::InFlight`), and the connection is
+            // not freed before its completion (`Conn::busy`).
+            unsafe { self.push(send)? };
+        }
+        let Some(Conn { conn, cancels, .. }) = self.conns.get_mut(key) else { return Ok(()) };
+        // A client that sends faster than it reads its answers: stop receiving until the
+        // send in flight is done, so its inbox cannot grow without bound.
+        let flooding =
+            conn.sending() == Sending::InFlight && conn.session().unanswered_input() > READ_BATCH;
+        match conn.receiving() {
+            Receiving::Armed if flooding => {
+                conn.cancel_receive();
+                *cancels += 1;
+                self.cancel(tag(key, Op::Recv), key)
+            }
+            // Not armed: new, ended by the kernel (ENOBUFS, or no F_MORE), or paused.
+            Receiving::Idle if !conn.session().input_ended() && !flooding => self.arm_recv(key),
+            Receiving::Idle | Receiving::Armed | Receiving::Cancelling => Ok(()),
+        }
+    }
+
+    // ANCHOR: close
+    /// Closes a connection: at once if nothing of it is in flight; otherwise cancels every
+    /// operation on its socket and frees it only when the last one's completion is in
+    /// (each completion comes back here through `advance`).
+    pub(super) fn close(&mut self, key: usize) -> io::Result<()> {
+        let Some(entry) = self.conns.get_mut(key) else { return Ok(()) };
+        entry.conn.start_closing();
+        if !entry.busy() {
+            self.conns.remove(key);
+            return Ok(());
+        }
+        if entry.conn.cancel_once() {
+            entry.cancels += 1;
+            let fd = Fd(entry.conn.fd());
+            let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(fd).all())
+                .build()
+                .user_data(tag(key, Op::Cancel));
+            // SAFETY: a cancel points into no memory; the descriptor it names stays open
+            // until the connection is freed, after the cancelled operations complete.
+            unsafe { self.push(cancel)? };
+        }
+        Ok(())
+    }
+    // ANCHOR_END: close
+}

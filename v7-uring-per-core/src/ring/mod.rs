@@ -1,0 +1,430 @@
+//! One ring's loop: a thread, its io_uring, its listener, its buffers and its connections.
+//!
+//! Who owns what, which is the whole difficulty of completion I/O:
+//!
+//! * an operation in flight is the kernel's until its last completion (for a multishot
+//!   operation, the first completion without `IORING_CQE_F_MORE`);
+//! * the bytes a send points into (the connection's outgoing bytes) are the kernel's until
+//!   that send completes: they are never touched, moved or freed before;
+//! * a receive points into nothing of the connection: it takes a buffer of the ring's
+//!   `BufRing` when bytes arrive, and the buffer is ours from its completion until we give
+//!   it back, which is at once, after copying the bytes into the session's inbox;
+//! * a connection (its socket, its outgoing bytes) is freed only when nothing of it is in
+//!   flight, cancels included: closing it first cancels the rest.
+//!
+//! The connection itself, its session, what is in flight and the rules every loop applies
+//! to it, is [`common::completion::Connection`], which `v4-syscalls --api io-uring` holds
+//! too. What is v7's: the operations ([`ops`]: multishot accept and receive, provided
+//! buffers), a receive armed beside a send ([`conn`]), and here the batched wait and the
+//! teardown.
+
+mod conn;
+mod ops;
+
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Dispatcher;
+use common::event_loop::Shared;
+use common::evented::{Overdue, SWEEP_EVERY, Slots, Timeouts};
+use common::limit::LimitLatch;
+use common::shutdown::DEADLINE;
+use common::stats::{Counter, Level};
+use io_uring::IoUring;
+use io_uring::types::{SubmitArgs, Timespec};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use crate::buffers::{BufRing, Registration};
+use conn::Conn;
+use ops::{Op, RING, tag};
+
+/// The buffer group every receive of a ring takes from (one group per ring).
+const BGID: u16 = 0;
+/// Entries of the submission queue; the completion queue has [`CQ_ENTRIES`].
+const SQ_ENTRIES: u32 = 1024;
+/// Room for a burst of multishot completions (the kernel keeps any overflow, but
+/// terminates the multishot operations that overflowed).
+const CQ_ENTRIES: u32 = 8192;
+/// How many completions a wait asks for before its batch wait is up.
+const WANT: usize = 64;
+/// How long the kernel is given to complete what is cancelled as the loop ends.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(5);
+
+/// One ring's figures, listed under `/stats`'s `model.rings`.
+#[derive(Debug, Default)]
+pub struct RingCounters {
+    pub connections: Level,
+    pub accepted: Counter,
+    pub requests: Counter,
+    /// `io_uring_enter` calls: the waits, and the rare submit of a full queue.
+    pub enters: Counter,
+    /// Entries the kernel took from the submission queue.
+    pub submissions: Counter,
+    /// Completions reaped.
+    pub completions: Counter,
+    /// Send operations submitted (a short send's rest counts again).
+    pub sends: Counter,
+    /// Buffers out of the buf ring: handed to us by a completion or taken by the kernel
+    /// for one not yet reaped, as the kernel's head says at the last sweep.
+    pub buffers_in_use: Level,
+    pub buffers: Level,
+    /// 1 when `buffers_in_use` is the kernel's figure (its head, Linux 6.8), 0 when it is
+    /// our own count of the buffers completions gave us.
+    pub buffers_seen_by_kernel: Level,
+    /// Multishot receives that ended because the buf ring was empty (then re-armed).
+    pub enobufs: Counter,
+    /// Multishot receives re-armed after the kernel ended them with no error.
+    pub recv_rearms: Counter,
+    /// Accepted past the cap, waiting (unread) for a permit.
+    pub parked: Level,
+    /// Sweeps done (each samples `buffers_in_use`).
+    pub sweeps: Counter,
+}
+
+/// What every ring of one server is set with.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub buffers: u16,
+    pub buffer_size: usize,
+    /// How long a wait that has some completions may wait for more (0: return at the first).
+    pub batch_wait: Duration,
+    pub max_connections: usize,
+}
+
+struct Uring {
+    ring: IoUring,
+    /// Unregistered in `Drop for Uring` once the kernel is done with it, or else leaked.
+    bufs: Registration,
+    /// The kernel's head of the buf ring can be read (`IORING_REGISTER_PBUF_STATUS`, 6.8).
+    pbuf_status: bool,
+    min_wait: bool,
+    settings: Settings,
+    conns: Slots<Conn>,
+    /// Connections with completions this turn, for [`Uring::advance`].
+    dirty: Vec<usize>,
+    listener: Option<TcpListener>,
+    accept_armed: bool,
+    accept_cancelling: bool,
+    accept_paused_until: Option<Instant>,
+    /// Accepted while at the cap: held, unread, until a permit is free.
+    parked: Vec<TcpStream>,
+    /// Written by the shutdown's trigger (which keeps it open as long as it may write).
+    wake: Arc<EventFd>,
+    wake_armed: bool,
+    latch: Arc<LimitLatch>,
+    dispatcher: Arc<Dispatcher>,
+    timeouts: Timeouts,
+    shutdown: common::Shutdown,
+    counters: Arc<RingCounters>,
+    closing_by: Option<Instant>,
+    last_sweep: Instant,
+    /// Completions the last wait returned: a batch wait is worth it only under load.
+    last_batch: usize,
+}
+
+/// Why v7 cannot run here, in one line that says what to do instead.
+fn refused(what: &str, e: &io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!(
+            "io_uring is not available here ({what}: {e}): run v5-reactor-per-core instead, \
+             or allow io_uring (Docker: --security-opt seccomp=unconfined; sysctl \
+             kernel.io_uring_disabled=0); v7 needs Linux 6.1 or later"
+        ),
+    )
+}
+
+/// A ring as v7 sets it up: one thread submits to it (`SINGLE_ISSUER`, 6.0), and the
+/// kernel runs its completions' work only when that thread waits (`DEFER_TASKRUN`, 6.1),
+/// so completions pile up between waits and are reaped in batches.
+pub fn new_ring() -> io::Result<IoUring> {
+    IoUring::builder()
+        .setup_cqsize(CQ_ENTRIES)
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(SQ_ENTRIES)
+        .map_err(|e| refused("io_uring_setup with SINGLE_ISSUER and DEFER_TASKRUN", &e))
+}
+
+/// Serves `listener` on this thread until a shutdown has closed every connection or its
+/// deadline has passed.
+pub fn run(
+    listener: TcpListener,
+    shared: Shared,
+    settings: Settings,
+    counters: Arc<RingCounters>,
+) -> io::Result<()> {
+    let Shared { dispatcher, latch, timeouts, shutdown } = shared;
+    let wake = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
+    let ring = new_ring()?;
+    let bufs = BufRing::new(settings.buffers, settings.buffer_size)?;
+    let bufs = Registration::register(bufs, &ring, BGID)
+        .map_err(|e| refused("registering a provided-buffer ring (Linux 5.19)", &e))?;
+    counters.buffers.set(u64::from(bufs.count()));
+    let min_wait = ring.params().is_feature_min_timeout();
+    let signal = Arc::clone(&wake);
+    let mut this = Uring {
+        ring,
+        bufs,
+        pbuf_status: true,
+        min_wait,
+        settings,
+        conns: Slots::default(),
+        dirty: Vec::new(),
+        listener: Some(listener),
+        accept_armed: false,
+        accept_cancelling: false,
+        accept_paused_until: None,
+        parked: Vec::new(),
+        wake,
+        wake_armed: false,
+        latch,
+        dispatcher,
+        timeouts,
+        shutdown: shutdown.clone(),
+        counters,
+        closing_by: None,
+        last_sweep: Instant::now(),
+        last_batch: 0,
+    };
+    this.arm_wake()?;
+    shutdown.on_trigger(move || {
+        // Fails only if the counter would overflow: then it is readable already.
+        let _ = signal.write(1);
+    });
+    this.run()
+}
+
+impl Uring {
+    fn run(&mut self) -> io::Result<()> {
+        let mut done: Vec<(u64, i32, u32)> = Vec::with_capacity(CQ_ENTRIES as usize);
+        while self.keep_going() {
+            self.arm_accept()?;
+            self.enter()?;
+            done.clear();
+            done.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+            self.counters.completions.add(done.len() as u64);
+            self.last_batch = done.len();
+            for &(user_data, result, flags) in &done {
+                self.complete(user_data, result, flags)?;
+            }
+            // The buffers consumed this turn go back to the kernel in one store.
+            self.bufs.publish();
+            self.advance_dirty()?;
+            self.housekeeping()?;
+        }
+        if !self.conns.is_empty() {
+            tracing::warn!(open = self.conns.len(), "closing connections at the shutdown deadline");
+        }
+        Ok(())
+    }
+
+    fn keep_going(&self) -> bool {
+        match self.closing_by {
+            Some(deadline) => !self.conns.is_empty() && Instant::now() < deadline,
+            None => true,
+        }
+    }
+
+    // ANCHOR: submit_and_wait
+    /// Submits everything this turn queued (sends, re-armed receives, cancels) and waits
+    /// for completions, in one `io_uring_enter`: at most until the next sweep is due. Under
+    /// load (the last wait returned several) it asks for [`WANT`] completions with the
+    /// kernel's `min_wait` (Linux 6.12) set to `batch_wait`: the wait returns once `WANT`
+    /// are in, or `batch_wait` after it began if any have come, or else at the first one;
+    /// so the completions of the sends just submitted and the next requests come back
+    /// together.
+    fn enter(&mut self) -> io::Result<()> {
+        let until_sweep = SWEEP_EVERY.saturating_sub(self.last_sweep.elapsed());
+        let timeout = Timespec::from(until_sweep.max(self.settings.batch_wait).max(MIN_WAIT));
+        let mut args = SubmitArgs::new().timespec(&timeout);
+        let mut want = 1;
+        // Only when the last wait brought several completions: a lone client's request
+        // would wait the whole batch wait for company that never comes. Measured, this
+        // is not enough for a few clients (four: a p50 20-40 µs above v5's, see the
+        // chapter); the threshold wants to be larger.
+        if self.min_wait && !self.settings.batch_wait.is_zero() && self.last_batch > 1 {
+            args = args.min_wait_usec(self.settings.batch_wait.as_micros() as u32);
+            want = WANT;
+        }
+        let queued = self.ring.submission().len();
+        self.counters.enters.bump();
+        let result = self.ring.submitter().submit_with_args(want, &args);
+        self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
+        match result {
+            Ok(_) => Ok(()),
+            // The timeout (time to sweep), a signal, or completions to reap first.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+    // ANCHOR_END: submit_and_wait
+
+    /// Every turn: notice a shutdown, serve connections parked at the cap once permits are
+    /// free; every [`SWEEP_EVERY`]: close the overdue, and read the buf ring's figures.
+    fn housekeeping(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        if self.shutdown.is_triggered() && self.closing_by.is_none() {
+            self.closing_by = Some(now + DEADLINE);
+            self.parked.clear();
+            self.cancel_accept()?;
+            tracing::info!(open = self.conns.len(), "finishing the connections in flight");
+            // Not this turn: requests already in the sockets reach their sessions only with
+            // the next wait (the kernel runs the receives' work then), and a connection
+            // whose request is on its way is not at rest.
+            return Ok(());
+        }
+        if self.closing_by.is_some() {
+            if !self.accept_armed {
+                // Its last completion is in: the listener can go.
+                self.listener = None;
+            }
+            for key in self.conns.tokens().collect::<Vec<_>>() {
+                if self.conns.get(key).is_some_and(|c| c.conn.is_at_rest()) {
+                    self.close(key)?;
+                }
+            }
+        }
+        while !self.parked.is_empty() {
+            let Some(permit) = self.latch.try_acquire() else { break };
+            let stream = self.parked.remove(0);
+            self.open(stream, permit)?;
+        }
+        self.counters.parked.set(self.parked.len() as u64);
+        if now.duration_since(self.last_sweep) >= SWEEP_EVERY {
+            self.last_sweep = now;
+            self.sweep(now)?;
+        }
+        self.counters.connections.set(self.conns.len() as u64);
+        Ok(())
+    }
+
+    fn sweep(&mut self, now: Instant) -> io::Result<()> {
+        for key in self.conns.tokens().collect::<Vec<_>>() {
+            let Some(Conn { conn, .. }) = self.conns.get(key) else { continue };
+            if conn.is_overdue(now, self.timeouts) != Overdue::No && !conn.is_closing() {
+                tracing::debug!(key, "closing an overdue connection");
+                self.close(key)?;
+            }
+        }
+        let head = self.kernel_head();
+        self.counters.buffers_seen_by_kernel.set(u64::from(head.is_some()));
+        let in_use = match head {
+            // Published but not yet taken by the kernel: tail - head; the rest are out.
+            Some(head) => self.bufs.count().saturating_sub(self.bufs.tail().wrapping_sub(head)),
+            None => self.bufs.held(),
+        };
+        self.counters.buffers_in_use.set(u64::from(in_use));
+        self.counters.sweeps.bump();
+        Ok(())
+    }
+
+    /// The kernel's head of the buf ring (`IORING_REGISTER_PBUF_STATUS`, Linux 6.8), if
+    /// this kernel says.
+    fn kernel_head(&mut self) -> Option<u16> {
+        if !self.pbuf_status {
+            return None;
+        }
+        let mut status = BufStatus { buf_group: u32::from(BGID), head: 0, resv: [0; 8] };
+        // SAFETY: `status` is a valid io_uring_buf_status the kernel fills in; the call
+        // touches nothing else.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                self.ring.as_raw_fd(),
+                PBUF_STATUS,
+                (&raw mut status).cast::<libc::c_void>(),
+                1,
+            )
+        };
+        if r < 0 {
+            self.pbuf_status = false;
+            return None;
+        }
+        Some(status.head as u16)
+    }
+
+    /// Cancels every operation in flight and reaps the completions, so nothing the kernel
+    /// may still read or write is freed. Returns how many connections still have
+    /// operations in flight after [`DRAIN_PATIENCE`].
+    fn drain(&mut self) -> usize {
+        let _ = self.cancel_accept();
+        if self.wake_armed {
+            let _ = self.cancel(tag(RING, Op::Wake), RING);
+        }
+        for key in self.conns.tokens().collect::<Vec<_>>() {
+            let _ = self.close(key);
+        }
+        let deadline = Instant::now() + DRAIN_PATIENCE;
+        let busy = |this: &Self| !this.conns.is_empty() || this.accept_armed || this.wake_armed;
+        while busy(self) && Instant::now() < deadline {
+            let timeout = Timespec::from(Duration::from_millis(100));
+            let args = SubmitArgs::new().timespec(&timeout);
+            if let Err(e) = self.ring.submitter().submit_with_args(1, &args)
+                && !matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY))
+            {
+                tracing::warn!("reaping the operations in flight: {e}");
+                break;
+            }
+            let done: Vec<(u64, i32, u32)> =
+                self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())).collect();
+            for (user_data, result, flags) in done {
+                let _ = self.complete(user_data, result, flags);
+            }
+            self.bufs.publish();
+            for key in self.take_dirty() {
+                let _ = self.close(key);
+            }
+        }
+        self.conns.len()
+    }
+}
+
+/// `struct io_uring_buf_status`, what `IORING_REGISTER_PBUF_STATUS` fills in, as
+/// `include/uapi/linux/io_uring.h` (Linux 6.8) declares it: copied because the io-uring
+/// crate has no call for it yet.
+#[repr(C)]
+struct BufStatus {
+    buf_group: u32,
+    head: u32,
+    resv: [u32; 8],
+}
+
+/// `IORING_REGISTER_PBUF_STATUS`, in the same header's `enum io_uring_register_op`.
+const PBUF_STATUS: libc::c_uint = 26;
+/// The shortest wait: a zero timeout with a batch wait is refused.
+const MIN_WAIT: Duration = Duration::from_millis(1);
+
+impl Drop for Uring {
+    /// The kernel may read or write an operation's memory until its completion, and
+    /// closing a ring does not wait for that (its requests are cancelled in the
+    /// background after `close` returns). So whatever ends the loop, every operation is
+    /// cancelled and its completion awaited here, then the buf ring is unregistered, and
+    /// only then are the connections and buffers freed; what the kernel has not given
+    /// back after [`DRAIN_PATIENCE`] is leaked, never freed.
+    fn drop(&mut self) {
+        let left = self.drain();
+        // SAFETY: `left == 0` and no accept armed: no operation of this ring is in flight,
+        // so none can still write into a buffer of the group.
+        if left == 0 && !self.accept_armed && unsafe { self.bufs.unregister(&self.ring) }.is_ok() {
+            // The buf ring is freed with `bufs`, the connections with `conns`.
+            return;
+        }
+        tracing::warn!(
+            connections = left,
+            "the kernel did not complete every operation in {DRAIN_PATIENCE:?}: their \
+             memory and the buffers are leaked, not freed"
+        );
+        for key in self.conns.tokens().collect::<Vec<_>>() {
+            if let Some(conn) = self.conns.remove(key) {
+                std::mem::forget(conn);
+            }
+        }
+        // `bufs`, still registered, leaks itself as it drops.
+    }
+}

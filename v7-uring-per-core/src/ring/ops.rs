@@ -1,0 +1,256 @@
+//! The ring's operations: how each is named in `user_data`, submitted, and taken in when it
+//! completes. Multishot accept and receive, and receives into the provided buffers, are
+//! what v7 adds to `v4-syscalls --api io-uring`'s single-shot operations.
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Instant;
+
+use common::completion::Connection;
+use common::evented::KEY_BITS;
+use common::limit::Permit;
+use common::server::{ACCEPT_BACKOFF, is_exhaustion};
+use io_uring::types::Fd;
+use io_uring::{cqueue, opcode, squeue};
+
+use super::conn::Conn;
+use super::{BGID, Uring};
+
+/// What an operation is, in the low byte of its `user_data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Op {
+    Accept = 1,
+    Wake = 2,
+    Recv = 3,
+    Send = 4,
+    Cancel = 5,
+}
+
+/// The key of the ring's own operations (accept, wake-up, their cancels): no connection's
+/// key is 0.
+pub(super) const RING: usize = 0;
+
+// ANCHOR: user_data
+/// `user_data` names an operation: `key << 8 | kind`, the key a connection's in the slot
+/// table (its slot and that slot's generation), so a completion that outlives its
+/// connection is recognised rather than given to the slot's next occupant.
+pub(super) fn tag(key: usize, op: Op) -> u64 {
+    const _: () = assert!(KEY_BITS + 8 <= u64::BITS, "a key and a kind fit in user_data");
+    ((key as u64) << 8) | op as u64
+}
+
+pub(super) fn untag(user_data: u64) -> (usize, Option<Op>) {
+    let op = match user_data & 0xff {
+        1 => Some(Op::Accept),
+        2 => Some(Op::Wake),
+        3 => Some(Op::Recv),
+        4 => Some(Op::Send),
+        5 => Some(Op::Cancel),
+        _ => None,
+    };
+    ((user_data >> 8) as usize, op)
+}
+// ANCHOR_END: user_data
+
+/// A send of `rest` on `fd`, as `key`'s. Submitting it is the caller's `unsafe`: `rest`
+/// must stay put and untouched until the send completes.
+pub(super) fn send_entry(key: usize, fd: Fd, rest: &[u8]) -> squeue::Entry {
+    let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+    opcode::Send::new(fd, rest.as_ptr(), len)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(tag(key, Op::Send))
+}
+
+impl Uring {
+    /// Queues an entry, submitting what is queued first if the queue is full.
+    ///
+    /// # Safety
+    ///
+    /// Whatever memory the entry points into must stay valid, unmoved and untouched until
+    /// its last completion is reaped.
+    pub(super) unsafe fn push(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        // SAFETY: the caller's promise.
+        while unsafe { self.ring.submission().push(&entry) }.is_err() {
+            let queued = self.ring.submission().len();
+            self.counters.enters.bump();
+            self.ring.submit()?;
+            self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
+        }
+        Ok(())
+    }
+
+    /// Queues the cancel of the operation `target` names, as `key`'s.
+    pub(super) fn cancel(&mut self, target: u64, key: usize) -> io::Result<()> {
+        let cancel = opcode::AsyncCancel::new(target).build().user_data(tag(key, Op::Cancel));
+        // SAFETY: a cancel points into no memory.
+        unsafe { self.push(cancel) }
+    }
+
+    pub(super) fn arm_wake(&mut self) -> io::Result<()> {
+        let poll = opcode::PollAdd::new(Fd(self.wake.as_raw_fd()), libc::POLLIN as u32)
+            .build()
+            .user_data(tag(RING, Op::Wake));
+        // SAFETY: a poll points into no memory; the eventfd lives as long as the ring.
+        unsafe { self.push(poll)? };
+        self.wake_armed = true;
+        Ok(())
+    }
+
+    // ANCHOR: accept
+    /// Keeps one multishot accept armed on the listener while the ring may take
+    /// connections: one submission, then a completion per connection, for as long as the
+    /// kernel keeps it (`IORING_CQE_F_MORE`).
+    pub(super) fn arm_accept(&mut self) -> io::Result<()> {
+        let Some(listener) = &self.listener else { return Ok(()) };
+        let paused = self.accept_paused_until.is_some_and(|until| Instant::now() < until);
+        let full = self.latch.count() >= self.settings.max_connections;
+        if self.accept_armed || paused || full || !self.parked.is_empty() {
+            return Ok(());
+        }
+        self.accept_paused_until = None;
+        let accept = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(tag(RING, Op::Accept));
+        // SAFETY: no address buffers; the listener is closed only after the accept's last
+        // completion (or after the drain, when the loop ends).
+        unsafe { self.push(accept)? };
+        self.accept_armed = true;
+        Ok(())
+    }
+    // ANCHOR_END: accept
+
+    fn accepted(&mut self, result: i32, flags: u32) -> io::Result<()> {
+        if !cqueue::more(flags) {
+            // Ended (cancelled, an error, or the kernel's choice): re-armed next turn.
+            self.accept_armed = false;
+            self.accept_cancelling = false;
+        }
+        if result >= 0 {
+            // SAFETY: the kernel just made this descriptor for us; nothing else owns it.
+            let stream = TcpStream::from(unsafe { OwnedFd::from_raw_fd(result) });
+            return match self.latch.try_acquire() {
+                _ if self.closing_by.is_some() => Ok(()), // stopping: closed at once
+                Some(permit) => self.open(stream, permit),
+                // At the cap: hold it unread and stop accepting, so the next ones wait in
+                // the kernel's backlog as in every capped version.
+                None => {
+                    self.parked.push(stream);
+                    self.counters.parked.set(self.parked.len() as u64);
+                    self.cancel_accept()
+                }
+            };
+        }
+        let error = io::Error::from_raw_os_error(-result);
+        if is_exhaustion(&error) {
+            // Trying again at once would fail again; a pause, not a sleep: the ring's
+            // connections are served meanwhile.
+            tracing::warn!("accept failed: {error}; trying again in {ACCEPT_BACKOFF:?}");
+            self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+            self.cancel_accept()?;
+        } else if -result != libc::ECANCELED {
+            tracing::debug!("accept: {error}");
+        }
+        Ok(())
+    }
+
+    pub(super) fn cancel_accept(&mut self) -> io::Result<()> {
+        if !self.accept_armed || self.accept_cancelling {
+            return Ok(());
+        }
+        self.cancel(tag(RING, Op::Accept), RING)?;
+        self.accept_cancelling = true;
+        Ok(())
+    }
+
+    pub(super) fn open(&mut self, stream: TcpStream, permit: Permit) -> io::Result<()> {
+        let _ = stream.set_nodelay(true);
+        let open = self.dispatcher.stats().connection_opened();
+        let key = self.conns.insert(|_| Conn::new(Connection::new(stream, open, permit)));
+        self.counters.accepted.bump();
+        self.arm_recv(key)
+    }
+
+    // ANCHOR: recv
+    /// Arms the connection's multishot receive: it names a buffer group, not a buffer,
+    /// so while the client is silent it holds nothing, and each arrival takes a buffer
+    /// of the kernel's choosing.
+    pub(super) fn arm_recv(&mut self, key: usize) -> io::Result<()> {
+        let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
+        let recv =
+            opcode::RecvMulti::new(Fd(conn.fd()), BGID).build().user_data(tag(key, Op::Recv));
+        conn.receive_armed();
+        // SAFETY: the receive writes only into buffers of the buf ring, which outlives
+        // every operation of this ring (`Drop for Uring`), and the socket stays open until
+        // the connection is freed, which waits for this operation's last completion.
+        unsafe { self.push(recv) }
+    }
+    // ANCHOR_END: recv
+
+    fn received(&mut self, key: usize, result: i32, flags: u32) {
+        let now = Instant::now();
+        // ANCHOR: recycle
+        // SAFETY: every receive of this ring selects from its buffer group, and each
+        // completion reaches this function once.
+        if let Some(taken) = unsafe { self.bufs.take(result, flags) } {
+            // The kernel chose a buffer and filled `result` bytes of it: copied into the
+            // session's inbox, it goes back to the buf ring as `taken` drops (published at
+            // the end of the turn), so buffers are held only while bytes are in flight.
+            if let Some(Conn { conn, .. }) = self.conns.get_mut(key) {
+                conn.received(&taken, now);
+            }
+        }
+        // ANCHOR_END: recycle
+        let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return };
+        if !cqueue::more(flags) {
+            // The multishot receive has ended; `advance` re-arms it unless closing.
+            conn.receive_ended();
+            if result > 0 && !conn.is_closing() {
+                self.counters.recv_rearms.bump();
+            }
+        }
+        match result {
+            n if n > 0 => {}
+            0 => conn.end_of_input(),
+            // The buf ring was empty: the receive ended, and is re-armed after this
+            // turn's buffers have gone back.
+            e if -e == libc::ENOBUFS => self.counters.enobufs.bump(),
+            e if -e == libc::ECANCELED => {}
+            e => {
+                tracing::debug!(key, "receive: {}", io::Error::from_raw_os_error(-e));
+                conn.start_closing();
+            }
+        }
+        self.mark(key);
+    }
+
+    pub(super) fn complete(&mut self, user_data: u64, result: i32, flags: u32) -> io::Result<()> {
+        let (key, op) = untag(user_data);
+        match op {
+            Some(Op::Accept) => self.accepted(result, flags)?,
+            Some(Op::Wake) => self.wake_armed = false,
+            Some(Op::Recv) => self.received(key, result, flags),
+            Some(Op::Send) => {
+                if let Some(Conn { conn, .. }) = self.conns.get_mut(key) {
+                    conn.sent(usize::try_from(result).map_err(|_| result), Instant::now());
+                    self.mark(key);
+                }
+            }
+            // A connection's cancel names its socket, so the socket stays open (the
+            // connection counts the cancel among its operations) until the cancel is done:
+            // closed earlier, its number could go to a newcomer whose operations the
+            // cancel would then end. What it cancelled completes separately.
+            Some(Op::Cancel) if key != RING => {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.cancels -= 1;
+                    self.mark(key);
+                }
+            }
+            Some(Op::Cancel) | None => {}
+        }
+        Ok(())
+    }
+}
