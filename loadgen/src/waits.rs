@@ -1,6 +1,6 @@
-//! `loadgen waits`, and the suite's kernel-waits experiment: the kernel interfaces side by side, in the spirit of libevent's
-//! benchmark (bench.c: many idle descriptors, a few active, time per round for each
-//! backend), on real TCP.
+//! `loadgen waits`, and the kernel-waits experiment of `compare`'s suite: the kernel
+//! interfaces side by side, in the spirit of libevent's benchmark (bench.c: many idle
+//! descriptors, a few active, time per round for each backend), on real TCP.
 //!
 //! For each API of v4-syscalls and each number of idle connections, a fresh server is
 //! started, the idle connections are opened and left silent, and a few keep-alive

@@ -36,7 +36,7 @@ pub use run::run;
 pub use suite::{Suite, suite};
 pub use verdict::verdict;
 
-/// The scenarios, in the order they run.
+/// What `--only` picks: the scenarios, then the experiments, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScenarioId {

@@ -316,4 +316,17 @@ mod tests {
             [0.0, 0.25, 3.0, 950.0, 12_000.0, 120_000.0, 1_500_000.0].map(axis_number).into();
         assert_eq!(labels, ["0", "0.25", "3", "950", "12k", "120k", "1.5M"]);
     }
+
+    #[test]
+    fn a_page_starts_with_its_style_on_one_line_and_its_title_escaped() {
+        let page = page_start("a <b> \"c\" & d");
+        assert!(
+            page.starts_with("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">")
+        );
+        assert!(page.contains("<title>a &lt;b&gt; &quot;c&quot; &amp; d</title>"), "{page}");
+        assert!(page.contains("<style>body{font-family:system-ui"), "{page}");
+        assert!(page.contains("white-space:pre-wrap;margin:0}</style>"), "{page}");
+        assert!(page.ends_with("<h1>a &lt;b&gt; &quot;c&quot; &amp; d</h1>"), "{page}");
+        assert!(!page.contains('\n'), "one line, as before the template: {page}");
+    }
 }

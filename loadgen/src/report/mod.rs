@@ -534,4 +534,47 @@ mod tests {
         assert_eq!(json["scenarios"][1]["id"], "idle-clients");
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn an_experiment_is_reported_after_the_scenarios_in_every_format() {
+        use crate::compare::{ExperimentResult, Findings};
+        use crate::measure::Percentiles;
+        use crate::waits::Point;
+        let point = |idle| Point {
+            api: "poll",
+            idle,
+            skipped: None,
+            requests_per_sec: 1000.0,
+            latency_us: Percentiles::default(),
+            waits: 10,
+            us_per_wait: 1.0,
+            cpu_us_per_wait: 2.0,
+            cpu_us_per_request: 3.0,
+            events_per_wait: 1.0,
+        };
+        let mut c = comparison();
+        c.experiments.push(ExperimentResult {
+            id: ScenarioId::KernelWaits,
+            title: "How the kernel waits".into(),
+            lesson: "A third lesson.".into(),
+            settings: "a sweep".into(),
+            findings: Findings::Waits(vec![point(0), point(1000)]),
+        });
+        let md = markdown(&c, "loadgen compare");
+        let at = md.find("## How the kernel waits\n\nA third lesson.\n\nSettings: a sweep.\n\n");
+        let at = at.expect("the experiment's section");
+        assert!(md.find("## Idle clients").is_some_and(|idle| idle < at), "{md}");
+        assert!(md[at..].contains("Requests per second:\n\n| api | 0 idle | 1000 idle |"), "{md}");
+        let text = terminal(&c);
+        assert!(text.contains("How the kernel waits  (a sweep)\nRequests per second\n| api |"));
+        let page = html(&c, "loadgen compare");
+        assert!(page.contains("<p>Requests per second:</p><table>"), "{page}");
+        // The scenarios' four charts, and the sweep's two.
+        assert_eq!(page.matches("<svg").count(), 6);
+        // results.json: one list of sections, the experiment last, its points by name.
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["scenarios"][2]["id"], "kernel-waits");
+        assert_eq!(json["scenarios"][2]["waits"][1]["idle"], 1000);
+        assert!(json.get("experiments").is_none() && json.get("peers").is_none(), "{json}");
+    }
 }
