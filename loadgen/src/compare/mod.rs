@@ -49,7 +49,7 @@ pub enum ScenarioId {
     Pipelining,
     /// Keep-alive load with every system call the server makes counted (perf, or strace).
     Syscalls,
-    /// v4-syscalls' kernel interfaces under growing idle crowds: an [`Experiment`].
+    /// v4-syscalls' kernel interfaces under growing idle crowds (not one run per version).
     KernelWaits,
 }
 
@@ -173,8 +173,9 @@ pub struct Outcome {
     pub cpu_us_per_request: Option<f64>,
     /// Every system call the server made during the run, for the census scenario.
     pub syscalls: Option<census::Census>,
-    /// What a reader takes for granted about this version and `/stats` said was false
-    /// (v5's loops all used, pool sizes): each one makes the row misleading.
+    /// What the version's registry entry promises and `/stats` said was false (every
+    /// loop or ring used, a pool's size), and any census not taken: each one makes the
+    /// row misleading.
     pub assumptions: Vec<String>,
     pub verdict: Verdict,
 }
@@ -254,7 +255,9 @@ pub struct PeerNote {
 }
 
 /// `results.json` keeps one list of sections in the report's order, `scenarios`: the
-/// scenarios, then the experiments, each with its id, title, lesson and settings.
+/// scenarios, then the experiments, each with its id, title, lesson, settings and
+/// `outcomes`, which stays empty for an experiment (it has no row per version), so that a
+/// script reading every section's rows reads the file as it always has.
 impl Serialize for Comparison {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
@@ -262,11 +265,18 @@ impl Serialize for Comparison {
         #[serde(untagged)]
         enum Section<'a> {
             Scenario(&'a ScenarioResult),
-            Experiment(&'a ExperimentResult),
+            Experiment {
+                #[serde(flatten)]
+                experiment: &'a ExperimentResult,
+                outcomes: [Outcome; 0],
+            },
         }
-        let sections: Vec<Section<'_>> = (self.scenarios.iter().map(Section::Scenario))
-            .chain(self.experiments.iter().map(Section::Experiment))
-            .collect();
+        let experiments = self
+            .experiments
+            .iter()
+            .map(|experiment| Section::Experiment { experiment, outcomes: [] });
+        let sections: Vec<Section<'_>> =
+            self.scenarios.iter().map(Section::Scenario).chain(experiments).collect();
         let fields = if self.peers.is_empty() { 6 } else { 7 };
         let mut out = serializer.serialize_struct("Comparison", fields)?;
         out.serialize_field("quick", &self.quick)?;

@@ -575,6 +575,7 @@ mod tests {
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["scenarios"][2]["id"], "kernel-waits");
         assert_eq!(json["scenarios"][2]["waits"][1]["idle"], 1000);
+        assert_eq!(json["scenarios"][2]["outcomes"], serde_json::json!([]));
         assert!(json.get("experiments").is_none() && json.get("peers").is_none(), "{json}");
     }
 }
