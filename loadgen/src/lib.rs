@@ -7,31 +7,35 @@
 //! connections; latencies go into an HdrHistogram; an open-loop mode measures from each
 //! request's due time so a stalled server cannot hide its stall.
 //!
-//! * [`bench`](mod@bench) and [`measure`]: the load engine and what it records (every request sent,
-//!   answered or not, in the percentiles); [`hold`]: idle clients and a newcomer;
+//! The modules, from the bottom up:
+//!
+//! * [`engine`]: what needs no version. [`bench`](mod@bench) and [`measure`], the load
+//!   engine and what it records; [`hold`], idle clients and a newcomer; [`sample`], a
+//!   server's CPU, threads and memory from /proc; [`census`], its system calls;
+//!   [`render`], the tables, page and SVG charts every output draws with. Re-exported
+//!   here, so `crate::bench` and `engine::bench` are one module;
 //! * [`serve`]: the versions as loadgen runs them (from the registry) and what `compare`
 //!   measures ([`serve::Subject`]); [`peers`]: the reference servers of `compare --peers`;
-//! * [`compare`]: the scenarios, one fresh server each, and what is checked of each run;
-//!   [`sample`]: the server's CPU, threads and memory from /proc; [`census`]: its system
-//!   calls, counted by perf or strace; [`waits`]: the kernel-waits sweep;
+//! * [`compare`]: the suite (scenarios, one fresh server per version each, and
+//!   experiments such as [`waits`], the kernel-waits sweep, run once), the runner, the
+//!   calibration against wrk, what each version's registry entry promises and `/stats`
+//!   confirms, and the verdicts;
+//! * [`report`]: the terminal table, `report.md`, `report.html` with its charts, and
+//!   `results.json`;
 //! * [`grade`]: what a server in any language is, told from its behaviour: protocol
 //!   transcripts, then its model and the closest version;
 //! * [`watch`]: the live page for any server on this machine, read from the kernel by
-//!   port, which goes on drawing when the server itself cannot answer;
-//! * [`report`]: the terminal table, `report.md`, `report.html` with its charts, and
-//!   `results.json`; [`render`]: the tables, SVG charts and label checks it and
-//!   [`waits`] draw with.
+//!   port, which goes on drawing when the server itself cannot answer.
+//!
+//! The binary's command line is in `src/cli/`, a file per subcommand.
 
-pub mod bench;
-pub mod census;
 pub mod compare;
+pub mod engine;
 pub mod grade;
-pub mod hold;
-pub mod measure;
 pub mod peers;
-pub mod render;
 pub mod report;
-pub mod sample;
 pub mod serve;
 pub mod waits;
 pub mod watch;
+
+pub use engine::{bench, census, hold, measure, render, sample};

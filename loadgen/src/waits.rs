@@ -1,6 +1,6 @@
-//! `loadgen waits`: the kernel interfaces side by side, in the spirit of libevent's
-//! benchmark (bench.c: many idle descriptors, a few active, time per round for each
-//! backend), on real TCP.
+//! `loadgen waits`, and the kernel-waits experiment of `compare`'s suite: the kernel
+//! interfaces side by side, in the spirit of libevent's benchmark (bench.c: many idle
+//! descriptors, a few active, time per round for each backend), on real TCP.
 //!
 //! For each API of v4-syscalls and each number of idle connections, a fresh server is
 //! started, the idle connections are opened and left silent, and a few keep-alive
@@ -19,22 +19,36 @@ use serde::Serialize;
 use v4_syscalls::Api;
 
 use crate::bench::{self, BenchConfig};
-use crate::measure::{Percentiles, fmt_us};
+use crate::compare::experiment::Table;
+use crate::measure::{Percentiles, fmt_us, parse_duration};
 use crate::render::{
-    axis_number, beside_legend, escape_html, html_table, md_table, page_start, svg,
+    PAGE_END, axis_number, beside_legend, escape_html, html_table, md_table, page_start, svg,
 };
 use crate::sample;
 use crate::serve::{self, Version};
 
-/// What to sweep.
-#[derive(Debug, Clone)]
+/// What to sweep; also `loadgen waits`' options, whose help is the doc of each field.
+#[derive(Debug, Clone, clap::Args)]
 pub struct WaitsConfig {
+    /// The interfaces to measure (comma-separated) [default: all five]
+    #[arg(long, value_enum, value_delimiter = ',')]
     pub apis: Vec<Api>,
-    /// Idle connections held during each run.
+    /// Idle connections to hold in each run (comma-separated)
+    #[arg(long, value_delimiter = ',', default_value = "0,500,1000,5000,10000")]
     pub idle: Vec<usize>,
-    /// Keep-alive clients driving the server.
+    /// Keep-alive clients driving the server beside the idle ones
+    #[arg(long, default_value_t = 4)]
     pub active: usize,
+    /// How long each run drives the server
+    #[arg(long, short = 'd', default_value = "3s", value_parser = parse_duration)]
     pub duration: Duration,
+}
+
+impl WaitsConfig {
+    /// The interfaces to measure: those named, or all five.
+    pub fn apis(&self) -> &[Api] {
+        if self.apis.is_empty() { &Api::ALL } else { &self.apis }
+    }
 }
 
 /// One API with one number of idle connections.
@@ -90,7 +104,7 @@ const SELECT_ROOM: usize = 1024 - 16;
 /// Runs the sweep, printing a line per point as it goes.
 pub fn run(config: &WaitsConfig) -> anyhow::Result<Vec<Point>> {
     let mut points = Vec::new();
-    for &api in &config.apis {
+    for &api in config.apis() {
         for &idle in &config.idle {
             eprint!("  {:<9} {idle:>6} idle  ", api.name());
             let point = if api == Api::Select && idle + config.active > SELECT_ROOM {
@@ -181,9 +195,6 @@ fn axes(points: &[Point]) -> (Vec<&'static str>, Vec<usize>) {
     }
     (apis, idle)
 }
-
-/// A titled table: its title, header and rows.
-pub type Table = (&'static str, Vec<String>, Vec<Vec<String>>);
 
 /// A table per figure (requests per second, server CPU per request and per wait, the
 /// CPU each watched descriptor adds to a wait, time inside a wait, p99): a row per API,
@@ -276,7 +287,7 @@ pub fn html(points: &[Point], config: &WaitsConfig, command: &str) -> String {
     for chart in charts(points) {
         html += &chart;
     }
-    html + "</body></html>\n"
+    html + PAGE_END
 }
 
 /// Two charts, one line per API across the idle counts: requests per second, and time

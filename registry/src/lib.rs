@@ -41,6 +41,47 @@ pub struct Version {
     pub variants: &'static [Variant],
     /// How the fault matrix runs it, and what its model does there.
     pub matrix: Matrix,
+    /// What its `/stats` must show after a run with its default options, or its row
+    /// misleads: `compare` checks every version against this and nothing else, so a new
+    /// version is checked by declaring it here.
+    pub promises: Promises,
+}
+
+/// What a version promises of itself, in its `/stats` document's `model` section, after a
+/// run with its default options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Promises {
+    /// Figures and their values: a pool's size, a runtime's workers.
+    pub sizes: &'static [(&'static str, Count)],
+    /// The threads that each accept and serve their own connections (v5's loops, v7's
+    /// rings), if the model has several: each must have taken some, or the row measures
+    /// fewer of them than the server has.
+    pub spread: Option<Spread>,
+}
+
+impl Promises {
+    /// Nothing to check: one thread, or a thread or process per connection.
+    pub const NONE: Promises = Promises { sizes: &[], spread: None };
+}
+
+/// How many of something a version has by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Exactly(u64),
+    /// One per core of the machine it runs on.
+    Cores,
+}
+
+/// A list in `model`, one entry per thread that accepts its own connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spread {
+    /// The list's name in `model` (`loops`, `rings`), which is also what the report calls
+    /// its entries.
+    pub list: &'static str,
+    /// The counter of connections each entry took.
+    pub taken: &'static str,
+    /// How many entries there are.
+    pub count: Count,
 }
 
 /// What a version starts for each connection.
@@ -121,6 +162,7 @@ pub const V1_BLOCKING: Version = Version {
         args: &[],
         behaviour: Behaviour { at_once: AtOnce::One, isolates_crashes: false },
     },
+    promises: Promises::NONE,
 };
 
 pub const V2_THREAD_PER_CONN: Version = Version {
@@ -141,6 +183,7 @@ pub const V2_THREAD_PER_CONN: Version = Version {
         args: &[],
         behaviour: Behaviour { at_once: AtOnce::Unbounded, isolates_crashes: false },
     },
+    promises: Promises::NONE,
 };
 
 pub const V2_PROCESS_PER_CONN: Version = Version {
@@ -162,6 +205,7 @@ pub const V2_PROCESS_PER_CONN: Version = Version {
         args: &[],
         behaviour: Behaviour { at_once: AtOnce::Unbounded, isolates_crashes: true },
     },
+    promises: Promises::NONE,
 };
 
 pub const V3_THREAD_POOL: Version = Version {
@@ -185,6 +229,7 @@ pub const V3_THREAD_POOL: Version = Version {
         args: &["--threads", "1"],
         behaviour: Behaviour { at_once: AtOnce::One, isolates_crashes: false },
     },
+    promises: Promises { sizes: &[("pool_size", Count::Exactly(10))], spread: None },
 };
 
 pub const V4_NIO: Version = Version {
@@ -210,6 +255,7 @@ pub const V4_NIO: Version = Version {
         args: &["--workers", "1", "--max-connections", "4"],
         behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
     },
+    promises: Promises { sizes: &[("workers", Count::Exactly(10))], spread: None },
 };
 
 pub const V4_SYSCALLS: Version = Version {
@@ -241,6 +287,7 @@ pub const V4_SYSCALLS: Version = Version {
         args: CAP,
         behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
     },
+    promises: Promises::NONE,
 };
 
 pub const V5_REACTOR_PER_CORE: Version = Version {
@@ -264,6 +311,10 @@ pub const V5_REACTOR_PER_CORE: Version = Version {
     matrix: Matrix {
         args: &["--loops", "2", "--max-connections", "4"],
         behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
+    },
+    promises: Promises {
+        sizes: &[],
+        spread: Some(Spread { list: "loops", taken: "accepted", count: Count::Cores }),
     },
 };
 
@@ -289,6 +340,7 @@ pub const V6_ASYNC: Version = Version {
         args: &["--workers", "2", "--max-connections", "4"],
         behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
     },
+    promises: Promises { sizes: &[("runtime_workers", Count::Cores)], spread: None },
 };
 
 pub const V7_URING_PER_CORE: Version = Version {
@@ -316,6 +368,10 @@ pub const V7_URING_PER_CORE: Version = Version {
     matrix: Matrix {
         args: &["--rings", "2", "--max-connections", "4"],
         behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
+    },
+    promises: Promises {
+        sizes: &[],
+        spread: Some(Spread { list: "rings", taken: "accepted", count: Count::Cores }),
     },
 };
 

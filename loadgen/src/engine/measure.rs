@@ -231,6 +231,11 @@ pub fn fmt_bytes(bytes: u64) -> String {
     }
 }
 
+/// A server address from the command line.
+pub fn parse_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse().map_err(|_| format!("`{text}` is not an address like 127.0.0.1:8085"))
+}
+
 /// Parses `10s`, `500ms`, `2m`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();

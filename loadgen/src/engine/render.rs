@@ -1,7 +1,8 @@
-//! Rendering that knows nothing of what it renders: Markdown and HTML tables, an SVG
-//! drawn with plotters, a legend beside the plot, axis numbers for people, a log axis,
-//! and the check that a chart's labels do not cover each other. The compare report
-//! (`report`) and the kernel-waits sweep (`waits`) both draw with it.
+//! Rendering that knows nothing of what it renders: Markdown and HTML tables, the page
+//! shell, an SVG drawn with plotters, a legend beside the plot, axis numbers for people, a
+//! log axis and a percentile axis, and the check that a chart's labels do not cover each
+//! other. The compare report, the kernel-waits sweep and the grader's scorecard all draw
+//! with it.
 
 use std::fmt::Write as _;
 
@@ -9,20 +10,20 @@ use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 /// The start of a page that needs nothing else to open: its title, and the style every
-/// page loadgen writes shares (the compare report, the waits sweep, a grade).
+/// page loadgen writes shares (the compare report, the waits sweep, a grade). The shell and
+/// its style sheet are files of their own (`render/page_start.html.tt`, `render/page.css`),
+/// as criterion keeps its report's, so the CSS is written as CSS. Two placeholders need no
+/// template engine: a `replace` each. The style's lines are joined, so every page carries
+/// it on one line.
 pub(crate) fn page_start(title: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>\
-         body{{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}}\
-         table{{border-collapse:collapse;margin:1rem 0;font-size:.9rem}}\
-         th,td{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top;white-space:pre-wrap}}th{{background:#f3f3f3}}\
-         td.limit{{background:#fde8e8}}.lesson{{font-style:italic}}svg{{max-width:100%;height:auto}}\
-         code,pre{{font-size:.85rem}}pre{{white-space:pre-wrap;margin:0}}\
-         </style></head><body><h1>{}</h1>",
-        escape_html(title),
-        escape_html(title)
-    )
+    const SHELL: &str = include_str!("render/page_start.html.tt");
+    const STYLE: &str = include_str!("render/page.css");
+    let style: String = STYLE.lines().collect();
+    SHELL.replace("{style}", &style).replace("{title}", &escape_html(title))
 }
+
+/// The end of every page [`page_start`] began.
+pub(crate) const PAGE_END: &str = "</body></html>\n";
 
 /// A Markdown table; `|` in a cell is escaped.
 pub(crate) fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
@@ -38,9 +39,9 @@ pub(crate) fn md_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> Str
     md
 }
 
-/// Text made safe to put in HTML.
+/// Text made safe to put in HTML, in an element or in a quoted attribute.
 pub(crate) fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// An HTML table; a cell that starts with ✘ (a limit reached) is marked for the style sheet.
@@ -137,6 +138,37 @@ impl Ranged for LogAxis {
 
     fn range(&self) -> std::ops::Range<f64> {
         self.low..self.high
+    }
+}
+
+/// The percentile axis: linear in nines (see [`crate::measure::nines`]), with a tick at
+/// each of `0`'s percentiles.
+pub(crate) struct NinesAxis(pub(crate) [f64; 5]);
+
+impl Ranged for NinesAxis {
+    type FormatOption = plotters::coord::ranged1d::NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let (low, high) = (self.0[0], self.0[4]);
+        let share = (value - low) / (high - low);
+        limit.0 + (share * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _: Hint) -> Vec<f64> {
+        self.0.to_vec()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.0[0]..self.0[4]
+    }
+}
+
+impl plotters::coord::ranged1d::ValueFormatter<f64> for NinesAxis {
+    /// `99.9%` for 3 nines.
+    fn format(nines: &f64) -> String {
+        let percentile = 100.0 * (1.0 - 10f64.powf(-nines));
+        format!("{}%", (percentile * 100.0).round() / 100.0)
     }
 }
 
@@ -283,5 +315,18 @@ mod tests {
         let labels: Vec<String> =
             [0.0, 0.25, 3.0, 950.0, 12_000.0, 120_000.0, 1_500_000.0].map(axis_number).into();
         assert_eq!(labels, ["0", "0.25", "3", "950", "12k", "120k", "1.5M"]);
+    }
+
+    #[test]
+    fn a_page_starts_with_its_style_on_one_line_and_its_title_escaped() {
+        let page = page_start("a <b> \"c\" & d");
+        assert!(
+            page.starts_with("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">")
+        );
+        assert!(page.contains("<title>a &lt;b&gt; &quot;c&quot; &amp; d</title>"), "{page}");
+        assert!(page.contains("<style>body{font-family:system-ui"), "{page}");
+        assert!(page.contains("white-space:pre-wrap;margin:0}</style>"), "{page}");
+        assert!(page.ends_with("<h1>a &lt;b&gt; &quot;c&quot; &amp; d</h1>"), "{page}");
+        assert!(!page.contains('\n'), "one line, as before the template: {page}");
     }
 }

@@ -1,19 +1,26 @@
-//! The comparison's outputs: a table on the terminal, `report.md`, a self-contained
-//! `report.html` with SVG charts, and the raw `results.json`.
+//! The comparison's outputs: a table on the terminal ([`terminal()`]), `report.md`
+//! ([`markdown()`]), a self-contained `report.html` with SVG charts ([`html()`],
+//! [`charts()`]), and the raw `results.json`. This file holds what the three formats share:
+//! the tables of a scenario, the limits matrix, the sentences around them.
+//!
+//! Each format walks the scenarios, then the experiments; an experiment's tables and
+//! charts are its own ([`crate::compare::Findings`]), drawn alike whatever it is.
 
-use std::fmt::Write as _;
+mod charts;
+mod html;
+mod markdown;
+mod terminal;
+
 use std::path::{Path, PathBuf};
 
-use plotters::coord::ranged1d::Ranged;
-use plotters::prelude::*;
-
-use crate::compare::{Comparison, Outcome, ScenarioId, ScenarioResult};
-use crate::measure::{fmt_bytes, fmt_us, nines};
-use crate::render::{
-    Area, LogAxis, axis_number, beside_legend, escape_html, html_table, md_table, page_start, svg,
-};
-use crate::sample::Timed;
+use crate::compare::{Comparison, Outcome, ScenarioResult};
+use crate::measure::{fmt_bytes, fmt_us};
 use crate::serve::Subject;
+
+pub use charts::charts;
+pub use html::html;
+pub use markdown::markdown;
+pub use terminal::terminal;
 
 /// Writes the three files into `dir` and returns their paths.
 pub fn write_all(
@@ -37,11 +44,11 @@ pub fn write_all(
 }
 
 /// A table's title (none for the versions'), header and rows.
-type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
+pub(crate) type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
 
 /// A scenario's table in the report: the versions', and apart from them the reference
 /// servers', with the same columns.
-fn tables(scenario: &ScenarioResult) -> Vec<Table> {
+pub(crate) fn tables(scenario: &ScenarioResult) -> Vec<Table> {
     let mut tables = Vec::new();
     for (title, outcomes) in [("", &scenario.outcomes), (PEERS_TITLE, &scenario.peers)] {
         if !outcomes.is_empty() {
@@ -56,10 +63,14 @@ fn tables(scenario: &ScenarioResult) -> Vec<Table> {
 }
 
 /// What the reference servers' tables and charts are headed with.
-const PEERS_TITLE: &str = "Reference servers, not versions: production servers of the same designs";
+pub(crate) const PEERS_TITLE: &str =
+    "Reference servers, not versions: production servers of the same designs";
 
 /// The columns of a scenario's table, a row for each of `outcomes`.
-fn table(scenario: &ScenarioResult, outcomes: &[Outcome]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+pub(crate) fn table(
+    scenario: &ScenarioResult,
+    outcomes: &[Outcome],
+) -> (Vec<&'static str>, Vec<Vec<String>>) {
     if scenario.rows().any(|o| o.syscalls.is_some()) {
         return census_table(outcomes);
     }
@@ -183,54 +194,7 @@ fn threads(o: &Outcome) -> String {
     }
 }
 
-/// The table printed at the end of a comparison.
-pub fn terminal(comparison: &Comparison) -> String {
-    let mut out = String::new();
-    for scenario in &comparison.scenarios {
-        if !scenario.waits.is_empty() {
-            let _ = writeln!(out, "\n{}  ({})", scenario.title, scenario.settings);
-            for (title, header, rows) in crate::waits::tables(&scenario.waits) {
-                let _ = write!(out, "{title}\n{}", md_table(&header, &rows));
-            }
-            continue;
-        }
-        if let Some(why) = &scenario.skipped {
-            let _ = writeln!(out, "\n{}: not run: {why}", scenario.title);
-            continue;
-        }
-        let _ = writeln!(out, "\n{}  ({})", scenario.title, scenario.settings);
-        for (title, header, rows) in tables(scenario) {
-            let widths: Vec<usize> = (0..header.len())
-                .map(|c| {
-                    rows.iter()
-                        .map(|r| r[c].chars().count())
-                        .chain([header[c].len()])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect();
-            let line = |cells: Vec<&str>| {
-                cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            };
-            if !title.is_empty() {
-                let _ = writeln!(out, "{title}:");
-            }
-            let _ = writeln!(out, "{}", line(header.clone()));
-            for row in &rows {
-                let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
-            }
-        }
-    }
-    let _ = writeln!(out, "\n{}", calibration(comparison));
-    out
-}
-
-fn intro(comparison: &Comparison, command: &str) -> String {
+pub(crate) fn intro(comparison: &Comparison, command: &str) -> String {
     let m = &comparison.machine;
     format!(
         "Produced by `{command}` on {} cores ({}), {} of memory, Linux {}. The load generator \
@@ -243,49 +207,8 @@ fn intro(comparison: &Comparison, command: &str) -> String {
     )
 }
 
-/// `report.md`.
-pub fn markdown(comparison: &Comparison, command: &str) -> String {
-    let mut md = String::from("# Versioned servers, side by side\n\n");
-    let _ = writeln!(md, "{}\n", intro(comparison, command));
-    let _ = writeln!(md, "{}\n", calibration(comparison));
-    md += "## Which version hit which limit\n\n";
-    let (header, rows) = limits_matrix(comparison, false);
-    md += &md_table(&header, &rows);
-    if !comparison.peers.is_empty() {
-        let _ = write!(md, "\n## Reference servers\n\n{PEERS_INTRO}\n\n");
-        for note in peer_notes(comparison) {
-            let _ = writeln!(md, "- {note}");
-        }
-        let (header, rows) = limits_matrix(comparison, true);
-        if !rows.is_empty() {
-            let _ = write!(md, "\n{}", md_table(&header, &rows));
-        }
-    }
-    for scenario in &comparison.scenarios {
-        let _ = write!(
-            md,
-            "\n## {}\n\n{}\n\nSettings: {}.\n\n",
-            scenario.title, scenario.lesson, scenario.settings
-        );
-        if let Some(why) = &scenario.skipped {
-            let _ = writeln!(md, "Not run here: {why}.");
-        } else if scenario.waits.is_empty() {
-            for (title, header, rows) in tables(scenario) {
-                if !title.is_empty() {
-                    let _ = write!(md, "\n{title}:\n\n");
-                }
-                md += &md_table(&header, &rows);
-            }
-        }
-        for (title, header, rows) in crate::waits::tables(&scenario.waits) {
-            let _ = write!(md, "{title}:\n\n{}\n", md_table(&header, &rows));
-        }
-    }
-    md
-}
-
 /// The calibration's sentence, or why there is none.
-fn calibration(comparison: &Comparison) -> String {
+pub(crate) fn calibration(comparison: &Comparison) -> String {
     match &comparison.calibration {
         Ok(c) => c.describe(),
         Err(why) => format!("{why}."),
@@ -294,7 +217,10 @@ fn calibration(comparison: &Comparison) -> String {
 
 /// Scenarios down, versions (or, with `peers`, the reference servers) across: the
 /// verdict in each cell.
-fn limits_matrix(comparison: &Comparison, peers: bool) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn limits_matrix(
+    comparison: &Comparison,
+    peers: bool,
+) -> (Vec<String>, Vec<Vec<String>>) {
     let pick = |s: &ScenarioResult| if peers { s.peers.clone() } else { s.outcomes.clone() };
     let mut columns: Vec<Subject> = Vec::new();
     for outcome in comparison.scenarios.iter().flat_map(pick) {
@@ -325,7 +251,7 @@ fn limits_matrix(comparison: &Comparison, peers: bool) -> (Vec<String>, Vec<Vec<
 }
 
 /// The reference servers asked for: what each is, or why it did not run; one line each.
-fn peer_notes(comparison: &Comparison) -> Vec<String> {
+pub(crate) fn peer_notes(comparison: &Comparison) -> Vec<String> {
     comparison
         .peers
         .iter()
@@ -337,7 +263,7 @@ fn peer_notes(comparison: &Comparison) -> Vec<String> {
 }
 
 /// What the reference servers are, for a reader of the report.
-const PEERS_INTRO: &str = "Production servers built on the designs of the series, run after the \
+pub(crate) const PEERS_INTRO: &str = "Production servers built on the designs of the series, run after the \
      versions, one at a time, through the scenarios whose requests they serve, each \
      configured by the files in the repository's peers/ folder. They are not versions: \
      their rows are here to show how far each design can go, not to rank them with the \
@@ -346,298 +272,6 @@ const PEERS_INTRO: &str = "Production servers built on the designs of the series
      until it has compiled what runs hot, and serves a tenth of its rate in its first \
      second here), and kept through its scenarios, as a JVM server runs in production: \
      its memory and threads carry over from one scenario to the next.";
-
-/// `report.html`: the same content as the Markdown, with a chart per scenario, in one
-/// file that needs nothing else to open.
-pub fn html(comparison: &Comparison, command: &str) -> String {
-    let mut html = page_start("Versioned servers, side by side");
-    let _ = write!(
-        html,
-        "<p>{}</p><p>{}</p><h2>Which version hit which limit</h2>",
-        escape_html(&intro(comparison, command)),
-        escape_html(&calibration(comparison))
-    );
-    let (header, rows) = limits_matrix(comparison, false);
-    html += &html_table(&header, &rows);
-    if !comparison.peers.is_empty() {
-        let _ = write!(html, "<h2>Reference servers</h2><p>{}</p><ul>", escape_html(PEERS_INTRO));
-        for note in peer_notes(comparison) {
-            let _ = write!(html, "<li>{}</li>", escape_html(&note));
-        }
-        html += "</ul>";
-        let (header, rows) = limits_matrix(comparison, true);
-        if !rows.is_empty() {
-            html += &html_table(&header, &rows);
-        }
-    }
-    for scenario in &comparison.scenarios {
-        let _ = write!(
-            html,
-            "<h2>{}</h2><p class=\"lesson\">{}</p><p>Settings: {}.</p>",
-            escape_html(&scenario.title),
-            escape_html(&scenario.lesson),
-            escape_html(&scenario.settings)
-        );
-        if let Some(why) = &scenario.skipped {
-            let _ = write!(html, "<p>Not run here: {}.</p>", escape_html(why));
-        } else if scenario.waits.is_empty() {
-            for (title, header, rows) in tables(scenario) {
-                if !title.is_empty() {
-                    let _ = write!(html, "<p>{}:</p>", escape_html(title));
-                }
-                html += &html_table(&header, &rows);
-            }
-        }
-        for (title, header, rows) in crate::waits::tables(&scenario.waits) {
-            let _ = write!(html, "<p>{title}:</p>{}", html_table(&header, &rows));
-        }
-        for chart in charts(scenario) {
-            html += &chart;
-        }
-    }
-    html + "</body></html>\n"
-}
-
-/// A scenario's charts: bars per version, the latency distribution when requests were
-/// timed, and threads and memory over the run where a model's cost grows with clients.
-pub fn charts(scenario: &ScenarioResult) -> Vec<String> {
-    // The census is read in its table; it times nothing a chart would add.
-    if scenario.rows().any(|o| o.syscalls.is_some()) {
-        return Vec::new();
-    }
-    if !scenario.waits.is_empty() {
-        return crate::waits::charts(&scenario.waits);
-    }
-    let grows = matches!(scenario.id, ScenarioId::IdleClients | ScenarioId::C10k);
-    [Some(bar_chart(scenario)), latency_chart(scenario), grows.then(|| growth_chart(scenario))]
-        .into_iter()
-        .flatten()
-        .filter_map(|chart| chart.map_err(|e| eprintln!("a chart was left out: {e}")).ok())
-        .collect()
-}
-
-/// A bar per version: requests per second, or for the idle-clients scenario the
-/// newcomer's wait; and beside it the threads each version peaked at.
-fn bar_chart(scenario: &ScenarioResult) -> Result<String, String> {
-    let hold = scenario.rows().any(|o| o.hold.is_some());
-    let (caption, values): (&str, Vec<f64>) = if hold {
-        let waits = scenario.rows().map(|o| {
-            o.hold
-                .as_ref()
-                .map_or(0.0, |h| h.answered_in_us.unwrap_or(h.timeout_us) as f64 / 1000.0)
-        });
-        ("newcomer's wait, ms (a full bar: no answer at all)", waits.collect())
-    } else {
-        let rates = scenario.rows().map(|o| o.bench.as_ref().map_or(0.0, |b| b.requests_per_sec));
-        ("requests per second", rates.collect())
-    };
-    let threads: Vec<f64> = scenario.rows().map(|o| o.server.max_threads as f64).collect();
-    let labels: Vec<String> = scenario.rows().map(chart_label).collect();
-    let faded: Vec<bool> = scenario.rows().map(is_peer).collect();
-    let height = 90 + 28 * labels.len() as u32;
-    svg((960, height), |root| {
-        let (left, right) = root.split_horizontally(480);
-        bars(&left, caption, &labels, &values, &faded)?;
-        bars(&right, "threads (max)", &labels, &threads, &faded)
-    })
-}
-
-/// A server's name on a chart: a reference server's marked as one.
-fn chart_label(o: &Outcome) -> String {
-    match o.subject {
-        Subject::Version(v) => v.name().to_owned(),
-        Subject::Peer(p) => format!("ref. {}", p.name()),
-    }
-}
-
-fn is_peer(o: &Outcome) -> bool {
-    matches!(o.subject, Subject::Peer(_))
-}
-
-/// A line for the `i`th server of a chart: a reference server's dashed, apart from the
-/// versions' solid lines.
-fn draw_line<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
-    i: usize,
-    peer: bool,
-    points: impl Iterator<Item = (f64, f64)> + Clone,
-) -> Result<(), String> {
-    let style = Palette99::pick(i).stroke_width(2);
-    let drawn = if peer {
-        chart.draw_series(DashedLineSeries::new(points, 6, 4, style)).map(|_| ())
-    } else {
-        chart.draw_series(LineSeries::new(points, style)).map(|_| ())
-    };
-    drawn.map_err(|e| e.to_string())
-}
-
-/// Horizontal bars, the versions' full names beside them, the first at the top: a row
-/// per version leaves each name room to be read, which names under upright bars lack.
-/// A `faded` bar is a reference server's.
-fn bars(
-    area: &Area<'_>,
-    caption: &str,
-    labels: &[String],
-    values: &[f64],
-    faded: &[bool],
-) -> Result<(), String> {
-    let top = values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
-    let rows = labels.len();
-    // Row 0 is drawn at the bottom; the first version belongs at the top.
-    let row = |i: usize| rows - 1 - i;
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 16))
-        .margin(10)
-        .margin_right(20)
-        .x_label_area_size(30)
-        .y_label_area_size(150)
-        .build_cartesian_2d(0.0..top, (0..rows).into_segmented())
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .x_labels(5)
-        .y_labels(rows)
-        .y_label_formatter(&|y| match y {
-            SegmentValue::CenterOf(r) if *r < rows => labels[row(*r)].clone(),
-            _ => String::new(),
-        })
-        .x_label_formatter(&|x| axis_number(*x))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    chart
-        .draw_series(values.iter().enumerate().map(|(i, &v)| {
-            let mut bar = Rectangle::new(
-                [(0.0, SegmentValue::Exact(row(i))), (v, SegmentValue::Exact(row(i) + 1))],
-                if faded.get(i) == Some(&true) {
-                    Palette99::pick(i).mix(0.4).filled()
-                } else {
-                    Palette99::pick(i).filled()
-                },
-            );
-            bar.set_margin(4, 4, 0, 0);
-            bar
-        }))
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-/// Latency against percentile, one line per version: x in nines (50 → 99.99), y on a log
-/// scale, since one version's tail can be a thousand times another's median.
-fn latency_chart(scenario: &ScenarioResult) -> Option<Result<String, String>> {
-    let curves: Vec<(usize, &Outcome, &[[f64; 2]])> = scenario
-        .rows()
-        .enumerate()
-        .filter_map(|(i, o)| Some((i, o, o.bench.as_ref()?.latency_curve_us.as_slice())))
-        .filter(|(_, _, curve)| !curve.is_empty())
-        .collect();
-    let all = || curves.iter().flat_map(|(_, _, curve)| curve.iter().map(|p| p[1].max(1.0)));
-    let low = all().fold(f64::INFINITY, f64::min);
-    let high = all().fold(0.0, f64::max);
-    if curves.is_empty() {
-        return None;
-    }
-    let ticks = [50.0, 90.0, 99.0, 99.9, 99.99];
-    let names: Vec<String> = curves.iter().map(|(_, o, _)| chart_label(o)).collect();
-    let entries: Vec<(&str, usize)> =
-        curves.iter().zip(&names).map(|(&(i, _, _), name)| (name.as_str(), i)).collect();
-    let axis = LogAxis::new(low / 1.5, high * 1.5);
-    Some(svg((960, 380), |root| {
-        let plot = beside_legend(root, &entries)?;
-        let mut chart = ChartBuilder::on(&plot)
-            .caption("latency by percentile (each version's own requests)", ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(NinesAxis(ticks.map(nines)), axis)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("percentile")
-            .y_desc("latency")
-            .y_label_formatter(&|us| {
-                if axis.labelled(*us) { fmt_us(us.round() as u64) } else { String::new() }
-            })
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for &(i, o, curve) in &curves {
-            let points = curve.iter().map(|p| (nines(p[0]), p[1].max(1.0)));
-            draw_line(&mut chart, i, is_peer(o), points)?;
-        }
-        Ok(())
-    }))
-}
-
-/// The percentile axis: linear in nines, with a tick at each of `0`'s percentiles.
-struct NinesAxis([f64; 5]);
-
-impl Ranged for NinesAxis {
-    type FormatOption = plotters::coord::ranged1d::NoDefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        let (low, high) = (self.0[0], self.0[4]);
-        let share = (value - low) / (high - low);
-        limit.0 + (share * f64::from(limit.1 - limit.0)).round() as i32
-    }
-
-    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _: Hint) -> Vec<f64> {
-        self.0.to_vec()
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.0[0]..self.0[4]
-    }
-}
-
-impl plotters::coord::ranged1d::ValueFormatter<f64> for NinesAxis {
-    /// `99.9%` for 3 nines.
-    fn format(nines: &f64) -> String {
-        let percentile = 100.0 * (1.0 - 10f64.powf(-nines));
-        format!("{}%", (percentile * 100.0).round() / 100.0)
-    }
-}
-
-/// Threads and resident memory over the run, one line per version: flat for the models
-/// that watch connections, climbing for those that give each one a thread or a process.
-fn growth_chart(scenario: &ScenarioResult) -> Result<String, String> {
-    type Pick = fn(&Timed) -> f64;
-    let panels: [(&str, Pick); 2] = [
-        ("threads (all processes)", |t| t.reading.threads as f64),
-        ("resident memory, MiB", |t| t.reading.rss_bytes as f64 / f64::from(1 << 20)),
-    ];
-    let names: Vec<String> = scenario.rows().map(chart_label).collect();
-    let entries: Vec<(&str, usize)> =
-        names.iter().enumerate().map(|(i, name)| (name.as_str(), i)).collect();
-    svg((960, 340), |root| {
-        let plot = beside_legend(root, &entries)?;
-        let width = plot.dim_in_pixel().0;
-        let (left, right) = plot.split_horizontally(width / 2);
-        for ((caption, pick), area) in panels.into_iter().zip([left, right]) {
-            let points = || scenario.rows().flat_map(|o| o.series.iter());
-            let end = points().map(|t| t.secs).fold(0.1, f64::max);
-            let top = points().map(pick).fold(1.0, f64::max) * 1.1;
-            let mut chart = ChartBuilder::on(&area)
-                .caption(caption, ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0.0..end, 0.0..top)
-                .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .x_desc("seconds into the run")
-                .x_label_formatter(&|s| format!("{s:.1}"))
-                .y_label_formatter(&|y| axis_number(*y))
-                .draw()
-                .map_err(|e| e.to_string())?;
-            for (i, o) in scenario.rows().enumerate() {
-                draw_line(&mut chart, i, is_peer(o), o.series.iter().map(|t| (t.secs, pick(t))))?;
-            }
-        }
-        Ok(())
-    })
-}
 
 #[cfg(test)]
 mod tests {
@@ -720,6 +354,7 @@ mod tests {
                 kernel: "6.1".into(),
             },
             started_at: 0,
+            experiments: Vec::new(),
             calibration: Err("no calibration in this test".into()),
             peers: Vec::new(),
             scenarios: vec![
@@ -733,7 +368,6 @@ mod tests {
                         outcome(Version::V4_NIO, 0, 13),
                     ],
                     peers: Vec::new(),
-                    waits: Vec::new(),
                     skipped: None,
                 },
                 ScenarioResult {
@@ -743,7 +377,6 @@ mod tests {
                     settings: "100 idle".into(),
                     outcomes: vec![starved, grown],
                     peers: Vec::new(),
-                    waits: Vec::new(),
                     skipped: None,
                 },
             ],
@@ -900,5 +533,49 @@ mod tests {
         assert_eq!(json["scenarios"][0]["outcomes"][0]["version"], "v1-blocking");
         assert_eq!(json["scenarios"][1]["id"], "idle-clients");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_experiment_is_reported_after_the_scenarios_in_every_format() {
+        use crate::compare::{ExperimentResult, Findings};
+        use crate::measure::Percentiles;
+        use crate::waits::Point;
+        let point = |idle| Point {
+            api: "poll",
+            idle,
+            skipped: None,
+            requests_per_sec: 1000.0,
+            latency_us: Percentiles::default(),
+            waits: 10,
+            us_per_wait: 1.0,
+            cpu_us_per_wait: 2.0,
+            cpu_us_per_request: 3.0,
+            events_per_wait: 1.0,
+        };
+        let mut c = comparison();
+        c.experiments.push(ExperimentResult {
+            id: ScenarioId::KernelWaits,
+            title: "How the kernel waits".into(),
+            lesson: "A third lesson.".into(),
+            settings: "a sweep".into(),
+            findings: Findings::Waits(vec![point(0), point(1000)]),
+        });
+        let md = markdown(&c, "loadgen compare");
+        let at = md.find("## How the kernel waits\n\nA third lesson.\n\nSettings: a sweep.\n\n");
+        let at = at.expect("the experiment's section");
+        assert!(md.find("## Idle clients").is_some_and(|idle| idle < at), "{md}");
+        assert!(md[at..].contains("Requests per second:\n\n| api | 0 idle | 1000 idle |"), "{md}");
+        let text = terminal(&c);
+        assert!(text.contains("How the kernel waits  (a sweep)\nRequests per second\n| api |"));
+        let page = html(&c, "loadgen compare");
+        assert!(page.contains("<p>Requests per second:</p><table>"), "{page}");
+        // The scenarios' four charts, and the sweep's two.
+        assert_eq!(page.matches("<svg").count(), 6);
+        // results.json: one list of sections, the experiment last, its points by name.
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["scenarios"][2]["id"], "kernel-waits");
+        assert_eq!(json["scenarios"][2]["waits"][1]["idle"], 1000);
+        assert_eq!(json["scenarios"][2]["outcomes"], serde_json::json!([]));
+        assert!(json.get("experiments").is_none() && json.get("peers").is_none(), "{json}");
     }
 }

@@ -10,17 +10,23 @@ use common::kernel::{self, ListenCounters};
 
 use serde::Serialize;
 
-use crate::measure::Errors;
+use crate::measure::{Errors, parse_addr, parse_duration};
 
-#[derive(Debug, Clone)]
+/// What to hold; also `loadgen hold`'s options, whose help is the doc of each field.
+#[derive(Debug, Clone, clap::Args)]
 pub struct HoldConfig {
+    /// The server, e.g. 127.0.0.1:8084 (v3-thread-pool's default)
+    #[arg(long, value_parser = parse_addr)]
     pub addr: SocketAddr,
-    /// Idle connections to open first.
+    /// Idle connections to hold
+    #[arg(long, short = 'c', default_value_t = 100)]
     pub connections: usize,
-    /// What the new client asks for.
+    /// What the new client asks for
+    #[arg(long, default_value = "/hello")]
     pub path: String,
-    /// How long the new client waits for its answer, and the idle connections for their
-    /// handshakes (all at once).
+    /// How long the idle connections may take to be established (all at once), and the new
+    /// client to be answered
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
 

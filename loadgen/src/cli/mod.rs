@@ -1,0 +1,162 @@
+//! The command line: a file per subcommand, each holding its options and its `run`. The
+//! options of `bench`, `hold` and `waits` are the engine's own settings (they derive
+//! `clap::Args`), with only what the command line adds beside them (`--json`, `--keep`,
+//! `--quick`, `--out`).
+
+mod bench;
+mod compare;
+mod grade;
+mod hold;
+mod syscalls;
+mod waits;
+mod watch;
+
+use anyhow::bail;
+use clap::{Parser, Subcommand};
+use loadgen::serve::Serve;
+
+/// Load scripts for the versioned servers: measure one server, starve one, or compare
+/// them all side by side.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Start here: cargo run --release -p loadgen -- compare --quick\n\
+                  Then read target/compare/report.html (or report.md)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Drive one server with many connections and report throughput, latency, errors
+    Bench(bench::Args),
+    /// Hold idle connections open, then time a new client's request
+    Hold(hold::Args),
+    /// Serve a live page for a server on this machine, read from the kernel by its port
+    /// (accept queue, listen overflows, connections, TIME_WAIT) and from /proc (threads,
+    /// memory, context switches), without asking the server: it goes on drawing while the
+    /// server cannot answer (v1 busy with one client, a loop whose handler blocks)
+    Watch(watch::Args),
+    /// Run every version through the scenario suite and write a report
+    Compare(compare::Args),
+    /// Set select, poll, epoll and io_uring side by side: v4-syscalls on each --api,
+    /// a few busy clients beside a growing crowd of idle ones, and the time per wait
+    Waits(waits::Args),
+    /// Count a running server's system calls per request, by name, while keep-alive load
+    /// drives it (perf in the kernel; strace if perf cannot); the server must run on this
+    /// machine, since its process is found from the port
+    Syscalls(syscalls::Args),
+    /// Grade a server: does it speak the protocol, and what model is it (serial, a thread
+    /// or process per connection, a pool of how many, an event loop), told from how it
+    /// behaves, whatever its language; and which version it is closest to
+    #[command(after_help = grade::EXAMPLES)]
+    Grade(grade::Args),
+    /// Run one version in this process, with the options its own binary takes (how
+    /// `compare` starts each server)
+    /// (`--help` after the server's name is the server's own)
+    #[command(hide = true, disable_help_flag = true)]
+    Serve(Serve),
+}
+
+/// Runs the subcommand asked for.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(version) => Ok(version.run()?),
+        Command::Grade(args) => grade::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Hold(args) => hold::run(args),
+        Command::Watch(args) => watch::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Waits(args) => waits::run(args),
+        Command::Syscalls(args) => syscalls::run(args),
+    }
+}
+
+/// The command as typed, `loadgen …`, for a report to say how it was produced.
+fn command_line() -> String {
+    let words = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    format!("loadgen {words}")
+}
+
+/// Each connection is a file descriptor, on our side and the server's (whose process
+/// inherits our limit). Raise the soft limit as far as the hard one allows.
+fn raise_fd_limit(connections: usize) -> anyhow::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let needed = connections as u64 + 256;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft >= needed {
+        return Ok(());
+    }
+    if hard < needed {
+        bail!(
+            "{connections} connections need about {needed} file descriptors, but the limit is \
+             {hard}; raise it (ulimit -n {needed}) or use fewer connections"
+        );
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use loadgen::compare::ScenarioId;
+    use loadgen::serve::Version;
+
+    use super::*;
+
+    #[test]
+    fn compare_takes_lists_of_scenarios_and_versions() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "compare",
+            "--quick",
+            "--only",
+            "keep-alive,c10k",
+            "--versions",
+            "v1-blocking,v4-nio",
+        ])
+        .unwrap();
+        let Command::Compare(args) = cli.command else { panic!("not compare") };
+        assert!(args.quick);
+        assert_eq!(args.only, [ScenarioId::KeepAlive, ScenarioId::C10k]);
+        assert_eq!(args.versions, [Version::V1_BLOCKING, Version::V4_NIO]);
+        assert!(Cli::try_parse_from(["loadgen", "compare", "--only", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn bench_parses_durations_and_rejects_bad_addresses() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "bench",
+            "--addr",
+            "127.0.0.1:8085",
+            "-d",
+            "500ms",
+            "--rate",
+            "100",
+        ])
+        .unwrap();
+        let Command::Bench(args) = cli.command else { panic!("not bench") };
+        assert_eq!(args.config.duration, Duration::from_millis(500));
+        assert_eq!(args.config.rate, Some(100.0));
+        let error = Cli::try_parse_from(["loadgen", "bench", "--addr", "localhost"]).unwrap_err();
+        assert!(error.to_string().contains("is not an address"), "{error}");
+    }
+
+    #[test]
+    fn hold_and_waits_keep_their_defaults() {
+        let cli = Cli::try_parse_from(["loadgen", "hold", "--addr", "127.0.0.1:8084"]).unwrap();
+        let Command::Hold(args) = cli.command else { panic!("not hold") };
+        assert_eq!((args.config.connections, args.config.path.as_str()), (100, "/hello"));
+        assert_eq!(args.config.timeout, Duration::from_secs(3));
+        let cli = Cli::try_parse_from(["loadgen", "waits", "--quick"]).unwrap();
+        let Command::Waits(args) = cli.command else { panic!("not waits") };
+        assert_eq!(args.config.idle, [0, 500, 1000, 5000, 10_000]);
+        assert_eq!(args.config.apis().len(), 5);
+        assert_eq!((args.config.active, args.config.duration), (4, Duration::from_secs(3)));
+    }
+}

@@ -1,0 +1,100 @@
+//! An experiment: a part of the suite that is not a row per version. It runs once, whatever
+//! the versions (the kernel-waits sweep starts v4-syscalls once per interface and crowd),
+//! and its findings bring their own tables and charts, which the runner and every renderer
+//! handle alike, knowing no experiment by name.
+
+use serde::Serialize;
+
+use super::ScenarioId;
+use crate::waits::{self, WaitsConfig};
+
+/// An experiment of the suite: what it is and what it teaches, and its sweep.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    /// Its name for `--only`, beside the scenarios'.
+    pub id: ScenarioId,
+    pub title: &'static str,
+    /// What the experiment teaches, in one or two sentences.
+    pub lesson: &'static str,
+    pub sweep: Sweep,
+}
+
+/// What an experiment runs.
+#[derive(Debug, Clone)]
+pub enum Sweep {
+    /// The sweep of `loadgen waits`.
+    Waits(WaitsConfig),
+}
+
+/// What an experiment found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Findings {
+    /// The kernel-waits sweep's points.
+    Waits(Vec<waits::Point>),
+}
+
+/// A titled table: its title, header and rows.
+pub type Table = (&'static str, Vec<String>, Vec<Vec<String>>);
+
+/// One experiment's result, in the report after the scenarios'.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentResult {
+    pub id: ScenarioId,
+    pub title: String,
+    pub lesson: String,
+    pub settings: String,
+    /// Written under its own name (`waits`) in `results.json`.
+    #[serde(flatten)]
+    pub findings: Findings,
+}
+
+impl Experiment {
+    /// Runs it, printing its progress.
+    pub fn run(&self) -> anyhow::Result<ExperimentResult> {
+        let findings = match &self.sweep {
+            Sweep::Waits(config) => Findings::Waits(waits::run(config)?),
+        };
+        Ok(ExperimentResult {
+            id: self.id,
+            title: self.title.to_owned(),
+            lesson: self.lesson.to_owned(),
+            settings: self.settings(),
+            findings,
+        })
+    }
+
+    /// The settings, as the report prints them.
+    pub fn settings(&self) -> String {
+        match &self.sweep {
+            Sweep::Waits(w) => format!(
+                "v4-syscalls with each --api; {:?} idle connections held; {} keep-alive clients \
+                 for {:?} beside them",
+                w.idle, w.active, w.duration
+            ),
+        }
+    }
+
+    /// The most connections it opens at once.
+    pub fn connections(&self) -> usize {
+        match &self.sweep {
+            Sweep::Waits(w) => w.idle.iter().max().copied().unwrap_or(0) + w.active,
+        }
+    }
+}
+
+impl Findings {
+    /// Its tables, each titled.
+    pub fn tables(&self) -> Vec<Table> {
+        match self {
+            Findings::Waits(points) => waits::tables(points),
+        }
+    }
+
+    /// Its charts, as SVG.
+    pub fn charts(&self) -> Vec<String> {
+        match self {
+            Findings::Waits(points) => waits::charts(points),
+        }
+    }
+}
