@@ -19,6 +19,16 @@ pub enum Protocol {
     Http,
 }
 
+impl Protocol {
+    /// Its name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Line => "line",
+            Protocol::Http => "HTTP",
+        }
+    }
+}
+
 /// What one conversation showed.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -123,17 +133,23 @@ fn describe<T>(got: &Got<T>, shown: impl Fn(&T) -> String) -> String {
 
 const HELLO: &str = "200 Hello, World!";
 
-fn line_hello(addr: SocketAddr) -> io::Result<Outcome> {
-    let mut conn = Conn::connect(addr)?;
+/// What a wait for a line brought, for a failure's "received".
+fn described_line(got: &Got<String>) -> String {
+    describe(got, |l| format!("\"{}\"", show(l.as_bytes(), 300)))
+}
+
+/// Asks `GET /hello` on `conn`: a pass if it is answered [`HELLO`], else a failure that
+/// says what was `sent` on the connection and what was `expected`.
+fn line_hello_on(conn: &mut Conn, sent: &str, expected: &str) -> io::Result<Outcome> {
     conn.send(b"GET /hello\n")?;
     Ok(match conn.line(ANSWER_WAIT)? {
         Got::Answer(line) if line == HELLO => Outcome::Pass,
-        got => fail(
-            "GET /hello\\n",
-            "200 Hello, World!\\n",
-            &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
-        ),
+        got => fail(sent, expected, &described_line(&got)),
     })
+}
+
+fn line_hello(addr: SocketAddr) -> io::Result<Outcome> {
+    line_hello_on(&mut Conn::connect(addr)?, "GET /hello\\n", "200 Hello, World!\\n")
 }
 
 fn line_malformed(addr: SocketAddr) -> io::Result<Outcome> {
@@ -142,22 +158,14 @@ fn line_malformed(addr: SocketAddr) -> io::Result<Outcome> {
     match conn.line(ANSWER_WAIT)? {
         Got::Answer(line) if line.starts_with("400 ") => {}
         got => {
-            return Ok(fail(
-                "NOT-A-REQUEST\\n",
-                "a line starting 400",
-                &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
-            ));
+            return Ok(fail("NOT-A-REQUEST\\n", "a line starting 400", &described_line(&got)));
         }
     }
-    conn.send(b"GET /hello\n")?;
-    Ok(match conn.line(ANSWER_WAIT)? {
-        Got::Answer(line) if line == HELLO => Outcome::Pass,
-        got => fail(
-            "NOT-A-REQUEST\\n (answered 400), then GET /hello\\n on the same connection",
-            "200 Hello, World!\\n: a bad request costs only its own answer",
-            &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
-        ),
-    })
+    line_hello_on(
+        &mut conn,
+        "NOT-A-REQUEST\\n (answered 400), then GET /hello\\n on the same connection",
+        "200 Hello, World!\\n: a bad request costs only its own answer",
+    )
 }
 
 fn line_exit(addr: SocketAddr) -> io::Result<Outcome> {
@@ -165,11 +173,7 @@ fn line_exit(addr: SocketAddr) -> io::Result<Outcome> {
     conn.send(b"exit\n")?;
     let got = conn.line(ANSWER_WAIT)?;
     if !matches!(got, Got::Answer(_)) {
-        return Ok(fail(
-            "exit\\n",
-            "a goodbye line, then the close",
-            &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
-        ));
+        return Ok(fail("exit\\n", "a goodbye line, then the close", &described_line(&got)));
     }
     let (closed, rest) = conn.closes_within(ANSWER_WAIT)?;
     Ok(if closed {
