@@ -38,7 +38,7 @@ use serde::Serialize;
 
 use crate::serve::Version;
 use fingerprint::Fingerprint;
-use transcript::{Check, Outcome, Protocol};
+use transcript::{Check, Protocol, Verdict};
 
 /// How long a started server may take before it accepts connections.
 const START_WAIT: Duration = Duration::from_secs(15);
@@ -186,7 +186,7 @@ fn speaks(
 ) -> Result<Protocol, Skipped> {
     if let Some(exit) = started.and_then(Started::exited) {
         // A server that died cannot be asked anything more; say where it died.
-        let first_failed = transcripts.iter().find(|c| matches!(c.outcome, Outcome::Fail(_)));
+        let first_failed = transcripts.iter().find(|c| matches!(c.outcome, Verdict::Fail(_)));
         return Err(Skipped(match first_failed {
             Some(check) => format!(
                 "the server exited ({exit}) during the protocol checks, at \"{}\" or just before: a bad request must cost only its own answer",
@@ -259,7 +259,10 @@ fn compares(
     if !asked {
         return Err(Skipped::because("not asked for (--no-versus)"));
     }
-    let closest = model.and_then(|m| Some((m, m.closest?, Version::named(m.closest?.name)?)));
+    let closest = model.and_then(|m| {
+        let entry = m.closest?;
+        Some((m, entry, Version::named(entry.name)?))
+    });
     let Some((model, entry, version)) = closest else {
         return Err(Skipped::because("no workspace version is close enough"));
     };
@@ -277,7 +280,7 @@ fn compares(
     let http = transcripts
         .iter()
         .find(|c| c.protocol == Protocol::Http)
-        .is_some_and(|c| matches!(c.outcome, Outcome::Pass));
+        .is_some_and(|c| matches!(c.outcome, Verdict::Pass));
     let sleeps = f.slow_route == Some("/sleep");
     let runs = versus::run(target, version, &args, http, sleeps, log);
     Ok(Compared { against, runs })

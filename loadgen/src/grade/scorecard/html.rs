@@ -67,10 +67,10 @@ fn table(table: &Table) -> String {
         for cell in row {
             let (class, text) = match cell {
                 Cell::Text(text) => ("", escape(text)),
-                Cell::Verdict(v) => {
+                Cell::Mark(v) => {
                     let class = if v.kind == Kind::Fail { " class=\"limit\"" } else { "" };
                     let word = match v.kind {
-                        Kind::Pass | Kind::Fail => format!("{} {}", v.kind.mark(), v.word),
+                        Kind::Pass | Kind::Fail => format!("{} {}", v.kind.glyph(), v.word),
                         Kind::Skipped | Kind::NotRun => v.word.to_owned(),
                     };
                     (class, escape(&word))

@@ -10,7 +10,7 @@ mod terminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::transcript::Outcome;
+use super::transcript::Verdict;
 use super::{Grade, matrix, versus};
 
 /// The scorecard for a terminal (plain text; `color` adds ✔/✘ in colour).
@@ -98,12 +98,12 @@ pub enum Shown {
 #[derive(Debug)]
 pub enum Cell {
     Text(String),
-    Verdict(Verdict),
+    Mark(Mark),
 }
 
 /// A row's verdict: its kind, and the word for it in this table.
 #[derive(Debug, Clone, Copy)]
-pub struct Verdict {
+pub struct Mark {
     pub kind: Kind,
     pub word: &'static str,
 }
@@ -119,8 +119,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The mark both renderers put before the word.
-    pub fn mark(self) -> &'static str {
+    /// The mark a terminal shows for it; a page shows a pass's and a failure's before the word.
+    pub fn glyph(self) -> &'static str {
         match self {
             Kind::Pass => "✔",
             Kind::Fail => "✘",
@@ -138,8 +138,8 @@ fn text(s: impl Into<String>) -> Cell {
     Cell::Text(s.into())
 }
 
-fn verdict(kind: Kind, word: &'static str) -> Cell {
-    Cell::Verdict(Verdict { kind, word })
+fn mark(kind: Kind, word: &'static str) -> Cell {
+    Cell::Mark(Mark { kind, word })
 }
 
 impl Scorecard {
@@ -185,21 +185,21 @@ fn protocol(grade: &Grade) -> Section {
         .transcripts
         .iter()
         .map(|check| {
-            let (mark, detail) = match &check.outcome {
-                Outcome::Pass => (verdict(Kind::Pass, "pass"), String::new()),
-                Outcome::Fail(f) => (
-                    verdict(Kind::Fail, "fail"),
+            let (verdict, detail) = match &check.outcome {
+                Verdict::Pass => (mark(Kind::Pass, "pass"), String::new()),
+                Verdict::Fail(f) => (
+                    mark(Kind::Fail, "fail"),
                     format!(
                         "sent:     {}\nexpected: {}\nreceived: {}",
                         f.sent, f.expected, f.received
                     ),
                 ),
-                Outcome::NotServed { why } => (verdict(Kind::Skipped, "not served"), why.clone()),
-                Outcome::NotRun => {
-                    (verdict(Kind::NotRun, "not run"), "an earlier one failed".to_owned())
+                Verdict::NotServed { why } => (mark(Kind::Skipped, "not served"), why.clone()),
+                Verdict::NotRun => {
+                    (mark(Kind::NotRun, "not run"), "an earlier one failed".to_owned())
                 }
             };
-            vec![mark, text(check.protocol.name()), text(check.name), text(detail)]
+            vec![verdict, text(check.protocol.name()), text(check.name), text(detail)]
         })
         .collect();
     let columns = vec![
@@ -249,16 +249,16 @@ fn survival(grade: &Grade) -> Section {
         .matrix
         .iter()
         .map(|row| {
-            let (mark, note) = match &row.outcome {
-                matrix::RowOutcome::Pass => (verdict(Kind::Pass, "as expected"), String::new()),
+            let (verdict, note) = match &row.outcome {
+                matrix::RowOutcome::Pass => (mark(Kind::Pass, "as expected"), String::new()),
                 matrix::RowOutcome::Fail { why } => {
-                    (verdict(Kind::Fail, "not as expected"), why.clone())
+                    (mark(Kind::Fail, "not as expected"), why.clone())
                 }
                 matrix::RowOutcome::Skipped { why } => {
-                    (verdict(Kind::Skipped, "not asked"), why.clone())
+                    (mark(Kind::Skipped, "not asked"), why.clone())
                 }
             };
-            vec![mark, text(row.describe), text(&row.expected), text(note)]
+            vec![verdict, text(row.describe), text(&row.expected), text(note)]
         })
         .collect();
     let columns = vec![

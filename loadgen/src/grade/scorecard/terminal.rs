@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Cell, Column, Finding, Kind, Scorecard, Shown, Verdict};
+use super::{Cell, Column, Finding, Kind, Mark, Scorecard, Shown};
 
 /// How far a failure's detail, and its every line, is indented.
 const DETAIL_INDENT: &str = "\n      ";
@@ -17,11 +17,11 @@ impl Paint {
         if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
     }
 
-    fn mark(self, kind: Kind) -> String {
+    fn glyph(self, kind: Kind) -> String {
         match kind {
-            Kind::Pass => self.paint("32", kind.mark()),
-            Kind::Fail => self.paint("31", kind.mark()),
-            Kind::Skipped | Kind::NotRun => kind.mark().to_owned(),
+            Kind::Pass => self.paint("32", kind.glyph()),
+            Kind::Fail => self.paint("31", kind.glyph()),
+            Kind::Skipped | Kind::NotRun => kind.glyph().to_owned(),
         }
     }
 }
@@ -69,8 +69,8 @@ fn row(columns: &[Column], cells: &[Cell], paint: Paint) -> String {
     let mut under = String::new();
     for (column, cell) in columns.iter().zip(cells) {
         let text = match cell {
-            Cell::Verdict(v) => {
-                let _ = write!(line, "{} ", paint.mark(v.kind));
+            Cell::Mark(v) => {
+                let _ = write!(line, "{} ", paint.glyph(v.kind));
                 verdict = Some(*v);
                 continue;
             }
@@ -104,10 +104,10 @@ fn row(columns: &[Column], cells: &[Cell], paint: Paint) -> String {
 
 /// What a verdict rests on, as it follows the row's line: nothing for a pass, the whole
 /// story under a failure, the reason in brackets for the rest.
-fn beside(verdict: Verdict, detail: &str) -> String {
-    match verdict.kind {
+fn beside(mark: Mark, detail: &str) -> String {
+    match mark.kind {
         Kind::Pass => String::new(),
         Kind::Fail => format!("{DETAIL_INDENT}{}", detail.replace('\n', DETAIL_INDENT)),
-        Kind::Skipped | Kind::NotRun => format!(" ({}: {detail})", verdict.word),
+        Kind::Skipped | Kind::NotRun => format!(" ({}: {detail})", mark.word),
     }
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use super::super::fingerprint::{Answer, Fingerprint};
 use super::super::matrix::{Row, RowOutcome};
-use super::super::transcript::{Check, Failure, Outcome, Protocol};
+use super::super::transcript::{Check, Failure, Protocol, Verdict};
 use super::super::versus::{Idle, Run, Versus};
 use super::super::{Grade, versus};
 use super::{html, terminal};
@@ -28,10 +28,10 @@ fn transcripts() -> Vec<Check> {
         received: "\"HTTP/1.1 200 OK\\r\\n\\r\\nHello\" <no length>".into(),
     };
     vec![
-        check(Protocol::Line, "GET /hello is answered", Outcome::Pass),
-        check(Protocol::Line, "exit", Outcome::NotServed { why: "404 for exit".into() }),
-        check(Protocol::Http, "GET /hello over HTTP/1.1", Outcome::Fail(failure)),
-        check(Protocol::Http, "keep-alive", Outcome::NotRun),
+        check(Protocol::Line, "GET /hello is answered", Verdict::Pass),
+        check(Protocol::Line, "exit", Verdict::NotServed { why: "404 for exit".into() }),
+        check(Protocol::Http, "GET /hello over HTTP/1.1", Verdict::Fail(failure)),
+        check(Protocol::Http, "keep-alive", Verdict::NotRun),
     ]
 }
 
