@@ -30,7 +30,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use common::testkit::ChildServer;
@@ -405,17 +405,17 @@ fn log_path() -> PathBuf {
 
 /// Waits until `addr` accepts a connection, the process has exited, or [`START_WAIT`].
 fn wait_for_listener(addr: SocketAddr, mut exited: impl FnMut() -> bool) -> Result<(), String> {
-    let deadline = Instant::now() + START_WAIT;
-    loop {
+    let mut gone = false;
+    let listening = common::testkit::wait_until(START_WAIT, || {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
+            return true;
         }
-        if exited() {
-            return Err(format!("the server exited before it listened on {addr}"));
-        }
-        if Instant::now() >= deadline {
-            return Err(format!("nothing listened on {addr} within {START_WAIT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        gone = exited();
+        gone
+    });
+    match (listening, gone) {
+        (_, true) => Err(format!("the server exited before it listened on {addr}")),
+        (true, false) => Ok(()),
+        (false, false) => Err(format!("nothing listened on {addr} within {START_WAIT:?}")),
     }
 }
