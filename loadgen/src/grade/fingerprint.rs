@@ -506,6 +506,7 @@ impl Model {
         match self {
             Model::Serial => version.serial(),
             Model::PerConnection(each) => version.per_connection == Some(each),
+            // Whether its pool can be sized at all.
             Model::Pool => version.pool_options(1).is_some(),
             Model::Loop(handlers) => {
                 version.per_connection.is_none() && version.handlers() == Some(handlers)
@@ -595,5 +596,49 @@ fn event_loop(f: &Fingerprint) -> (Option<Model>, String) {
             "an event loop, or many threads; without /sleep the handlers' placement is unknown"
                 .into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closest_name(f: Fingerprint) -> Option<&'static str> {
+        closest(&f).0.map(|v| v.name)
+    }
+
+    /// Concurrent, flat threads, and a slow handler's reach: what an event loop shows.
+    fn event_loop(one: usize, cores: usize) -> Fingerprint {
+        Fingerprint {
+            serial: Some(false),
+            threads_grew: Some(0),
+            processes_grew: Some(0),
+            stalled_by_one: Some(one),
+            stalled_by_cores: Some(cores),
+            ..Fingerprint::default()
+        }
+    }
+
+    #[test]
+    fn each_model_found_is_the_first_version_the_registry_says_has_it() {
+        let serial = Fingerprint { serial: Some(true), ..Fingerprint::default() };
+        assert_eq!(closest_name(serial), Some("v1-blocking"));
+        let grown = |threads, processes| Fingerprint {
+            serial: Some(false),
+            threads_grew: Some(threads),
+            processes_grew: Some(processes),
+            ..Fingerprint::default()
+        };
+        assert_eq!(closest_name(grown(HELD as u64, HELD as u64)), Some("v2-process-per-conn"));
+        assert_eq!(closest_name(grown(HELD as u64, 0)), Some("v2-thread-per-conn"));
+        let pool = Fingerprint { pool: Some(4), ..grown(0, 0) };
+        assert_eq!(closest_name(pool), Some("v3-thread-pool"));
+        assert_eq!(closest_name(event_loop(PROBES, PROBES)), Some("v4-syscalls"));
+        assert_eq!(closest_name(event_loop(PROBES / 2, PROBES)), Some("v5-reactor-per-core"));
+        assert_eq!(closest_name(event_loop(0, PROBES)), Some("v6-async"));
+        assert_eq!(closest_name(event_loop(0, 0)), Some("v4-nio"));
+        // Without /proc, workers and a thread per connection look alike: no version.
+        let unseen = Fingerprint { threads_grew: None, ..event_loop(0, 0) };
+        assert_eq!(closest_name(unseen), None);
     }
 }
