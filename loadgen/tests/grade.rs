@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -29,16 +29,14 @@ fn run_grade(options: &[&str], args: &[&str]) -> (bool, Value) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("loadgen starts");
-    let deadline = Instant::now() + GRADE_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("grade {args:?} took over {GRADE_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let mut status = None;
+    common::testkit::wait_until(GRADE_TIMEOUT, || {
+        status = child.try_wait().expect("wait");
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("grade {args:?} took over {GRADE_TIMEOUT:?}");
     };
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out)

@@ -425,3 +425,83 @@ mod tests {
         }
     }
 }
+
+/// Where a version runs its handlers, which decides whom a slow one holds up: what the
+/// grader tells an event loop's kind by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handlers {
+    /// On the thread or process that serves the whole connection: a slow handler holds
+    /// up its own client only.
+    OnItsConnection,
+    /// Inline on the one event loop: a slow handler stalls every client.
+    OneLoop,
+    /// Inline on one of several event loops, each with connections of its own: a slow
+    /// handler stalls the clients of its loop.
+    LoopPerCore,
+    /// Inline on a runtime's few worker threads, which steal work from each other: one slow
+    /// handler stalls nobody, as many as there are workers stall everyone.
+    RuntimeWorkers,
+    /// Handed by the event loop to a pool of workers: slow handlers stall nobody.
+    HandedToWorkers,
+}
+
+/// The event-loop versions' [`Handlers`]. A version's model does not yet say where its
+/// handlers run; until it does, this table does, and a test fails for a version missing
+/// from it.
+const LOOP_HANDLERS: &[(&Version, Handlers)] = &[
+    (&V4_NIO, Handlers::HandedToWorkers),
+    (&V4_SYSCALLS, Handlers::OneLoop),
+    (&V5_REACTOR_PER_CORE, Handlers::LoopPerCore),
+    (&V6_ASYNC, Handlers::RuntimeWorkers),
+    (&V7_URING_PER_CORE, Handlers::LoopPerCore),
+];
+
+/// What a version's entry says of its model, in the terms a grader observes.
+impl Version {
+    /// Whether it serves one client at a time by nature: the fault matrix holds it to one
+    /// without an option to make it so.
+    pub fn serial(&self) -> bool {
+        self.matrix.behaviour.at_once == AtOnce::One && self.matrix.args.is_empty()
+    }
+
+    /// For a version that serves whole connections on a fixed pool of threads, the options
+    /// that give it a pool of `size`. The fault matrix shrinks such a pool to one thread
+    /// with an option (v3's `--threads 1`), so these are its options with `size` for the one.
+    pub fn pool_options(&self, size: usize) -> Option<Vec<String>> {
+        let one_by_option =
+            self.matrix.behaviour.at_once == AtOnce::One && !self.matrix.args.is_empty();
+        (self.per_connection.is_none() && one_by_option).then(|| {
+            let size = size.to_string();
+            self.matrix
+                .args
+                .iter()
+                .map(|&a| if a == "1" { size.clone() } else { a.into() })
+                .collect()
+        })
+    }
+
+    /// Where it runs its handlers; none for an event loop [`LOOP_HANDLERS`] does not list.
+    pub fn handlers(&self) -> Option<Handlers> {
+        if self.per_connection.is_some() || self.matrix.behaviour.at_once == AtOnce::One {
+            return Some(Handlers::OnItsConnection);
+        }
+        LOOP_HANDLERS.iter().find(|(v, _)| v.name == self.name).map(|&(_, h)| h)
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+
+    #[test]
+    fn every_version_says_how_it_serves() {
+        for v in VERSIONS {
+            assert!(v.handlers().is_some(), "{}: add it to LOOP_HANDLERS", v.name);
+        }
+        let serial: Vec<_> = VERSIONS.iter().filter(|v| v.serial()).map(|v| v.name).collect();
+        assert_eq!(serial, ["v1-blocking"]);
+        let pools: Vec<_> =
+            VERSIONS.iter().filter_map(|v| Some((v.name, v.pool_options(4)?))).collect();
+        assert_eq!(pools, [("v3-thread-pool", vec!["--threads".to_owned(), "4".to_owned()])]);
+    }
+}

@@ -7,11 +7,17 @@
 //! So the first client here never speaks and the second speaks first; only a server that
 //! serves two connections at once answers it. A pool is measured the same way, one
 //! silent client at a time, until a newcomer goes unanswered.
+//!
+//! [`closest`] then names the first workspace version whose registry entry describes the
+//! model the answers show (serial, a thread or a process per connection, a pool, or where
+//! an event loop's handlers run): a version added to the registry is considered without
+//! this file changing.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use registry::{Handlers, PerConnection};
 use serde::Serialize;
 
 use super::transcript::Protocol;
@@ -485,11 +491,42 @@ fn crash(server: &Server, f: &mut Fingerprint) -> io::Result<()> {
     Ok(())
 }
 
-/// The workspace version this behaves most like, and why, in a sentence.
-pub fn closest(f: &Fingerprint) -> (Option<&'static str>, String) {
+/// A model as the registry describes one, found from behaviour.
+#[derive(Debug, Clone, Copy)]
+enum Model {
+    Serial,
+    PerConnection(PerConnection),
+    Pool,
+    Loop(Handlers),
+}
+
+impl Model {
+    /// Whether the registry says `version` is of this model.
+    fn fits(self, version: &registry::Version) -> bool {
+        match self {
+            Model::Serial => version.serial(),
+            Model::PerConnection(each) => version.per_connection == Some(each),
+            // Whether its pool can be sized at all.
+            Model::Pool => version.pool_options(1).is_some(),
+            Model::Loop(handlers) => {
+                version.per_connection.is_none() && version.handlers() == Some(handlers)
+            }
+        }
+    }
+}
+
+/// The workspace version this behaves most like (the first of the series whose registry
+/// entry fits the model found), and why, in a sentence.
+pub fn closest(f: &Fingerprint) -> (Option<&'static registry::Version>, String) {
+    let (model, why) = model(f);
+    (model.and_then(|m| registry::VERSIONS.iter().find(|v| m.fits(v))), why)
+}
+
+/// The model the answers show, and why, in a sentence.
+fn model(f: &Fingerprint) -> (Option<Model>, String) {
     if f.serial == Some(true) {
         return (
-            Some("v1-blocking"),
+            Some(Model::Serial),
             "it serves one client at a time: a second one waits until the first leaves".into(),
         );
     }
@@ -497,44 +534,24 @@ pub fn closest(f: &Fingerprint) -> (Option<&'static str>, String) {
         return (None, "it did not answer".into());
     }
     let per = |grew: Option<u64>| grew.is_some_and(|g| g * 10 >= HELD as u64 * 9);
-    if per(f.processes_grew) {
-        return (
-            Some("v2-process-per-conn"),
-            format!(
-                "its processes grew by {} with {HELD} silent clients",
-                f.processes_grew.unwrap_or(0)
-            ),
-        );
-    }
-    if per(f.threads_grew) {
-        return (
-            Some("v2-thread-per-conn"),
-            format!(
-                "its threads grew by {} with {HELD} silent clients",
-                f.threads_grew.unwrap_or(0)
-            ),
-        );
+    let grown = [
+        (PerConnection::Process, "processes", f.processes_grew),
+        (PerConnection::Thread, "threads", f.threads_grew),
+    ];
+    if let Some(&(each, what, grew)) = grown.iter().find(|(_, _, grew)| per(*grew)) {
+        let why = format!("its {what} grew by {} with {HELD} silent clients", grew.unwrap_or(0));
+        return (Some(Model::PerConnection(each)), why);
     }
     if let Some(size) = f.pool {
-        return (
-            Some("v3-thread-pool"),
-            format!("a pool of {size}: with {size} silent clients a newcomer waited"),
-        );
+        let why = format!("a pool of {size}: with {size} silent clients a newcomer waited");
+        return (Some(Model::Pool), why);
     }
+    let (model, why) = event_loop(f);
     let flat = match (f.threads_grew, f.crowd_threads) {
         (Some(t), Some(c)) => {
             format!(" (threads +{t} with {HELD} silent clients, +{c} with {CROWD})")
         }
         _ => String::new(),
-    };
-    let which = match (f.stalled_by_one, f.stalled_by_cores) {
-        (Some(o), _) if o == PROBES => (Some("v4-syscalls"), "one event loop, handlers inline: one slow handler stalls everyone".to_owned()),
-        (Some(o), _) if o > STRAYS => (Some("v5-reactor-per-core"), format!("an event loop per thread, handlers inline: a slow handler stalled {o} of {PROBES} clients, those of its loop")),
-        (Some(_), Some(m)) if m + STRAYS >= PROBES => (Some("v6-async"), "a runtime's few threads run the handlers inline: as many slow handlers as threads stall everyone".to_owned()),
-        // Without /proc, a thread per connection looks the same from outside.
-        (Some(_), Some(_)) if f.threads_grew.is_none() => (None, "slow handlers stall nobody: an event loop handing handlers to workers (v4-nio) or a thread per connection (v2); without its /proc the grader cannot tell which (let the grader start it to count its threads)".to_owned()),
-        (Some(_), Some(_)) => (Some("v4-nio"), "an event loop that hands handlers to workers: slow handlers stall nobody".to_owned()),
-        _ => (None, "an event loop, or many threads; without /sleep the handlers' placement is unknown".to_owned()),
     };
     // A loop that cannot watch a newcomer's descriptor: select's fixed bitmap.
     let refused = if f.crowd_answered == Some(false) {
@@ -544,5 +561,84 @@ pub fn closest(f: &Fingerprint) -> (Option<&'static str>, String) {
     } else {
         String::new()
     };
-    (which.0, format!("{}{flat}{refused}", which.1))
+    (model, format!("{why}{flat}{refused}"))
+}
+
+/// Which event loop (or many threads) whom slow handlers stalled shows.
+fn event_loop(f: &Fingerprint) -> (Option<Model>, String) {
+    let found = |handlers, why: String| (Some(Model::Loop(handlers)), why);
+    match (f.stalled_by_one, f.stalled_by_cores) {
+        (Some(o), _) if o == PROBES => found(
+            Handlers::OneLoop,
+            "one event loop, handlers inline: one slow handler stalls everyone".into(),
+        ),
+        (Some(o), _) if o > STRAYS => found(
+            Handlers::LoopPerCore,
+            format!(
+                "an event loop per thread, handlers inline: a slow handler stalled {o} of {PROBES} clients, those of its loop"
+            ),
+        ),
+        (Some(_), Some(m)) if m + STRAYS >= PROBES => found(
+            Handlers::RuntimeWorkers,
+            "a runtime's few threads run the handlers inline: as many slow handlers as threads stall everyone".into(),
+        ),
+        // Without /proc, a thread per connection looks the same from outside.
+        (Some(_), Some(_)) if f.threads_grew.is_none() => (
+            None,
+            "slow handlers stall nobody: an event loop handing handlers to workers (v4-nio) or a thread per connection (v2); without its /proc the grader cannot tell which (let the grader start it to count its threads)".into(),
+        ),
+        (Some(_), Some(_)) => found(
+            Handlers::HandedToWorkers,
+            "an event loop that hands handlers to workers: slow handlers stall nobody".into(),
+        ),
+        _ => (
+            None,
+            "an event loop, or many threads; without /sleep the handlers' placement is unknown"
+                .into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closest_name(f: Fingerprint) -> Option<&'static str> {
+        closest(&f).0.map(|v| v.name)
+    }
+
+    /// Concurrent, flat threads, and a slow handler's reach: what an event loop shows.
+    fn event_loop(one: usize, cores: usize) -> Fingerprint {
+        Fingerprint {
+            serial: Some(false),
+            threads_grew: Some(0),
+            processes_grew: Some(0),
+            stalled_by_one: Some(one),
+            stalled_by_cores: Some(cores),
+            ..Fingerprint::default()
+        }
+    }
+
+    #[test]
+    fn each_model_found_is_the_first_version_the_registry_says_has_it() {
+        let serial = Fingerprint { serial: Some(true), ..Fingerprint::default() };
+        assert_eq!(closest_name(serial), Some("v1-blocking"));
+        let grown = |threads, processes| Fingerprint {
+            serial: Some(false),
+            threads_grew: Some(threads),
+            processes_grew: Some(processes),
+            ..Fingerprint::default()
+        };
+        assert_eq!(closest_name(grown(HELD as u64, HELD as u64)), Some("v2-process-per-conn"));
+        assert_eq!(closest_name(grown(HELD as u64, 0)), Some("v2-thread-per-conn"));
+        let pool = Fingerprint { pool: Some(4), ..grown(0, 0) };
+        assert_eq!(closest_name(pool), Some("v3-thread-pool"));
+        assert_eq!(closest_name(event_loop(PROBES, PROBES)), Some("v4-syscalls"));
+        assert_eq!(closest_name(event_loop(PROBES / 2, PROBES)), Some("v5-reactor-per-core"));
+        assert_eq!(closest_name(event_loop(0, PROBES)), Some("v6-async"));
+        assert_eq!(closest_name(event_loop(0, 0)), Some("v4-nio"));
+        // Without /proc, workers and a thread per connection look alike: no version.
+        let unseen = Fingerprint { threads_grew: None, ..event_loop(0, 0) };
+        assert_eq!(closest_name(unseen), None);
+    }
 }

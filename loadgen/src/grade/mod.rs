@@ -9,15 +9,15 @@
 //!    client, so the backlog cannot fake it), threads or processes per connection (from
 //!    `/proc`), a pool and its size, an event loop beside a thousand silent clients,
 //!    where a slow handler runs, what a crash takes down; and the closest workspace
-//!    version, with the reason.
-//!
+//!    version, the first whose registry entry describes that model, with the reason.
 //! 3. [`matrix`]: what does it survive? The workspace's fault matrix, a fresh server per
 //!    fault, each expectation chosen from the model the fingerprint found.
-//!
 //! 4. [`versus`]: how does it compare? Two of `compare`'s scenarios against it and the
 //!    closest version, by turns in one run, as ratios.
 //!
-//! Not yet: an HTML scorecard.
+//! [`scorecard`] shows the [`Grade`] on a terminal and as a page (`--html`); `--json`
+//! prints it as it is. [`wire`] is the client every stage talks through. This file runs
+//! the stages, each of which may be skipped with the reason, and starts the servers.
 
 pub mod fingerprint;
 pub mod matrix;
@@ -28,9 +28,9 @@ pub mod wire;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use common::testkit::ChildServer;
@@ -38,7 +38,7 @@ use serde::Serialize;
 
 use crate::serve::Version;
 use fingerprint::Fingerprint;
-use transcript::{Check, Outcome, Protocol};
+use transcript::{Check, Protocol, Verdict};
 
 /// How long a started server may take before it accepts connections.
 const START_WAIT: Duration = Duration::from_secs(15);
@@ -100,115 +100,71 @@ pub struct Options {
     pub versus: bool,
 }
 
-/// Grades `target`.
+/// Why a stage was not run (or, for the required ones, why the server could not be
+/// graded), in words for the scorecard.
+#[derive(Debug, Clone)]
+struct Skipped(String);
+
+impl Skipped {
+    fn because(why: &str) -> Self {
+        Self(why.to_owned())
+    }
+
+    /// A stage's findings (none when it was skipped), and why it was skipped.
+    fn split<T: Default>(stage: Result<T, Skipped>) -> (T, Option<String>) {
+        match stage {
+            Ok(found) => (found, None),
+            Err(Skipped(why)) => (T::default(), Some(why)),
+        }
+    }
+}
+
+/// What the first two stages found: the model, and the workspace version closest to it.
+struct Identified {
+    protocol: Protocol,
+    fingerprint: Fingerprint,
+    closest: Option<&'static registry::Version>,
+    /// Why it is that version, or none.
+    why: String,
+}
+
+/// The closest version, as it was started beside the server, and how the runs went.
+struct Compared {
+    against: String,
+    runs: anyhow::Result<(Vec<versus::Versus>, Option<versus::Idle>)>,
+}
+
+/// Grades `target`: the four stages, each skipped with its reason when an earlier one
+/// leaves it nothing to ask.
 pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
     let (mut started, addr, log, name) = start(target)?;
-    let pid = started.as_ref().map(|s| s.child.pid());
     let transcripts = transcript::run(addr);
-    let mut protocol = transcript::usable(&transcripts);
-    let mut why = String::new();
-    if let Some(exit) = started.as_mut().and_then(Started::exited) {
-        // A server that died cannot be asked anything more; say where it died.
-        let first_failed = transcripts.iter().find(|c| matches!(c.outcome, Outcome::Fail(_)));
-        why = match first_failed {
-            Some(check) => format!(
-                "the server exited ({exit}) during the protocol checks, at \"{}\" or just before: a bad request must cost only its own answer",
-                check.name
-            ),
-            None => format!("the server exited ({exit}) during the protocol checks"),
-        };
-        protocol = None;
-    } else if protocol.is_none() {
-        why = transcript::diagnose_silence(addr);
-    }
-    let (fingerprint, closest) = match protocol {
-        None => (None, None),
-        Some(protocol) => {
-            let server = fingerprint::Server { addr, protocol, pid, may_crash: started.is_some() };
-            match fingerprint::run(&server) {
-                Ok(f) => {
-                    let (closest, reason) = fingerprint::closest(&f);
-                    why = reason;
-                    (Some(f), closest)
-                }
-                Err(e) => {
-                    why = match started.as_mut().and_then(Started::exited) {
-                        Some(exit) => format!(
-                            "the server exited ({exit}) while it was being asked what model it is"
-                        ),
-                        None => format!("the questions stopped: {e}"),
-                    };
-                    (None, None)
-                }
-            }
-        }
-    };
+    let protocol = speaks(&transcripts, started.as_mut(), addr);
+    let model = protocol.clone().and_then(|p| identify(addr, p, started.as_mut()));
+    // The last two stages start servers of their own: this one has been asked all it will be.
     drop(started);
-    let mut matrix = Vec::new();
-    let matrix_skipped = match (&fingerprint, protocol, &log) {
-        _ if !options.matrix => Some("not asked for (--no-matrix)".to_owned()),
-        (None, _, _) => Some("the model is not known".to_owned()),
-        (_, _, None) => Some(
-            "the matrix starts a fresh server for each fault, and this one was running already"
-                .to_owned(),
-        ),
-        (_, Some(Protocol::Http), _) => Some(
-            "the matrix's clients speak the line protocol too, which this server does not"
-                .to_owned(),
-        ),
-        (Some(f), _, Some(log)) => {
-            // A version is started with `--allow-abort`; another server showed whether it
-            // crashes when asked.
-            let serves_abort = matches!(target, Target::Version(..)) || f.crash_isolated.is_some();
-            matrix = matrix::run(target, f, log, serves_abort);
-            None
-        }
+    let found = model.as_ref().ok();
+    let matrix = survives(target, options.matrix, found, log.as_deref());
+    let compared = compares(target, options.versus, found, &transcripts, log.as_deref());
+
+    // As `--json` has always shown it: each stage's findings, or why it was skipped.
+    let (why, fingerprint, closest) = match model {
+        Ok(m) => (m.why, Some(m.fingerprint), m.closest.map(|v| v.name)),
+        Err(Skipped(why)) => (why, None, None),
     };
-    let mut versus = Vec::new();
-    let mut idle = None;
-    let mut versus_version = None;
-    let versus_skipped = match (&fingerprint, closest.and_then(Version::named), protocol, &log) {
-        _ if !options.versus => Some("not asked for (--no-versus)".to_owned()),
-        (None, _, _, _) | (_, None, _, _) => {
-            Some("no workspace version is close enough".to_owned())
+    let (matrix, matrix_skipped) = Skipped::split(matrix);
+    let (versus_version, runs) = match compared {
+        Ok(Compared { against, runs }) => {
+            (Some(against), runs.map_err(|e| Skipped(format!("a run failed: {e:#}"))))
         }
-        (_, _, _, None) => Some("it needs a server the grader starts afresh".to_owned()),
-        (Some(f), Some(version), Some(_), Some(log)) => {
-            // The closest version as the fingerprint saw it: a pool of the same size.
-            let args: Vec<String> = match f.pool {
-                Some(size) if version.name() == "v3-thread-pool" => {
-                    vec!["--threads".into(), size.to_string()]
-                }
-                _ => Vec::new(),
-            };
-            versus_version = Some(
-                std::iter::once(version.name().to_owned())
-                    .chain(args.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            );
-            // HTTP if its first HTTP conversation went well.
-            let http = transcripts
-                .iter()
-                .find(|c| c.protocol == Protocol::Http)
-                .is_some_and(|c| matches!(c.outcome, Outcome::Pass));
-            let sleeps = f.slow_route == Some("/sleep");
-            match versus::run(target, version, &args, http, sleeps, log) {
-                Ok((runs, newcomer)) => {
-                    versus = runs;
-                    idle = newcomer;
-                    None
-                }
-                Err(e) => Some(format!("a run failed: {e:#}")),
-            }
-        }
-        (_, _, None, _) => Some("it does not speak the protocol".to_owned()),
+        Err(skipped) => (None, Err(skipped)),
     };
+    let ((versus, idle), versus_skipped) = Skipped::split(runs);
     Ok(Grade {
         target: name,
         addr,
         transcripts,
-        protocol,
+        protocol: protocol.ok(),
         fingerprint,
         closest,
         why,
@@ -220,6 +176,114 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
         versus_skipped,
         server_log: log,
     })
+}
+
+/// Stage 1's verdict: the protocol the rest can be asked in, or why there is none.
+fn speaks(
+    transcripts: &[Check],
+    started: Option<&mut Started>,
+    addr: SocketAddr,
+) -> Result<Protocol, Skipped> {
+    if let Some(exit) = started.and_then(Started::exited) {
+        // A server that died cannot be asked anything more; say where it died.
+        let first_failed = transcripts.iter().find(|c| matches!(c.outcome, Verdict::Fail(_)));
+        return Err(Skipped(match first_failed {
+            Some(check) => format!(
+                "the server exited ({exit}) during the protocol checks, at \"{}\" or just before: a bad request must cost only its own answer",
+                check.name
+            ),
+            None => format!("the server exited ({exit}) during the protocol checks"),
+        }));
+    }
+    transcript::usable(transcripts).ok_or_else(|| Skipped(transcript::diagnose_silence(addr)))
+}
+
+/// Stage 2: the fingerprint, and the closest version.
+fn identify(
+    addr: SocketAddr,
+    protocol: Protocol,
+    started: Option<&mut Started>,
+) -> Result<Identified, Skipped> {
+    let pid = started.as_ref().map(|s| s.child.pid());
+    let server = fingerprint::Server { addr, protocol, pid, may_crash: started.is_some() };
+    match fingerprint::run(&server) {
+        Ok(fingerprint) => {
+            let (closest, why) = fingerprint::closest(&fingerprint);
+            Ok(Identified { protocol, fingerprint, closest, why })
+        }
+        Err(e) => Err(Skipped(match started.and_then(Started::exited) {
+            Some(exit) => {
+                format!("the server exited ({exit}) while it was being asked what model it is")
+            }
+            None => format!("the questions stopped: {e}"),
+        })),
+    }
+}
+
+/// Stage 3: the fault matrix, against fresh servers of `target`.
+fn survives(
+    target: &Target,
+    asked: bool,
+    model: Option<&Identified>,
+    log: Option<&Path>,
+) -> Result<Vec<matrix::Row>, Skipped> {
+    if !asked {
+        return Err(Skipped::because("not asked for (--no-matrix)"));
+    }
+    let Some(model) = model else { return Err(Skipped::because("the model is not known")) };
+    let Some(log) = log else {
+        return Err(Skipped::because(
+            "the matrix starts a fresh server for each fault, and this one was running already",
+        ));
+    };
+    if model.protocol == Protocol::Http {
+        return Err(Skipped::because(
+            "the matrix's clients speak the line protocol too, which this server does not",
+        ));
+    }
+    // A version is started with `--allow-abort`; another server showed whether it crashes
+    // when asked.
+    let serves_abort =
+        matches!(target, Target::Version(..)) || model.fingerprint.crash_isolated.is_some();
+    Ok(matrix::run(target, &model.fingerprint, log, serves_abort))
+}
+
+/// Stage 4: runs against the closest version, started as the fingerprint saw the server.
+fn compares(
+    target: &Target,
+    asked: bool,
+    model: Option<&Identified>,
+    transcripts: &[Check],
+    log: Option<&Path>,
+) -> Result<Compared, Skipped> {
+    if !asked {
+        return Err(Skipped::because("not asked for (--no-versus)"));
+    }
+    let closest = model.and_then(|m| {
+        let entry = m.closest?;
+        Some((m, entry, Version::named(entry.name)?))
+    });
+    let Some((model, entry, version)) = closest else {
+        return Err(Skipped::because("no workspace version is close enough"));
+    };
+    let Some(log) = log else {
+        return Err(Skipped::because("it needs a server the grader starts afresh"));
+    };
+    let f = &model.fingerprint;
+    // A pool of the size found, where the version has one.
+    let args = f.pool.and_then(|size| entry.pool_options(size)).unwrap_or_default();
+    let against = std::iter::once(version.name().to_owned())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // HTTP if its first HTTP conversation went well.
+    let http = transcripts
+        .iter()
+        .find(|c| c.protocol == Protocol::Http)
+        .is_some_and(|c| matches!(c.outcome, Verdict::Pass));
+    let sleeps = f.slow_route == Some("/sleep");
+    let runs = versus::run(target, version, &args, http, sleeps, log);
+    Ok(Compared { against, runs })
 }
 
 impl Started {
@@ -341,17 +405,17 @@ fn log_path() -> PathBuf {
 
 /// Waits until `addr` accepts a connection, the process has exited, or [`START_WAIT`].
 fn wait_for_listener(addr: SocketAddr, mut exited: impl FnMut() -> bool) -> Result<(), String> {
-    let deadline = Instant::now() + START_WAIT;
-    loop {
+    let mut gone = false;
+    let listening = common::testkit::wait_until(START_WAIT, || {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
+            return true;
         }
-        if exited() {
-            return Err(format!("the server exited before it listened on {addr}"));
-        }
-        if Instant::now() >= deadline {
-            return Err(format!("nothing listened on {addr} within {START_WAIT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        gone = exited();
+        gone
+    });
+    match (listening, gone) {
+        (_, true) => Err(format!("the server exited before it listened on {addr}")),
+        (true, false) => Ok(()),
+        (false, false) => Err(format!("nothing listened on {addr} within {START_WAIT:?}")),
     }
 }

@@ -19,10 +19,20 @@ pub enum Protocol {
     Http,
 }
 
+impl Protocol {
+    /// Its name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Line => "line",
+            Protocol::Http => "HTTP",
+        }
+    }
+}
+
 /// What one conversation showed.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum Verdict {
     Pass,
     Fail(Failure),
     /// The server answered that it has no such route (404): nothing to hold against it.
@@ -47,10 +57,10 @@ pub struct Check {
     pub protocol: Protocol,
     pub name: &'static str,
     #[serde(flatten)]
-    pub outcome: Outcome,
+    pub outcome: Verdict,
 }
 
-type Conversation = fn(SocketAddr) -> io::Result<Outcome>;
+type Conversation = fn(SocketAddr) -> io::Result<Verdict>;
 
 /// The line protocol's conversations, in order.
 const LINE: &[(&str, Conversation)] = &[
@@ -77,13 +87,13 @@ pub fn run(addr: SocketAddr) -> Vec<Check> {
         let mut failed = false;
         for &(name, conversation) in list {
             let outcome = if failed {
-                Outcome::NotRun
+                Verdict::NotRun
             } else {
                 conversation(addr).unwrap_or_else(|e| {
                     fail("(a connection)", "to connect and talk", &format!("{e}"))
                 })
             };
-            failed |= matches!(outcome, Outcome::Fail(_));
+            failed |= matches!(outcome, Verdict::Fail(_));
             checks.push(Check { protocol, name, outcome });
         }
     }
@@ -97,13 +107,13 @@ pub fn usable(checks: &[Check]) -> Option<Protocol> {
         checks
             .iter()
             .find(|c| c.protocol == protocol)
-            .is_some_and(|c| matches!(c.outcome, Outcome::Pass))
+            .is_some_and(|c| matches!(c.outcome, Verdict::Pass))
     };
     [Protocol::Line, Protocol::Http].into_iter().find(|&p| hello(p))
 }
 
-fn fail(sent: &str, expected: &str, received: &str) -> Outcome {
-    Outcome::Fail(Failure {
+fn fail(sent: &str, expected: &str, received: &str) -> Verdict {
+    Verdict::Fail(Failure {
         sent: sent.to_owned(),
         expected: expected.to_owned(),
         received: received.to_owned(),
@@ -123,57 +133,51 @@ fn describe<T>(got: &Got<T>, shown: impl Fn(&T) -> String) -> String {
 
 const HELLO: &str = "200 Hello, World!";
 
-fn line_hello(addr: SocketAddr) -> io::Result<Outcome> {
-    let mut conn = Conn::connect(addr)?;
+/// What a wait for a line brought, for a failure's "received".
+fn described_line(got: &Got<String>) -> String {
+    describe(got, |l| format!("\"{}\"", show(l.as_bytes(), 300)))
+}
+
+/// Asks `GET /hello` on `conn`: a pass if it is answered [`HELLO`], else a failure that
+/// says what was `sent` on the connection and what was `expected`.
+fn line_hello_on(conn: &mut Conn, sent: &str, expected: &str) -> io::Result<Verdict> {
     conn.send(b"GET /hello\n")?;
     Ok(match conn.line(ANSWER_WAIT)? {
-        Got::Answer(line) if line == HELLO => Outcome::Pass,
-        got => fail(
-            "GET /hello\\n",
-            "200 Hello, World!\\n",
-            &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
-        ),
+        Got::Answer(line) if line == HELLO => Verdict::Pass,
+        got => fail(sent, expected, &described_line(&got)),
     })
 }
 
-fn line_malformed(addr: SocketAddr) -> io::Result<Outcome> {
+fn line_hello(addr: SocketAddr) -> io::Result<Verdict> {
+    line_hello_on(&mut Conn::connect(addr)?, "GET /hello\\n", "200 Hello, World!\\n")
+}
+
+fn line_malformed(addr: SocketAddr) -> io::Result<Verdict> {
     let mut conn = Conn::connect(addr)?;
     conn.send(b"NOT-A-REQUEST\n")?;
     match conn.line(ANSWER_WAIT)? {
         Got::Answer(line) if line.starts_with("400 ") => {}
         got => {
-            return Ok(fail(
-                "NOT-A-REQUEST\\n",
-                "a line starting 400",
-                &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
-            ));
+            return Ok(fail("NOT-A-REQUEST\\n", "a line starting 400", &described_line(&got)));
         }
     }
-    conn.send(b"GET /hello\n")?;
-    Ok(match conn.line(ANSWER_WAIT)? {
-        Got::Answer(line) if line == HELLO => Outcome::Pass,
-        got => fail(
-            "NOT-A-REQUEST\\n (answered 400), then GET /hello\\n on the same connection",
-            "200 Hello, World!\\n: a bad request costs only its own answer",
-            &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
-        ),
-    })
+    line_hello_on(
+        &mut conn,
+        "NOT-A-REQUEST\\n (answered 400), then GET /hello\\n on the same connection",
+        "200 Hello, World!\\n: a bad request costs only its own answer",
+    )
 }
 
-fn line_exit(addr: SocketAddr) -> io::Result<Outcome> {
+fn line_exit(addr: SocketAddr) -> io::Result<Verdict> {
     let mut conn = Conn::connect(addr)?;
     conn.send(b"exit\n")?;
     let got = conn.line(ANSWER_WAIT)?;
     if !matches!(got, Got::Answer(_)) {
-        return Ok(fail(
-            "exit\\n",
-            "a goodbye line, then the close",
-            &describe(&got, |l| format!("\"{}\"", show(l.as_bytes(), 300))),
-        ));
+        return Ok(fail("exit\\n", "a goodbye line, then the close", &described_line(&got)));
     }
     let (closed, rest) = conn.closes_within(ANSWER_WAIT)?;
     Ok(if closed {
-        Outcome::Pass
+        Verdict::Pass
     } else {
         fail(
             "exit\\n",
@@ -208,7 +212,7 @@ fn shown_http(r: &Http) -> String {
 }
 
 /// Sends `request` on `conn` and expects the `/hello` answer.
-fn hello_on(conn: &mut Conn, request: &[u8], sent: &str) -> io::Result<Result<(), Outcome>> {
+fn hello_on(conn: &mut Conn, request: &[u8], sent: &str) -> io::Result<Result<(), Verdict>> {
     conn.send(request)?;
     let got = conn.http(ANSWER_WAIT)?;
     Ok(match &got {
@@ -223,22 +227,22 @@ fn hello_on(conn: &mut Conn, request: &[u8], sent: &str) -> io::Result<Result<()
     })
 }
 
-fn http_hello(addr: SocketAddr) -> io::Result<Outcome> {
+fn http_hello(addr: SocketAddr) -> io::Result<Verdict> {
     let mut conn = Conn::connect(addr)?;
-    Ok(hello_on(&mut conn, GET_HELLO, &show(GET_HELLO, 200))?.err().unwrap_or(Outcome::Pass))
+    Ok(hello_on(&mut conn, GET_HELLO, &show(GET_HELLO, 200))?.err().unwrap_or(Verdict::Pass))
 }
 
-fn http_keep_alive(addr: SocketAddr) -> io::Result<Outcome> {
+fn http_keep_alive(addr: SocketAddr) -> io::Result<Verdict> {
     let mut conn = Conn::connect(addr)?;
     if let Err(failed) = hello_on(&mut conn, GET_HELLO, &show(GET_HELLO, 200))? {
         return Ok(failed);
     }
     let sent = format!("{} (a second time, on the same connection)", show(GET_HELLO, 200));
-    Ok(hello_on(&mut conn, GET_HELLO, &sent)?.err().unwrap_or(Outcome::Pass))
+    Ok(hello_on(&mut conn, GET_HELLO, &sent)?.err().unwrap_or(Verdict::Pass))
 }
 
 /// Sends `request`, expects `/hello`'s answer, then the close.
-fn answered_then_closed(addr: SocketAddr, request: &[u8]) -> io::Result<Outcome> {
+fn answered_then_closed(addr: SocketAddr, request: &[u8]) -> io::Result<Verdict> {
     let mut conn = Conn::connect(addr)?;
     conn.send(request)?;
     let sent = show(request, 200);
@@ -251,7 +255,7 @@ fn answered_then_closed(addr: SocketAddr, request: &[u8]) -> io::Result<Outcome>
     }
     let (closed, rest) = conn.closes_within(ANSWER_WAIT)?;
     Ok(if closed {
-        Outcome::Pass
+        Verdict::Pass
     } else {
         fail(
             &sent,
@@ -265,15 +269,15 @@ fn answered_then_closed(addr: SocketAddr, request: &[u8]) -> io::Result<Outcome>
     })
 }
 
-fn http_close(addr: SocketAddr) -> io::Result<Outcome> {
+fn http_close(addr: SocketAddr) -> io::Result<Verdict> {
     answered_then_closed(addr, b"GET /hello HTTP/1.1\r\nHost: grade\r\nConnection: close\r\n\r\n")
 }
 
-fn http_1_0(addr: SocketAddr) -> io::Result<Outcome> {
+fn http_1_0(addr: SocketAddr) -> io::Result<Verdict> {
     answered_then_closed(addr, b"GET /hello HTTP/1.0\r\n\r\n")
 }
 
-fn http_pipelined(addr: SocketAddr) -> io::Result<Outcome> {
+fn http_pipelined(addr: SocketAddr) -> io::Result<Verdict> {
     const TWO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: grade\r\n\r\nGET /no-such-page HTTP/1.1\r\nHost: grade\r\n\r\n";
     let mut conn = Conn::connect(addr)?;
     conn.send(TWO)?;
@@ -293,7 +297,7 @@ fn http_pipelined(addr: SocketAddr) -> io::Result<Outcome> {
         }
     }
     Ok(if statuses == [200, 404] {
-        Outcome::Pass
+        Verdict::Pass
     } else {
         fail(
             &sent,
@@ -303,7 +307,7 @@ fn http_pipelined(addr: SocketAddr) -> io::Result<Outcome> {
     })
 }
 
-fn http_echo(addr: SocketAddr) -> io::Result<Outcome> {
+fn http_echo(addr: SocketAddr) -> io::Result<Verdict> {
     // Every byte value, and more than one read's worth.
     let body: Vec<u8> = (0..64 * 1024).map(|i| (i % 256) as u8).collect();
     let head =
@@ -315,9 +319,9 @@ fn http_echo(addr: SocketAddr) -> io::Result<Outcome> {
     let got = conn.http(ANSWER_WAIT)?;
     Ok(match &got {
         Got::Answer(r) if r.status == 404 => {
-            Outcome::NotServed { why: "POST /echo answered 404".into() }
+            Verdict::NotServed { why: "POST /echo answered 404".into() }
         }
-        Got::Answer(r) if r.status == 200 && r.body == body => Outcome::Pass,
+        Got::Answer(r) if r.status == 200 && r.body == body => Verdict::Pass,
         Got::Answer(r) => {
             let first_difference = r.body.iter().zip(&body).position(|(a, b)| a != b);
             let why = match first_difference {
@@ -332,14 +336,14 @@ fn http_echo(addr: SocketAddr) -> io::Result<Outcome> {
     })
 }
 
-fn http_split(addr: SocketAddr) -> io::Result<Outcome> {
+fn http_split(addr: SocketAddr) -> io::Result<Verdict> {
     let mut conn = Conn::connect(addr)?;
     conn.send_split(GET_HELLO, Duration::from_millis(2))?;
     let sent = format!("{} (one byte per write, 2 ms apart)", show(GET_HELLO, 200));
     let got = conn.http(ANSWER_WAIT)?;
     Ok(match &got {
         Got::Answer(r) => match is_hello(r) {
-            Ok(()) => Outcome::Pass,
+            Ok(()) => Verdict::Pass,
             Err(why) => {
                 fail(&sent, "HTTP 200, Hello, World!", &format!("{} ({why})", shown_http(r)))
             }

@@ -1,0 +1,195 @@
+//! The scorecard of a grade made up to hold every kind of row, in both renderings.
+
+use std::net::SocketAddr;
+
+use super::super::fingerprint::{Answer, Fingerprint};
+use super::super::matrix::{Row, RowOutcome};
+use super::super::transcript::{Check, Failure, Protocol, Verdict};
+use super::super::versus::{Idle, Run, Versus};
+use super::super::{Grade, versus};
+use super::{html, terminal};
+
+fn run(requests_per_sec: f64, cpu: Option<f64>, answered: usize, bound: bool) -> Run {
+    Run {
+        requests_per_sec,
+        cpu_us_per_request: cpu,
+        clients_answered: answered,
+        clients: 64,
+        errors: 0,
+        generator_bound: bound,
+    }
+}
+
+fn transcripts() -> Vec<Check> {
+    let check = |protocol, name, outcome| Check { protocol, name, outcome };
+    let failure = Failure {
+        sent: "GET /hello HTTP/1.1\\r\\n\\r\\n".into(),
+        expected: "200, with Content-Length".into(),
+        received: "\"HTTP/1.1 200 OK\\r\\n\\r\\nHello\" <no length>".into(),
+    };
+    vec![
+        check(Protocol::Line, "GET /hello is answered", Verdict::Pass),
+        check(Protocol::Line, "exit", Verdict::NotServed { why: "404 for exit".into() }),
+        check(Protocol::Http, "GET /hello over HTTP/1.1", Verdict::Fail(failure)),
+        check(Protocol::Http, "keep-alive", Verdict::NotRun),
+    ]
+}
+
+fn matrix() -> Vec<Row> {
+    let row =
+        |fault, outcome| Row { fault, describe: fault, expected: "others wait".into(), outcome };
+    vec![
+        row("slowloris", RowOutcome::Pass),
+        row("silent_connection", RowOutcome::Fail { why: "held for good\n> GET /".into() }),
+        row("panicking_handler", RowOutcome::Skipped { why: "a route it does not serve".into() }),
+    ]
+}
+
+/// A grade with a row of every kind: passed, failed, not served, not run, not asked.
+fn sample() -> Grade {
+    let answer = |question, answer: &str, evidence: &str| Answer {
+        question,
+        answer: answer.into(),
+        evidence: evidence.into(),
+        asked: true,
+    };
+    let fingerprint = Fingerprint {
+        serial: Some(false),
+        pool: Some(4),
+        answers: vec![
+            answer("Is a second client answered?", "yes", "answered in 1.2 ms"),
+            answer("Does a slow handler stall others?", "not asked: a pool", ""),
+        ],
+        ..Fingerprint::default()
+    };
+    Grade {
+        target: "python3 <pool>.py --name \"four\"".into(),
+        addr: SocketAddr::from(([127, 0, 0, 1], 4000)),
+        transcripts: transcripts(),
+        protocol: Some(Protocol::Line),
+        fingerprint: Some(fingerprint),
+        closest: Some("v3-thread-pool"),
+        why: "a pool of 4".into(),
+        matrix: matrix(),
+        matrix_skipped: None,
+        versus_version: Some("v3-thread-pool --threads 4".into()),
+        versus: vec![Versus {
+            scenario: "keep-alive",
+            graded: run(1500.0, Some(20.0), 4, false),
+            version: run(3000.0, None, 4, true),
+        }],
+        idle: Some(Idle { graded_us: Some(800), version_us: None }),
+        versus_skipped: None,
+        server_log: Some("/tmp/grade-server.log".into()),
+    }
+}
+
+#[test]
+fn the_terminal_shows_every_row_with_its_mark_and_what_it_rests_on() {
+    let text = terminal(&sample(), false);
+    let wait = format!("{:?}", versus::NEWCOMER_WAIT);
+    let expected = [
+        "Grading python3 <pool>.py --name \"four\" (on 127.0.0.1:4000)",
+        "",
+        "1. Does it speak the protocol?",
+        "  ✔ [line] GET /hello is answered",
+        "  – [line] exit (not served: 404 for exit)",
+        "  ✘ [HTTP] GET /hello over HTTP/1.1",
+        "      sent:     GET /hello HTTP/1.1\\r\\n\\r\\n",
+        "      expected: 200, with Content-Length",
+        "      received: \"HTTP/1.1 200 OK\\r\\n\\r\\nHello\" <no length>",
+        "  · [HTTP] keep-alive (not run: an earlier one failed)",
+        "",
+        "2. What model is it?",
+        "  Is a second client answered?",
+        "    yes",
+        "    (answered in 1.2 ms)",
+        "  Does a slow handler stall others?",
+        "    not asked: a pool",
+        "",
+        "  Behaves like v3-thread-pool: a pool of 4.",
+        "",
+        "3. What does it survive?",
+        "  (each fault against a fresh server; the rows about slow clients expect it to close an idle",
+        "   connection, or a request that has not arrived whole, within a few seconds)",
+        "  ✔ slowloris: others wait",
+        "  ✘ silent_connection: others wait",
+        "      held for good",
+        "      > GET /",
+        "  – panicking_handler: others wait (not asked: a route it does not serve)",
+        "",
+        "  1 of the 2 faults asked handled as its model should",
+        "",
+        "4. How does it compare?",
+        "  (against v3-thread-pool --threads 4, by turns in this run: only the ratios mean anything beyond this machine)",
+        "  keep-alive",
+        "    it: 1500 req/s, 20.0 µs CPU per request (4 of 64 clients answered)",
+        "    v3-thread-pool --threads 4: 3000 req/s, – CPU per request (4 of 64 clients answered; loadgen's thread was busy: the rate may be its limit)",
+        "    requests/s ratio: 0.50×",
+        "    CPU/request ratio: –",
+        &format!("  idle clients and a newcomer: {} silent connections, then GET /hello given {wait}", versus::IDLE),
+        "    it: answered in 800 µs",
+        &format!("    v3-thread-pool --threads 4: not answered within {wait}"),
+        "",
+        "The server's own output: /tmp/grade-server.log",
+        "",
+        "Graded.",
+        "",
+    ]
+    .join("\n");
+    assert_eq!(text, expected, "\n{text}");
+    let coloured = terminal(&sample(), true);
+    assert!(coloured.contains("\x1b[31m✘\x1b[0m [HTTP]"), "{coloured}");
+    assert!(coloured.contains("Behaves like \x1b[1mv3-thread-pool\x1b[0m: "), "{coloured}");
+}
+
+#[test]
+fn the_page_holds_the_same_rows_escaped_with_failures_marked() {
+    let page = html(&sample());
+    assert!(page.starts_with("<!doctype html>") && page.ends_with("</body></html>\n"));
+    assert!(page.contains("<p><strong>Behaves like v3-thread-pool: a pool of 4.</strong></p>"));
+    // Nothing the server sent, nor its command, can open a tag or close an attribute.
+    assert!(!page.contains("<pool>") && !page.contains("<no length>"), "{page}");
+    assert!(page.contains("received: &quot;HTTP/1.1 200 OK"), "{page}");
+    for row in [
+        "<tr><td>✔ pass</td><td>line</td><td>GET /hello is answered</td><td></td></tr>",
+        "<tr><td>not served</td><td>line</td><td>exit</td><td>404 for exit</td></tr>",
+        "<tr><td>not run</td><td>HTTP</td><td>keep-alive</td><td>an earlier one failed</td></tr>",
+        "<td class=\"limit\">✘ not as expected</td><td>silent_connection</td>",
+        "<tr><td>not asked</td><td>panicking_handler</td>",
+        "<th>v3-thread-pool --threads 4</th>",
+        "<td>0.50×</td>",
+        "<p>1 of the 2 faults asked handled as its model should</p>",
+        "<p>Against v3-thread-pool --threads 4, by turns in this run: only the ratios mean anything beyond this machine.</p>",
+    ] {
+        assert!(page.contains(row), "no {row:?} in\n{page}");
+    }
+    for stage in ["1. Does it speak", "2. What model", "3. What does it survive", "4. How does it"]
+    {
+        assert_eq!(page.matches(stage).count(), 1, "{stage}");
+    }
+}
+
+#[test]
+fn a_server_that_cannot_be_graded_says_why_in_both() {
+    let grade = Grade {
+        protocol: None,
+        fingerprint: None,
+        closest: None,
+        why: "it never answers".into(),
+        matrix: Vec::new(),
+        matrix_skipped: Some("the model is not known".into()),
+        versus: Vec::new(),
+        versus_version: None,
+        idle: None,
+        versus_skipped: Some("no workspace version is close enough".into()),
+        ..sample()
+    };
+    let text = terminal(&grade, false);
+    assert!(text.contains("2. What model is it?\n  not asked: it never answers.\n"), "{text}");
+    assert!(text.contains("  not asked: the model is not known.\n"), "{text}");
+    assert!(text.ends_with("\nNot gradable: see the first ✘ above.\n"), "{text}");
+    let page = html(&grade);
+    assert!(page.contains("<p><strong>Not gradable: it never answers.</strong></p>"), "{page}");
+    assert!(page.contains("<p>Not asked: no workspace version is close enough.</p>"), "{page}");
+}
