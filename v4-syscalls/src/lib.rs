@@ -172,4 +172,17 @@ mod tests {
         }
         assert_eq!(Api::EpollEt.name(), "epoll-et");
     }
+
+    /// The registry cannot read clap's names (it is below this crate), so its variants
+    /// are checked against them: one per API, run with `--api` and the API's name.
+    #[test]
+    fn the_registry_s_variants_are_the_apis() {
+        let variants = registry::V4_SYSCALLS.variants;
+        let names: Vec<&str> = variants.iter().map(|v| v.name).collect();
+        let apis: Vec<&str> = Api::ALL.iter().map(|api| api.name()).collect();
+        assert_eq!(names, apis);
+        for variant in variants {
+            assert_eq!(variant.args, ["--api", variant.name], "{}", variant.name);
+        }
+    }
 }
