@@ -20,7 +20,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_v5-reactor-per-core");
 fn every_loop_listens_when_the_address_is_announced() {
     for start in 0..20 {
         let server = spawn_binary(BINARY, &["--loops", "2"]);
-        let listening = listening_sockets_on(server.addr().port()).expect("/proc/net/tcp");
+        let listening = listening_sockets_on(server.addr().port()).expect("sock_diag");
         assert_eq!(
             listening, 2,
             "start {start}: {listening} socket(s) listening at the announcement"
