@@ -1,7 +1,8 @@
 //! What a version's registry entry promises is checked against the real server, as
 //! `compare` starts it (`loadgen serve`, through `serve.rs`'s runners): v7 with two rings,
 //! one of which took no connection, is flagged; the same server once both rings took
-//! connections is not.
+//! connections is not. And every promise names a figure its version's `/stats` has, so a
+//! renamed counter fails here rather than as a row flagged in every report.
 
 use std::process::{Command, Stdio};
 
@@ -10,12 +11,40 @@ use loadgen::compare::assumptions::{assumptions_from, fetch_stats};
 use loadgen::serve::Version;
 use serde_json::Value;
 
-/// v7 with two rings, started as `compare` starts every version.
-fn v7_with_two_rings() -> ChildServer {
+/// `version` with `args`, started as `compare` starts every version.
+fn start(version: &str, args: &[&str]) -> ChildServer {
     let mut command = Command::new(env!("CARGO_BIN_EXE_loadgen"));
-    command.args(["serve", "v7-uring-per-core", "--addr", "127.0.0.1:0", "--rings", "2"]);
+    command.args(["serve", version, "--addr", "127.0.0.1:0"]).args(args);
     command.stderr(Stdio::null());
-    ChildServer::spawn(command).expect("v7 starts under loadgen serve")
+    ChildServer::spawn(command).expect("the version starts under loadgen serve")
+}
+
+fn v7_with_two_rings() -> ChildServer {
+    start("v7-uring-per-core", &["--rings", "2"])
+}
+
+#[test]
+fn every_promise_names_a_figure_of_its_version_s_stats() {
+    for version in Version::all() {
+        let promises = version.entry().promises;
+        if promises == registry::Promises::NONE {
+            continue;
+        }
+        let server = start(version.name(), &[]);
+        let stats = fetch_stats(server.addr()).expect("/stats answers");
+        let model = &stats["model"];
+        for (name, _) in promises.sizes {
+            assert!(model[name].is_u64(), "{version:?} promises model.{name}: {stats}");
+        }
+        if let Some(spread) = promises.spread {
+            let units = model[spread.list].as_array();
+            let units = units.unwrap_or_else(|| panic!("{version:?}: no model.{}", spread.list));
+            assert!(!units.is_empty(), "{version:?}: {stats}");
+            for unit in units {
+                assert!(unit[spread.taken].is_u64(), "{version:?}: {}: {unit}", spread.taken);
+            }
+        }
+    }
 }
 
 /// The connections each ring has taken, from a `/stats` document.
