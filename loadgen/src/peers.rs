@@ -225,7 +225,7 @@ fn tomcat_command(base: &Path) -> Command {
     command
         // No /tmp/hsperfdata_<user>/<pid>, which a killed JVM leaves behind.
         .arg("-XX:-UsePerfData")
-        // An IPv4 socket, so /proc/net/tcp (not tcp6) lists it, as the versions'.
+        // An IPv4 socket, as the versions' are, so the two are read alike.
         .arg("-Djava.net.preferIPv4Stack=true")
         // As catalina.sh passes them, for Tomcat's clean-up at undeploy and stop.
         .args([

@@ -7,7 +7,6 @@
 //! each in this process, in [`RUNNERS`]. [`Subject`] is what `compare` runs: a version, or
 //! one of the reference servers of [`crate::peers`].
 
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
@@ -215,11 +214,6 @@ impl From<Peer> for Subject {
     fn from(peer: Peer) -> Self {
         Subject::Peer(peer)
     }
-}
-
-/// A server address from the command line.
-pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    text.parse().map_err(|_| format!("`{text}` is not an address like 127.0.0.1:8085"))
 }
 
 #[cfg(test)]

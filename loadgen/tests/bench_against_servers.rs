@@ -192,10 +192,11 @@ fn abandoned_connections_leave_no_time_wait_on_the_generator_s_side() {
     assert_eq!(s.errors.connect_timeout, 0, "{s:?}");
     // Closed with a FIN, each would linger here in FIN_WAIT2 (this listener never answers
     // the FIN with its own) or TIME_WAIT, holding its port for a minute.
-    let closing: Vec<String> = common::testkit::socket_states_to(addr.port())
+    use common::kernel::TcpState::{FinWait1, FinWait2, TimeWait};
+    let closing: Vec<_> = common::testkit::socket_states_to(addr.port())
         .unwrap()
         .into_iter()
-        .filter(|state| matches!(state.as_str(), "04" | "05" | "06"))
+        .filter(|state| matches!(state, FinWait1 | FinWait2 | TimeWait))
         .collect();
     assert!(closing.is_empty(), "the generator kept {} closing sockets", closing.len());
 }

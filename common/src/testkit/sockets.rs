@@ -32,13 +32,12 @@ pub fn connections_to(port: u16) -> io::Result<usize> {
     Ok(kernel::tcp_sockets(&states, End::Remote(port))?.len())
 }
 
-/// The states of the sockets whose remote end is `port` (a client's side of its
-/// connections to a server there), as `/proc/net/tcp` writes them: two hex digits, `05`
-/// FIN_WAIT2 and `06` TIME_WAIT after the client closed first. Kept in that form for the
-/// callers that match on it; a new caller reads [`kernel::tcp_sockets`] instead.
-pub fn socket_states_to(port: u16) -> io::Result<Vec<String>> {
+/// The states of the sockets whose remote end is `port`: a client's side of its
+/// connections to a server there (`FinWait2`, then `TimeWait`, after the client closed
+/// first).
+pub fn socket_states_to(port: u16) -> io::Result<Vec<TcpState>> {
     let sockets = kernel::tcp_sockets(&TcpState::ALL, End::Remote(port))?;
-    Ok(sockets.iter().map(|s| format!("{:02X}", s.state as u8)).collect())
+    Ok(sockets.iter().map(|s| s.state).collect())
 }
 
 /// The two ends of one loopback connection, as the kernel shows them.
@@ -115,7 +114,7 @@ mod tests {
         drop(client);
         // The client closed first: its side closes through FIN_WAIT2, the server's waits
         // in CLOSE_WAIT, still open.
-        assert!(wait_until(TIMEOUT, || socket_states_to(port).unwrap() == ["05"]));
+        assert!(wait_until(TIMEOUT, || socket_states_to(port).unwrap() == [TcpState::FinWait2]));
         assert_eq!(open_sockets_on(port).unwrap(), 1);
     }
 }
