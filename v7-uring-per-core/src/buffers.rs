@@ -263,3 +263,33 @@ impl Drop for Registration {
         unsafe { ManuallyDrop::drop(&mut self.bufs) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A completion's flags naming buffer `bid`: `IORING_CQE_F_BUFFER`, and the bid above
+    /// `IORING_CQE_BUFFER_SHIFT` (16).
+    fn naming(bid: u16) -> u32 {
+        1 | u32::from(bid) << 16
+    }
+
+    #[test]
+    fn a_taken_buffer_goes_back_once_as_it_drops() {
+        let mut ring = BufRing::new(4, 64).expect("a small ring");
+        assert_eq!((ring.tail(), ring.held()), (4, 0), "every buffer starts in the ring");
+        // SAFETY: never registered, so no kernel reads or writes it: what `take`'s contract
+        // guards against cannot happen here.
+        let taken = unsafe { ring.take(10, naming(2)) }.expect("the flags name a buffer");
+        assert_eq!(taken.len(), 10, "the bytes the completion says were written");
+        drop(taken);
+        assert_eq!((ring.tail(), ring.held()), (5, 0), "given back once, at the tail");
+        // SAFETY: as above.
+        assert!(unsafe { ring.take(10, 0) }.is_none(), "a completion without a buffer");
+        // SAFETY: as above.
+        assert!(unsafe { ring.take(10, naming(4)) }.is_none(), "a bid past the count");
+        // SAFETY: as above.
+        let overlong = unsafe { ring.take(4096, naming(1)) }.expect("names a buffer");
+        assert_eq!(overlong.len(), 64, "never past the buffer's end");
+    }
+}
