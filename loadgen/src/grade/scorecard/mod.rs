@@ -143,6 +143,7 @@ fn mark(kind: Kind, word: &'static str) -> Cell {
 }
 
 impl Scorecard {
+    /// The scorecard of `grade`, worded once for both renderers.
     pub fn of(grade: &Grade) -> Self {
         Self {
             target: grade.target.clone(),
@@ -171,6 +172,7 @@ fn closest(grade: &Grade) -> Finding {
     }
 }
 
+/// The grade in a sentence: the closest version, or why the server could not be graded.
 fn headline(grade: &Grade) -> String {
     if grade.closest.is_none() && !grade.passed() {
         return format!("Not gradable: {}.", grade.why);
