@@ -101,6 +101,23 @@ pub fn context_switches(pid: u32) -> io::Result<crate::kernel::ContextSwitches> 
     Ok(total)
 }
 
+/// How long a process's live threads have wanted a CPU: time running plus time waiting
+/// for one on a run queue (`/proc/<pid>/task/*/schedstat`, nanoseconds). A thread that
+/// spins wants a CPU all the time, whether or not a loaded machine gives it one, so this
+/// tells a busy loop from a sleeping one where CPU time alone would not: on two shared
+/// cores a spinning server may get far less than a core.
+#[cfg(feature = "testkit")]
+pub fn runnable_time(pid: u32) -> io::Result<std::time::Duration> {
+    let mut nanos = 0u64;
+    for task in fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread can exit between the listing and the read; it is simply not counted.
+        let Ok(text) = fs::read_to_string(task?.path().join("schedstat")) else { continue };
+        let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap_or(0));
+        nanos += fields.next().unwrap_or(0) + fields.next().unwrap_or(0);
+    }
+    Ok(std::time::Duration::from_nanos(nanos))
+}
+
 /// The live children of a process (from `/proc/<pid>/task/*/children`).
 pub fn children(pid: u32) -> io::Result<Vec<u32>> {
     let mut kids = Vec::new();
@@ -163,5 +180,27 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         child.wait().unwrap();
+    }
+    #[test]
+    fn a_spinning_process_wants_a_cpu_and_a_sleeping_one_does_not() {
+        use std::time::Duration;
+        let spin = |seconds: &str| {
+            let busy = format!("import time\nt=time.time()+{seconds}\nwhile time.time()<t: pass");
+            std::process::Command::new("python3").args(["-c", &busy]).spawn().unwrap()
+        };
+        let mut spinner = spin("3");
+        let mut sleeper = std::process::Command::new("sleep").arg("3").spawn().unwrap();
+        let at = |pid| runnable_time(pid).unwrap();
+        let (spun, slept) = (at(spinner.id()), at(sleeper.id()));
+        std::thread::sleep(Duration::from_millis(1000));
+        let spun = at(spinner.id()) - spun;
+        let slept = at(sleeper.id()) - slept;
+        // Running or waiting to run the whole second, whatever share of a core it got.
+        assert!(spun > Duration::from_millis(700), "the spinner wanted a CPU for {spun:?}");
+        assert!(slept < Duration::from_millis(100), "the sleeper wanted a CPU for {slept:?}");
+        for child in [&mut spinner, &mut sleeper] {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 }
