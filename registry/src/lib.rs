@@ -45,6 +45,8 @@ pub struct Version {
     /// misleads: `compare` checks every version against this and nothing else, so a new
     /// version is checked by declaring it here.
     pub promises: Promises,
+    /// Where it runs its handlers, which decides whom a slow one holds up.
+    pub handlers: Handlers,
 }
 
 /// What a version promises of itself, in its `/stats` document's `model` section, after a
@@ -163,6 +165,7 @@ pub const V1_BLOCKING: Version = Version {
         behaviour: Behaviour { at_once: AtOnce::One, isolates_crashes: false },
     },
     promises: Promises::NONE,
+    handlers: Handlers::OnItsConnection,
 };
 
 pub const V2_THREAD_PER_CONN: Version = Version {
@@ -184,6 +187,7 @@ pub const V2_THREAD_PER_CONN: Version = Version {
         behaviour: Behaviour { at_once: AtOnce::Unbounded, isolates_crashes: false },
     },
     promises: Promises::NONE,
+    handlers: Handlers::OnItsConnection,
 };
 
 pub const V2_PROCESS_PER_CONN: Version = Version {
@@ -206,6 +210,7 @@ pub const V2_PROCESS_PER_CONN: Version = Version {
         behaviour: Behaviour { at_once: AtOnce::Unbounded, isolates_crashes: true },
     },
     promises: Promises::NONE,
+    handlers: Handlers::OnItsConnection,
 };
 
 pub const V3_THREAD_POOL: Version = Version {
@@ -230,6 +235,7 @@ pub const V3_THREAD_POOL: Version = Version {
         behaviour: Behaviour { at_once: AtOnce::One, isolates_crashes: false },
     },
     promises: Promises { sizes: &[("pool_size", Count::Exactly(10))], spread: None },
+    handlers: Handlers::OnItsConnection,
 };
 
 pub const V4_NIO: Version = Version {
@@ -256,6 +262,7 @@ pub const V4_NIO: Version = Version {
         behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
     },
     promises: Promises { sizes: &[("workers", Count::Exactly(10))], spread: None },
+    handlers: Handlers::HandedToWorkers,
 };
 
 pub const V4_SYSCALLS: Version = Version {
@@ -288,6 +295,7 @@ pub const V4_SYSCALLS: Version = Version {
         behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
     },
     promises: Promises::NONE,
+    handlers: Handlers::OneLoop,
 };
 
 pub const V5_REACTOR_PER_CORE: Version = Version {
@@ -316,6 +324,7 @@ pub const V5_REACTOR_PER_CORE: Version = Version {
         sizes: &[],
         spread: Some(Spread { list: "loops", taken: "accepted", count: Count::Cores }),
     },
+    handlers: Handlers::LoopPerCore,
 };
 
 pub const V6_ASYNC: Version = Version {
@@ -341,6 +350,7 @@ pub const V6_ASYNC: Version = Version {
         behaviour: Behaviour { at_once: AtOnce::Capped(4), isolates_crashes: false },
     },
     promises: Promises { sizes: &[("runtime_workers", Count::Cores)], spread: None },
+    handlers: Handlers::RuntimeWorkers,
 };
 
 pub const V7_URING_PER_CORE: Version = Version {
@@ -373,6 +383,7 @@ pub const V7_URING_PER_CORE: Version = Version {
         sizes: &[],
         spread: Some(Spread { list: "rings", taken: "accepted", count: Count::Cores }),
     },
+    handlers: Handlers::LoopPerCore,
 };
 
 /// The version called `name`, if there is one.
@@ -427,7 +438,7 @@ mod tests {
 }
 
 /// Where a version runs its handlers, which decides whom a slow one holds up: what the
-/// grader tells an event loop's kind by.
+/// grader tells one event loop from another by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handlers {
     /// On the thread or process that serves the whole connection: a slow handler holds
@@ -444,17 +455,6 @@ pub enum Handlers {
     /// Handed by the event loop to a pool of workers: slow handlers stall nobody.
     HandedToWorkers,
 }
-
-/// The event-loop versions' [`Handlers`]. A version's model does not yet say where its
-/// handlers run; until it does, this table does, and a test fails for a version missing
-/// from it.
-const LOOP_HANDLERS: &[(&Version, Handlers)] = &[
-    (&V4_NIO, Handlers::HandedToWorkers),
-    (&V4_SYSCALLS, Handlers::OneLoop),
-    (&V5_REACTOR_PER_CORE, Handlers::LoopPerCore),
-    (&V6_ASYNC, Handlers::RuntimeWorkers),
-    (&V7_URING_PER_CORE, Handlers::LoopPerCore),
-];
 
 /// What a version's entry says of its model, in the terms a grader observes.
 impl Version {
@@ -479,14 +479,6 @@ impl Version {
                 .collect()
         })
     }
-
-    /// Where it runs its handlers; none for an event loop [`LOOP_HANDLERS`] does not list.
-    pub fn handlers(&self) -> Option<Handlers> {
-        if self.per_connection.is_some() || self.matrix.behaviour.at_once == AtOnce::One {
-            return Some(Handlers::OnItsConnection);
-        }
-        LOOP_HANDLERS.iter().find(|(v, _)| v.name == self.name).map(|&(_, h)| h)
-    }
 }
 
 #[cfg(test)]
@@ -495,9 +487,6 @@ mod model_tests {
 
     #[test]
     fn every_version_says_how_it_serves() {
-        for v in VERSIONS {
-            assert!(v.handlers().is_some(), "{}: add it to LOOP_HANDLERS", v.name);
-        }
         let serial: Vec<_> = VERSIONS.iter().filter(|v| v.serial()).map(|v| v.name).collect();
         assert_eq!(serial, ["v1-blocking"]);
         let pools: Vec<_> =

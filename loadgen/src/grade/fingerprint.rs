@@ -509,7 +509,7 @@ impl Model {
             // Whether its pool can be sized at all.
             Model::Pool => version.pool_options(1).is_some(),
             Model::Loop(handlers) => {
-                version.per_connection.is_none() && version.handlers() == Some(handlers)
+                version.per_connection.is_none() && version.handlers == handlers
             }
         }
     }
