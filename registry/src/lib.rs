@@ -3,12 +3,17 @@
 //! Each version is declared once, in [`VERSIONS`]: its name (the crate, its binary and its
 //! `Server` header), its default address, its model in a sentence, what it fixes and what it
 //! costs, how it is run by hand, its variants, and how the fault matrix runs it and what its
-//! model makes it do there ([`Behaviour`]). The versions take their name and address from
-//! here; loadgen, the fault matrix (the `harness` crate), `scripts/start-all.sh` and the
-//! README's and the book's tables read the rest, and a test fails when a table disagrees.
+//! model makes it do there ([`Behaviour`]), where it runs its handlers ([`Handlers`]), and
+//! what its `/stats` must show after a run ([`Promises`]). The versions take their name and
+//! address from here; loadgen, the fault matrix (the `harness` crate),
+//! `scripts/start-all.sh` and the README's and the book's tables read the rest, and a test
+//! fails when a table disagrees.
 //!
 //! The crate depends on nothing: it names the versions as data, and never their code.
-//! Adding a version is its crate, its line in the workspace's members, and its entry here.
+//! Adding a version is its crate (a folder `v<N>-<model>`, which the workspace's members
+//! take by that pattern) and its entry here; `tests/workspace.rs` fails, saying what to add,
+//! when a crate, an entry, a version's fault-matrix or shutdown tests, or its chapter in the
+//! book's table of contents is missing.
 
 /// One version of the series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
