@@ -22,7 +22,8 @@ use crate::bench::{self, BenchConfig};
 use crate::compare::experiment::Table;
 use crate::measure::{Percentiles, fmt_us, parse_duration};
 use crate::render::{
-    PAGE_END, axis_number, beside_legend, escape_html, html_table, md_table, page_start, svg,
+    PAGE_END, axis_number, beside_legend, escape_html, html_table, linear_chart, md_table,
+    page_start, svg,
 };
 use crate::sample;
 use crate::serve::{self, Version};
@@ -310,20 +311,9 @@ pub fn charts(points: &[Point]) -> Vec<String> {
             let measured = || points.iter().filter(|p| p.skipped.is_none());
             let right = idle.iter().copied().max().unwrap_or(1).max(1) as f64;
             let top = measured().map(pick).fold(1.0, f64::max) * 1.15;
-            let mut chart = ChartBuilder::on(&plot)
-                .caption(caption, ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0.0..right, 0.0..top)
-                .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .x_desc("idle connections")
-                .x_label_formatter(&|x| axis_number(*x))
-                .y_label_formatter(&|y| axis_number(*y))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            let idle_axis = |x: &f64| axis_number(*x);
+            let mut chart =
+                linear_chart(&plot, caption, (right, top), "idle connections", &idle_axis)?;
             for (i, api) in apis.iter().enumerate() {
                 let color = Palette99::pick(i).stroke_width(2);
                 let line: Vec<(f64, f64)> = measured()

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use plotters::coord::ranged1d::Ranged;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// The start of a page that needs nothing else to open: its title, and the style every
@@ -198,6 +199,36 @@ pub(crate) fn beside_legend<'a>(
         column.draw(&text).map_err(|e| e.to_string())?;
     }
     Ok(plot)
+}
+
+/// A chart with two linear axes, as [`linear_chart`] frames it.
+pub(crate) type Linear<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The charts' linear frame: `caption` above, both axes from 0 to `x_max` and `y_max`, the
+/// x axis described by `x_desc` and labelled by `x_label`, the y axis by [`axis_number`].
+pub(crate) fn linear_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    (x_max, y_max): (f64, f64),
+    x_desc: &str,
+    x_label: &dyn Fn(&f64) -> String,
+) -> Result<Linear<'a, 'b>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .x_label_formatter(x_label)
+        .y_label_formatter(&|y| axis_number(*y))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
 }
 
 /// An axis label for people: `950`, `12k`, `1.5M`, `0.25`; never `120000.0`.

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 use crate::compare::{Outcome, ScenarioId, ScenarioResult};
 use crate::measure::{fmt_us, nines};
-use crate::render::{Area, LogAxis, NinesAxis, axis_number, beside_legend, svg};
+use crate::render::{Area, LogAxis, NinesAxis, axis_number, beside_legend, linear_chart, svg};
 use crate::sample::Timed;
 use crate::serve::Subject;
 
@@ -197,20 +197,9 @@ fn growth_chart(scenario: &ScenarioResult) -> Result<String, String> {
             let points = || scenario.rows().flat_map(|o| o.series.iter());
             let end = points().map(|t| t.secs).fold(0.1, f64::max);
             let top = points().map(pick).fold(1.0, f64::max) * 1.1;
-            let mut chart = ChartBuilder::on(&area)
-                .caption(caption, ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0.0..end, 0.0..top)
-                .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .x_desc("seconds into the run")
-                .x_label_formatter(&|s| format!("{s:.1}"))
-                .y_label_formatter(&|y| axis_number(*y))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            let seconds = |s: &f64| format!("{s:.1}");
+            let mut chart =
+                linear_chart(&area, caption, (end, top), "seconds into the run", &seconds)?;
             for (i, o) in scenario.rows().enumerate() {
                 draw_line(&mut chart, i, is_peer(o), o.series.iter().map(|t| (t.secs, pick(t))))?;
             }
