@@ -28,7 +28,7 @@ mod sockets;
 pub mod transcript;
 
 pub use browser::{browser_or_skip, render_in_browser};
-pub use child::ChildServer;
+pub use child::{ChildServer, every_socket_listens_when_announced, run_to_exit};
 pub use client::{Client, HttpResponse, answered_within, speaks_both_protocols};
 pub use scenarios::{Starvation, starvation, thread_growth, threads_named};
 pub use server::{RunFn, TestServer};
@@ -45,6 +45,19 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a test waits to conclude that something does *not* happen (a starved client
 /// gets no answer). Long enough that a served client would have been served many times.
 pub const NO_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a test's `GET /cpu` burns, in milliseconds of the handler thread's CPU time:
+/// a neighbour's request on loopback is sent and answered in well under a millisecond, so
+/// a thousand times that still dwarfs it, and a loaded machine still ends it well within
+/// [`AFTER_CPU_BURN`].
+pub const CPU_BURN_MS: u64 = 1000;
+
+/// How long a test waits for what comes only once a [`CPU_BURN_MS`] handler has ended.
+/// The burn counts the thread's CPU time, so in wall time it lasts as many times longer as
+/// there are runnable threads per core (9 to 14 on two cores seen while tests ran in
+/// parallel with builds): allowed for ten, on top of [`TIMEOUT`].
+pub const AFTER_CPU_BURN: Duration =
+    Duration::from_millis(TIMEOUT.as_millis() as u64 + 10 * CPU_BURN_MS);
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it
 /// held. The one polling loop of the workspace's tests; [`wait_for`] is the same wait for

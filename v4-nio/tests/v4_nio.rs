@@ -6,7 +6,8 @@ use std::net::Shutdown;
 use std::time::Duration;
 
 use common::testkit::{
-    Client, TIMEOUT, TestServer, reset, speaks_both_protocols, starvation, wait_until,
+    AFTER_CPU_BURN, CPU_BURN_MS, Client, TIMEOUT, TestServer, reset, speaks_both_protocols,
+    starvation, wait_until,
 };
 use v4_nio::{Config, Model, SERVER, run};
 
@@ -182,15 +183,13 @@ fn at_the_connection_cap_newcomers_wait_for_a_close() {
 /// server started first.
 fn hello_overtakes_cpu(server: &TestServer) -> bool {
     let mut cpu = Client::connect(server.addr()).expect("connect");
-    cpu.send(b"GET /cpu?ms=2000\n").expect("send /cpu");
+    cpu.send(format!("GET /cpu?ms={CPU_BURN_MS}\n").as_bytes()).expect("send /cpu");
     // The dispatcher counts a request before running its handler.
     assert!(wait_until(TIMEOUT, || server.stats().requests() == 1));
     let mut hello = Client::connect(server.addr()).expect("connect");
-    hello.set_timeout(TIMEOUT + Duration::from_secs(5)).expect("set timeout");
+    hello.set_timeout(AFTER_CPU_BURN).expect("set timeout");
     assert_eq!(hello.line("GET /hello").expect("an answer to /hello"), "200 Hello, World!");
-    let mut byte = [0u8; 1];
-    cpu.stream().set_nonblocking(true).expect("non-blocking");
-    let cpu_done = cpu.stream().peek(&mut byte).is_ok_and(|n| n > 0);
+    let cpu_done = cpu.has_answer_waiting().expect("a look at the /cpu connection");
     !cpu_done
 }
 // ANCHOR_END: overtakes

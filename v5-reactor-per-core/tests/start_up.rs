@@ -7,9 +7,9 @@
 //! Options the command line refuses stop it before that.
 
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::testkit::{Client, TIMEOUT, listening_sockets_on, spawn_binary, wait_until};
+use common::testkit::{Client, every_socket_listens_when_announced, run_to_exit, spawn_binary};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v5-reactor-per-core");
 
@@ -18,14 +18,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_v5-reactor-per-core");
 /// one socket in about one start in five, so the test starts the server 20 times.
 #[test]
 fn every_loop_listens_when_the_address_is_announced() {
-    for start in 0..20 {
-        let server = spawn_binary(BINARY, &["--loops", "2"]);
-        let listening = listening_sockets_on(server.addr().port()).expect("/proc/net/tcp");
-        assert_eq!(
-            listening, 2,
-            "start {start}: {listening} socket(s) listening at the announcement"
-        );
-    }
+    every_socket_listens_when_announced(BINARY, &["--loops", "2"], 2, 20);
 }
 
 /// And the clients that connect at once are spread over both loops.
@@ -67,19 +60,6 @@ fn zero_loops_or_connections_are_refused() {
 }
 
 /// Runs the binary with `args`, which it should refuse: what it printed once it exits.
-/// Killed if still running after [`TIMEOUT`]: it took them and is serving.
 fn run_refused(args: &[&str]) -> Output {
-    let mut child = Command::new(BINARY)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the binary");
-    let exited = wait_until(TIMEOUT, || child.try_wait().is_ok_and(|status| status.is_some()));
-    if !exited {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().expect("its output");
-    assert!(exited, "{args:?} taken: it is serving");
-    out
+    run_to_exit(Command::new(BINARY).args(args))
 }

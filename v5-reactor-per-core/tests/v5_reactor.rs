@@ -7,7 +7,8 @@ use std::net::TcpListener;
 use common::cli::{Sharing, listen};
 use common::handlers::builtin_routes;
 use common::testkit::{
-    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, spawn_binary, speaks_both_protocols, wait_until,
+    AFTER_CPU_BURN, CPU_BURN_MS, Client, TIMEOUT, TestServer, spawn_binary, speaks_both_protocols,
+    wait_until,
 };
 use common::{Dispatcher, Request, Response, Stats, procfs};
 use v5_reactor_per_core::{Config, Model, SERVER, run};
@@ -139,29 +140,26 @@ fn limit_a_busy_handler_stalls_its_own_loop_and_only_that_one() {
     let other = clients.iter().position(|(_, l)| *l != busy_loop).expect("another loop");
 
     let requests = server.stats().requests();
-    // Far longer than the neighbour is made to wait: no race with the handler's end.
-    clients[0].0.send(b"GET /cpu?ms=5000\n").unwrap();
+    clients[0].0.send(format!("GET /cpu?ms={CPU_BURN_MS}\n").as_bytes()).unwrap();
     // The dispatcher counts a request before running its handler.
     assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
-    clients[neighbour].0.set_timeout(NO_ANSWER_WAIT).unwrap();
-    clients[other].0.send(b"GET /hello\n").unwrap();
     clients[neighbour].0.send(b"GET /hello\n").unwrap();
+    clients[other].0.send(b"GET /hello\n").unwrap();
 
     assert_eq!(
         clients[other].0.read_line().unwrap(),
         "200 Hello, World!",
         "the other loop stalled too"
     );
-    clients[0].0.stream().set_nonblocking(true).unwrap();
-    let cpu_done = clients[0].0.stream().peek(&mut [0u8; 1]).is_ok_and(|n| n > 0);
+    // So the neighbour asked while the handler ran, and the other loop answered meanwhile.
+    let cpu_done = clients[0].0.has_answer_waiting().unwrap();
     assert!(!cpu_done, "the other loop's answer came only after the /cpu");
-    clients[0].0.stream().set_nonblocking(false).unwrap();
-    let stalled = clients[neighbour].0.read_line();
-    assert!(stalled.is_err(), "the busy loop answered its neighbour: {stalled:?}");
-    // Once the handler is done, the neighbour is served.
-    clients[neighbour].0.set_timeout(TIMEOUT).unwrap();
-    assert!(clients[0].0.read_line().unwrap().starts_with("200 computed"));
+    // The neighbour is served only once the handler is done: its answer comes after the
+    // /cpu answer, which is already there to read when it does.
+    clients[neighbour].0.set_timeout(AFTER_CPU_BURN).unwrap();
     assert_eq!(clients[neighbour].0.read_line().unwrap(), "200 Hello, World!");
+    assert!(clients[0].0.has_answer_waiting().unwrap(), "the busy loop answered its neighbour");
+    assert!(clients[0].0.read_line().unwrap().starts_with("200 computed"));
 }
 // ANCHOR_END: limit
 
@@ -173,7 +171,7 @@ fn connections_are_spread_by_hash_not_by_load() {
     let mut busy = Client::connect(server.addr()).unwrap();
     let busy_loop = loop_of(&mut busy);
     let requests = server.stats().requests();
-    busy.send(b"GET /cpu?ms=3000\n").unwrap();
+    busy.send(format!("GET /cpu?ms={CPU_BURN_MS}\n").as_bytes()).unwrap();
     assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
 
     let mut newcomers: Vec<Client> =
@@ -181,16 +179,17 @@ fn connections_are_spread_by_hash_not_by_load() {
     for newcomer in &mut newcomers {
         newcomer.send(b"GET /thread\n").unwrap();
     }
+    // Every newcomer landed and asked while the loop was busy.
+    assert!(!busy.has_answer_waiting().unwrap(), "the /cpu ended before the newcomers asked");
     // Every newcomer is answered, by the loop the kernel hashed it to. Those on the busy
     // loop are answered only after its /cpu: a loop serves one thing at a time, so when
     // such an answer arrives, the /cpu answer is already there to read.
-    busy.stream().set_nonblocking(true).unwrap();
     let (mut on_busy, mut on_idle) = (0, 0);
     for newcomer in &mut newcomers {
-        newcomer.set_timeout(TIMEOUT).unwrap();
+        newcomer.set_timeout(AFTER_CPU_BURN).unwrap();
         if newcomer.read_line().unwrap() == format!("200 {busy_loop}") {
             on_busy += 1;
-            let cpu_answered = busy.stream().peek(&mut [0u8; 1]).is_ok_and(|n| n > 0);
+            let cpu_answered = busy.has_answer_waiting().unwrap();
             assert!(cpu_answered, "a newcomer on the busy loop was served before its /cpu");
         } else {
             on_idle += 1;

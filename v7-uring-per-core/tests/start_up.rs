@@ -2,22 +2,15 @@
 //! that connects the moment it reads `listening on` is spread over all the rings. And what
 //! stops it before that: options the command line refuses, a kernel that refuses io_uring.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::testkit::{TIMEOUT, listening_sockets_on, spawn_binary, wait_until};
+use common::testkit::{every_socket_listens_when_announced, run_to_exit};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v7-uring-per-core");
 
 #[test]
 fn every_ring_listens_when_the_address_is_announced() {
-    for start in 0..10 {
-        let server = spawn_binary(BINARY, &["--rings", "2"]);
-        let listening = listening_sockets_on(server.addr().port()).expect("/proc/net/tcp");
-        assert_eq!(
-            listening, 2,
-            "start {start}: {listening} socket(s) listening at the announcement"
-        );
-    }
+    every_socket_listens_when_announced(BINARY, &["--rings", "2"], 2, 10);
 }
 
 /// A `--buffers` the kernel cannot index (not a power of two) is refused by the command
@@ -57,7 +50,8 @@ fn a_kernel_that_refuses_io_uring_is_reported_in_one_line() {
     // SAFETY: between fork and exec the closure builds the filter on its stack (no
     // allocation) and calls prctl, which is async-signal-safe.
     unsafe { command.pre_exec(refuse_io_uring_setup) };
-    let out = command.output().expect("run the binary");
+    // Bounded: a binary that took io_uring anyway would be serving, not exiting.
+    let out = run_to_exit(&mut command);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("what the user sees: {stderr}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -93,19 +87,6 @@ fn refuse_io_uring_setup() -> std::io::Result<()> {
 }
 
 /// Runs the binary with `args`, which it should refuse: what it printed once it exits.
-/// Killed if still running after [`TIMEOUT`]: it took them and is serving.
 fn run_refused(args: &[&str]) -> Output {
-    let mut child = Command::new(BINARY)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the binary");
-    let exited = wait_until(TIMEOUT, || child.try_wait().is_ok_and(|status| status.is_some()));
-    if !exited {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().expect("its output");
-    assert!(exited, "{args:?} taken: it is serving");
-    out
+    run_to_exit(Command::new(BINARY).args(args))
 }

@@ -108,6 +108,23 @@ impl Client {
         Ok(response)
     }
 
+    /// Whether an answer has arrived and waits to be read: a look, not a wait, for a test
+    /// that asks which of two answers came first.
+    pub fn has_answer_waiting(&self) -> io::Result<bool> {
+        if !self.reader.buffer().is_empty() {
+            return Ok(true);
+        }
+        let stream = self.stream();
+        stream.set_nonblocking(true)?;
+        let peeked = stream.peek(&mut [0u8; 1]);
+        stream.set_nonblocking(false)?;
+        match peeked {
+            Ok(n) => Ok(n > 0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// True if the server has closed the connection: a read returns end-of-file (or a
     /// reset) within [`TIMEOUT`] with nothing more to say.
     pub fn is_closed_by_server(&mut self) -> bool {
