@@ -28,10 +28,16 @@ mod sockets;
 pub mod transcript;
 
 pub use browser::{browser_or_skip, render_in_browser};
-pub use child::{ChildServer, every_socket_listens_when_announced, run_to_exit};
-pub use client::{Client, HttpResponse, answered_within, speaks_both_protocols};
+pub use child::{
+    ChildServer, check_refused_by_the_command_line, every_socket_listens_when_announced,
+    run_to_exit,
+};
+pub use client::{
+    Client, HttpResponse, answered_within, check_pipelined_echoes, speaks_both_protocols,
+    speaks_both_protocols_then_exits,
+};
 pub use scenarios::{Starvation, starvation, thread_growth, threads_named};
-pub use server::{RunFn, TestServer};
+pub use server::{RunFn, TestServer, dispatcher_naming_threads, threads_grown_per_connection};
 pub use shutdown::{check_graceful_shutdown, check_second_signal_exits_at_once, spawn_binary};
 pub use sockets::{
     Ends, connections_to, ends, listening_socket_inode, listening_sockets_on, open_sockets_on,

@@ -6,10 +6,10 @@
 //!
 //! Options the command line refuses stop it before that.
 
+use common::testkit::{
+    Client, check_refused_by_the_command_line, every_socket_listens_when_announced, spawn_binary,
+};
 use std::net::TcpStream;
-use std::process::{Command, Output};
-
-use common::testkit::{Client, every_socket_listens_when_announced, run_to_exit, spawn_binary};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v5-reactor-per-core");
 
@@ -50,16 +50,7 @@ fn clients_that_connect_at_once_reach_every_loop() {
 #[test]
 fn zero_loops_or_connections_are_refused() {
     for option in ["--loops", "--max-connections"] {
-        let out = run_refused(&["--addr", "127.0.0.1:0", option, "0"]);
-        // clap's exit status for a usage error.
-        assert_eq!(out.status.code(), Some(2), "{option} 0");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(&format!("invalid value '0' for '{option} <N>'")), "{stderr}");
-        assert!(out.stdout.is_empty(), "{option} 0 announced: {:?}", out.stdout);
+        let said = format!("invalid value '0' for '{option} <N>'");
+        check_refused_by_the_command_line(BINARY, &[option, "0"], &[&said]);
     }
-}
-
-/// Runs the binary with `args`, which it should refuse: what it printed once it exits.
-fn run_refused(args: &[&str]) -> Output {
-    run_to_exit(Command::new(BINARY).args(args))
 }

@@ -5,29 +5,19 @@
 use std::net::TcpListener;
 
 use common::cli::{Sharing, listen};
-use common::handlers::builtin_routes;
+use common::procfs;
 use common::testkit::{
-    AFTER_CPU_BURN, CPU_BURN_MS, Client, TIMEOUT, TestServer, spawn_binary, speaks_both_protocols,
-    wait_until,
+    AFTER_CPU_BURN, CPU_BURN_MS, Client, TIMEOUT, TestServer, dispatcher_naming_threads,
+    spawn_binary, speaks_both_protocols_then_exits, wait_until,
 };
-use common::{Dispatcher, Request, Response, Stats, procfs};
 use v5_reactor_per_core::{Config, Model, SERVER, run};
-
-/// The built-in routes and `GET /thread`, which names the thread that ran the handler.
-fn dispatcher(server: &'static str) -> Dispatcher {
-    let stats = Stats::new(server);
-    let routes = builtin_routes(&stats).route("GET", "/thread", |_: &Request| {
-        Response::text(200, std::thread::current().name().unwrap_or("?").to_owned())
-    });
-    Dispatcher::new(routes, stats)
-}
 
 fn v5(loops: usize) -> TestServer {
     let listener: TcpListener =
         listen("127.0.0.1:0".parse().expect("an address"), 128, Sharing::ReusePort).expect("bind");
     TestServer::on_listener(
         listener,
-        dispatcher(SERVER),
+        dispatcher_naming_threads(SERVER),
         Config::new(Model { loops, ..Model::default() }),
         run,
     )
@@ -40,11 +30,7 @@ fn loop_of(client: &mut Client) -> String {
 
 #[test]
 fn answers_both_protocols_and_names_itself() {
-    let server = v5(2);
-    let mut c = Client::connect(server.addr()).unwrap();
-    speaks_both_protocols(&mut c, SERVER);
-    assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
-    assert!(c.is_closed_by_server());
+    speaks_both_protocols_then_exits(v5(2).addr(), SERVER);
 }
 
 // ANCHOR: no_hand_off
@@ -55,7 +41,7 @@ fn answers_both_protocols_and_names_itself() {
 #[test]
 fn requests_are_served_where_they_were_accepted_with_no_hand_off() {
     let v4 = TestServer::with_dispatcher(
-        dispatcher(v4_nio::SERVER),
+        dispatcher_naming_threads(v4_nio::SERVER),
         v4_nio::Config::new(v4_nio::Model { workers: 2, ..Default::default() }),
         v4_nio::run,
     );

@@ -2,9 +2,11 @@
 //! that connects the moment it reads `listening on` is spread over all the rings. And what
 //! stops it before that: options the command line refuses, a kernel that refuses io_uring.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::testkit::{every_socket_listens_when_announced, run_to_exit};
+use common::testkit::{
+    check_refused_by_the_command_line, every_socket_listens_when_announced, run_to_exit,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v7-uring-per-core");
 
@@ -17,13 +19,8 @@ fn every_ring_listens_when_the_address_is_announced() {
 /// line, before anything starts.
 #[test]
 fn a_bad_buffer_count_is_refused_before_start() {
-    let out = run_refused(&["--addr", "127.0.0.1:0", "--buffers", "100"]);
-    // clap's exit status for a usage error.
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("invalid value '100' for '--buffers <N>'"), "{stderr}");
-    assert!(stderr.contains("100 is not a power of two"), "{stderr}");
-    assert!(out.stdout.is_empty(), "announced anyway: {}", String::from_utf8_lossy(&out.stdout));
+    let said = ["invalid value '100' for '--buffers <N>'", "100 is not a power of two"];
+    check_refused_by_the_command_line(BINARY, &["--buffers", "100"], &said);
 }
 
 /// No ring, or a cap of no connection, is refused by the command line before anything
@@ -31,11 +28,8 @@ fn a_bad_buffer_count_is_refused_before_start() {
 #[test]
 fn zero_rings_or_connections_are_refused() {
     for option in ["--rings", "--max-connections"] {
-        let out = run_refused(&["--addr", "127.0.0.1:0", option, "0"]);
-        assert_eq!(out.status.code(), Some(2), "{option} 0");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(&format!("invalid value '0' for '{option} <N>'")), "{stderr}");
-        assert!(out.stdout.is_empty(), "{option} 0 announced: {:?}", out.stdout);
+        let said = format!("invalid value '0' for '{option} <N>'");
+        check_refused_by_the_command_line(BINARY, &[option, "0"], &[&said]);
     }
 }
 
@@ -84,9 +78,4 @@ fn refuse_io_uring_setup() -> std::io::Result<()> {
             && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const program) == 0
     };
     if installed { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-}
-
-/// Runs the binary with `args`, which it should refuse: what it printed once it exits.
-fn run_refused(args: &[&str]) -> Output {
-    run_to_exit(Command::new(BINARY).args(args))
 }

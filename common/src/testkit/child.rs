@@ -165,3 +165,17 @@ pub fn every_socket_listens_when_announced(
         );
     }
 }
+
+/// Runs `binary` on port 0 with `args`, which its command line must refuse: clap's exit
+/// status for a usage error (2), a message on stderr holding every one of `said`, and no
+/// address announced on stdout.
+pub fn check_refused_by_the_command_line(binary: &str, args: &[&str], said: &[&str]) {
+    let out = run_to_exit(Command::new(binary).args(["--addr", "127.0.0.1:0"]).args(args));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    for words in said {
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.is_empty(), "{args:?} announced anyway: {stdout}");
+}
