@@ -227,12 +227,7 @@ impl<W: Waiter> EventLoop<W> {
             self.housekeeping();
         }
         // ANCHOR_END: loop
-        if !self.connections.is_empty() {
-            tracing::warn!(
-                open = self.connections.len(),
-                "closing connections at the shutdown deadline"
-            );
-        }
+        crate::shutdown::closing_at_deadline(self.connections.len());
         Ok(())
     }
 
