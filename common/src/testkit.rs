@@ -60,8 +60,8 @@ pub const CPU_BURN_MS: u64 = 1000;
 
 /// How long a test waits for what comes only once a [`CPU_BURN_MS`] handler has ended.
 /// The burn counts the thread's CPU time, so in wall time it lasts as many times longer as
-/// there are runnable threads per core (9 to 14 on two cores seen while tests ran in
-/// parallel with builds): allowed for ten, on top of [`TIMEOUT`].
+/// there are runnable threads per core (5 to 7: a load average of 9 to 14 on two cores was
+/// seen while tests ran beside builds): allowed for ten, on top of [`TIMEOUT`].
 pub const AFTER_CPU_BURN: Duration =
     Duration::from_millis(TIMEOUT.as_millis() as u64 + 10 * CPU_BURN_MS);
 
