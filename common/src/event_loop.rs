@@ -110,7 +110,9 @@ pub struct Shared {
 
 impl Shared {
     /// For a server with `config`'s timeouts and shutdown, at most `max_connections` open
-    /// across all its loops.
+    /// across all its loops. Taken as it is, like v4-nio's cap: every version's settings
+    /// refuse 0 on the command line (`cli::at_least_one`), and a 0 written in code admits
+    /// no connection, as it says.
     pub fn new<M>(
         dispatcher: Arc<Dispatcher>,
         config: &crate::Config<M>,
@@ -118,7 +120,7 @@ impl Shared {
     ) -> Self {
         Self {
             dispatcher,
-            latch: Arc::new(LimitLatch::new(max_connections.max(1))),
+            latch: Arc::new(LimitLatch::new(max_connections)),
             timeouts: config.timeouts(),
             shutdown: config.shutdown.clone(),
         }
@@ -225,12 +227,7 @@ impl<W: Waiter> EventLoop<W> {
             self.housekeeping();
         }
         // ANCHOR_END: loop
-        if !self.connections.is_empty() {
-            tracing::warn!(
-                open = self.connections.len(),
-                "closing connections at the shutdown deadline"
-            );
-        }
+        crate::shutdown::closing_at_deadline(self.connections.len());
         Ok(())
     }
 

@@ -69,19 +69,6 @@ pub struct Timeouts {
     pub request: Duration,
 }
 
-impl<M> From<&crate::Config<M>> for Timeouts {
-    fn from(config: &crate::Config<M>) -> Self {
-        Self { idle: config.idle_timeout, request: config.request_timeout }
-    }
-}
-
-impl<M> crate::Config<M> {
-    /// The timeouts an event loop checks its connections against.
-    pub fn timeouts(&self) -> Timeouts {
-        self.into()
-    }
-}
-
 /// Why an event loop should close a connection, if it should.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overdue {

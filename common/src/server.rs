@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use crate::evented::Timeouts;
+
 pub use crate::shutdown::Shutdown;
 
 /// How long a request's head may take from its first byte, or its body may pause, when
@@ -84,6 +86,17 @@ impl<M> Config<M> {
     pub fn with<N>(self, model: N) -> Config<N> {
         let Config { idle_timeout, request_timeout, backlog, shutdown, .. } = self;
         Config { idle_timeout, request_timeout, backlog, shutdown, model }
+    }
+
+    /// The timeouts an event loop checks its connections against.
+    pub fn timeouts(&self) -> Timeouts {
+        self.into()
+    }
+}
+
+impl<M> From<&Config<M>> for Timeouts {
+    fn from(config: &Config<M>) -> Self {
+        Self { idle: config.idle_timeout, request: config.request_timeout }
     }
 }
 

@@ -126,6 +126,14 @@ pub fn finish_connections(shutdown: &Shutdown) {
     }
 }
 
+/// What an event loop says as it stops at the [`DEADLINE`] with `open` connections still
+/// unfinished, which it closes as it returns; nothing if there are none.
+pub fn closing_at_deadline(open: usize) {
+    if open > 0 {
+        tracing::warn!(open, "closing connections at the shutdown deadline");
+    }
+}
+
 /// A connection counted by a [`Shutdown`] until dropped.
 #[derive(Debug)]
 pub struct Tracked {

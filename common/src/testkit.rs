@@ -28,10 +28,16 @@ mod sockets;
 pub mod transcript;
 
 pub use browser::{browser_or_skip, render_in_browser};
-pub use child::ChildServer;
-pub use client::{Client, HttpResponse, answered_within, speaks_both_protocols};
+pub use child::{
+    ChildServer, check_refused_by_the_command_line, every_socket_listens_when_announced,
+    run_to_exit,
+};
+pub use client::{
+    Client, HttpResponse, answered_within, check_pipelined_echoes, speaks_both_protocols,
+    speaks_both_protocols_then_exits,
+};
 pub use scenarios::{Starvation, starvation, thread_growth, threads_named};
-pub use server::{RunFn, TestServer};
+pub use server::{RunFn, TestServer, dispatcher_naming_threads, threads_grown_per_connection};
 pub use shutdown::{check_graceful_shutdown, check_second_signal_exits_at_once, spawn_binary};
 pub use sockets::{
     Ends, connections_to, ends, listening_socket_inode, listening_sockets_on, open_sockets_on,
@@ -45,6 +51,19 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a test waits to conclude that something does *not* happen (a starved client
 /// gets no answer). Long enough that a served client would have been served many times.
 pub const NO_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a test's `GET /cpu` burns, in milliseconds of the handler thread's CPU time:
+/// a neighbour's request on loopback is sent and answered in well under a millisecond, so
+/// a thousand times that still dwarfs it, and a loaded machine still ends it well within
+/// [`AFTER_CPU_BURN`].
+pub const CPU_BURN_MS: u64 = 1000;
+
+/// How long a test waits for what comes only once a [`CPU_BURN_MS`] handler has ended.
+/// The burn counts the thread's CPU time, so in wall time it lasts as many times longer as
+/// there are runnable threads per core (5 to 7: a load average of 9 to 14 on two cores was
+/// seen while tests ran beside builds): allowed for ten, on top of [`TIMEOUT`].
+pub const AFTER_CPU_BURN: Duration =
+    Duration::from_millis(TIMEOUT.as_millis() as u64 + 10 * CPU_BURN_MS);
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it
 /// held. The one polling loop of the workspace's tests; [`wait_for`] is the same wait for

@@ -29,6 +29,10 @@ pub mod reuseport_close;
 pub mod switch;
 pub mod time_wait;
 
+/// The request a demonstration's client sends when what it sends does not matter, only
+/// that the server has something to read and answer (Nagle, TIME_WAIT).
+pub const REQUEST: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+
 /// How long any one wait for a condition may take before the demonstration gives up. Far
 /// above what a loaded two-core machine needs, so that reaching it means something broke.
 pub const DEADLINE: Duration = Duration::from_secs(10);

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use socket2::SockRef;
 
-use crate::{DEADLINE, ms, quantile, wrap};
+use crate::{DEADLINE, REQUEST, ms, quantile, wrap};
 
 /// What to run.
 #[derive(Debug, Clone, clap::Args)]
@@ -108,8 +108,7 @@ impl Outcome {
     }
 }
 
-/// What the client sends, and the server's reply in its two pieces.
-const REQUEST: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+/// The server's reply, in its two pieces.
 const HEADER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n";
 const BODY: &[u8] = b"hello\n";
 

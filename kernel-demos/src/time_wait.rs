@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use common::kernel::{TimeWait, time_wait};
 
-use crate::{DEADLINE, accept_within, sysctl, wrap};
+use crate::{DEADLINE, REQUEST, accept_within, sysctl, wrap};
 
 /// What to run.
 #[derive(Debug, Clone, clap::Args)]
@@ -84,7 +84,6 @@ impl Outcome {
     }
 }
 
-const REQUEST: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
 const REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhello\n";
 
 /// Runs the conversation `connections` times with each side closing first.

@@ -16,8 +16,7 @@ fn line_protocol_session_like_the_article() {
     let bad = c.line("hello?").unwrap();
     assert!(bad.starts_with("400 "), "{bad}");
     assert_eq!(c.line("GET /nowhere").unwrap(), "404 no route for /nowhere");
-    assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
-    assert!(c.is_closed_by_server());
+    c.check_exit();
 }
 
 #[test]

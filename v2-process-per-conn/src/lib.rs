@@ -163,9 +163,20 @@ fn fork_connection(
     config: &Config,
     forked: &Counter,
 ) {
+    // A stop signal the parent passes on to a child just forked must find the child's
+    // handler, not the parent's it inherits (which would shut the child's copy of the
+    // listener and leave the connection served until its idle timeout): held back from
+    // before the fork until the child has its own handler. Should blocking fail, the
+    // window stays open, as it was.
+    let stops = stop_signals();
+    let _ = stops.thread_block();
     // SAFETY: `run` checked that this process has one thread, so the child starts with
     // no lock held by a thread it lacks and may run ordinary Rust code.
-    match unsafe { fork() } {
+    let forked_as = unsafe { fork() };
+    if !matches!(forked_as, Ok(ForkResult::Child)) {
+        let _ = stops.thread_unblock();
+    }
+    match forked_as {
         Ok(ForkResult::Child) => {
             // The child serves one connection and must not hold the listener: a child
             // that outlived the parent would keep the port bound, and the kernel would
@@ -177,6 +188,8 @@ fn fork_connection(
             if let Err(e) = on_stop(stream.as_raw_fd(), child_stop) {
                 tracing::warn!("child for connection {id}: no stop handler: {e}");
             }
+            // A stop that came meanwhile is delivered now, to `child_stop`.
+            let _ = stops.thread_unblock();
             // The process name shows in `ps` and in the log lines the child writes.
             if let Ok(name) = CString::new(format!("conn-{id}")) {
                 let _ = nix::sys::prctl::set_name(&name);
@@ -252,11 +265,19 @@ fn shut(how: nix::libc::c_int) {
     Errno::set_raw(saved);
 }
 
+/// SIGINT and SIGTERM, the signals that stop the server.
+fn stop_signals() -> SigSet {
+    let mut stops = SigSet::empty();
+    stops.add(Signal::SIGINT);
+    stops.add(Signal::SIGTERM);
+    stops
+}
+
 /// Installs `handler` for SIGINT and SIGTERM, to shut `socket` when one arrives.
 fn on_stop(socket: RawFd, handler: extern "C" fn(nix::libc::c_int)) -> io::Result<()> {
     SHUT_ON_STOP.store(socket, Ordering::Relaxed);
     let action = SigAction::new(SigHandler::Handler(handler), SaFlags::SA_RESTART, SigSet::empty());
-    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+    for signal in stop_signals().iter() {
         // SAFETY: both handlers use only atomics, shutdown and _exit, all
         // async-signal-safe, and restore errno.
         unsafe { sigaction(signal, &action) }.map_err(io::Error::from)?;

@@ -1,21 +1,19 @@
 //! v2's limit, gone: 200 connections make v2 grow 200 threads, while v3 stays at its pool
 //! size. Alone in its test binary, so the thread counts from /proc are the servers' alone.
 
-use common::testkit::{TIMEOUT, TestServer, thread_growth, threads_named, wait_until};
+use common::testkit::{
+    TIMEOUT, TestServer, thread_growth, threads_grown_per_connection, threads_named, wait_until,
+};
+use v2_thread_per_conn as v2;
 
 // ANCHOR: vs_v2
 #[test]
 fn connections_grow_v2_threads_but_not_v3s() {
-    let v2 = TestServer::start(
-        v2_thread_per_conn::SERVER,
-        v2_thread_per_conn::Config::default(),
-        v2_thread_per_conn::run,
-    );
-    let live = || v2.model_once_registered("connection_threads");
-    let v2_grew = thread_growth(v2.addr(), 200, || live() == 200).unwrap();
+    let v2 = TestServer::start(v2::SERVER, v2::Config::default(), v2::run);
+    let v2_grew = threads_grown_per_connection(&v2, 200, "connection_threads");
     // The clients are gone; let their threads finish before counting v3's: the gauge
     // drops as a thread's last act, and the kernel takes the thread away a moment later.
-    assert!(wait_until(TIMEOUT, || live() == 0));
+    assert!(wait_until(TIMEOUT, || v2.model("connection_threads") == 0));
     drop(v2);
     assert!(wait_until(TIMEOUT, || threads_named("conn-") == 0), "v2's threads outlived it");
 

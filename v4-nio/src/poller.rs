@@ -188,12 +188,7 @@ impl Poller {
             self.close_overdue();
         }
         // ANCHOR_END: poller_loop
-        if !self.connections.is_empty() {
-            tracing::warn!(
-                open = self.connections.len(),
-                "closing connections at the shutdown deadline"
-            );
-        }
+        common::shutdown::closing_at_deadline(self.connections.len());
         Ok(())
     }
 

@@ -6,7 +6,8 @@ use std::net::Shutdown;
 use std::time::Duration;
 
 use common::testkit::{
-    Client, TIMEOUT, TestServer, reset, speaks_both_protocols, starvation, wait_until,
+    AFTER_CPU_BURN, CPU_BURN_MS, Client, TIMEOUT, TestServer, check_pipelined_echoes, reset,
+    speaks_both_protocols_then_exits, starvation, wait_until,
 };
 use v4_nio::{Config, Model, SERVER, run};
 
@@ -26,11 +27,7 @@ fn post_echo(body: &[u8]) -> Vec<u8> {
 
 #[test]
 fn answers_both_protocols_and_names_itself() {
-    let server = v4(2);
-    let mut c = Client::connect(server.addr()).unwrap();
-    speaks_both_protocols(&mut c, SERVER);
-    assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
-    assert!(c.is_closed_by_server());
+    speaks_both_protocols_then_exits(v4(2).addr(), SERVER);
 }
 
 #[test]
@@ -47,12 +44,7 @@ fn a_request_written_one_byte_at_a_time() {
 fn many_pipelined_requests_in_one_write_are_answered_in_order() {
     let server = v4(2);
     let mut c = Client::connect(server.addr()).unwrap();
-    let batch: String =
-        (0..150).map(|i| format!("GET /echo?msg={i} HTTP/1.1\r\nHost: t\r\n\r\n")).collect();
-    c.send(batch.as_bytes()).unwrap();
-    for i in 0..150 {
-        assert_eq!(c.read_response().unwrap().text(), i.to_string());
-    }
+    check_pipelined_echoes(&mut c, 150);
 }
 
 /// A client that reads slowly makes the server's writes come up short. The worker must
@@ -182,15 +174,13 @@ fn at_the_connection_cap_newcomers_wait_for_a_close() {
 /// server started first.
 fn hello_overtakes_cpu(server: &TestServer) -> bool {
     let mut cpu = Client::connect(server.addr()).expect("connect");
-    cpu.send(b"GET /cpu?ms=2000\n").expect("send /cpu");
+    cpu.send(format!("GET /cpu?ms={CPU_BURN_MS}\n").as_bytes()).expect("send /cpu");
     // The dispatcher counts a request before running its handler.
     assert!(wait_until(TIMEOUT, || server.stats().requests() == 1));
     let mut hello = Client::connect(server.addr()).expect("connect");
-    hello.set_timeout(TIMEOUT + Duration::from_secs(5)).expect("set timeout");
+    hello.set_timeout(AFTER_CPU_BURN).expect("set timeout");
     assert_eq!(hello.line("GET /hello").expect("an answer to /hello"), "200 Hello, World!");
-    let mut byte = [0u8; 1];
-    cpu.stream().set_nonblocking(true).expect("non-blocking");
-    let cpu_done = cpu.stream().peek(&mut byte).is_ok_and(|n| n > 0);
+    let cpu_done = cpu.has_answer_waiting().expect("a look at the /cpu connection");
     !cpu_done
 }
 // ANCHOR_END: overtakes

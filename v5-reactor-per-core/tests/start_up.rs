@@ -6,10 +6,10 @@
 //!
 //! Options the command line refuses stop it before that.
 
+use common::testkit::{
+    Client, check_refused_by_the_command_line, every_socket_listens_when_announced, spawn_binary,
+};
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
-
-use common::testkit::{Client, TIMEOUT, listening_sockets_on, spawn_binary, wait_until};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v5-reactor-per-core");
 
@@ -18,14 +18,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_v5-reactor-per-core");
 /// one socket in about one start in five, so the test starts the server 20 times.
 #[test]
 fn every_loop_listens_when_the_address_is_announced() {
-    for start in 0..20 {
-        let server = spawn_binary(BINARY, &["--loops", "2"]);
-        let listening = listening_sockets_on(server.addr().port()).expect("sock_diag");
-        assert_eq!(
-            listening, 2,
-            "start {start}: {listening} socket(s) listening at the announcement"
-        );
-    }
+    every_socket_listens_when_announced(BINARY, &["--loops", "2"], 2, 20);
 }
 
 /// And the clients that connect at once are spread over both loops.
@@ -57,29 +50,7 @@ fn clients_that_connect_at_once_reach_every_loop() {
 #[test]
 fn zero_loops_or_connections_are_refused() {
     for option in ["--loops", "--max-connections"] {
-        let out = run_refused(&["--addr", "127.0.0.1:0", option, "0"]);
-        // clap's exit status for a usage error.
-        assert_eq!(out.status.code(), Some(2), "{option} 0");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(&format!("invalid value '0' for '{option} <N>'")), "{stderr}");
-        assert!(out.stdout.is_empty(), "{option} 0 announced: {:?}", out.stdout);
+        let said = format!("invalid value '0' for '{option} <N>'");
+        check_refused_by_the_command_line(BINARY, &[option, "0"], &[&said]);
     }
-}
-
-/// Runs the binary with `args`, which it should refuse: what it printed once it exits.
-/// Killed if still running after [`TIMEOUT`]: it took them and is serving.
-fn run_refused(args: &[&str]) -> Output {
-    let mut child = Command::new(BINARY)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the binary");
-    let exited = wait_until(TIMEOUT, || child.try_wait().is_ok_and(|status| status.is_some()));
-    if !exited {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().expect("its output");
-    assert!(exited, "{args:?} taken: it is serving");
-    out
 }

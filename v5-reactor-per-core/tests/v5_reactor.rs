@@ -5,28 +5,19 @@
 use std::net::TcpListener;
 
 use common::cli::{Sharing, listen};
-use common::handlers::builtin_routes;
+use common::procfs;
 use common::testkit::{
-    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, spawn_binary, speaks_both_protocols, wait_until,
+    AFTER_CPU_BURN, CPU_BURN_MS, Client, TIMEOUT, TestServer, dispatcher_naming_threads,
+    spawn_binary, speaks_both_protocols_then_exits, wait_until,
 };
-use common::{Dispatcher, Request, Response, Stats, procfs};
 use v5_reactor_per_core::{Config, Model, SERVER, run};
-
-/// The built-in routes and `GET /thread`, which names the thread that ran the handler.
-fn dispatcher(server: &'static str) -> Dispatcher {
-    let stats = Stats::new(server);
-    let routes = builtin_routes(&stats).route("GET", "/thread", |_: &Request| {
-        Response::text(200, std::thread::current().name().unwrap_or("?").to_owned())
-    });
-    Dispatcher::new(routes, stats)
-}
 
 fn v5(loops: usize) -> TestServer {
     let listener: TcpListener =
         listen("127.0.0.1:0".parse().expect("an address"), 128, Sharing::ReusePort).expect("bind");
     TestServer::on_listener(
         listener,
-        dispatcher(SERVER),
+        dispatcher_naming_threads(SERVER),
         Config::new(Model { loops, ..Model::default() }),
         run,
     )
@@ -39,11 +30,7 @@ fn loop_of(client: &mut Client) -> String {
 
 #[test]
 fn answers_both_protocols_and_names_itself() {
-    let server = v5(2);
-    let mut c = Client::connect(server.addr()).unwrap();
-    speaks_both_protocols(&mut c, SERVER);
-    assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
-    assert!(c.is_closed_by_server());
+    speaks_both_protocols_then_exits(v5(2).addr(), SERVER);
 }
 
 // ANCHOR: no_hand_off
@@ -54,7 +41,7 @@ fn answers_both_protocols_and_names_itself() {
 #[test]
 fn requests_are_served_where_they_were_accepted_with_no_hand_off() {
     let v4 = TestServer::with_dispatcher(
-        dispatcher(v4_nio::SERVER),
+        dispatcher_naming_threads(v4_nio::SERVER),
         v4_nio::Config::new(v4_nio::Model { workers: 2, ..Default::default() }),
         v4_nio::run,
     );
@@ -139,29 +126,26 @@ fn limit_a_busy_handler_stalls_its_own_loop_and_only_that_one() {
     let other = clients.iter().position(|(_, l)| *l != busy_loop).expect("another loop");
 
     let requests = server.stats().requests();
-    // Far longer than the neighbour is made to wait: no race with the handler's end.
-    clients[0].0.send(b"GET /cpu?ms=5000\n").unwrap();
+    clients[0].0.send(format!("GET /cpu?ms={CPU_BURN_MS}\n").as_bytes()).unwrap();
     // The dispatcher counts a request before running its handler.
     assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
-    clients[neighbour].0.set_timeout(NO_ANSWER_WAIT).unwrap();
-    clients[other].0.send(b"GET /hello\n").unwrap();
     clients[neighbour].0.send(b"GET /hello\n").unwrap();
+    clients[other].0.send(b"GET /hello\n").unwrap();
 
     assert_eq!(
         clients[other].0.read_line().unwrap(),
         "200 Hello, World!",
         "the other loop stalled too"
     );
-    clients[0].0.stream().set_nonblocking(true).unwrap();
-    let cpu_done = clients[0].0.stream().peek(&mut [0u8; 1]).is_ok_and(|n| n > 0);
+    // So the neighbour asked while the handler ran, and the other loop answered meanwhile.
+    let cpu_done = clients[0].0.has_answer_waiting().unwrap();
     assert!(!cpu_done, "the other loop's answer came only after the /cpu");
-    clients[0].0.stream().set_nonblocking(false).unwrap();
-    let stalled = clients[neighbour].0.read_line();
-    assert!(stalled.is_err(), "the busy loop answered its neighbour: {stalled:?}");
-    // Once the handler is done, the neighbour is served.
-    clients[neighbour].0.set_timeout(TIMEOUT).unwrap();
-    assert!(clients[0].0.read_line().unwrap().starts_with("200 computed"));
+    // The neighbour is served only once the handler is done: its answer comes after the
+    // /cpu answer, which is already there to read when it does.
+    clients[neighbour].0.set_timeout(AFTER_CPU_BURN).unwrap();
     assert_eq!(clients[neighbour].0.read_line().unwrap(), "200 Hello, World!");
+    assert!(clients[0].0.has_answer_waiting().unwrap(), "the busy loop answered its neighbour");
+    assert!(clients[0].0.read_line().unwrap().starts_with("200 computed"));
 }
 // ANCHOR_END: limit
 
@@ -173,7 +157,7 @@ fn connections_are_spread_by_hash_not_by_load() {
     let mut busy = Client::connect(server.addr()).unwrap();
     let busy_loop = loop_of(&mut busy);
     let requests = server.stats().requests();
-    busy.send(b"GET /cpu?ms=3000\n").unwrap();
+    busy.send(format!("GET /cpu?ms={CPU_BURN_MS}\n").as_bytes()).unwrap();
     assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
 
     let mut newcomers: Vec<Client> =
@@ -181,16 +165,17 @@ fn connections_are_spread_by_hash_not_by_load() {
     for newcomer in &mut newcomers {
         newcomer.send(b"GET /thread\n").unwrap();
     }
+    // Every newcomer landed and asked while the loop was busy.
+    assert!(!busy.has_answer_waiting().unwrap(), "the /cpu ended before the newcomers asked");
     // Every newcomer is answered, by the loop the kernel hashed it to. Those on the busy
     // loop are answered only after its /cpu: a loop serves one thing at a time, so when
     // such an answer arrives, the /cpu answer is already there to read.
-    busy.stream().set_nonblocking(true).unwrap();
     let (mut on_busy, mut on_idle) = (0, 0);
     for newcomer in &mut newcomers {
-        newcomer.set_timeout(TIMEOUT).unwrap();
+        newcomer.set_timeout(AFTER_CPU_BURN).unwrap();
         if newcomer.read_line().unwrap() == format!("200 {busy_loop}") {
             on_busy += 1;
-            let cpu_answered = busy.stream().peek(&mut [0u8; 1]).is_ok_and(|n| n > 0);
+            let cpu_answered = busy.has_answer_waiting().unwrap();
             assert!(cpu_answered, "a newcomer on the busy loop was served before its /cpu");
         } else {
             on_idle += 1;

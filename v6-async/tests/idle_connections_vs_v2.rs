@@ -5,8 +5,9 @@
 
 use common::procfs;
 use common::testkit::{
-    Client, TIMEOUT, TestServer, hold_idle, spawn_binary, thread_growth, wait_until,
+    Client, TIMEOUT, TestServer, hold_idle, spawn_binary, threads_grown_per_connection, wait_until,
 };
+use v2_thread_per_conn as v2;
 
 const IDLE: usize = 10_000;
 
@@ -21,13 +22,8 @@ fn raise_descriptor_limit() -> u64 {
 // ANCHOR: vs_v2
 #[test]
 fn ten_thousand_idle_connections_cost_v6_no_thread_where_v2_pays_one_each() {
-    let v2 = TestServer::start(
-        v2_thread_per_conn::SERVER,
-        v2_thread_per_conn::Config::default(),
-        v2_thread_per_conn::run,
-    );
-    let live = || v2.model_once_registered("connection_threads");
-    let grew = thread_growth(v2.addr(), 100, || live() == 100).unwrap();
+    let v2 = TestServer::start(v2::SERVER, v2::Config::default(), v2::run);
+    let grew = threads_grown_per_connection(&v2, 100, "connection_threads");
     assert_eq!(grew, 100, "v2: a thread per idle connection");
     drop(v2);
 

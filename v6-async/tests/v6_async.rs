@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use common::testkit::{
-    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, speaks_both_protocols, wait_until,
+    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, check_pipelined_echoes,
+    speaks_both_protocols, wait_until,
 };
 use v6_async::{Blocking, Config, Model, SERVER, run};
 
@@ -35,8 +36,7 @@ fn answers_both_protocols_and_names_itself() {
     let mut c = Client::connect(server.addr()).unwrap();
     speaks_both_protocols(&mut c, SERVER);
     assert_eq!(server.model("tasks"), 1);
-    assert_eq!(c.line("exit").unwrap(), "200 Bye! Closing the connection.");
-    assert!(c.is_closed_by_server());
+    c.check_exit();
     assert!(wait_until(TIMEOUT, || server.model("tasks") == 0), "the task outlived its connection");
 }
 
@@ -96,11 +96,6 @@ fn limit_blocking_inline_handlers_starve_the_runtime() {
 fn spawned_handlers_run_on_the_blocking_pool_and_come_back() {
     let server = v6(1, Blocking::Spawn);
     let mut c = Client::connect(server.addr()).unwrap();
-    let batch: String =
-        (0..50).map(|i| format!("GET /echo?msg={i} HTTP/1.1\r\nHost: t\r\n\r\n")).collect();
-    c.send(batch.as_bytes()).unwrap();
-    for i in 0..50 {
-        assert_eq!(c.read_response().unwrap().text(), i.to_string());
-    }
+    check_pipelined_echoes(&mut c, 50);
     assert_eq!(server.model("blocking_in_use"), 0);
 }

@@ -2,35 +2,25 @@
 //! that connects the moment it reads `listening on` is spread over all the rings. And what
 //! stops it before that: options the command line refuses, a kernel that refuses io_uring.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use common::testkit::{TIMEOUT, listening_sockets_on, spawn_binary, wait_until};
+use common::testkit::{
+    check_refused_by_the_command_line, every_socket_listens_when_announced, run_to_exit,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v7-uring-per-core");
 
 #[test]
 fn every_ring_listens_when_the_address_is_announced() {
-    for start in 0..10 {
-        let server = spawn_binary(BINARY, &["--rings", "2"]);
-        let listening = listening_sockets_on(server.addr().port()).expect("/proc/net/tcp");
-        assert_eq!(
-            listening, 2,
-            "start {start}: {listening} socket(s) listening at the announcement"
-        );
-    }
+    every_socket_listens_when_announced(BINARY, &["--rings", "2"], 2, 10);
 }
 
 /// A `--buffers` the kernel cannot index (not a power of two) is refused by the command
 /// line, before anything starts.
 #[test]
 fn a_bad_buffer_count_is_refused_before_start() {
-    let out = run_refused(&["--addr", "127.0.0.1:0", "--buffers", "100"]);
-    // clap's exit status for a usage error.
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("invalid value '100' for '--buffers <N>'"), "{stderr}");
-    assert!(stderr.contains("100 is not a power of two"), "{stderr}");
-    assert!(out.stdout.is_empty(), "announced anyway: {}", String::from_utf8_lossy(&out.stdout));
+    let said = ["invalid value '100' for '--buffers <N>'", "100 is not a power of two"];
+    check_refused_by_the_command_line(BINARY, &["--buffers", "100"], &said);
 }
 
 /// No ring, or a cap of no connection, is refused by the command line before anything
@@ -38,11 +28,8 @@ fn a_bad_buffer_count_is_refused_before_start() {
 #[test]
 fn zero_rings_or_connections_are_refused() {
     for option in ["--rings", "--max-connections"] {
-        let out = run_refused(&["--addr", "127.0.0.1:0", option, "0"]);
-        assert_eq!(out.status.code(), Some(2), "{option} 0");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(&format!("invalid value '0' for '{option} <N>'")), "{stderr}");
-        assert!(out.stdout.is_empty(), "{option} 0 announced: {:?}", out.stdout);
+        let said = format!("invalid value '0' for '{option} <N>'");
+        check_refused_by_the_command_line(BINARY, &[option, "0"], &[&said]);
     }
 }
 
@@ -57,7 +44,8 @@ fn a_kernel_that_refuses_io_uring_is_reported_in_one_line() {
     // SAFETY: between fork and exec the closure builds the filter on its stack (no
     // allocation) and calls prctl, which is async-signal-safe.
     unsafe { command.pre_exec(refuse_io_uring_setup) };
-    let out = command.output().expect("run the binary");
+    // Bounded: a binary that took io_uring anyway would be serving, not exiting.
+    let out = run_to_exit(&mut command);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("what the user sees: {stderr}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -90,22 +78,4 @@ fn refuse_io_uring_setup() -> std::io::Result<()> {
             && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const program) == 0
     };
     if installed { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-}
-
-/// Runs the binary with `args`, which it should refuse: what it printed once it exits.
-/// Killed if still running after [`TIMEOUT`]: it took them and is serving.
-fn run_refused(args: &[&str]) -> Output {
-    let mut child = Command::new(BINARY)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the binary");
-    let exited = wait_until(TIMEOUT, || child.try_wait().is_ok_and(|status| status.is_some()));
-    if !exited {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().expect("its output");
-    assert!(exited, "{args:?} taken: it is serving");
-    out
 }

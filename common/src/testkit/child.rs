@@ -4,10 +4,11 @@
 
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::{TIMEOUT, listening_sockets_on, spawn_binary, wait_until};
 use crate::procfs;
 
 /// How long a server may take to print its `listening on` line.
@@ -128,4 +129,53 @@ impl Drop for ChildServer {
             }
         }
     }
+}
+
+/// Runs `command` to its exit, stdout and stderr captured: what it printed. A command
+/// still running after [`TIMEOUT`] is killed and the test fails: it was to stop at once
+/// (a server refusing its options, or its kernel) and is serving instead.
+pub fn run_to_exit(command: &mut Command) -> Output {
+    let mut child =
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run the binary");
+    let exited = wait_until(TIMEOUT, || child.try_wait().is_ok_and(|status| status.is_some()));
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("its output");
+    assert!(exited, "{command:?} did not stop: it is serving");
+    out
+}
+
+/// Starts `binary` with `args` `starts` times, and checks that each time, when it prints
+/// its address, all `sockets` of its loops listen (`SO_REUSEPORT`): a client that
+/// connects the moment it reads the line must be spread over every loop. An announcement
+/// a fraction of a millisecond early shows in a start or so in five, hence the starts.
+pub fn every_socket_listens_when_announced(
+    binary: &str,
+    args: &[&str],
+    sockets: usize,
+    starts: usize,
+) {
+    for start in 0..starts {
+        let server = spawn_binary(binary, args);
+        let listening = listening_sockets_on(server.addr().port()).expect("/proc/net/tcp");
+        assert_eq!(
+            listening, sockets,
+            "start {start}: {listening} socket(s) listening at the announcement"
+        );
+    }
+}
+
+/// Runs `binary` on port 0 with `args`, which its command line must refuse: clap's exit
+/// status for a usage error (2), a message on stderr holding every one of `said`, and no
+/// address announced on stdout.
+pub fn check_refused_by_the_command_line(binary: &str, args: &[&str], said: &[&str]) {
+    let out = run_to_exit(Command::new(binary).args(["--addr", "127.0.0.1:0"]).args(args));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    for words in said {
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.is_empty(), "{args:?} announced anyway: {stdout}");
 }

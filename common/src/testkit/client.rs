@@ -108,6 +108,33 @@ impl Client {
         Ok(response)
     }
 
+    /// Whether an answer has arrived and waits to be read: a look, not a wait, for a test
+    /// that asks which of two answers came first.
+    pub fn has_answer_waiting(&self) -> io::Result<bool> {
+        if !self.reader.buffer().is_empty() {
+            return Ok(true);
+        }
+        let stream = self.stream();
+        stream.set_nonblocking(true)?;
+        let peeked = stream.peek(&mut [0u8; 1]);
+        stream.set_nonblocking(false)?;
+        match peeked {
+            Ok(n) => Ok(n > 0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends `exit` and checks the goodbye, and that the server then closes the
+    /// connection.
+    pub fn check_exit(&mut self) {
+        assert_eq!(
+            self.line("exit").expect("an answer to exit"),
+            "200 Bye! Closing the connection."
+        );
+        assert!(self.is_closed_by_server(), "the connection outlived its exit");
+    }
+
     /// True if the server has closed the connection: a read returns end-of-file (or a
     /// reset) within [`TIMEOUT`] with nothing more to say.
     pub fn is_closed_by_server(&mut self) -> bool {
@@ -126,6 +153,26 @@ pub fn speaks_both_protocols(client: &mut Client, server: &str) {
     assert_eq!(line, "200 Hello, World!");
     let r = client.get("/hello").expect("an answer over HTTP");
     assert_eq!((r.status, r.header("server")), (200, Some(server)), "{r:?}");
+}
+
+/// A new client's whole session: [`speaks_both_protocols`], then `exit`, which the
+/// server answers before it closes the connection.
+pub fn speaks_both_protocols_then_exits(addr: SocketAddr, server: &str) {
+    let mut client = Client::connect(addr).expect("connect");
+    speaks_both_protocols(&mut client, server);
+    client.check_exit();
+}
+
+/// Sends `count` `GET /echo` requests in one write, each numbered, and checks that the
+/// answers come back whole and in order: pipelining, as a server that reads more than one
+/// request at a time must keep it.
+pub fn check_pipelined_echoes(client: &mut Client, count: usize) {
+    let batch: String =
+        (0..count).map(|i| format!("GET /echo?msg={i} HTTP/1.1\r\nHost: t\r\n\r\n")).collect();
+    client.send(batch.as_bytes()).expect("send the batch");
+    for i in 0..count {
+        assert_eq!(client.read_response().expect("an answer").text(), i.to_string());
+    }
 }
 
 /// Whether a new client gets an answer to `GET /hello` within `wait`.

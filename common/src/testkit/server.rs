@@ -5,10 +5,12 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use super::{TIMEOUT, wait_until};
+use super::{TIMEOUT, thread_growth, wait_until};
 use crate::dispatcher::Dispatcher;
 use crate::server::{Config, Shutdown};
+use crate::shutdown::DEADLINE;
 use crate::stats::Stats;
 
 /// A server running on a thread of this process, stopped when dropped.
@@ -99,6 +101,19 @@ impl TestServer {
         }
         self.model(name)
     }
+
+    /// Stops the server, as dropping it does, and checks that the stop took the
+    /// shutdown's deadline: for a test that leaves a connection in flight, which the
+    /// server must wait for until [`DEADLINE`] and no longer.
+    pub fn check_stops_at_the_deadline(self) {
+        let stopping = Instant::now();
+        drop(self);
+        let took = stopping.elapsed();
+        assert!(
+            took >= DEADLINE && took < DEADLINE + TIMEOUT,
+            "stopped after {took:?}, not at the deadline"
+        );
+    }
 }
 
 impl Drop for TestServer {
@@ -117,4 +132,23 @@ impl Drop for TestServer {
             }
         }
     }
+}
+
+/// A dispatcher for `server` with the built-in routes and `GET /thread`, which names the
+/// thread that ran the handler: for a test that asks where requests are served.
+pub fn dispatcher_naming_threads(server: &'static str) -> Dispatcher {
+    let stats = Stats::new(server);
+    let routes =
+        crate::handlers::builtin_routes(&stats).route("GET", "/thread", |_: &crate::Request| {
+            crate::Response::text(200, std::thread::current().name().unwrap_or("?").to_owned())
+        });
+    Dispatcher::new(routes, stats)
+}
+
+/// The threads `server` grows for `connections` idle clients (see [`thread_growth`]), once
+/// its gauge `name` (a thread per connection) counts every one of them.
+pub fn threads_grown_per_connection(server: &TestServer, connections: usize, name: &str) -> i64 {
+    let live = || server.model_once_registered(name);
+    thread_growth(server.addr(), connections, || live() == connections as u64)
+        .expect("connect the idle clients")
 }

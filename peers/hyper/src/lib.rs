@@ -31,9 +31,10 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8090")]
     pub addr: SocketAddr,
 
-    /// Runtime worker threads [default: the number of cores]
-    #[arg(long, value_name = "N")]
-    pub workers: Option<usize>,
+    /// Runtime worker threads, one per core by default
+    #[arg(long, value_name = "N", default_value_t = common::server::cores(),
+          value_parser = common::cli::thread_count())]
+    pub workers: usize,
 }
 
 async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -53,11 +54,11 @@ async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
 
 /// Serves until the process is killed.
 pub fn serve(args: &Args) -> anyhow::Result<()> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = args.workers {
-        runtime.worker_threads(workers.max(1));
-    }
-    let runtime = runtime.enable_all().build().context("start the tokio runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers)
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")?;
     runtime.block_on(async {
         let listener =
             TcpListener::bind(args.addr).await.with_context(|| format!("bind {}", args.addr))?;
@@ -81,4 +82,25 @@ pub fn serve(args: &Args) -> anyhow::Result<()> {
             });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::Args,
+    }
+
+    /// `--workers` reads as v6's: one per core unless told, and 0 refused by clap rather
+    /// than taken for 1.
+    #[test]
+    fn workers_default_to_the_cores_and_refuse_zero() {
+        let cli = Cli::try_parse_from(["peer-hyper"]).expect("no option is required");
+        assert_eq!(cli.args.workers, common::server::cores());
+        let refused = Cli::try_parse_from(["peer-hyper", "--workers", "0"]).err();
+        assert_eq!(refused.map(|e| e.kind()), Some(clap::error::ErrorKind::ValueValidation));
+    }
 }
