@@ -158,7 +158,8 @@ pub fn every_socket_listens_when_announced(
 ) {
     for start in 0..starts {
         let server = spawn_binary(binary, args);
-        let listening = listening_sockets_on(server.addr().port()).expect("/proc/net/tcp");
+        let listening = listening_sockets_on(server.addr().port())
+            .expect("the kernel lists the sockets (sock_diag)");
         assert_eq!(
             listening, sockets,
             "start {start}: {listening} socket(s) listening at the announcement"
