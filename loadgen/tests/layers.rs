@@ -39,7 +39,8 @@ fn version_crates() -> Vec<String> {
     let manifest = include_str!("../Cargo.toml");
     manifest
         .lines()
-        .filter_map(|l| l.split_once(".workspace").map(|(name, _)| name.trim()))
+        // `v4-nio = { path = "../v4-nio" }`: the versions are named by path.
+        .filter_map(|l| l.split_once([' ', '.', '=']).map(|(name, _)| name.trim()))
         .filter(|name| name.starts_with('v') && name[1..].starts_with(|c: char| c.is_ascii_digit()))
         .map(|name| name.replace('-', "_"))
         .collect()
