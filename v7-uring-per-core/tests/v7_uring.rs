@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use common::cli::{Sharing, listen};
 use common::handlers::builtin_routes;
 use common::testkit::{
-    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, connect_all, spawn_binary, speaks_both_protocols,
-    wait_until,
+    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, connect_all, server_has_read, spawn_binary,
+    speaks_both_protocols, wait_for, wait_until,
 };
 use common::{Dispatcher, Request, Response, Stats};
 use v7_uring_per_core::{Config, Model, SERVER, run};
@@ -223,8 +223,11 @@ fn a_stop_under_load_finishes_in_time_and_frees_nothing_early() {
         s.send(b"GET /sleep?ms=1000\n").unwrap();
     }
     let addr = server.addr();
+    // Bursts answered in full, so the stop comes while the pipeliners are at work.
+    let bursts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let pipeliners: Vec<_> = (0..4)
         .map(|_| {
+            let bursts = std::sync::Arc::clone(&bursts);
             std::thread::spawn(move || {
                 let Ok(mut c) = Client::connect(addr) else { return };
                 let burst: Vec<u8> = b"GET /hello\n".repeat(100);
@@ -236,11 +239,18 @@ fn a_stop_under_load_finishes_in_time_and_frees_nothing_early() {
                             Err(_) => break 'bursts,
                         }
                     }
+                    bursts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // The stop must find work in flight: a sleeper's request taken in by its ring (its
+    // bytes gone from the socket) and pipelining under way (four bursts answered).
+    wait_for(TIMEOUT, "a sleeper in its handler and four bursts answered", || {
+        sleepers.iter().any(|s| server_has_read(s.stream()).unwrap_or(false))
+            && bursts.load(std::sync::atomic::Ordering::Relaxed) >= 4
+    })
+    .expect("work in flight before the stop");
     let stopped = Instant::now();
     server.signal(Signal::SIGTERM).expect("SIGTERM");
     for s in &mut sleepers {
