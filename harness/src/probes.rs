@@ -517,9 +517,6 @@ fn closed_by_server(stream: &mut TcpStream) -> bool {
     }
 }
 
-/// Connects with a 256 KiB receive buffer, set before the handshake so the kernel cannot
-/// grow it: eight 1 MiB answers then overflow what the server's socket (at most 4 MiB
-/// here) and ours can hold, however the loopback's buffers are tuned.
 /// Whether the server's answers back up: bytes wait unread on `client`'s side while more
 /// wait unacknowledged on the server's, so its writes will soon block (or would block)
 /// until the client reads.
@@ -527,6 +524,9 @@ fn answers_back_up(client: &TcpStream) -> bool {
     ends(client).is_ok_and(|e| e.is_some_and(|e| e.client.recv_q > 0 && e.server.send_q > 0))
 }
 
+/// Connects with a 256 KiB receive buffer, set before the handshake so the kernel cannot
+/// grow it: eight 1 MiB answers then overflow what the server's socket (at most 4 MiB
+/// here) and ours can hold, however the loopback's buffers are tuned.
 fn connect_with_small_window(addr: SocketAddr) -> io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
