@@ -7,6 +7,7 @@ mod bench;
 mod compare;
 mod grade;
 mod hold;
+mod sweep;
 mod syscalls;
 mod waits;
 mod watch;
@@ -39,6 +40,9 @@ enum Command {
     /// memory, context switches), without asking the server: it goes on drawing while the
     /// server cannot answer (v1 busy with one client, a loop whose handler blocks)
     Watch(watch::Args),
+    /// Offer one server a rising series of request rates, open loop, and find its knee:
+    /// the highest rate whose p99 stays within an SLO; and its goodput beyond
+    Sweep(sweep::Args),
     /// Run every version through the scenario suite and write a report
     Compare(compare::Args),
     /// Set select, poll, epoll and io_uring side by side: v4-syscalls on each --api,
@@ -68,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Hold(args) => hold::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Waits(args) => waits::run(args),
         Command::Syscalls(args) => syscalls::run(args),
