@@ -6,11 +6,17 @@
 //! handler times, so a loaded machine's jitter does not move the knee: just under the
 //! capacity latency is one handler time, just over it the queue grows by (rate − capacity)
 //! requests a second and p99 passes the SLO within the step.
+//!
+//! Then what each step counts: kept-alive connections reused, 503s, and requests given
+//! up on at the timeout while arrivals wait in the generator.
 
 use std::time::{Duration, Instant};
 
+use std::net::TcpListener;
+
 use common::testkit::TestServer;
-use loadgen::sweep::{self, SweepConfig, SweepResult};
+use common::{Dispatcher, HandlerMapping, Request, Response, Stats};
+use loadgen::sweep::{self, Step, SweepConfig, SweepResult};
 
 /// Steps about every 10% from 70% to 130% of `expected`.
 fn sweep_around(server: &TestServer, expected: f64) -> SweepResult {
@@ -72,4 +78,72 @@ fn v1_one_at_a_time_with_50_ms_handlers_knees_near_20_a_second() {
         TestServer::start(v1_blocking::SERVER, common::Config::default(), v1_blocking::run);
     let result = sweep_around(&server, 20.0);
     within_a_quarter(&result, 20.0);
+}
+
+/// One step of `rate` for `ms`, on `path` of `addr`.
+fn one_step(addr: std::net::SocketAddr, path: &str, rate: f64, ms: u64) -> (SweepResult, Step) {
+    let config = SweepConfig {
+        path: path.into(),
+        rates: Some(vec![rate]),
+        step: Duration::from_millis(ms),
+        pause: Duration::from_millis(100),
+        ..SweepConfig::new(addr)
+    };
+    let result = sweep::run(&config, &mut |_| {}).expect("the sweep runs");
+    let step = result.steps.first().expect("one step ran").clone();
+    (result, step)
+}
+
+#[test]
+fn kept_alive_connections_are_reused_while_the_server_keeps_up() {
+    let config = v4_nio::Config::new(v4_nio::Model { workers: 2, ..Default::default() });
+    let server = TestServer::start(v4_nio::SERVER, config, v4_nio::run);
+    let (result, step) = one_step(server.addr(), "/hello", 200.0, 1000);
+    assert_eq!((step.due, step.sent, step.errors.total()), (200, 200, 0), "{step:?}");
+    // A /hello takes well under the 5 ms between arrivals: a few connections carry all.
+    assert!(step.connections_max <= 10, "{step:?}");
+    assert!(step.goodput >= 190.0 && step.throughput >= 190.0, "{step:?}");
+    assert!(!step.generator_bound, "{step:?}");
+    assert_eq!(result.knee, Some(200.0));
+}
+
+#[test]
+fn a_503_is_unavailable_not_goodput() {
+    let routes = HandlerMapping::new().route("GET", "/busy", |_: &Request| {
+        Response::text(503, "busy").with_header("Retry-After", "1")
+    });
+    let dispatcher = Dispatcher::new(routes, Stats::new("sheds-everything"));
+    let server =
+        TestServer::with_dispatcher(dispatcher, common::Config::default(), v1_blocking::run);
+    let (_, step) = one_step(server.addr(), "/busy", 50.0, 400);
+    assert_eq!(step.due, 20, "{step:?}");
+    assert_eq!((step.unavailable, step.errors.bad_status), (20, 20), "{step:?}");
+    assert_eq!(step.goodput, 0.0, "{step:?}");
+    assert!(step.throughput > 0.0, "{step:?}");
+}
+
+#[test]
+fn unanswered_requests_time_out_and_arrivals_wait_for_a_connection() {
+    // Listens, never accepts: the kernel completes the handshakes, nobody answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = SweepConfig {
+        rates: Some(vec![20.0]),
+        step: Duration::from_millis(500),
+        pause: Duration::from_millis(100),
+        timeout: Duration::from_millis(300),
+        max_connections: 4,
+        ..SweepConfig::new(listener.local_addr().unwrap())
+    };
+    let result = sweep::run(&config, &mut |_| {}).unwrap();
+    let step = &result.steps[0];
+    // Every request due is in the latencies at the timeout (to the histogram's 0.1%).
+    assert_eq!((step.due, step.errors.timeout), (10, 10), "{step:?}");
+    assert!((299_000..=301_000).contains(&step.latency_us.p50), "{step:?}");
+    // The fifth arrival, due at 200 ms, waited for the first connection's request to be
+    // given up at 300 ms: each later one waited 100 ms in the generator too.
+    assert!(step.send_lag_p99_us >= 90_000, "{step:?}");
+    assert_eq!((step.goodput, step.connections_max), (0.0, 4), "{step:?}");
+    let why = step.generator_bound_reason.as_deref().unwrap_or_default();
+    assert!(step.generator_bound && why.contains("all 4 connections"), "{step:?}");
+    assert_eq!(result.knee, None);
 }
