@@ -3,9 +3,13 @@
 //! and its findings bring their own tables and charts, which the runner and every renderer
 //! handle alike, knowing no experiment by name.
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use super::ScenarioId;
+use super::overload::{self, OverloadConfig, show::Overload};
+use crate::serve::Version;
 use crate::waits::{self, WaitsConfig};
 
 /// An experiment of the suite: what it is and what it teaches, and its sweep.
@@ -24,6 +28,8 @@ pub struct Experiment {
 pub enum Sweep {
     /// The sweep of `loadgen waits`.
     Waits(WaitsConfig),
+    /// Every version swept through rising offered rates, open loop.
+    Overload(OverloadConfig),
 }
 
 /// What an experiment found.
@@ -32,6 +38,8 @@ pub enum Sweep {
 pub enum Findings {
     /// The kernel-waits sweep's points.
     Waits(Vec<waits::Point>),
+    /// Each workload's curves.
+    Overload(Overload),
 }
 
 /// A titled table: its title, header and rows.
@@ -44,16 +52,22 @@ pub struct ExperimentResult {
     pub title: String,
     pub lesson: String,
     pub settings: String,
-    /// Written under its own name (`waits`) in `results.json`.
+    /// Written under its own name (`waits`, `overload`) in `results.json`.
     #[serde(flatten)]
     pub findings: Findings,
 }
 
 impl Experiment {
-    /// Runs it, printing its progress.
-    pub fn run(&self) -> anyhow::Result<ExperimentResult> {
+    /// Runs it against those of `versions` it uses, printing its progress, each server's
+    /// log in `out/logs/`.
+    pub fn run(&self, versions: &[Version], out: &Path) -> anyhow::Result<ExperimentResult> {
         let findings = match &self.sweep {
             Sweep::Waits(config) => Findings::Waits(waits::run(config)?),
+            Sweep::Overload(config) => Findings::Overload(Overload {
+                workloads: overload::run(config, versions, out)?,
+                cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                cut: config.cut.clone(),
+            }),
         };
         Ok(ExperimentResult {
             id: self.id,
@@ -72,6 +86,7 @@ impl Experiment {
                  for {:?} beside them",
                 w.idle, w.active, w.duration
             ),
+            Sweep::Overload(o) => overload::settings(o),
         }
     }
 
@@ -79,6 +94,8 @@ impl Experiment {
     pub fn connections(&self) -> usize {
         match &self.sweep {
             Sweep::Waits(w) => w.idle.iter().max().copied().unwrap_or(0) + w.active,
+            // Overloaded servers leave many connections waiting at once.
+            Sweep::Overload(_) => overload::MAX_CONNECTIONS,
         }
     }
 }
@@ -88,6 +105,23 @@ impl Findings {
     pub fn tables(&self) -> Vec<Table> {
         match self {
             Findings::Waits(points) => waits::tables(points),
+            Findings::Overload(o) => o.tables(),
+        }
+    }
+
+    /// The sentences that read its tables, after them.
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            Findings::Waits(_) => Vec::new(),
+            Findings::Overload(o) => o.notes(),
+        }
+    }
+
+    /// The charts that are also files beside the report, each with its file's name.
+    pub fn chart_files(&self) -> Vec<(String, String)> {
+        match self {
+            Findings::Waits(_) => Vec::new(),
+            Findings::Overload(o) => o.chart_files(),
         }
     }
 
@@ -95,6 +129,7 @@ impl Findings {
     pub fn charts(&self) -> Vec<String> {
         match self {
             Findings::Waits(points) => waits::charts(points),
+            Findings::Overload(o) => o.charts(),
         }
     }
 }

@@ -3,18 +3,20 @@
 //! For each scenario and each version, a fresh server is started in a process of its own
 //! (`loadgen serve`), sampled from /proc while the load runs, and stopped. Each scenario
 //! says what it teaches; each outcome says whether the version hit a limit, and which.
-//! An experiment (the kernel-waits sweep) is run once, whatever the versions, and brings
-//! its own tables and charts.
+//! An experiment (the kernel-waits sweep, the overload sweep) is run once and brings its
+//! own tables and charts.
 //!
 //! This file holds what a comparison is made of and yields; the rest, a file each:
 //! [`suite`](mod@suite) (what is run), [`run`](mod@run) (the runner, one server per row),
 //! [`calibrate`] (loadgen against wrk), [`assumptions`] (what each version's registry
 //! entry promises, checked against its `/stats`), [`verdict`](mod@verdict) (the limits a
-//! row hit, in words), [`experiment`] (runs that are not a row per version).
+//! row hit, in words), [`experiment`] (runs that are not a row per version), [`overload`]
+//! (the knee of every version, and its goodput past it).
 
 pub mod assumptions;
 pub mod calibrate;
 pub mod experiment;
+pub mod overload;
 pub mod run;
 pub mod suite;
 pub mod verdict;
@@ -51,6 +53,8 @@ pub enum ScenarioId {
     Syscalls,
     /// v4-syscalls' kernel interfaces under growing idle crowds (not one run per version).
     KernelWaits,
+    /// Every version swept through rising offered rates: its knee, and its goodput past it.
+    Overload,
 }
 
 /// What a scenario does to a server.

@@ -49,7 +49,7 @@ pub fn run(
     let mut experiments = Vec::new();
     for experiment in &suite.experiments {
         eprintln!("\n{}: {}", experiment.title, experiment.settings());
-        experiments.push(experiment.run()?);
+        experiments.push(experiment.run(versions, out)?);
     }
     run_peers(&suite.scenarios, &mut scenarios, &peers, &mut progress, out)?;
     let calibration = calibrate::fastest(&suite.scenarios, &scenarios);

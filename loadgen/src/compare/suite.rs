@@ -5,9 +5,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::overload::{Line, OverloadConfig, Workload};
 use super::{Experiment, Load, Scenario, ScenarioId, Sweep};
-use crate::bench::BenchConfig;
+use crate::bench::{BenchConfig, Wire};
 use crate::hold::HoldConfig;
+use crate::serve::Version;
 use crate::waits::WaitsConfig;
 
 /// The suite: the scenarios, then the experiments, in the order they run and are reported.
@@ -45,7 +47,7 @@ pub fn suite(quick: bool) -> Suite {
             pipelining(s),
             syscalls(s),
         ],
-        experiments: vec![kernel_waits(s)],
+        experiments: vec![kernel_waits(s), overload(s)],
     }
 }
 
@@ -198,6 +200,101 @@ fn kernel_waits(s: Sizes) -> Experiment {
             idle: if s.quick { vec![0, 1000, 5000] } else { vec![0, 500, 1000, 5000, 10_000] },
             active: 4,
             duration: s.secs(3, 1000),
+        }),
+    }
+}
+
+/// Rates from `low`, three to a doubling (each 26% above the last): a knee found on it
+/// is within 21% below the capacity, and the curves of a workload share its points.
+pub(crate) fn grid(low: f64, steps: usize) -> Vec<f64> {
+    (0..steps).map(|k| (low * 2f64.powf(k as f64 / 3.0)).round()).collect()
+}
+
+/// The lines of the slow handler's workload: every version, v6 also with its blocking
+/// pool, and shedding on for v3 and v4-nio (`quick`: v1, v3 with and without shedding, v5
+/// and v2).
+fn slow_lines(quick: bool) -> Vec<Line> {
+    // A request that waited 40 ms for a thread is answered 503 at once: with the 20 ms
+    // handler, what is served stays within the 100 ms SLO.
+    const SHED: &[&str] = &["--max-queue-wait", "40ms"];
+    let shed = |version| Line { version, args: SHED.to_vec(), shedding: true };
+    let v = |version| Line::plain(version);
+    if quick {
+        return vec![
+            v(Version::V1_BLOCKING),
+            v(Version::V5_REACTOR_PER_CORE),
+            v(Version::V3_THREAD_POOL),
+            shed(Version::V3_THREAD_POOL),
+            v(Version::V2_THREAD_PER_CONN),
+        ];
+    }
+    vec![
+        v(Version::V1_BLOCKING),
+        v(Version::V4_SYSCALLS),
+        v(Version::V5_REACTOR_PER_CORE),
+        v(Version::V6_ASYNC),
+        v(Version::V7_URING_PER_CORE),
+        v(Version::V3_THREAD_POOL),
+        shed(Version::V3_THREAD_POOL),
+        v(Version::V4_NIO),
+        shed(Version::V4_NIO),
+        v(Version::V2_THREAD_PER_CONN),
+        v(Version::V2_PROCESS_PER_CONN),
+        Line { version: Version::V6_ASYNC, args: vec!["--blocking", "spawn"], shedding: false },
+    ]
+}
+
+fn overload(s: Sizes) -> Experiment {
+    let slow = Workload {
+        name: "slow handler, a connection per request",
+        path: "/sleep?ms=20",
+        close: true,
+        wire: Wire::Http,
+        service: Some(Duration::from_millis(20)),
+        grid: grid(20.0, 25),
+        lines: slow_lines(s.quick),
+    };
+    // Where the knee is the CPU's: few versions, and the full run only.
+    let hello = Workload {
+        name: "keep-alive /hello",
+        path: "/hello",
+        close: false,
+        wire: Wire::Http,
+        service: None,
+        grid: grid(2000.0, 16),
+        lines: [Version::V3_THREAD_POOL, Version::V4_NIO, Version::V5_REACTOR_PER_CORE]
+            .map(Line::plain)
+            .into(),
+    };
+    let cut = if s.quick {
+        "--quick keeps the slow handler's workload for v1, v5, v3 (with and without shedding) \
+         and v2 only, in 1 s steps; the full run adds v4-syscalls, v6, v7, v4-nio (with and \
+         without shedding), the fork version and v6 --blocking spawn, in 2 s steps, and \
+         keep-alive /hello for v3, v4-nio and v5"
+    } else {
+        "keep-alive /hello is swept for v3, v4-nio and v5 only: every model's knee there is \
+         the CPU's, shared with the generator"
+    };
+    Experiment {
+        id: ScenarioId::Overload,
+        title: "Past the knee: latency and goodput as the offered load rises",
+        lesson: "Each request is a job arriving, open loop, at a rising rate. A model that \
+                 serves c requests at once, each for S, keeps up to c / S a second (Little's \
+                 law); past that its queue grows for as long as the load lasts, p99 leaves \
+                 the SLO (the knee), and a server that queues without bound spends its \
+                 capacity on clients that have given up: throughput holds, goodput collapses. \
+                 Shedding (a deadline on the wait in the queue) answers the late ones 503 at \
+                 once and keeps serving the rest in time.",
+        sweep: Sweep::Overload(OverloadConfig {
+            workloads: if s.quick { vec![slow] } else { vec![slow, hello] },
+            step: s.secs(2, 1000),
+            pause: s.secs(2, 1000),
+            slo: Duration::from_millis(100),
+            timeout: s.secs(1, 500),
+            max_steps: if s.quick { 5 } else { 7 },
+            // Quick: one step below the prediction, and three past it (twice it).
+            start: if s.quick { 0.75 } else { 0.45 },
+            cut: cut.to_owned(),
         }),
     }
 }

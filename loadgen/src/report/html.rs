@@ -77,6 +77,14 @@ fn experiment(html: &mut String, experiment: &ExperimentResult) {
     for (title, header, rows) in experiment.findings.tables() {
         let _ = write!(html, "<p>{title}:</p>{}", html_table(&header, &rows));
     }
+    let notes = experiment.findings.notes();
+    if !notes.is_empty() {
+        *html += "<ul>";
+        for note in notes {
+            let _ = write!(html, "<li>{}</li>", escape_html(&note));
+        }
+        *html += "</ul>";
+    }
     for chart in experiment.findings.charts() {
         *html += &chart;
     }

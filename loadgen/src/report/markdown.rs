@@ -58,4 +58,10 @@ fn experiment(md: &mut String, experiment: &ExperimentResult) {
     for (title, header, rows) in experiment.findings.tables() {
         let _ = write!(md, "{title}:\n\n{}\n", md_table(&header, &rows));
     }
+    for note in experiment.findings.notes() {
+        let _ = writeln!(md, "- {note}");
+    }
+    for (file, _) in experiment.findings.chart_files() {
+        let _ = write!(md, "\n![{file}]({file})\n");
+    }
 }

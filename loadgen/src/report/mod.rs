@@ -22,18 +22,21 @@ pub use html::html;
 pub use markdown::markdown;
 pub use terminal::terminal;
 
-/// Writes the three files into `dir` and returns their paths.
+/// Writes the three files, and the experiments' charts that `report.md` shows, into `dir`
+/// and returns their paths.
 pub fn write_all(
     comparison: &Comparison,
     command: &str,
     dir: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let files = [
-        ("results.json", serde_json::to_string_pretty(comparison)?),
-        ("report.md", markdown(comparison, command)),
-        ("report.html", html(comparison, command)),
+    let mut files = vec![
+        ("results.json".to_owned(), serde_json::to_string_pretty(comparison)?),
+        ("report.md".to_owned(), markdown(comparison, command)),
+        ("report.html".to_owned(), html(comparison, command)),
     ];
+    // The charts report.md shows, as files of their own.
+    files.extend(comparison.experiments.iter().flat_map(|e| e.findings.chart_files()));
     let mut paths = Vec::new();
     for (name, text) in files {
         let path = dir.join(name);

@@ -57,4 +57,7 @@ fn experiment(out: &mut String, experiment: &ExperimentResult) {
     for (title, header, rows) in experiment.findings.tables() {
         let _ = write!(out, "{title}\n{}", md_table(&header, &rows));
     }
+    for note in experiment.findings.notes() {
+        let _ = writeln!(out, "- {note}");
+    }
 }
