@@ -33,6 +33,10 @@ pub struct Args {
     /// Leave out the runs against the closest version (two scenarios, a few seconds each)
     #[arg(long)]
     no_versus: bool,
+    /// Leave out the sweeps for its knee and the closest version's (rising open-loop
+    /// load, half a minute at most)
+    #[arg(long)]
+    no_knee: bool,
     /// Also write the scorecard as a page that needs nothing else to open
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
@@ -54,8 +58,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         (None, None) => Target::Command(args.command),
     };
-    let grade =
-        grade::grade(&target, grade::Options { matrix: !args.no_matrix, versus: !args.no_versus })?;
+    let grade = grade::grade(
+        &target,
+        grade::Options { matrix: !args.no_matrix, versus: !args.no_versus, knee: !args.no_knee },
+    )?;
     if let Some(path) = &args.html {
         std::fs::write(path, grade::scorecard::html(&grade))
             .with_context(|| format!("writing {}", path.display()))?;

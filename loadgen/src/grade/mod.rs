@@ -14,12 +14,15 @@
 //!    fault, each expectation chosen from the model the fingerprint found.
 //! 4. [`versus`]: how does it compare? Two of `compare`'s scenarios against it and the
 //!    closest version, by turns in one run, as ratios.
+//! 5. [`knee`]: where does it stop keeping up? It and the closest version swept through
+//!    the same rising rates, open loop: each one's knee, beside Little's law's.
 //!
 //! [`scorecard`] shows the [`Grade`] on a terminal and as a page (`--html`); `--json`
 //! prints it as it is. [`wire`] is the client every stage talks through. This file runs
 //! the stages, each of which may be skipped with the reason, and starts the servers.
 
 pub mod fingerprint;
+pub mod knee;
 pub mod matrix;
 pub mod scorecard;
 pub mod transcript;
@@ -74,6 +77,10 @@ pub struct Grade {
     pub versus: Vec<versus::Versus>,
     pub idle: Option<versus::Idle>,
     pub versus_skipped: Option<String>,
+    /// Its knee and the closest version's, when they were swept.
+    pub knees: Option<knee::Knees>,
+    /// Why they were not, when they were not.
+    pub knees_skipped: Option<String>,
     /// Where the server's own output went, when the grader started it.
     pub server_log: Option<PathBuf>,
 }
@@ -98,6 +105,8 @@ pub struct Options {
     pub matrix: bool,
     /// Run two scenarios against it and the closest version (a few seconds each).
     pub versus: bool,
+    /// Sweep it and the closest version for their knees (half a minute at most).
+    pub knee: bool,
 }
 
 /// Why a stage was not run (or, for the required ones, why the server could not be
@@ -146,6 +155,7 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
     let found = model.as_ref().ok();
     let matrix = survives(target, options.matrix, found, log.as_deref());
     let compared = compares(target, options.versus, found, &transcripts, log.as_deref());
+    let knees = sweeps(target, options.knee, found, &transcripts, log.as_deref());
 
     // As `--json` has always shown it: each stage's findings, or why it was skipped.
     let (why, fingerprint, closest) = match model {
@@ -160,6 +170,11 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
         Err(skipped) => (None, Err(skipped)),
     };
     let ((versus, idle), versus_skipped) = Skipped::split(runs);
+    let (knees, knees_skipped) = match knees {
+        Ok(Ok(knees)) => (Some(knees), None),
+        Ok(Err(e)) => (None, Some(format!("a sweep failed: {e:#}"))),
+        Err(Skipped(why)) => (None, Some(why)),
+    };
     Ok(Grade {
         target: name,
         addr,
@@ -174,6 +189,8 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
         versus,
         idle,
         versus_skipped,
+        knees,
+        knees_skipped,
         server_log: log,
     })
 }
@@ -259,31 +276,72 @@ fn compares(
     if !asked {
         return Err(Skipped::because("not asked for (--no-versus)"));
     }
-    let closest = model.and_then(|m| {
-        let entry = m.closest?;
-        Some((m, entry, Version::named(entry.name)?))
-    });
-    let Some((model, entry, version)) = closest else {
-        return Err(Skipped::because("no workspace version is close enough"));
-    };
-    let Some(log) = log else {
-        return Err(Skipped::because("it needs a server the grader starts afresh"));
-    };
-    let f = &model.fingerprint;
-    // A pool of the size found, where the version has one.
-    let args = f.pool.and_then(|size| entry.pool_options(size)).unwrap_or_default();
-    let against = std::iter::once(version.name().to_owned())
-        .chain(args.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    // HTTP if its first HTTP conversation went well.
-    let http = transcripts
-        .iter()
-        .find(|c| c.protocol == Protocol::Http)
-        .is_some_and(|c| matches!(c.outcome, Verdict::Pass));
-    let sleeps = f.slow_route == Some("/sleep");
+    let closest = Closest::of(model, transcripts, log)?;
+    let against = closest.against();
+    let Closest { version, args, http, sleeps, log } = closest;
     let runs = versus::run(target, version, &args, http, sleeps, log);
     Ok(Compared { against, runs })
+}
+
+/// Stage 5: its knee and the closest version's, started as the fingerprint saw the server.
+fn sweeps(
+    target: &Target,
+    asked: bool,
+    model: Option<&Identified>,
+    transcripts: &[Check],
+    log: Option<&Path>,
+) -> Result<anyhow::Result<knee::Knees>, Skipped> {
+    if !asked {
+        return Err(Skipped::because("not asked for (--no-knee)"));
+    }
+    let Closest { version, args, http, sleeps, log } = Closest::of(model, transcripts, log)?;
+    Ok(knee::run(target, version, &args, http, sleeps, log))
+}
+
+/// The closest version and how to run it beside the server: what stages 4 and 5 share.
+struct Closest<'a> {
+    version: Version,
+    /// Its options: a pool of the size found, where the version has one.
+    args: Vec<String>,
+    /// Whether the server's first HTTP conversation went well.
+    http: bool,
+    /// Whether its slow route is `/sleep`.
+    sleeps: bool,
+    log: &'a Path,
+}
+
+impl<'a> Closest<'a> {
+    fn of(
+        model: Option<&Identified>,
+        transcripts: &[Check],
+        log: Option<&'a Path>,
+    ) -> Result<Self, Skipped> {
+        let closest = model.and_then(|m| {
+            let entry = m.closest?;
+            Some((m, entry, Version::named(entry.name)?))
+        });
+        let Some((model, entry, version)) = closest else {
+            return Err(Skipped::because("no workspace version is close enough"));
+        };
+        let Some(log) = log else {
+            return Err(Skipped::because("it needs a server the grader starts afresh"));
+        };
+        let f = &model.fingerprint;
+        let args = f.pool.and_then(|size| entry.pool_options(size)).unwrap_or_default();
+        let http = transcripts
+            .iter()
+            .find(|c| c.protocol == Protocol::Http)
+            .is_some_and(|c| matches!(c.outcome, Verdict::Pass));
+        Ok(Closest { version, args, http, sleeps: f.slow_route == Some("/sleep"), log })
+    }
+
+    /// The version as it was started: its name and options.
+    fn against(&self) -> String {
+        std::iter::once(self.version.name().to_owned())
+            .chain(self.args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 impl Started {

@@ -149,7 +149,13 @@ impl Scorecard {
             target: grade.target.clone(),
             addr: grade.addr,
             verdict: headline(grade),
-            sections: vec![protocol(grade), model(grade), survival(grade), comparison(grade)],
+            sections: vec![
+                protocol(grade),
+                model(grade),
+                survival(grade),
+                comparison(grade),
+                knees(grade),
+            ],
             server_log: grade.server_log.clone(),
             passed: grade.passed(),
         }
@@ -347,6 +353,45 @@ fn comparison(grade: &Grade) -> Section {
         "against {version}, by turns in this run: only the ratios mean anything beyond this machine"
     )];
     Section { title, found: Ok(Found { notes, tables, findings: vec![] }) }
+}
+
+/// Stage 5: its knee beside the closest version's, and what Little's law predicts.
+fn knees(grade: &Grade) -> Section {
+    let title = "5. Where does it stop keeping up?";
+    let Some(k) = &grade.knees else {
+        let why = grade.knees_skipped.clone().unwrap_or_else(|| "not run".into());
+        return Section { title, found: Err(why) };
+    };
+    let version = grade.versus_version.clone().unwrap_or_else(|| "the closest version".into());
+    let columns = vec![column("server", Shown::Lead), column("knee", Shown::Under)];
+    let rows = vec![
+        vec![text("it"), text(k.graded.describe())],
+        vec![text(&version), text(k.version.describe())],
+    ];
+    let predicted = match k.predicted {
+        Some(rate) => {
+            format!("Little's law predicts {rate:.0} req/s for it ({})", k.predicted_from)
+        }
+        None => "no count bounds it: a server per job is bounded by the CPU".into(),
+    };
+    let ratio = match (k.graded.knee, k.version.knee) {
+        (Some(a), Some(b)) => format!("{} the closest version's", versus::ratio(a, b)),
+        _ => "no ratio: one of them kept the SLO at no step".into(),
+    };
+    let notes = vec![
+        format!(
+            "{}; the knee is the highest offered rate whose p99 stayed within {}",
+            k.workload,
+            crate::measure::fmt_us(k.slo_us)
+        ),
+        format!("beside {version}: {predicted}"),
+    ];
+    let findings = vec![Finding {
+        before: format!("Its knee is {ratio}"),
+        strong: String::new(),
+        after: ".".into(),
+    }];
+    Section { title, found: Ok(Found { notes, tables: vec![Table { columns, rows }], findings }) }
 }
 
 /// One server's run, in a cell.

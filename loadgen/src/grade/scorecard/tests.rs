@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use super::super::fingerprint::{Answer, Fingerprint};
+use super::super::knee::{Knee, Knees};
 use super::super::matrix::{Row, RowOutcome};
 use super::super::transcript::{Check, Failure, Protocol, Verdict};
 use super::super::versus::{Idle, Run, Versus};
@@ -18,6 +19,35 @@ fn run(requests_per_sec: f64, cpu: Option<f64>, answered: usize, bound: bool) ->
         errors: 0,
         generator_bound: bound,
     }
+}
+
+/// A sweep whose steps offered `rates`, the last one over the SLO.
+fn knee(rates: &[f64], generator_bound: bool) -> Knee {
+    let steps: Vec<_> = rates
+        .iter()
+        .enumerate()
+        .map(|(i, &offered)| crate::sweep::Step {
+            offered,
+            due: offered as u64,
+            sent: offered as u64,
+            throughput: offered,
+            goodput: offered,
+            latency_us: crate::measure::Percentiles {
+                p99: if i + 1 == rates.len() { 900_000 } else { 24_000 },
+                ..Default::default()
+            },
+            errors: Default::default(),
+            unavailable: 0,
+            send_lag_p99_us: 0,
+            generator_share: 0.1,
+            connections_max: 1,
+            generator_bound: false,
+            generator_bound_reason: None,
+            server: Default::default(),
+        })
+        .collect();
+    let knee = crate::sweep::knee(&steps, 100_000);
+    Knee { knee, steps, generator_bound }
 }
 
 fn transcripts() -> Vec<Check> {
@@ -80,6 +110,15 @@ fn sample() -> Grade {
         }],
         idle: Some(Idle { graded_us: Some(800), version_us: None }),
         versus_skipped: None,
+        knees: Some(Knees {
+            workload: "GET /sleep?ms=20, a new connection per request".into(),
+            slo_us: 100_000,
+            graded: knee(&[101.0, 127.0, 160.0], false),
+            version: knee(&[101.0, 127.0, 160.0, 202.0, 254.0], true),
+            predicted: Some(200.0),
+            predicted_from: "4 / 20 ms".into(),
+        }),
+        knees_skipped: None,
         server_log: Some("/tmp/grade-server.log".into()),
     }
 }
@@ -131,6 +170,16 @@ fn the_terminal_shows_every_row_with_its_mark_and_what_it_rests_on() {
         "    it: answered in 800 µs",
         &format!("    v3-thread-pool --threads 4: not answered within {wait}"),
         "",
+        "5. Where does it stop keeping up?",
+        "  (GET /sleep?ms=20, a new connection per request; the knee is the highest offered rate whose p99 stayed within 100.0 ms)",
+        "  (beside v3-thread-pool --threads 4: Little's law predicts 200 req/s for it (4 / 20 ms))",
+        "  it",
+        "    127 req/s (p99 24.0 ms); 3 steps up to 160 req/s",
+        "  v3-thread-pool --threads 4",
+        "    202 req/s (p99 24.0 ms); 5 steps up to 254 req/s; generator-bound: the knee may be loadgen's",
+        "",
+        "  Its knee is 0.63× the closest version's.",
+        "",
         "The server's own output: /tmp/grade-server.log",
         "",
         "Graded.",
@@ -161,11 +210,18 @@ fn the_page_holds_the_same_rows_escaped_with_failures_marked() {
         "<td>0.50×</td>",
         "<p>1 of the 2 faults asked handled as its model should</p>",
         "<p>Against v3-thread-pool --threads 4, by turns in this run: only the ratios mean anything beyond this machine.</p>",
+        "<td>it</td><td>127 req/s (p99 24.0 ms); 3 steps up to 160 req/s</td>",
+        "<p>Its knee is 0.63× the closest version's.</p>",
     ] {
         assert!(page.contains(row), "no {row:?} in\n{page}");
     }
-    for stage in ["1. Does it speak", "2. What model", "3. What does it survive", "4. How does it"]
-    {
+    for stage in [
+        "1. Does it speak",
+        "2. What model",
+        "3. What does it survive",
+        "4. How does it",
+        "5. Where does it stop",
+    ] {
         assert_eq!(page.matches(stage).count(), 1, "{stage}");
     }
 }
@@ -183,6 +239,8 @@ fn a_server_that_cannot_be_graded_says_why_in_both() {
         versus_version: None,
         idle: None,
         versus_skipped: Some("no workspace version is close enough".into()),
+        knees: None,
+        knees_skipped: Some("not asked for (--no-knee)".into()),
         ..sample()
     };
     let text = terminal(&grade, false);
@@ -192,4 +250,10 @@ fn a_server_that_cannot_be_graded_says_why_in_both() {
     let page = html(&grade);
     assert!(page.contains("<p><strong>Not gradable: it never answers.</strong></p>"), "{page}");
     assert!(page.contains("<p>Not asked: no workspace version is close enough.</p>"), "{page}");
+    assert!(
+        text.contains(
+            "5. Where does it stop keeping up?\n  not asked: not asked for (--no-knee).\n"
+        ),
+        "{text}"
+    );
 }
