@@ -115,7 +115,7 @@ struct Ring {
 /// connection or its deadline has passed. Fails at once, saying so, if the kernel refuses
 /// io_uring (too old, or disabled by `kernel.io_uring_disabled` or a seccomp filter).
 pub fn run(listener: TcpListener, shared: Shared, counters: Arc<LoopCounters>) -> io::Result<()> {
-    let Shared { dispatcher, latch, timeouts, shutdown } = shared;
+    let Shared { dispatcher, latch, timeouts, shutdown, .. } = shared;
     let ring = IoUring::new(1024).map_err(|e| {
         io::Error::new(
             e.kind(),

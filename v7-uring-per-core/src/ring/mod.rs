@@ -157,7 +157,7 @@ pub fn run(
     settings: Settings,
     counters: Arc<RingCounters>,
 ) -> io::Result<()> {
-    let Shared { dispatcher, latch, timeouts, shutdown } = shared;
+    let Shared { dispatcher, latch, timeouts, shutdown, .. } = shared;
     let wake = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
     let ring = new_ring()?;
     let bufs = BufRing::new(settings.buffers, settings.buffer_size)?;
