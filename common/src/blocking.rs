@@ -63,6 +63,9 @@ pub fn answer_until_closed_admitting<S: Transport>(
     let mut read_timeout = None;
     loop {
         let closed = session.answer_admitting(dispatcher, &mut admission, stream.client());
+        if session.answered() > 0 {
+            admission.stop_timing();
+        }
         if !session.output().is_empty() {
             stream.write_all(session.output())?;
             session.output_written(session.output().len());

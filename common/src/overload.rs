@@ -68,14 +68,14 @@ pub enum Decision {
     Departed,
 }
 
-/// The decision before each handler of one connection's turn (or, in the blocking
-/// model, of its first request), with when its requests started waiting.
+/// The decision before each handler of one connection's turn (in the blocking model, of
+/// what its first read brought), with when its requests started waiting.
 #[derive(Debug, Clone, Copy)]
 pub struct Admission {
     settings: Shedding,
-    /// When the requests of this turn started waiting for a thread to serve them; taken
-    /// by the first decision, since the requests behind it in the same turn wait for the
-    /// handlers before them, not for the queue.
+    /// When the requests of this turn started waiting for a thread to serve them. Those
+    /// behind the first in the same turn (pipelined, or on a loop's other connections)
+    /// wait for the handlers before them too, and are judged from the same start.
     waiting_since: Option<Instant>,
     /// Refuse every request: the queue was full when the connection came.
     refuse_all: bool,
@@ -99,6 +99,12 @@ impl Admission {
         Self { refuse_all: true, ..Self::open() }
     }
 
+    /// From now on, requests are not judged by their wait: a blocking thread's later
+    /// requests come to a thread that is already theirs, and wait for no one.
+    pub fn stop_timing(&mut self) {
+        self.waiting_since = None;
+    }
+
     /// Whether this admission runs every request without looking.
     pub fn is_open(&self) -> bool {
         !self.refuse_all && self.settings.is_off()
@@ -113,11 +119,10 @@ impl Admission {
         if self.refuse_all {
             return Decision::Refuse(Refused::Shed);
         }
-        let since = self.waiting_since.take();
         if self.settings.skip_departed && (input_ended || client.is_some_and(has_departed)) {
             return Decision::Departed;
         }
-        match (self.settings.max_queue_wait, since) {
+        match (self.settings.max_queue_wait, self.waiting_since) {
             (Some(limit), Some(since)) if since.elapsed() > limit => {
                 Decision::Refuse(Refused::Expired)
             }
@@ -249,13 +254,15 @@ mod tests {
     }
 
     #[test]
-    fn a_wait_past_the_limit_is_refused_once_and_only_the_first_request_is_judged() {
+    fn a_wait_past_the_limit_is_refused_until_timing_stops() {
         let settings =
             Shedding { max_queue_wait: Some(Duration::from_millis(50)), ..Default::default() };
         let long_ago = Instant::now() - Duration::from_millis(60);
         let mut admission = Admission::new(settings, Some(long_ago));
         assert_eq!(admission.decide(None, false), Decision::Refuse(Refused::Expired));
-        assert_eq!(admission.decide(None, false), Decision::Run, "the clock was taken");
+        assert_eq!(admission.decide(None, false), Decision::Refuse(Refused::Expired));
+        admission.stop_timing();
+        assert_eq!(admission.decide(None, false), Decision::Run, "no longer timed");
         let mut admission = Admission::new(settings, Some(Instant::now()));
         assert_eq!(admission.decide(None, false), Decision::Run);
         assert!(Admission::open().is_open() && !Admission::new(settings, None).is_open());
