@@ -145,15 +145,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         config.model.api.name()
     );
     let shared = Shared::new(dispatcher, &config, config.model.max_connections);
-    if config.model.api == Api::IoUring {
-        if !config.shedding.is_off() {
-            tracing::warn!(
-                "--api io-uring does not shed: --max-queue-wait and --skip-departed are ignored"
-            );
-        }
-    } else {
-        shared.dispatcher.stats().shedding().settings(config.shedding, None);
-    }
+    shared.dispatcher.stats().shedding().settings(config.shedding, None);
     match config.model.api {
         Api::Select => event_loop::run(select::Select::default(), listener, shared, counters),
         Api::Poll => event_loop::run(poll::Poll::default(), listener, shared, counters),
