@@ -20,24 +20,26 @@ fn knee(results: &Value, label: &str) -> Option<f64> {
 fn v1_s_knee_is_below_v3_s_and_neither_passes_its_model_s_capacity() {
     let out = std::env::temp_dir().join(format!("loadgen-overload-{}", std::process::id()));
     let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+    let run = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["compare", "--quick", "--only", "overload"])
         .args(["--versions", "v1-blocking,v3-thread-pool", "--out"])
         .arg(&out)
-        .status()
+        .output()
         .expect("run loadgen compare");
-    assert!(status.success(), "loadgen compare failed: {status}");
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "loadgen compare failed: {}\n{said}", run.status);
     let took = started.elapsed();
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
             .expect("results.json is JSON");
 
-    // v1 serves one 20 ms request at a time: 50 a second at most, and its p99 leaves the
-    // 100 ms SLO within a step of offering more. v3's ten threads serve ten at once.
-    let v1 = knee(&results, "v1-blocking").expect("v1 kept the SLO at its lowest rates");
-    let v3 = knee(&results, "v3-thread-pool").expect("v3 kept the SLO at its lowest rates");
-    assert!(v1 <= 50.0, "v1's knee {v1} req/s is past what one 20 ms handler at a time allows");
-    assert!(v3 <= 500.0, "v3's knee {v3} req/s is past what ten 20 ms handlers allow");
+    // v1 serves one 20 ms request at a time: 50 a second at most. Offered a quarter more,
+    // its queue grows by over 12 requests a second, a quarter of a second of waiting within
+    // the step: its p99 leaves the 100 ms SLO. v3's ten threads serve ten at once.
+    let v1 = knee(&results, "v1-blocking").unwrap_or_else(|| panic!("v1 had no knee:\n{said}"));
+    let v3 = knee(&results, "v3-thread-pool").unwrap_or_else(|| panic!("v3 had no knee:\n{said}"));
+    assert!(v1 < 1.25 * 50.0, "v1's knee {v1} req/s is past what one handler at a time allows");
+    assert!(v3 < 1.25 * 500.0, "v3's knee {v3} req/s is past what ten handlers allow");
     assert!(v1 < v3, "v1's knee {v1} is not below v3's {v3}");
 
     let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
