@@ -56,6 +56,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let config = SweepConfig { addr, ..args.config };
     config.validate().map_err(anyhow::Error::msg)?;
+    if !args.json && config.rates.is_none() && config.capacity.is_none() {
+        println!(
+            "estimating the capacity first: a closed loop of {} connections for {:?}",
+            sweep::PROBE_CONNECTIONS,
+            sweep::PROBE_DURATION
+        );
+    }
     if !args.json {
         println!("sweeping {addr}: {} every request, SLO {}", what(&config), fmt_us(slo(&config)));
         println!("{}", header());
