@@ -106,11 +106,18 @@ impl Server {
         }
     }
 
-    /// The queues now: the kernel's accept queue, and with `ask_stats` each `model` gauge
-    /// of `/stats` whose name says queued.
-    fn queues(&self, ask_stats: bool) -> Vec<(String, u64)> {
+    /// The queues now: the kernel's accept queue; with `ask_stats` each `model` gauge of
+    /// `/stats` whose name says queued; with `established`, the connections the server's
+    /// side holds, accepted or not (`ss`'s ESTAB). The last is what tells a queue past the
+    /// knee, when `/stats` itself waits in it (v3's pool serves it in turn) and does not
+    /// answer in time; it walks every connection of the machine, so is read sparingly.
+    fn queues(&self, ask_stats: bool, established: bool) -> Vec<(String, u64)> {
         let stats = if ask_stats { self.stats() } else { None };
         let mut queues = Vec::new();
+        if let Some(port) = self.local_port.filter(|_| established) {
+            let held = kernel::established(port).ok();
+            queues.extend(held.map(|n| ("established".to_owned(), n)));
+        }
         let accept = match self.local_port {
             Some(port) => kernel::accept_queue(port).ok().map(|q| u64::from(q.queued)),
             None => stats.as_ref().and_then(|s| s["kernel"]["accept_queue"]["queued"].as_u64()),
@@ -140,11 +147,11 @@ impl Server {
                 let started = Instant::now();
                 readings += 1;
                 // A server elsewhere has its accept queue read from /stats too.
-                let ask =
-                    (queue_gauges || self.local_port.is_none()) && readings % STATS_EVERY == 1;
+                let slow = readings % STATS_EVERY == 1;
+                let ask = (queue_gauges || self.local_port.is_none()) && slow;
                 let cpu_before =
                     self.pid.filter(|_| ask).map(|pid| crate::sample::cpu_ms(pid, true));
-                for (name, n) in self.queues(ask) {
+                for (name, n) in self.queues(ask, slow) {
                     let max = seen.queues_max.entry(name).or_default();
                     *max = (*max).max(n);
                 }
