@@ -66,10 +66,17 @@ fn v3_with_four_threads_and_50_ms_handlers_knees_near_80_a_second() {
     let server = TestServer::start(v3_thread_pool::SERVER, config, v3_thread_pool::run);
     let result = sweep_around(&server, 80.0);
     within_a_quarter(&result, 80.0);
-    // The pool's queue is read from /stats: past the knee, connections wait in it.
-    let last = result.steps.last().unwrap();
-    let queued = last.server.queues_max.iter().find(|(name, _)| name == "queued_connections");
-    assert!(queued.is_some_and(|(_, n)| *n > 0), "{:?}", last.server);
+    // Past the knee connections wait for a thread: the pool's queue as /stats says it,
+    // or, when /stats itself waits in that queue too long, more connections held than the
+    // four threads serve.
+    let last = result.steps.last().expect("a step ran");
+    let held = |name: &str| last.server.queues_max.iter().find(|(n, _)| n == name).map(|q| q.1);
+    assert!(
+        held("queued_connections").is_some_and(|n| n > 0)
+            || held("established").is_some_and(|n| n > 4),
+        "{:?}",
+        last.server
+    );
 }
 
 #[test]

@@ -42,6 +42,7 @@ enum Command {
     Watch(watch::Args),
     /// Offer one server a rising series of request rates, open loop, and find its knee:
     /// the highest rate whose p99 stays within an SLO; and its goodput beyond
+    #[command(after_help = sweep::EXPLAINED)]
     Sweep(sweep::Args),
     /// Run every version through the scenario suite and write a report
     Compare(compare::Args),
@@ -150,6 +151,42 @@ mod tests {
         assert_eq!(args.config.rate, Some(100.0));
         let error = Cli::try_parse_from(["loadgen", "bench", "--addr", "localhost"]).unwrap_err();
         assert!(error.to_string().contains("is not an address"), "{error}");
+    }
+
+    #[test]
+    fn sweep_takes_an_address_or_a_version_with_its_options() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "sweep",
+            "--version",
+            "v3-thread-pool",
+            "--server-args",
+            "--threads 4",
+            "--close",
+            "--rates",
+            "10,20",
+            "--slo",
+            "150ms",
+        ])
+        .unwrap();
+        let Command::Sweep(args) = cli.command else { panic!("not sweep") };
+        assert_eq!(
+            (args.version, args.server_args.as_deref()),
+            (Some(Version::V3_THREAD_POOL), Some("--threads 4"))
+        );
+        assert!(args.config.close && args.addr.is_none());
+        assert_eq!(args.config.rates, Some(vec![10.0, 20.0]));
+        assert_eq!(args.config.slo, Duration::from_millis(150));
+        let cli = Cli::try_parse_from(["loadgen", "sweep", "--addr", "127.0.0.1:8084"]).unwrap();
+        let Command::Sweep(args) = cli.command else { panic!("not sweep") };
+        assert_eq!(args.addr, Some("127.0.0.1:8084".parse().unwrap()));
+        for wrong in [
+            &["loadgen", "sweep"][..],
+            &["loadgen", "sweep", "--addr", "127.0.0.1:1", "--version", "v1-blocking"],
+            &["loadgen", "sweep", "--addr", "127.0.0.1:1", "--server-args", "--threads 4"],
+        ] {
+            assert!(Cli::try_parse_from(wrong).is_err(), "{wrong:?}");
+        }
     }
 
     #[test]

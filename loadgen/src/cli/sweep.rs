@@ -6,10 +6,8 @@ use loadgen::measure::{fmt_us, parse_addr};
 use loadgen::serve::{self, Version};
 use loadgen::sweep::{self, Step, SweepConfig, SweepResult};
 
-/// What `--help` says before the options.
-const ABOUT: &str = "\
-Offer a server a rising series of request rates, open loop, and find its knee.
-
+/// What `--help` says after the options.
+pub const EXPLAINED: &str = "\
 Open loop: requests are due on a schedule whatever the server does, as independent
 clients arrive; each latency counts from its due time, so a queue shows as latency
 instead of slowing the generator down (a closed loop, `bench` without --rate, hides it).
@@ -19,18 +17,17 @@ SLO: the latency an answer must come within (--slo). Knee: the highest offered r
 whose p99 stayed within the SLO.";
 
 #[derive(Debug, clap::Args)]
-#[command(about = ABOUT)]
 pub struct Args {
     /// The server, e.g. 127.0.0.1:8084
-    #[arg(long, value_parser = parse_addr, required_unless_present = "version")]
+    #[arg(long, value_parser = parse_addr, required_unless_present = "server")]
     pub addr: Option<std::net::SocketAddr>,
     /// Instead of --addr: start this version of the workspace on a free port, sweep it,
     /// stop it
-    #[arg(long, value_parser = Version::parser(), conflicts_with = "addr")]
+    #[arg(id = "server", long = "version", value_parser = Version::parser(), conflicts_with = "addr")]
     pub version: Option<Version>,
     /// The version's own options, as one string (e.g. "--threads 4")
-    #[arg(long, requires = "version", allow_hyphen_values = true, default_value = "")]
-    pub server_args: String,
+    #[arg(long, requires = "server", conflicts_with = "addr", allow_hyphen_values = true)]
+    pub server_args: Option<String>,
     #[command(flatten)]
     pub config: SweepConfig,
     /// Print the whole result as one JSON object on the last line
@@ -45,7 +42,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let addr = match (args.addr, args.version) {
         (Some(addr), _) => addr,
         (None, Some(version)) => {
-            let words: Vec<&str> = args.server_args.split_whitespace().collect();
+            let words: Vec<&str> =
+                args.server_args.as_deref().unwrap_or_default().split_whitespace().collect();
             let server = serve::spawn_with(version, &words, None)
                 .with_context(|| format!("starting {}", version.name()))?;
             let addr = server.addr();
@@ -56,6 +54,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let config = SweepConfig { addr, ..args.config };
     config.validate().map_err(anyhow::Error::msg)?;
+    if !args.json && config.rates.is_none() && config.capacity.is_none() {
+        println!(
+            "estimating the capacity first: a closed loop of {} connections for {:?}",
+            sweep::PROBE_CONNECTIONS,
+            sweep::PROBE_DURATION
+        );
+    }
     if !args.json {
         println!("sweeping {addr}: {} every request, SLO {}", what(&config), fmt_us(slo(&config)));
         println!("{}", header());

@@ -188,9 +188,17 @@ pub fn rates(config: &SweepConfig, capacity: f64) -> Vec<f64> {
 
 /// Connections of the probe that estimates the capacity: enough that a server which
 /// grows a thread per connection, or holds many in a pool, is kept busy.
-const PROBE_CONNECTIONS: usize = 256;
+pub const PROBE_CONNECTIONS: usize = 256;
 /// How long the probe runs.
-const PROBE_DURATION: Duration = Duration::from_secs(2);
+pub const PROBE_DURATION: Duration = Duration::from_secs(2);
+/// The longest wait for the probe's requests to leave the server.
+const MOST_DRAIN: Duration = Duration::from_secs(30);
+
+/// How long a server of `capacity` takes to serve what the probe left in it.
+fn probe_backlog(capacity: f64) -> Duration {
+    Duration::from_secs_f64(PROBE_CONNECTIONS as f64 / capacity).min(MOST_DRAIN)
+}
+
 /// A step whose goodput is below this share of the best so far is a collapse; two in a
 /// row end the sweep.
 const COLLAPSED: f64 = 0.1;
@@ -203,8 +211,8 @@ impl SweepConfig {
     pub fn new(addr: SocketAddr) -> Self {
         use clap::{Args as _, FromArgMatches as _};
         let command = Self::augment_args(clap::Command::new("sweep"));
-        let matches = command.get_matches_from(["sweep"]);
         // Cannot fail: every option has a default (a test parses them).
+        let matches = command.try_get_matches_from(["sweep"]).expect("the defaults parse");
         Self { addr, ..Self::from_arg_matches(&matches).expect("the defaults parse") }
     }
 
@@ -258,18 +266,23 @@ fn thread_cpu() -> Duration {
 /// `on_step` after each.
 pub fn run(config: &SweepConfig, on_step: &mut dyn FnMut(&Step)) -> io::Result<SweepResult> {
     config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let server = server::Server::new(config.addr);
     let (capacity, probed) = match (&config.rates, config.capacity) {
         (None, None) => (Some(probe(config)?), true),
         (_, capacity) => (capacity, false),
     };
+    // The probe leaves up to PROBE_CONNECTIONS requests in the server, which it serves at
+    // its capacity: the first step waits for them, or it would measure them.
+    let mut drain_bound =
+        if probed { capacity.map_or(MOST_DRAIN, probe_backlog) } else { Duration::ZERO };
     let mut offered = rates(config, capacity.unwrap_or(0.0));
     offered.sort_by(f64::total_cmp);
     offered.dedup();
-    let server = server::Server::new(config.addr);
     let (mut steps, mut best, mut collapsed) = (Vec::new(), 0.0_f64, 0);
     let mut stopped_early = None;
     for (k, &rate) in offered.iter().enumerate() {
-        server.drain(config.pause);
+        server.drain(config.pause + drain_bound);
+        drain_bound = Duration::ZERO;
         let step = run_step(config, server, rate, config.seed.wrapping_add(k as u64))?;
         on_step(&step);
         best = best.max(step.goodput);
@@ -327,14 +340,15 @@ fn run_step(
     seed: u64,
 ) -> io::Result<Step> {
     let before = server.counters();
-    let watcher = server.watch()?;
+    let watcher = server.watch(before.queue_gauges)?;
     let measured = arrivals::run_step(config, rate, seed);
-    let queues_max = watcher.stop();
+    let seen = watcher.stop();
     let measured = measured?;
     let after = server.counters();
     let secs = config.step.as_secs_f64();
     let since = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
     let cpu_per_request_us = since(after.cpu_us, before.cpu_us)
+        .map(|us| us.saturating_sub(seen.stats_cpu_us))
         .filter(|_| measured.answered > 0)
         .map(|us| us as f64 / measured.answered as f64);
     let mut step = Step {
@@ -353,7 +367,7 @@ fn run_step(
         generator_bound_reason: None,
         server: ServerSide {
             cpu_per_request_us,
-            queues_max,
+            queues_max: seen.queues_max.into_iter().collect(),
             shed: since(after.shed, before.shed),
             expired: since(after.expired, before.expired),
             departed: since(after.departed, before.departed),

@@ -35,6 +35,11 @@ pub struct Server {
     addr: SocketAddr,
     /// The port, where the server is on this machine, so its kernel can be asked.
     local_port: Option<u16>,
+    /// It answered `/stats` when the sweep began.
+    speaks_stats: bool,
+    /// The process listening, where it is on this machine: from `/stats`'s `pid`, or
+    /// found by the kernel's sockets.
+    pid: Option<u32>,
 }
 
 /// What a reading before and after a step finds: counters whose difference is the step's.
@@ -44,12 +49,26 @@ pub struct Counters {
     pub shed: Option<u64>,
     pub expired: Option<u64>,
     pub departed: Option<u64>,
+    /// `/stats` has a `model` gauge whose name says queued: worth asking during a step.
+    /// (A server without one, v1 say, is spared the readings: one serves them between
+    /// requests, at the cost of a request's time each.)
+    pub queue_gauges: bool,
 }
 
 impl Server {
     pub fn new(addr: SocketAddr) -> Self {
         let local = addr.ip().is_loopback() || addr.ip().is_unspecified();
-        Self { addr, local_port: local.then_some(addr.port()) }
+        let mut server =
+            Self { addr, local_port: local.then_some(addr.port()), speaks_stats: false, pid: None };
+        let stats = server.stats();
+        server.speaks_stats = stats.is_some();
+        server.pid = server.local_port.and_then(|port| {
+            match stats.as_ref().and_then(|s| s["pid"].as_u64()) {
+                Some(pid) => u32::try_from(pid).ok(),
+                None => crate::census::listener_pid(port).ok().flatten(),
+            }
+        });
+        server
     }
 
     /// The server's `/stats`, if it answers it within [`STATS_PATIENCE`].
@@ -62,24 +81,24 @@ impl Server {
         serde_json::from_slice(&answer.body).ok()
     }
 
-    /// The counters now: CPU from `/stats`'s `cpu_us`, else from `/proc` for the process
-    /// listening on the port (found through `/stats`'s `pid`, or the kernel's sockets).
+    /// The counters now. CPU from `/proc` where the server is on this machine, read once
+    /// `/stats` has answered (so the step is not charged for the `/stats` before it), and
+    /// with its children (a process per connection works in them); from `/stats`'s
+    /// `cpu_us` otherwise. `/proc` counts in clock ticks, 10 ms: a step's hundreds of
+    /// requests keep the error per request small.
     pub fn counters(&self) -> Counters {
         let stats = self.stats();
         let field = |path: &[&str]| {
             let value = path.iter().try_fold(stats.as_ref()?, |v, key| v.get(key))?;
             value.as_u64()
         };
-        let cpu_us = field(&["cpu_us"]).or_else(|| {
-            let port = self.local_port?;
-            let pid = match field(&["pid"]) {
-                Some(pid) => u32::try_from(pid).ok(),
-                None => crate::census::listener_pid(port).ok().flatten(),
-            }?;
-            // Its children too: a process per connection does the work in them.
-            Some(crate::sample::cpu_ms(pid, true) * 1000)
-        });
+        let cpu_us = match self.pid {
+            Some(pid) => Some(crate::sample::cpu_ms(pid, true) * 1000),
+            None => field(&["cpu_us"]),
+        };
+        let model = stats.as_ref().and_then(|s| s["model"].as_object());
         Counters {
+            queue_gauges: model.is_some_and(|m| m.keys().any(|name| name.contains("queued"))),
             cpu_us,
             shed: field(&["shedding", "shed"]),
             expired: field(&["shedding", "expired"]),
@@ -87,11 +106,18 @@ impl Server {
         }
     }
 
-    /// The queues now: the kernel's accept queue, and with `ask_stats` each `model` gauge
-    /// of `/stats` whose name says queued.
-    fn queues(&self, ask_stats: bool) -> Vec<(String, u64)> {
-        let stats = if ask_stats || self.local_port.is_none() { self.stats() } else { None };
+    /// The queues now: the kernel's accept queue; with `ask_stats` each `model` gauge of
+    /// `/stats` whose name says queued; with `established`, the connections the server's
+    /// side holds, accepted or not (`ss`'s ESTAB). The last is what tells a queue past the
+    /// knee, when `/stats` itself waits in it (v3's pool serves it in turn) and does not
+    /// answer in time; it walks every connection of the machine, so is read sparingly.
+    fn queues(&self, ask_stats: bool, established: bool) -> Vec<(String, u64)> {
+        let stats = if ask_stats { self.stats() } else { None };
         let mut queues = Vec::new();
+        if let Some(port) = self.local_port.filter(|_| established) {
+            let held = kernel::established(port).ok();
+            queues.extend(held.map(|n| ("established".to_owned(), n)));
+        }
         let accept = match self.local_port {
             Some(port) => kernel::accept_queue(port).ok().map(|q| u64::from(q.queued)),
             None => stats.as_ref().and_then(|s| s["kernel"]["accept_queue"]["queued"].as_u64()),
@@ -109,44 +135,59 @@ impl Server {
         queues
     }
 
-    /// Reads the queues every [`EVERY`] on a thread of its own until [`Watcher::stop`].
-    pub fn watch(self) -> std::io::Result<Watcher> {
+    /// Reads the queues every [`EVERY`] on a thread of its own until [`Watcher::stop`];
+    /// `/stats` too, every [`STATS_EVERY`] readings, if `queue_gauges`.
+    pub fn watch(self, queue_gauges: bool) -> std::io::Result<Watcher> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let handle = std::thread::Builder::new().name("sweep-stats".into()).spawn(move || {
-            let mut most: BTreeMap<String, u64> = BTreeMap::new();
+            let mut seen = Seen::default();
             let mut readings = 0;
             while !stopped.load(Ordering::Relaxed) {
                 let started = Instant::now();
                 readings += 1;
-                for (name, n) in self.queues(readings % STATS_EVERY == 1) {
-                    let max = most.entry(name).or_default();
+                // A server elsewhere has its accept queue read from /stats too.
+                let slow = readings % STATS_EVERY == 1;
+                let ask = (queue_gauges || self.local_port.is_none()) && slow;
+                let cpu_before =
+                    self.pid.filter(|_| ask).map(|pid| crate::sample::cpu_ms(pid, true));
+                for (name, n) in self.queues(ask, slow) {
+                    let max = seen.queues_max.entry(name).or_default();
                     *max = (*max).max(n);
+                }
+                if let Some((before, pid)) = cpu_before.zip(self.pid) {
+                    let spent = crate::sample::cpu_ms(pid, true).saturating_sub(before);
+                    seen.stats_cpu_us += spent * 1000;
                 }
                 std::thread::sleep(EVERY.saturating_sub(started.elapsed()));
             }
-            most
+            seen
         })?;
         Ok(Watcher { stop, handle })
     }
 
-    /// Waits up to `pause` for the last step's work to leave the server: where `/stats`
-    /// answers, until it holds no connection but the one asking and the accept queue is
-    /// empty; where it does not, the whole pause.
-    pub fn drain(&self, pause: Duration) {
-        let deadline = Instant::now() + pause;
+    /// Waits up to `bound` for the last step's work to leave the server: where `/stats`
+    /// answers, until the accept queue is empty and the server holds no connection but
+    /// the one asking; where it does not, the whole `bound` (nothing tells it is done).
+    /// The kernel's queue is asked first, and `/stats` only once it is empty: a `/stats`
+    /// costs a busy server time.
+    pub fn drain(&self, bound: Duration) {
+        if !self.speaks_stats {
+            std::thread::sleep(bound);
+            return;
+        }
+        let deadline = Instant::now() + bound;
         while Instant::now() < deadline {
-            let Some(stats) = self.stats() else {
-                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                return;
-            };
-            // The connection asking for /stats is one of the active.
-            let idle = stats["connections"]["active"].as_u64().is_some_and(|n| n <= 1);
             let queued = match self.local_port {
                 Some(port) => kernel::accept_queue(port).map_or(0, |q| q.queued),
                 None => 0,
             };
-            if idle && queued == 0 {
+            // The connection asking for /stats is one of the active. No answer: busy.
+            if queued == 0
+                && self
+                    .stats()
+                    .is_some_and(|s| s["connections"]["active"].as_u64().is_some_and(|n| n <= 1))
+            {
                 return;
             }
             std::thread::sleep(EVERY.min(deadline.saturating_duration_since(Instant::now())));
@@ -157,13 +198,23 @@ impl Server {
 /// The thread reading the queues during a step.
 pub struct Watcher {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<BTreeMap<String, u64>>,
+    handle: JoinHandle<Seen>,
+}
+
+/// What the readings of a step saw.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// The most each queue held at one of them.
+    pub queues_max: BTreeMap<String, u64>,
+    /// The server's CPU time while it answered them (its requests' too, for the few ms
+    /// each takes), to be taken off the step's: what the sweep cost, not its requests.
+    pub stats_cpu_us: u64,
 }
 
 impl Watcher {
-    /// Stops the readings; the most each queue held at one of them.
-    pub fn stop(self) -> Vec<(String, u64)> {
+    /// Stops the readings.
+    pub fn stop(self) -> Seen {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().map(|most| most.into_iter().collect()).unwrap_or_default()
+        self.handle.join().unwrap_or_default()
     }
 }
