@@ -154,6 +154,13 @@ pub fn why_it_differs(curve: &Curve, slo_us: u64, cores: usize) -> Option<String
         return None;
     }
     let miss = curve.first_miss(slo_us);
+    if curve.shedding && miss.is_none() {
+        return Some(
+            "shedding: what it could not serve in time it answered 503 at once, and p99 counts \
+             those quick answers, so it stays within the SLO; its goodput shows the capacity"
+                .into(),
+        );
+    }
     if miss.is_none() && curve.knee.is_some() {
         return Some(format!(
             "not reached: every step kept the SLO, up to the {} the sweep had time for; the \

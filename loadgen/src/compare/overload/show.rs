@@ -27,16 +27,27 @@ fn rate(r: f64) -> String {
     format!("{r:.0}")
 }
 
-/// The goodput at the step offering about twice the knee, as a share of the goodput at
-/// the knee.
-pub fn kept_at_twice(curve: &Curve) -> Option<(f64, f64)> {
-    let at_knee = curve.knee_step()?;
+/// The goodput at the step offering about twice `knee`, as a share of the goodput at the
+/// step offering `knee`: with the rate of that step.
+pub fn kept_at_twice(curve: &Curve, knee: Option<f64>) -> Option<(f64, f64)> {
+    let knee = knee?;
+    let at_knee = curve.steps.iter().find(|s| s.offered == knee)?;
     let twice = curve
         .steps
         .iter()
-        .filter(|s| s.offered >= 1.9 * at_knee.offered)
+        .filter(|s| s.offered >= 1.9 * knee)
         .min_by(|a, b| a.offered.total_cmp(&b.offered))?;
     (at_knee.goodput > 0.0).then(|| (twice.offered, twice.goodput / at_knee.goodput))
+}
+
+/// The knee a line's goodput past it is measured from: its own, or, for a line with
+/// shedding (whose p99 the fast 503s keep low), the same version's without.
+pub fn reference_knee(w: &WorkloadResult, c: &Curve) -> Option<f64> {
+    let plain = || w.curves.iter().find(|p| !p.shedding && p.version == c.version);
+    match plain() {
+        Some(p) if c.shedding => p.knee.filter(|_| p.bent(w.slo_us)),
+        _ => c.knee.filter(|_| c.bent(w.slo_us)),
+    }
 }
 
 impl Overload {
@@ -80,8 +91,10 @@ impl Overload {
                 });
                 let at_least = if c.bent(w.slo_us) { "" } else { "≥ " };
                 row.push(model::ratio(c).map_or_else(String::new, |r| format!("{at_least}{r:.2}")));
-                row.push(kept_at_twice(c).map_or_else(String::new, |(offered, share)| {
-                    format!("{:.0}% of the knee's (at {})", share * 100.0, rate(offered))
+                let knee = reference_knee(w, c);
+                row.push(kept_at_twice(c, knee).map_or_else(String::new, |(offered, share)| {
+                    let at = knee.map_or_else(String::new, rate);
+                    format!("{:.0}% of its goodput at {at} (at {})", share * 100.0, rate(offered))
                 }));
                 row.push(why_it_differs(c, w.slo_us, self.cores).unwrap_or_default());
                 rows.push(row);
@@ -193,11 +206,11 @@ impl Overload {
     }
 }
 
-/// For each line with shedding, its goodput at twice its knee beside the same version's
-/// without.
+/// For each line with shedding, its goodput at twice the knee (the version's without
+/// shedding) beside the same version's without.
 fn shedding(w: &WorkloadResult, ran: &[&Curve]) -> Vec<String> {
     let kept = |c: &Curve| {
-        kept_at_twice(c).map_or_else(
+        kept_at_twice(c, reference_knee(w, c)).map_or_else(
             || "not measured (no knee, or no step at twice it)".to_owned(),
             |(offered, share)| format!("{:.0}% at {}", share * 100.0, rate(offered)),
         )
@@ -248,7 +261,7 @@ fn draw_curves<DB: DrawingBackend>(
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 2, style.filled())))
             .map_err(|e| e.to_string())?;
-        if let Some(knee) = c.knee_step() {
+        if let Some(knee) = c.knee_step().filter(|_| c.bent(w.slo_us)) {
             let dot = Circle::new((knee.offered, y(knee)), 6, style.filled());
             chart.draw_series(std::iter::once(dot)).map_err(|e| e.to_string())?;
         }
@@ -292,11 +305,13 @@ fn goodput_chart(w: &WorkloadResult) -> Result<String, String> {
     svg((960, 400), |root| {
         let plot = beside_legend(root, &entries(w))?;
         let mut chart = frame(&plot, &caption, x, y, "goodput, req/s")?;
-        // Where every answer came in time: goodput equal to the offered load.
-        let edge = x.range();
+        // Where every answer came in time: goodput equal to the offered load, drawn only
+        // where both axes reach, or its end would be pinned to the plot's edge.
+        let from = x.range().start.max(y.range().start);
+        let to = x.range().end.min(y.range().end);
         chart
             .draw_series(DashedLineSeries::new(
-                [(edge.start, edge.start), (edge.end, edge.end)],
+                [(from, from), (to, to)],
                 3,
                 5,
                 BLACK.mix(0.4).into(),
