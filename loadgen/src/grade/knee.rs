@@ -36,6 +36,8 @@ pub struct Knees {
     /// What was asked, in words.
     pub workload: String,
     pub slo_us: u64,
+    /// The closest version as it was started: its name and options.
+    pub against: String,
     pub graded: Knee,
     pub version: Knee,
     /// What Little's law predicts for the version with these settings, if it can.
@@ -133,6 +135,7 @@ pub fn run(
     Ok(Knees {
         workload: format!("GET {path}, {connecting}, open loop, {STEP:?} a step"),
         slo_us: SLO.as_micros() as u64,
+        against: std::iter::once(version.name()).chain(args).collect::<Vec<_>>().join(" "),
         graded,
         version: version_knee,
         predicted: prediction.rate,

@@ -362,11 +362,11 @@ fn knees(grade: &Grade) -> Section {
         let why = grade.knees_skipped.clone().unwrap_or_else(|| "not run".into());
         return Section { title, found: Err(why) };
     };
-    let version = grade.versus_version.clone().unwrap_or_else(|| "the closest version".into());
+    let version = &k.against;
     let columns = vec![column("server", Shown::Lead), column("knee", Shown::Under)];
     let rows = vec![
         vec![text("it"), text(k.graded.describe())],
-        vec![text(&version), text(k.version.describe())],
+        vec![text(version), text(k.version.describe())],
     ];
     let predicted = match k.predicted {
         Some(rate) => {

@@ -113,6 +113,7 @@ fn sample() -> Grade {
         knees: Some(Knees {
             workload: "GET /sleep?ms=20, a new connection per request".into(),
             slo_us: 100_000,
+            against: "v3-thread-pool --threads 4".into(),
             graded: knee(&[101.0, 127.0, 160.0], false),
             version: knee(&[101.0, 127.0, 160.0, 202.0, 254.0], true),
             predicted: Some(200.0),
