@@ -29,9 +29,10 @@ fn v1_s_knee_is_below_v3_s_and_neither_passes_its_model_s_capacity() {
     let said = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "loadgen compare failed: {}\n{said}", run.status);
     let took = started.elapsed();
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
-            .expect("results.json is JSON");
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("results.json")).expect("results.json"),
+    )
+    .expect("results.json is JSON");
 
     // v1 serves one 20 ms request at a time: 50 a second at most. Offered a quarter more,
     // its queue grows by over 12 requests a second, a quarter of a second of waiting within

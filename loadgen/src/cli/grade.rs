@@ -30,7 +30,8 @@ pub struct Args {
     /// Leave out the fault matrix (a fresh server per fault: a minute or two)
     #[arg(long)]
     no_matrix: bool,
-    /// Leave out the runs against the closest version (two scenarios, a few seconds each)
+    /// Leave out the runs against the closest version (two scenarios, a few seconds each,
+    /// and the sweeps for the knees)
     #[arg(long)]
     no_versus: bool,
     /// Leave out the sweeps for its knee and the closest version's (rising open-loop

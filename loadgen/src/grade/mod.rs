@@ -105,7 +105,8 @@ pub struct Options {
     pub matrix: bool,
     /// Run two scenarios against it and the closest version (a few seconds each).
     pub versus: bool,
-    /// Sweep it and the closest version for their knees (half a minute at most).
+    /// Sweep it and the closest version for their knees (half a minute at most); only with
+    /// `versus`, as it runs beside the closest version too.
     pub knee: bool,
 }
 
@@ -155,7 +156,7 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
     let found = model.as_ref().ok();
     let matrix = survives(target, options.matrix, found, log.as_deref());
     let compared = compares(target, options.versus, found, &transcripts, log.as_deref());
-    let knees = sweeps(target, options.knee, found, &transcripts, log.as_deref());
+    let knees = sweeps(target, options, found, &transcripts, log.as_deref());
 
     // As `--json` has always shown it: each stage's findings, or why it was skipped.
     let (why, fingerprint, closest) = match model {
@@ -286,13 +287,19 @@ fn compares(
 /// Stage 5: its knee and the closest version's, started as the fingerprint saw the server.
 fn sweeps(
     target: &Target,
-    asked: bool,
+    options: Options,
     model: Option<&Identified>,
     transcripts: &[Check],
     log: Option<&Path>,
 ) -> Result<anyhow::Result<knee::Knees>, Skipped> {
-    if !asked {
+    if !options.knee {
         return Err(Skipped::because("not asked for (--no-knee)"));
+    }
+    // Its sweeps run beside the closest version too, which --no-versus leaves out.
+    if !options.versus {
+        return Err(Skipped::because(
+            "not asked for (--no-versus: no run beside the closest version)",
+        ));
     }
     let Closest { version, args, http, sleeps, log } = Closest::of(model, transcripts, log)?;
     Ok(knee::run(target, version, &args, http, sleeps, log))
