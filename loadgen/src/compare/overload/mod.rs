@@ -270,7 +270,8 @@ fn sweep_line(
         .with_context(|| format!("sweeping {}", curve.label))?;
     (curve.steps, curve.server_cpu_ms, curve.knee) = (swept.steps, swept.server_cpu_ms, swept.knee);
     if curve.prediction.rate.is_none() {
-        curve.prediction = Prediction::from_cpu(&curve, cores, config.step);
+        let slo_us = config.slo.as_micros() as u64;
+        curve.prediction = Prediction::from_cpu(&curve, cores, config.step, slo_us);
     }
     Ok(curve)
 }

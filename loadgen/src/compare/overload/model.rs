@@ -29,6 +29,9 @@ pub struct Concurrency {
     /// Whether its servers each take a share of the connections by hash (a loop or ring
     /// per core), not the next free one: queues then form below the capacity.
     pub by_hash: bool,
+    /// Whether each of its threads serves a whole connection, for as long as it stays open
+    /// (v1, v3): kept-alive connections past the count wait, however idle the others.
+    pub whole_connections: bool,
 }
 
 impl Concurrency {
@@ -74,7 +77,8 @@ impl Concurrency {
                 }
             }
         };
-        Concurrency { count, what, by_hash }
+        let whole_connections = entry.handlers == Handlers::OnItsConnection && count.is_some();
+        Concurrency { count, what, by_hash, whole_connections }
     }
 }
 
@@ -99,33 +103,48 @@ impl Prediction {
         }
     }
 
-    /// The cores over the server's CPU per request at the curve's first step: what a
-    /// server bounded by the CPU could complete with every core its own. The generator
-    /// shares the cores, so the measured knee is lower.
-    pub fn from_cpu(curve: &Curve, cores: usize, step: Duration) -> Self {
-        let first = curve.steps.first().zip(curve.server_cpu_ms.first());
-        let per_request = first.and_then(|(s, &cpu_ms)| {
-            let answered = s.throughput * step.as_secs_f64();
-            (answered >= 1.0 && cpu_ms > 0).then(|| cpu_ms as f64 * 1000.0 / answered)
-        });
+    /// The cores over the server's CPU per request: what a server bounded by the CPU could
+    /// complete with every core its own (the generator shares them, so the measured knee
+    /// is lower). The CPU per request is the marginal one, between the first step and the
+    /// last that kept the SLO: a server spends some CPU whatever the load (answering the
+    /// sweep's `/stats`, its timers), which a quotient at one low rate would count as the
+    /// requests'.
+    pub fn from_cpu(curve: &Curve, cores: usize, step: Duration, slo_us: u64) -> Self {
+        let answered = |s: &Step| s.throughput * step.as_secs_f64();
+        let kept = curve.steps.iter().zip(&curve.server_cpu_ms);
+        let first = kept.clone().next();
+        let last = kept.rev().find(|(s, _)| s.latency_us.p99 <= slo_us);
+        let per_request = match (first, last) {
+            (Some((a, &cpu_a)), Some((b, &cpu_b))) if answered(b) - answered(a) >= 100.0 => {
+                let cpu_ms = cpu_b.saturating_sub(cpu_a) as f64;
+                Some(cpu_ms * 1000.0 / (answered(b) - answered(a))).filter(|us| *us > 0.0)
+            }
+            _ => None,
+        };
         match per_request {
             Some(us) => Prediction {
                 rate: Some(cores as f64 * 1e6 / us),
-                from: format!("{cores} cores / {us:.0} µs of CPU per request (the CPU's bound)"),
+                from: format!(
+                    "{cores} cores / {us:.0} µs of CPU per request, the CPU's bound: no count \
+                     bounds it"
+                ),
             },
             None => Prediction {
                 rate: None,
-                from: "bounded by the CPU; too little CPU measured to say how far".into(),
+                from: "bounded by the CPU, not by a count; too little measured to say where".into(),
             },
         }
     }
 }
 
-/// Whether the generator, not the server, may have shaped a step: the sweep's own
-/// judgement (late sends, a busy thread, every connection in use), or fewer requests
-/// written than were due.
-pub fn generator_bound(step: &Step) -> bool {
-    step.generator_bound || (step.due > 0 && (step.sent as f64) < 0.97 * step.due as f64)
+/// Whether the generator, not the server, shaped a step: its thread was near a full core,
+/// or the step missed the SLO only by how late loadgen sent (its p99 less its send lag
+/// would have kept it). The sweep also marks a step whose sends were late at all, which
+/// on a busy machine happens below any knee; that lateness is in the table of steps.
+pub fn generator_bound(step: &Step, slo_us: u64) -> bool {
+    step.generator_share >= crate::measure::GENERATOR_BOUND
+        || (step.latency_us.p99 > slo_us
+            && step.latency_us.p99.saturating_sub(step.send_lag_p99_us) <= slo_us)
 }
 
 /// Whether a curve's knee is the generator's: the step that first missed the SLO (or the
@@ -137,7 +156,7 @@ pub fn curve_generator_bound(curve: &Curve, slo_us: u64) -> bool {
 /// [`curve_generator_bound`], for steps that are not a [`Curve`]'s.
 pub fn curve_generator_bound_steps(steps: &[Step], slo_us: u64) -> bool {
     let first_miss = steps.iter().find(|s| s.latency_us.p99 > slo_us);
-    first_miss.or(steps.last()).is_some_and(generator_bound)
+    first_miss.or(steps.last()).is_some_and(|s| generator_bound(s, slo_us))
 }
 
 /// How far the measured knee is from the prediction: measured / predicted.
@@ -146,8 +165,8 @@ pub fn ratio(curve: &Curve) -> Option<f64> {
 }
 
 /// Why the measured knee is more than 25% from the prediction, in a sentence; none when
-/// it is within 25% (or there is nothing to compare).
-pub fn why_it_differs(curve: &Curve, slo_us: u64, cores: usize) -> Option<String> {
+/// it is within 25% (or there is nothing to compare). `close`: a connection per request.
+pub fn why_it_differs(curve: &Curve, slo_us: u64, close: bool, cores: usize) -> Option<String> {
     let predicted = curve.prediction.rate?;
     let ratio = ratio(curve);
     if ratio.is_some_and(|r| (0.75..=1.25).contains(&r)) {
@@ -170,9 +189,9 @@ pub fn why_it_differs(curve: &Curve, slo_us: u64, cores: usize) -> Option<String
     }
     if curve_generator_bound(curve, slo_us) {
         return Some(
-            "generator-bound: loadgen wrote its requests late or its thread was near a full \
-             core when the SLO was first missed, so the curve stops where the generator did, \
-             not the server"
+            "generator-bound: where the SLO was first missed, loadgen's thread was near a full \
+             core or its own lateness was the miss, so the curve stops where the generator \
+             did, not the server"
                 .into(),
         );
     }
@@ -194,34 +213,50 @@ pub fn why_it_differs(curve: &Curve, slo_us: u64, cores: usize) -> Option<String
                 .into(),
         );
     }
+    Some(below(curve, miss, close, cores))
+}
+
+/// Why a knee came out below its prediction (and not for the generator), from what the
+/// first step that missed the SLO, `miss`, saw.
+fn below(curve: &Curve, miss: Option<&Step>, close: bool, cores: usize) -> String {
     let busy = miss.map(|s| cpu_cores_used(curve, s)).unwrap_or(0.0);
     if miss.is_some_and(|s| busy + s.generator_share >= 0.85 * cores as f64) {
-        return Some(format!(
-            "CPU-bound: at the first step that missed the SLO the server used {busy:.1} of \
-             the {cores} cores and the generator most of the rest"
-        ));
+        return format!(
+            "CPU-bound: at the first step that missed the SLO the server kept {:.1} of the \
+             {cores} cores busy (its drain before the step included) and the generator most \
+             of the rest",
+            busy.min(cores as f64)
+        );
+    }
+    let held = miss.map_or(0, |s| s.connections_max);
+    if let Some(n) = curve
+        .concurrency
+        .count
+        .filter(|&n| !close && curve.concurrency.whole_connections && held > n)
+    {
+        return format!(
+            "each of its {n} threads serves one kept-alive connection for as long as it stays \
+             open: the generator had {held} open, and the requests on the others waited for a \
+             thread that never came free"
+        );
     }
     if curve.concurrency.by_hash {
-        return Some(
-            "connections spread by hash, not by load: one loop queues behind a slow handler \
-             while another idles, so the p99 passes the SLO before every loop is full"
-                .into(),
-        );
+        return "connections spread by hash, not by load: one loop queues behind a slow \
+                handler while another idles, so the p99 passes the SLO before every loop is full"
+            .into();
     }
     if let Some((_, held)) = miss.and_then(|s| {
         s.server.queues_max.iter().find(|(name, held)| name.contains("accept") && *held > 0)
     }) {
-        return Some(format!(
+        return format!(
             "the kernel's backlog: up to {held} connections waited to be accepted, and the SLO \
              counts that wait"
-        ));
+        );
     }
-    Some(
-        "the SLO counts queueing: near full utilisation a small delay (a context switch, the \
-         generator's turn on a core) queues the requests behind it, and the p99 sees the queue \
-         before the mean does"
-            .into(),
-    )
+    "the SLO counts queueing: near full utilisation a small delay (a context switch, the \
+     generator's turn on a core) queues the requests behind it, and the p99 sees the queue \
+     before the mean does"
+        .into()
 }
 
 /// The cores a step's server kept busy, from its CPU time over the step.

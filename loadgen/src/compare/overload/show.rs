@@ -96,7 +96,7 @@ impl Overload {
                     let at = knee.map_or_else(String::new, rate);
                     format!("{:.0}% of its goodput at {at} (at {})", share * 100.0, rate(offered))
                 }));
-                row.push(why_it_differs(c, w.slo_us, self.cores).unwrap_or_default());
+                row.push(why_it_differs(c, w.slo_us, w.close, self.cores).unwrap_or_default());
                 rows.push(row);
             }
         }
@@ -115,7 +115,8 @@ impl Overload {
             "errors",
             "503s",
             "server queues (max)",
-            "server cores",
+            "server CPU (drain included)",
+            "loadgen late (p99)",
             "generator-bound",
         ];
         let mut rows = Vec::new();
@@ -135,8 +136,16 @@ impl Overload {
                         s.errors.describe(),
                         s.unavailable.to_string(),
                         queues.join(", "),
-                        format!("{:.2}", model::cpu_cores_used(c, s)),
-                        if generator_bound(s) { "yes".into() } else { String::new() },
+                        c.server_cpu_ms
+                            .get(
+                                c.steps
+                                    .iter()
+                                    .position(|t| std::ptr::eq(t, s))
+                                    .unwrap_or(usize::MAX),
+                            )
+                            .map_or_else(String::new, |ms| format!("{ms} ms")),
+                        fmt_us(s.send_lag_p99_us),
+                        if generator_bound(s, w.slo_us) { "yes".into() } else { String::new() },
                     ]);
                 }
             }
@@ -163,13 +172,14 @@ impl Overload {
                 "{}: {}",
                 w.name,
                 if bound.is_empty() {
-                    "no curve is generator-bound: at each knee loadgen sent on time, on a \
-                     thread short of a full core."
+                    "no curve is generator-bound: where each first missed the SLO, loadgen's \
+                     thread was short of a full core and its lateness was not the miss."
                         .to_owned()
                 } else {
                     format!(
-                        "generator-bound (loadgen late or near a full core where the SLO was \
-                         first missed; the knee is at most the generator's): {}.",
+                        "generator-bound (where the SLO was first missed, loadgen's thread was \
+                         near a full core or its own lateness was the miss; the knee is at most \
+                         the generator's): {}.",
                         bound.join(", ")
                     )
                 }

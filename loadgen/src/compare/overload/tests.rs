@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::model::{Concurrency, Prediction, order, why_it_differs};
+use super::model::{Concurrency, Prediction, generator_bound, order, why_it_differs};
 use super::show::{Overload, kept_at_twice};
 use super::{Curve, WorkloadResult, past_the_knee, window};
 use crate::measure::{Errors, Percentiles};
@@ -187,7 +187,8 @@ fn the_order_of_the_knees_and_the_generator_are_said_in_words() {
     let mut slow_v3 = v3(&[], 20.0);
     slow_v3.steps.iter_mut().for_each(|s| s.latency_us.p99 = 500_000);
     slow_v3.knee = None;
-    slow_v3.steps[0].generator_bound = true;
+    // Late by 450 ms: without its lateness the first step would have kept the SLO.
+    slow_v3.steps[0].send_lag_p99_us = 450_000;
     let text = order(&[v1(), slow_v3.clone()]);
     assert!(
         text.contains("NOT") && text.contains("v1-blocking (40) above v3-thread-pool (0)"),
@@ -198,7 +199,9 @@ fn the_order_of_the_knees_and_the_generator_are_said_in_words() {
         notes[1].contains("generator-bound") && notes[1].ends_with("v3-thread-pool."),
         "{notes:?}"
     );
-    assert!(why_it_differs(&slow_v3, SLO_US, 2).is_some_and(|w| w.starts_with("generator-bound")));
+    assert!(
+        why_it_differs(&slow_v3, SLO_US, true, 2).is_some_and(|w| w.starts_with("generator-bound"))
+    );
     assert_eq!(kept_at_twice(&slow_v3, None), None);
     assert_eq!(kept_at_twice(&slow_v3, Some(403.0)), Some((806.0, 20.0 / 403.0)));
 }
@@ -218,4 +221,32 @@ fn two_charts_per_workload_with_the_slo_and_the_knees_and_no_label_over_another(
     }
     assert!(workload(Vec::new()).charts().is_empty());
     assert!(workload(Vec::new()).tables().is_empty());
+}
+
+#[test]
+fn a_server_per_job_is_predicted_from_its_marginal_cpu_and_kept_alive_pools_starve() {
+    // 100 ms of CPU whatever the load, and 500 µs a request: 2 cores / 500 µs.
+    let mut v2 = curve(
+        Version::V2_THREAD_PER_CONN,
+        &[],
+        vec![step(254.0, 22, 254.0), step(1016.0, 23, 1016.0), step(2032.0, 900, 10.0)],
+    );
+    v2.server_cpu_ms = v2.steps.iter().map(|s| 100 + (s.throughput * 2.0 * 0.5) as u64).collect();
+    let p = Prediction::from_cpu(&v2, 2, Duration::from_secs(2), SLO_US);
+    assert_eq!(p.rate.map(f64::round), Some(4000.0), "{p:?}");
+
+    // v3 kept alive: more connections open than threads, and the rest wait.
+    let mut v3 = v3(&[], 20.0);
+    v3.steps[3].connections_max = 40;
+    v3.knee = Some(320.0);
+    let why = why_it_differs(&v3, SLO_US, false, 2).unwrap_or_default();
+    assert!(why.starts_with("each of its 10 threads serves one kept-alive connection"), "{why}");
+    assert!(why.contains("the generator had 40 open"), "{why}");
+
+    // Late sends on a step that missed the SLO by far more are the server's miss.
+    let mut late = step(508.0, 800, 10.0);
+    late.send_lag_p99_us = 20_000;
+    assert!(!generator_bound(&late, SLO_US));
+    late.generator_share = 0.95;
+    assert!(generator_bound(&late, SLO_US));
 }
