@@ -89,10 +89,17 @@ fn v1_one_at_a_time_with_50_ms_handlers_knees_near_20_a_second() {
     within_a_quarter(&result, 20.0);
 }
 
-/// One step of `rate` for `ms`, on `path` of `addr`.
-fn one_step(addr: std::net::SocketAddr, path: &str, rate: f64, ms: u64) -> (SweepResult, Step) {
+/// One step of `rate` for `ms`, on `path` of `addr`, a connection per request with `close`.
+fn one_step(
+    addr: std::net::SocketAddr,
+    path: &str,
+    close: bool,
+    rate: f64,
+    ms: u64,
+) -> (SweepResult, Step) {
     let config = SweepConfig {
         path: path.into(),
+        close,
         rates: Some(vec![rate]),
         step: Duration::from_millis(ms),
         pause: Duration::from_millis(100),
@@ -107,7 +114,7 @@ fn one_step(addr: std::net::SocketAddr, path: &str, rate: f64, ms: u64) -> (Swee
 fn kept_alive_connections_are_reused_while_the_server_keeps_up() {
     let config = v4_nio::Config::new(v4_nio::Model { workers: 2, ..Default::default() });
     let server = TestServer::start(v4_nio::SERVER, config, v4_nio::run);
-    let (result, step) = one_step(server.addr(), "/hello", 200.0, 1000);
+    let (result, step) = one_step(server.addr(), "/hello", false, 200.0, 1000);
     assert_eq!((step.due, step.sent, step.errors.total()), (200, 200, 0), "{step:?}");
     // A /hello takes well under the 5 ms between arrivals: a few connections carry all
     // (a connection per request would be 200; a stall of the machine opens a few more).
@@ -124,7 +131,10 @@ fn a_503_is_unavailable_not_goodput() {
     let dispatcher = Dispatcher::new(routes, Stats::new("sheds-everything"));
     let server =
         TestServer::with_dispatcher(dispatcher, common::Config::default(), v1_blocking::run);
-    let (_, step) = one_step(server.addr(), "/busy", 50.0, 400);
+    // A connection per request: v1 serves one connection at a time, so a second kept-alive
+    // connection, opened when a stalled machine delays an answer, would wait for the first
+    // to close, and time out.
+    let (_, step) = one_step(server.addr(), "/busy", true, 50.0, 400);
     assert_eq!(step.due, 20, "{step:?}");
     assert_eq!((step.unavailable, step.errors.bad_status), (20, 20), "{step:?}");
     assert_eq!(step.goodput, 0.0, "{step:?}");

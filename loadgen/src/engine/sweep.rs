@@ -10,7 +10,7 @@
 //! the highest offered rate whose p99 stayed within it.
 //!
 //! This file holds what a sweep is asked and what it finds, and [`run`], which goes
-//! through the steps: [`schedule`] says when each request is due, `arrivals` offers them
+//! through the steps: `schedule` says when each request is due, `arrivals` offers them
 //! (open loop, one thread on mio), `server` reads what the server says of itself.
 
 use std::io;
@@ -23,7 +23,7 @@ use crate::bench::{self, BenchConfig, Wire};
 use crate::measure::{Errors, Percentiles, parse_duration};
 
 mod arrivals;
-pub mod schedule;
+mod schedule;
 mod server;
 
 /// How requests arrive within a step.
