@@ -10,7 +10,7 @@
 //! the highest offered rate whose p99 stayed within it.
 //!
 //! This file holds what a sweep is asked and what it finds, and [`run`], which goes
-//! through the steps: [`schedule`] says when each request is due, `arrivals` offers them
+//! through the steps: `schedule` says when each request is due, `arrivals` offers them
 //! (open loop, one thread on mio), `server` reads what the server says of itself.
 
 use std::io;
@@ -23,7 +23,7 @@ use crate::bench::{self, BenchConfig, Wire};
 use crate::measure::{Errors, Percentiles, parse_duration};
 
 mod arrivals;
-pub mod schedule;
+mod schedule;
 mod server;
 
 /// How requests arrive within a step.
@@ -91,12 +91,15 @@ pub struct SweepConfig {
 /// What the server's own `/stats` said during a step, where it answers `/stats`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServerSide {
-    /// Server CPU time (user + system) per answered request, in microseconds, from
-    /// `/stats`'s process CPU before and after the step.
+    /// Server CPU time (user + system) per answered request, in microseconds: the
+    /// process's (and its children's) from `/proc` before and after the step where it
+    /// runs on this machine, else `/stats`'s `cpu_us`; less what the sweep's own `/stats`
+    /// readings during the step cost it.
     pub cpu_per_request_us: Option<f64>,
     /// The most each of the server's queues held at a reading during the step: the
-    /// kernel's accept queue, and the `model` gauges whose name says queued
-    /// (`queued_connections`, `queued_jobs`…).
+    /// kernel's accept queue (`accept_queue`, every 200 ms), the `model` gauges whose name
+    /// says queued (`queued_connections`, `queued_jobs`…, once a second, where `/stats`
+    /// answers within a second).
     pub queues_max: Vec<(String, u64)>,
     /// Requests the server refused at once (`shed`), answered 503 after waiting past its
     /// deadline (`expired`), or skipped because the client had gone (`departed`), during
