@@ -295,6 +295,31 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_is_written_in_the_requests_protocol_and_runs_no_handler() {
+        use crate::{Closed, Dispatcher, Session};
+        let dispatcher = Dispatcher::with_builtin_routes("test");
+        let mut session = Session::new();
+        session.receive(b"GET /hello\nGET /hello\n");
+        let closed = session.answer_admitting(&dispatcher, &mut Admission::refuse_all(), None);
+        assert_eq!(closed, Some(Closed::Refused));
+        let line = "503 overloaded: too many requests waiting, try again later\n";
+        assert_eq!(session.output(), line.as_bytes(), "one line, and nothing after it");
+        let mut session = Session::new();
+        session.receive(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+        let settings = Shedding { skip_departed: true, ..Shedding::default() };
+        session.end_of_input();
+        let closed =
+            session.answer_admitting(&dispatcher, &mut Admission::new(settings, None), None);
+        assert_eq!((closed, session.output()), (Some(Closed::Departed), &b""[..]));
+        let shedding = dispatcher.stats().shedding();
+        assert_eq!((shedding.shed.get(), shedding.departed.get()), (1, 1));
+        assert_eq!(dispatcher.stats().requests(), 0, "no handler ran");
+        assert!(
+            Closed::Refused.owes_a_lingering_close() && !Closed::Departed.owes_a_lingering_close()
+        );
+    }
+
+    #[test]
     fn the_refusal_says_when_to_retry() {
         let response = refusal(Refused::Expired);
         assert_eq!(response.status, 503);

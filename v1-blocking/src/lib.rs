@@ -45,7 +45,9 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         }
         match stream {
             // Serving happens right here, on the accepting thread: no other client is
-            // accepted until this call returns.
+            // accepted until this call returns. v1's queue is the kernel's backlog, which
+            // it cannot see into: timed from the accept, no request waits, and
+            // `--max-queue-wait` refuses none (`--skip-departed` still looks).
             Ok(stream) => handle_connection(stream, &dispatcher, &config, Instant::now()),
             Err(e) => accept_failed(&e),
         }

@@ -98,7 +98,11 @@ fn refuse_until_done(
         loop {
             match newcomers.try_recv() {
                 Ok(stream) => {
-                    let Some(permit) = latch.try_acquire() else { continue };
+                    // Past the cap, closed outright: still a newcomer refused.
+                    let Some(permit) = latch.try_acquire() else {
+                        dispatcher.stats().shedding().shed.bump();
+                        continue;
+                    };
                     if stream.set_nonblocking(true).is_err() {
                         continue;
                     }

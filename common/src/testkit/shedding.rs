@@ -17,7 +17,9 @@ pub const AT_ONCE: Duration = Duration::from_millis(100);
 /// A client whose `GET /sleep?ms=ms` holds the server's only thread (worker, loop),
 /// returned once its handler runs (the dispatcher counts a request before running it),
 /// with its reply still to read. It asks to close after it, or a thread of a blocking
-/// server would stay with its connection.
+/// server would stay with its connection; and, once its handler runs, closes its own
+/// side, so the server's lingering close ends as soon as the reply is written instead of
+/// holding the thread for the linger while the test reads.
 pub fn hold_with_sleeper(server: &TestServer, ms: u64) -> Client {
     let before = server.stats().requests();
     let mut sleeper = Client::connect(server.addr()).expect("connect the sleeper");
@@ -27,6 +29,7 @@ pub fn hold_with_sleeper(server: &TestServer, ms: u64) -> Client {
         wait_until(TIMEOUT, || server.stats().requests() > before),
         "the sleeper never reached its handler"
     );
+    sleeper.stream().shutdown(Direction::Write).expect("half-close the sleeper");
     sleeper
 }
 
