@@ -78,7 +78,7 @@ impl Knee {
     }
 }
 
-/// Sweeps a fresh server of `target` (or the running one) and a fresh `version` with
+/// Sweeps a fresh server of `target` and a fresh `version` with
 /// `options`: `/sleep?ms=20` with a new connection per request where the server sleeps
 /// and speaks HTTP (over kept-alive line-protocol connections where it does not), else
 /// keep-alive `/hello`.
@@ -143,7 +143,7 @@ pub fn run(
     })
 }
 
-/// One server, fresh unless it was running already.
+/// A fresh server of `target`, swept.
 fn sweep(
     target: &Target,
     config: &OverloadConfig,
@@ -151,15 +151,9 @@ fn sweep(
     rates: &[f64],
     log: &Path,
 ) -> anyhow::Result<Knee> {
-    let started = match target {
-        Target::Running(_) => None,
-        _ => Some(launch(target, Launch::Grade, log)?),
-    };
-    let server = match (&started, target) {
-        (Some(child), _) => Server { addr: child.addr(), pid: Some(child.pid()), processes: true },
-        (None, Target::Running(addr)) => Server { addr: *addr, pid: None, processes: false },
-        (None, _) => anyhow::bail!("no server to sweep"),
-    };
+    let child = launch(target, Launch::Grade, log)?;
+    // Its children's CPU counts, should it be a server that forks.
+    let server = Server { addr: child.addr(), pid: Some(child.pid()), processes: true };
     let swept = sweep_rates(config, workload, &server, rates)?;
     let slo_us = config.slo.as_micros() as u64;
     Ok(Knee {
