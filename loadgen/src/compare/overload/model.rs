@@ -196,6 +196,9 @@ pub fn why_it_differs(curve: &Curve, slo_us: u64, close: bool, cores: usize) -> 
         );
     }
     let Some(knee) = curve.knee else {
+        if let Some(starved) = starved(curve, miss, close) {
+            return Some(starved);
+        }
         return Some(match curve.steps.first() {
             Some(first) => format!(
                 "even the lowest step ({:.0} req/s) missed the SLO (p99 {}): the queue formed \
@@ -228,17 +231,8 @@ fn below(curve: &Curve, miss: Option<&Step>, close: bool, cores: usize) -> Strin
             busy.min(cores as f64)
         );
     }
-    let held = miss.map_or(0, |s| s.connections_max);
-    if let Some(n) = curve
-        .concurrency
-        .count
-        .filter(|&n| !close && curve.concurrency.whole_connections && held > n)
-    {
-        return format!(
-            "each of its {n} threads serves one kept-alive connection for as long as it stays \
-             open: the generator had {held} open, and the requests on the others waited for a \
-             thread that never came free"
-        );
+    if let Some(starved) = starved(curve, miss, close) {
+        return starved;
     }
     if curve.concurrency.by_hash {
         return "connections spread by hash, not by load: one loop queues behind a slow \
@@ -257,6 +251,20 @@ fn below(curve: &Curve, miss: Option<&Step>, close: bool, cores: usize) -> Strin
      generator's turn on a core) queues the requests behind it, and the p99 sees the queue \
      before the mean does"
         .into()
+}
+
+/// Why a pool that serves whole connections (`close` false: kept alive) missed the SLO,
+/// if that is why: more connections were open at `miss` than it has threads.
+fn starved(curve: &Curve, miss: Option<&Step>, close: bool) -> Option<String> {
+    let held = miss.map_or(0, |s| s.connections_max);
+    let n = curve.concurrency.count?;
+    (!close && curve.concurrency.whole_connections && held > n).then(|| {
+        format!(
+            "each of its {n} threads serves one kept-alive connection for as long as it stays \
+             open: the generator had {held} open, and the requests on the others waited for a \
+             thread that never came free"
+        )
+    })
 }
 
 /// The cores a step's server kept busy, from its CPU time over the step.

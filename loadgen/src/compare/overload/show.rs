@@ -230,9 +230,10 @@ fn shedding(w: &WorkloadResult, ran: &[&Curve]) -> Vec<String> {
         .map(|shed| {
             let plain = ran.iter().find(|c| !c.shedding && c.version == shed.version);
             format!(
-                "{}: goodput at twice the knee, as a share of the goodput at the knee: {} with \
-                 shedding ({}){}.",
+                "{}: {}'s goodput at twice the knee, as a share of its goodput at the knee: {} \
+                 with shedding ({}){}.",
                 w.name,
+                shed.version.name(),
                 kept(shed),
                 shed.args.join(" "),
                 plain.map_or_else(String::new, |p| format!(", {} without", kept(p)))

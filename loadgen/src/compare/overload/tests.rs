@@ -242,6 +242,11 @@ fn a_server_per_job_is_predicted_from_its_marginal_cpu_and_kept_alive_pools_star
     let why = why_it_differs(&v3, SLO_US, false, 2).unwrap_or_default();
     assert!(why.starts_with("each of its 10 threads serves one kept-alive connection"), "{why}");
     assert!(why.contains("the generator had 40 open"), "{why}");
+    // Even with no knee at all.
+    v3.knee = None;
+    v3.steps.iter_mut().for_each(|s| s.connections_max = 40);
+    let why = why_it_differs(&v3, SLO_US, false, 2).unwrap_or_default();
+    assert!(why.starts_with("each of its 10 threads serves one kept-alive connection"), "{why}");
 
     // Late sends on a step that missed the SLO by far more are the server's miss.
     let mut late = step(508.0, 800, 10.0);
