@@ -1,6 +1,6 @@
 //! What `compare` runs: the scenarios, each a row per version, and the experiments, run
-//! once. `quick` keeps the same shapes with less time and fewer connections, so the whole
-//! comparison runs in under a minute.
+//! once. `quick` keeps the same shapes with less time and fewer connections (and the
+//! overload sweep with four lines), so the whole comparison takes a few minutes, not twelve.
 
 use std::net::SocketAddr;
 use std::time::Duration;
