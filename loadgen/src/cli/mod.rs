@@ -7,6 +7,7 @@ mod bench;
 mod compare;
 mod grade;
 mod hold;
+mod sweep;
 mod syscalls;
 mod waits;
 mod watch;
@@ -39,6 +40,10 @@ enum Command {
     /// memory, context switches), without asking the server: it goes on drawing while the
     /// server cannot answer (v1 busy with one client, a loop whose handler blocks)
     Watch(watch::Args),
+    /// Offer one server a rising series of request rates, open loop, and find its knee:
+    /// the highest rate whose p99 stays within an SLO; and its goodput beyond
+    #[command(after_help = sweep::EXPLAINED)]
+    Sweep(sweep::Args),
     /// Run every version through the scenario suite and write a report
     Compare(compare::Args),
     /// Set select, poll, epoll and io_uring side by side: v4-syscalls on each --api,
@@ -68,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Hold(args) => hold::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Waits(args) => waits::run(args),
         Command::Syscalls(args) => syscalls::run(args),
@@ -145,6 +151,42 @@ mod tests {
         assert_eq!(args.config.rate, Some(100.0));
         let error = Cli::try_parse_from(["loadgen", "bench", "--addr", "localhost"]).unwrap_err();
         assert!(error.to_string().contains("is not an address"), "{error}");
+    }
+
+    #[test]
+    fn sweep_takes_an_address_or_a_version_with_its_options() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "sweep",
+            "--version",
+            "v3-thread-pool",
+            "--server-args",
+            "--threads 4",
+            "--close",
+            "--rates",
+            "10,20",
+            "--slo",
+            "150ms",
+        ])
+        .unwrap();
+        let Command::Sweep(args) = cli.command else { panic!("not sweep") };
+        assert_eq!(
+            (args.version, args.server_args.as_deref()),
+            (Some(Version::V3_THREAD_POOL), Some("--threads 4"))
+        );
+        assert!(args.config.close && args.addr.is_none());
+        assert_eq!(args.config.rates, Some(vec![10.0, 20.0]));
+        assert_eq!(args.config.slo, Duration::from_millis(150));
+        let cli = Cli::try_parse_from(["loadgen", "sweep", "--addr", "127.0.0.1:8084"]).unwrap();
+        let Command::Sweep(args) = cli.command else { panic!("not sweep") };
+        assert_eq!(args.addr, Some("127.0.0.1:8084".parse().unwrap()));
+        for wrong in [
+            &["loadgen", "sweep"][..],
+            &["loadgen", "sweep", "--addr", "127.0.0.1:1", "--version", "v1-blocking"],
+            &["loadgen", "sweep", "--addr", "127.0.0.1:1", "--server-args", "--threads 4"],
+        ] {
+            assert!(Cli::try_parse_from(wrong).is_err(), "{wrong:?}");
+        }
     }
 
     #[test]

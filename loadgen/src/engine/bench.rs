@@ -25,7 +25,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::measure::{Errors, Summary, new_histogram};
 
-mod answer;
+pub(crate) mod answer;
 mod config;
 
 use answer::parse_answer;

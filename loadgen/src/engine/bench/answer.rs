@@ -5,16 +5,16 @@ use super::Wire;
 
 /// One answer found at the front of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Answer {
-    pub(super) len: usize,
-    pub(super) status: u16,
+pub(crate) struct Answer {
+    pub(crate) len: usize,
+    pub(crate) status: u16,
     /// The server will close the connection after it (`Connection: close`).
-    pub(super) closes: bool,
+    pub(crate) closes: bool,
 }
 
 /// The complete answer at the front of `buf`, if there is one; `Err` if it cannot be an
 /// answer of the protocol at all.
-pub(super) fn parse_answer(wire: Wire, buf: &[u8]) -> Result<Option<Answer>, ()> {
+pub(crate) fn parse_answer(wire: Wire, buf: &[u8]) -> Result<Option<Answer>, ()> {
     match wire {
         Wire::Line => {
             let Some(lf) = buf.iter().position(|&b| b == b'\n') else { return Ok(None) };
