@@ -7,9 +7,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use crate::dispatcher::Dispatcher;
+use crate::overload::Admission;
 use crate::server::Config;
 use crate::session::{Closed, LINGER, Phase, READ_CHUNK, Session};
 
@@ -17,11 +19,20 @@ use crate::session::{Closed, LINGER, Phase, READ_CHUNK, Session};
 /// stand-in.
 pub trait Transport: Read + Write {
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()>;
+
+    /// The socket, for a look at whether the client has gone; none in memory.
+    fn client(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
         TcpStream::set_read_timeout(self, Some(timeout))
+    }
+
+    fn client(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
     }
 }
 
@@ -36,11 +47,25 @@ pub fn answer_until_closed<S: Transport>(
     dispatcher: &Dispatcher,
     config: &Config,
 ) -> io::Result<Closed> {
+    answer_until_closed_admitting(stream, dispatcher, config, Admission::open())
+}
+
+/// [`answer_until_closed`], each request's handler run only if `admission` decides so
+/// (see [`crate::overload`]).
+pub fn answer_until_closed_admitting<S: Transport>(
+    stream: &mut S,
+    dispatcher: &Dispatcher,
+    config: &Config,
+    mut admission: Admission,
+) -> io::Result<Closed> {
     let mut session = Session::new();
     let mut chunk = [0u8; READ_CHUNK];
     let mut read_timeout = None;
     loop {
-        let closed = session.answer(dispatcher);
+        let closed = session.answer_admitting(dispatcher, &mut admission, stream.client());
+        if session.answered() > 0 {
+            admission.stop_timing();
+        }
         if !session.output().is_empty() {
             stream.write_all(session.output())?;
             session.output_written(session.output().len());
@@ -82,8 +107,14 @@ pub fn answer_until_closed<S: Transport>(
 // ANCHOR_END: answer_until_closed
 
 /// Serves an accepted TCP connection with the blocking loop, counting it in the stats,
-/// and closes it without losing the last reply.
-pub fn handle_connection(mut stream: TcpStream, dispatcher: &Dispatcher, config: &Config) {
+/// and closes it without losing the last reply. `accepted` is when the accepting thread
+/// took it: how long its first request waited for this thread, if shedding asks.
+pub fn handle_connection(
+    mut stream: TcpStream,
+    dispatcher: &Dispatcher,
+    config: &Config,
+    accepted: Instant,
+) {
     let _open = dispatcher.stats().connection_opened();
     // Tracked so a shutdown can end this connection's wait for its next request. One that
     // reaches a thread only after the shutdown began (queued in v3's pool) is closed.
@@ -100,7 +131,8 @@ pub fn handle_connection(mut stream: TcpStream, dispatcher: &Dispatcher, config:
         return;
     }
     tracing::debug!(%peer, "serving");
-    match answer_until_closed(&mut stream, dispatcher, config) {
+    let admission = admission(&stream, config, accepted);
+    match answer_until_closed_admitting(&mut stream, dispatcher, config, admission) {
         Ok(closed) if closed.owes_a_lingering_close() => {
             tracing::debug!(%peer, ?closed, "closing in stages");
             linger_close(stream);
@@ -108,6 +140,21 @@ pub fn handle_connection(mut stream: TcpStream, dispatcher: &Dispatcher, config:
         Ok(closed) => tracing::debug!(%peer, ?closed, "connection closed"),
         Err(e) => tracing::debug!(%peer, "connection failed: {e}"),
     }
+}
+
+/// What decides whether a connection's requests are served (see [`crate::overload`]).
+/// Its first request waited since `accepted` if it was already in when this thread took
+/// the connection; if not, it comes now, to a free thread, and has waited for nothing
+/// (the accept time would make a client that connects and thinks look expired).
+fn admission(stream: &TcpStream, config: &Config, accepted: Instant) -> Admission {
+    use nix::sys::socket::{MsgFlags, recv};
+    if config.shedding.is_off() {
+        return Admission::open();
+    }
+    let mut byte = [0u8; 1];
+    let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+    let request_in = matches!(recv(stream.as_raw_fd(), &mut byte, flags), Ok(1..));
+    Admission::new(config.shedding, request_in.then_some(accepted))
 }
 
 // ANCHOR: linger_close

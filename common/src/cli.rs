@@ -32,6 +32,17 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
 
+    /// Answer 503 (with Retry-After), without running its handler, a request that waited
+    /// longer than this for a thread to serve it: 50ms, 2s. Off by default
+    #[arg(long, value_name = "DURATION", value_parser = crate::overload::parse_duration)]
+    pub max_queue_wait: Option<Duration>,
+
+    /// Before running a handler, look whether the client has closed or reset, and if so
+    /// do not run it. A client that half-closes after its request (nc without -q) then
+    /// gets no answer, hence off by default
+    #[arg(long)]
+    pub skip_departed: bool,
+
     /// Also serve GET /abort, a handler that crashes the process (abort, as a segfault
     /// in a native library would), to see what one crash takes down: everything, in a
     /// threaded server; one connection, in the fork version. Off by default, since any
@@ -47,6 +58,10 @@ impl ServerArgs {
             idle_timeout: Duration::from_secs(self.idle_timeout),
             request_timeout: Duration::from_secs(self.request_timeout),
             backlog: self.backlog,
+            shedding: crate::overload::Shedding {
+                max_queue_wait: self.max_queue_wait,
+                skip_departed: self.skip_departed,
+            },
             ..Config::default()
         }
     }
@@ -331,5 +346,11 @@ mod tests {
         assert_eq!(args.server.config().backlog, DEFAULT_BACKLOG);
         let args = parse(&["--backlog", "7"]).expect("a backlog parses");
         assert_eq!(args.server.config().backlog, 7);
+        assert!(args.server.config().shedding.is_off(), "shedding is off by default");
+        let args = parse(&["--max-queue-wait", "50ms", "--skip-departed"]).expect("shedding");
+        let shedding = args.server.config().shedding;
+        assert_eq!(shedding.max_queue_wait, Some(Duration::from_millis(50)));
+        assert!(shedding.skip_departed);
+        assert!(parse(&["--max-queue-wait", "50"]).is_err(), "a duration needs its unit");
     }
 }

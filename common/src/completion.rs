@@ -16,12 +16,13 @@
 //! connection is freed only when nothing of it is in flight ([`Connection::in_flight`]).
 
 use std::net::TcpStream;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Instant;
 
 use crate::dispatcher::Dispatcher;
 use crate::evented::{Overdue, Timeouts, overdue, start_lingering_close};
 use crate::limit::Permit;
+use crate::overload::Admission;
 use crate::session::Session;
 use crate::stats::ConnectionGuard;
 
@@ -248,6 +249,16 @@ impl Connection {
     /// pipelined requests go out as one send); else the staged close a reply asked for;
     /// else receiving. One send at a time, and replies are written before the close.
     pub fn next(&mut self, dispatcher: &Dispatcher) -> Step<'_> {
+        self.next_admitting(dispatcher, &mut Admission::open())
+    }
+
+    /// [`Connection::next`], each handler run only if `admission` decides so (see
+    /// [`crate::overload`]).
+    pub fn next_admitting(
+        &mut self,
+        dispatcher: &Dispatcher,
+        admission: &mut Admission,
+    ) -> Step<'_> {
         if self.is_closing() {
             return Step::Close;
         }
@@ -256,7 +267,8 @@ impl Connection {
         }
         if self.sent == self.outgoing.len() {
             if self.is_listening() {
-                self.session.answer(dispatcher);
+                let client = Some(self.stream.as_fd());
+                self.session.answer_admitting(dispatcher, admission, client);
             }
             // Swapped, not copied: the emptied buffer becomes the session's next outbox.
             self.session.take_output(&mut self.outgoing);

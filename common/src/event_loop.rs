@@ -20,6 +20,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use crate::evented::{Connection, Next, Overdue, SWEEP_EVERY, Slots, Timeouts};
 use crate::limit::LimitLatch;
+use crate::overload::{Admission, Shedding};
 use crate::server::{ACCEPT_BACKOFF, is_exhaustion};
 use crate::shutdown::DEADLINE;
 use crate::stats::{Counter, Level};
@@ -105,6 +106,8 @@ pub struct Shared {
     pub dispatcher: Arc<Dispatcher>,
     pub latch: Arc<LimitLatch>,
     pub timeouts: Timeouts,
+    /// What the loops refuse past their capacity (see [`crate::overload`]).
+    pub shedding: Shedding,
     pub shutdown: Shutdown,
 }
 
@@ -122,6 +125,7 @@ impl Shared {
             dispatcher,
             latch: Arc::new(LimitLatch::new(max_connections)),
             timeouts: config.timeouts(),
+            shedding: config.shedding,
             shutdown: config.shutdown.clone(),
         }
     }
@@ -211,18 +215,23 @@ impl<W: Waiter> EventLoop<W> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            self.counters.waited(started.elapsed(), ready.len());
+            // When these requests started waiting for the loop, as far as it can tell: a
+            // lower bound, since the time they waited in the kernel while the loop ran
+            // other handlers is invisible to it (`SO_TIMESTAMPNS` would stamp each
+            // arrival).
+            let woke = Instant::now();
+            self.counters.waited(woke - started, ready.len());
             for &Ready { token, read_closed } in &ready {
                 match token {
                     LISTENER => self.accept_all(),
                     // The shutdown: heard once, and the housekeeping below acts on it.
                     WAKE => self.waiter.forget(self.wake.as_raw_fd()),
-                    token => self.serve(token, read_closed),
+                    token => self.serve(token, read_closed, woke),
                 }
             }
             // No event to say whether the client closed: read until the socket says.
             for token in std::mem::take(&mut self.again) {
-                self.serve(token, true);
+                self.serve(token, true, woke);
             }
             self.housekeeping();
         }
@@ -321,12 +330,14 @@ impl<W: Waiter> EventLoop<W> {
 
     /// Serves a ready connection for one turn, right here on the loop.
     // ANCHOR: serve
-    fn serve(&mut self, token: usize, read_closed: bool) {
+    fn serve(&mut self, token: usize, read_closed: bool, ready_since: Instant) {
         let Some(entry) = self.connections.get_mut(token) else {
             return; // closed earlier in this round
         };
         let answered = entry.conn.session.answered();
-        let turn = entry.conn.serve_turn(&self.shared.dispatcher, read_closed);
+        let mut admission = Admission::new(self.shared.shedding, Some(ready_since));
+        let dispatcher = &self.shared.dispatcher;
+        let turn = entry.conn.serve_turn_admitting(dispatcher, read_closed, &mut admission);
         self.counters.requests.add(entry.conn.session.answered() - answered);
         let writable = match turn.map(|turn| turn.next) {
             Ok(Next::Readable) => false,

@@ -13,9 +13,11 @@ use std::net::Shutdown as Direction;
 use std::time::{Duration, Instant};
 
 use std::net::TcpStream;
+use std::os::fd::AsFd;
 
 use crate::dispatcher::Dispatcher;
 use crate::limit::Permit;
+use crate::overload::Admission;
 use crate::session::{Closed, LINGER, READ_CHUNK, Session};
 use crate::stats::ConnectionGuard;
 
@@ -290,8 +292,19 @@ impl Connection {
     /// cannot tell, the turn reads until `WouldBlock` or the end, never stopping at a
     /// short read (see `fill_inbox`, below).
     pub fn serve_turn(&mut self, dispatcher: &Dispatcher, read_closed: bool) -> io::Result<Turn> {
+        self.serve_turn_admitting(dispatcher, read_closed, &mut Admission::open())
+    }
+
+    /// [`Connection::serve_turn`], each handler run only if `admission` decides so (see
+    /// [`crate::overload`]).
+    pub fn serve_turn_admitting(
+        &mut self,
+        dispatcher: &Dispatcher,
+        read_closed: bool,
+        admission: &mut Admission,
+    ) -> io::Result<Turn> {
         let mut empty = false;
-        let next = self.turn(dispatcher, read_closed, &mut empty)?;
+        let next = self.turn(dispatcher, read_closed, admission, &mut empty)?;
         Ok(Turn { next, empty })
     }
 
@@ -305,6 +318,7 @@ impl Connection {
         &mut self,
         dispatcher: &Dispatcher,
         read_closed: bool,
+        admission: &mut Admission,
         empty: &mut bool,
     ) -> io::Result<Next> {
         if self.draining_since.is_some() {
@@ -322,7 +336,8 @@ impl Connection {
             if batch == 0 {
                 *empty = filled == (Filled::Drained { bytes: 0 }) && !had_output;
             }
-            let closing = self.session.answer(dispatcher);
+            let client = Some(self.stream.as_fd());
+            let closing = self.session.answer_admitting(dispatcher, admission, client);
             if !self.flush()? {
                 return Ok(Next::Writable);
             }

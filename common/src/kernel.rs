@@ -118,6 +118,17 @@ pub fn context_switches() -> io::Result<ContextSwitches> {
     })
 }
 
+/// This process's CPU time so far, user and system, all its threads, living and ended
+/// (`getrusage(RUSAGE_SELF)`); children's are not in it.
+pub fn cpu_time() -> io::Result<std::time::Duration> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_SELF)?;
+    let micros = |t: nix::sys::time::TimeVal| {
+        t.tv_sec().max(0) as u64 * 1_000_000 + t.tv_usec().max(0) as u64
+    };
+    Ok(std::time::Duration::from_micros(micros(usage.user_time()) + micros(usage.system_time())))
+}
+
 // ANCHOR: netstat
 /// `/proc/net/netstat` holds pairs of lines, names then values: `TcpExt: SyncookiesSent …`
 /// then `TcpExt: 0 …`.

@@ -22,6 +22,8 @@
 //!   what is in flight and the rules it shares with [`evented`];
 //! * [`event_loop`]: the readiness loop v4-syscalls and v5 run, over any [`Waiter`]
 //!   (`select`, `poll`, `epoll`, `mio`);
+//! * [`overload`]: load shedding, off by default: a bound on what waits, a deadline on
+//!   the wait, and not serving clients that have gone;
 //! * [`server`], [`shutdown`] and [`cli`]: settings, accept errors, graceful shutdown,
 //!   the command line, logs;
 //! * `testkit` (feature `testkit`): helpers for every version's tests, and a server
@@ -39,6 +41,7 @@ pub mod evented;
 pub mod handlers;
 pub mod kernel;
 pub mod limit;
+pub mod overload;
 pub mod procfs;
 pub mod response;
 pub mod server;

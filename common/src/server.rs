@@ -7,6 +7,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use crate::evented::Timeouts;
+use crate::overload::Shedding;
 
 pub use crate::shutdown::Shutdown;
 
@@ -42,6 +43,9 @@ pub struct Config<M = ()> {
     /// The listen backlog: of the socket the server starts with and, in a version with a
     /// socket per loop (v5, v7), of each loop's own.
     pub backlog: i32,
+    /// What the server refuses past its capacity: off by default (see
+    /// [`crate::overload`]).
+    pub shedding: Shedding,
     /// Set to make the accept loop return.
     pub shutdown: Shutdown,
     /// The model's own settings.
@@ -54,6 +58,7 @@ impl<M: Default> Default for Config<M> {
             idle_timeout: Duration::from_secs(30),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
+            shedding: Shedding::default(),
             shutdown: Shutdown::new(),
             model: M::default(),
         }
@@ -77,6 +82,7 @@ impl<M> Config<M> {
             idle_timeout: self.idle_timeout,
             request_timeout: self.request_timeout,
             backlog: self.backlog,
+            shedding: self.shedding,
             shutdown,
             model,
         }
@@ -84,8 +90,8 @@ impl<M> Config<M> {
 
     /// The same shared settings, with `model` as the model's own.
     pub fn with<N>(self, model: N) -> Config<N> {
-        let Config { idle_timeout, request_timeout, backlog, shutdown, .. } = self;
-        Config { idle_timeout, request_timeout, backlog, shutdown, model }
+        let Config { idle_timeout, request_timeout, backlog, shedding, shutdown, .. } = self;
+        Config { idle_timeout, request_timeout, backlog, shedding, shutdown, model }
     }
 
     /// The timeouts an event loop checks its connections against.

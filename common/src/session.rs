@@ -6,10 +6,12 @@
 //! [`crate::blocking`] (read, answer, write, repeat), the event loops from readiness
 //! events ([`crate::evented`]), io_uring from completions, v6 from a task.
 
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-use crate::codec::{Decoder, Inbox};
+use crate::codec::{Decoder, Inbox, Request};
 use crate::dispatcher::Dispatcher;
+use crate::overload::{self, Admission, Decision};
 use crate::response::{Framing, Response};
 
 /// How much a connection reads from its socket in one call.
@@ -32,13 +34,18 @@ pub enum Closed {
     /// The request could not be decoded and the stream is out of step; the error reply
     /// with this status was sent.
     ProtocolError(u16),
+    /// The server was overloaded and refused the request with a 503 (see
+    /// [`crate::overload`]).
+    Refused,
+    /// The client had closed or reset before its request's turn, which was not served.
+    Departed,
 }
 
 impl Closed {
     /// Whether the server closes while the client may still be sending: then it must
     /// close in stages (see [`linger_close`]) or a reset may destroy the last reply.
     pub fn owes_a_lingering_close(self) -> bool {
-        matches!(self, Self::Exit | Self::NotKeepAlive | Self::ProtocolError(_))
+        matches!(self, Self::Exit | Self::NotKeepAlive | Self::ProtocolError(_) | Self::Refused)
     }
 }
 
@@ -163,6 +170,19 @@ impl Session {
     /// it must; after that, further input is ignored.
     // ANCHOR: answer
     pub fn answer(&mut self, dispatcher: &Dispatcher) -> Option<Closed> {
+        self.answer_admitting(dispatcher, &mut Admission::open(), None)
+    }
+
+    /// [`Session::answer`], asking `admission` before each handler whether to run it
+    /// (see [`crate::overload`]); `client` is the connection's socket, for a look at
+    /// whether the client has gone. Refused requests are answered 503 and close the
+    /// connection; a departed client's request is dropped, unanswered.
+    pub fn answer_admitting(
+        &mut self,
+        dispatcher: &Dispatcher,
+        admission: &mut Admission,
+        client: Option<BorrowedFd<'_>>,
+    ) -> Option<Closed> {
         let mut decoded = false;
         while self.closed.is_none() {
             let decoding = self.decoder.decode(&mut self.inbox);
@@ -175,13 +195,7 @@ impl Session {
                     goodbye.encode(&Framing::to(&request), dispatcher.server(), &mut self.outbox);
                     self.closed = Some(Closed::Exit);
                 }
-                Ok(Some(request)) => {
-                    let response = dispatcher.dispatch(&request);
-                    response.encode(&Framing::to(&request), dispatcher.server(), &mut self.outbox);
-                    if !request.keep_alive {
-                        self.closed = Some(Closed::NotKeepAlive);
-                    }
-                }
+                Ok(Some(request)) => self.serve(&request, dispatcher, admission, client),
                 Err(error) => {
                     let framing = Framing::to_error(&error);
                     Response::for_error(&error).encode(
@@ -233,6 +247,42 @@ impl Session {
         self.closed
     }
     // ANCHOR_END: answer
+
+    /// Runs `request`'s handler, unless `admission` decides otherwise, and encodes the
+    /// reply.
+    fn serve(
+        &mut self,
+        request: &Request,
+        dispatcher: &Dispatcher,
+        admission: &mut Admission,
+        client: Option<BorrowedFd<'_>>,
+    ) {
+        let decision = if admission.is_open() {
+            Decision::Run
+        } else {
+            admission.decide(client, self.input_ended)
+        };
+        match decision {
+            Decision::Run => {
+                let response = dispatcher.dispatch(request);
+                response.encode(&Framing::to(request), dispatcher.server(), &mut self.outbox);
+                if !request.keep_alive {
+                    self.closed = Some(Closed::NotKeepAlive);
+                }
+            }
+            Decision::Refuse(why) => {
+                dispatcher.stats().shedding().refused(why);
+                let framing = Framing { keep_alive: false, ..Framing::to(request) };
+                overload::refusal(why).encode(&framing, dispatcher.server(), &mut self.outbox);
+                self.closed = Some(Closed::Refused);
+            }
+            Decision::Departed => {
+                dispatcher.stats().shedding().departed.bump();
+                self.inbox.clear();
+                self.closed = Some(Closed::Departed);
+            }
+        }
+    }
 
     /// Requests answered on this connection so far, error replies included.
     pub fn answered(&self) -> u64 {

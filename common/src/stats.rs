@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use crate::kernel::{self, ListenCounters};
+use crate::overload::ShedStats;
 use crate::procfs;
 
 type Metric = Box<dyn Fn() -> Value + Send + Sync>;
@@ -40,6 +41,8 @@ pub struct Stats {
     /// The namespace's listen counters when the server started, so `/stats` shows what
     /// happened since (`None` without `/proc/net/netstat`).
     listen_at_start: Option<ListenCounters>,
+    /// Requests refused or not served for overload, and the settings that decide it.
+    shedding: ShedStats,
 }
 
 impl std::fmt::Debug for Stats {
@@ -61,6 +64,7 @@ impl Stats {
             about: OnceLock::new(),
             port: OnceLock::new(),
             listen_at_start: kernel::listen_counters().ok(),
+            shedding: ShedStats::default(),
         })
     }
 
@@ -99,6 +103,11 @@ impl Stats {
 
     pub fn request_served(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Load shedding's counters and settings (see [`crate::overload`]).
+    pub fn shedding(&self) -> &ShedStats {
+        &self.shedding
     }
 
     pub fn accepted(&self) -> u64 {
@@ -181,7 +190,10 @@ impl Stats {
     }
 
     /// The `/stats` document: who answers, its threads and memory from /proc, the shared
-    /// counters, and under `model` the version's own.
+    /// counters, and under `model` the version's own. `cpu_us` is this process's CPU
+    /// time so far, user and system, every thread's (`getrusage(RUSAGE_SELF)`), in
+    /// microseconds, for CPU per request: the fork version's children are not in it,
+    /// each of them counting its own.
     pub fn snapshot(&self) -> Value {
         let proc = procfs::status(None).ok();
         let figures = self.model.read().unwrap_or_else(|e| e.into_inner());
@@ -199,6 +211,8 @@ impl Stats {
             "rss_bytes": proc.map(|p| p.rss_bytes),
             "connections": { "accepted": self.accepted(), "active": self.active() },
             "requests": self.requests(),
+            "cpu_us": kernel::cpu_time().ok().map(|cpu| cpu.as_micros() as u64),
+            "shedding": self.shedding.to_json(),
             "model": model,
             "counters": counters,
             "kernel": self.kernel().to_json(),
@@ -348,5 +362,32 @@ mod tests {
         // Only what counts up is drawn per second; a level is drawn as it is.
         assert_eq!(snap["counters"], json!(["wakeups"]));
         assert!(snap["threads"].as_u64().unwrap() >= 1);
+        assert!(snap["cpu_us"].as_u64().is_some(), "{snap}");
+    }
+
+    #[test]
+    fn shedding_shows_its_counters_and_settings() {
+        use crate::overload::{Refused, Shedding};
+        let stats = Stats::new("test");
+        let off = stats.snapshot()["shedding"].clone();
+        assert_eq!(
+            off,
+            json!({"shed": 0, "expired": 0, "departed": 0, "max_queue": null,
+                   "max_queue_wait_ms": null, "skip_departed": false})
+        );
+        let shedding = Shedding {
+            max_queue_wait: Some(std::time::Duration::from_millis(50)),
+            skip_departed: true,
+        };
+        stats.shedding().settings(shedding, Some(8));
+        stats.shedding().refused(Refused::Shed);
+        stats.shedding().refused(Refused::Expired);
+        stats.shedding().refused(Refused::Expired);
+        stats.shedding().departed.bump();
+        assert_eq!(
+            stats.snapshot()["shedding"],
+            json!({"shed": 1, "expired": 2, "departed": 1, "max_queue": 8,
+                   "max_queue_wait_ms": 50, "skip_departed": true})
+        );
     }
 }

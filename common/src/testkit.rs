@@ -23,6 +23,7 @@ mod child;
 mod client;
 mod scenarios;
 mod server;
+pub mod shedding;
 mod shutdown;
 mod sockets;
 pub mod transcript;

@@ -11,6 +11,7 @@
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Instant;
 
 use common::{Dispatcher, accept_failed, handle_connection};
 
@@ -35,6 +36,7 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 /// ends the connection being served once its request in flight is answered.
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     dispatcher.stats().describe("One thread serves one client at a time; the next waits in the listen backlog until it leaves.");
+    dispatcher.stats().shedding().settings(config.shedding, None);
     tracing::info!("one client at a time: the next waits in the backlog until this one leaves");
     // ANCHOR: accept_loop
     for stream in listener.incoming() {
@@ -43,8 +45,10 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         }
         match stream {
             // Serving happens right here, on the accepting thread: no other client is
-            // accepted until this call returns.
-            Ok(stream) => handle_connection(stream, &dispatcher, &config),
+            // accepted until this call returns. v1's queue is the kernel's backlog, which
+            // it cannot see into: timed from the accept, no request waits, and
+            // `--max-queue-wait` refuses none (`--skip-departed` still looks).
+            Ok(stream) => handle_connection(stream, &dispatcher, &config, Instant::now()),
             Err(e) => accept_failed(&e),
         }
     }

@@ -89,6 +89,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         let parent = nix::unistd::getppid().as_raw().unsigned_abs();
         procfs::children(parent).map_or(0, |children| children.len() as u64) + 1
     });
+    stats.shedding().settings(config.shedding, None);
     tracing::info!("a process per connection: the parent forks, the child serves");
     let mut next_id: u64 = 0;
     // ANCHOR: accept_loop
@@ -194,7 +195,8 @@ fn fork_connection(
             if let Ok(name) = CString::new(format!("conn-{id}")) {
                 let _ = nix::sys::prctl::set_name(&name);
             }
-            handle_connection(stream, dispatcher, config);
+            // Nothing queues in front of a forked child: it starts on the connection now.
+            handle_connection(stream, dispatcher, config, Instant::now());
             std::process::exit(0);
         }
         Ok(ForkResult::Parent { child }) => {

@@ -12,6 +12,7 @@
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Instant;
 
 use common::{Dispatcher, accept_failed, handle_connection};
 
@@ -36,6 +37,7 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
     let live = dispatcher.stats().level("connection_threads");
     dispatcher.stats().describe("A new thread for every connection: nobody waits, and threads grow with connections, idle or not.");
+    dispatcher.stats().shedding().settings(config.shedding, None);
     tracing::info!("a thread per connection: threads grow with connections");
     let mut next_id: u64 = 0;
     // ANCHOR: accept_loop
@@ -46,13 +48,14 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         match stream {
             Ok(stream) => {
                 let (dispatcher, server) = (Arc::clone(&dispatcher), config.shared());
+                let accepted = Instant::now();
                 // Counted in `connection_threads` until the thread ends, even by a panic.
                 let counted = live.hold();
                 next_id += 1;
                 let thread = std::thread::Builder::new().name(format!("conn-{next_id}"));
                 let spawned = thread.spawn(move || {
                     let _counted = counted;
-                    handle_connection(stream, &dispatcher, &server);
+                    handle_connection(stream, &dispatcher, &server, accepted);
                 });
                 // Refused (no memory, or a thread limit): the closure is dropped unrun,
                 // and with it the stream (the client sees the close) and the count.

@@ -11,9 +11,11 @@
 //! Run it with `cargo run -p v3-thread-pool` (port 8084; `--threads N`).
 
 use std::io;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
+use std::time::Instant;
 
+use common::overload::shedder::Shedder;
 use common::{Dispatcher, accept_failed, handle_connection};
 use threadpool::ThreadPool;
 
@@ -32,11 +34,17 @@ pub struct Model {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS,
           value_parser = common::cli::thread_count())]
     pub threads: usize,
+
+    /// Answer a newcomer 503 (with Retry-After) at once when this many accepted
+    /// connections already wait for a worker, instead of queueing it too. Unbounded by
+    /// default, to show what an unbounded queue does
+    #[arg(long, value_name = "N")]
+    pub max_queue: Option<usize>,
 }
 
 impl Default for Model {
     fn default() -> Self {
-        Self { threads: DEFAULT_THREADS }
+        Self { threads: DEFAULT_THREADS, max_queue: None }
     }
 }
 
@@ -70,6 +78,9 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         ],
     );
     dispatcher.stats().describe("A fixed pool of threads, each serving one whole connection: idle clients can hold every thread.");
+    dispatcher.stats().shedding().settings(config.shedding, config.model.max_queue);
+    let shedder =
+        config.model.max_queue.map(|_| Shedder::start(Arc::clone(&dispatcher))).transpose()?;
     tracing::info!(threads = pool.max_count(), "a fixed pool serves whole connections");
     // ANCHOR: accept_loop
     for stream in listener.incoming() {
@@ -78,9 +89,16 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         }
         match stream {
             Ok(stream) => {
+                // When it started waiting, for `--max-queue-wait`: taken here, not by the
+                // worker, which would see no wait at all.
+                let accepted = Instant::now();
+                let Some(stream) = admit(stream, &pool, config.model.max_queue, shedder.as_ref())
+                else {
+                    continue;
+                };
                 let (dispatcher, server) = (Arc::clone(&dispatcher), config.shared());
                 // Queued until a worker is free, then served by it to the end.
-                pool.execute(move || handle_connection(stream, &dispatcher, &server));
+                pool.execute(move || handle_connection(stream, &dispatcher, &server, accepted));
             }
             Err(e) => accept_failed(&e),
         }
@@ -89,3 +107,24 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     common::shutdown::finish_connections(&config.shutdown);
     Ok(())
 }
+
+// ANCHOR: bounded_queue
+/// The pool's queue, bounded: past `max_queue` connections waiting for a worker, a
+/// newcomer goes to the `shedder` to be answered 503 at once (counted `shed`) instead of
+/// waiting for a worker it would not get in time; `None` when it was refused. Without a
+/// bound (the default) every connection queues, however long the queue.
+fn admit(
+    stream: TcpStream,
+    pool: &ThreadPool,
+    max_queue: Option<usize>,
+    shedder: Option<&Shedder>,
+) -> Option<TcpStream> {
+    match (max_queue, shedder) {
+        (Some(max), Some(shedder)) if pool.queued_count() >= max => {
+            shedder.refuse(stream);
+            None
+        }
+        _ => Some(stream),
+    }
+}
+// ANCHOR_END: bounded_queue

@@ -18,7 +18,8 @@ fn connections_grow_v2_threads_but_not_v3s() {
     assert!(wait_until(TIMEOUT, || threads_named("conn-") == 0), "v2's threads outlived it");
 
     let threads = 8;
-    let config = v3_thread_pool::Config::new(v3_thread_pool::Model { threads });
+    let config =
+        v3_thread_pool::Config::new(v3_thread_pool::Model { threads, ..Default::default() });
     let v3 = TestServer::start(v3_thread_pool::SERVER, config, v3_thread_pool::run);
     let model = |name: &str| v3.model_once_registered(name);
     // The pool is built when `run` starts on the server thread; count from there.

@@ -5,7 +5,7 @@ use common::{Dispatcher, Request, Response, Stats};
 use v3_thread_pool::{Config, Model, SERVER, run};
 
 fn pool_of(threads: usize) -> Config {
-    Config::new(Model { threads })
+    Config::new(Model { threads, ..Default::default() })
 }
 
 #[test]

@@ -41,7 +41,7 @@ use common::limit::LimitLatch;
 
 use crate::acceptor::Acceptor;
 use crate::poller::{Poller, PollerEvent};
-use crate::worker::{Verdict, Workers};
+use crate::worker::{Bounds, Verdict, Workers};
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V4_NIO.name;
@@ -64,11 +64,16 @@ pub struct Model {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
           value_parser = common::cli::at_least_one)]
     pub max_connections: usize,
+
+    /// Answer a ready connection 503 (with Retry-After) on the poller, without running a
+    /// handler, when this many jobs already wait for a worker. Unbounded by default
+    #[arg(long, value_name = "N")]
+    pub max_queue: Option<usize>,
 }
 
 impl Default for Model {
     fn default() -> Self {
-        Self { workers: DEFAULT_WORKERS, max_connections: DEFAULT_MAX_CONNECTIONS }
+        Self { workers: DEFAULT_WORKERS, max_connections: DEFAULT_MAX_CONNECTIONS, max_queue: None }
     }
 }
 
@@ -143,7 +148,10 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     let report = Arc::new(move |verdict: Verdict| {
         report.send(verdict.into());
     });
-    let workers = Workers::new(config.model.workers, dispatcher, Arc::clone(&counters), report);
+    let bounds = Bounds { shedding: config.shedding, max_queue: config.model.max_queue };
+    stats.shedding().settings(config.shedding, config.model.max_queue);
+    let workers =
+        Workers::new(config.model.workers, dispatcher, Arc::clone(&counters), report, bounds);
     tracing::info!(
         workers = config.model.workers,
         max_connections = config.model.max_connections,

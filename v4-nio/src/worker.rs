@@ -9,9 +9,11 @@
 //! to a worker and back.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use common::Dispatcher;
 use common::evented::{Connection, Next, Turn};
+use common::overload::{Admission, Shedding};
 use mio::Interest;
 use threadpool::ThreadPool;
 
@@ -33,14 +35,23 @@ pub struct Worker {
     counters: Arc<Counters>,
 }
 
+/// What the pool refuses past its capacity.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bounds {
+    /// The shared settings: the deadline on a job's wait, and clients that have gone.
+    pub shedding: Shedding,
+    /// Jobs waiting for a worker, at most (`--max-queue`).
+    pub max_queue: Option<usize>,
+}
+
 impl Worker {
     /// Serves `conn` for one turn and says what becomes of it: re-armed for the next
     /// readiness, or closed (dropped here, which closes the socket).
     // ANCHOR: worker_serve
-    pub fn serve(&self, mut conn: Box<Connection>) -> Verdict {
+    pub fn serve(&self, mut conn: Box<Connection>, mut admission: Admission) -> Verdict {
         // A short read may end the turn even if the client's FIN came with it: the re-arm
         // (`EPOLL_CTL_MOD`) re-checks readiness, and a pending end of input is reported.
-        let turn = conn.serve_turn(&self.dispatcher, false);
+        let turn = conn.serve_turn_admitting(&self.dispatcher, false, &mut admission);
         if let Ok(Turn { empty: true, .. }) = turn {
             self.counters.empty_dispatches.bump();
         }
@@ -83,6 +94,7 @@ pub struct Workers {
     worker: Worker,
     pool: Option<ThreadPool>,
     report: Report,
+    bounds: Bounds,
 }
 
 impl std::fmt::Debug for Workers {
@@ -99,6 +111,7 @@ impl Workers {
         dispatcher: Arc<Dispatcher>,
         counters: Arc<Counters>,
         report: Report,
+        bounds: Bounds,
     ) -> Self {
         let pool = (workers > 0).then(|| {
             threadpool::Builder::new().num_threads(workers).thread_name("worker".into()).build()
@@ -114,7 +127,7 @@ impl Workers {
                 ],
             );
         }
-        Self { worker: Worker { dispatcher, counters }, pool, report }
+        Self { worker: Worker { dispatcher, counters }, pool, report, bounds }
     }
 
     /// Hands `conn` to a worker, whose verdict is reported when its turn is over; or,
@@ -122,12 +135,33 @@ impl Workers {
     // ANCHOR: dispatch
     pub fn dispatch(&self, conn: Box<Connection>) -> Dispatched {
         self.worker.counters.dispatches.bump();
+        // With no pool the handler runs now: nothing waited for it.
         let Some(pool) = &self.pool else {
-            return Dispatched::Served(self.worker.serve(conn));
+            let admission = Admission::new(self.bounds.shedding, None);
+            return Dispatched::Served(self.worker.serve(conn, admission));
         };
+        if let Some(refused) = self.shed_when_full(pool, &conn) {
+            return Dispatched::Served(self.worker.serve(conn, refused));
+        }
+        // The job's wait for a worker starts now, for `--max-queue-wait`.
+        let admission = Admission::new(self.bounds.shedding, Some(Instant::now()));
         let (worker, report) = (self.worker.clone(), Arc::clone(&self.report));
-        pool.execute(move || report(worker.serve(conn)));
+        pool.execute(move || report(worker.serve(conn, admission)));
         Dispatched::Queued
     }
     // ANCHOR_END: dispatch
+
+    // ANCHOR: shed_when_full
+    /// With `--max-queue` jobs already waiting, the ready connection is not queued: the
+    /// poller serves it itself, with an admission that refuses every request (read,
+    /// answer 503, no handler), which never blocks the poller: the turn reads what is
+    /// there, writes what the socket takes, and a partial request or a 503 not yet sent
+    /// comes back on its next readiness like any other. The client is not dropped: it
+    /// hears that the server is full, at once.
+    fn shed_when_full(&self, pool: &ThreadPool, conn: &Connection) -> Option<Admission> {
+        let max = self.bounds.max_queue?;
+        // Its linger, after an earlier refusal, is no job either: let it go on draining.
+        (pool.queued_count() >= max && conn.draining_since.is_none()).then(Admission::refuse_all)
+    }
+    // ANCHOR_END: shed_when_full
 }

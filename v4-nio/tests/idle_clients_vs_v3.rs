@@ -12,7 +12,10 @@ const WORKERS: usize = 4;
 // ANCHOR: vs_v3
 #[test]
 fn idle_clients_starve_v3_but_not_v4_and_cost_v4_no_threads() {
-    let v3_config = v3_thread_pool::Config::new(v3_thread_pool::Model { threads: WORKERS });
+    let v3_config = v3_thread_pool::Config::new(v3_thread_pool::Model {
+        threads: WORKERS,
+        ..Default::default()
+    });
     let v3 = TestServer::start(v3_thread_pool::SERVER, v3_config, v3_thread_pool::run);
     let on_v3 = starvation(v3.addr(), WORKERS).unwrap();
     assert!(!on_v3.answered_while_held, "v3 answered with all {WORKERS} workers held");

@@ -161,7 +161,7 @@ fn idle_connections_are_closed_after_the_timeout() {
 /// soon as a connection closes.
 #[test]
 fn at_the_connection_cap_newcomers_wait_for_a_close() {
-    let config = Config::new(Model { workers: 2, max_connections: 2 });
+    let config = Config::new(Model { workers: 2, max_connections: 2, ..Model::default() });
     let server = TestServer::start(SERVER, config, run);
     let seen = starvation(server.addr(), 2).unwrap();
     assert!(!seen.answered_while_held, "a third connection was served with a cap of two");

@@ -35,6 +35,7 @@ use common::completion::{Connection, Receiving, Sending, Step};
 use common::event_loop::{LoopCounters, Shared};
 use common::evented::{Overdue, SWEEP_EVERY, Slots, Timeouts};
 use common::limit::{LimitLatch, Permit};
+use common::overload::{Admission, Shedding};
 use common::server::ACCEPT_BACKOFF;
 use common::shutdown::DEADLINE;
 use io_uring::{IoUring, opcode, squeue, types};
@@ -109,13 +110,18 @@ struct Ring {
     timeouts: Timeouts,
     counters: Arc<LoopCounters>,
     closing_by: Option<Instant>,
+    /// What the loop refuses past its capacity (see `common::overload`).
+    shedding: Shedding,
+    /// When the last wait returned: when this round's requests started waiting for the
+    /// loop, as far as it can tell (a lower bound, as in `common::event_loop`).
+    woke: Instant,
 }
 
 /// Serves `listener` on this thread through an io_uring until a shutdown has closed every
 /// connection or its deadline has passed. Fails at once, saying so, if the kernel refuses
 /// io_uring (too old, or disabled by `kernel.io_uring_disabled` or a seccomp filter).
 pub fn run(listener: TcpListener, shared: Shared, counters: Arc<LoopCounters>) -> io::Result<()> {
-    let Shared { dispatcher, latch, timeouts, shutdown } = shared;
+    let Shared { dispatcher, latch, timeouts, shutdown, shedding } = shared;
     let ring = IoUring::new(1024).map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -133,6 +139,8 @@ pub fn run(listener: TcpListener, shared: Shared, counters: Arc<LoopCounters>) -
         timeouts,
         counters,
         closing_by: None,
+        shedding,
+        woke: Instant::now(),
     };
     this.run(&shutdown)
 }
@@ -159,9 +167,10 @@ impl Ring {
                     ) => {}
                 Err(e) => return Err(e),
             }
+            self.woke = Instant::now();
             let done: Vec<(u64, i32)> =
                 self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
-            self.counters.waited(started.elapsed(), done.len());
+            self.counters.waited(self.woke - started, done.len());
             for (user_data, result) in done {
                 self.completed(user_data, result)?;
             }
@@ -283,7 +292,8 @@ impl Ring {
             return Ok(());
         }
         let fd = types::Fd(conn.fd());
-        let entry = match conn.next(&self.dispatcher) {
+        let mut admission = Admission::new(self.shedding, Some(self.woke));
+        let entry = match conn.next_admitting(&self.dispatcher, &mut admission) {
             Step::Close => return self.close(key),
             Step::Wait => return Ok(()),
             Step::Send(rest) => {

@@ -145,6 +145,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         config.model.api.name()
     );
     let shared = Shared::new(dispatcher, &config, config.model.max_connections);
+    shared.dispatcher.stats().shedding().settings(config.shedding, None);
     match config.model.api {
         Api::Select => event_loop::run(select::Select::default(), listener, shared, counters),
         Api::Poll => event_loop::run(poll::Poll::default(), listener, shared, counters),

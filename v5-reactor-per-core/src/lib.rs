@@ -115,6 +115,7 @@ pub fn run_loops(
 ) -> io::Result<()> {
     let loops = listeners.len();
     let shared = Shared::new(dispatcher, &config, config.model.max_connections);
+    shared.dispatcher.stats().shedding().settings(config.shedding, None);
     let counters: Vec<Arc<LoopCounters>> = (0..loops).map(|_| Arc::default()).collect();
     register_loop_figures(shared.dispatcher.stats(), &counters);
     shared.dispatcher.stats().describe(

@@ -7,11 +7,13 @@
 //! conversation is) lives in this function's locals, which the compiler keeps in the
 //! task's future between awaits.
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use common::overload::{self, Admission};
 use common::session::{LINGER, READ_CHUNK};
 use common::{Closed, Dispatcher, Phase, Session};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
@@ -33,9 +35,13 @@ pub async fn handle_connection(
     let _open = dispatcher.stats().connection_opened();
     let _ = stream.set_nodelay(true);
     let mut session = Session::new();
+    // When the input now in the session was reported: what `--max-queue-wait` times
+    // from. A lower bound: the time the woken task then waited for a worker is invisible.
+    let mut ready_since = Instant::now();
     let closed = loop {
         let closed;
-        (session, closed) = answer(session, &dispatcher, config.model.blocking, &counters).await;
+        let turn = Turn { client: stream.as_fd(), ready_since };
+        (session, closed) = answer(session, &dispatcher, &config, turn, &counters).await;
         if !session.output().is_empty() {
             // A client that never reads is given the idle timeout, then let go.
             match timeout(config.idle_timeout, stream.write_all(session.output())).await {
@@ -60,7 +66,7 @@ pub async fn handle_connection(
         };
         tokio::select! {
             ready = timeout(wait, stream.readable()) => match ready {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => ready_since = Instant::now(),
                 Ok(Err(_)) => return, // the socket failed: this client is gone
                 Err(_) if at_rest => break Closed::IdleTimeout,
                 Err(_) => break Closed::RequestTimeout,
@@ -106,23 +112,35 @@ fn read_now(stream: &mut TcpStream, session: &mut Session) -> std::io::Result<()
 }
 // ANCHOR_END: read_now
 
+/// What an answer may look at beside the session, for shedding (see
+/// `common::overload`): the client's socket, and when its input was reported.
+struct Turn<'a> {
+    client: BorrowedFd<'a>,
+    ready_since: Instant,
+}
+
 // ANCHOR: answer
 /// Answers every complete request the session holds: right here on the runtime's worker
 /// thread, or on the blocking pool, the session moved there and back.
 async fn answer(
     mut session: Session,
     dispatcher: &Arc<Dispatcher>,
-    blocking: Blocking,
+    config: &Config,
+    turn: Turn<'_>,
     counters: &Arc<Counters>,
 ) -> (Session, Option<Closed>) {
-    if blocking == Blocking::Inline || session.unanswered_input() == 0 {
-        let closed = session.answer(dispatcher);
+    let mut admission = Admission::new(config.shedding, Some(turn.ready_since));
+    // A client seen gone is told so here, with no trip to the blocking pool, whose job
+    // cannot hold the socket to look.
+    let departed = config.shedding.skip_departed && overload::has_departed(turn.client);
+    if config.model.blocking == Blocking::Inline || session.unanswered_input() == 0 || departed {
+        let closed = session.answer_admitting(dispatcher, &mut admission, Some(turn.client));
         return (session, closed);
     }
     let (dispatcher, counters) = (Arc::clone(dispatcher), Arc::clone(counters));
     let job = tokio::task::spawn_blocking(move || {
         counters.blocking_in_use.up();
-        let closed = session.answer(&dispatcher);
+        let closed = session.answer_admitting(&dispatcher, &mut admission, None);
         counters.blocking_in_use.down();
         (session, closed)
     });

@@ -107,6 +107,7 @@ pub fn run(listener: StdListener, dispatcher: Arc<Dispatcher>, config: Config) -
         .build()?;
     let counters = register_figures(dispatcher.stats(), &config);
     dispatcher.stats().describe("tokio: a task per connection, written like v2, run by a few worker threads with work stealing.");
+    dispatcher.stats().shedding().settings(config.shedding, None);
     tracing::info!(workers = config.model.workers, blocking = ?config.model.blocking, "tokio: a task per connection");
     listener.set_nonblocking(true)?;
     runtime.block_on(accept_loop(listener, dispatcher, config, counters))

@@ -195,6 +195,7 @@ pub fn run_rings(
 ) -> io::Result<()> {
     let rings = listeners.len();
     let shared = Shared::new(Arc::clone(&dispatcher), &config, config.model.max_connections);
+    dispatcher.stats().shedding().settings(config.shedding, None);
     let counters: Vec<Arc<RingCounters>> = (0..rings).map(|_| Arc::default()).collect();
     register_ring_figures(dispatcher.stats(), &counters);
     dispatcher.stats().describe(

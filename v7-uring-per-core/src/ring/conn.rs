@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use common::completion::{Connection, Receiving, Sending, Step};
 use common::evented::READ_BATCH;
+use common::overload::Admission;
 use io_uring::opcode;
 use io_uring::types::{CancelBuilder, Fd};
 
@@ -74,7 +75,8 @@ impl Uring {
         let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
         let answered = conn.session().answered();
         let fd = Fd(conn.fd());
-        let send = match conn.next(&dispatcher) {
+        let mut admission = Admission::new(self.shedding, Some(self.woke));
+        let send = match conn.next_admitting(&dispatcher, &mut admission) {
             Step::Close => return self.close(key),
             Step::Send(rest) => Some(send_entry(key, fd, rest)),
             Step::Wait | Step::Receive => None,

@@ -31,6 +31,7 @@ use common::Dispatcher;
 use common::event_loop::Shared;
 use common::evented::{Overdue, SWEEP_EVERY, Slots, Timeouts};
 use common::limit::LimitLatch;
+use common::overload::Shedding;
 use common::shutdown::DEADLINE;
 use common::stats::{Counter, Level};
 use io_uring::IoUring;
@@ -123,6 +124,12 @@ struct Uring {
     last_sweep: Instant,
     /// Completions the last wait returned: a batch wait is worth it only under load.
     last_batch: usize,
+    /// What the ring refuses past its capacity (see `common::overload`).
+    shedding: Shedding,
+    /// When the last wait returned: when this turn's requests started waiting for the
+    /// ring's thread, as far as it can tell. A lower bound: the time a completion waited
+    /// in the queue while the thread ran handlers is invisible to it.
+    woke: Instant,
 }
 
 /// Why v7 cannot run here, in one line that says what to do instead.
@@ -157,7 +164,7 @@ pub fn run(
     settings: Settings,
     counters: Arc<RingCounters>,
 ) -> io::Result<()> {
-    let Shared { dispatcher, latch, timeouts, shutdown } = shared;
+    let Shared { dispatcher, latch, timeouts, shutdown, shedding } = shared;
     let wake = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
     let ring = new_ring()?;
     let bufs = BufRing::new(settings.buffers, settings.buffer_size)?;
@@ -189,6 +196,8 @@ pub fn run(
         closing_by: None,
         last_sweep: Instant::now(),
         last_batch: 0,
+        shedding,
+        woke: Instant::now(),
     };
     this.arm_wake()?;
     shutdown.on_trigger(move || {
@@ -204,6 +213,7 @@ impl Uring {
         while self.keep_going() {
             self.arm_accept()?;
             self.enter()?;
+            self.woke = Instant::now();
             done.clear();
             done.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
             self.counters.completions.add(done.len() as u64);
