@@ -8,6 +8,7 @@
 #
 #     cargo build --release -p loadgen -p v4-syscalls -p v3-thread-pool
 #     scripts/served-for-nobody.sh v4-syscalls        # any version, with its own options after
+#     scripts/served-for-nobody.sh v4-syscalls --skip-departed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$1
@@ -39,3 +40,11 @@ while [ "$now" -ne $((previous + 1)) ]; do
   readings=$((readings + 1))
 done
 echo "server: handlers run, once its queue had drained: $((now - before - readings))"
+# What shedding, where asked for (--skip-departed, --max-queue-wait), kept from handlers.
+curl -s "http://127.0.0.1:$port/stats" | python3 -c '
+import json, sys
+shedding = json.load(sys.stdin).get("shedding", {})
+counted = {k: shedding[k] for k in ("shed", "expired", "departed") if shedding.get(k)}
+if counted:
+    print("server: shedding " + ", ".join(f"{k} {v}" for k, v in counted.items()))'
+
