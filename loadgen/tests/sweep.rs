@@ -71,7 +71,8 @@ fn within_a_quarter(result: &SweepResult, expected: f64) {
 
 #[test]
 fn v3_with_four_threads_and_50_ms_handlers_knees_near_80_a_second() {
-    let config = v3_thread_pool::Config::new(v3_thread_pool::Model { threads: 4 });
+    let config =
+        v3_thread_pool::Config::new(v3_thread_pool::Model { threads: 4, ..Default::default() });
     let server = TestServer::start(v3_thread_pool::SERVER, config, v3_thread_pool::run);
     let result = sweep_around(&server, 80.0);
     within_a_quarter(&result, 80.0);

@@ -123,6 +123,8 @@ pub struct Step {
     pub throughput: f64,
     /// The step's requests answered 2xx within the SLO, per second of step.
     pub goodput: f64,
+    /// The same requests in number: the knee asks that 99 in 100 of those due be among them.
+    pub good: u64,
     /// Latency of every request due, from its due time: answered at its latency,
     /// unanswered at the timeout (a lower bound), so a refused or starved request raises
     /// the tail instead of vanishing from it. 503s are in it at their (short) latency.
@@ -171,14 +173,20 @@ pub const DEFAULT_FRACTIONS: [f64; 9] = [0.25, 0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1
 
 /// The knee of `steps`: the highest offered rate whose p99 was within `slo_us`, among the
 /// steps below the first that missed it (a lucky step after the collapse is not a knee).
+///
+/// A refusal is a miss, however fast it came: the p99 that counts is that of requests
+/// *served*, so at least 99 in 100 of the requests due must have been answered 2xx within
+/// the SLO. Otherwise a server shedding load would "keep" any rate: its 503s come back in
+/// microseconds and hold the latency percentiles down while nobody is served.
 pub fn knee(steps: &[Step], slo_us: u64) -> Option<f64> {
     let mut sorted: Vec<&Step> = steps.iter().collect();
     sorted.sort_by(|a, b| a.offered.total_cmp(&b.offered));
-    sorted
-        .iter()
-        .take_while(|step| step.latency_us.p99 <= slo_us && step.sent > 0)
-        .map(|step| step.offered)
-        .last()
+    sorted.iter().take_while(|step| within_slo(step, slo_us)).map(|step| step.offered).last()
+}
+
+/// Whether `step` met the SLO: its p99 within it, 503s and failures counted as misses.
+pub fn within_slo(step: &Step, slo_us: u64) -> bool {
+    step.sent > 0 && step.latency_us.p99 <= slo_us && step.good * 100 >= step.due * 99
 }
 
 /// The rates to step through: those given, or [`DEFAULT_FRACTIONS`] of `capacity`.
@@ -360,6 +368,7 @@ fn run_step(
         sent: measured.sent,
         throughput: measured.answered_in_step as f64 / secs,
         goodput: measured.good as f64 / secs,
+        good: measured.good,
         latency_us: Percentiles::of(&measured.histogram),
         errors: measured.errors,
         unavailable: measured.unavailable,
@@ -421,6 +430,7 @@ mod tests {
             sent: 10,
             throughput: offered,
             goodput: offered,
+            good: 10,
             latency_us: Percentiles { p99: p99_ms * 1000, ..Percentiles::default() },
             errors: Errors::default(),
             unavailable: 0,
@@ -440,6 +450,15 @@ mod tests {
         assert_eq!(knee(&steps, 100_000), Some(20.0));
         assert_eq!(knee(&steps[3..4], 100_000), None);
         assert_eq!(knee(&steps, 1_000_000), Some(50.0));
+    }
+
+    #[test]
+    fn fast_refusals_are_misses_not_a_knee() {
+        // Twice the capacity, shedding: every p99 short, but half the requests got a 503.
+        let shedding = Step { good: 5, unavailable: 5, ..step(80.0, 2) };
+        let steps = [step(20.0, 50), step(40.0, 60), shedding];
+        assert!(!within_slo(&steps[2], 100_000));
+        assert_eq!(knee(&steps, 100_000), Some(40.0));
     }
     #[test]
     fn a_step_is_generator_bound_when_it_sent_late_ran_hot_or_ran_out_of_connections() {

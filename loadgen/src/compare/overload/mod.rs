@@ -312,7 +312,7 @@ pub fn sweep_rates(
             .with_context(|| format!("the step at {rate} req/s"))?;
         let Some(step) = result.steps.into_iter().next() else { continue };
         swept.server_cpu_ms.push(cpu().saturating_sub(cpu_before));
-        eprint!("{}", if step.latency_us.p99 <= slo_us { "✔" } else { "✘" });
+        eprint!("{}", if sweep::within_slo(&step, slo_us) { "✔" } else { "✘" });
         swept.steps.push(step);
         swept.knee = sweep::knee(&swept.steps, slo_us);
         if past_the_knee(&swept.steps, swept.knee, config.slo) {
@@ -345,12 +345,12 @@ pub fn window(
 pub fn past_the_knee(steps: &[Step], knee: Option<f64>, slo: Duration) -> bool {
     let slo_us = slo.as_micros() as u64;
     let Some(last) = steps.last() else { return false };
-    if last.latency_us.p99 <= slo_us {
+    if sweep::within_slo(last, slo_us) {
         return false;
     }
     match knee {
         Some(knee) => last.offered >= 2.0 * knee * 0.99,
-        None => steps.iter().filter(|s| s.latency_us.p99 > slo_us).count() >= 2,
+        None => steps.iter().filter(|s| !sweep::within_slo(s, slo_us)).count() >= 2,
     }
 }
 
@@ -369,6 +369,6 @@ impl Curve {
 
     /// The first step that missed the SLO, if one did.
     pub fn first_miss(&self, slo_us: u64) -> Option<&Step> {
-        self.steps.iter().find(|s| s.latency_us.p99 > slo_us)
+        self.steps.iter().find(|s| !sweep::within_slo(s, slo_us))
     }
 }

@@ -113,7 +113,7 @@ impl Prediction {
         let answered = |s: &Step| s.throughput * step.as_secs_f64();
         let kept = curve.steps.iter().zip(&curve.server_cpu_ms);
         let first = kept.clone().next();
-        let last = kept.rev().find(|(s, _)| s.latency_us.p99 <= slo_us);
+        let last = kept.rev().find(|(s, _)| crate::sweep::within_slo(s, slo_us));
         let per_request = match (first, last) {
             (Some((a, &cpu_a)), Some((b, &cpu_b))) if answered(b) - answered(a) >= 100.0 => {
                 let cpu_ms = cpu_b.saturating_sub(cpu_a) as f64;
@@ -155,7 +155,7 @@ pub fn curve_generator_bound(curve: &Curve, slo_us: u64) -> bool {
 
 /// [`curve_generator_bound`], for steps that are not a [`Curve`]'s.
 pub fn curve_generator_bound_steps(steps: &[Step], slo_us: u64) -> bool {
-    let first_miss = steps.iter().find(|s| s.latency_us.p99 > slo_us);
+    let first_miss = steps.iter().find(|s| !crate::sweep::within_slo(s, slo_us));
     first_miss.or(steps.last()).is_some_and(|s| generator_bound(s, slo_us))
 }
 
@@ -173,13 +173,6 @@ pub fn why_it_differs(curve: &Curve, slo_us: u64, close: bool, cores: usize) -> 
         return None;
     }
     let miss = curve.first_miss(slo_us);
-    if curve.shedding && miss.is_none() {
-        return Some(
-            "shedding: what it could not serve in time it answered 503 at once, and p99 counts \
-             those quick answers, so it stays within the SLO; its goodput shows the capacity"
-                .into(),
-        );
-    }
     if miss.is_none() && curve.knee.is_some() {
         return Some(format!(
             "not reached: every step kept the SLO, up to the {} the sweep had time for; the \

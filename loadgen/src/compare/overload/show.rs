@@ -41,7 +41,8 @@ pub fn kept_at_twice(curve: &Curve, knee: Option<f64>) -> Option<(f64, f64)> {
 }
 
 /// The knee a line's goodput past it is measured from: its own, or, for a line with
-/// shedding (whose p99 the fast 503s keep low), the same version's without.
+/// shedding, the same version's without (the knee of a line that sheds is where its 503s
+/// began, which the plain line's shows with no refusal in it).
 pub fn reference_knee(w: &WorkloadResult, c: &Curve) -> Option<f64> {
     let plain = || w.curves.iter().find(|p| !p.shedding && p.version == c.version);
     match plain() {

@@ -32,6 +32,7 @@ fn knee(rates: &[f64], generator_bound: bool) -> Knee {
             sent: offered as u64,
             throughput: offered,
             goodput: offered,
+            good: offered as u64,
             latency_us: crate::measure::Percentiles {
                 p99: if i + 1 == rates.len() { 900_000 } else { 24_000 },
                 ..Default::default()
