@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{Launch, Target, launch};
 use crate::bench::Wire;
 use crate::compare::overload::model::{Concurrency, Prediction, curve_generator_bound_steps};
-use crate::compare::overload::{OverloadConfig, Server, Workload, sweep_rates, window};
+use crate::compare::overload::{OverloadConfig, Server, Until, Workload, sweep_rates, window};
 use crate::compare::suite::grid;
 use crate::serve::Version;
 use crate::sweep::Step;
@@ -154,7 +154,7 @@ fn sweep(
     let child = launch(target, Launch::Grade, log)?;
     // Its children's CPU counts, should it be a server that forks.
     let server = Server { addr: child.addr(), pid: Some(child.pid()), processes: true };
-    let swept = sweep_rates(config, workload, &server, rates)?;
+    let swept = sweep_rates(config, workload, &server, rates, Until::TwiceTheKnee)?;
     let slo_us = config.slo.as_micros() as u64;
     Ok(Knee {
         knee: swept.knee,

@@ -42,7 +42,8 @@ pub struct OverloadConfig {
     pub step: Duration,
     /// The most time to wait before a step for the server to finish what the last left.
     pub pause: Duration,
-    /// Goodput counts answers within it; the knee is the highest rate whose p99 does.
+    /// Goodput counts 2xx answers within it; the knee is the highest rate at which 99 in
+    /// 100 requests were (see [`sweep::knee`]).
     pub slo: Duration,
     /// How long a client waits before giving up.
     pub timeout: Duration,
@@ -183,9 +184,10 @@ pub fn settings(config: &OverloadConfig) -> String {
         .collect();
     format!(
         "{}; open loop, requests evenly spaced; each step {:?}, then up to {:?} for the server \
-         to drain; SLO {:?} (goodput counts the answers within it, the knee is the highest rate \
-         whose p99 does); clients give up after {:?}; a fresh server per line, at most {} steps \
-         each, from {:.0}% of its predicted knee to twice the knee it shows",
+         to drain; SLO {:?} (goodput counts the 2xx answers within it; the knee is the highest \
+         rate at which 99 in 100 requests were, a 503 counting as a miss); clients give up \
+         after {:?}; a fresh server per line, at most {} steps each, from {:.0}% of its \
+         predicted knee to twice the knee it shows (a line with shedding: every step)",
         workloads.join("; "),
         config.step,
         config.pause,
@@ -266,7 +268,11 @@ fn sweep_line(
     let rates = window(&workload.grid, predicted, config.start, config.max_steps);
     let at =
         Server { addr: server.addr(), pid: Some(server.pid()), processes: line.version.forks() };
-    let swept = sweep_rates(config, workload, &at, &rates)
+    // A line that sheds goes on to the end of its window: twice the knee of the same
+    // version without shedding is where its goodput is worth reading, whatever its own
+    // steps did before.
+    let until = if line.shedding { Until::AllRates } else { Until::TwiceTheKnee };
+    let swept = sweep_rates(config, workload, &at, &rates, until)
         .with_context(|| format!("sweeping {}", curve.label))?;
     (curve.steps, curve.server_cpu_ms, curve.knee) = (swept.steps, swept.server_cpu_ms, swept.knee);
     if curve.prediction.rate.is_none() {
@@ -294,14 +300,23 @@ pub struct Swept {
     pub knee: Option<f64>,
 }
 
+/// How far [`sweep_rates`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Until a step has missed the SLO at twice the knee or more.
+    TwiceTheKnee,
+    /// Through every rate given.
+    AllRates,
+}
+
 /// Steps `server` through `rates`, one sweep step each (the sweep waits before each for
-/// what the last left in the server), until a step has missed the SLO at twice the knee
-/// or more.
+/// what the last left in the server), as far as `until` says.
 pub fn sweep_rates(
     config: &OverloadConfig,
     workload: &Workload,
     server: &Server,
     rates: &[f64],
+    until: Until,
 ) -> anyhow::Result<Swept> {
     let slo_us = config.slo.as_micros() as u64;
     let cpu = || server.pid.map_or(0, |pid| sample::cpu_ms(pid, server.processes));
@@ -315,7 +330,7 @@ pub fn sweep_rates(
         eprint!("{}", if sweep::within_slo(&step, slo_us) { "✔" } else { "✘" });
         swept.steps.push(step);
         swept.knee = sweep::knee(&swept.steps, slo_us);
-        if past_the_knee(&swept.steps, swept.knee, config.slo) {
+        if until == Until::TwiceTheKnee && past_the_knee(&swept.steps, swept.knee, config.slo) {
             break;
         }
     }
