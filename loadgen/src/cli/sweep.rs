@@ -14,7 +14,8 @@ instead of slowing the generator down (a closed loop, `bench` without --rate, hi
 Goodput: answers that came back 2xx within the SLO, per second; past the knee the
 server may stay busy (throughput) while answering too late to be of use (goodput).
 SLO: the latency an answer must come within (--slo). Knee: the highest offered rate
-whose p99 stayed within the SLO.";
+at which 99 in 100 requests were answered 2xx within the SLO (its p99 within it, a 503
+or a timeout counting as a miss, however fast it came).";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -160,11 +161,15 @@ fn print_end(result: &SweepResult) {
     }
     match result.knee {
         Some(knee) => println!(
-            "knee: {knee:.1} req/s, the highest offered rate whose p99 stayed within the {} SLO",
+            "knee: {knee:.1} req/s, the highest offered rate at which 99 in 100 requests were \
+             answered 2xx within the {} SLO",
             fmt_us(result.slo_us)
         ),
         None => {
-            println!("knee: none, no step's p99 stayed within the {} SLO", fmt_us(result.slo_us))
+            println!(
+                "knee: none, no step had 99 in 100 requests answered 2xx within the {} SLO",
+                fmt_us(result.slo_us)
+            )
         }
     }
 }

@@ -6,8 +6,9 @@
 //! due at its time whether or not the server has answered the last one, as real clients
 //! arrive. (A closed loop, `bench` without `--rate`, slows down with the server and so
 //! hides the queue that overload builds.) A step's latencies count from each request's due
-//! time; its **goodput** counts only the answers that came within the SLO; the **knee** is
-//! the highest offered rate whose p99 stayed within it.
+//! time; its **goodput** counts only the 2xx answers that came within the SLO; the
+//! **knee** is the highest offered rate whose p99 stayed within it, a refusal or a timeout
+//! counting as a miss ([`knee`]).
 //!
 //! This file holds what a sweep is asked and what it finds, and [`run`], which goes
 //! through the steps: `schedule` says when each request is due, `arrivals` offers them
@@ -56,8 +57,9 @@ pub struct SweepConfig {
     /// opened when every open one is busy, up to --max-connections
     #[arg(long)]
     pub close: bool,
-    /// The offered rates to step through, in requests per second (e.g. 10,20,40);
-    /// by default, fractions of the capacity, from a quarter to twice it
+    /// The offered rates to step through, in requests per second (e.g. 10,20,40), every
+    /// one; by default, fractions of the capacity, from a quarter to twice it, stopping
+    /// after two steps whose goodput collapsed
     #[arg(long, value_delimiter = ',', value_name = "REQ_PER_SEC")]
     pub rates: Option<Vec<f64>>,
     /// The capacity the default steps are fractions of, in requests per second; by
@@ -71,7 +73,7 @@ pub struct SweepConfig {
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub pause: Duration,
     /// The latency an answer must come within to count as goodput; the knee is the
-    /// highest offered rate whose p99 stays within it
+    /// highest offered rate at which 99 in 100 requests are answered 2xx within it
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub slo: Duration,
     /// How long a client waits for its answer before giving up (closing its connection)
@@ -159,7 +161,8 @@ pub struct SweepResult {
     pub close: bool,
     pub arrivals: Arrivals,
     pub steps: Vec<Step>,
-    /// The highest offered rate whose p99 stayed within the SLO, if any step's did.
+    /// The highest offered rate at which 99 in 100 requests were answered 2xx within the
+    /// SLO, if any step's were ([`knee`]).
     pub knee: Option<f64>,
     /// Why the sweep stopped before its last step, if it did: two steps in a row whose
     /// goodput fell below a tenth of the best so far (higher rates only bury the server
@@ -299,7 +302,8 @@ pub fn run(config: &SweepConfig, on_step: &mut dyn FnMut(&Step)) -> io::Result<S
         best = best.max(step.goodput);
         collapsed = if step.goodput < COLLAPSED * best { collapsed + 1 } else { 0 };
         steps.push(step);
-        if collapsed >= 2 && k + 1 < offered.len() {
+        // Rates given are all run: whoever chose them wants each one measured.
+        if collapsed >= 2 && k + 1 < offered.len() && config.rates.is_none() {
             stopped_early = Some(format!(
                 "stopped after {rate:.0} req/s: two steps in a row had goodput under {:.0}% \
                  of the best ({best:.1} req/s)",
