@@ -250,9 +250,28 @@ fn x_axis(w: &WorkloadResult) -> LogAxis {
     LogAxis::new(low / 1.2, high * 1.2)
 }
 
-/// The lines of a workload that ran, with their palette index, for the legend.
-fn entries(w: &WorkloadResult) -> Vec<(&str, usize)> {
-    w.curves.iter().enumerate().map(|(i, c)| (c.label.as_str(), i)).collect()
+/// The lines of a workload that ran, with their palette index, for the legend; a line the
+/// generator bent rather than the server is marked `*`, which the caption explains.
+fn entries(w: &WorkloadResult) -> Vec<(String, usize)> {
+    let mark = |c: &Curve| if curve_generator_bound(c, w.slo_us) { " *" } else { "" };
+    w.curves.iter().enumerate().map(|(i, c)| (format!("{}{}", c.label, mark(c)), i)).collect()
+}
+
+/// The legend's entries as [`beside_legend`] takes them.
+fn borrowed(entries: &[(String, usize)]) -> Vec<(&str, usize)> {
+    entries.iter().map(|(name, i)| (name.as_str(), *i)).collect()
+}
+
+/// What every chart of a workload says under its title: the request, how it was sent, the
+/// SLO, and what the marks mean, so the picture stands alone.
+fn subtitle(w: &WorkloadResult) -> String {
+    let how = if w.close { "a new connection per request" } else { "kept-alive connections" };
+    format!(
+        "GET {}, {how}, open loop; SLO {}; large dots: knees; dashed lines: shedding on; \
+         *: generator-bound",
+        w.path,
+        fmt_us(w.slo_us)
+    )
 }
 
 /// Draws each curve's points `(offered, y)`, a shedding line dashed, its knee a large dot.
@@ -287,9 +306,11 @@ fn p99_chart(w: &WorkloadResult) -> Result<String, String> {
     let low = all().fold(w.slo_us as f64 / 1e3, f64::min).max(0.01);
     let high = all().fold(w.slo_us as f64 / 1e3, f64::max);
     let (x, y) = (x_axis(w), LogAxis::new(low / 1.5, high * 1.5));
-    let caption = format!("{}: p99 latency (ms) by offered load; large dots: knees", w.name);
+    let caption = format!("{}: p99 latency (ms) by offered load", w.name);
+    let entries = entries(w);
     svg((960, 400), |root| {
-        let plot = beside_legend(root, &entries(w))?;
+        let plot = beside_legend(root, &borrowed(&entries))?;
+        let plot = under_subtitle(&plot, &subtitle(w))?;
         let mut chart = frame(&plot, &caption, x, y, "p99, ms")?;
         let slo = w.slo_us as f64 / 1e3;
         let edge = x.range();
@@ -314,8 +335,10 @@ fn goodput_chart(w: &WorkloadResult) -> Result<String, String> {
     let (x, y) = (x_axis(w), LogAxis::new(low, high * 1.5));
     let caption =
         format!("{}: goodput (answers within the SLO per second) by offered load", w.name);
+    let entries = entries(w);
     svg((960, 400), |root| {
-        let plot = beside_legend(root, &entries(w))?;
+        let plot = beside_legend(root, &borrowed(&entries))?;
+        let plot = under_subtitle(&plot, &subtitle(w))?;
         let mut chart = frame(&plot, &caption, x, y, "goodput, req/s")?;
         // Where every answer came in time: goodput equal to the offered load, drawn only
         // where both axes reach, or its end would be pinned to the plot's edge.
@@ -331,6 +354,18 @@ fn goodput_chart(w: &WorkloadResult) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         draw_curves(&mut chart, w, &|s| s.goodput.max(low))
     })
+}
+
+/// Writes `text` at the foot of `area` and returns the area above it, for the chart.
+fn under_subtitle<'a>(
+    area: &crate::render::Area<'a>,
+    text: &str,
+) -> Result<crate::render::Area<'a>, String> {
+    let height = area.dim_in_pixel().1;
+    let (chart, foot) = area.split_vertically(height.saturating_sub(18));
+    let note = Text::new(text.to_owned(), (70, 2), ("sans-serif", 12));
+    foot.draw(&note).map_err(|e| e.to_string())?;
+    Ok(chart)
 }
 
 /// Both axes logarithmic, labelled at their decades.
