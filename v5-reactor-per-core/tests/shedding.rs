@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use common::cli::{Sharing, listen};
 use common::overload::Shedding;
+use common::testkit::TestServer;
 use common::testkit::shedding::{
-    assert_refused, check_a_half_closed_client_is_not_served, hold_with_sleeper,
+    check_a_half_closed_client_is_not_served,
+    check_a_request_behind_a_slow_handler_expires_in_its_turn,
 };
-use common::testkit::{Client, TIMEOUT, TestServer, wait_until};
 use v5_reactor_per_core::{Config, Model, SERVER, run};
 
 fn one_loop(shedding: Shedding) -> TestServer {
@@ -21,30 +22,12 @@ fn one_loop(shedding: Shedding) -> TestServer {
     TestServer::on_listener(listener, common::Dispatcher::with_builtin_routes(SERVER), config, run)
 }
 
-/// Two requests that arrive while the loop is held by a sleeper come back in one wait, in
-/// the order they arrived: a second sleeper, then a `/hello` that must wait 300 ms behind
-/// it. Timed from that wake-up, the `/hello` has waited past 50 ms when its turn comes,
-/// and is refused unserved. (The 300 ms it waited behind the first sleeper is invisible
-/// to the loop, which was not looking: a lower bound, as the loop's comment says.)
+/// A request queued on the loop behind a slow handler, past 50 ms, is refused unserved
+/// (the scenario in `testkit::shedding`).
 #[test]
 fn a_request_behind_a_slow_handler_on_its_loop_expires_unserved() {
     let wait = Shedding { max_queue_wait: Some(Duration::from_millis(50)), ..Shedding::default() };
-    let server = one_loop(wait);
-    let mut second = Client::connect(server.addr()).expect("connect");
-    let mut late = Client::connect(server.addr()).expect("connect");
-    assert!(wait_until(TIMEOUT, || server.stats().accepted() == 2), "never accepted");
-    let before = server.stats().requests();
-    let mut first = hold_with_sleeper(&server, 300);
-    second
-        .send(b"GET /sleep?ms=300 HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    late.send(b"GET /hello HTTP/1.1\r\nHost: test\r\n\r\n").expect("send");
-    assert_refused(&late.read_response().expect("a refusal"));
-    for sleeper in [&mut first, &mut second] {
-        assert_eq!(sleeper.read_response().expect("a sleeper's reply").status, 200);
-    }
-    assert_eq!(server.stats().shedding().expired.get(), 1);
-    assert_eq!(server.stats().requests(), before + 2, "the late request's handler ran");
+    check_a_request_behind_a_slow_handler_expires_in_its_turn(&one_loop(wait));
 }
 
 #[test]

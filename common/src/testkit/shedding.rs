@@ -123,3 +123,27 @@ pub fn check_a_half_closed_client_is_not_served(server: &TestServer) {
     assert_eq!(server.stats().shedding().departed.get(), 1);
     assert_eq!(server.stats().requests(), before + 1, "the departed client's handler ran");
 }
+
+/// Two requests that arrive while a loop (or ring) started alone is held by a sleeper come
+/// back from one wait, in the order they arrived: a second sleeper, then a `/hello` that
+/// must wait 300 ms behind it. Timed from that wake-up, the `/hello` has waited past the
+/// server's `--max-queue-wait` (under 300 ms) when its turn comes, and is refused
+/// unserved. (The 300 ms it waited behind the first sleeper is invisible to the loop,
+/// which was not looking: a lower bound.)
+pub fn check_a_request_behind_a_slow_handler_expires_in_its_turn(server: &TestServer) {
+    let mut second = Client::connect(server.addr()).expect("connect");
+    let mut late = Client::connect(server.addr()).expect("connect");
+    assert!(wait_until(TIMEOUT, || server.stats().accepted() == 2), "never accepted");
+    let before = server.stats().requests();
+    let mut first = hold_with_sleeper(server, 300);
+    second
+        .send(b"GET /sleep?ms=300 HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    late.send(b"GET /hello HTTP/1.1\r\nHost: test\r\n\r\n").expect("send");
+    assert_refused(&late.read_response().expect("a refusal"));
+    for sleeper in [&mut first, &mut second] {
+        assert_eq!(sleeper.read_response().expect("a sleeper's reply").status, 200);
+    }
+    assert_eq!(server.stats().shedding().expired.get(), 1);
+    assert_eq!(server.stats().requests(), before + 2, "the late request's handler ran");
+}
