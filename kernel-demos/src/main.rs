@@ -1,6 +1,9 @@
 //! The `kernel-demo` binary: runs one demonstration and prints its table.
 
+use std::path::{Path, PathBuf};
+
 use clap::{Parser, Subcommand};
+use kernel_demos::sequence::Figure;
 use kernel_demos::{herd, nagle, reuseport_close, switch, time_wait};
 
 /// What the kernel does under a server, measured on loopback: each demonstration prints
@@ -31,7 +34,12 @@ enum Command {
     /// The second piece waits for the ACK of the first (Nagle), which the client delays
     /// because it has nothing to send until the reply is whole. Measured three ways:
     /// Nagle on with two writes, TCP_NODELAY with two writes, Nagle on with one write.
-    Nagle(nagle::Options),
+    Nagle {
+        #[command(flatten)]
+        options: nagle::Options,
+        #[command(flatten)]
+        sequence: Sequence,
+    },
     /// Who closes first holds the TIME_WAIT.
     ///
     /// The same request and reply, C times, with the server closing first, then the
@@ -52,10 +60,30 @@ enum Command {
     Switch(switch::Options),
 }
 
+/// The option every demonstration with a sequence diagram takes.
+#[derive(Debug, clap::Args)]
+struct Sequence {
+    /// Instead of the table, record the demonstration once with a clock on both sides,
+    /// draw its sequence diagram into FILE.svg, and print the measured times
+    #[arg(long, value_name = "FILE.svg")]
+    sequence: Option<PathBuf>,
+}
+
+/// Writes `figure` to `path` and prints its measured times.
+fn draw(figure: &Figure, path: &Path) -> anyhow::Result<()> {
+    figure.write(path)?;
+    print!("{}", figure.text());
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Herd(options) => println!("{}", herd::run(&options)?),
-        Command::Nagle(options) => println!("{}", nagle::run(&options)?),
+        Command::Nagle { options, sequence: Sequence { sequence: Some(path) } } => {
+            draw(&nagle::sequence(options.warmup)?, &path)?
+        }
+        Command::Nagle { options, .. } => println!("{}", nagle::run(&options)?),
         Command::TimeWait(options) => println!("{}", time_wait::run(&options)?),
         Command::ReuseportClose(options) => println!("{}", reuseport_close::run(&options)?),
         Command::Switch(options) => println!("{}", switch::run(&options)?),
