@@ -28,6 +28,7 @@ pub mod nagle;
 pub mod reuseport_close;
 pub mod sequence;
 pub mod switch;
+pub mod syn_retries;
 pub mod time_wait;
 
 /// The request a demonstration's client sends when what it sends does not matter, only

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use kernel_demos::sequence::Figure;
-use kernel_demos::{herd, nagle, reuseport_close, switch, time_wait};
+use kernel_demos::{herd, nagle, reuseport_close, switch, syn_retries, time_wait};
 
 /// What the kernel does under a server, measured on loopback: each demonstration prints
 /// a table and a line on what to look at.
@@ -37,6 +37,17 @@ enum Command {
     Nagle {
         #[command(flatten)]
         options: nagle::Options,
+        #[command(flatten)]
+        sequence: Sequence,
+    },
+    /// SYN retries: a client's SYNs against a full accept queue, and when connect returns.
+    ///
+    /// A listener with a tiny backlog nobody accepts from is filled; one more client
+    /// connects and its retransmitted SYNs are timed through TCP_INFO; after --drops of
+    /// them the server accepts one queued connection, and the next SYN gets in.
+    SynRetries {
+        #[command(flatten)]
+        options: syn_retries::Options,
         #[command(flatten)]
         sequence: Sequence,
     },
@@ -84,6 +95,13 @@ fn main() -> anyhow::Result<()> {
             draw(&nagle::sequence(options.warmup)?, &path)?
         }
         Command::Nagle { options, .. } => println!("{}", nagle::run(&options)?),
+        Command::SynRetries { options, sequence } => {
+            let outcome = syn_retries::run(&options)?;
+            match sequence.sequence {
+                Some(path) => draw(&outcome.figure(), &path)?,
+                None => println!("{outcome}"),
+            }
+        }
         Command::TimeWait(options) => println!("{}", time_wait::run(&options)?),
         Command::ReuseportClose(options) => println!("{}", reuseport_close::run(&options)?),
         Command::Switch(options) => println!("{}", switch::run(&options)?),
