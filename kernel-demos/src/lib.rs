@@ -24,6 +24,7 @@ use anyhow::{Context, bail};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 pub mod herd;
+pub mod linger;
 pub mod nagle;
 pub mod reuseport_close;
 pub mod sequence;

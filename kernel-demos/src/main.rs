@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use kernel_demos::sequence::Figure;
-use kernel_demos::{herd, nagle, reuseport_close, switch, syn_retries, time_wait};
+use kernel_demos::{herd, linger, nagle, reuseport_close, switch, syn_retries, time_wait};
 
 /// What the kernel does under a server, measured on loopback: each demonstration prints
 /// a table and a line on what to look at.
@@ -56,7 +56,22 @@ enum Command {
     /// The same request and reply, C times, with the server closing first, then the
     /// client; then the TIME_WAIT sockets of the server's port are counted on each side,
     /// and the ephemeral port range printed (what a client that closes first uses up).
-    TimeWait(time_wait::Options),
+    TimeWait {
+        #[command(flatten)]
+        options: time_wait::Options,
+        #[command(flatten)]
+        sequence: Sequence,
+    },
+    /// The lingering close: what each side sends and when, against a plain close.
+    ///
+    /// The client sends a request asking to close and one more behind it; the server
+    /// answers and closes with common's lingering close (the client then closes, or stays
+    /// silent until the 2 s run out), or with a plain close that leaves the second request
+    /// unread and so resets the connection. Prints the times measured on both sides.
+    LingerClose {
+        #[command(flatten)]
+        sequence: Sequence,
+    },
     /// Closing one of two SO_REUSEPORT listeners: what becomes of its queued connections?
     ///
     /// Two listeners on one port, nobody accepting; the client connects; one listener is
@@ -102,7 +117,17 @@ fn main() -> anyhow::Result<()> {
                 None => println!("{outcome}"),
             }
         }
-        Command::TimeWait(options) => println!("{}", time_wait::run(&options)?),
+        Command::TimeWait { sequence: Sequence { sequence: Some(path) }, .. } => {
+            draw(&time_wait::sequence()?, &path)?
+        }
+        Command::TimeWait { options, .. } => println!("{}", time_wait::run(&options)?),
+        Command::LingerClose { sequence } => {
+            let figure = linger::sequence()?;
+            match sequence.sequence {
+                Some(path) => draw(&figure, &path)?,
+                None => print!("{}", figure.text()),
+            }
+        }
         Command::ReuseportClose(options) => println!("{}", reuseport_close::run(&options)?),
         Command::Switch(options) => println!("{}", switch::run(&options)?),
     }

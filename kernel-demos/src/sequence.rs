@@ -125,6 +125,8 @@ const UNIT: Duration = Duration::from_micros(10);
 const TIME_COLUMN: f64 = 70.0;
 const LANE: f64 = 270.0;
 const HEADER: f64 = 58.0;
+/// Room right of the last lifeline's half lane for the labels written beside it.
+const RIGHT: f64 = 60.0;
 const FONT: f64 = 11.0;
 
 /// Where each distinct time of a panel is drawn: the times sorted, with their heights.
@@ -193,7 +195,7 @@ pub fn show(time: Duration) -> String {
 impl Panel {
     /// The panel's width in pixels.
     fn width(&self) -> f64 {
-        TIME_COLUMN + LANE * self.lifelines.len() as f64
+        TIME_COLUMN + LANE * self.lifelines.len() as f64 + RIGHT
     }
 
     fn x(&self, lifeline: usize) -> f64 {
@@ -328,7 +330,9 @@ impl Panel {
                     out,
                     r#"<g class="span {class}"><rect x="{x:.1}" y="{y1:.1}" width="10" height="{:.1}"/><text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{}</text></g>"#,
                     (y2 - y1).max(2.0),
-                    (y1 + y2) / 2.0 + 4.0,
+                    // At the bar's top, where what it holds begins; a dot further down
+                    // on the same lifeline keeps its label clear.
+                    (y1 + 12.0).min((y1 + y2) / 2.0 + 4.0),
                     escape(label)
                 );
             }
