@@ -26,6 +26,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 pub mod herd;
 pub mod linger;
 pub mod nagle;
+pub mod omission;
 pub mod reuseport_close;
 pub mod sequence;
 pub mod switch;

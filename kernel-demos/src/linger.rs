@@ -221,7 +221,12 @@ fn panel(ending: Ending, (server, taken): ([Instant; 4], usize), client: &Client
         }
         Ending::PlainClose => {}
     }
-    Panel { title: ending.title().into(), lifelines: vec!["client".into(), "server".into()], items }
+    Panel {
+        title: ending.title().into(),
+        lifelines: vec!["client".into(), "server".into()],
+        items,
+        px_per_ms: None,
+    }
 }
 
 /// The sequence diagram: the three endings side by side.

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use kernel_demos::sequence::Figure;
-use kernel_demos::{herd, linger, nagle, reuseport_close, switch, syn_retries, time_wait};
+use kernel_demos::{
+    herd, linger, nagle, omission, reuseport_close, switch, syn_retries, time_wait,
+};
 
 /// What the kernel does under a server, measured on loopback: each demonstration prints
 /// a table and a line on what to look at.
@@ -72,6 +74,17 @@ enum Command {
         #[command(flatten)]
         sequence: Sequence,
     },
+    /// Coordinated omission: a server that stalls once, timed by a closed and an open loop.
+    ///
+    /// The same schedule of requests against a server that sleeps before one answer: the
+    /// closed loop sends the next request only after the previous reply, the open loop on
+    /// schedule. Prints each request's due, send and reply times and both latencies.
+    Omission {
+        #[command(flatten)]
+        options: omission::Options,
+        #[command(flatten)]
+        sequence: Sequence,
+    },
     /// Closing one of two SO_REUSEPORT listeners: what becomes of its queued connections?
     ///
     /// Two listeners on one port, nobody accepting; the client connects; one listener is
@@ -123,6 +136,13 @@ fn main() -> anyhow::Result<()> {
         Command::TimeWait { options, .. } => println!("{}", time_wait::run(&options)?),
         Command::LingerClose { sequence } => {
             let figure = linger::sequence()?;
+            match sequence.sequence {
+                Some(path) => draw(&figure, &path)?,
+                None => print!("{}", figure.text()),
+            }
+        }
+        Command::Omission { options, sequence } => {
+            let figure = omission::sequence(&options)?;
             match sequence.sequence {
                 Some(path) => draw(&figure, &path)?,
                 None => print!("{}", figure.text()),

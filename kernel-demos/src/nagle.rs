@@ -409,6 +409,7 @@ fn panel(case: Case, trip: &RoundTrip) -> Panel {
         title: case.name().to_owned(),
         lifelines: vec!["client".into(), "server".into()],
         items,
+        px_per_ms: None,
     }
 }
 

@@ -31,6 +31,10 @@ pub struct Panel {
     pub title: String,
     pub lifelines: Vec<String>,
     pub items: Vec<Item>,
+    /// Draw time in proportion, this many pixels per millisecond (plus [`TOUCH`] between
+    /// events that would touch), where proportion is the lesson; else by the logarithm of
+    /// each gap.
+    pub px_per_ms: Option<f64>,
 }
 
 /// How a bar on a lifeline is coloured: what kind of holding it is.
@@ -119,6 +123,8 @@ impl Item {
 /// per factor of ten over [`UNIT`].
 const ROW: f64 = 24.0;
 const DECADE: f64 = 26.0;
+/// The least distance between two distinct times on a proportional panel: a line of text.
+const TOUCH: f64 = 13.0;
 /// Gaps below this are drawn as one row: loopback's transit times and a call's own cost.
 const UNIT: Duration = Duration::from_micros(10);
 /// The time column at the left of a panel, the distance between lifelines, the header.
@@ -148,8 +154,13 @@ impl Scale {
         let mut previous: Option<Duration> = None;
         for time in times {
             if let Some(before) = previous {
-                let gap = (time - before).as_secs_f64() / UNIT.as_secs_f64();
-                y += ROW + DECADE * gap.max(1.0).log10();
+                let gap = time - before;
+                y += match panel.px_per_ms {
+                    Some(px) => TOUCH + px * gap.as_secs_f64() * 1e3,
+                    None => {
+                        ROW + DECADE * (gap.as_secs_f64() / UNIT.as_secs_f64()).max(1.0).log10()
+                    }
+                };
             }
             rows.push((time, y));
             previous = Some(time);
@@ -456,6 +467,7 @@ mod tests {
                     Item::lost(0, 1, us(30), "lost"),
                     Item::mark(0, us(40_200), "done"),
                 ],
+                px_per_ms: None,
             }],
         }
     }

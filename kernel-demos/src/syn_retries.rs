@@ -164,6 +164,7 @@ impl Outcome {
             title: format!("listen(backlog {}), nobody accepting", self.queued.saturating_sub(1)),
             lifelines: vec!["client".into(), "kernel: accept queue".into(), "server".into()],
             items,
+            px_per_ms: None,
         };
         Figure {
             title: "SYN retries against a full accept queue".into(),

@@ -369,6 +369,7 @@ fn record_close(closer: Closer) -> anyhow::Result<Panel> {
         title: format!("the {} closes first", closer.name()),
         lifelines: vec!["client".into(), "server".into()],
         items,
+        px_per_ms: None,
     })
 }
 
