@@ -32,6 +32,7 @@ pub mod sequence;
 pub mod switch;
 pub mod syn_retries;
 pub mod time_wait;
+pub mod uring;
 
 /// The request a demonstration's client sends when what it sends does not matter, only
 /// that the server has something to read and answer (Nagle, TIME_WAIT).

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use kernel_demos::sequence::Figure;
 use kernel_demos::{
-    herd, linger, nagle, omission, reuseport_close, switch, syn_retries, time_wait,
+    herd, linger, nagle, omission, reuseport_close, switch, syn_retries, time_wait, uring,
 };
 
 /// What the kernel does under a server, measured on loopback: each demonstration prints
@@ -85,6 +85,15 @@ enum Command {
         #[command(flatten)]
         sequence: Sequence,
     },
+    /// io_uring: SQEs queued, one io_uring_enter, CQEs reaped, buffers lent and given back.
+    ///
+    /// One thread, one ring, three loopback connections: four buffers lent to the kernel,
+    /// a receive per connection that picks one when bytes arrive, replies and the buffers'
+    /// return submitted together. Prints every step's time.
+    Uring {
+        #[command(flatten)]
+        sequence: Sequence,
+    },
     /// Closing one of two SO_REUSEPORT listeners: what becomes of its queued connections?
     ///
     /// Two listeners on one port, nobody accepting; the client connects; one listener is
@@ -143,6 +152,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Omission { options, sequence } => {
             let figure = omission::sequence(&options)?;
+            match sequence.sequence {
+                Some(path) => draw(&figure, &path)?,
+                None => print!("{}", figure.text()),
+            }
+        }
+        Command::Uring { sequence } => {
+            let figure = uring::sequence()?;
             match sequence.sequence {
                 Some(path) => draw(&figure, &path)?,
                 None => print!("{}", figure.text()),

@@ -131,6 +131,8 @@ const UNIT: Duration = Duration::from_micros(10);
 const TIME_COLUMN: f64 = 70.0;
 const LANE: f64 = 270.0;
 const HEADER: f64 = 58.0;
+/// How far from its sender's lifeline a message's label starts: past four bars.
+const LABEL_OFFSET: f64 = 54.0;
 /// Room right of the last lifeline's half lane for the labels written beside it.
 const RIGHT: f64 = 60.0;
 const FONT: f64 = 11.0;
@@ -243,9 +245,10 @@ impl Panel {
             );
         }
         self.time_column(&scale, &mut out);
-        let slots = self.span_slots();
+        let (slots, widest) = self.span_slots();
         for (index, item) in self.ordered().into_iter().enumerate() {
-            self.item_svg(item, &scale, slots.get(&index).copied().unwrap_or(0), &mut out);
+            let slot = slots.get(&index).copied().unwrap_or(0);
+            self.item_svg(item, &scale, (slot, &widest), &mut out);
         }
         out.push_str("</g>\n");
         (out, bottom)
@@ -273,7 +276,8 @@ impl Panel {
     /// For each span (by its index in [`Panel::ordered`]), how far to the side of its
     /// lifeline it is drawn, so that spans that overlap in time on one lifeline sit side by
     /// side: the lowest slot whose last span has ended.
-    fn span_slots(&self) -> std::collections::HashMap<usize, usize> {
+    /// Also returns, per lifeline, the highest slot used, past which labels are written.
+    fn span_slots(&self) -> (std::collections::HashMap<usize, usize>, Vec<usize>) {
         let mut ends: Vec<Vec<Duration>> = vec![Vec::new(); self.lifelines.len()];
         let mut slots = std::collections::HashMap::new();
         for (index, item) in self.ordered().into_iter().enumerate() {
@@ -288,7 +292,8 @@ impl Panel {
                 slots.insert(index, slot);
             }
         }
-        slots
+        let widest = ends.iter().map(|lane| lane.len().saturating_sub(1)).collect();
+        (slots, widest)
     }
 
     /// Where the label of a bar or dot at `x` (of width `width`) on lifeline `on` goes:
@@ -301,19 +306,30 @@ impl Panel {
         }
     }
 
-    fn item_svg(&self, item: &Item, scale: &Scale, slot: usize, out: &mut String) {
+    fn item_svg(
+        &self,
+        item: &Item,
+        scale: &Scale,
+        (slot, widest): (usize, &[usize]),
+        out: &mut String,
+    ) {
         match item {
             Item::Message { from, to, sent, received, label, lost } => {
                 let (x1, x2) = (self.x(*from), self.x(*to));
                 let (y1, y2) = (scale.y(*sent), scale.y(*received));
-                // The label nearer the sender, so that two messages crossing at one time
-                // (an ACK one way, data the other) keep their labels apart.
-                let (tx, ty) = (x1 + (x2 - x1) * 0.3, y1 + (y2 - y1) * 0.3 - 5.0);
+                // The label starts at the sender, clear of the bars beside its lifeline:
+                // above an arrow going right, below one going left, so that two messages
+                // crossing at one time (an ACK one way, data the other) keep theirs apart.
+                let (right, reach) = (x2 >= x1, LABEL_OFFSET.min((x2 - x1).abs() / 2.0));
+                let tx = if right { x1 + reach } else { x1 - reach };
+                let slope = if x2 == x1 { 0.0 } else { (y2 - y1) / (x2 - x1).abs() };
+                let ty = y1 + slope * reach + if right { -5.0 } else { FONT + 3.0 };
+                let anchor = if right { "start" } else { "end" };
                 if *lost {
                     let xm = (x1 + x2) / 2.0;
                     let _ = writeln!(
                         out,
-                        r#"<g class="message lost" data-sent-us="{}"><line x1="{x1:.1}" y1="{y1:.1}" x2="{xm:.1}" y2="{y1:.1}"/><path d="M{:.1},{:.1} l10,10 m0,-10 l-10,10"/><text x="{tx:.1}" y="{ty:.1}">{}</text></g>"#,
+                        r#"<g class="message lost" data-sent-us="{}"><line x1="{x1:.1}" y1="{y1:.1}" x2="{xm:.1}" y2="{y1:.1}"/><path d="M{:.1},{:.1} l10,10 m0,-10 l-10,10"/><text x="{tx:.1}" y="{ty:.1}" text-anchor="{anchor}">{}</text></g>"#,
                         sent.as_micros(),
                         xm - 5.0,
                         y1 - 5.0,
@@ -322,7 +338,7 @@ impl Panel {
                 } else {
                     let _ = writeln!(
                         out,
-                        r#"<g class="message" data-sent-us="{}"><line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" marker-end="url(#arrow)"/><text x="{tx:.1}" y="{ty:.1}">{}</text></g>"#,
+                        r#"<g class="message" data-sent-us="{}"><line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" marker-end="url(#arrow)"/><text x="{tx:.1}" y="{ty:.1}" text-anchor="{anchor}">{}</text></g>"#,
                         sent.as_micros(),
                         escape(label)
                     );
@@ -330,13 +346,19 @@ impl Panel {
             }
             Item::Span { on, start, end, label, shade } => {
                 let x = self.x(*on) - 5.0 + 12.0 * slot as f64;
+                let widest =
+                    self.x(*on) - 5.0 + 12.0 * widest.get(*on).copied().unwrap_or(0) as f64;
                 let (y1, y2) = (scale.y(*start), scale.y(*end));
                 let class = match shade {
                     Shade::Waiting => "waiting",
                     Shade::Kernel => "kernel",
                     Shade::Busy => "busy",
                 };
-                let (tx, anchor) = self.label_side(*on, x, 10.0);
+                let (tx, anchor) = if *on == 0 && self.lifelines.len() > 1 {
+                    self.label_side(*on, self.x(*on) - 5.0, 10.0)
+                } else {
+                    self.label_side(*on, widest, 10.0)
+                };
                 let _ = writeln!(
                     out,
                     r#"<g class="span {class}"><rect x="{x:.1}" y="{y1:.1}" width="10" height="{:.1}"/><text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{}</text></g>"#,
@@ -369,7 +391,7 @@ text { font-family: sans-serif; font-size: 11px; fill: #222; }
 .lifeline { stroke: #888; stroke-dasharray: 4 3; }
 .time { text-anchor: end; fill: #666; }
 .message line { stroke: #1f4e99; stroke-width: 1.4; }
-.message text { text-anchor: middle; fill: #1f4e99; }
+.message text { fill: #1f4e99; }
 .message.lost line, .message.lost path { stroke: #c0392b; stroke-width: 1.6; fill: none; }
 .message.lost text { fill: #c0392b; }
 .span rect { stroke: none; }
