@@ -23,12 +23,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+pub mod handoff;
 pub mod herd;
 pub mod linger;
 pub mod nagle;
 pub mod omission;
 pub mod reuseport_close;
 pub mod sequence;
+pub mod strace;
 pub mod switch;
 pub mod syn_retries;
 pub mod time_wait;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use kernel_demos::sequence::Figure;
 use kernel_demos::{
-    herd, linger, nagle, omission, reuseport_close, switch, syn_retries, time_wait, uring,
+    handoff, herd, linger, nagle, omission, reuseport_close, switch, syn_retries, time_wait, uring,
 };
 
 /// What the kernel does under a server, measured on loopback: each demonstration prints
@@ -94,6 +94,17 @@ enum Command {
         #[command(flatten)]
         sequence: Sequence,
     },
+    /// v4-nio's hand-off and re-arm, from its system calls under strace.
+    ///
+    /// Runs the v4-nio binary under strace -f, sends two requests on one connection, and
+    /// prints (or, with --sequence, draws) what the acceptor, the poller and the workers
+    /// called and when. Needs strace, and leave to trace a child (ptrace).
+    Handoff {
+        #[command(flatten)]
+        options: handoff::Options,
+        #[command(flatten)]
+        sequence: Sequence,
+    },
     /// Closing one of two SO_REUSEPORT listeners: what becomes of its queued connections?
     ///
     /// Two listeners on one port, nobody accepting; the client connects; one listener is
@@ -159,6 +170,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Uring { sequence } => {
             let figure = uring::sequence()?;
+            match sequence.sequence {
+                Some(path) => draw(&figure, &path)?,
+                None => print!("{}", figure.text()),
+            }
+        }
+        Command::Handoff { options, sequence } => {
+            let figure = handoff::sequence(&options)?;
             match sequence.sequence {
                 Some(path) => draw(&figure, &path)?,
                 None => print!("{}", figure.text()),
