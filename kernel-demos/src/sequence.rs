@@ -453,7 +453,9 @@ impl Figure {
                     Item::Span { on, end, .. } => format!("{} until {}", name(on), show(*end)),
                     Item::Mark { on, .. } => name(on).to_owned(),
                 };
-                let _ = writeln!(out, "{:>12}  {what}: {}", show(item.start()), item.label());
+                // A bar drawn unlabelled beside one that says what they all are.
+                let label = if item.label().is_empty() { "(as above)" } else { item.label() };
+                let _ = writeln!(out, "{:>12}  {what}: {label}", show(item.start()));
             }
         }
         out
