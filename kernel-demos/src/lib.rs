@@ -10,10 +10,19 @@
 //! waits for conditions (a thread parked in `epoll_wait`, a connection in the accept
 //! queue) with a deadline rather than for a fixed time.
 //!
+//! Where timing is the lesson, a demonstration also records itself with a clock on every
+//! side and draws a sequence diagram ([`sequence`], `--sequence FILE.svg`): Nagle,
+//! TIME_WAIT, and four made for it: a client's SYN retries against a full accept queue
+//! ([`syn_retries`]), the lingering close against a plain close ([`linger`]), coordinated
+//! omission in a closed loop ([`omission`]), io_uring's batches and lent buffers
+//! ([`uring`]), and v4-nio's hand-off and re-arm read from strace ([`handoff`],
+//! [`strace`]).
+//!
 //! ```sh
 //! cargo run --release -p kernel-demos -- herd               # or nagle, time-wait,
 //! cargo run --release -p kernel-demos -- herd --help        #   reuseport-close, switch
 //! scripts/kernel-demos.sh    # all five, into docs/src/results/kernel-<name>.txt
+//! scripts/sequences.sh       # every diagram, into docs/src/results/seq-<name>.svg
 //! ```
 
 use std::net::{TcpListener, TcpStream};

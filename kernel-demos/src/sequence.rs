@@ -31,7 +31,7 @@ pub struct Panel {
     pub title: String,
     pub lifelines: Vec<String>,
     pub items: Vec<Item>,
-    /// Draw time in proportion, this many pixels per millisecond (plus [`TOUCH`] between
+    /// Draw time in proportion, this many pixels per millisecond (plus a line of text between
     /// events that would touch), where proportion is the lesson; else by the logarithm of
     /// each gap.
     pub px_per_ms: Option<f64>,
