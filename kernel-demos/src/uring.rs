@@ -124,9 +124,9 @@ fn send_when_waiting(
 
 /// Queues an entry; the queue has room for every entry this demonstration makes.
 fn push(ring: &mut IoUring, entry: &squeue::Entry) -> anyhow::Result<()> {
-    // SAFETY: every buffer an entry points to (the lent pool, the replies) is owned by
-    // `run` and outlives the ring's use of it: `run` waits for every completion before
-    // it returns, and the ring is dropped before the pool (declared after it).
+    // SAFETY: every buffer an entry points to lives for the rest of the process: the
+    // replies are static, and the lent pool is leaked (see `record`), so the kernel may
+    // write into it whenever it likes, even during the ring's teardown after an error.
     unsafe { ring.submission().push(entry) }.map_err(|_| anyhow::anyhow!("submission queue full"))
 }
 
@@ -144,7 +144,10 @@ fn connections() -> anyhow::Result<Vec<(TcpStream, TcpStream)>> {
 
 /// Runs it and returns the diagram's panel.
 pub fn record() -> anyhow::Result<Panel> {
-    let mut pool = vec![0u8; SIZE * BUFFERS as usize];
+    // Leaked, 256 bytes once per run: closing the ring only begins its teardown, and a
+    // receive armed with a lent buffer may complete until that is done, so the memory
+    // the kernel was lent must never be freed (v7's `Registration` leaks it likewise).
+    let pool: &'static mut [u8] = Box::leak(vec![0u8; SIZE * BUFFERS as usize].into_boxed_slice());
     let pairs = connections()?;
     let mut ring = IoUring::new(16).context("io_uring_setup (is io_uring allowed here?)")?;
     let mut rec = Recorder { origin: Instant::now(), items: Vec::new() };
@@ -205,7 +208,7 @@ pub fn record() -> anyhow::Result<Panel> {
         }
     }
     let fds: Vec<RawFd> = pairs.iter().map(|(_, server)| server.as_raw_fd()).collect();
-    answer(&mut ring, &mut rec, (&received, &fds), &mut pool, lent)?;
+    answer(&mut ring, &mut rec, (&received, &fds), pool, lent)?;
     for (index, (client, _)) in pairs.iter().enumerate() {
         let mut reply = [0u8; 8];
         (&*client).read_exact(&mut reply).with_context(|| format!("read reply {index}"))?;
