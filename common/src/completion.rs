@@ -14,6 +14,11 @@
 //! The kernel's rule shapes the state: while a send is in flight the kernel reads its
 //! bytes, so they are neither touched nor freed until its completion ([`Sending`]); a
 //! connection is freed only when nothing of it is in flight ([`Connection::in_flight`]).
+//!
+//! For the recorder ([`crate::trace`]): a connection is numbered, and its accept recorded,
+//! as it is made (on the ring's thread, right after the accept's completion); what it
+//! receives and sends, the requests it decodes and handles, and why it closes are recorded
+//! here as its own, so a ring records only its waits and reaps.
 
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -25,6 +30,7 @@ use crate::limit::Permit;
 use crate::overload::Admission;
 use crate::session::Session;
 use crate::stats::ConnectionGuard;
+use crate::trace::{self, Cat};
 
 /// The connection's receive, as far as its ring has told the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +99,8 @@ pub struct Connection {
     _open: ConnectionGuard,
     /// Holds this connection's place under `max_connections` until dropped.
     _permit: Permit,
+    /// Its number for the recorder, in accept order (0 while the recorder is off).
+    number: u64,
 }
 
 impl Connection {
@@ -108,7 +116,13 @@ impl Connection {
             since: Instant::now(),
             _open: open,
             _permit: permit,
+            number: accepted(),
         }
+    }
+
+    /// Its number for the recorder (0 while the recorder is off).
+    pub fn number(&self) -> u64 {
+        self.number
     }
 
     /// The descriptor its operations name.
@@ -199,6 +213,8 @@ impl Connection {
         if bytes.is_empty() {
             return;
         }
+        let name = if self.is_listening() { "recv" } else { "discard" };
+        self.record(Cat::Read, name, bytes.len());
         if self.is_listening() {
             self.session.receive_at(bytes, now);
         }
@@ -209,6 +225,7 @@ impl Connection {
 
     /// A receive returned 0: the client closed its side; nothing more will arrive.
     pub fn end_of_input(&mut self) {
+        self.record(Cat::Read, "recv", 0);
         self.session.end_of_input();
     }
 
@@ -222,15 +239,38 @@ impl Connection {
             }
             // Nothing taken of a non-empty send would be sent again and again (Ok(0)), or
             // a reset, a broken pipe: this client is gone.
-            Ok(_) | Err(_) => self.start_closing(),
+            Err(e) if -e == libc::ECONNRESET => self.start_closing_because("reset"),
+            Ok(_) | Err(_) => self.start_closing_because("error"),
         }
     }
 
     /// The socket failed, or the loop decided to close: from now on only what is in
     /// flight is awaited.
     pub fn start_closing(&mut self) {
+        let why = match self.session.closed() {
+            Some(closed) => trace::closed_why(closed),
+            None if self.session.input_ended() => "eof",
+            // The loop's decision (a timeout, the shutdown) or a failed receive: a loop
+            // that knows which says so with `start_closing_because`.
+            None => "closed",
+        };
+        self.start_closing_because(why);
+    }
+
+    /// [`Connection::start_closing`], the timeline's close saying `why`.
+    pub fn start_closing_because(&mut self, why: &'static str) {
         if !self.is_closing() {
+            let _serving = trace::serving(self.number);
+            trace::closed(why);
             self.life = Life::Closing { cancelled: false };
+        }
+    }
+
+    /// An instant of `cat` for this connection, with its bytes.
+    fn record(&self, cat: Cat, name: &'static str, bytes: usize) {
+        if trace::on() {
+            let _serving = trace::serving(self.number);
+            trace::instant(cat, name, &[("bytes", bytes.into())]);
         }
     }
 
@@ -265,6 +305,8 @@ impl Connection {
         if self.sending == Sending::InFlight {
             return Step::Wait;
         }
+        // The requests it decodes and handles are its own on the ring's lane.
+        let _serving = trace::serving(self.number);
         if self.sent == self.outgoing.len() {
             if self.is_listening() {
                 let client = Some(self.stream.as_fd());
@@ -276,6 +318,7 @@ impl Connection {
         }
         if self.sent < self.outgoing.len() {
             self.sending = Sending::InFlight;
+            self.record(Cat::Write, "send", self.outgoing.len() - self.sent);
             return Step::Send(&self.outgoing[self.sent..]);
         }
         let peer_closed = self.session.input_ended();
@@ -380,6 +423,13 @@ impl EagerSends {
     }
 }
 // ANCHOR_END: eager_sends
+
+/// A new connection's number, its accept recorded on the calling thread.
+fn accepted() -> u64 {
+    let number = trace::next_conn();
+    trace::accepted(number);
+    number
+}
 
 #[cfg(test)]
 mod tests {

@@ -31,13 +31,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::Dispatcher;
-use common::completion::{Connection, EagerSends, Receiving, SEND_BUDGET, Sending, Step};
+use common::completion::{Connection, EagerSends, Life, Receiving, SEND_BUDGET, Sending, Step};
 use common::event_loop::{LoopCounters, Shared};
 use common::evented::{Overdue, SWEEP_EVERY, Slots, Timeouts};
 use common::limit::{LimitLatch, Permit};
 use common::overload::{Admission, Shedding};
 use common::server::ACCEPT_BACKOFF;
 use common::shutdown::DEADLINE;
+use common::trace::{self, Cat};
 use io_uring::{IoUring, opcode, squeue, types};
 
 /// Bytes one receive may bring. Every idle connection holds one such buffer.
@@ -157,6 +158,8 @@ impl Ring {
             let started = Instant::now();
             // Submits every entry queued this round and sleeps until one completes.
             let timeout = types::Timespec::from(SWEEP_EVERY);
+            let submitted = self.ring.submission().len();
+            let mut waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", submitted);
             match self
                 .ring
                 .submitter()
@@ -174,10 +177,15 @@ impl Ring {
             self.eager.submitted(self.woke);
             let done: Vec<(u64, i32)> =
                 self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
+            waiting.set("ready", done.len());
+            drop(waiting);
             self.counters.waited(self.woke - started, done.len());
+            // Each completion taken in, and the handlers and sends it leads to.
+            let reaping = trace::span(Cat::Reap, "reap").with("count", done.len());
             for (user_data, result) in done {
                 self.completed(user_data, result)?;
             }
+            drop(reaping);
             // The shutdown's connect completes an accept: hear of it now, not at the sweep.
             let stopping = shutdown.is_triggered() && self.closing_by.is_none();
             if stopping || last_sweep.elapsed() >= SWEEP_EVERY {
@@ -436,10 +444,16 @@ impl Ring {
         let mut overdue = Vec::new();
         for key in self.connections.tokens().collect::<Vec<_>>() {
             let Some(Conn { conn, .. }) = self.connections.get_mut(key) else { continue };
-            let late = conn.is_overdue(now, self.timeouts) != Overdue::No;
-            if late || (self.closing_by.is_some() && conn.is_at_rest()) {
-                overdue.push(key);
-            }
+            let why = match conn.is_overdue(now, self.timeouts) {
+                Overdue::Idle if matches!(conn.life(), Life::Lingering { .. }) => "lingered",
+                Overdue::Idle => "idle-timeout",
+                Overdue::Request => "request-timeout",
+                Overdue::No if self.closing_by.is_some() && conn.is_at_rest() => "shutdown",
+                Overdue::No => continue,
+            };
+            // Said here, where the reason is known; `close` then finds it closing.
+            conn.start_closing_because(why);
+            overdue.push(key);
         }
         for key in overdue {
             self.close(key)?;

@@ -75,3 +75,19 @@ fn epoll_edge_triggered_loop() {
         assert!(conns.len() >= CLIENTS, "{cat}: {calls:#?}");
     }
 }
+
+#[test]
+fn io_uring_loop() {
+    let trace = traced("io-uring");
+    check_one_loop(&trace, "io_uring_enter");
+    // What each connection received and sent is recorded with the bytes, and every
+    // completion was taken in by a counted reap.
+    let reaps: Vec<_> = trace.spans("reap").collect();
+    assert!(reaps.iter().all(|r| r.count("count").is_some()), "{reaps:#?}");
+    assert!(reaps.iter().map(|r| r.count("count").unwrap_or(0)).sum::<u64>() > 0);
+    for (cat, name) in [("read", "recv"), ("write", "send")] {
+        let conns: BTreeSet<_> =
+            trace.instants(cat).filter(|i| i.name == name).filter_map(|i| i.conn()).collect();
+        assert!(conns.len() >= CLIENTS, "{cat}: {conns:?}");
+    }
+}

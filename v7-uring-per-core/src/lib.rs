@@ -149,8 +149,10 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
     // reads the address is then spread over all of them, not queued on the first.
     let listeners = ring_sockets(listener, &config)?;
     common::cli::announce(SERVER, &listeners[0])?;
-    run_rings(listeners, dispatcher, config)?;
-    Ok(())
+    let served = run_rings(listeners, dispatcher, config);
+    // `cli::serve` writes the `--trace` file after its run; this start is v7's own.
+    common::trace::finish();
+    Ok(served?)
 }
 
 /// Whether this kernel gives v7 what it needs: an io_uring as v7 sets it up, and a

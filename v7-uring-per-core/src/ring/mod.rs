@@ -35,6 +35,7 @@ use common::limit::LimitLatch;
 use common::overload::Shedding;
 use common::shutdown::DEADLINE;
 use common::stats::{Counter, Level};
+use common::trace::{self, Cat};
 use io_uring::IoUring;
 use io_uring::types::{SubmitArgs, Timespec};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -229,9 +230,11 @@ impl Uring {
             done.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
             self.counters.completions.add(done.len() as u64);
             self.last_batch = done.len();
+            let reaping = trace::span(Cat::Reap, "reap").with("count", done.len());
             for &(user_data, result, flags) in &done {
                 self.complete(user_data, result, flags)?;
             }
+            drop(reaping);
             // The buffers consumed this turn go back to the kernel in one store.
             self.bufs.publish();
             self.advance_dirty()?;
@@ -273,7 +276,9 @@ impl Uring {
         }
         let queued = self.ring.submission().len();
         self.counters.enters.bump();
+        let mut waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", queued);
         let result = self.ring.submitter().submit_with_args(want, &args);
+        waiting.set("ready", self.ring.completion().len());
         self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
         match result {
             Ok(_) => Ok(()),
