@@ -333,7 +333,7 @@ impl Uring {
         }
         let queued = self.ring.submission().len();
         self.counters.enters.bump();
-        let mut waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", queued);
+        let _waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", queued);
         let result = match self.ring_index {
             Some(index) => {
                 let min_wait = if want > 1 { self.settings.batch_wait } else { Duration::ZERO };
@@ -341,7 +341,6 @@ impl Uring {
             }
             None => self.ring.submitter().submit_with_args(want, &args),
         };
-        waiting.set("ready", self.ring.completion().len());
         self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
         match result {
             Ok(_) => Ok(()),
