@@ -102,8 +102,6 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         if config.shutdown.is_triggered() || STOP_SIGNALS.load(Ordering::Relaxed) > 0 {
             break;
         }
-        // No thread may write the trace here: this one does, once a bound is reached.
-        trace::flush_if_due();
         match accepted {
             Ok((stream, _)) => {
                 next_id += 1;
@@ -111,6 +109,8 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
             }
             Err(e) => accept_failed(&e),
         }
+        // No thread may write the trace here: this one does, once a bound is reached.
+        trace::flush_if_due();
     }
     // ANCHOR_END: accept_loop
     wait_for_children(&forked);

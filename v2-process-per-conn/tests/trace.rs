@@ -55,3 +55,19 @@ fn each_connection_is_served_by_a_process_of_its_own_merged_into_one_trace() {
         .count();
     assert_eq!(left, 0, "pieces left beside {}", file.display());
 }
+
+/// The event bound in the fork version, whose parent has no writer thread: the parent
+/// writes the file from its accept loop once the bound is reached, and says so.
+#[test]
+fn the_parent_writes_the_trace_when_its_events_are_used_up() {
+    let server =
+        TracedServer::start(env!("CARGO_BIN_EXE_v2-process-per-conn"), &["--trace-events", "4"]);
+    for _ in 0..3 {
+        let mut client = Client::connect(server.addr()).expect("connect");
+        assert_eq!(client.line("GET /hello").expect("an answer"), "200 Hello, World!");
+    }
+    let trace = server.trace_written(common::testkit::TIMEOUT).expect("a trace in the format");
+    let limit = trace.other["limit"].as_str().unwrap_or_default();
+    assert!(limit.starts_with("events"), "recording stopped for {limit:?}");
+    assert!(trace.other["dropped"].as_u64() >= Some(1), "{}", trace.other);
+}
