@@ -1,5 +1,6 @@
 //! v4-nio's timeline, read from its `--trace` file: the poller waits in `epoll_wait` and
-//! hands each ready connection to a worker; reads and handlers run on the workers, and
+//! hands each ready connection to a worker; reads (recorded by the shared turn in
+//! `common::evented`) and handlers run on the workers, and
 //! every request is handed over by the poller (an arrow from the poller's lane to the
 //! worker's) before its handler runs.
 
@@ -11,7 +12,8 @@ fn workers_read_and_handle_and_every_request_is_handed_over_by_the_poller() {
     let server = TracedServer::start(env!("CARGO_BIN_EXE_v4-nio"), &["--workers", "2"]);
     let mut clients: Vec<Client> =
         (0..3).map(|_| Client::connect(server.addr()).expect("connect")).collect();
-    // One request at a time on each, so that each is a readiness of its own.
+    // One request at a time on each, so that each is a readiness of its own, read and
+    // handled by a worker.
     for _ in 0..3 {
         for client in &mut clients {
             assert_eq!(client.line("GET /hello").expect("an answer"), "200 Hello, World!");
@@ -31,6 +33,7 @@ fn workers_read_and_handle_and_every_request_is_handed_over_by_the_poller() {
         );
     }
     let reads: Vec<_> = trace.events.iter().filter(|e| e.cat == "read").collect();
+    assert!(reads.len() >= 9, "{reads:#?}");
     for read in &reads {
         assert!(name(read.thread()).starts_with("worker"), "{read:?} on {}", name(read.thread()));
     }
