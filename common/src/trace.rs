@@ -21,8 +21,15 @@
 //! so `/proc/PID/task/TID` samples line up with it. The recording is bounded in time
 //! (`--trace-for`) and in events (`--trace-events`, hence in memory); the file is written
 //! when a bound is reached or when the server stops, whichever comes first, and says why
-//! recording stopped and how many events were dropped. `--trace-live` keeps the last
-//! seconds in memory for `GET /trace?ms=N`, the live page's timeline.
+//! recording stopped and how many events were dropped (those that found it full; once it
+//! has stopped, spans cost the one load again and are not counted). `--trace-live` keeps
+//! the last seconds in memory for `GET /trace?ms=N`, the live page's timeline.
+//!
+//! The fork version: each child starts a lane of its own ([`forked`]) and writes it, as it
+//! exits, to `FILE.child-PID` ([`finish`]); the parent, which must stay single-threaded and
+//! so has no writer thread, writes `FILE` from its accept loop once a bound is reached
+//! ([`flush_if_due`]) and again at shutdown, merging (and deleting) the children's pieces.
+//! Each process counts its own events against `--trace-events`.
 //!
 //! **Why not `tracing-chrome`.** The workspace already logs through `tracing`, and
 //! `tracing-chrome` is a `tracing-subscriber` layer writing this very format. What it does
@@ -44,7 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use event::{Event, NO_ARG, Ph};
 
-pub use event::{ArgValue, Cat, LABEL_BYTES, Label, Name};
+pub use event::{ArgValue, Cat, EVENT_BYTES, LABEL_BYTES, Label, Name};
 pub use recorder::{LIVE_KEEP, Settings, finish, flush_if_due, forked, start, window};
 
 /// Whether the recorder is recording: one relaxed load, all a span costs when it is not.
