@@ -253,6 +253,7 @@ impl<W: Waiter> EventLoop<W> {
 
     /// The waiter's wait, recorded as a span named by its call, with the descriptors it
     /// was given (select's and poll's cost) and how many it found ready.
+    // ANCHOR: recorded_wait
     fn wait(&mut self, timeout: Duration, ready: &mut Vec<Ready>) -> io::Result<()> {
         let mut waiting = trace::span(Cat::Wait, W::CALL);
         if trace::on() {
@@ -262,6 +263,7 @@ impl<W: Waiter> EventLoop<W> {
         waiting.set("ready", ready.len());
         waited
     }
+    // ANCHOR_END: recorded_wait
 
     fn keep_going(&self) -> bool {
         match self.closing_by {
