@@ -31,11 +31,15 @@ connections, divided by 1,000 (the kernel's socket memory is not in it).
 
     python3 scripts/v7-ladder.py > docs/src/results/v7-ladder.txt   # about 25 minutes
     ROUNDS=1 DURATION=2s python3 scripts/v7-ladder.py                # a first look
-    SECTIONS=targets python3 scripts/v7-ladder.py                    # ladder, census, memory, targets
+    SECTIONS=targets python3 scripts/v7-ladder.py     # one section: ladder, targets, slow
+
+The slow section (not run by default) is compare's slow-handler and CPU-heavy scenarios
+against v7 with and without eager sends, and v5.
 
 It also writes the summary table as Markdown to $MD (docs/src/results/v7-ladder.md).
 Root (perf) and wrk, nginx, taskset: apt-get install linux-perf wrk nginx-light util-linux.
 """
+import json
 import os
 import re
 import shutil
@@ -94,26 +98,33 @@ def wrk(addr, load, connections, pinned, lua):
         prefix + ["wrk", "-t", threads, "-c", str(connections), "-d", DURATION, *script,
                   f"http://{addr}/hello"],
         capture_output=True, text=True, check=True).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    if errors:
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: connect (\d+), "
+                       r"read (\d+), write (\d+)", out)
+    if errors and (errors.group(1) or any(int(n) for n in errors.groups()[1:4])):
         raise RuntimeError(f"wrk saw errors against {addr}: {errors.group(0)}")
-    return int(re.search(r"(\d+) requests in", out).group(1))
+    # A request unanswered within wrk's 2 s is a timeout, not a failure of the run: on a
+    # CPU shared with other work it happens, and is reported beside the point.
+    timeouts = re.search(r"timeout (\d+)", out)
+    return int(re.search(r"(\d+) requests in", out).group(1)), int(timeouts.group(1)) if timeouts else 0
 
 
 def point(name, options, pinned, load, connections, lua):
     server = start(name, options, pinned)
     try:
         c0, t0 = server.cpu(), time.monotonic()
-        requests = max(wrk(server.addr, load, connections, pinned, lua), 1)
+        requests, timeouts = wrk(server.addr, load, connections, pinned, lua)
+        requests = max(requests, 1)
         c1, seconds = server.cpu(), time.monotonic() - t0
     finally:
         server.stop()
-    return {"req_s": requests / seconds, "cpu_us": (c1 - c0) * 1e6 / requests}
+    return {"req_s": requests / seconds, "cpu_us": (c1 - c0) * 1e6 / requests,
+            "timeouts": timeouts}
 
 
 def ladder(lua):
     """Every rung, setting and load once per round, by turns; returns the points."""
-    print(f"{'round':<6} {'setting':<7} {'load':<8} {'rung':<24} {'req/s':>8} {'CPU/req':>10}")
+    print(f"{'round':<6} {'setting':<7} {'load':<8} {'rung':<24} {'req/s':>8} {'CPU/req':>10} "
+          f"{'timeouts':>8}")
     points = {}
     for round_ in range(1, ROUNDS + 1):
         for setting in ("pinned", "shared"):
@@ -123,7 +134,7 @@ def ladder(lua):
                     p = point(V7, options, setting == "pinned", load, connections, lua)
                     points.setdefault((setting, load, rung), []).append(p)
                     print(f"{round_:<6} {setting:<7} {load:<8} {rung:<24} {p['req_s']:>8.0f} "
-                          f"{p['cpu_us']:>7.2f} µs", flush=True)
+                          f"{p['cpu_us']:>7.2f} µs {p['timeouts']:>8}", flush=True)
     return points
 
 
@@ -160,7 +171,6 @@ def census(name, options, connections=64):
 def requests_answered(server):
     """The server's own count from /stats (nginx has none: its access log is off, so the
     census of nginx is not taken)."""
-    import json
     import urllib.request
     with urllib.request.urlopen(f"http://{server.addr}/stats", timeout=5) as r:
         return json.load(r)["requests"]
@@ -202,7 +212,6 @@ def idle_memory(options, n=1000):
 
 
 def open_connections(server):
-    import json
     import urllib.request
     with urllib.request.urlopen(f"http://{server.addr}/stats", timeout=5) as r:
         return json.load(r)["model"]["connections"] - 1  # not this one
@@ -238,7 +247,7 @@ def summary(points, counted, memory):
 def targets():
     """v7 as it ships against v5 and nginx, pinned, at 64 and 1,000 connections."""
     subjects = [(V7, []), ("v5-reactor-per-core", []), ("nginx", [])]
-    print(f"{'round':<6} {'conns':>5} {'server':<22} {'req/s':>8} {'CPU/req':>10}")
+    print(f"{'round':<6} {'conns':>5} {'server':<22} {'req/s':>8} {'CPU/req':>10} {'timeouts':>8}")
     points = {}
     for round_ in range(1, ROUNDS + 1):
         for connections in (64, 1000):
@@ -246,7 +255,7 @@ def targets():
                 p = point(name, options, True, "hello", connections, None)
                 points.setdefault((connections, name), []).append(p)
                 print(f"{round_:<6} {connections:>5} {name:<22} {p['req_s']:>8.0f} "
-                      f"{p['cpu_us']:>7.2f} µs", flush=True)
+                      f"{p['cpu_us']:>7.2f} µs {p['timeouts']:>8}", flush=True)
     print()
     print("v7's CPU per request over the other's, within each round: median (lowest-highest)")
     for connections in (64, 1000):
@@ -259,11 +268,47 @@ def targets():
               f"(io_uring_enter {enters:.3f})")
 
 
+SLOW = [
+    ("v7, sends only with the wait", V7, ["--send-budget-us", "off"]),
+    ("v7, eager sends (default)", V7, []),
+    ("v5", "v5-reactor-per-core", []),
+]
+SLOW_LOADS = [("slow handler", 50, "/sleep?ms=100"), ("CPU-heavy handler", 8, "/cpu?ms=10")]
+
+
+def slow():
+    """compare's slow-handler and CPU-heavy scenarios (5 s, 2 s timeout, loadgen's closed
+    loop), each server with its default threads: v7 with its sends held to the turn's
+    wait (as before eager sends), v7 as it ships, and v5."""
+    print("$ loadgen bench -c 50 --path '/sleep?ms=100' (and -c 8 --path '/cpu?ms=10') "
+          "-d 5s --timeout 2s --json   # against each, by turns")
+    print(f"{'round':<6} {'load':<18} {'server':<30} {'answered':>8} {'sent':>6} "
+          f"{'clients':>8} {'p50':>9} {'p99':>9}")
+    for round_ in range(1, ROUNDS + 1):
+        for load, connections, path in SLOW_LOADS:
+            for label, name, options in SLOW:
+                server = versus.Server(name, options, False)
+                try:
+                    out = subprocess.run(
+                        [versus.LOADGEN, "bench", "--addr", server.addr, "-c", str(connections),
+                         "--path", path, "-d", "5s", "--timeout", "2s", "--json"],
+                        capture_output=True, text=True, check=True).stdout
+                finally:
+                    server.stop()
+                summary = json.loads(out.strip().splitlines()[-1])
+                latency = summary["latency_us"]
+                print(f"{round_:<6} {load:<18} {label:<30} {summary['requests']:>8} "
+                      f"{summary['sent']:>6} {summary['clients_answered']:>4}/{connections:<3} "
+                      f"{latency['p50'] / 1000:>6.1f} ms {latency['p99'] / 1000:>6.1f} ms",
+                      flush=True)
+
+
 def header():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     cpu = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read())
-    print(f"$ ROUNDS={ROUNDS} DURATION={DURATION} python3 scripts/v7-ladder.py")
+    sections = f"SECTIONS={os.environ['SECTIONS']} " if "SECTIONS" in os.environ else ""
+    print(f"$ {sections}ROUNDS={ROUNDS} DURATION={DURATION} python3 scripts/v7-ladder.py")
     print(f"# {os.cpu_count()} cores ({cpu.group(1) if cpu else '?'}), Linux "
           f"{os.uname().release}, commit {commit}, load average at the start "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -286,6 +331,9 @@ def main():
     if "targets" in sections:
         print()
         targets()
+    if "slow" in sections:
+        print()
+        slow()
     print(f"# load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -303,7 +351,6 @@ def run_ladder(commit):
     rows = summary(points, counted, memory)
     print("\n".join(rows))
     with open(MD, "w") as md:
-        md.write("# v7's io_uring ablation ladder\n\n")
         md.write(f"Produced by `ROUNDS={ROUNDS} DURATION={DURATION} python3 scripts/v7-ladder.py` "
                  f"(commit {commit}, Linux {os.uname().release}, {os.cpu_count()} cores, a "
                  "shared machine: load average "
