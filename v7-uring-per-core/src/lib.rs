@@ -86,7 +86,8 @@ pub struct Model {
 
     /// Microseconds this turn's answers may wait for the handlers after them before they
     /// are submitted without waiting (and, after a handler that took longer, each answer
-    /// before the next handler for a second); `off`: only with the turn's wait
+    /// before the next handler, until 16 in a row have not); `off`: only with the turn's
+    /// wait
     #[arg(long, value_name = "US|off", default_value = "200", value_parser = send_budget)]
     pub send_budget_us: SendBudget,
 
