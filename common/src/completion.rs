@@ -349,6 +349,8 @@ impl Connection {
 /// submit is one `io_uring_enter` more, a few microseconds at most: beside a handler that
 /// outlasts 200 µs it is a small share, and a turn of fast handlers (a `/hello` takes a
 /// few microseconds) rarely lasts that long, so batching keeps its one call per turn.
+/// Measured with v7 under wrk, one ring: one or two early submits in 7,000 requests at 64
+/// connections, one per seventy requests at 1,000 (turns that long do pass the budget).
 pub const SEND_BUDGET: Duration = Duration::from_micros(200);
 
 /// How many handlers in a row must run within [`SEND_BUDGET`] after one that did not
