@@ -21,6 +21,9 @@
 //!   `io_uring_enter` that also waits for the next completions (with `--batch-wait-us`,
 //!   that wait lingers a little for more of them), so under load one system call carries
 //!   many requests' I/O: `/stats` shows `enters`, `submissions` and `completions` per ring.
+//!   Not at any price: answers queued for a while (`--send-budget-us`, 200 µs), and after
+//!   a slow handler each answer, go to the kernel before the next handler runs, so an
+//!   answer does not wait for the slow handlers behind it in its turn (`early_submits`).
 //!
 //! What it keeps of v5's limits: handlers still run on the ring's thread, so a blocking
 //! or CPU-heavy handler stalls every connection of its ring; connections are still spread
@@ -28,7 +31,7 @@
 //! later, not under Docker's default seccomp profile); it says so and exits otherwise.
 //!
 //! Run it with `cargo run -p v7-uring-per-core` (port 8089; `--rings N`,
-//! `--max-connections N`, `--buffers N`, `--batch-wait-us N`).
+//! `--max-connections N`, `--buffers N`, `--batch-wait-us N`, `--send-budget-us N|off`).
 
 mod buffers;
 pub mod ring;
@@ -80,6 +83,91 @@ pub struct Model {
     /// Microseconds a wait that has completions lingers for more, to batch them
     #[arg(long, value_name = "US", default_value_t = DEFAULT_BATCH_WAIT.as_micros() as u64)]
     pub batch_wait_us: u64,
+
+    /// Microseconds this turn's answers may wait for the handlers after them before they
+    /// are submitted without waiting (and, after a handler that took longer, each answer
+    /// before the next handler, until 16 in a row have not); `off`: only with the turn's
+    /// wait
+    #[arg(long, value_name = "US|off", default_value = "200", value_parser = send_budget)]
+    pub send_budget_us: SendBudget,
+
+    #[command(flatten)]
+    pub features: Features,
+}
+
+// ANCHOR: features
+/// Each io_uring feature v7 can use, as a switch, so that one binary is every rung of the
+/// ablation ladder (`scripts/v7-ladder.py`). `/stats` reports them under `features`, with
+/// any the kernel refused (then skipped, and said in the log): never faked.
+///
+/// The defaults follow the ladder (see the v7 chapter): deferred task work, multishot
+/// accept and multishot receive on (the receive measured 0.83 of the CPU per request of
+/// the rung below); the registered ring descriptor off (nothing measurable on `/hello`),
+/// zero-copy sends off (1.27 times the CPU per 64 KiB echo on loopback), SQPOLL off (8
+/// times the CPU pinned, half the requests shared). Batching (`--batch-wait-us`) is kept
+/// on although the ladder did not show it paying in CPU: it halves the enters per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct Features {
+    /// One thread submits (SINGLE_ISSUER) and the kernel runs completion work only when it
+    /// waits (DEFER_TASKRUN); false: a plain ring, its task work run at any return to
+    /// user space
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub defer_taskrun: bool,
+
+    /// One accept armed for every connection (multishot); false: one accept per connection
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub multishot_accept: bool,
+
+    /// One receive armed per connection for all its requests (multishot); false: one
+    /// receive submitted per request, as the naive loop does (still from the buffer ring)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub multishot_recv: bool,
+
+    /// Register the ring's descriptor, so each io_uring_enter skips the file lookup
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub register_ring_fd: bool,
+
+    /// Send answers of at least this many bytes with zero-copy sends (SEND_ZC): the kernel
+    /// pins the pages instead of copying, and says when it is done with them
+    #[arg(long, value_name = "BYTES")]
+    pub zero_copy_over: Option<usize>,
+
+    /// A kernel thread polls the submission queue (SQPOLL), so submitting needs no system
+    /// call; it replaces deferred task work (the two do not go together)
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub sqpoll: bool,
+}
+// ANCHOR_END: features
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            defer_taskrun: true,
+            multishot_accept: true,
+            multishot_recv: true,
+            register_ring_fd: false,
+            zero_copy_over: None,
+            sqpoll: false,
+        }
+    }
+}
+
+/// `--send-budget-us`: microseconds, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendBudget(pub Option<Duration>);
+
+impl Default for SendBudget {
+    fn default() -> Self {
+        Self(Some(common::completion::SEND_BUDGET))
+    }
+}
+
+fn send_budget(text: &str) -> Result<SendBudget, String> {
+    if text == "off" {
+        return Ok(SendBudget(None));
+    }
+    let us: u64 = text.parse().map_err(|e| format!("{e} (microseconds, or off)"))?;
+    Ok(SendBudget(Some(Duration::from_micros(us))))
 }
 
 impl Default for Model {
@@ -89,6 +177,8 @@ impl Default for Model {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             buffers: DEFAULT_BUFFERS,
             batch_wait_us: DEFAULT_BATCH_WAIT.as_micros() as u64,
+            send_budget_us: SendBudget::default(),
+            features: Features::default(),
         }
     }
 }
@@ -121,8 +211,10 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
     // reads the address is then spread over all of them, not queued on the first.
     let listeners = ring_sockets(listener, &config)?;
     common::cli::announce(SERVER, &listeners[0])?;
-    run_rings(listeners, dispatcher, config)?;
-    Ok(())
+    let served = run_rings(listeners, dispatcher, config);
+    // `cli::serve` writes the `--trace` file after its run; this start is v7's own.
+    common::trace::finish();
+    Ok(served?)
 }
 
 /// Whether this kernel gives v7 what it needs: an io_uring as v7 sets it up, and a
@@ -168,6 +260,8 @@ fn snapshot(c: &RingCounters) -> serde_json::Value {
         "enobufs": c.enobufs.get(),
         "recv_rearms": c.recv_rearms.get(),
         "parked": c.parked.get(),
+        "early_submits": c.early_submits.get(),
+        "refused": c.refused(),
     })
 }
 
@@ -207,7 +301,24 @@ pub fn run_rings(
         buffer_size: BUFFER_SIZE,
         batch_wait: Duration::from_micros(config.model.batch_wait_us),
         max_connections: config.model.max_connections,
+        send_budget: config.model.send_budget_us.0,
+        features: config.model.features,
     };
+    let features = settings.features;
+    dispatcher.stats().gauge("features", move || {
+        json!({
+            "defer_taskrun": features.defer_taskrun && !features.sqpoll,
+            "multishot_accept": features.multishot_accept,
+            "multishot_recv": features.multishot_recv,
+            "batch_wait_us": settings.batch_wait.as_micros() as u64,
+            "register_ring_fd": features.register_ring_fd,
+            "zero_copy_over": features.zero_copy_over,
+            "sqpoll": features.sqpoll,
+            "asked_for": "as the command line asked; what a ring's kernel refused is in rings[].refused",
+        })
+    });
+    let budget_us = settings.send_budget.map(|b| b.as_micros() as u64);
+    dispatcher.stats().gauge("send_budget_us", move || budget_us);
     tracing::info!(rings, max_connections = settings.max_connections, "an io_uring per core");
 
     let mut threads = Vec::with_capacity(rings);
@@ -229,13 +340,14 @@ fn register_ring_figures(stats: &Stats, counters: &[Arc<RingCounters>]) {
     let rings = all.clone();
     stats.gauge("rings", move || rings.iter().map(|c| snapshot(c)).collect::<Vec<_>>());
     type Read = fn(&RingCounters) -> u64;
-    let counted: [(&'static str, Read); 6] = [
+    let counted: [(&'static str, Read); 7] = [
         ("enters", |c| c.enters.get()),
         ("submissions", |c| c.submissions.get()),
         ("completions", |c| c.completions.get()),
         ("sends", |c| c.sends.get()),
         ("enobufs", |c| c.enobufs.get()),
         ("sweeps", |c| c.sweeps.get()),
+        ("early_submits", |c| c.early_submits.get()),
     ];
     for (name, read) in counted {
         let rings = all.clone();

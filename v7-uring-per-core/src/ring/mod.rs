@@ -20,6 +20,7 @@
 
 mod conn;
 mod ops;
+mod register;
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -28,12 +29,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Dispatcher;
+use common::completion::EagerSends;
 use common::event_loop::Shared;
 use common::evented::{Overdue, SWEEP_EVERY, Slots, Timeouts};
 use common::limit::LimitLatch;
 use common::overload::Shedding;
 use common::shutdown::DEADLINE;
 use common::stats::{Counter, Level};
+use common::trace::{self, Cat};
 use io_uring::IoUring;
 use io_uring::types::{SubmitArgs, Timespec};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -83,6 +86,26 @@ pub struct RingCounters {
     pub parked: Level,
     /// Sweeps done (each samples `buffers_in_use`).
     pub sweeps: Counter,
+    /// Submits without a wait, so answers went out before the turn's later handlers ran
+    /// (see [`EagerSends`]); counted in `enters` too.
+    pub early_submits: Counter,
+    /// Features asked for that this kernel refused (then skipped), each with its error.
+    refused: std::sync::Mutex<Vec<String>>,
+}
+
+impl RingCounters {
+    /// What the kernel refused, for `/stats`.
+    pub fn refused(&self) -> Vec<String> {
+        self.refused.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Notes a feature the kernel refused, in `/stats` and the log.
+    fn refuse(&self, feature: &str, e: &io::Error) {
+        tracing::warn!("{feature} refused by this kernel ({e}): skipped");
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.push(format!("{feature}: {e}"));
+        }
+    }
 }
 
 /// What every ring of one server is set with.
@@ -93,6 +116,10 @@ pub struct Settings {
     /// How long a wait that has some completions may wait for more (0: return at the first).
     pub batch_wait: Duration,
     pub max_connections: usize,
+    /// How long queued answers may wait for later handlers (see [`EagerSends`]); `None`:
+    /// until the turn's wait.
+    pub send_budget: Option<Duration>,
+    pub features: crate::Features,
 }
 
 struct Uring {
@@ -130,6 +157,10 @@ struct Uring {
     /// ring's thread, as far as it can tell. A lower bound: the time a completion waited
     /// in the queue while the thread ran handlers is invisible to it.
     woke: Instant,
+    /// When this turn's queued sends go to the kernel before its wait.
+    eager: EagerSends,
+    /// The ring's descriptor's index among this thread's registered rings, if registered.
+    ring_index: Option<u32>,
 }
 
 /// Why v7 cannot run here, in one line that says what to do instead.
@@ -156,6 +187,33 @@ pub fn new_ring() -> io::Result<IoUring> {
         .map_err(|e| refused("io_uring_setup with SINGLE_ISSUER and DEFER_TASKRUN", &e))
 }
 
+/// How long SQPOLL's kernel thread polls an empty queue before it sleeps.
+const SQPOLL_IDLE_MS: u32 = 1000;
+
+/// A ring with the setup `features` ask for: v7's ([`new_ring`]), SQPOLL's, or a plain one
+/// (the naive rung). A setup the kernel refuses is noted in `counters` and a plain ring
+/// built instead.
+fn build_ring(features: &crate::Features, counters: &RingCounters) -> io::Result<IoUring> {
+    let asked = if features.sqpoll {
+        IoUring::builder().setup_cqsize(CQ_ENTRIES).setup_sqpoll(SQPOLL_IDLE_MS).build(SQ_ENTRIES)
+    } else if features.defer_taskrun {
+        new_ring()
+    } else {
+        return plain_ring();
+    };
+    asked.or_else(|e| {
+        counters.refuse(if features.sqpoll { "SQPOLL" } else { "DEFER_TASKRUN" }, &e);
+        plain_ring()
+    })
+}
+
+fn plain_ring() -> io::Result<IoUring> {
+    IoUring::builder()
+        .setup_cqsize(CQ_ENTRIES)
+        .build(SQ_ENTRIES)
+        .map_err(|e| refused("io_uring_setup", &e))
+}
+
 /// Serves `listener` on this thread until a shutdown has closed every connection or its
 /// deadline has passed.
 pub fn run(
@@ -166,7 +224,14 @@ pub fn run(
 ) -> io::Result<()> {
     let Shared { dispatcher, latch, timeouts, shutdown, shedding } = shared;
     let wake = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
-    let ring = new_ring()?;
+    let ring = build_ring(&settings.features, &counters)?;
+    let ring_index = if settings.features.register_ring_fd {
+        register::ring_fd(&ring, settings.features.sqpoll)
+            .map_err(|e| counters.refuse("a registered ring descriptor", &e))
+            .ok()
+    } else {
+        None
+    };
     let bufs = BufRing::new(settings.buffers, settings.buffer_size)?;
     let bufs = Registration::register(bufs, &ring, BGID)
         .map_err(|e| refused("registering a provided-buffer ring (Linux 5.19)", &e))?;
@@ -198,6 +263,8 @@ pub fn run(
         last_batch: 0,
         shedding,
         woke: Instant::now(),
+        eager: EagerSends::new(settings.send_budget),
+        ring_index,
     };
     this.arm_wake()?;
     shutdown.on_trigger(move || {
@@ -214,13 +281,16 @@ impl Uring {
             self.arm_accept()?;
             self.enter()?;
             self.woke = Instant::now();
+            self.eager.submitted(self.woke);
             done.clear();
             done.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
             self.counters.completions.add(done.len() as u64);
             self.last_batch = done.len();
+            let reaping = trace::span(Cat::Reap, "reap").with("count", done.len());
             for &(user_data, result, flags) in &done {
                 self.complete(user_data, result, flags)?;
             }
+            drop(reaping);
             // The buffers consumed this turn go back to the kernel in one store.
             self.bufs.publish();
             self.advance_dirty()?;
@@ -249,7 +319,8 @@ impl Uring {
     /// together.
     fn enter(&mut self) -> io::Result<()> {
         let until_sweep = SWEEP_EVERY.saturating_sub(self.last_sweep.elapsed());
-        let timeout = Timespec::from(until_sweep.max(self.settings.batch_wait).max(MIN_WAIT));
+        let wait = until_sweep.max(self.settings.batch_wait).max(MIN_WAIT);
+        let timeout = Timespec::from(wait);
         let mut args = SubmitArgs::new().timespec(&timeout);
         let mut want = 1;
         // Only when the last wait brought several completions: a lone client's request
@@ -262,7 +333,14 @@ impl Uring {
         }
         let queued = self.ring.submission().len();
         self.counters.enters.bump();
-        let result = self.ring.submitter().submit_with_args(want, &args);
+        let _waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", queued);
+        let result = match self.ring_index {
+            Some(index) => {
+                let min_wait = if want > 1 { self.settings.batch_wait } else { Duration::ZERO };
+                register::enter(index, queued, want, Some(wait), min_wait)
+            }
+            None => self.ring.submitter().submit_with_args(want, &args),
+        };
         self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
         match result {
             Ok(_) => Ok(()),
@@ -274,6 +352,28 @@ impl Uring {
         }
     }
     // ANCHOR_END: submit_and_wait
+
+    /// Hands what is queued (the answers so far) to the kernel without waiting: one
+    /// `io_uring_enter` with no `GETEVENTS`, so it runs no completion work and returns as
+    /// soon as the sends are issued (a send that fits the socket's buffer completes in it).
+    fn submit_early(&mut self) -> io::Result<()> {
+        let queued = self.ring.submission().len();
+        self.counters.enters.bump();
+        self.counters.early_submits.bump();
+        let result = match self.ring_index {
+            Some(index) => register::enter(index, queued, 0, None, Duration::ZERO),
+            None => self.ring.submit(),
+        };
+        match result {
+            Ok(_) => self.eager.submitted(Instant::now()),
+            // Left queued: the wait that ends the turn submits them.
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(e) => return Err(e),
+        }
+        self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
+        Ok(())
+    }
 
     /// Every turn: notice a shutdown, serve connections parked at the cap once permits are
     /// free; every [`SWEEP_EVERY`]: close the overdue, and read the buf ring's figures.
