@@ -7,6 +7,7 @@ mod bench;
 mod compare;
 mod grade;
 mod hold;
+mod soak;
 mod sweep;
 mod syscalls;
 mod waits;
@@ -46,6 +47,11 @@ enum Command {
     Sweep(sweep::Args),
     /// Run every version through the scenario suite and write a report
     Compare(compare::Args),
+    /// Hold a server (a version, every version, or one running here) under a mixed load
+    /// with faults for minutes, reading its memory, descriptors, threads and connections;
+    /// fail if one keeps growing or does not come back once the load stops
+    #[command(after_help = soak::EXPLAINED)]
+    Soak(soak::Args),
     /// Set select, poll, epoll and io_uring side by side: v4-syscalls on each --api,
     /// a few busy clients beside a growing crowd of idle ones, and the time per wait
     Waits(waits::Args),
@@ -75,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Watch(args) => watch::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Soak(args) => soak::run(args),
         Command::Waits(args) => waits::run(args),
         Command::Syscalls(args) => syscalls::run(args),
     }
