@@ -4,10 +4,12 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
+use common::testkit::ChildServer;
 use loadgen::measure::parse_addr;
-use loadgen::serve::{self, Version};
+use loadgen::serve::Version;
 use loadgen::soak::{self, Resource, Sample, Soak, SoakConfig, Target};
 use serde::Serialize;
 
@@ -166,10 +168,17 @@ fn soak_versions(
 
 fn start_and_soak(subject: &Subject, config: &SoakConfig) -> anyhow::Result<Soak> {
     let version = subject.version.context("no version to start")?;
-    let words: Vec<&str> = subject.args.iter().map(String::as_str).collect();
+    // As `serve::spawn_with` starts a version, but without RUST_BACKTRACE: with it, the
+    // first `/panic` symbolizes a backtrace, which maps the binary's debug information into
+    // the server for good (over 100 MiB in a debug build), a step in its memory that is the
+    // soak's own doing; and each of the fork version's children would pay it again.
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["serve", version.name(), "--addr", "127.0.0.1:0"]).args(&subject.args);
+    command.env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+    command.stderr(Stdio::null());
     // Kept until the soak ends: dropped, the server stops.
-    let server = serve::spawn_with(version, &words, None)
-        .with_context(|| format!("starting {}", subject.name))?;
+    let server =
+        ChildServer::spawn(command).with_context(|| format!("starting {}", subject.name))?;
     let target = Target { addr: server.addr(), pid: server.pid(), tree: version.forks() };
     soak_one(&subject.name, target, config)
 }

@@ -69,6 +69,7 @@ impl SoakConfig {
     }
 }
 
+// ANCHOR: tolerance
 /// How much each resource may move (see [`verdict`]). Counts are allowed a few units, or a
 /// tenth of their level: a burst of slowloris clients or a non-reader's connection held a
 /// little longer moves them by that much without anything leaking. Memory is allowed
@@ -80,6 +81,7 @@ pub fn tolerance(resource: Resource) -> Tolerance {
         Resource::Threads | Resource::Processes => Tolerance { absolute: 3.0, relative: 0.1 },
     }
 }
+// ANCHOR_END: tolerance
 
 /// One resource's figures and what the verdict found.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -55,6 +55,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    // ANCHOR: mix
     /// The mix: one client of each kind, two of slowloris (each spends most of its time
     /// waiting).
     pub const MIX: [Kind; 10] = [
@@ -69,6 +70,7 @@ impl Kind {
         Kind::Panic,
         Kind::LargeEcho,
     ];
+    // ANCHOR_END: mix
 
     pub fn name(self) -> &'static str {
         match self {

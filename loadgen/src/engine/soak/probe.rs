@@ -88,9 +88,13 @@ pub struct Sample {
     pub descriptors: u64,
     pub threads: u64,
     pub processes: u64,
-    /// The server's side of its connections, ESTABLISHED (accepted or queued) or
-    /// CLOSE_WAIT (the client has gone and the server has not closed yet).
+    /// The connections the server holds: its side of the port's connections ESTABLISHED
+    /// or CLOSE_WAIT (the client has gone and the server has not closed yet), less those
+    /// still in the accept queue, which are the kernel's until accepted.
     pub connections: u64,
+    /// Connections in the accept queue, not judged: a serial server under this mix keeps a
+    /// queue (its clients arrive faster than it serves them), which its backlog bounds.
+    pub queued: u64,
 }
 
 impl Sample {
@@ -117,15 +121,17 @@ pub fn read(target: &Target, secs: f64) -> Option<Sample> {
         descriptors += children.into_iter().map(open_descriptors).sum::<u64>();
     }
     let held = [TcpState::Established, TcpState::CloseWait];
-    let connections =
+    let open =
         kernel::tcp_sockets(&held, End::Local(target.addr.port())).map_or(0, |s| s.len() as u64);
+    let queued = u64::from(reading.accept_queue);
     Some(Sample {
         secs,
         rss_bytes: reading.rss_bytes,
         descriptors,
         threads: reading.threads,
         processes: reading.processes,
-        connections,
+        connections: open.saturating_sub(queued),
+        queued,
     })
 }
 

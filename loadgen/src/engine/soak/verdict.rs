@@ -50,6 +50,7 @@ pub struct Growth {
     pub grows: bool,
 }
 
+// ANCHOR: growth
 /// Judges `series` (seconds, value), the samples taken under load after the warm-up.
 /// Fewer than six samples cannot be split into thirds worth a median: never growth.
 pub fn growth(series: &[(f64, f64)], tolerance: Tolerance) -> Growth {
@@ -76,6 +77,7 @@ pub fn growth(series: &[(f64, f64)], tolerance: Tolerance) -> Growth {
         grows,
     }
 }
+// ANCHOR_END: growth
 
 /// After the load: how long the resource took to come within tolerance of `reference`,
 /// and stay there to the last sample; `None` if it never did.
