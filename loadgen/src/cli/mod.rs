@@ -197,6 +197,30 @@ mod tests {
     }
 
     #[test]
+    fn soak_takes_a_version_every_version_or_a_running_server() {
+        let cli =
+            Cli::try_parse_from(["loadgen", "soak", "--all", "-d", "90s", "--warm-up", "40s"])
+                .unwrap();
+        let Command::Soak(args) = cli.command else { panic!("not soak") };
+        assert!(args.all && args.version.is_none() && args.addr.is_none());
+        assert_eq!(args.config.duration, Duration::from_secs(90));
+        assert_eq!(args.config.warm_up(), Duration::from_secs(40));
+        let cli = Cli::try_parse_from(["loadgen", "soak", "--version", "v3-thread-pool"]).unwrap();
+        let Command::Soak(args) = cli.command else { panic!("not soak") };
+        assert_eq!(args.version, Some(Version::V3_THREAD_POOL));
+        assert_eq!(args.config.warm_up(), Duration::from_secs(150), "a quarter of 10 minutes");
+        for wrong in [
+            &["loadgen", "soak"][..],
+            &["loadgen", "soak", "--addr", "127.0.0.1:1"],
+            &["loadgen", "soak", "--pid", "1"],
+            &["loadgen", "soak", "--all", "--version", "v1-blocking"],
+            &["loadgen", "soak", "--version", "v1-blocking", "--jobs", "2"],
+        ] {
+            assert!(Cli::try_parse_from(wrong).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
     fn hold_and_waits_keep_their_defaults() {
         let cli = Cli::try_parse_from(["loadgen", "hold", "--addr", "127.0.0.1:8084"]).unwrap();
         let Command::Hold(args) = cli.command else { panic!("not hold") };

@@ -42,7 +42,9 @@ pub struct Args {
     #[arg(long)]
     pub all: bool,
     /// With --all: how many servers to soak at once (0: all of them)
-    #[arg(long, default_value_t = 0, requires = "all")]
+    // Not `requires = "all"`: a flag is present with its default, false, so that would
+    // let --jobs through with --version.
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["server", "addr"])]
     pub jobs: usize,
     /// A server already running on this machine, e.g. 127.0.0.1:8080 (with --pid)
     #[arg(long, value_parser = parse_addr, requires = "pid")]
