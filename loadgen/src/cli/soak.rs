@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reports = match (args.addr, args.pid) {
         (Some(addr), Some(pid)) => {
             let target = Target { addr, pid, tree: args.tree };
-            let name = format!("{addr} (pid {pid})");
+            let name = addr.to_string();
             vec![report(name.clone(), soak_one(&name, target, &args.config))]
         }
         _ => soak_versions(subjects(&args), &args.config, args.jobs)?,
