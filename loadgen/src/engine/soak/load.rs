@@ -129,10 +129,10 @@ impl Load {
     }
 
     /// Stops every client (each within one bounded wait) and sums what each kind did.
-    pub fn stop(self) -> Vec<Tally> {
+    pub fn stop(mut self) -> Vec<Tally> {
         self.stop.store(true, Ordering::Relaxed);
         let mut tallies: Vec<Tally> = Vec::new();
-        for (kind, counts, thread) in self.clients {
+        for (kind, counts, thread) in std::mem::take(&mut self.clients) {
             // A client thread that panicked has still counted what it did before.
             let _ = thread.join();
             let (visits, failed) =
@@ -143,6 +143,14 @@ impl Load {
             }
         }
         tallies
+    }
+}
+
+/// A soak that ends early (its server gone) drops its load unstopped: the clients must
+/// still stop, not go on knocking at a closed port beside the other servers' soaks.
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
