@@ -152,8 +152,9 @@ mod tests {
 
     #[test]
     fn noise_wider_than_the_tolerance_around_a_flat_level_does_not_grow() {
-        // ±10 around 40, more than the 4 allowed: one sample against another would differ
-        // by up to 20, and a last-sample comparison would fail about half the runs.
+        // ±10 around 40, more than the 4 allowed: one sample against another differs by up
+        // to 20, and a last-sample comparison would see growth past 4 in about a third of
+        // the runs.
         let g = growth(&series(120, |i| 40.0 + 10.0 * noise(i)), TOLERANCE);
         assert!(!g.grows, "{g:?}");
         assert!(g.projected.abs() < g.allowed, "{g:?}");
