@@ -64,7 +64,9 @@ impl Body {
                         };
                         let size = chunk_size(&inbox.as_slice()[..line])?;
                         inbox.consume(line + 2);
-                        let total = body.len() as u64 + size;
+                        // Saturating: a size of 2^64 - 1 after any data must not wrap to a
+                        // small total (the limit would pass, and the chunk never end).
+                        let total = (body.len() as u64).saturating_add(size);
                         if total > MAX_BODY as u64 {
                             return Err(ProtocolError::BodyTooLarge { length: total });
                         }

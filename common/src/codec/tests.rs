@@ -373,3 +373,25 @@ proptest! {
         prop_assert_eq!(decode_all(&input, input.len()), decode_all(&input, chunk));
     }
 }
+
+/// Inputs the fuzzer found (`fuzz/regressions/`, named for what they broke), each with
+/// what the decoder must make of it now.
+mod fuzzed {
+    use super::*;
+
+    /// `fuzz/regressions/chunked/size-overflows-after-data`: a chunk of 10 bytes, then a
+    /// size past 2^64. The size saturated, and added to the 10 bytes already read it
+    /// overflowed: a panic in a debug build, and in a release build a total that wrapped
+    /// to 9, passed the limit, and left a chunk that never ends, its body growing without
+    /// bound as the client sends.
+    #[test]
+    fn a_chunk_size_past_u64_after_data_is_too_large() {
+        let input = [
+            &b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"0A\r\n0123456789\r\n",
+            b"00066666666666666666666666666666666666666666666\r\n\r\n",
+        ]
+        .concat();
+        assert!(matches!(one(&input), Err(ProtocolError::BodyTooLarge { .. })));
+    }
+}
