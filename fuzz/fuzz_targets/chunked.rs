@@ -47,7 +47,7 @@ fuzz_target!(|input: &[u8]| {
 
 /// `chunked-body = *chunk last-chunk trailer-section CRLF`, with the codec's limits: a
 /// chunk-size line within [`MAX_CHUNK_LINE`], the body within [`MAX_BODY`], trailers within
-/// [`MAX_HEAD`]. Extensions are checked only as far as the codec promises (after `;`).
+/// [`MAX_HEAD`], extensions and trailer lines well-formed.
 fn oracle(stream: &[u8]) -> Outcome {
     let mut body = Vec::new();
     let mut at = 0;
@@ -79,6 +79,7 @@ fn oracle(stream: &[u8]) -> Outcome {
     loop {
         match crlf_line(&stream[at..], MAX_HEAD - trailers) {
             Line::Ends([]) => return Outcome::Whole(body, at + 2),
+            Line::Ends(line) if !field_line(line) => return Outcome::Malformed,
             Line::Ends(line) => {
                 trailers += line.len() + 2;
                 at += line.len() + 2;
@@ -106,13 +107,71 @@ fn crlf_line(bytes: &[u8], limit: usize) -> Line<'_> {
     }
 }
 
-/// `1*HEXDIG [ BWS ";" ... ]`: the size, saturating (any size past the limit is too big).
+/// `1*HEXDIG [ chunk-ext ]`: the size, saturating (any size past the limit is too big).
 fn chunk_size(line: &[u8]) -> Option<u64> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    let rest = line[digits..].iter().find(|&&b| b != b' ' && b != b'\t');
-    if digits == 0 || !matches!(rest, None | Some(b';')) {
+    if digits == 0 || !extensions_parse(&line[digits..]) {
         return None;
     }
     let hex = std::str::from_utf8(&line[..digits]).ok()?;
     Some(u64::from_str_radix(hex, 16).unwrap_or(u64::MAX))
+}
+
+/// Where an extension parser is in `*( BWS ";" BWS name [ BWS "=" BWS value ] )`.
+#[derive(Clone, Copy, PartialEq)]
+enum Ext {
+    /// Before a `;` (whitespace allowed), or at the end.
+    Start,
+    /// After `;`, before the name.
+    Semi,
+    Name,
+    /// After the name and whitespace: `;`, `=` or more whitespace.
+    AfterName,
+    /// After `=`, before the value.
+    Equals,
+    Token,
+    Quoted,
+    Escape,
+    /// After a token value and whitespace: only `;` or more whitespace.
+    AfterValue,
+}
+
+/// The extension grammar of RFC 9112 §7.1.1 as a state machine, one byte at a time
+/// (the codec parses it by descent: two readings of the same grammar).
+fn extensions_parse(bytes: &[u8]) -> bool {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let ws = |b: u8| b == b' ' || b == b'\t';
+    let qtext = |b: u8| ws(b) || (0x21..=0x7e).contains(&b) || b >= 0x80;
+    let mut state = Ext::Start;
+    for &b in bytes {
+        state = match (state, b) {
+            (Ext::Start | Ext::Name | Ext::AfterName | Ext::AfterValue, b';') => Ext::Semi,
+            (Ext::Start, b) if ws(b) => Ext::Start,
+            (Ext::Semi, b) if ws(b) => Ext::Semi,
+            (Ext::Semi | Ext::Name, b) if tchar(b) => Ext::Name,
+            (Ext::Name | Ext::AfterName, b) if ws(b) => Ext::AfterName,
+            (Ext::Name | Ext::AfterName, b'=') => Ext::Equals,
+            (Ext::Equals, b) if ws(b) => Ext::Equals,
+            (Ext::Equals, b'"') => Ext::Quoted,
+            (Ext::Equals | Ext::Token, b) if tchar(b) => Ext::Token,
+            (Ext::Token | Ext::AfterValue, b) if ws(b) => Ext::AfterValue,
+            (Ext::Token, b';') => Ext::Semi,
+            (Ext::Quoted, b'"') => Ext::AfterValue,
+            (Ext::Quoted, b'\\') => Ext::Escape,
+            (Ext::Quoted | Ext::Escape, b) if qtext(b) => Ext::Quoted,
+            _ => return false,
+        };
+    }
+    // Whitespace may only come before a `;` or `=`: `5 ` and `5;a ` are not whole.
+    let trailing_space = bytes.last().is_some_and(|&b| ws(b));
+    matches!(state, Ext::Start | Ext::Name | Ext::Token | Ext::AfterValue) && !trailing_space
+}
+
+/// A trailer line: a token, `:`, then no control byte but a tab.
+fn field_line(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else { return false };
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    !name.is_empty()
+        && name.iter().all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
