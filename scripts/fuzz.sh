@@ -8,6 +8,7 @@
 #     scripts/fuzz.sh                  # 60 s a target, summary in docs/src/results/fuzz-<date>.txt
 #     scripts/fuzz.sh 1200             # 20 minutes a target (the stored run)
 #     scripts/fuzz.sh 45 target/fuzz/ci.txt   # CI: the summary outside the book
+#     FUZZ_STABLE=1 scripts/fuzz.sh 45 /tmp/f.txt  # the stable path, where nightly is missing
 #
 # The committed corpus (fuzz/corpus/<target>) seeds each run and is not written to: new
 # inputs go to target/fuzz/corpus/<target>, which `cargo fuzz cmin` can fold back in.
@@ -24,23 +25,28 @@ main() {
   cd "$root"
   seconds="${1:-60}"
   summary="${2:-docs/src/results/fuzz-$(date -u +%Y-%m-%d).txt}"
-  work="$root/target/fuzz"
+  # FUZZ_WORK: where logs, new inputs, findings and builds go (two runs at once need two).
+  work="${FUZZ_WORK:-$root/target/fuzz}"
   mkdir -p "$work" "$(dirname "$summary")"
 
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
-  if cargo +nightly --version >/dev/null 2>&1; then
+  # FUZZ_STABLE=1 takes the stable path even where nightly is installed (to try it).
+  if [ "${FUZZ_STABLE:-}" != 1 ] && cargo +nightly --version >/dev/null 2>&1; then
     fuzz=(cargo +nightly fuzz)
     build=(--sanitizer address)
     toolchain="nightly ($(cargo +nightly --version)), AddressSanitizer"
+    flavour=nightly
   else
     # The stable compiler takes the few unstable flags cargo-fuzz passes when told it may.
     export RUSTC_BOOTSTRAP=1
     fuzz=(cargo fuzz)
     build=(--sanitizer none)
     toolchain="stable with RUSTC_BOOTSTRAP=1 ($(cargo --version)), no sanitizer"
+    flavour=stable
   fi
   # The fuzz crate's own target directory, so the stable workspace's build is not disturbed.
-  export CARGO_TARGET_DIR="$work/build"
+  # One per toolchain: each would rebuild everything the other built.
+  export CARGO_TARGET_DIR="$work/build-$flavour"
   cd fuzz
   mapfile -t targets < <("${fuzz[@]}" list)
   [ "${#targets[@]}" -ge 3 ] || { echo "expected three fuzz targets or more: ${targets[*]}"; exit 1; }
@@ -81,6 +87,11 @@ main() {
     cov=$(grep -oP 'cov: \K[0-9]+' <<<"$last" || echo "?")
     ft=$(grep -oP 'ft: \K[0-9]+' <<<"$last" || echo "?")
     corp=$(grep -oP 'corp: \K[0-9]+/[0-9]+[a-zA-Z]*' <<<"$last" || echo "?")
+    executed=$(final number_of_executed_units)
+    if [ "$status" -eq 0 ] && ! [ "${executed:-0}" -gt 0 ] 2>/dev/null; then
+      echo "$target: no executions in its log: the target did not run"
+      status=1
+    fi
     if [ "$status" -ne 0 ]; then
       failed=1
       findings="$(find "$work/artifacts/$target" -type f -newermt "@$t0" | wc -l) (exit $status)"
@@ -89,7 +100,7 @@ main() {
       findings=0
     fi
     rows+=("$(printf '%-14s %6ss %12s %9s %7s %8s %11s %8s  %s' "$target" "$took" \
-      "$(final number_of_executed_units)" "$(final average_exec_per_sec)" "$cov" "$ft" "$corp" \
+      "$executed" "$(final average_exec_per_sec)" "$cov" "$ft" "$corp" \
       "$(final peak_rss_mb)" "$findings")")
   done
   load_after=$(cut -d' ' -f1-3 /proc/loadavg)
