@@ -19,8 +19,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-# All in a function: bash reads it whole before running it, so editing this file while a
-# long run is under way does not change the run.
+# All in a function, called from one compound command that exits: bash reads both whole
+# before running them, so editing this file while a long run is under way does not
+# change the run, nor make it read on into the edited text.
 main() {
   cd "$root"
   seconds="${1:-60}"
@@ -126,4 +127,4 @@ main() {
   return "$failed"
 }
 
-main "$@"
+{ main "$@"; exit $?; }
