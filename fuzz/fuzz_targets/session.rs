@@ -104,10 +104,10 @@ fn check(mut output: &[u8], events: &[Event], closed: Option<Closed>) {
             line_reply(output)
         };
         assert_eq!(reply.http, http, "reply {i} in the wrong protocol for {event:?}");
-        if let Err(error) = event {
-            if !(refused_early && reply.close) {
-                assert_eq!(reply.status, error.status(), "reply {i} to {error:?}");
-            }
+        if let Err(error) = event
+            && !(refused_early && reply.close)
+        {
+            assert_eq!(reply.status, error.status(), "reply {i} to {error:?}");
         }
         output = &output[len..];
         replies.push(reply);
@@ -177,13 +177,7 @@ fn http_reply(output: &[u8], head_only: bool, either: bool) -> (Reply, usize) {
         .collect();
     let [length] = lengths[..] else { panic!("Content-Length {lengths:?}") };
     let close = named("connection").any(|h| h.value.eq_ignore_ascii_case(b"close"));
-    let body = if either && output.len() == head {
-        0
-    } else if head_only {
-        0
-    } else {
-        length
-    };
+    let body = if (either && output.len() == head) || head_only { 0 } else { length };
     assert!(output.len() >= head + body, "body cut short: {length} bytes announced");
     (Reply { status, http: true, close }, skipped + head + body)
 }
