@@ -604,6 +604,12 @@ fn parse_http_head(
     let (Some(method), Some(target)) = (parsed.method, parsed.path) else {
         return Err(ProtocolError::BadRequest("incomplete request line".into()));
     };
+    if !is_request_target(method, target) {
+        return Err(ProtocolError::BadRequest(
+            "the target is not a path, an absolute URI, `*` (OPTIONS) or host:port (CONNECT)"
+                .into(),
+        ));
+    }
     let headers: Vec<Header> = parsed
         .headers
         .iter()
@@ -659,6 +665,23 @@ fn parse_http_head(
         keep_alive,
     };
     Ok((request, body))
+}
+
+/// One of the four forms of RFC 9112 §3.2: origin (`/path`), absolute (`scheme:...`, RFC
+/// 3986's scheme), asterisk (`*`, OPTIONS only) or authority (`host:port`, CONNECT only).
+/// Anything else is an invalid request line, which §3 says SHOULD get a 400.
+fn is_request_target(method: &str, target: &str) -> bool {
+    let scheme = target.split_once(':').map(|(scheme, _)| scheme.as_bytes());
+    let absolute = scheme.is_some_and(|s| {
+        s.first().is_some_and(u8::is_ascii_alphabetic)
+            && s.iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    // A URI is ASCII (RFC 3986 §2): anything else arrives percent-encoded.
+    target.is_ascii()
+        && (target.starts_with('/')
+            || absolute
+            || (target == "*" && method == "OPTIONS")
+            || (method == "CONNECT" && !target.is_empty() && !target.contains('/')))
 }
 
 /// `head` with a later HTTP/1.x version on its request line (already checked to be one, see

@@ -467,3 +467,27 @@ mod differential {
         }
     }
 }
+
+/// A target in none of RFC 9112 §3.2's four forms is an invalid request line: 400, not a
+/// route looked up (the fuzz corpus's `POST HTtennked HTTP/1.1`, which node refused).
+#[test]
+fn a_target_in_no_form_is_a_bad_request() {
+    for good in [
+        &b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GET http://a/b HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+    ] {
+        assert!(one(good).is_ok(), "{}", String::from_utf8_lossy(good));
+    }
+    for bad in [
+        &b"POST HTtennked HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET a/b HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET 1http:x HTTP/1.1\r\nHost: a\r\n\r\n",
+        // Not ASCII: a URI's other bytes are percent-encoded (RFC 3986 §2).
+        "GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n".as_bytes(),
+    ] {
+        assert_eq!(status(bad), 400, "{}", String::from_utf8_lossy(bad));
+    }
+}
