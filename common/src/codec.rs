@@ -507,6 +507,10 @@ fn http_version(line: &[u8]) -> Version {
             match version {
                 b"HTTP/1.1" => return Version::Http(Protocol::Http11),
                 b"HTTP/1.0" => return Version::Http(Protocol::Http10),
+                // A later 1.x is read as the highest 1.x known, 1.1 (RFC 9110 §2.5 and §6.2).
+                [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+                    return Version::Http(Protocol::Http11);
+                }
                 v if v.starts_with(b"HTTP/") => {
                     return Version::Unsupported(String::from_utf8_lossy(v).into_owned());
                 }
@@ -586,9 +590,10 @@ fn parse_http_head(
     head: &[u8],
     protocol: Protocol,
 ) -> Result<(Request, Option<Body>), ProtocolError> {
+    let head = as_http_1_1(head);
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut fields);
-    match parsed.parse(head) {
+    match parsed.parse(&head) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
             return Err(ProtocolError::BadRequest("incomplete request head".into()));
@@ -599,6 +604,12 @@ fn parse_http_head(
     let (Some(method), Some(target)) = (parsed.method, parsed.path) else {
         return Err(ProtocolError::BadRequest("incomplete request line".into()));
     };
+    if !is_request_target(method, target) {
+        return Err(ProtocolError::BadRequest(
+            "the target is not a path, an absolute URI, `*` (OPTIONS) or host:port (CONNECT)"
+                .into(),
+        ));
+    }
     let headers: Vec<Header> = parsed
         .headers
         .iter()
@@ -611,11 +622,15 @@ fn parse_http_head(
         return Err(ProtocolError::BadRequest("HTTP/1.1 needs exactly one Host header".into()));
     }
     let content_length = content_length(named("content-length").map(|h| h.value.as_slice()))?;
+    // Empty list elements (`, chunked`) are ignored, as RFC 9110 §5.6.1 requires.
     let codings: Vec<&[u8]> = named("transfer-encoding")
         .flat_map(|h| h.value.split(|&b| b == b','))
         .map(<[u8]>::trim_ascii)
+        .filter(|coding| !coding.is_empty())
         .collect();
-    let body = match (content_length, codings.is_empty()) {
+    // A Transfer-Encoding with nothing in it is still one: its framing is in doubt (400).
+    let no_coding = named("transfer-encoding").next().is_none();
+    let body = match (content_length, no_coding) {
         (None, true) | (Some(0), true) => None,
         (Some(length), true) if length > MAX_BODY as u64 => {
             return Err(ProtocolError::BodyTooLarge { length });
@@ -650,6 +665,38 @@ fn parse_http_head(
         keep_alive,
     };
     Ok((request, body))
+}
+
+/// One of the four forms of RFC 9112 §3.2: origin (`/path`), absolute (`scheme:...`, RFC
+/// 3986's scheme), asterisk (`*`, OPTIONS only) or authority (`host:port`, CONNECT only).
+/// Anything else is an invalid request line, which §3 says SHOULD get a 400.
+fn is_request_target(method: &str, target: &str) -> bool {
+    let scheme = target.split_once(':').map(|(scheme, _)| scheme.as_bytes());
+    let absolute = scheme.is_some_and(|s| {
+        s.first().is_some_and(u8::is_ascii_alphabetic)
+            && s.iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    // A URI is ASCII (RFC 3986 §2): anything else arrives percent-encoded.
+    target.is_ascii()
+        && (target.starts_with('/')
+            || absolute
+            || (target == "*" && method == "OPTIONS")
+            || (method == "CONNECT" && !target.is_empty() && !target.contains('/')))
+}
+
+/// `head` with a later HTTP/1.x version on its request line (already checked to be one, see
+/// [`http_version`]) made `HTTP/1.1`, which is what httparse reads; other heads as they are.
+fn as_http_1_1(head: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let line = trim_cr(&head[..line_end]);
+    match line.len().checked_sub(8).map(|at| (at, &line[at..])) {
+        Some((at, [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor])) if *minor > b'1' => {
+            let mut patched = head.to_vec();
+            patched[at + 7] = b'1';
+            std::borrow::Cow::Owned(patched)
+        }
+        _ => std::borrow::Cow::Borrowed(head),
+    }
 }
 
 /// The path and query of a target in absolute form (`http://host/path?q`, which RFC 9112

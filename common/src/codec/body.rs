@@ -64,7 +64,9 @@ impl Body {
                         };
                         let size = chunk_size(&inbox.as_slice()[..line])?;
                         inbox.consume(line + 2);
-                        let total = body.len() as u64 + size;
+                        // Saturating: a size of 2^64 - 1 after any data must not wrap to a
+                        // small total (the limit would pass, and the chunk never end).
+                        let total = (body.len() as u64).saturating_add(size);
                         if total > MAX_BODY as u64 {
                             return Err(ProtocolError::BodyTooLarge { length: total });
                         }
@@ -104,11 +106,14 @@ impl Body {
                             Ok(None) => return Ok(false),
                             Err(_) => return Err(ProtocolError::HeadTooLarge),
                         };
+                        // A trailer field is allowed and ignored: nothing here reads one.
+                        if line > 0 && !is_field_line(&inbox.as_slice()[..line]) {
+                            return Err(bad("malformed trailer field"));
+                        }
                         inbox.consume(line + 2);
                         if line == 0 {
                             return Ok(true);
                         }
-                        // A trailer field is allowed and ignored: nothing here reads one.
                         *at = Chunk::Trailers { bytes: bytes + line + 2 };
                     }
                 }
@@ -140,21 +145,95 @@ fn next_line(
     }
 }
 
-/// `1*HEXDIG [ BWS ";" extensions ]` (RFC 9112 §7.1.1): the size; extensions ignored.
+/// `1*HEXDIG [ chunk-ext ]` (RFC 9112 §7.1): the size. Extensions are ignored, but must
+/// follow their grammar: a parser that reads them loosely (a bare CR, a stray space, a
+/// quote left open) is a parser another may disagree with about where the chunk begins.
 fn chunk_size(line: &[u8]) -> Result<u64, ProtocolError> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 {
         return Err(bad("chunk size is not a hexadecimal number"));
     }
-    let mut rest = line[digits..].iter().skip_while(|&&b| b == b' ' || b == b'\t');
-    if !matches!(rest.next(), None | Some(b';')) {
-        return Err(bad("chunk size is not a hexadecimal number"));
+    if !is_chunk_ext(&line[digits..]) {
+        return Err(bad("chunk size is not a hexadecimal number, or its extension is malformed"));
     }
     // Any size over the limit is as good as infinite: saturate rather than overflow.
     let size = line[..digits]
         .iter()
         .fold(0u64, |n, &d| n.saturating_mul(16).saturating_add(u64::from(super::hex_value(d))));
     Ok(size)
+}
+
+/// `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`, the name a
+/// token, the value a token or a quoted string (RFC 9112 §7.1.1). Whitespace is allowed
+/// only before a `;` or `=` and after them, so `5 ` alone is not a size.
+fn is_chunk_ext(mut rest: &[u8]) -> bool {
+    while !rest.is_empty() {
+        let Some(after) = skip_bws(rest).strip_prefix(b";") else {
+            return false;
+        };
+        let after = skip_bws(after);
+        let name = token_len(after);
+        if name == 0 {
+            return false;
+        }
+        rest = &after[name..];
+        if let Some(value) = skip_bws(rest).strip_prefix(b"=") {
+            let value = skip_bws(value);
+            let len = match value.first() {
+                Some(b'"') => quoted_string_len(value),
+                _ => token_len(value),
+            };
+            if len == 0 {
+                return false;
+            }
+            rest = &value[len..];
+        }
+    }
+    true
+}
+
+fn skip_bws(bytes: &[u8]) -> &[u8] {
+    let spaces = bytes.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    &bytes[spaces..]
+}
+
+/// The length of the token at the front of `bytes` (RFC 9110 §5.6.2), 0 if none.
+fn token_len(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|&&b| is_tchar(b)).count()
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The length of the quoted string at the front of `bytes`, closing quote included
+/// (RFC 9110 §5.6.4), 0 if it is not one or does not close.
+fn quoted_string_len(bytes: &[u8]) -> usize {
+    let text = |b: u8| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80;
+    let mut i = 1;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => return i + 1,
+            b'\\' if bytes.get(i + 1).is_some_and(|&escaped| text(escaped)) => i += 2,
+            b'\\' => return 0,
+            b if text(b) => i += 1,
+            _ => return 0,
+        }
+    }
+    0
+}
+
+/// `field-name ":" OWS field-value OWS` (RFC 9112 §5): a token, a colon, then no control
+/// byte but a tab. A trailer is skipped, not read, but a malformed one is an error, as
+/// it would be in the head.
+fn is_field_line(line: &[u8]) -> bool {
+    let name = token_len(line);
+    match line[name..].split_first() {
+        Some((b':', value)) if name > 0 => {
+            value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        }
+        _ => false,
+    }
 }
 
 fn bad(why: &str) -> ProtocolError {
