@@ -196,8 +196,9 @@ fn admission(stream: &TcpStream, config: &Config, accepted: Instant) -> Admissio
 // ANCHOR: linger_close
 /// Closes without the client losing its last reply (RFC 9112 §9.6; nginx's lingering
 /// close). Closing a socket that still has unread input, or that receives more after the
-/// close, makes the kernel send RST, and a reset makes the client's kernel throw away
-/// reply bytes it has received but the client has not read yet. So: everything owed is
+/// close, makes the kernel send RST, and the reset drops the reply bytes the kernel had
+/// not delivered yet (the client reads what had arrived, then `ECONNRESET`; some stacks
+/// also discard what arrived but was not read). So: everything owed is
 /// already written; send FIN (`shutdown(Write)`), then read and drop what the client
 /// still sends until it closes too, for at most [`LINGER`] in all.
 pub fn linger_close(mut stream: TcpStream) {
