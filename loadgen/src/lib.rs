@@ -38,4 +38,4 @@ pub mod serve;
 pub mod waits;
 pub mod watch;
 
-pub use engine::{bench, census, hold, measure, render, sample, sweep};
+pub use engine::{bench, census, hold, measure, render, sample, sweep, timeline};

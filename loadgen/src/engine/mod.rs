@@ -19,3 +19,4 @@ pub mod measure;
 pub mod render;
 pub mod sample;
 pub mod sweep;
+pub mod timeline;

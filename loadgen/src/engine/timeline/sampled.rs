@@ -1,0 +1,185 @@
+//! A timeline for a server that records nothing: every few milliseconds, each of its
+//! threads' state (`/proc/PID/task/TID/stat`) and the CPU time it has had
+//! (`/proc/PID/task/TID/schedstat`, nanoseconds, where `stat` counts only 10 ms ticks),
+//! the fork version's children and their threads included. An interval in which a thread
+//! had CPU time is drawn as running, one in which it slept as waiting: coarser than a
+//! trace (no connections, no hand-offs), but it shows which threads work, which wait, and
+//! when threads appear and end, for a server in any language.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{Category, Lane, Source, Span, Timeline};
+
+/// What one reading found of one thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    state: char,
+    cpu_ns: u64,
+}
+
+/// Reads one thread: its state letter and CPU time, or `None` if it is gone.
+fn read_thread(pid: u32, tid: u32) -> Option<Seen> {
+    let dir = format!("/proc/{pid}/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
+    // The name in parentheses may hold spaces; the state follows its closing one.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?.chars().next()?;
+    let schedstat = std::fs::read_to_string(format!("{dir}/schedstat")).unwrap_or_default();
+    let cpu_ns = schedstat.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    Some(Seen { state, cpu_ns })
+}
+
+/// The threads of `pid` and of its children, as (pid, tid).
+fn threads(pid: u32) -> Vec<(u32, u32)> {
+    let tasks = |pid: u32| -> Vec<(u32, u32)> {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .map(|tid| (pid, tid))
+            .collect()
+    };
+    let mut all = tasks(pid);
+    let children = common::procfs::children(pid).unwrap_or_default();
+    all.extend(children.into_iter().flat_map(tasks));
+    all
+}
+
+fn comm(pid: u32, tid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+        .map(|c| c.trim_end().to_owned())
+        .unwrap_or_else(|_| format!("tid {tid}"))
+}
+
+/// What the sampler builds as it reads.
+struct Building {
+    started: Instant,
+    root: u32,
+    lanes: Vec<Lane>,
+    index: HashMap<(u32, u32), usize>,
+    last: HashMap<usize, (f64, Seen)>,
+    spans: Vec<Span>,
+}
+
+impl Building {
+    fn reading(&mut self) {
+        let now = self.started.elapsed().as_secs_f64() * 1e6;
+        for (pid, tid) in threads(self.root) {
+            let Some(seen) = read_thread(pid, tid) else { continue };
+            let lane = *self.index.entry((pid, tid)).or_insert_with(|| {
+                let name = comm(pid, tid);
+                let name = if pid == self.root { name } else { format!("{name} ({pid})") };
+                self.lanes.push(Lane { pid, tid, name });
+                self.lanes.len() - 1
+            });
+            if let Some((since, before)) = self.last.insert(lane, (now, seen)) {
+                self.interval(lane, since, now, before, seen);
+            }
+        }
+    }
+
+    /// Draws `lane` from `since` to `now`: running if it had CPU time meanwhile (or is
+    /// running now), else waiting; extends the lane's last span when it is the same.
+    fn interval(&mut self, lane: usize, since: f64, now: f64, before: Seen, seen: Seen) {
+        let cpu = seen.cpu_ns.saturating_sub(before.cpu_ns) as f64 / 1000.0;
+        let running = cpu > 0.0 || seen.state == 'R';
+        let (cat, name) = if running {
+            (Category::Running, "running".to_owned())
+        } else if seen.state == 'D' {
+            (Category::Wait, "in the kernel, uninterruptible".to_owned())
+        } else {
+            (Category::Wait, "sleeping".to_owned())
+        };
+        let previous = self.spans.iter_mut().rev().find(|s| s.lane == lane);
+        if let Some(span) = previous.filter(|s| s.cat == cat && (s.end_us() - since).abs() < 1.0) {
+            span.dur_us = now - span.start_us;
+            return;
+        }
+        self.spans.push(Span {
+            lane,
+            cat,
+            name,
+            start_us: since,
+            dur_us: now - since,
+            conn: None,
+            count: None,
+        });
+    }
+
+    fn finish(mut self) -> Timeline {
+        // A thread names itself once it runs, so the first reading may have caught the
+        // name it inherited: read again those still alive.
+        for lane in &mut self.lanes {
+            if std::fs::metadata(format!("/proc/{}/task/{}", lane.pid, lane.tid)).is_ok() {
+                let name = comm(lane.pid, lane.tid);
+                lane.name =
+                    if lane.pid == self.root { name } else { format!("{name} ({})", lane.pid) };
+            }
+        }
+        let process = std::fs::read_to_string(format!("/proc/{}/comm", self.root))
+            .map(|c| c.trim_end().to_owned())
+            .unwrap_or_else(|_| format!("pid {}", self.root));
+        let mut spans = self.spans;
+        spans.sort_by(|a, b| a.start_us.total_cmp(&b.start_us));
+        let length_us = spans.iter().map(Span::end_us).fold(0.0, f64::max);
+        Timeline {
+            source: Source::Sampled,
+            process,
+            lanes: self.lanes,
+            spans,
+            flows: vec![],
+            length_us,
+            dropped: 0,
+            limit: None,
+        }
+    }
+}
+
+/// Samples a process's threads on a thread of its own until stopped.
+#[derive(Debug)]
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Timeline>,
+}
+
+impl Sampler {
+    /// Starts reading `pid` (and its children) every `every`; the first reading is taken
+    /// before this returns, so load that starts next is seen from its start.
+    pub fn start(pid: u32, every: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let mut building = Building {
+            started: Instant::now(),
+            root: pid,
+            lanes: vec![],
+            index: HashMap::new(),
+            last: HashMap::new(),
+            spans: vec![],
+        };
+        building.reading();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(every);
+                building.reading();
+            }
+            building.finish()
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops and returns what it saw (an empty timeline if the sampling thread panicked).
+    pub fn stop(self) -> Timeline {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_else(|_| Timeline {
+            source: Source::Sampled,
+            process: String::new(),
+            lanes: vec![],
+            spans: vec![],
+            flows: vec![],
+            length_us: 0.0,
+            dropped: 0,
+            limit: None,
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! The timeline's reader and drawing on hand-written traces (`fixtures/timeline-*.json`),
+//! and the /proc sampler against threads of this test's own: lanes named, bars by
+//! category, hand-off arrows, connections told apart; a broken trace refused with a
+//! reason.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use loadgen::timeline::{Category, Source, draw, sampled, summary, trace};
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn a_trace_reads_into_lanes_spans_and_hand_offs() {
+    let t = trace::read(&fixture("timeline-pool.json")).unwrap();
+    assert_eq!(t.process, "v3-thread-pool");
+    let names: Vec<&str> = t.lanes.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["main", "worker-0", "worker-1"]);
+    // 17 spans and instants; the counter and the metadata are not spans.
+    assert_eq!(t.spans.len(), 17);
+    assert_eq!(t.spans[0].start_us, 0.0, "times start at the first event");
+    let sleep = t.spans.iter().find(|s| s.name == "GET /sleep").unwrap();
+    assert_eq!(
+        (sleep.lane, sleep.cat, sleep.conn, sleep.dur_us),
+        (1, Category::Handle, Some(1), 50_000.0)
+    );
+    let close = t.spans.iter().find(|s| s.cat == Category::Close).unwrap();
+    assert_eq!((close.dur_us, close.start_us), (0.0, 52_275.0));
+    assert_eq!(t.flows.len(), 2);
+    assert_eq!((t.flows[0].from, t.flows[0].to), (0, 1));
+    assert_eq!((t.flows[1].from, t.flows[1].to, t.flows[1].to_us), (0, 2, 315.0));
+    assert_eq!((t.dropped, t.limit.as_deref(), t.length_us), (3, None, 52_275.0));
+    let s = summary::summarize(&t);
+    assert_eq!((s.lanes, s.busy_lanes, s.connections, s.handoffs), (3, 3, 2, 2));
+    assert_eq!((s.handlers, s.handler_lanes, s.most_lanes_per_connection), (2, 2, 1));
+}
+
+#[test]
+fn the_drawing_has_its_lanes_bars_arrows_legend_and_caption() {
+    let t = trace::read(&fixture("timeline-pool.json")).unwrap();
+    let svg = draw::svg(&t, "v3-thread-pool --threads 2", "Each worker holds a connection.");
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    assert!(svg.contains(r#"data-lanes="3""#));
+    for lane in ["main", "worker-0", "worker-1"] {
+        assert!(svg.contains(&format!(">{lane}</text>")), "no lane {lane}");
+    }
+    // A bar per category used, coloured as the legend says.
+    for cat in ["wait", "accept", "read", "handle", "write", "handoff"] {
+        assert!(svg.contains(&format!(r#"class="span {cat}""#)), "no {cat} bar");
+    }
+    assert_eq!(svg.matches(r#"class="flow" x1"#).count(), 3, "two hand-offs and the legend's");
+    assert!(svg.contains("blocked, waiting") && svg.contains("a hand-off between threads"));
+    // The 50 ms handler is wide enough to carry its connection's number.
+    assert!(svg.contains(">c1</text>"));
+    assert!(svg.contains(r#"class="stripe""#));
+    assert!(svg.contains("Each worker holds a connection."));
+    assert!(svg.contains("could not record 3 events"));
+    // It is XML a parser takes: every element opened is closed.
+    assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+    assert_eq!(svg.matches("<svg").count(), 1);
+}
+
+#[test]
+fn a_broken_trace_is_refused_saying_why() {
+    let cut = trace::read(&fixture("timeline-truncated.json")).unwrap_err().to_string();
+    assert!(cut.contains("not JSON") && cut.contains("line"), "{cut}");
+    let no_ts = trace::read(&fixture("timeline-no-ts.json")).unwrap_err().to_string();
+    assert!(no_ts.contains("event 1") && no_ts.contains("no `ts`"), "{no_ts}");
+    let not_trace = trace::read(r#"{"events": []}"#).unwrap_err().to_string();
+    assert!(not_trace.contains("without `traceEvents`"), "{not_trace}");
+    let bad_dur = trace::read(r#"[{"ph":"X","ts":1,"dur":-5,"pid":1,"tid":1}]"#).unwrap_err();
+    assert!(bad_dur.to_string().contains("`dur` is -5"), "{bad_dur}");
+}
+
+#[test]
+fn the_sampler_sees_a_busy_thread_run_and_an_idle_one_sleep() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let spin = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("spinner".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap()
+    };
+    let sleeper = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("sleeper".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+            .unwrap()
+    };
+    let sampler = sampled::Sampler::start(std::process::id(), Duration::from_millis(3));
+    // Until the spinner has been seen on a CPU for 100 ms (a loaded machine may give it
+    // less than the wall time), with a generous hang guard.
+    let began = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let t = sampler.stop();
+    spin.join().unwrap();
+    sleeper.join().unwrap();
+    assert!(began.elapsed() < Duration::from_secs(30));
+    assert_eq!(t.source, Source::Sampled);
+    let lane = |name: &str| {
+        t.lanes
+            .iter()
+            .position(|l| l.name == name)
+            .unwrap_or_else(|| panic!("no lane {name}: {:?}", t.lanes))
+    };
+    let time_in = |lane: usize, cat: Category| -> f64 {
+        t.spans.iter().filter(|s| s.lane == lane && s.cat == cat).map(|s| s.dur_us).sum()
+    };
+    let (spinner, sleeper) = (lane("spinner"), lane("sleeper"));
+    assert!(time_in(spinner, Category::Running) > 100_000.0, "{:?}", t.spans);
+    assert!(time_in(sleeper, Category::Wait) > time_in(sleeper, Category::Running) * 3.0);
+    let svg = draw::svg(&t, "this test", "The spinner runs, the sleeper sleeps.");
+    assert!(svg.contains(">spinner</text>") && svg.contains(r#"class="span running""#));
+}
