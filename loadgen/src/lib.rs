@@ -35,6 +35,7 @@ pub mod grade;
 pub mod peers;
 pub mod report;
 pub mod serve;
+pub mod timelines;
 pub mod waits;
 pub mod watch;
 

@@ -164,10 +164,52 @@ pub struct Timeline {
     /// In order of start.
     pub spans: Vec<Span>,
     pub flows: Vec<Flow>,
+    /// When the window starts, in microseconds on CLOCK_MONOTONIC (the clock of the
+    /// trace format, and of `Instant` on Linux): where to cut the timeline to a moment
+    /// the caller timed itself.
+    pub origin_us: f64,
     /// How long the window is, in microseconds from its start.
     pub length_us: f64,
     /// Events the server could not record (its buffers were full), as it says.
     pub dropped: u64,
     /// Why the server stopped recording, if it stopped before the end.
     pub limit: Option<String>,
+}
+
+impl Timeline {
+    /// The part from `from_us` to `to_us` (microseconds from the start), starting at zero:
+    /// spans cut at its edges, hand-offs wholly inside it kept.
+    pub fn window(&self, from_us: f64, to_us: f64) -> Timeline {
+        let spans = self
+            .spans
+            .iter()
+            .filter(|s| s.end_us() >= from_us && s.start_us <= to_us)
+            .map(|s| {
+                let start = s.start_us.max(from_us);
+                let end = s.end_us().min(to_us);
+                Span { start_us: start - from_us, dur_us: end - start, ..s.clone() }
+            })
+            .collect();
+        let flows = self
+            .flows
+            .iter()
+            .filter(|f| f.from_us >= from_us && f.to_us <= to_us)
+            .map(|f| Flow { from_us: f.from_us - from_us, to_us: f.to_us - from_us, ..f.clone() })
+            .collect();
+        Timeline {
+            spans,
+            flows,
+            origin_us: self.origin_us + from_us,
+            length_us: (to_us - from_us).max(0.0),
+            ..self.clone()
+        }
+    }
+}
+
+/// Now, in microseconds on CLOCK_MONOTONIC: the clock the traces are stamped with.
+pub fn monotonic_us() -> f64 {
+    use nix::time::{ClockId, clock_gettime};
+    // CLOCK_MONOTONIC exists on every Linux; were it refused, zero.
+    clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .map_or(0.0, |t| t.tv_sec() as f64 * 1e6 + t.tv_nsec() as f64 / 1e3)
 }

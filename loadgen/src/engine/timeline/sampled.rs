@@ -55,6 +55,8 @@ fn comm(pid: u32, tid: u32) -> String {
 /// What the sampler builds as it reads.
 struct Building {
     started: Instant,
+    /// `started` on CLOCK_MONOTONIC, in microseconds.
+    origin_us: f64,
     root: u32,
     lanes: Vec<Lane>,
     index: HashMap<(u32, u32), usize>,
@@ -129,6 +131,7 @@ impl Building {
             lanes: self.lanes,
             spans,
             flows: vec![],
+            origin_us: self.origin_us,
             length_us,
             dropped: 0,
             limit: None,
@@ -151,6 +154,7 @@ impl Sampler {
         let flag = Arc::clone(&stop);
         let mut building = Building {
             started: Instant::now(),
+            origin_us: super::monotonic_us(),
             root: pid,
             lanes: vec![],
             index: HashMap::new(),
@@ -177,9 +181,44 @@ impl Sampler {
             lanes: vec![],
             spans: vec![],
             flows: vec![],
+            origin_us: 0.0,
             length_us: 0.0,
             dropped: 0,
             limit: None,
         })
     }
+}
+
+/// How often [`under_workload`] reads the threads: often enough that a 50 ms handler is
+/// many readings, rarely enough that the reading (a few files per thread) stays a small
+/// part of a core.
+pub const EVERY: Duration = Duration::from_millis(2);
+
+/// Samples `pid` while `workload` runs against it: its threads over the workload's
+/// moments, and what the clients saw.
+pub fn under_workload(
+    pid: u32,
+    workload: &super::workload::Workload,
+) -> std::io::Result<(Timeline, super::workload::Ran)> {
+    let sampler = Sampler::start(pid, EVERY);
+    let began = super::monotonic_us();
+    let ran = super::workload::run(workload);
+    let ended = super::monotonic_us();
+    let whole = sampler.stop();
+    let ran = ran?;
+    let from = (began - whole.origin_us - 2_000.0).max(0.0);
+    let to = (ended - whole.origin_us + 5_000.0).min(whole.length_us);
+    Ok((whole.window(from, to), ran))
+}
+
+/// The sentence under a sampled picture of `process`.
+pub fn caption(process: &str) -> String {
+    format!(
+        "{process} records no trace, so this is what /proc shows of it, read every {} ms: a \
+         lane per thread (the names are the threads' own), gold while the thread had a CPU, \
+         grey while it slept; a thread that appears or ends mid-way was started or ended for \
+         a connection, and threads that sleep while clients wait are the ones the model leaves \
+         idle.",
+        EVERY.as_millis()
+    )
 }

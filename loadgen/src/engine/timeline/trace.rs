@@ -193,6 +193,7 @@ impl Reader {
             lanes,
             spans,
             flows,
+            origin_us: origin,
             length_us,
             dropped: other("dropped").and_then(Value::as_u64).unwrap_or(0),
             limit: other("limit").and_then(Value::as_str).map(str::to_owned),
