@@ -51,13 +51,13 @@ fn the_drawing_has_its_lanes_bars_arrows_legend_and_caption() {
     }
     // A bar per category used, coloured as the legend says.
     for cat in ["wait", "accept", "read", "handle", "write", "handoff"] {
-        assert!(svg.contains(&format!(r#"class="span {cat}""#)), "no {cat} bar");
+        assert!(svg.contains(&format!(r#"class="tl-span {cat}""#)), "no {cat} bar");
     }
-    assert_eq!(svg.matches(r#"class="flow" x1"#).count(), 3, "two hand-offs and the legend's");
+    assert_eq!(svg.matches(r#"class="tl-flow" x1"#).count(), 3, "two hand-offs and the legend's");
     assert!(svg.contains("blocked, waiting") && svg.contains("a hand-off between threads"));
     // The 50 ms handler is wide enough to carry its connection's number.
     assert!(svg.contains(">c1</text>"));
-    assert!(svg.contains(r#"class="stripe""#));
+    assert!(svg.contains(r#"class="tl-stripe""#));
     assert!(svg.contains("Each worker holds a connection."));
     assert!(svg.contains("could not record 3 events"));
     // It is XML a parser takes: every element opened is closed.
@@ -126,5 +126,5 @@ fn the_sampler_sees_a_busy_thread_run_and_an_idle_one_sleep() {
     assert!(time_in(spinner, Category::Running) > 100_000.0, "{:?}", t.spans);
     assert!(time_in(sleeper, Category::Wait) > time_in(sleeper, Category::Running) * 3.0);
     let svg = draw::svg(&t, "this test", "The spinner runs, the sleeper sleeps.");
-    assert!(svg.contains(">spinner</text>") && svg.contains(r#"class="span running""#));
+    assert!(svg.contains(">spinner</text>") && svg.contains(r#"class="tl-span running""#));
 }

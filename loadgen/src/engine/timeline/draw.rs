@@ -22,6 +22,14 @@ const BAR: f64 = 14.0;
 /// How many characters of the caption fit on a line at its size.
 const CAPTION_CHARS: usize = 150;
 
+/// The picture's style, every rule under `svg.timeline` so that a page holding the
+/// picture inline keeps its own.
+const STYLE: &str = "svg.timeline text{font-family:sans-serif;font-size:12px;fill:#222} \
+    svg.timeline .tl-title{font-size:15px;font-weight:bold} \
+    svg.timeline .tl-tick{font-size:10px;fill:#555} svg.timeline .tl-conn{font-size:9px;fill:#fff} \
+    svg.timeline .tl-caption{font-size:13px} svg.timeline .tl-note{font-size:11px;fill:#555} \
+    svg.timeline .tl-flow{stroke:#333;stroke-width:0.8;opacity:0.55} svg.timeline .tl-grid{stroke:#eee}";
+
 /// The colour a category is drawn in.
 pub fn colour(cat: Category) -> &'static str {
     match cat {
@@ -57,13 +65,20 @@ pub fn svg(timeline: &Timeline, title: &str, caption: &str) -> String {
     let length = timeline.length_us.max(1.0);
     let x = |us: f64| LABELS + us / length * plot;
     let lanes_bottom = TOP + LANE * timeline.lanes.len() as f64;
+    // Several pictures inline in one page must not share an id: the arrow head's is the
+    // title's, hashed.
+    let marker = format!(
+        "tl-arrow-{:x}",
+        title.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
+            .wrapping_mul(0x100_0000_01b3))
+    );
     let mut body = String::new();
     axis(&mut body, length, lanes_bottom, &x);
     for (i, lane) in timeline.lanes.iter().enumerate() {
         let y = TOP + LANE * i as f64;
         let _ = write!(
             body,
-            r##"<text class="lane" x="{}" y="{}" text-anchor="end">{}</text>"##,
+            r##"<text class="tl-lane" x="{}" y="{}" text-anchor="end">{}</text>"##,
             LABELS - 6.0,
             y + LANE / 2.0 + 4.0,
             escape_html(&lane.name)
@@ -75,22 +90,22 @@ pub fn svg(timeline: &Timeline, title: &str, caption: &str) -> String {
     for flow in &timeline.flows {
         let _ = write!(
             body,
-            r##"<line class="flow" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" marker-end="url(#arrow)"/>"##,
+            r##"<line class="tl-flow" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" marker-end="url(#{marker})"/>"##,
             x(flow.from_us),
             lane_y(flow.from),
             x(flow.to_us),
             lane_y(flow.to)
         );
     }
-    let bottom = legend(&mut body, timeline, lanes_bottom + 34.0);
-    let bottom = text_block(&mut body, caption, bottom + 8.0, "caption");
+    let bottom = legend(&mut body, timeline, &marker, lanes_bottom + 34.0);
+    let bottom = text_block(&mut body, caption, bottom + 8.0, "tl-caption");
     let bottom = match notes(timeline) {
-        Some(note) => text_block(&mut body, &note, bottom, "note"),
+        Some(note) => text_block(&mut body, &note, bottom, "tl-note"),
         None => bottom,
     };
     let height = bottom + 10.0;
     format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" class="timeline" data-lanes="{lanes}"><style>text{{font-family:sans-serif;font-size:12px;fill:#222}} .title{{font-size:15px;font-weight:bold}} .lane{{font-size:12px}} .tick{{font-size:10px;fill:#555}} .conn{{font-size:9px;fill:#fff}} .caption{{font-size:13px}} .note{{font-size:11px;fill:#555}} .flow{{stroke:#333;stroke-width:0.8;opacity:0.55}} .grid{{stroke:#eee}}</style><defs><marker id="arrow" viewBox="0 0 6 6" refX="6" refY="3" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L6,3 L0,6 z" fill="#333"/></marker></defs><rect width="100%" height="100%" fill="white"/><text class="title" x="10" y="22">{title}</text>{body}</svg>"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" class="timeline" data-lanes="{lanes}"><style>{STYLE}</style><defs><marker id="{marker}" viewBox="0 0 6 6" refX="6" refY="3" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L6,3 L0,6 z" fill="#333"/></marker></defs><rect width="100%" height="100%" fill="white"/><text class="tl-title" x="10" y="22">{title}</text>{body}</svg>"##,
         lanes = timeline.lanes.len(),
         title = escape_html(title),
     )
@@ -108,7 +123,7 @@ fn axis(out: &mut String, length_us: f64, bottom: f64, x: &impl Fn(f64) -> f64) 
         let px = x(t * 1000.0);
         let _ = write!(
             out,
-            r##"<line class="grid" x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{bottom}"/><text class="tick" x="{px:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            r##"<line class="tl-grid" x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{bottom}"/><text class="tl-tick" x="{px:.1}" y="{}" text-anchor="middle">{}</text>"##,
             TOP - 4.0,
             TOP - 8.0,
             tick(t, step)
@@ -116,7 +131,7 @@ fn axis(out: &mut String, length_us: f64, bottom: f64, x: &impl Fn(f64) -> f64) 
         t += step;
     }
     let _ =
-        write!(out, r##"<text class="tick" x="{}" y="{}">ms</text>"##, LABELS - 24.0, TOP - 8.0);
+        write!(out, r##"<text class="tl-tick" x="{}" y="{}">ms</text>"##, LABELS - 24.0, TOP - 8.0);
 }
 
 fn tick(ms: f64, step: f64) -> String {
@@ -168,7 +183,7 @@ fn bar(out: &mut String, (x0, x1, span, n): (f64, f64, &Span, usize), y: f64, la
     };
     let _ = write!(
         out,
-        r##"<rect class="span {cat}" x="{x0:.1}" y="{top:.1}" width="{width:.1}" height="{height}" fill="{fill}"><title>{title}</title></rect>"##,
+        r##"<rect class="tl-span {cat}" x="{x0:.1}" y="{top:.1}" width="{width:.1}" height="{height}" fill="{fill}"><title>{title}</title></rect>"##,
         cat = span.cat.name(),
         fill = colour(span.cat),
         title = escape_html(&what),
@@ -176,7 +191,7 @@ fn bar(out: &mut String, (x0, x1, span, n): (f64, f64, &Span, usize), y: f64, la
     let Some(c) = span.conn.filter(|_| span.cat != Category::Wait) else { return };
     let _ = write!(
         out,
-        r##"<rect class="stripe" x="{x0:.1}" y="{:.1}" width="{width:.1}" height="3" fill="{}"/>"##,
+        r##"<rect class="tl-stripe" x="{x0:.1}" y="{:.1}" width="{width:.1}" height="3" fill="{}"/>"##,
         top + height + 0.5,
         conn_colour(c)
     );
@@ -185,7 +200,7 @@ fn bar(out: &mut String, (x0, x1, span, n): (f64, f64, &Span, usize), y: f64, la
     if width >= needed && x0 >= *label_end {
         let _ = write!(
             out,
-            r##"<text class="conn" x="{:.1}" y="{:.1}" text-anchor="middle">{label}</text>"##,
+            r##"<text class="tl-conn" x="{:.1}" y="{:.1}" text-anchor="middle">{label}</text>"##,
             x0 + width / 2.0,
             top + height - 3.5
         );
@@ -195,7 +210,7 @@ fn bar(out: &mut String, (x0, x1, span, n): (f64, f64, &Span, usize), y: f64, la
 
 /// The categories the picture uses, the hand-off arrow and the stripes; returns the y
 /// below it.
-fn legend(out: &mut String, timeline: &Timeline, y: f64) -> f64 {
+fn legend(out: &mut String, timeline: &Timeline, marker: &str, y: f64) -> f64 {
     let used: Vec<Category> =
         Category::ALL.into_iter().filter(|c| timeline.spans.iter().any(|s| s.cat == *c)).collect();
     let mut items: Vec<(String, String)> = used
@@ -206,9 +221,10 @@ fn legend(out: &mut String, timeline: &Timeline, y: f64) -> f64 {
         })
         .collect();
     if !timeline.flows.is_empty() {
-        let arrow =
-            r##"<line class="flow" x1="0" y1="5" x2="12" y2="5" marker-end="url(#arrow)"/>"##;
-        items.push((arrow.to_owned(), "a hand-off between threads".to_owned()));
+        let arrow = format!(
+            r##"<line class="tl-flow" x1="0" y1="5" x2="12" y2="5" marker-end="url(#{marker})"/>"##
+        );
+        items.push((arrow, "a hand-off between threads".to_owned()));
     }
     if timeline.spans.iter().any(|s| s.conn.is_some()) {
         let stripes: String = (1..=3)
@@ -220,7 +236,7 @@ fn legend(out: &mut String, timeline: &Timeline, y: f64) -> f64 {
         items.push((stripes, "stripe, cN: the connection served".to_owned()));
     }
     let (mut cx, mut cy) = (LABELS, y);
-    let _ = write!(out, r##"<g class="legend">"##);
+    let _ = write!(out, r##"<g class="tl-legend">"##);
     for (swatch, text) in items {
         let w = 20.0 + 6.2 * text.chars().count() as f64 + 16.0;
         if cx + w > WIDTH - RIGHT {
