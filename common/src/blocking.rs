@@ -3,10 +3,11 @@
 //! [`answer_until_closed`] drives a [`Session`] with blocking reads and writes (read,
 //! answer, write, repeat), with the idle and request timeouts as read timeouts;
 //! [`handle_connection`] wraps it for an accepted socket, and [`linger_close`] closes it
-//! without losing the last reply.
+//! without losing the last reply. [`incoming`] is the accept loop's `listener.incoming()`,
+//! numbering connections and timing the wait in `accept` for the recorder ([`trace`]).
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown as Direction, TcpStream};
+use std::net::{Shutdown as Direction, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use crate::dispatcher::Dispatcher;
 use crate::overload::Admission;
 use crate::server::Config;
 use crate::session::{Closed, LINGER, Phase, READ_CHUNK, Session};
+use crate::trace::{self, Cat};
 
 /// A stream whose reads can be given a time limit: a TCP socket, or a test's in-memory
 /// stand-in.
@@ -67,6 +69,7 @@ pub fn answer_until_closed_admitting<S: Transport>(
             admission.stop_timing();
         }
         if !session.output().is_empty() {
+            let _write = trace::span(Cat::Write, "write").with("bytes", session.output().len());
             stream.write_all(session.output())?;
             session.output_written(session.output().len());
         }
@@ -89,10 +92,16 @@ pub fn answer_until_closed_admitting<S: Transport>(
         }
         // Blocks this thread until the client sends something: the heart of the limit
         // that v1 to v3 share.
-        match stream.read(&mut chunk) {
+        let waiting = trace::span(Cat::Wait, "read");
+        let read = stream.read(&mut chunk);
+        drop(waiting);
+        match read {
             // The client closed its side; the next answer says so if a request is cut.
             Ok(0) => session.end_of_input(),
-            Ok(n) => session.receive(&chunk[..n]),
+            Ok(n) => {
+                trace::instant(Cat::Read, "read", &[("bytes", n.into())]);
+                session.receive(&chunk[..n]);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 return Ok(match session.phase() {
@@ -136,11 +145,38 @@ pub fn handle_connection(
         Ok(closed) if closed.owes_a_lingering_close() => {
             tracing::debug!(%peer, ?closed, "closing in stages");
             linger_close(stream);
+            trace::closed(trace::closed_why(closed));
         }
-        Ok(closed) => tracing::debug!(%peer, ?closed, "connection closed"),
-        Err(e) => tracing::debug!(%peer, "connection failed: {e}"),
+        Ok(closed) => {
+            tracing::debug!(%peer, ?closed, "connection closed");
+            trace::closed(trace::closed_why(closed));
+        }
+        Err(e) => {
+            tracing::debug!(%peer, "connection failed: {e}");
+            trace::closed(if e.kind() == io::ErrorKind::ConnectionReset {
+                "reset"
+            } else {
+                "error"
+            });
+        }
     }
 }
+
+// ANCHOR: incoming
+/// What `listener.incoming()` yields, each connection with its number (1, 2, 3... in
+/// accept order, for the recorder; 0 when it is off), the wait in `accept` recorded.
+pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = io::Result<(TcpStream, u64)>> {
+    std::iter::repeat_with(move || {
+        let waiting = trace::span(Cat::Wait, "accept");
+        let accepted = listener.accept();
+        drop(waiting);
+        let (stream, _) = accepted?;
+        let conn = trace::next_conn();
+        trace::accepted(conn);
+        Ok((stream, conn))
+    })
+}
+// ANCHOR_END: incoming
 
 /// What decides whether a connection's requests are served (see [`crate::overload`]).
 /// Its first request waited since `accepted` if it was already in when this thread took

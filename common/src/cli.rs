@@ -49,7 +49,32 @@ pub struct ServerArgs {
     /// client could then stop the server
     #[arg(long)]
     pub allow_abort: bool,
+
+    /// Record what every thread does (waits, reads, handlers, writes, hand-offs) and write
+    /// it to FILE as a timeline in the Chrome trace event format (Perfetto,
+    /// chrome://tracing; `loadgen timeline` draws it). Off by default
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<std::path::PathBuf>,
+
+    /// Stop recording (and write the --trace file) this long after the start: 500ms, 10s
+    #[arg(long, value_name = "DURATION", default_value = "10s",
+          value_parser = crate::overload::parse_duration)]
+    pub trace_for: Duration,
+
+    /// Stop recording (and write the --trace file) at this many events, which bounds the
+    /// recorder's memory (about 130 bytes an event)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TRACE_EVENTS,
+          value_parser = at_least_one)]
+    pub trace_events: usize,
+
+    /// Keep recording the last seconds in memory, for GET /trace?ms=N (the live page's
+    /// timeline), for as long as the server runs
+    #[arg(long)]
+    pub trace_live: bool,
 }
+
+/// The events a recording holds at most when nobody says: about 20 MB.
+pub const DEFAULT_TRACE_EVENTS: usize = 150_000;
 
 impl ServerArgs {
     /// The shared settings these options give, with a new shutdown handle.
@@ -63,6 +88,16 @@ impl ServerArgs {
                 skip_departed: self.skip_departed,
             },
             ..Config::default()
+        }
+    }
+
+    /// What the recorder is asked to do.
+    pub fn trace_settings(&self) -> crate::trace::Settings {
+        crate::trace::Settings {
+            file: self.trace.clone(),
+            live: self.trace_live,
+            duration: self.trace_for,
+            max_events: self.trace_events,
         }
     }
 }
@@ -244,7 +279,10 @@ where
     O: clap::Args + Clone + Into<M>,
 {
     let (listener, dispatcher, config) = start(server, args, Start::default())?;
-    run(listener, dispatcher, config)?;
+    let served = run(listener, dispatcher, config);
+    // Written whether the server stopped well or not: a trace of a failure is wanted too.
+    crate::trace::finish();
+    served?;
     Ok(())
 }
 
@@ -261,6 +299,9 @@ where
     O: clap::Args + Clone + Into<M>,
 {
     init_tracing();
+    // Before the threads start, so that every one of them records from its first span. A
+    // writer thread only where the version allows threads (not the fork version).
+    crate::trace::start(server, args.server.trace_settings(), how.signals == Signals::Thread)?;
     let config = args.server.config();
     let listener = listen(args.server.addr, config.backlog, how.sharing)
         .map_err(|source| Error::Bind { addr: args.server.addr, source })?;

@@ -3,7 +3,7 @@
 //! and query strings, `/sleep` a thread pinned by blocking work (a database call), `/cpu` a
 //! thread kept busy computing, `/stats` the server's own figures while load runs, and
 //! `/panic` a handler with a bug (it panics; the dispatcher answers 500 and the server goes
-//! on).
+//! on), and `/trace` the recorder's last moments (the live page's timeline).
 //!
 //! This is the application on top of [`dispatcher`](crate::dispatcher), which knows no
 //! route: the imports run one way, from here to there.
@@ -29,7 +29,7 @@ pub const MAX_WORK_MS: u64 = 10_000;
 /// it installs, so that `dispatcher.rs` does not import the application built on it.
 impl Dispatcher {
     /// A dispatcher for `server` serving every route of [`builtin_routes`]: `/`, `/hello`,
-    /// `/echo`, `/sleep`, `/cpu`, `/stats` and `/panic`.
+    /// `/echo`, `/sleep`, `/cpu`, `/stats`, `/panic` and `/trace`.
     pub fn with_builtin_routes(server: &'static str) -> Self {
         let stats = Stats::new(server);
         Self::new(builtin_routes(&stats), stats)
@@ -57,7 +57,33 @@ pub fn builtin_routes(stats: &Arc<Stats>) -> HandlerMapping {
         .route("GET", "/panic", |_: &Request| -> Response {
             panic!("GET /panic: a handler with a bug, on purpose")
         })
+        .route("GET", "/trace", trace_window)
 }
+
+/// What `GET /trace` answers a server that records nothing.
+pub const NOT_RECORDING: &str = "this server is not recording its timeline: start it with \
+    --trace-live to watch its last seconds here for as long as it runs (or --trace FILE to \
+    record its first seconds into FILE)";
+
+// ANCHOR: trace_window
+/// `GET /trace?ms=N` (default 1000, at most the live mode's keep): the events recorded in
+/// the last N ms, in the trace file's format, for the live page to draw; 404 with how to
+/// start the recorder when it is off.
+fn trace_window(request: &Request) -> Response {
+    let keep = crate::trace::LIVE_KEEP.as_millis() as u64;
+    let ms = match request.query_param("ms").map(|ms| ms.parse::<u64>()) {
+        None => 1000,
+        Some(Ok(ms)) => ms.min(keep),
+        Some(Err(_)) => {
+            return Response::text(400, format!("usage: GET /trace?ms=N, N up to {keep}"));
+        }
+    };
+    match crate::trace::window(Duration::from_millis(ms)) {
+        Some(window) => Response::json(200, &window).with_header("Cache-Control", "no-store"),
+        None => Response::text(404, NOT_RECORDING),
+    }
+}
+// ANCHOR_END: trace_window
 
 fn echo_query(request: &Request) -> Response {
     match request.query_param("msg") {
@@ -188,6 +214,22 @@ mod tests {
             assert_eq!(status, 400, "{bad}");
             assert!(body.starts_with("usage:"), "{body}");
         }
+    }
+
+    #[test]
+    fn trace_says_how_to_start_the_recorder_or_refuses_a_bad_window() {
+        // This test process may be recording (the recorder's own test starts it): then
+        // the window is a trace; if not, the answer says how to record.
+        let (status, body) = answer("/trace?ms=500");
+        match status {
+            404 => assert!(body.contains("--trace-live"), "{body}"),
+            200 => {
+                let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert!(json["traceEvents"].is_array(), "{body}");
+            }
+            _ => panic!("{status} {body}"),
+        }
+        assert_eq!(answer("/trace?ms=soon").0, 400);
     }
 
     #[test]

@@ -26,6 +26,8 @@
 //!   the wait, and not serving clients that have gone;
 //! * [`server`], [`shutdown`] and [`cli`]: settings, accept errors, graceful shutdown,
 //!   the command line, logs;
+//! * [`trace`]: the recorder, off by default, that writes what every thread did and when
+//!   (`--trace FILE`), for the timelines;
 //! * `testkit` (feature `testkit`): helpers for every version's tests, and a server
 //!   started as a child process (tests and the load generator); nothing of it is
 //!   compiled into a server's binary.
@@ -50,6 +52,7 @@ pub mod shutdown;
 pub mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod trace;
 
 pub use blocking::{answer_until_closed, handle_connection};
 pub use codec::{Decoder, Inbox, Protocol, ProtocolError, Request};

@@ -13,6 +13,7 @@ use crate::codec::{Decoder, Inbox, Request};
 use crate::dispatcher::Dispatcher;
 use crate::overload::{self, Admission, Decision};
 use crate::response::{Framing, Response};
+use crate::trace::{self, Cat};
 
 /// How much a connection reads from its socket in one call.
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -185,7 +186,7 @@ impl Session {
     ) -> Option<Closed> {
         let mut decoded = false;
         while self.closed.is_none() {
-            let decoding = self.decoder.decode(&mut self.inbox);
+            let decoding = self.decode();
             decoded |= !matches!(decoding, Ok(None));
             self.answered += u64::from(!matches!(decoding, Ok(None)));
             match decoding {
@@ -248,6 +249,17 @@ impl Session {
     }
     // ANCHOR_END: answer
 
+    /// The next whole request in the inbox, if there is one; recorded as a decode span
+    /// when it produced a request or an error, not when it found only part of one.
+    fn decode(&mut self) -> Result<Option<Request>, crate::codec::ProtocolError> {
+        let span = trace::span(Cat::Decode, "decode");
+        let decoding = self.decoder.decode(&mut self.inbox);
+        if matches!(decoding, Ok(None)) {
+            span.cancel();
+        }
+        decoding
+    }
+
     /// Runs `request`'s handler, unless `admission` decides otherwise, and encodes the
     /// reply.
     fn serve(
@@ -264,7 +276,9 @@ impl Session {
         };
         match decision {
             Decision::Run => {
+                let handling = trace::span(Cat::Handle, (request.method.as_str(), request.path()));
                 let response = dispatcher.dispatch(request);
+                drop(handling);
                 response.encode(&Framing::to(request), dispatcher.server(), &mut self.outbox);
                 if !request.keep_alive {
                     self.closed = Some(Closed::NotKeepAlive);

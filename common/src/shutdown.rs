@@ -169,11 +169,14 @@ pub fn on_signals(shutdown: &Shutdown, listening_on: SocketAddr) -> io::Result<(
         std::thread::spawn(|| {
             std::thread::sleep(DEADLINE);
             tracing::warn!("still busy {DEADLINE:?} after the signal; exiting anyway");
+            // A recording is written even so: the trace of what kept the server busy.
+            crate::trace::finish();
             std::process::exit(1);
         });
         shutdown.trigger(listening_on);
         if signals.next().is_some() {
             tracing::warn!("second signal: exiting now");
+            crate::trace::finish();
             std::process::exit(130);
         }
     })?;

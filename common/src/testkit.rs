@@ -6,8 +6,9 @@
 //!
 //! One file per concern: [`TestServer`] (`server.rs`), [`ChildServer`] (`child.rs`),
 //! [`Client`] (`client.rs`), the chapters' scenarios (`scenarios.rs`), socket states
-//! (`sockets.rs`), the shutdown checks (`shutdown.rs`), the browser (`browser.rs`) and
-//! transcripts. Here: the waits, and opening connections.
+//! (`sockets.rs`), the shutdown checks (`shutdown.rs`), the browser (`browser.rs`),
+//! transcripts, and traces (`trace.rs`: a version run with `--trace`, its file read).
+//! Here: the waits, and opening connections.
 //!
 //! Not only for tests: `harness` and `loadgen` ship with the feature, for [`ChildServer`]
 //! (each server in a process of its own), [`Client`] and the socket readers. It stays one
@@ -26,6 +27,7 @@ mod server;
 pub mod shedding;
 mod shutdown;
 mod sockets;
+pub mod trace;
 pub mod transcript;
 
 pub use browser::{browser_or_skip, render_in_browser};

@@ -13,7 +13,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{Dispatcher, accept_failed, handle_connection};
+use common::blocking::incoming;
+use common::{Dispatcher, accept_failed, handle_connection, trace};
 
 /// The crate name, sent in the `Server` header.
 pub const SERVER: &str = registry::V1_BLOCKING.name;
@@ -39,16 +40,19 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     dispatcher.stats().shedding().settings(config.shedding, None);
     tracing::info!("one client at a time: the next waits in the backlog until this one leaves");
     // ANCHOR: accept_loop
-    for stream in listener.incoming() {
+    for accepted in incoming(&listener) {
         if config.shutdown.is_triggered() {
             break;
         }
-        match stream {
+        match accepted {
             // Serving happens right here, on the accepting thread: no other client is
             // accepted until this call returns. v1's queue is the kernel's backlog, which
             // it cannot see into: timed from the accept, no request waits, and
             // `--max-queue-wait` refuses none (`--skip-departed` still looks).
-            Ok(stream) => handle_connection(stream, &dispatcher, &config, Instant::now()),
+            Ok((stream, conn)) => {
+                let _serving = trace::serving(conn);
+                handle_connection(stream, &dispatcher, &config, Instant::now());
+            }
             Err(e) => accept_failed(&e),
         }
     }

@@ -14,6 +14,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
+use common::blocking::incoming;
+use common::trace::{self, Cat};
 use common::{Dispatcher, accept_failed, handle_connection};
 
 /// The crate name, sent in the `Server` header.
@@ -41,22 +43,27 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     tracing::info!("a thread per connection: threads grow with connections");
     let mut next_id: u64 = 0;
     // ANCHOR: accept_loop
-    for stream in listener.incoming() {
+    for accepted in incoming(&listener) {
         if config.shutdown.is_triggered() {
             break;
         }
-        match stream {
-            Ok(stream) => {
+        match accepted {
+            Ok((stream, conn)) => {
                 let (dispatcher, server) = (Arc::clone(&dispatcher), config.shared());
                 let accepted = Instant::now();
                 // Counted in `connection_threads` until the thread ends, even by a panic.
                 let counted = live.hold();
                 next_id += 1;
                 let thread = std::thread::Builder::new().name(format!("conn-{next_id}"));
+                let spawning = trace::span(Cat::Spawn, "thread").conn(conn);
+                let handoff = spawning.hand_off();
                 let spawned = thread.spawn(move || {
                     let _counted = counted;
+                    trace::taken(handoff);
+                    let _serving = trace::serving(conn);
                     handle_connection(stream, &dispatcher, &server, accepted);
                 });
+                drop(spawning);
                 // Refused (no memory, or a thread limit): the closure is dropped unrun,
                 // and with it the stream (the client sees the close) and the count.
                 if let Err(e) = spawned {

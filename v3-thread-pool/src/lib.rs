@@ -15,8 +15,9 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
+use common::blocking::incoming;
 use common::overload::shedder::Shedder;
-use common::{Dispatcher, accept_failed, handle_connection};
+use common::{Dispatcher, accept_failed, handle_connection, trace};
 use threadpool::ThreadPool;
 
 /// The crate name, sent in the `Server` header.
@@ -83,12 +84,12 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
         config.model.max_queue.map(|_| Shedder::start(Arc::clone(&dispatcher))).transpose()?;
     tracing::info!(threads = pool.max_count(), "a fixed pool serves whole connections");
     // ANCHOR: accept_loop
-    for stream in listener.incoming() {
+    for accepted in incoming(&listener) {
         if config.shutdown.is_triggered() {
             break;
         }
-        match stream {
-            Ok(stream) => {
+        match accepted {
+            Ok((stream, conn)) => {
                 // When it started waiting, for `--max-queue-wait`: taken here, not by the
                 // worker, which would see no wait at all.
                 let accepted = Instant::now();
@@ -98,7 +99,11 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
                 };
                 let (dispatcher, server) = (Arc::clone(&dispatcher), config.shared());
                 // Queued until a worker is free, then served by it to the end.
-                pool.execute(move || handle_connection(stream, &dispatcher, &server, accepted));
+                let handoff = trace::handoff(conn);
+                pool.execute(move || {
+                    let _job = trace::job(handoff);
+                    handle_connection(stream, &dispatcher, &server, accepted);
+                });
             }
             Err(e) => accept_failed(&e),
         }
