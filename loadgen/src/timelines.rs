@@ -116,7 +116,11 @@ pub fn take(version: Version, args: &[String], dir: &Path) -> anyhow::Result<Tak
     let began = monotonic_us();
     let ran =
         workload::run(&load).with_context(|| format!("the workload against {}", version.name()))?;
-    let ended = monotonic_us();
+    // A moment for the server to record the last closes, then the window ends: what it
+    // does once told to stop (a connection to itself that wakes its accept) is not the
+    // workload's.
+    std::thread::sleep(Duration::from_millis(10));
+    let stopping = monotonic_us();
     server.signal(nix::sys::signal::Signal::SIGTERM)?;
     if server.wait_timeout(STOP_GUARD)?.is_none() {
         bail!(
@@ -126,15 +130,16 @@ pub fn take(version: Version, args: &[String], dir: &Path) -> anyhow::Result<Tak
     }
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("{} wrote no trace at {}", version.name(), file.display()))?;
-    let whole = trace::read(&text).with_context(|| file.display().to_string())?;
-    Ok(picture(version, args, &load, ran, cut(&whole, began, ended)))
+    let mut whole = trace::read(&text).with_context(|| file.display().to_string())?;
+    load.mark(&mut whole, began);
+    Ok(picture(version, args, &load, ran, cut(&whole, began, stopping)))
 }
 
-/// The workload's moments of `whole`: from just before the first client asked to just
-/// after the last answer.
-pub fn cut(whole: &Timeline, began_us: f64, ended_us: f64) -> Timeline {
+/// The workload's moments of `whole`: from just before the first client asked to the
+/// moment the server was told to stop.
+pub fn cut(whole: &Timeline, began_us: f64, stopping_us: f64) -> Timeline {
     let from = (began_us - whole.origin_us - 2_000.0).max(0.0);
-    let to = (ended_us - whole.origin_us + 5_000.0).min(whole.length_us);
+    let to = (stopping_us - whole.origin_us).min(whole.length_us);
     whole.window(from, to)
 }
 

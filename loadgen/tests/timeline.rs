@@ -103,12 +103,11 @@ fn the_sampler_sees_a_busy_thread_run_and_an_idle_one_sleep() {
             .unwrap()
     };
     let sampler = sampled::Sampler::start(std::process::id(), Duration::from_millis(3));
-    // Until the spinner has been seen on a CPU for 100 ms (a loaded machine may give it
-    // less than the wall time), with a generous hang guard.
     let began = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
+    // The sampler first, while both threads still live.
     let t = sampler.stop();
+    stop.store(true, Ordering::Relaxed);
     spin.join().unwrap();
     sleeper.join().unwrap();
     assert!(began.elapsed() < Duration::from_secs(30));
@@ -127,4 +126,54 @@ fn the_sampler_sees_a_busy_thread_run_and_an_idle_one_sleep() {
     assert!(time_in(sleeper, Category::Wait) > time_in(sleeper, Category::Running) * 3.0);
     let svg = draw::svg(&t, "this test", "The spinner runs, the sleeper sleeps.");
     assert!(svg.contains(">spinner</text>") && svg.contains(r#"class="tl-span running""#));
+}
+
+/// `loadgen timeline --version v1-blocking`, end to end: the server started with
+/// `--trace`, the workload, the trace read and drawn.
+#[test]
+fn loadgen_timeline_draws_v1_serving_one_connection_after_another() {
+    let dir = std::env::temp_dir().join(format!("timeline-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("v1.svg");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"));
+    command.args(["timeline", "--version", "v1-blocking", "--out"]).arg(&out);
+    let output = common::testkit::run_to_exit(&mut command);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("every client was answered"), "{stdout}");
+    // Four /hello clients, the slow one, the idle one and the newcomer, on one thread.
+    assert!(
+        stdout.contains("1 threads drawn (1 worked), 7 connections (each on at most 1 threads)"),
+        "{stdout}"
+    );
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(svg.contains(r#"data-lanes="1""#) && svg.contains(">main</text>"), "one lane");
+    assert!(svg.contains(r#"class="tl-span handle""#) && svg.contains("GET /sleep"));
+    assert!(svg.contains("newcomer connects") && svg.contains("One thread serves one client"));
+}
+
+/// v3 with a pool of two: handlers on exactly two threads, every connection handed from
+/// the acceptor to a worker, and the newcomer served only once a worker was free.
+#[test]
+fn a_pool_of_two_serves_on_two_threads_and_the_newcomer_waits() {
+    let dir = std::env::temp_dir().join(format!("timeline-pool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("v3.svg");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"));
+    command.args(["timeline", "--version", "v3-thread-pool", "--server-args", "--threads 2"]);
+    let output = common::testkit::run_to_exit(command.arg("--out").arg(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("7 connections (each on at most 1 threads), 7 hand-offs"), "{stdout}");
+    assert!(stdout.contains("handlers ran on 2 threads"), "{stdout}");
+    // Two /hello clients hold both workers until the clients stop asking at 475 ms.
+    let waited = stdout
+        .split("the newcomer waited ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms").next())
+        .and_then(|ms| ms.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no wait in {stdout}"));
+    assert!(waited > 150.0, "the newcomer waited only {waited} ms");
 }

@@ -124,11 +124,19 @@ fn workload_line() -> String {
 }
 
 fn print_summary(timeline: &Timeline) {
-    let Summary { lanes, busy_lanes, connections, most_lanes_per_connection, handoffs, .. } =
-        loadgen::timeline::summary::summarize(timeline);
+    let Summary {
+        lanes,
+        busy_lanes,
+        connections,
+        most_lanes_per_connection,
+        handoffs,
+        handler_lanes,
+        ..
+    } = loadgen::timeline::summary::summarize(timeline);
     println!(
         "{lanes} threads drawn ({busy_lanes} worked), {connections} connections (each on at most \
-         {most_lanes_per_connection} threads), {handoffs} hand-offs, {:.0} ms",
+         {most_lanes_per_connection} threads), {handoffs} hand-offs, handlers ran on \
+         {handler_lanes} threads, {:.0} ms",
         timeline.length_us / 1000.0
     );
 }

@@ -28,7 +28,8 @@ const STYLE: &str = "svg.timeline text{font-family:sans-serif;font-size:12px;fil
     svg.timeline .tl-title{font-size:15px;font-weight:bold} \
     svg.timeline .tl-tick{font-size:10px;fill:#555} svg.timeline .tl-conn{font-size:9px;fill:#fff} \
     svg.timeline .tl-caption{font-size:13px} svg.timeline .tl-note{font-size:11px;fill:#555} \
-    svg.timeline .tl-flow{stroke:#333;stroke-width:0.8;opacity:0.55} svg.timeline .tl-grid{stroke:#eee}";
+    svg.timeline .tl-flow{stroke:#333;stroke-width:0.8;opacity:0.55} svg.timeline .tl-grid{stroke:#eee} \
+    svg.timeline .tl-mark{stroke:#444;stroke-dasharray:4 3} svg.timeline .tl-marklabel{font-size:10px;fill:#444}";
 
 /// The colour a category is drawn in.
 pub fn colour(cat: Category) -> &'static str {
@@ -97,7 +98,18 @@ pub fn svg(timeline: &Timeline, title: &str, caption: &str) -> String {
             lane_y(flow.to)
         );
     }
-    let bottom = legend(&mut body, timeline, &marker, lanes_bottom + 34.0);
+    for mark in &timeline.marks {
+        let px = x(mark.at_us);
+        let _ = write!(
+            body,
+            r##"<line class="tl-mark" x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{:.1}"/><text class="tl-marklabel" x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            TOP - 2.0,
+            lanes_bottom + 2.0,
+            lanes_bottom + 14.0,
+            escape_html(&mark.label)
+        );
+    }
+    let bottom = legend(&mut body, timeline, &marker, lanes_bottom + 40.0);
     let bottom = text_block(&mut body, caption, bottom + 8.0, "tl-caption");
     let bottom = match notes(timeline) {
         Some(note) => text_block(&mut body, &note, bottom, "tl-note"),
@@ -291,8 +303,9 @@ fn notes(timeline: &Timeline) -> Option<String> {
             timeline.dropped
         ));
     }
-    if let Some(limit) = &timeline.limit {
-        notes.push(format!("Recording stopped early: {limit}."));
+    // A recording that ended because the server stopped covers all there was.
+    if let Some(limit) = timeline.limit.as_deref().filter(|l| *l != "shutdown") {
+        notes.push(format!("Recording stopped before the end: {limit}."));
     }
     (!notes.is_empty()).then(|| notes.join(" "))
 }

@@ -144,6 +144,13 @@ pub struct Flow {
     pub to_us: f64,
 }
 
+/// A moment the caller knows of (the newcomer connecting), drawn as a dashed line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mark {
+    pub at_us: f64,
+    pub label: String,
+}
+
 /// Where a timeline came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -164,6 +171,7 @@ pub struct Timeline {
     /// In order of start.
     pub spans: Vec<Span>,
     pub flows: Vec<Flow>,
+    pub marks: Vec<Mark>,
     /// When the window starts, in microseconds on CLOCK_MONOTONIC (the clock of the
     /// trace format, and of `Instant` on Linux): where to cut the timeline to a moment
     /// the caller timed itself.
@@ -196,12 +204,46 @@ impl Timeline {
             .filter(|f| f.from_us >= from_us && f.to_us <= to_us)
             .map(|f| Flow { from_us: f.from_us - from_us, to_us: f.to_us - from_us, ..f.clone() })
             .collect();
+        let marks = self
+            .marks
+            .iter()
+            .filter(|m| (from_us..=to_us).contains(&m.at_us))
+            .map(|m| Mark { at_us: m.at_us - from_us, label: m.label.clone() })
+            .collect();
         Timeline {
             spans,
             flows,
+            marks,
             origin_us: self.origin_us + from_us,
             length_us: (to_us - from_us).max(0.0),
             ..self.clone()
+        }
+    }
+}
+
+impl Timeline {
+    /// Marks the moment `at` (microseconds on CLOCK_MONOTONIC, as [`monotonic_us`] reads
+    /// it), if it falls within the window.
+    pub fn mark(&mut self, at: f64, label: &str) {
+        let at_us = at - self.origin_us;
+        if (0.0..=self.length_us).contains(&at_us) {
+            self.marks.push(Mark { at_us, label: label.to_owned() });
+        }
+    }
+
+    /// An empty timeline of `source`.
+    pub fn empty(source: Source) -> Timeline {
+        Timeline {
+            source,
+            process: String::new(),
+            lanes: vec![],
+            spans: vec![],
+            flows: vec![],
+            marks: vec![],
+            origin_us: 0.0,
+            length_us: 0.0,
+            dropped: 0,
+            limit: None,
         }
     }
 }

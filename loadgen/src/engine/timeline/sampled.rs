@@ -69,16 +69,29 @@ impl Building {
         let now = self.started.elapsed().as_secs_f64() * 1e6;
         for (pid, tid) in threads(self.root) {
             let Some(seen) = read_thread(pid, tid) else { continue };
-            let lane = *self.index.entry((pid, tid)).or_insert_with(|| {
-                let name = comm(pid, tid);
-                let name = if pid == self.root { name } else { format!("{name} ({pid})") };
-                self.lanes.push(Lane { pid, tid, name });
-                self.lanes.len() - 1
-            });
+            let lane = match self.index.get(&(pid, tid)) {
+                Some(&lane) => lane,
+                None => {
+                    self.lanes.push(Lane { pid, tid, name: self.name(pid, tid) });
+                    self.index.insert((pid, tid), self.lanes.len() - 1);
+                    self.lanes.len() - 1
+                }
+            };
             if let Some((since, before)) = self.last.insert(lane, (now, seen)) {
+                if self.spans.iter().all(|s| s.lane != lane) {
+                    // A thread names itself once it runs: the first reading may have
+                    // caught the name it inherited.
+                    self.lanes[lane].name = self.name(pid, tid);
+                }
                 self.interval(lane, since, now, before, seen);
             }
         }
+    }
+
+    /// A thread's name; a child process's threads say whose they are.
+    fn name(&self, pid: u32, tid: u32) -> String {
+        let name = comm(pid, tid);
+        if pid == self.root { name } else { format!("{name} ({pid})") }
     }
 
     /// Draws `lane` from `since` to `now`: running if it had CPU time meanwhile (or is
@@ -110,13 +123,11 @@ impl Building {
     }
 
     fn finish(mut self) -> Timeline {
-        // A thread names itself once it runs, so the first reading may have caught the
-        // name it inherited: read again those still alive.
-        for lane in &mut self.lanes {
-            if std::fs::metadata(format!("/proc/{}/task/{}", lane.pid, lane.tid)).is_ok() {
-                let name = comm(lane.pid, lane.tid);
-                lane.name =
-                    if lane.pid == self.root { name } else { format!("{name} ({})", lane.pid) };
+        // Names can change while a thread runs; the latest is the one it chose.
+        for i in 0..self.lanes.len() {
+            let (pid, tid) = (self.lanes[i].pid, self.lanes[i].tid);
+            if std::fs::metadata(format!("/proc/{pid}/task/{tid}")).is_ok() {
+                self.lanes[i].name = self.name(pid, tid);
             }
         }
         let process = std::fs::read_to_string(format!("/proc/{}/comm", self.root))
@@ -131,6 +142,7 @@ impl Building {
             lanes: self.lanes,
             spans,
             flows: vec![],
+            marks: vec![],
             origin_us: self.origin_us,
             length_us,
             dropped: 0,
@@ -175,17 +187,7 @@ impl Sampler {
     /// Stops and returns what it saw (an empty timeline if the sampling thread panicked).
     pub fn stop(self) -> Timeline {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or_else(|_| Timeline {
-            source: Source::Sampled,
-            process: String::new(),
-            lanes: vec![],
-            spans: vec![],
-            flows: vec![],
-            origin_us: 0.0,
-            length_us: 0.0,
-            dropped: 0,
-            limit: None,
-        })
+        self.thread.join().unwrap_or_else(|_| Timeline::empty(Source::Sampled))
     }
 }
 
@@ -206,8 +208,10 @@ pub fn under_workload(
     let ended = super::monotonic_us();
     let whole = sampler.stop();
     let ran = ran?;
+    let mut whole = whole;
+    workload.mark(&mut whole, began);
     let from = (began - whole.origin_us - 2_000.0).max(0.0);
-    let to = (ended - whole.origin_us + 5_000.0).min(whole.length_us);
+    let to = (ended - whole.origin_us + 2_000.0).min(whole.length_us);
     Ok((whole.window(from, to), ran))
 }
 

@@ -193,6 +193,7 @@ impl Reader {
             lanes,
             spans,
             flows,
+            marks: vec![],
             origin_us: origin,
             length_us,
             dropped: other("dropped").and_then(Value::as_u64).unwrap_or(0),
@@ -202,26 +203,23 @@ impl Reader {
 }
 
 /// The lanes: a process's threads together, processes in the order they first did
-/// something, threads too; a thread named but never seen at work comes last in its
-/// process (an idle worker is part of the picture).
-fn order_lanes(names: &HashMap<(u32, u32), String>, raw: &[Raw]) -> Vec<Lane> {
-    let mut first: BTreeMap<(u32, u32), f64> = names.keys().map(|k| (*k, f64::INFINITY)).collect();
-    for r in raw {
-        let t = first.entry(r.key).or_insert(f64::INFINITY);
-        *t = t.min(r.ts);
-    }
+/// something (the parent before the children it forked), a process's threads in the
+/// order the kernel numbered them, which is the order they were started in (the main
+/// thread first, a thread per connection after the one before it). A thread named but
+/// never seen at work is drawn too: an idle worker is part of the picture.
+fn order_lanes(names: &HashMap<Key, String>, raw: &[Raw]) -> Vec<Lane> {
+    let mut keys: BTreeMap<Key, ()> = names.keys().map(|k| (*k, ())).collect();
     let mut process_first: HashMap<u32, f64> = HashMap::new();
-    for (&(pid, _), &t) in &first {
-        let p = process_first.entry(pid).or_insert(f64::INFINITY);
-        *p = p.min(t);
+    for r in raw {
+        keys.insert(r.key, ());
+        let p = process_first.entry(r.key.0).or_insert(f64::INFINITY);
+        *p = p.min(r.ts);
     }
-    let mut keys: Vec<((u32, u32), f64)> = first.into_iter().collect();
-    keys.sort_by(|(a, ta), (b, tb)| {
-        let (pa, pb) = (process_first[&a.0], process_first[&b.0]);
-        pa.total_cmp(&pb).then(a.0.cmp(&b.0)).then(ta.total_cmp(tb)).then(a.1.cmp(&b.1))
-    });
+    let first = |pid: u32| process_first.get(&pid).copied().unwrap_or(f64::INFINITY);
+    let mut keys: Vec<Key> = keys.into_keys().collect();
+    keys.sort_by(|a, b| first(a.0).total_cmp(&first(b.0)).then(a.cmp(b)));
     keys.into_iter()
-        .map(|((pid, tid), _)| Lane {
+        .map(|(pid, tid)| Lane {
             pid,
             tid,
             name: names.get(&(pid, tid)).cloned().unwrap_or_else(|| format!("tid {tid}")),

@@ -47,6 +47,15 @@ impl Workload {
         }
     }
 
+    /// Marks on `timeline` the moments the workload began at `began` (microseconds on
+    /// CLOCK_MONOTONIC) has that a reader looks for: the newcomer connecting, the clients
+    /// stopping.
+    pub fn mark(&self, timeline: &mut super::Timeline, began: f64) {
+        let at = |d: Duration| began + d.as_secs_f64() * 1e6;
+        timeline.mark(at(self.newcomer_at), "newcomer connects");
+        timeline.mark(at(self.length), "clients stop asking");
+    }
+
     /// The workload in a sentence, for a picture's settings.
     pub fn describe(&self) -> String {
         format!(
