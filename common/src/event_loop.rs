@@ -9,6 +9,12 @@
 //! a reply waits for room. A turn that used its whole read budget is served again next
 //! round without waiting: an edge-triggered wait would not report those bytes again, and
 //! a level-triggered one loses nothing by it.
+//!
+//! For the recorder ([`crate::trace`], on with `--trace`): each wait is a span named by the
+//! call it blocks in, with the descriptors it was given and the number it found ready;
+//! each connection is numbered when accepted, and what the loop does for it (its reads,
+//! requests and writes, in [`Connection::serve_turn`], and its close) is recorded as that
+//! connection's, on the loop's own lane: a connection never leaves its loop.
 
 use std::io;
 use std::net::TcpListener;
@@ -24,6 +30,7 @@ use crate::overload::{Admission, Shedding};
 use crate::server::{ACCEPT_BACKOFF, is_exhaustion};
 use crate::shutdown::DEADLINE;
 use crate::stats::{Counter, Level};
+use crate::trace::{self, Cat};
 use crate::{Dispatcher, Shutdown};
 
 /// Readiness of one descriptor, as a loop asks for it.
@@ -36,6 +43,8 @@ pub enum Interest {
 // ANCHOR: waiter
 /// A kernel interface that waits for readiness, and all the loop knows of it.
 pub trait Waiter {
+    /// The system call a wait blocks in, as a timeline names it (`select`, `epoll_wait`).
+    const CALL: &'static str;
     /// Watches `fd` (as `token`) for `interest`, or changes what it is watched for.
     fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()>;
     /// Stops watching `fd`, before it is closed.
@@ -134,6 +143,8 @@ impl Shared {
 #[derive(Debug)]
 struct Entry {
     conn: Connection,
+    /// Its number for the recorder, in accept order (0 while the recorder is off).
+    number: u64,
     /// When its last turn ended: the idle timeout counts from here.
     since: Instant,
     /// Watched for writing too, because a reply waits for room.
@@ -209,12 +220,15 @@ impl<W: Waiter> EventLoop<W> {
             let timeout = if self.again.is_empty() { SWEEP_EVERY } else { Duration::ZERO };
             ready.clear();
             let started = Instant::now();
+            let watched = self.counters.watched.get();
+            let mut waiting = trace::span(Cat::Wait, W::CALL).with("watched", watched);
             match self.waiter.wait(timeout, &mut ready) {
-                Ok(()) => {}
+                Ok(()) => waiting.set("ready", ready.len()),
                 // A signal arrived while sleeping; nothing happened to any socket.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+            drop(waiting);
             // When these requests started waiting for the loop, as far as it can tell: a
             // lower bound, since the time they waited in the kernel while the loop ran
             // other handlers is invisible to it (`SO_TIMESTAMPNS` would stamp each
@@ -269,8 +283,11 @@ impl<W: Waiter> EventLoop<W> {
                     }
                     let fd = stream.as_raw_fd();
                     let open = self.shared.dispatcher.stats().connection_opened();
+                    let number = trace::next_conn();
+                    trace::accepted(number);
                     let token = self.connections.insert(|token| Entry {
                         conn: Connection::new(token, stream, open, permit),
+                        number,
                         since: Instant::now(),
                         writable: false,
                     });
@@ -325,7 +342,10 @@ impl<W: Waiter> EventLoop<W> {
             tracing::warn!("refusing connections that cannot be watched: {why}");
         }
         self.counters.refused.bump();
-        self.connections.remove(token);
+        if let Some(entry) = self.connections.remove(token) {
+            let _serving = trace::serving(entry.number);
+            trace::closed("refused");
+        }
     }
 
     /// Serves a ready connection for one turn, right here on the loop.
@@ -334,6 +354,7 @@ impl<W: Waiter> EventLoop<W> {
         let Some(entry) = self.connections.get_mut(token) else {
             return; // closed earlier in this round
         };
+        let _serving = trace::serving(entry.number);
         let answered = entry.conn.session.answered();
         let mut admission = Admission::new(self.shared.shedding, Some(ready_since));
         let dispatcher = &self.shared.dispatcher;
@@ -348,11 +369,13 @@ impl<W: Waiter> EventLoop<W> {
             Ok(Next::Writable) => true,
             Ok(Next::Close(why)) => {
                 tracing::debug!(token, ?why, "closing");
+                trace::closed(trace::closed_why(why));
                 return self.close(token);
             }
             // A reset or a broken pipe: this client is gone, nobody else is affected.
             Err(e) => {
                 tracing::debug!(token, "connection failed: {e}");
+                trace::closed(crate::evented::failed_why(&e));
                 return self.close(token);
             }
         };
@@ -392,15 +415,19 @@ impl<W: Waiter> EventLoop<W> {
             tracing::info!(open = self.connections.len(), "finishing the connections in flight");
         }
         if self.closing_by.is_some() {
-            self.close_where(|entry| entry.conn.is_at_rest());
+            self.close_where(|entry| entry.conn.is_at_rest().then_some("shutdown"));
         } else if self.backlogged {
             self.accept_all();
         }
         if now.duration_since(self.last_sweep) >= SWEEP_EVERY {
             self.last_sweep = now;
             let timeouts = self.shared.timeouts;
-            self.close_where(|entry| {
-                entry.conn.is_overdue(now, entry.since, timeouts) != Overdue::No
+            self.close_where(|entry| match entry.conn.is_overdue(now, entry.since, timeouts) {
+                Overdue::No => None,
+                // Idle, or done lingering after a close decided earlier.
+                Overdue::Idle if entry.conn.draining_since.is_some() => Some("lingered"),
+                Overdue::Idle => Some("idle-timeout"),
+                Overdue::Request => Some("request-timeout"),
             });
         }
         let open = self.connections.len() as u64;
@@ -408,15 +435,16 @@ impl<W: Waiter> EventLoop<W> {
         self.counters.watched.set(open + u64::from(self.listener.is_some()));
     }
 
-    /// Closes every connection `close` picks, telling the waiter first.
-    fn close_where(&mut self, mut close: impl FnMut(&Entry) -> bool) {
+    /// Closes every connection `close` gives a reason to close (the word a timeline
+    /// shows), telling the waiter first.
+    fn close_where(&mut self, mut close: impl FnMut(&Entry) -> Option<&'static str>) {
         let waiter = &mut self.waiter;
         self.connections.retain(|entry| {
-            let closing = close(entry);
-            if closing {
-                waiter.forget(entry.conn.stream.as_raw_fd());
-            }
-            !closing
+            let Some(why) = close(entry) else { return true };
+            let _serving = trace::serving(entry.number);
+            trace::closed(why);
+            waiter.forget(entry.conn.stream.as_raw_fd());
+            false
         });
     }
 }

@@ -7,6 +7,10 @@
 //! waits for readiness, one worker while it is served. It moves into the worker's job and
 //! back in the re-arm event, so in this design "two workers on one socket" cannot be
 //! written, let alone happen. In v5 it never leaves the loop that accepted it.
+//!
+//! A turn records each `read` and `write` call as a span with its bytes ([`crate::trace`]),
+//! for the connection the calling thread says it serves ([`trace::serving`]): the loop's or
+//! the worker's business, since only it knows the connection's number.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown as Direction;
@@ -20,6 +24,7 @@ use crate::limit::Permit;
 use crate::overload::Admission;
 use crate::session::{Closed, LINGER, READ_CHUNK, Session};
 use crate::stats::ConnectionGuard;
+use crate::trace::{self, Cat};
 
 /// Read at most this much in one go before answering what has arrived; a client
 /// streaming requests faster than they are answered cannot grow the inbox without bound.
@@ -229,6 +234,15 @@ pub fn overdue(
     }
 }
 
+/// The word a timeline gives a connection that failed with `error`: `reset` when the
+/// client reset it, `error` for anything else (a broken pipe, a refused watch).
+pub fn failed_why(error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::ConnectionReset => "reset",
+        _ => "error",
+    }
+}
+
 /// The staged close's first stage (nginx's lingering close), once every reply is written:
 /// FIN, so the client reads its last reply and then the end, and whatever it still sends
 /// is dropped rather than answered. Closing outright instead could turn what it sends
@@ -373,7 +387,11 @@ impl Connection {
     fn fill_inbox_with(&mut self, chunk: &mut [u8], read_closed: bool) -> io::Result<Filled> {
         let mut bytes = 0;
         while bytes < READ_BATCH {
-            match self.stream.read(chunk) {
+            let mut reading = trace::span(Cat::Read, "read");
+            let read = self.stream.read(chunk);
+            reading.set("bytes", *read.as_ref().unwrap_or(&0));
+            drop(reading);
+            match read {
                 Ok(0) => {
                     self.session.end_of_input();
                     return Ok(Filled::PeerClosed);
@@ -414,7 +432,11 @@ impl Connection {
             if written == outbox.len() {
                 break Ok(true);
             }
-            match self.stream.write(&outbox[written..]) {
+            let mut writing = trace::span(Cat::Write, "write");
+            let wrote = self.stream.write(&outbox[written..]);
+            writing.set("bytes", *wrote.as_ref().unwrap_or(&0));
+            drop(writing);
+            match wrote {
                 Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
                 // The socket buffer is full: the client reads slower than we write.
@@ -438,7 +460,11 @@ impl Connection {
     fn discard_input(&mut self) -> bool {
         let mut sink = [0u8; READ_CHUNK];
         loop {
-            match self.stream.read(&mut sink) {
+            let mut reading = trace::span(Cat::Read, "discard");
+            let read = self.stream.read(&mut sink);
+            reading.set("bytes", *read.as_ref().unwrap_or(&0));
+            drop(reading);
+            match read {
                 Ok(0) => return true,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,

@@ -24,6 +24,7 @@ mod child;
 mod client;
 mod scenarios;
 mod server;
+pub mod serving;
 pub mod shedding;
 mod shutdown;
 mod sockets;

@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use event::{Event, NO_ARG, Ph};
 
-pub use event::{ArgValue, Cat, LABEL_BYTES, Label, Name};
+pub use event::{ArgValue, Cat, EVENT_BYTES, LABEL_BYTES, Label, Name};
 pub use recorder::{LIVE_KEEP, Settings, finish, flush_if_due, forked, start, window};
 
 /// Whether the recorder is recording: one relaxed load, all a span costs when it is not.

@@ -55,3 +55,18 @@ fn one_thread_serves_connections_one_after_another_and_handlers_never_overlap() 
     assert!(trace.instants("accept").filter(|a| a.thread() == thread).count() >= 3);
     assert!(trace.spans("wait").any(|w| w.name == "accept" && w.thread() == thread));
 }
+
+/// The time bound: with `--trace-for 300ms` the server writes its trace by itself, while it
+/// goes on serving, and says why it stopped.
+#[test]
+fn the_trace_is_written_when_its_time_is_up() {
+    let server = TracedServer::start(env!("CARGO_BIN_EXE_v1-blocking"), &["--trace-for", "300ms"]);
+    let mut client = Client::connect(server.addr()).expect("connect");
+    assert_eq!(client.line("GET /hello").expect("an answer"), "200 Hello, World!");
+    let trace = server.trace_written(common::testkit::TIMEOUT).expect("a trace in the format");
+    let limit = trace.other["limit"].as_str().unwrap_or_default();
+    assert!(limit.starts_with("time"), "recording stopped for {limit:?}");
+    // The request before the bound is in it; the server still serves after it.
+    assert_eq!(trace.spans("handle").count(), 1);
+    assert_eq!(client.line("GET /hello").expect("an answer"), "200 Hello, World!");
+}

@@ -23,9 +23,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use common::blocking::incoming;
 use common::cli::{Signals, Start};
 use common::shutdown::DEADLINE;
 use common::stats::Counter;
+use common::trace::{self, Cat};
 use common::{Dispatcher, accept_failed, handle_connection, procfs};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -49,7 +51,10 @@ pub type Args = common::cli::Args;
 pub fn serve(args: &Args) -> Result<(), common::Error> {
     let start = Start { signals: Signals::Own, ..Start::default() };
     let (listener, dispatcher, config) = common::cli::start(SERVER, args, start)?;
-    run(listener, dispatcher, config)?;
+    let served = run(listener, dispatcher, config);
+    // After the children have ended: their pieces of the trace are merged into it.
+    trace::finish();
+    served?;
     Ok(())
 }
 
@@ -93,17 +98,19 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     tracing::info!("a process per connection: the parent forks, the child serves");
     let mut next_id: u64 = 0;
     // ANCHOR: accept_loop
-    for stream in listener.incoming() {
+    for accepted in incoming(&listener) {
         if config.shutdown.is_triggered() || STOP_SIGNALS.load(Ordering::Relaxed) > 0 {
             break;
         }
-        match stream {
-            Ok(stream) => {
+        match accepted {
+            Ok((stream, _)) => {
                 next_id += 1;
                 fork_connection(next_id, stream, &listener, &dispatcher, &config, &forked);
             }
             Err(e) => accept_failed(&e),
         }
+        // No thread may write the trace here: this one does, once a bound is reached.
+        trace::flush_if_due();
     }
     // ANCHOR_END: accept_loop
     wait_for_children(&forked);
@@ -171,6 +178,8 @@ fn fork_connection(
     // window stays open, as it was.
     let stops = stop_signals();
     let _ = stops.thread_block();
+    // The fork on the parent's lane; the child's lane starts in its own process.
+    let mut forking = trace::span(Cat::Spawn, "fork").conn(id);
     // SAFETY: `run` checked that this process has one thread, so the child starts with
     // no lock held by a thread it lacks and may run ordinary Rust code.
     let forked_as = unsafe { fork() };
@@ -195,11 +204,18 @@ fn fork_connection(
             if let Ok(name) = CString::new(format!("conn-{id}")) {
                 let _ = nix::sys::prctl::set_name(&name);
             }
+            // The recorder's copy of the parent's events is not this process's to write: the
+            // child records into a piece of the trace of its own, written as it exits, which
+            // the parent merges into the file when it writes it.
+            trace::forked(id);
             // Nothing queues in front of a forked child: it starts on the connection now.
             handle_connection(stream, dispatcher, config, Instant::now());
+            trace::finish();
             std::process::exit(0);
         }
         Ok(ForkResult::Parent { child }) => {
+            forking.set("child", child.as_raw().unsigned_abs());
+            drop(forking);
             forked.bump();
             tracing::debug!(%child, "forked a child for connection {id}");
         }

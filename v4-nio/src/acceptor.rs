@@ -12,6 +12,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
 use common::limit::{LimitLatch, Permit};
+use common::trace::{self, Cat};
 use common::{Shutdown, accept_failed};
 
 use crate::Counters;
@@ -40,6 +41,8 @@ impl Acceptor {
 
     /// Accepts until shutdown, or until the poller has gone away.
     pub fn run(self) -> io::Result<()> {
+        // Connections are numbered in accept order; the number is also the poller's token.
+        let mut accepted_so_far = 0;
         // ANCHOR: acceptor_loop
         loop {
             // At the cap, wait here for a connection to close; the kernel queues newcomers.
@@ -47,13 +50,14 @@ impl Acceptor {
             else {
                 break;
             };
-            let accepted = self.listener.accept();
+            let accepted = self.accept();
             if self.shutdown.is_triggered() {
                 break;
             }
             match accepted {
                 Ok((stream, _)) => {
-                    if !self.hand_over(stream, permit) {
+                    accepted_so_far += 1;
+                    if !self.hand_over(stream, permit, accepted_so_far) {
                         break;
                     }
                 }
@@ -65,13 +69,22 @@ impl Acceptor {
         Ok(())
     }
 
-    /// Queues the connection for the poller. False if the poller is gone.
-    fn hand_over(&self, stream: TcpStream, permit: Permit) -> bool {
+    /// `accept`, its wait recorded for the timeline.
+    fn accept(&self) -> io::Result<(TcpStream, std::net::SocketAddr)> {
+        let _waiting = trace::span(Cat::Wait, "accept");
+        self.listener.accept()
+    }
+
+    /// Queues connection number `conn` for the poller. False if the poller is gone.
+    fn hand_over(&self, stream: TcpStream, permit: Permit, conn: usize) -> bool {
+        trace::accepted(conn as u64);
         // The poller and workers must never block on this socket.
         if let Err(e) = stream.set_nonblocking(true).and_then(|()| stream.set_nodelay(true)) {
             tracing::warn!("cannot set up an accepted socket, closing it: {e}");
+            trace::instant(Cat::Close, "close", &[("why", "error".into())]);
             return true;
         }
-        self.poller.send(PollerEvent::Register(stream, permit))
+        let handoff = trace::handoff(conn as u64);
+        self.poller.send(PollerEvent::Register { stream, permit, conn, handoff })
     }
 }

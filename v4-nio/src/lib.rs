@@ -146,7 +146,7 @@ pub fn run(listener: TcpListener, dispatcher: Arc<Dispatcher>, config: Config) -
     // A worker reports its verdict to the poller's queue, which wakes the poller.
     let report = handle.clone();
     let report = Arc::new(move |verdict: Verdict| {
-        report.send(verdict.into());
+        report.send(PollerEvent::from_worker(verdict));
     });
     let bounds = Bounds { shedding: config.shedding, max_queue: config.model.max_queue };
     stats.shedding().settings(config.shedding, config.model.max_queue);

@@ -33,6 +33,7 @@ use crate::worker::{Dispatched, Verdict, Workers};
 use common::Stats;
 use common::evented::{Connection, Overdue, SWEEP_EVERY, Timeouts};
 use common::limit::Permit;
+use common::trace::{self, Cat, Handoff};
 
 /// The waker's token; connections count up from 1.
 const WAKER: Token = Token(0);
@@ -41,10 +42,12 @@ const WAKER: Token = Token(0);
 /// moves a pointer, not the few hundred bytes of its state.
 #[derive(Debug)]
 pub enum PollerEvent {
-    /// From the acceptor: a new non-blocking socket to watch.
-    Register(TcpStream, Permit),
-    /// From a worker: the connection is back; watch it for this readiness.
-    Rearm(Box<Connection>, Interest),
+    /// From the acceptor: a new non-blocking socket to watch, the `conn`th accepted (its
+    /// token). The hand-off is the timeline's arrow from the acceptor.
+    Register { stream: TcpStream, permit: Permit, conn: usize, handoff: Handoff },
+    /// From a worker: the connection is back; watch it for this readiness. The hand-off
+    /// is the timeline's arrow back from the worker.
+    Rearm(Box<Connection>, Interest, Handoff),
     /// From a worker: the connection was closed (the worker dropped it).
     Closed(usize),
     /// From `run`: close idle connections now, the others once their answers are
@@ -53,9 +56,26 @@ pub enum PollerEvent {
 }
 
 impl From<Verdict> for PollerEvent {
+    /// A verdict reached on the poller's own thread (no workers): no hand-off.
     fn from(verdict: Verdict) -> Self {
         match verdict {
-            Verdict::Rearm(conn, interest) => PollerEvent::Rearm(conn, interest),
+            Verdict::Rearm(conn, interest) => {
+                PollerEvent::Rearm(conn, interest, Handoff::default())
+            }
+            Verdict::Closed(token) => PollerEvent::Closed(token),
+        }
+    }
+}
+
+impl PollerEvent {
+    /// A worker's verdict, queued back to the poller: a connection coming back is a
+    /// hand-off on the timeline.
+    pub fn from_worker(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Rearm(conn, interest) => {
+                let back = trace::handoff(conn.token as u64);
+                PollerEvent::Rearm(conn, interest, back)
+            }
             Verdict::Closed(token) => PollerEvent::Closed(token),
         }
     }
@@ -130,7 +150,6 @@ pub struct Poller {
     queue: Receiver<PollerEvent>,
     handle: PollerHandle,
     connections: HashMap<usize, Slot>,
-    next_token: usize,
     stats: Arc<Stats>,
     timeouts: Timeouts,
     last_sweep: Instant,
@@ -151,7 +170,6 @@ impl Poller {
             queue,
             handle: PollerHandle { queue: tx, wakeup },
             connections: HashMap::new(),
-            next_token: WAKER.0 + 1,
             stats,
             timeouts,
             last_sweep: Instant::now(),
@@ -171,7 +189,7 @@ impl Poller {
         // ANCHOR: poller_loop
         while self.drain_queue() {
             let timeout = self.handle.wakeup.before_poll();
-            let polled = self.poll.poll(&mut events, Some(timeout));
+            let polled = self.wait(&mut events, timeout);
             self.handle.wakeup.after_poll();
             match polled {
                 Ok(()) => {}
@@ -190,6 +208,14 @@ impl Poller {
         // ANCHOR_END: poller_loop
         common::shutdown::closing_at_deadline(self.connections.len());
         Ok(())
+    }
+
+    /// `poll`, its wait and how many it found ready recorded for the timeline.
+    fn wait(&mut self, events: &mut Events, timeout: Duration) -> io::Result<()> {
+        let mut waiting = trace::span(Cat::Wait, "epoll_wait");
+        let polled = self.poll.poll(events, Some(timeout));
+        waiting.set("ready", events.iter().count());
+        polled
     }
 
     /// Applies every queued event. False when the poller should stop: shutting down and
@@ -214,9 +240,8 @@ impl Poller {
 
     fn apply(&mut self, event: PollerEvent) {
         match event {
-            PollerEvent::Register(stream, permit) => {
-                let token = self.next_token;
-                self.next_token += 1;
+            PollerEvent::Register { stream, permit, conn: token, handoff } => {
+                trace::taken(handoff);
                 let fd = stream.as_raw_fd();
                 let registered = self.poll.registry().register(
                     &mut SourceFd(&fd),
@@ -233,10 +258,12 @@ impl Poller {
             }
             // ANCHOR: rearm
             // Shutting down: a connection at rest is closed instead of re-armed.
-            PollerEvent::Rearm(conn, _) if self.closing_by.is_some() && conn.is_at_rest() => {
+            PollerEvent::Rearm(conn, _, back) if self.closing_by.is_some() && conn.is_at_rest() => {
+                trace::taken(back);
                 self.connections.remove(&conn.token);
             }
-            PollerEvent::Rearm(conn, interest) => {
+            PollerEvent::Rearm(conn, interest, back) => {
+                trace::taken(back);
                 // A request past its deadline, or a linger that has lasted long enough, is
                 // not re-armed: a client that trickles bytes would otherwise be back here,
                 // fresh, every few hundred ms, and the sweep would never see it overdue.

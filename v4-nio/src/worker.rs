@@ -14,6 +14,7 @@ use std::time::Instant;
 use common::Dispatcher;
 use common::evented::{Connection, Next, Turn};
 use common::overload::{Admission, Shedding};
+use common::trace;
 use mio::Interest;
 use threadpool::ThreadPool;
 
@@ -135,6 +136,7 @@ impl Workers {
     // ANCHOR: dispatch
     pub fn dispatch(&self, conn: Box<Connection>) -> Dispatched {
         self.worker.counters.dispatches.bump();
+        let _serving = trace::serving(conn.token as u64);
         // With no pool the handler runs now: nothing waited for it.
         let Some(pool) = &self.pool else {
             let admission = Admission::new(self.bounds.shedding, None);
@@ -146,7 +148,11 @@ impl Workers {
         // The job's wait for a worker starts now, for `--max-queue-wait`.
         let admission = Admission::new(self.bounds.shedding, Some(Instant::now()));
         let (worker, report) = (self.worker.clone(), Arc::clone(&self.report));
-        pool.execute(move || report(worker.serve(conn, admission)));
+        let handoff = trace::handoff(conn.token as u64);
+        pool.execute(move || {
+            let _job = trace::job(handoff);
+            report(worker.serve(conn, admission));
+        });
         Dispatched::Queued
     }
     // ANCHOR_END: dispatch

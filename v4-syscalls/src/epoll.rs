@@ -47,6 +47,8 @@ impl Epoll {
 }
 
 impl Waiter for Epoll {
+    const CALL: &'static str = "epoll_wait";
+
     // ANCHOR: watch
     fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
         // EPOLLRDHUP: the wait says when the client has closed its side, so a turn knows

@@ -35,6 +35,8 @@ fn events(interest: Interest) -> libc::c_short {
 }
 
 impl Waiter for Poll {
+    const CALL: &'static str = "poll";
+
     fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
         let entry = libc::pollfd { fd, events: events(interest), revents: 0 };
         match self.position.get(&fd) {

@@ -27,6 +27,8 @@ pub struct Select {
 }
 
 impl Waiter for Select {
+    const CALL: &'static str = "select";
+
     fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
         let index = usize::try_from(fd).map_err(|_| io::Error::other("negative descriptor"))?;
         if index >= FD_SETSIZE {

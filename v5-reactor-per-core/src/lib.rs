@@ -76,8 +76,11 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
     // reads the address is then spread over all of them, not queued on the first.
     let listeners = loop_sockets(listener, &config)?;
     common::cli::announce(SERVER, &listeners[0])?;
-    run_loops(listeners, dispatcher, config)?;
-    Ok(())
+    let served = run_loops(listeners, dispatcher, config);
+    // `cli::serve` writes the `--trace` file after its run; this start is v5's own. Written
+    // however the loops ended: a trace of a failure is wanted too.
+    common::trace::finish();
+    Ok(served?)
 }
 
 /// One loop's entry in `/stats`'s `model.loops`.

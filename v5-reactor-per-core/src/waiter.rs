@@ -28,6 +28,9 @@ impl Mio {
 }
 
 impl Waiter for Mio {
+    // On Linux mio waits in epoll_wait (kqueue elsewhere, which this workspace never runs).
+    const CALL: &'static str = "epoll_wait";
+
     // ANCHOR: watch
     fn watch(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
         let interest = match interest {

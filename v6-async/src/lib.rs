@@ -15,6 +15,10 @@
 //! task, as idle clients stalled v3's pool. With `--blocking spawn` each answer runs on
 //! tokio's blocking pool (`spawn_blocking`): v4's worker pool, reborn, hand-off included.
 //!
+//! With `--trace`, each poll of a connection's task is a span on the worker thread that
+//! polled it ([`polled`]), with the reads, handlers and writes it ran inside, and a worker's
+//! idle time is a `park` wait: a task that moves between workers shows on both lanes.
+//!
 //! `/stats` shows `model.tasks`, `model.runtime_workers` and `model.blocking_in_use`.
 //! Run it with `cargo run -p v6-async` (port 8088; `--workers N`, `--blocking spawn`).
 
@@ -23,10 +27,12 @@ pub mod connection;
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::server::{ACCEPT_BACKOFF, is_exhaustion};
 use common::shutdown::DEADLINE;
 use common::stats::Level;
+use common::trace::{self, Cat, Span};
 use common::{Dispatcher, Stats};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -100,17 +106,67 @@ pub struct Counters {
 /// Serves until `config.shutdown` is triggered: builds the runtime, then accepts
 /// on this thread and spawns a task per connection.
 pub fn run(listener: StdListener, dispatcher: Arc<Dispatcher>, config: Config) -> io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.model.workers)
-        .thread_name("rt-worker")
-        .enable_all()
-        .build()?;
+    let runtime = runtime(config.model.workers)?;
     let counters = register_figures(dispatcher.stats(), &config);
     dispatcher.stats().describe("tokio: a task per connection, written like v2, run by a few worker threads with work stealing.");
     dispatcher.stats().shedding().settings(config.shedding, None);
     tracing::info!(workers = config.model.workers, blocking = ?config.model.blocking, "tokio: a task per connection");
     listener.set_nonblocking(true)?;
     runtime.block_on(accept_loop(listener, dispatcher, config, counters))
+}
+
+/// The runtime: `workers` threads named `tokio-worker-0`, `tokio-worker-1`, …, and a
+/// blocking pool whose threads are `blocking-N`, so a timeline's lanes and `/proc`
+/// say which is which (`/proc` keeps 15 bytes of a name: `tokio-blocking-N` would lose
+/// its number).
+pub fn runtime(workers: usize) -> io::Result<tokio::runtime::Runtime> {
+    // tokio names every thread it starts with one function, workers and blocking pool
+    // alike, and says nothing of which is which. The workers are started first, when the
+    // runtime is built (`Launch::launch`, before `build` returns), so the first `workers`
+    // names go to them; v6 never calls `block_in_place`, the one call that would hand a
+    // worker's place to a thread started later.
+    let started = AtomicUsize::new(0);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name_fn(move || match started.fetch_add(1, Ordering::Relaxed) {
+            n if n < workers => format!("tokio-worker-{n}"),
+            n => format!("blocking-{}", n - workers),
+        })
+        // A worker parks when it has no task to run: in the I/O driver's epoll_wait, or
+        // asleep until another worker wakes it. Recorded as a wait, so a busy lane and an
+        // idle one look different.
+        .on_thread_park(|| parked(true))
+        .on_thread_unpark(|| parked(false))
+        .enable_all()
+        .build()
+}
+
+thread_local! {
+    /// The wait of a parked worker, recorded when it wakes.
+    static PARKED: std::cell::RefCell<Option<Span>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Starts the parked worker's wait, or records it as the worker wakes (a span records as
+/// it drops). Nothing on a thread that is ending, whose thread-locals are gone.
+fn parked(parking: bool) {
+    let _ = PARKED.try_with(|parked| {
+        if let Ok(mut parked) = parked.try_borrow_mut() {
+            *parked = parking.then(|| trace::span(Cat::Wait, "park"));
+        }
+    });
+}
+
+/// `task`, each of its polls recorded as a span for connection `conn` on the thread that
+/// polls it, with what the task does inside (its reads, handlers, writes) as `conn`'s. A
+/// wrapper because tokio's own poll hooks (`on_before_task_poll`) need `tokio_unstable`.
+pub async fn polled<F: Future>(conn: u64, task: F) -> F::Output {
+    let mut task = std::pin::pin!(task);
+    std::future::poll_fn(move |cx| {
+        let _serving = trace::serving(conn);
+        let _poll = trace::span(Cat::Poll, "poll");
+        task.as_mut().poll(cx)
+    })
+    .await
 }
 
 // ANCHOR: accept_loop
@@ -143,6 +199,8 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, _)) => {
+                let number = trace::next_conn();
+                trace::accepted(number);
                 let task = connection::handle_connection(
                     stream,
                     Arc::clone(&dispatcher),
@@ -152,13 +210,13 @@ async fn accept_loop(
                 );
                 counters.tasks.up();
                 let counters = Arc::clone(&counters);
-                tokio::spawn(async move {
+                tokio::spawn(polled(number, async move {
                     task.await;
                     drop(permit);
                     if counters.tasks.down() == 0 {
                         counters.all_done.notify_waiters();
                     }
-                });
+                }));
             }
             // Out of descriptors: pause (without blocking a thread), then try again.
             Err(e) if is_exhaustion(&e) => {

@@ -11,12 +11,7 @@ use common::testkit::TIMEOUT;
 
 /// The runtime as `v6_async::run` builds it.
 fn runtime(workers: usize) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("rt-worker")
-        .enable_all()
-        .build()
-        .expect("a runtime")
+    v6_async::runtime(workers).expect("a runtime")
 }
 
 /// How a spawned task ran: its place in the spawn order, whether on another thread than

@@ -80,6 +80,14 @@ impl TracedServer {
 impl Drop for TracedServer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.file);
+        // Pieces the fork version's children wrote that no parent merged (it was killed).
+        let (Some(dir), Some(name)) = (self.file.parent(), self.file.file_name()) else { return };
+        let prefix = format!("{}.child-", name.to_string_lossy());
+        for entry in std::fs::read_dir(dir).into_iter().flatten().filter_map(Result::ok) {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 }
 

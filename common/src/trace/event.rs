@@ -184,6 +184,9 @@ impl Name for (&str, &str) {
     }
 }
 
+/// What one event takes in memory.
+pub const EVENT_BYTES: usize = 144;
+
 /// One recorded event. Times are nanoseconds on CLOCK_MONOTONIC; the file says
 /// microseconds.
 #[derive(Debug, Clone, Copy)]
@@ -271,6 +274,12 @@ pub(crate) fn process_name(pid: u32, name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_is_as_small_as_the_help_says() {
+        // `--trace-events`' help and its default's memory are worked out from this.
+        assert_eq!(std::mem::size_of::<Event>(), EVENT_BYTES);
+    }
 
     #[test]
     fn labels_join_and_cut_on_a_character_boundary() {

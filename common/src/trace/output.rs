@@ -84,7 +84,12 @@ pub(crate) fn document(setup: &Setup, lanes: &[Arc<Lane>], pieces: &[Value], now
 
 /// The events of the last moments, `from` to `to`: what `GET /trace` answers.
 pub(crate) fn window(setup: &Setup, lanes: &[Arc<Lane>], from: u64, to: u64) -> Value {
-    let mut document = wrap(setup, events(setup, lanes, from, to));
+    let mut recent = events(setup, lanes, from, to);
+    // An arrow whose start fell before the window has no start to be drawn from.
+    let starts: std::collections::HashSet<u64> =
+        recent.iter().filter(|e| e["ph"] == "s").filter_map(|e| e["id"].as_u64()).collect();
+    recent.retain(|e| e["ph"] != "f" || e["id"].as_u64().is_some_and(|id| starts.contains(&id)));
+    let mut document = wrap(setup, recent);
     document["otherData"]["window"] =
         json!({"from": from as f64 / 1000.0, "to": to as f64 / 1000.0});
     document
