@@ -14,10 +14,15 @@
 //! The kernel's rule shapes the state: while a send is in flight the kernel reads its
 //! bytes, so they are neither touched nor freed until its completion ([`Sending`]); a
 //! connection is freed only when nothing of it is in flight ([`Connection::in_flight`]).
+//!
+//! For the recorder ([`crate::trace`]): a connection is numbered, and its accept recorded,
+//! as it is made (on the ring's thread, right after the accept's completion); what it
+//! receives and sends, the requests it decodes and handles, and why it closes are recorded
+//! here as its own, so a ring records only its waits and reaps.
 
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::dispatcher::Dispatcher;
 use crate::evented::{Overdue, Timeouts, overdue, start_lingering_close};
@@ -25,6 +30,7 @@ use crate::limit::Permit;
 use crate::overload::Admission;
 use crate::session::Session;
 use crate::stats::ConnectionGuard;
+use crate::trace::{self, Cat};
 
 /// The connection's receive, as far as its ring has told the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +99,8 @@ pub struct Connection {
     _open: ConnectionGuard,
     /// Holds this connection's place under `max_connections` until dropped.
     _permit: Permit,
+    /// Its number for the recorder, in accept order (0 while the recorder is off).
+    number: u64,
 }
 
 impl Connection {
@@ -108,7 +116,13 @@ impl Connection {
             since: Instant::now(),
             _open: open,
             _permit: permit,
+            number: accepted(),
         }
+    }
+
+    /// Its number for the recorder (0 while the recorder is off).
+    pub fn number(&self) -> u64 {
+        self.number
     }
 
     /// The descriptor its operations name.
@@ -199,6 +213,8 @@ impl Connection {
         if bytes.is_empty() {
             return;
         }
+        let name = if self.is_listening() { "recv" } else { "discard" };
+        self.record(Cat::Read, name, bytes.len());
         if self.is_listening() {
             self.session.receive_at(bytes, now);
         }
@@ -209,6 +225,7 @@ impl Connection {
 
     /// A receive returned 0: the client closed its side; nothing more will arrive.
     pub fn end_of_input(&mut self) {
+        self.record(Cat::Read, "recv", 0);
         self.session.end_of_input();
     }
 
@@ -222,15 +239,38 @@ impl Connection {
             }
             // Nothing taken of a non-empty send would be sent again and again (Ok(0)), or
             // a reset, a broken pipe: this client is gone.
-            Ok(_) | Err(_) => self.start_closing(),
+            Err(e) if -e == libc::ECONNRESET => self.start_closing_because("reset"),
+            Ok(_) | Err(_) => self.start_closing_because("error"),
         }
     }
 
     /// The socket failed, or the loop decided to close: from now on only what is in
     /// flight is awaited.
     pub fn start_closing(&mut self) {
+        let why = match self.session.closed() {
+            Some(closed) => trace::closed_why(closed),
+            None if self.session.input_ended() => "eof",
+            // The loop's decision (a timeout, the shutdown) or a failed receive: a loop
+            // that knows which says so with `start_closing_because`.
+            None => "closed",
+        };
+        self.start_closing_because(why);
+    }
+
+    /// [`Connection::start_closing`], the timeline's close saying `why`.
+    pub fn start_closing_because(&mut self, why: &'static str) {
         if !self.is_closing() {
+            let _serving = trace::serving(self.number);
+            trace::closed(why);
             self.life = Life::Closing { cancelled: false };
+        }
+    }
+
+    /// An instant of `cat` for this connection, with its bytes.
+    fn record(&self, cat: Cat, name: &'static str, bytes: usize) {
+        if trace::on() {
+            let _serving = trace::serving(self.number);
+            trace::instant(cat, name, &[("bytes", bytes.into())]);
         }
     }
 
@@ -265,6 +305,8 @@ impl Connection {
         if self.sending == Sending::InFlight {
             return Step::Wait;
         }
+        // The requests it decodes and handles are its own on the ring's lane.
+        let _serving = trace::serving(self.number);
         if self.sent == self.outgoing.len() {
             if self.is_listening() {
                 let client = Some(self.stream.as_fd());
@@ -276,6 +318,7 @@ impl Connection {
         }
         if self.sent < self.outgoing.len() {
             self.sending = Sending::InFlight;
+            self.record(Cat::Write, "send", self.outgoing.len() - self.sent);
             return Step::Send(&self.outgoing[self.sent..]);
         }
         let peer_closed = self.session.input_ended();
@@ -298,6 +341,94 @@ impl Connection {
             }
         }
     }
+}
+
+// ANCHOR: eager_sends
+/// How long the answers a loop has queued may wait for the handlers after them before
+/// they go to the kernel on their own, without the wait that ends the turn. An early
+/// submit is one `io_uring_enter` more, a few microseconds at most: beside a handler that
+/// outlasts 200 µs it is a small share, and a turn of fast handlers (a `/hello` takes a
+/// few microseconds) rarely lasts that long, so batching keeps its one call per turn.
+pub const SEND_BUDGET: Duration = Duration::from_micros(200);
+
+/// How long a loop that has seen one handler outlast [`SEND_BUDGET`] expects more: for
+/// that long, each connection's answers go to the kernel before the next connection's
+/// handlers run.
+pub const SLOW_MEMORY: Duration = Duration::from_secs(1);
+
+/// When a completion loop submits the sends it has queued without waiting, rather than
+/// with the `io_uring_enter` that ends its turn and waits.
+///
+/// Batching every send of a turn into that one call is what makes a completion loop
+/// cheap (a system call per turn, not per answer), but a handler runs on the loop's
+/// thread, so an answer queued early in a turn waits for every handler after it: behind
+/// a slow one, its whole turn misses its clients' timeouts, answers computed in
+/// microseconds among them. A loop cannot know a handler is slow before it has run, so
+/// it keeps two rules:
+///
+/// * queued answers go to the kernel before a connection's handlers run once they have
+///   waited [`SEND_BUDGET`] (many fast handlers: a submit every budget's worth of them);
+/// * a handler that outlasts the budget goes to the kernel with its answer, and for
+///   [`SLOW_MEMORY`] after it the loop expects more: each connection's answers are
+///   submitted before the next connection's handlers run, a system call per answer, cheap
+///   beside handlers that slow. Only the first slow handler after a quiet second still
+///   holds back the answers queued before it in its turn.
+///
+/// Without a budget (`None`) the loop never submits early: the turn's one call carries
+/// everything, as before this rule (kept to measure what it costs).
+#[derive(Debug, Clone, Copy)]
+pub struct EagerSends {
+    budget: Option<Duration>,
+    /// Sends queued since the last submission.
+    queued: usize,
+    /// When the last submission took everything queued: the oldest queued answer's age
+    /// is at most the time since.
+    since: Instant,
+    /// When a handler last outlasted the budget.
+    slow_seen: Option<Instant>,
+}
+
+impl EagerSends {
+    pub fn new(budget: Option<Duration>) -> Self {
+        Self { budget, queued: 0, since: Instant::now(), slow_seen: None }
+    }
+
+    pub fn budget(&self) -> Option<Duration> {
+        self.budget
+    }
+
+    /// A send was queued (not yet submitted).
+    pub fn queued(&mut self) {
+        self.queued += 1;
+    }
+
+    /// Everything queued went to the kernel at `now` (a wait, a full queue, an early submit).
+    pub fn submitted(&mut self, now: Instant) {
+        self.queued = 0;
+        self.since = now;
+    }
+
+    /// A connection's handlers ran from `started` to `now`.
+    pub fn handlers_ran(&mut self, started: Instant, now: Instant) {
+        if self.budget.is_some_and(|budget| now.duration_since(started) >= budget) {
+            self.slow_seen = Some(now);
+        }
+    }
+
+    /// Whether the queued sends should go to the kernel now, before the next handler runs.
+    pub fn submit_now(&self, now: Instant) -> bool {
+        let Some(budget) = self.budget else { return false };
+        let slow_lately = self.slow_seen.is_some_and(|seen| now.duration_since(seen) < SLOW_MEMORY);
+        self.queued > 0 && (slow_lately || now.duration_since(self.since) >= budget)
+    }
+}
+// ANCHOR_END: eager_sends
+
+/// A new connection's number, its accept recorded on the calling thread.
+fn accepted() -> u64 {
+    let number = trace::next_conn();
+    trace::accepted(number);
+    number
 }
 
 #[cfg(test)]
@@ -417,5 +548,32 @@ mod tests {
         assert_eq!(slots.get(second), Some(&second));
         assert_eq!(slots.tokens().collect::<Vec<_>>(), [second]);
         assert!(second < 1 << crate::evented::KEY_BITS, "room for an operation's tag");
+    }
+
+    #[test]
+    fn queued_sends_go_early_after_a_slow_handler_or_past_the_budget() {
+        let budget = Duration::from_millis(1);
+        let t0 = Instant::now();
+        let mut eager = EagerSends::new(Some(budget));
+        eager.submitted(t0);
+        assert!(!eager.submit_now(t0 + budget * 5), "nothing queued, nothing to submit");
+        eager.queued();
+        assert!(!eager.submit_now(t0), "a fast turn keeps its sends for the wait");
+        assert!(eager.submit_now(t0 + budget), "queued a budget ago: submitted");
+        eager.submitted(t0 + budget);
+        eager.queued();
+        // A handler that outlasted the budget: from then on, before every handler.
+        let slow_end = t0 + budget * 3;
+        eager.handlers_ran(t0 + budget, slow_end);
+        assert!(eager.submit_now(slow_end));
+        eager.submitted(slow_end);
+        eager.queued();
+        assert!(eager.submit_now(slow_end), "a fresh answer goes before the next handler");
+        let quiet = slow_end + SLOW_MEMORY;
+        eager.submitted(quiet);
+        eager.queued();
+        assert!(!eager.submit_now(quiet), "after a quiet SLOW_MEMORY, the turn batches again");
+        let never = EagerSends { queued: 3, ..EagerSends::new(None) };
+        assert!(!never.submit_now(t0 + SLOW_MEMORY * 10), "no budget: only the wait submits");
     }
 }

@@ -1,12 +1,17 @@
 //! A cap on open connections, shared by every thread that accepts: Tomcat's
 //! `maxConnections` and its `LimitLatch`. Better a queue in the kernel's backlog than a
 //! process out of file descriptors.
+//!
+//! A thread that waits at the cap records the wait ([`crate::trace`], `max_connections`), so
+//! a timeline shows v4-nio's acceptor idle because the cap is reached, not because nobody
+//! connects.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::Shutdown;
 use crate::stats::Counter;
+use crate::trace::{self, Cat};
 
 /// Open connections allowed when no cap is given, by every version that has a cap: far
 /// below `ulimit -n` of 20,000, so the cap, not the descriptor table, is what a flood meets.
@@ -62,6 +67,8 @@ impl LimitLatch {
         // so a poisoned lock is as good as a clean one.
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut on_wait = Some(on_wait);
+        // Recorded as it drops: when a permit is taken, or the shutdown ends the wait.
+        let mut _waiting = None;
         while self.count() >= self.max {
             if shutdown.is_triggered() {
                 return None;
@@ -69,6 +76,7 @@ impl LimitLatch {
             if let Some(on_wait) = on_wait.take() {
                 on_wait();
                 tracing::info!(max = self.max, "connection cap reached; waiting for a close");
+                _waiting = Some(trace::span(Cat::Wait, "max_connections"));
             }
             // Woken by a close (`release`) or by the shutdown, which sets its flag first.
             guard = self.room.wait(guard).unwrap_or_else(|e| e.into_inner());

@@ -31,13 +31,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::Dispatcher;
-use common::completion::{Connection, Receiving, Sending, Step};
+use common::completion::{Connection, EagerSends, Life, Receiving, SEND_BUDGET, Sending, Step};
 use common::event_loop::{LoopCounters, Shared};
 use common::evented::{Overdue, SWEEP_EVERY, Slots, Timeouts};
 use common::limit::{LimitLatch, Permit};
 use common::overload::{Admission, Shedding};
 use common::server::ACCEPT_BACKOFF;
 use common::shutdown::DEADLINE;
+use common::trace::{self, Cat};
 use io_uring::{IoUring, opcode, squeue, types};
 
 /// Bytes one receive may bring. Every idle connection holds one such buffer.
@@ -115,6 +116,8 @@ struct Ring {
     /// When the last wait returned: when this round's requests started waiting for the
     /// loop, as far as it can tell (a lower bound, as in `common::event_loop`).
     woke: Instant,
+    /// When the answers queued this round go to the kernel before its wait.
+    eager: EagerSends,
 }
 
 /// Serves `listener` on this thread through an io_uring until a shutdown has closed every
@@ -141,6 +144,7 @@ pub fn run(listener: TcpListener, shared: Shared, counters: Arc<LoopCounters>) -
         closing_by: None,
         shedding,
         woke: Instant::now(),
+        eager: EagerSends::new(Some(SEND_BUDGET)),
     };
     this.run(&shutdown)
 }
@@ -154,6 +158,8 @@ impl Ring {
             let started = Instant::now();
             // Submits every entry queued this round and sleeps until one completes.
             let timeout = types::Timespec::from(SWEEP_EVERY);
+            let submitted = self.ring.submission().len();
+            let mut waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", submitted);
             match self
                 .ring
                 .submitter()
@@ -168,12 +174,18 @@ impl Ring {
                 Err(e) => return Err(e),
             }
             self.woke = Instant::now();
+            self.eager.submitted(self.woke);
             let done: Vec<(u64, i32)> =
                 self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
+            waiting.set("ready", done.len());
+            drop(waiting);
             self.counters.waited(self.woke - started, done.len());
+            // Each completion taken in, and the handlers and sends it leads to.
+            let reaping = trace::span(Cat::Reap, "reap").with("count", done.len());
             for (user_data, result) in done {
                 self.completed(user_data, result)?;
             }
+            drop(reaping);
             // The shutdown's connect completes an accept: hear of it now, not at the sweep.
             let stopping = shutdown.is_triggered() && self.closing_by.is_none();
             if stopping || last_sweep.elapsed() >= SWEEP_EVERY {
@@ -203,6 +215,20 @@ impl Ring {
         // SAFETY: the caller promises the entry's buffers outlive the operation.
         while unsafe { self.ring.submission().push(&entry) }.is_err() {
             self.ring.submit()?;
+            self.eager.submitted(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Hands the answers queued so far to the kernel without waiting, so they need not
+    /// wait for the handlers still to run this round (see [`EagerSends`]).
+    fn submit_early(&mut self) -> io::Result<()> {
+        match self.ring.submit() {
+            Ok(_) => self.eager.submitted(Instant::now()),
+            // Left queued: the wait that ends the round submits them.
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(e) => return Err(e),
         }
         Ok(())
     }
@@ -284,15 +310,22 @@ impl Ring {
     /// operation at a time per connection: this loop's simplification, which v7 drops.
     // ANCHOR: advance
     fn advance(&mut self, key: usize) -> io::Result<()> {
-        let Some(Conn { conn, buffer }) = self.connections.get_mut(key) else { return Ok(()) };
+        let Some(Conn { conn, .. }) = self.connections.get_mut(key) else { return Ok(()) };
         if conn.is_closing() {
             return self.close(key);
         }
         if conn.in_flight() {
             return Ok(());
         }
+        // Its handlers may run: the answers queued so far go first if they have waited
+        // long enough, or if handlers have been slow lately.
+        if conn.session().unanswered_input() > 0 && self.eager.submit_now(Instant::now()) {
+            self.submit_early()?;
+        }
+        let Some(Conn { conn, buffer }) = self.connections.get_mut(key) else { return Ok(()) };
         let fd = types::Fd(conn.fd());
         let mut admission = Admission::new(self.shedding, Some(self.woke));
+        let (answered, started) = (conn.session().answered(), Instant::now());
         let entry = match conn.next_admitting(&self.dispatcher, &mut admission) {
             Step::Close => return self.close(key),
             Step::Wait => return Ok(()),
@@ -310,11 +343,25 @@ impl Ring {
                     .user_data(user_data(key, RECV))
             }
         };
+        let sending = conn.sending() == Sending::InFlight;
+        let ran = conn.session().answered() > answered;
         // SAFETY: a send points into the connection's outgoing bytes, which are not
         // touched while it is in flight (`Sending::InFlight`); a receive into its buffer,
         // whose heap memory stays put when the connection moves. The connection is freed
         // only once nothing of it is in flight (`close`, `Drop for Ring`).
-        unsafe { self.push(entry) }
+        unsafe { self.push(entry)? };
+        if sending {
+            self.eager.queued();
+        }
+        if ran {
+            let now = Instant::now();
+            self.eager.handlers_ran(started, now);
+            // A slow handler's answer does not wait for the rest of the round either.
+            if self.eager.submit_now(now) {
+                self.submit_early()?;
+            }
+        }
+        Ok(())
     }
     // ANCHOR_END: advance
 
@@ -397,10 +444,16 @@ impl Ring {
         let mut overdue = Vec::new();
         for key in self.connections.tokens().collect::<Vec<_>>() {
             let Some(Conn { conn, .. }) = self.connections.get_mut(key) else { continue };
-            let late = conn.is_overdue(now, self.timeouts) != Overdue::No;
-            if late || (self.closing_by.is_some() && conn.is_at_rest()) {
-                overdue.push(key);
-            }
+            let why = match conn.is_overdue(now, self.timeouts) {
+                Overdue::Idle if matches!(conn.life(), Life::Lingering { .. }) => "lingered",
+                Overdue::Idle => "idle-timeout",
+                Overdue::Request => "request-timeout",
+                Overdue::No if self.closing_by.is_some() && conn.is_at_rest() => "shutdown",
+                Overdue::No => continue,
+            };
+            // Said here, where the reason is known; `close` then finds it closing.
+            conn.start_closing_because(why);
+            overdue.push(key);
         }
         for key in overdue {
             self.close(key)?;

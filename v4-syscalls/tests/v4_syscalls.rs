@@ -68,3 +68,35 @@ fn io_uring_stops_at_the_deadline_with_a_receive_in_flight() {
     server.check_stops_at_the_deadline();
     assert!(client.is_closed_by_server(), "the client's connection outlived the server");
 }
+
+/// io_uring's sends do not wait for the handlers after them in a round: a blocker holds
+/// the loop (and shows it a slow handler) while two neighbours write `/hello` and
+/// `/sleep?ms=500`, so one wait returns both, `/hello` first. Its answer goes out before
+/// the sleeper's handler starts: within 100 ms of the blocker's, before the sleeper's.
+#[test]
+fn io_uring_sends_an_answer_before_a_slow_handler_behind_it_runs() {
+    let server = server(Api::IoUring);
+    let client = || {
+        let mut c = Client::connect(server.addr()).expect("connect");
+        assert_eq!(c.line("GET /hello").expect("an answer"), "200 Hello, World!");
+        c
+    };
+    let (mut blocker, mut hello, mut sleeper) = (client(), client(), client());
+    let requests = server.stats().requests();
+    blocker.send(b"GET /sleep?ms=1000\n").expect("send");
+    // The dispatcher counts a request before running its handler.
+    assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
+    hello.send(b"GET /hello\n").expect("send");
+    sleeper.send(b"GET /sleep?ms=500\n").expect("send");
+    let not_one_round = "the blocker was answered before the others wrote: not one round";
+    assert!(!blocker.has_answer_waiting().expect("a look"), "{not_one_round}");
+
+    assert_eq!(blocker.read_line().expect("the blocker's answer"), "200 slept 1000 ms");
+    let blocker_answered = std::time::Instant::now();
+    assert_eq!(hello.read_line().expect("an answer"), "200 Hello, World!");
+    let waited = blocker_answered.elapsed();
+    let sleeper_done = sleeper.has_answer_waiting().expect("a look");
+    assert!(!sleeper_done, "/hello waited for the sleeper's handler");
+    assert!(waited.as_millis() < 100, "/hello answered {waited:?} after the blocker");
+    assert_eq!(sleeper.read_line().expect("the sleeper's answer"), "200 slept 500 ms");
+}

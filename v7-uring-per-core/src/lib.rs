@@ -21,6 +21,9 @@
 //!   `io_uring_enter` that also waits for the next completions (with `--batch-wait-us`,
 //!   that wait lingers a little for more of them), so under load one system call carries
 //!   many requests' I/O: `/stats` shows `enters`, `submissions` and `completions` per ring.
+//!   Not at any price: answers queued for a while (`--send-budget-us`, 200 µs), and after
+//!   a slow handler each answer, go to the kernel before the next handler runs, so an
+//!   answer does not wait for the slow handlers behind it in its turn (`early_submits`).
 //!
 //! What it keeps of v5's limits: handlers still run on the ring's thread, so a blocking
 //! or CPU-heavy handler stalls every connection of its ring; connections are still spread
@@ -28,7 +31,7 @@
 //! later, not under Docker's default seccomp profile); it says so and exits otherwise.
 //!
 //! Run it with `cargo run -p v7-uring-per-core` (port 8089; `--rings N`,
-//! `--max-connections N`, `--buffers N`, `--batch-wait-us N`).
+//! `--max-connections N`, `--buffers N`, `--batch-wait-us N`, `--send-budget-us N|off`).
 
 mod buffers;
 pub mod ring;
@@ -80,6 +83,30 @@ pub struct Model {
     /// Microseconds a wait that has completions lingers for more, to batch them
     #[arg(long, value_name = "US", default_value_t = DEFAULT_BATCH_WAIT.as_micros() as u64)]
     pub batch_wait_us: u64,
+
+    /// Microseconds this turn's answers may wait for the handlers after them before they
+    /// are submitted without waiting (and, after a handler that took longer, each answer
+    /// before the next handler for a second); `off`: only with the turn's wait
+    #[arg(long, value_name = "US|off", default_value = "200", value_parser = send_budget)]
+    pub send_budget_us: SendBudget,
+}
+
+/// `--send-budget-us`: microseconds, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendBudget(pub Option<Duration>);
+
+impl Default for SendBudget {
+    fn default() -> Self {
+        Self(Some(common::completion::SEND_BUDGET))
+    }
+}
+
+fn send_budget(text: &str) -> Result<SendBudget, String> {
+    if text == "off" {
+        return Ok(SendBudget(None));
+    }
+    let us: u64 = text.parse().map_err(|e| format!("{e} (microseconds, or off)"))?;
+    Ok(SendBudget(Some(Duration::from_micros(us))))
 }
 
 impl Default for Model {
@@ -89,6 +116,7 @@ impl Default for Model {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             buffers: DEFAULT_BUFFERS,
             batch_wait_us: DEFAULT_BATCH_WAIT.as_micros() as u64,
+            send_budget_us: SendBudget::default(),
         }
     }
 }
@@ -121,8 +149,10 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
     // reads the address is then spread over all of them, not queued on the first.
     let listeners = ring_sockets(listener, &config)?;
     common::cli::announce(SERVER, &listeners[0])?;
-    run_rings(listeners, dispatcher, config)?;
-    Ok(())
+    let served = run_rings(listeners, dispatcher, config);
+    // `cli::serve` writes the `--trace` file after its run; this start is v7's own.
+    common::trace::finish();
+    Ok(served?)
 }
 
 /// Whether this kernel gives v7 what it needs: an io_uring as v7 sets it up, and a
@@ -168,6 +198,7 @@ fn snapshot(c: &RingCounters) -> serde_json::Value {
         "enobufs": c.enobufs.get(),
         "recv_rearms": c.recv_rearms.get(),
         "parked": c.parked.get(),
+        "early_submits": c.early_submits.get(),
     })
 }
 
@@ -207,7 +238,10 @@ pub fn run_rings(
         buffer_size: BUFFER_SIZE,
         batch_wait: Duration::from_micros(config.model.batch_wait_us),
         max_connections: config.model.max_connections,
+        send_budget: config.model.send_budget_us.0,
     };
+    let budget_us = settings.send_budget.map(|b| b.as_micros() as u64);
+    dispatcher.stats().gauge("send_budget_us", move || budget_us);
     tracing::info!(rings, max_connections = settings.max_connections, "an io_uring per core");
 
     let mut threads = Vec::with_capacity(rings);
@@ -229,13 +263,14 @@ fn register_ring_figures(stats: &Stats, counters: &[Arc<RingCounters>]) {
     let rings = all.clone();
     stats.gauge("rings", move || rings.iter().map(|c| snapshot(c)).collect::<Vec<_>>());
     type Read = fn(&RingCounters) -> u64;
-    let counted: [(&'static str, Read); 6] = [
+    let counted: [(&'static str, Read); 7] = [
         ("enters", |c| c.enters.get()),
         ("submissions", |c| c.submissions.get()),
         ("completions", |c| c.completions.get()),
         ("sends", |c| c.sends.get()),
         ("enobufs", |c| c.enobufs.get()),
         ("sweeps", |c| c.sweeps.get()),
+        ("early_submits", |c| c.early_submits.get()),
     ];
     for (name, read) in counted {
         let rings = all.clone();

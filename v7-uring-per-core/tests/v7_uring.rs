@@ -207,6 +207,45 @@ fn limit_a_blocking_handler_stalls_every_connection_of_its_ring() {
 }
 // ANCHOR_END: limit
 
+// ANCHOR: eager
+/// An answer does not wait for the handlers after it in its turn. A blocker holds the
+/// ring's thread (and shows it a slow handler) while two neighbours write `/hello` and
+/// `/sleep?ms=500`: both arrive before the ring's next wait, so one turn takes in both,
+/// `/hello` first. Its answer goes out before the sleeper's handler starts, not after
+/// it with the turn's other sends: within 100 ms of the blocker's, and before the
+/// sleeper's.
+#[test]
+fn an_answer_is_sent_before_a_slow_handler_behind_it_in_the_turn_runs() {
+    let server = v7(1);
+    let (mut blocker, mut hello, mut sleeper) = (client(&server), client(&server), client(&server));
+    let requests = server.stats().requests();
+    blocker.send(b"GET /sleep?ms=1000\n").unwrap();
+    // The dispatcher counts a request before running its handler.
+    assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
+    hello.send(b"GET /hello\n").unwrap();
+    sleeper.send(b"GET /sleep?ms=500\n").unwrap();
+    assert!(
+        !blocker.has_answer_waiting().unwrap(),
+        "the blocker was answered before the others wrote: not one turn"
+    );
+
+    assert_eq!(blocker.read_line().unwrap(), "200 slept 1000 ms");
+    let blocker_answered = Instant::now();
+    assert_eq!(hello.read_line().unwrap(), "200 Hello, World!");
+    let waited = blocker_answered.elapsed();
+    assert!(!sleeper.has_answer_waiting().unwrap(), "/hello waited for the sleeper's handler");
+    assert!(waited < Duration::from_millis(100), "/hello answered {waited:?} after the blocker");
+    assert_eq!(sleeper.read_line().unwrap(), "200 slept 500 ms");
+}
+
+/// A client of `server`'s one ring.
+fn client(server: &TestServer) -> Client {
+    let mut c = Client::connect(server.addr()).expect("connect");
+    assert_eq!(ring_of(&mut c), "ring-0");
+    c
+}
+// ANCHOR_END: eager
+
 /// A stop while requests are in flight, others are pipelining and many connections are
 /// idle: the requests in flight get their answers, everyone is closed, and the process
 /// exits cleanly within the shutdown deadline: nothing freed under the kernel's feet

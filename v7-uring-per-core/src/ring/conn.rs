@@ -4,6 +4,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use common::completion::{Connection, Receiving, Sending, Step};
 use common::evented::READ_BATCH;
@@ -73,15 +74,23 @@ impl Uring {
     pub(super) fn advance(&mut self, key: usize) -> io::Result<()> {
         let dispatcher = Arc::clone(&self.dispatcher);
         let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
+        // Its handlers may run: the answers queued so far go first if they have waited
+        // long enough, or if handlers have been slow lately (see `EagerSends`).
+        if conn.session().unanswered_input() > 0 && self.eager.submit_now(Instant::now()) {
+            self.submit_early()?;
+        }
+        let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
         let answered = conn.session().answered();
         let fd = Fd(conn.fd());
         let mut admission = Admission::new(self.shedding, Some(self.woke));
+        let started = Instant::now();
         let send = match conn.next_admitting(&dispatcher, &mut admission) {
             Step::Close => return self.close(key),
             Step::Send(rest) => Some(send_entry(key, fd, rest)),
             Step::Wait | Step::Receive => None,
         };
-        self.counters.requests.add(conn.session().answered() - answered);
+        let ran = conn.session().answered() - answered;
+        self.counters.requests.add(ran);
         if let Some(send) = send {
             self.counters.sends.bump();
             // SAFETY: the send points into the connection's outgoing bytes, on the heap,
@@ -89,6 +98,15 @@ impl Uring {
             // touched while it is in flight (`Sending::InFlight`), and the connection is
             // not freed before its completion (`Conn::busy`).
             unsafe { self.push(send)? };
+            self.eager.queued();
+        }
+        if ran > 0 {
+            let now = Instant::now();
+            self.eager.handlers_ran(started, now);
+            // A slow handler's answer does not wait for the rest of the turn either.
+            if self.eager.submit_now(now) {
+                self.submit_early()?;
+            }
         }
         let Some(Conn { conn, cancels, .. }) = self.conns.get_mut(key) else { return Ok(()) };
         // A client that sends faster than it reads its answers: stop receiving until the

@@ -28,12 +28,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Dispatcher;
+use common::completion::EagerSends;
 use common::event_loop::Shared;
 use common::evented::{Overdue, SWEEP_EVERY, Slots, Timeouts};
 use common::limit::LimitLatch;
 use common::overload::Shedding;
 use common::shutdown::DEADLINE;
 use common::stats::{Counter, Level};
+use common::trace::{self, Cat};
 use io_uring::IoUring;
 use io_uring::types::{SubmitArgs, Timespec};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -83,6 +85,9 @@ pub struct RingCounters {
     pub parked: Level,
     /// Sweeps done (each samples `buffers_in_use`).
     pub sweeps: Counter,
+    /// Submits without a wait, so answers went out before the turn's later handlers ran
+    /// (see [`EagerSends`]); counted in `enters` too.
+    pub early_submits: Counter,
 }
 
 /// What every ring of one server is set with.
@@ -93,6 +98,9 @@ pub struct Settings {
     /// How long a wait that has some completions may wait for more (0: return at the first).
     pub batch_wait: Duration,
     pub max_connections: usize,
+    /// How long queued answers may wait for later handlers (see [`EagerSends`]); `None`:
+    /// until the turn's wait.
+    pub send_budget: Option<Duration>,
 }
 
 struct Uring {
@@ -130,6 +138,8 @@ struct Uring {
     /// ring's thread, as far as it can tell. A lower bound: the time a completion waited
     /// in the queue while the thread ran handlers is invisible to it.
     woke: Instant,
+    /// When this turn's queued sends go to the kernel before its wait.
+    eager: EagerSends,
 }
 
 /// Why v7 cannot run here, in one line that says what to do instead.
@@ -198,6 +208,7 @@ pub fn run(
         last_batch: 0,
         shedding,
         woke: Instant::now(),
+        eager: EagerSends::new(settings.send_budget),
     };
     this.arm_wake()?;
     shutdown.on_trigger(move || {
@@ -214,13 +225,16 @@ impl Uring {
             self.arm_accept()?;
             self.enter()?;
             self.woke = Instant::now();
+            self.eager.submitted(self.woke);
             done.clear();
             done.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
             self.counters.completions.add(done.len() as u64);
             self.last_batch = done.len();
+            let reaping = trace::span(Cat::Reap, "reap").with("count", done.len());
             for &(user_data, result, flags) in &done {
                 self.complete(user_data, result, flags)?;
             }
+            drop(reaping);
             // The buffers consumed this turn go back to the kernel in one store.
             self.bufs.publish();
             self.advance_dirty()?;
@@ -262,7 +276,9 @@ impl Uring {
         }
         let queued = self.ring.submission().len();
         self.counters.enters.bump();
+        let mut waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", queued);
         let result = self.ring.submitter().submit_with_args(want, &args);
+        waiting.set("ready", self.ring.completion().len());
         self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
         match result {
             Ok(_) => Ok(()),
@@ -274,6 +290,24 @@ impl Uring {
         }
     }
     // ANCHOR_END: submit_and_wait
+
+    /// Hands what is queued (the answers so far) to the kernel without waiting: one
+    /// `io_uring_enter` with no `GETEVENTS`, so it runs no completion work and returns as
+    /// soon as the sends are issued (a send that fits the socket's buffer completes in it).
+    fn submit_early(&mut self) -> io::Result<()> {
+        let queued = self.ring.submission().len();
+        self.counters.enters.bump();
+        self.counters.early_submits.bump();
+        match self.ring.submit() {
+            Ok(_) => self.eager.submitted(Instant::now()),
+            // Left queued: the wait that ends the turn submits them.
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(e) => return Err(e),
+        }
+        self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
+        Ok(())
+    }
 
     /// Every turn: notice a shutdown, serve connections parked at the cap once permits are
     /// free; every [`SWEEP_EVERY`]: close the overdue, and read the buf ring's figures.

@@ -78,6 +78,7 @@ impl Uring {
             self.counters.enters.bump();
             self.ring.submit()?;
             self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
+            self.eager.submitted(Instant::now());
         }
         Ok(())
     }
