@@ -15,9 +15,9 @@ use loadgen::timelines::{self, Taken};
 
 /// What `--help` says after the options.
 pub const EXPLAINED: &str = "\
-The workload: four keep-alive clients asking /hello together every 25 ms (connections 1-4),
-one asking /sleep?ms=50 back to back (5), one idle connection (6), and a newcomer at 250 ms
-asking /hello once (7); half a second in all.
+The workload: four keep-alive clients asking /hello together every 25 ms, one asking
+/sleep?ms=50 back to back, one idle connection, and a newcomer at 250 ms asking /hello once;
+half a second in all. Connected in that order: one accepting thread numbers them 1-4, 5, 6, 7.
 Examples:
   loadgen timeline --version v3-thread-pool --out v3.svg      (started with --threads 4)
   loadgen timeline --trace trace.json --out t.svg             (a trace any server wrote)

@@ -150,10 +150,20 @@ fn tick(ms: f64, step: f64) -> String {
     if step >= 1.0 { format!("{ms:.0}") } else { format!("{ms:.2}") }
 }
 
+/// A connection's number, to print over a bar wide enough: where, and the text.
+struct Label {
+    x0: f64,
+    width: f64,
+    y: f64,
+    text: String,
+}
+
 /// One lane's spans: waits first (thin, under), then the rest; each run of spans of one
-/// kind and connection narrower than a pixel apart drawn as one bar.
+/// kind and connection narrower than a pixel apart drawn as one bar. Then the connections'
+/// numbers, the bars drawn last (on top: a handler over the task poll that ran it) first,
+/// none over another.
 fn bars(out: &mut String, spans: &[&Span], y: f64, x: &impl Fn(f64) -> f64) {
-    let mut last_label_end = f64::NEG_INFINITY;
+    let mut labels = Vec::new();
     for waiting in [true, false] {
         let mut run: Option<(f64, f64, &Span, usize)> = None;
         let kept = spans.iter().filter(|s| (s.cat == Category::Wait) == waiting);
@@ -168,19 +178,39 @@ fn bars(out: &mut String, spans: &[&Span], y: f64, x: &impl Fn(f64) -> f64) {
                 }
                 _ => {
                     if let Some(done) = run.take() {
-                        bar(out, done, y, &mut last_label_end);
+                        bar(out, done, y, &mut labels);
                     }
                     run = Some((x0, x1, span, 1));
                 }
             }
         }
         if let Some(done) = run {
-            bar(out, done, y, &mut last_label_end);
+            bar(out, done, y, &mut labels);
         }
+    }
+    let mut placed: Vec<(f64, f64)> = Vec::new();
+    for label in labels.iter().rev() {
+        let (from, to) = (label.x0, label.x0 + label.width);
+        if placed.iter().any(|&(a, b)| from < b && a < to) {
+            continue;
+        }
+        placed.push((from, to));
+        let _ = write!(
+            out,
+            r##"<text class="tl-conn" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            label.x0 + label.width / 2.0,
+            label.y,
+            label.text
+        );
     }
 }
 
-fn bar(out: &mut String, (x0, x1, span, n): (f64, f64, &Span, usize), y: f64, label_end: &mut f64) {
+fn bar(
+    out: &mut String,
+    (x0, x1, span, n): (f64, f64, &Span, usize),
+    y: f64,
+    labels: &mut Vec<Label>,
+) {
     let width = (x1 - x0).max(1.0);
     let (top, height) = if span.cat == Category::Wait {
         (y + (LANE - 6.0) / 2.0, 6.0)
@@ -207,16 +237,9 @@ fn bar(out: &mut String, (x0, x1, span, n): (f64, f64, &Span, usize), y: f64, la
         top + height + 0.5,
         conn_colour(c)
     );
-    let label = format!("c{c}");
-    let needed = 6.0 * label.len() as f64;
-    if width >= needed && x0 >= *label_end {
-        let _ = write!(
-            out,
-            r##"<text class="tl-conn" x="{:.1}" y="{:.1}" text-anchor="middle">{label}</text>"##,
-            x0 + width / 2.0,
-            top + height - 3.5
-        );
-        *label_end = x0 + width;
+    let text = format!("c{c}");
+    if width >= 6.0 * text.len() as f64 {
+        labels.push(Label { x0, width, y: top + height - 3.5, text });
     }
 }
 

@@ -2,7 +2,8 @@
 //! threads' state (`/proc/PID/task/TID/stat`) and the CPU time it has had
 //! (`/proc/PID/task/TID/schedstat`, nanoseconds, where `stat` counts only 10 ms ticks),
 //! the fork version's children and their threads included. An interval in which a thread
-//! had CPU time is drawn as running, one in which it slept as waiting: coarser than a
+//! had CPU time is drawn as running, any other as waiting (asleep, or runnable but given
+//! no CPU, which on a busy machine is most of a busy thread's time): coarser than a
 //! trace (no connections, no hand-offs), but it shows which threads work, which wait, and
 //! when threads appear and end, for a server in any language.
 
@@ -94,23 +95,27 @@ impl Building {
         if pid == self.root { name } else { format!("{name} ({pid})") }
     }
 
-    /// Draws `lane` from `since` to `now`: running if it had CPU time meanwhile (or is
-    /// running now), else waiting; extends the lane's last span when it is the same.
+    /// Draws `lane` from `since` to `now`: running if it had CPU time meanwhile, else
+    /// waiting (for a CPU, if the kernel had it runnable: on a busy machine that is a wait
+    /// too); extends the lane's last span when it is the same.
     fn interval(&mut self, lane: usize, since: f64, now: f64, before: Seen, seen: Seen) {
-        let cpu = seen.cpu_ns.saturating_sub(before.cpu_ns) as f64 / 1000.0;
-        let running = cpu > 0.0 || seen.state == 'R';
-        let (cat, name) = if running {
-            (Category::Running, "running".to_owned())
+        let (cat, name) = if seen.cpu_ns > before.cpu_ns {
+            (Category::Running, "running")
+        } else if seen.state == 'R' {
+            (Category::Wait, "runnable, waiting for a CPU")
         } else if seen.state == 'D' {
-            (Category::Wait, "in the kernel, uninterruptible".to_owned())
+            (Category::Wait, "in the kernel, uninterruptible")
         } else {
-            (Category::Wait, "sleeping".to_owned())
+            (Category::Wait, "sleeping")
         };
         let previous = self.spans.iter_mut().rev().find(|s| s.lane == lane);
-        if let Some(span) = previous.filter(|s| s.cat == cat && (s.end_us() - since).abs() < 1.0) {
+        let same =
+            |s: &&mut Span| s.cat == cat && s.name == name && (s.end_us() - since).abs() < 1.0;
+        if let Some(span) = previous.filter(same) {
             span.dur_us = now - span.start_us;
             return;
         }
+        let name = name.to_owned();
         self.spans.push(Span {
             lane,
             cat,
@@ -220,9 +225,9 @@ pub fn caption(process: &str) -> String {
     format!(
         "{process} records no trace, so this is what /proc shows of it, read every {} ms: a \
          lane per thread (the names are the threads' own), gold while the thread had a CPU, \
-         grey while it slept; a thread that appears or ends mid-way was started or ended for \
-         a connection, and threads that sleep while clients wait are the ones the model leaves \
-         idle.",
+         grey while it waited (asleep, or runnable with no CPU free: hover a bar to see which); \
+         a thread that appears or ends mid-way was started or ended for a connection, and \
+         threads asleep while clients wait are the ones the model leaves idle.",
         EVERY.as_millis()
     )
 }

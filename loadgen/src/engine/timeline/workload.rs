@@ -1,8 +1,9 @@
 //! The small fixed load a timeline is taken under, so that two servers' pictures compare:
 //! over half a second, four keep-alive clients asking `/hello`, one asking `/sleep?ms=50`
 //! back to back, one connection that says nothing, and a newcomer that arrives half-way and
-//! asks once. They connect in that order, so a server numbering its connections in accept
-//! order calls them 1 to 4, 5, 6 and 7.
+//! asks once. They connect in that order, so a server that accepts on one thread numbers
+//! them 1 to 4, 5, 6 and 7 (where several threads accept, as v5's loops and v7's rings
+//! do, the numbers follow whichever took each first).
 //!
 //! The four `/hello` clients ask together every 25 ms rather than as fast as they can: a
 //! `/hello` takes tens of microseconds, so flat out they would fill half a second with
@@ -59,18 +60,19 @@ impl Workload {
     /// The workload in a sentence, for a picture's settings.
     pub fn describe(&self) -> String {
         format!(
-            "{} keep-alive clients asking /hello together every {} ms (connections 1-{}), one \
-             asking {} back to back ({}), one idle ({}), a newcomer at {} ms asking /hello once \
-             ({}); {} ms in all",
+            "{} keep-alive clients asking /hello together every {} ms, one asking {} back to \
+             back, one idle connection, then a newcomer at {} ms asking /hello once; {} ms in \
+             all (connected in that order, so a server that accepts on one thread numbers them \
+             1-{}, {}, {} and {})",
             self.clients,
             self.every.as_millis(),
-            self.clients,
             self.slow_path,
+            self.newcomer_at.as_millis(),
+            self.length.as_millis(),
+            self.clients,
             self.clients + 1,
             self.clients + 2,
-            self.newcomer_at.as_millis(),
             self.clients + 3,
-            self.length.as_millis()
         )
     }
 }
