@@ -7,10 +7,11 @@ The machine is shared and noisy, so the builds run in interleaved rounds (the or
 alternating from round to round), each round's figures are taken as ratios to the base
 run of the same round, and the medians of those ratios are the result. Server CPU is the
 server process's utime + stime (/proc/PID/stat) over the load generator's run, divided
-by the requests it had answered.
+by the requests it had answered. Eight connections by default: fewer than v3's pool of
+ten, so no client starves in its queue and every server answers all of them.
 
 Usage: scripts/trace-cost.py BASE_DIR [--versions v3-thread-pool,v4-nio] [--rounds 5]
-           [--duration 5s] [--connections 16] > docs/src/results/trace-cost.txt
+           [--duration 5s] [--connections 8] > docs/src/results/trace-cost.txt
 BASE_DIR holds the base checkout, built with `cargo build --release -p loadgen -p <version>`
 (its own target/); this checkout must be built the same way. Run it under `nice -n 10`.
 """
@@ -90,7 +91,7 @@ def main():
     parser.add_argument("--versions", default="v3-thread-pool,v4-nio")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", default="5s")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
     loadgen = os.path.join(HERE, "target/release/loadgen")
     builds = [

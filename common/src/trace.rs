@@ -21,8 +21,15 @@
 //! so `/proc/PID/task/TID` samples line up with it. The recording is bounded in time
 //! (`--trace-for`) and in events (`--trace-events`, hence in memory); the file is written
 //! when a bound is reached or when the server stops, whichever comes first, and says why
-//! recording stopped and how many events were dropped. `--trace-live` keeps the last
-//! seconds in memory for `GET /trace?ms=N`, the live page's timeline.
+//! recording stopped and how many events were dropped (those that found it full; once it
+//! has stopped, spans cost the one load again and are not counted). `--trace-live` keeps
+//! the last seconds in memory for `GET /trace?ms=N`, the live page's timeline.
+//!
+//! The fork version: each child starts a lane of its own ([`forked`]) and writes it, as it
+//! exits, to `FILE.child-PID` ([`finish`]); the parent, which must stay single-threaded and
+//! so has no writer thread, writes `FILE` from its accept loop once a bound is reached
+//! ([`flush_if_due`]) and again at shutdown, merging (and deleting) the children's pieces.
+//! Each process counts its own events against `--trace-events`.
 //!
 //! **Why not `tracing-chrome`.** The workspace already logs through `tracing`, and
 //! `tracing-chrome` is a `tracing-subscriber` layer writing this very format. What it does

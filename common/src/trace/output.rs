@@ -26,7 +26,7 @@ fn lane_names(lanes: &[Arc<Lane>]) -> Vec<String> {
         .iter()
         .map(|lane| {
             let key = (lane.pid, lane.name.as_str());
-            if count[&key] == 1 {
+            if count.get(&key).is_none_or(|&n| n == 1) {
                 return lane.name.clone();
             }
             let n = seen.entry(key).or_default();
