@@ -220,15 +220,12 @@ impl<W: Waiter> EventLoop<W> {
             let timeout = if self.again.is_empty() { SWEEP_EVERY } else { Duration::ZERO };
             ready.clear();
             let started = Instant::now();
-            let watched = self.counters.watched.get();
-            let mut waiting = trace::span(Cat::Wait, W::CALL).with("watched", watched);
-            match self.waiter.wait(timeout, &mut ready) {
-                Ok(()) => waiting.set("ready", ready.len()),
+            match self.wait(timeout, &mut ready) {
+                Ok(()) => {}
                 // A signal arrived while sleeping; nothing happened to any socket.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            drop(waiting);
             // When these requests started waiting for the loop, as far as it can tell: a
             // lower bound, since the time they waited in the kernel while the loop ran
             // other handlers is invisible to it (`SO_TIMESTAMPNS` would stamp each
@@ -253,6 +250,20 @@ impl<W: Waiter> EventLoop<W> {
         crate::shutdown::closing_at_deadline(self.connections.len());
         Ok(())
     }
+
+    /// The waiter's wait, recorded as a span named by its call, with the descriptors it
+    /// was given (select's and poll's cost) and how many it found ready.
+    // ANCHOR: recorded_wait
+    fn wait(&mut self, timeout: Duration, ready: &mut Vec<Ready>) -> io::Result<()> {
+        let mut waiting = trace::span(Cat::Wait, W::CALL);
+        if trace::on() {
+            waiting.set("watched", self.counters.watched.get());
+        }
+        let waited = self.waiter.wait(timeout, ready);
+        waiting.set("ready", ready.len());
+        waited
+    }
+    // ANCHOR_END: recorded_wait
 
     fn keep_going(&self) -> bool {
         match self.closing_by {

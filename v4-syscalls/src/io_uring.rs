@@ -158,7 +158,7 @@ impl Ring {
             let started = Instant::now();
             // Submits every entry queued this round and sleeps until one completes.
             let timeout = types::Timespec::from(SWEEP_EVERY);
-            let submitted = self.ring.submission().len();
+            let submitted = if trace::on() { self.ring.submission().len() } else { 0 };
             let mut waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", submitted);
             match self
                 .ring

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use common::testkit::Client;
 use common::testkit::serving::{one_thread_per_conn, threads_waiting_in};
-use common::testkit::trace::{Trace, TracedServer, check_no_overlap};
+use common::testkit::trace::{Trace, TraceEvent, TracedServer, check_no_overlap};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v4-syscalls");
 const CLIENTS: usize = 3;
@@ -44,6 +44,10 @@ fn check_one_loop(trace: &Trace, call: &str) {
     assert_eq!(handlers.len(), 3 * CLIENTS, "{handlers:#?}");
     check_no_overlap(&handlers).expect("one thread, one handler at a time");
     assert_eq!(threads_waiting_in(trace, call), threads, "the loop waits in {call}");
+    // Each wait that ended says how many descriptors (or completions) it found ready.
+    let ended = |w: &&TraceEvent| w.name == call && !w.args.contains_key("unfinished");
+    let waits: Vec<_> = trace.spans("wait").filter(ended).collect();
+    assert!(waits.iter().all(|w| w.count("ready").is_some()), "{waits:#?}");
     let closed: BTreeSet<_> = trace.instants("close").filter_map(|c| c.conn()).collect();
     assert!(closed.is_superset(&handled), "every connection's close is recorded: {closed:?}");
 }

@@ -6,7 +6,12 @@
 //! reports the socket ready. The state v4 keeps in `Connection` (the session, where the
 //! conversation is) lives in this function's locals, which the compiler keeps in the
 //! task's future between awaits.
+//!
+//! For the recorder ([`trace`]): the task's reads and writes, its close and, with
+//! `--blocking spawn`, the hand-off of each answer to the blocking pool. They are recorded
+//! as the connection's because `crate::polled` makes it the thread's for every poll.
 
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use std::time::Instant;
 
 use common::overload::{self, Admission};
 use common::session::{LINGER, READ_CHUNK};
+use common::trace::{self, Cat};
 use common::{Closed, Dispatcher, Phase, Session};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -33,6 +39,7 @@ pub async fn handle_connection(
     counters: Arc<Counters>,
 ) {
     let _open = dispatcher.stats().connection_opened();
+    let mut why = Closing("error"); // the timeline's close, recorded when this ends
     let _ = stream.set_nodelay(true);
     let mut session = Session::new();
     // When the input now in the session was reported: what `--max-queue-wait` times
@@ -43,6 +50,8 @@ pub async fn handle_connection(
         let turn = Turn { client: stream.as_fd(), ready_since };
         (session, closed) = answer(session, &dispatcher, &config, turn, &counters).await;
         if !session.output().is_empty() {
+            // One span across a wait for room, if the reply does not fit the socket's buffer.
+            let _writing = trace::span(Cat::Write, "write").with("bytes", session.output().len());
             // A client that never reads is given the idle timeout, then let go.
             match timeout(config.idle_timeout, stream.write_all(session.output())).await {
                 Ok(Ok(())) => session.output_written(session.output().len()),
@@ -58,6 +67,7 @@ pub async fn handle_connection(
         // Between requests, a shutdown closes the connection; within one, it waits.
         let at_rest = session.phase() == Phase::Idle;
         if at_rest && *closing.borrow() {
+            why.0 = "shutdown";
             return;
         }
         let wait = match session.deadline(config.request_timeout) {
@@ -71,13 +81,17 @@ pub async fn handle_connection(
                 Err(_) if at_rest => break Closed::IdleTimeout,
                 Err(_) => break Closed::RequestTimeout,
             },
-            _ = closing.changed(), if at_rest => return,
+            _ = closing.changed(), if at_rest => {
+                why.0 = "shutdown";
+                return;
+            }
         }
         match read_now(&mut stream, &mut session) {
             Ok(()) => {}
             Err(_) => return, // reset: this client is gone, nobody else cares
         }
     };
+    why.0 = trace::closed_why(closed);
     if closed.owes_a_lingering_close() {
         linger_close(stream).await;
     }
@@ -90,7 +104,9 @@ pub async fn handle_connection(
 ///
 /// The buffer lives only for this call, not across an `.await`, so it is not kept in the
 /// task while the client is idle: an idle connection costs its task and its session, not
-/// 16 KiB. `try_read` would do that too, but it forgets readiness only when a read says
+/// 16 KiB. It is left uninitialised: tokio's `ReadBuf` knows which bytes the read wrote
+/// and hands out only those, so nothing has to zero 16 KiB per read first (the memset
+/// v4 and v5 lost by reusing a buffer per thread). `try_read` would do that too, but it forgets readiness only when a read says
 /// `WouldBlock`, so each request would cost a second `recvfrom` that returns EAGAIN.
 /// `poll_read` also forgets it after a read that did not fill the buffer (which emptied
 /// the socket; an end of input still pending is kept and reported), so one read per
@@ -98,10 +114,13 @@ pub async fn handle_connection(
 /// readiness was stale it answers `Pending`, and the caller's next `readable().await`
 /// waits with the real one.
 fn read_now(stream: &mut TcpStream, session: &mut Session) -> std::io::Result<()> {
-    let mut chunk = [0u8; READ_CHUNK];
-    let mut buf = ReadBuf::new(&mut chunk);
+    let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+    let mut buf = ReadBuf::uninit(&mut chunk);
     let mut cx = Context::from_waker(Waker::noop());
-    match Pin::new(stream).poll_read(&mut cx, &mut buf) {
+    let mut reading = trace::span(Cat::Read, "read");
+    let polled = Pin::new(stream).poll_read(&mut cx, &mut buf);
+    reading.set("bytes", buf.filled().len());
+    match polled {
         Poll::Ready(Ok(())) if buf.filled().is_empty() => session.end_of_input(),
         Poll::Ready(Ok(())) => session.receive(buf.filled()),
         Poll::Ready(Err(e)) => return Err(e),
@@ -138,7 +157,9 @@ async fn answer(
         return (session, closed);
     }
     let (dispatcher, counters) = (Arc::clone(dispatcher), Arc::clone(counters));
+    let handoff = trace::span(Cat::Handoff, "queued").hand_off(); // to the pool's thread
     let job = tokio::task::spawn_blocking(move || {
+        let _job = trace::job(handoff);
         counters.blocking_in_use.up();
         let closed = session.answer_admitting(&dispatcher, &mut admission, None);
         counters.blocking_in_use.down();
@@ -171,4 +192,14 @@ async fn linger_close(mut stream: TcpStream) {
         }
     };
     let _ = timeout(LINGER, drain).await;
+}
+
+/// Why the connection closed, as a timeline says it: recorded as the task ends, whichever
+/// way it does (the reason set on the way out, `error` if none was).
+struct Closing(&'static str);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        trace::closed(self.0);
+    }
 }

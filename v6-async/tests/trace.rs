@@ -114,3 +114,27 @@ fn a_blocked_worker_s_ready_connections_are_polled_by_the_other() {
     }
     assert!(!moved.is_empty(), "no connection's task moved between the workers");
 }
+
+/// With `--blocking spawn`, each answer is handed from the worker that polled the task to
+/// a thread of the blocking pool, which runs the handler: an arrow per request.
+#[test]
+fn spawned_answers_cross_from_a_worker_to_the_blocking_pool() {
+    let server = TracedServer::start(BINARY, &["--workers", "2", "--blocking", "spawn"]);
+    let mut client = Client::connect(server.addr()).expect("connect");
+    for _ in 0..3 {
+        assert_eq!(client.line("GET /hello").expect("an answer"), "200 Hello, World!");
+    }
+    drop(client);
+    let trace = server.stop().expect("a trace in the format");
+    let name = |thread| trace.thread_name(thread).unwrap_or_default();
+    let handlers: Vec<_> = trace.spans("handle").collect();
+    assert_eq!(handlers.len(), 3, "{handlers:#?}");
+    assert!(handlers.iter().all(|h| name(h.thread()).starts_with("blocking-")), "{handlers:#?}");
+    let handoffs = trace.handoffs();
+    assert_eq!(handoffs.len(), 3, "an arrow per answer: {handoffs:#?}");
+    for (queued, taken) in handoffs {
+        assert!(name(queued.thread()).starts_with("tokio-worker-"), "{queued:?}");
+        assert!(name(taken.thread()).starts_with("blocking-"), "{taken:?}");
+        assert_eq!(queued.conn(), handlers[0].conn(), "the arrow carries the connection");
+    }
+}

@@ -89,6 +89,63 @@ pub struct Model {
     /// before the next handler for a second); `off`: only with the turn's wait
     #[arg(long, value_name = "US|off", default_value = "200", value_parser = send_budget)]
     pub send_budget_us: SendBudget,
+
+    #[command(flatten)]
+    pub features: Features,
+}
+
+// ANCHOR: features
+/// Each io_uring feature v7 can use, as a switch, so that one binary is every rung of the
+/// ablation ladder (`scripts/v7-ladder.py`). `/stats` reports them under `features`, with
+/// any the kernel refused (then skipped, and said in the log): never faked.
+///
+/// The defaults are what the ladder measured to pay on this kind of machine (see the v7
+/// chapter): deferred task work, multishot accept and receive, batching; the registered
+/// ring descriptor, zero-copy sends and SQPOLL stay off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct Features {
+    /// One thread submits (SINGLE_ISSUER) and the kernel runs completion work only when it
+    /// waits (DEFER_TASKRUN); false: a plain ring, its task work run at any return to
+    /// user space
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub defer_taskrun: bool,
+
+    /// One accept armed for every connection (multishot); false: one accept per connection
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub multishot_accept: bool,
+
+    /// One receive armed per connection for all its requests (multishot); false: one
+    /// receive submitted per request, as the naive loop does (still from the buffer ring)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub multishot_recv: bool,
+
+    /// Register the ring's descriptor, so each io_uring_enter skips the file lookup
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub register_ring_fd: bool,
+
+    /// Send answers of at least this many bytes with zero-copy sends (SEND_ZC): the kernel
+    /// pins the pages instead of copying, and says when it is done with them
+    #[arg(long, value_name = "BYTES")]
+    pub zero_copy_over: Option<usize>,
+
+    /// A kernel thread polls the submission queue (SQPOLL), so submitting needs no system
+    /// call; it replaces deferred task work (the two do not go together)
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub sqpoll: bool,
+}
+// ANCHOR_END: features
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            defer_taskrun: true,
+            multishot_accept: true,
+            multishot_recv: true,
+            register_ring_fd: false,
+            zero_copy_over: None,
+            sqpoll: false,
+        }
+    }
 }
 
 /// `--send-budget-us`: microseconds, or `off`.
@@ -117,6 +174,7 @@ impl Default for Model {
             buffers: DEFAULT_BUFFERS,
             batch_wait_us: DEFAULT_BATCH_WAIT.as_micros() as u64,
             send_budget_us: SendBudget::default(),
+            features: Features::default(),
         }
     }
 }
@@ -199,6 +257,7 @@ fn snapshot(c: &RingCounters) -> serde_json::Value {
         "recv_rearms": c.recv_rearms.get(),
         "parked": c.parked.get(),
         "early_submits": c.early_submits.get(),
+        "refused": c.refused(),
     })
 }
 
@@ -239,7 +298,21 @@ pub fn run_rings(
         batch_wait: Duration::from_micros(config.model.batch_wait_us),
         max_connections: config.model.max_connections,
         send_budget: config.model.send_budget_us.0,
+        features: config.model.features,
     };
+    let features = settings.features;
+    dispatcher.stats().gauge("features", move || {
+        json!({
+            "defer_taskrun": features.defer_taskrun && !features.sqpoll,
+            "multishot_accept": features.multishot_accept,
+            "multishot_recv": features.multishot_recv,
+            "batch_wait_us": settings.batch_wait.as_micros() as u64,
+            "register_ring_fd": features.register_ring_fd,
+            "zero_copy_over": features.zero_copy_over,
+            "sqpoll": features.sqpoll,
+            "asked_for": "as the command line asked; what a ring's kernel refused is in rings[].refused",
+        })
+    });
     let budget_us = settings.send_budget.map(|b| b.as_micros() as u64);
     dispatcher.stats().gauge("send_budget_us", move || budget_us);
     tracing::info!(rings, max_connections = settings.max_connections, "an io_uring per core");

@@ -13,7 +13,7 @@ use common::testkit::{
     speaks_both_protocols, wait_for, wait_until,
 };
 use common::{Dispatcher, Request, Response, Stats};
-use v7_uring_per_core::{Config, Model, SERVER, run};
+use v7_uring_per_core::{Config, Features, Model, SERVER, run};
 
 /// The built-in routes and `GET /thread`, which names the thread that ran the handler.
 fn dispatcher() -> Dispatcher {
@@ -245,6 +245,46 @@ fn client(server: &TestServer) -> Client {
     c
 }
 // ANCHOR_END: eager
+
+/// The ladder's rungs are one binary with switches: each rung serves both protocols and
+/// a 64 KiB body whole (zero-copy sends past 16 KiB included, their bytes held until the
+/// kernel's notification), and `/stats` says which features it runs with and which the
+/// kernel refused (none, here: this kernel has them all).
+#[test]
+fn every_rung_of_the_ladder_serves_and_says_what_it_runs() {
+    let naive = Features {
+        defer_taskrun: false,
+        multishot_accept: false,
+        multishot_recv: false,
+        ..Features::default()
+    };
+    let rungs = [
+        (naive, 0),
+        (Features::default(), 50),
+        (Features { register_ring_fd: true, ..Features::default() }, 50),
+        (Features { zero_copy_over: Some(16 * 1024), ..Features::default() }, 50),
+        (Features { sqpoll: true, ..Features::default() }, 50),
+    ];
+    for (features, batch_wait_us) in rungs {
+        let model = Model { rings: 1, features, batch_wait_us, ..Model::default() };
+        let server = TestServer::start(SERVER, Config::new(model), run);
+        let mut c = Client::connect(server.addr()).expect("connect");
+        speaks_both_protocols(&mut c, SERVER);
+        let body: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+        let head =
+            format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+        c.send(head.as_bytes()).expect("send the head");
+        c.send(&body).expect("send the body");
+        let echoed = c.read_response().expect("the echo");
+        assert!(echoed.body == body, "{features:?}: the 64 KiB came back changed");
+        let stats = c.get("/stats").expect("/stats");
+        let stats: serde_json::Value = serde_json::from_slice(&stats.body).expect("JSON");
+        let model = &stats["model"];
+        assert_eq!(model["features"]["multishot_recv"], features.multishot_recv, "{model}");
+        assert_eq!(model["features"]["sqpoll"], features.sqpoll, "{model}");
+        assert_eq!(model["rings"][0]["refused"], serde_json::json!([]), "{features:?}: {model}");
+    }
+}
 
 /// A stop while requests are in flight, others are pipelining and many connections are
 /// idle: the requests in flight get their answers, everyone is closed, and the process

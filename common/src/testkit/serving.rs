@@ -43,12 +43,7 @@ pub fn one_thread_per_conn(trace: &Trace) -> Result<BTreeMap<u64, Thread>, Strin
     Ok(owners)
 }
 
-/// The threads that waited in `call` (`epoll_wait`, `io_uring_enter`), each wait saying how
-/// many it found `ready`.
+/// The threads that waited in `call` (`epoll_wait`, `io_uring_enter`).
 pub fn threads_waiting_in(trace: &Trace, call: &str) -> BTreeSet<Thread> {
-    trace
-        .spans("wait")
-        .filter(|wait| wait.name == call && wait.count("ready").is_some())
-        .map(|wait| wait.thread())
-        .collect()
+    trace.spans("wait").filter(|wait| wait.name == call).map(|wait| wait.thread()).collect()
 }

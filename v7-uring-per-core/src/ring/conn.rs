@@ -24,11 +24,14 @@ pub(super) struct Conn {
     pub(super) cancels: u8,
     /// Queued for [`Uring::advance`] at the end of this turn.
     dirty: bool,
+    /// A zero-copy send's result, held until its notification says the kernel is done
+    /// with the bytes.
+    pub(super) zero_copy_result: Option<Result<usize, i32>>,
 }
 
 impl Conn {
     pub(super) fn new(conn: Connection) -> Self {
-        Self { conn, cancels: 0, dirty: false }
+        Self { conn, cancels: 0, dirty: false, zero_copy_result: None }
     }
 
     /// Whether the kernel holds any operation of it: then it may not be freed.
@@ -86,7 +89,9 @@ impl Uring {
         let started = Instant::now();
         let send = match conn.next_admitting(&dispatcher, &mut admission) {
             Step::Close => return self.close(key),
-            Step::Send(rest) => Some(send_entry(key, fd, rest)),
+            Step::Send(rest) => {
+                Some(send_entry(key, fd, rest, self.settings.features.zero_copy_over))
+            }
             Step::Wait | Step::Receive => None,
         };
         let ran = conn.session().answered() - answered;

@@ -20,6 +20,7 @@
 
 mod conn;
 mod ops;
+mod register;
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -88,6 +89,23 @@ pub struct RingCounters {
     /// Submits without a wait, so answers went out before the turn's later handlers ran
     /// (see [`EagerSends`]); counted in `enters` too.
     pub early_submits: Counter,
+    /// Features asked for that this kernel refused (then skipped), each with its error.
+    refused: std::sync::Mutex<Vec<String>>,
+}
+
+impl RingCounters {
+    /// What the kernel refused, for `/stats`.
+    pub fn refused(&self) -> Vec<String> {
+        self.refused.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Notes a feature the kernel refused, in `/stats` and the log.
+    fn refuse(&self, feature: &str, e: &io::Error) {
+        tracing::warn!("{feature} refused by this kernel ({e}): skipped");
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.push(format!("{feature}: {e}"));
+        }
+    }
 }
 
 /// What every ring of one server is set with.
@@ -101,6 +119,7 @@ pub struct Settings {
     /// How long queued answers may wait for later handlers (see [`EagerSends`]); `None`:
     /// until the turn's wait.
     pub send_budget: Option<Duration>,
+    pub features: crate::Features,
 }
 
 struct Uring {
@@ -140,6 +159,8 @@ struct Uring {
     woke: Instant,
     /// When this turn's queued sends go to the kernel before its wait.
     eager: EagerSends,
+    /// The ring's descriptor's index among this thread's registered rings, if registered.
+    ring_index: Option<u32>,
 }
 
 /// Why v7 cannot run here, in one line that says what to do instead.
@@ -166,6 +187,33 @@ pub fn new_ring() -> io::Result<IoUring> {
         .map_err(|e| refused("io_uring_setup with SINGLE_ISSUER and DEFER_TASKRUN", &e))
 }
 
+/// How long SQPOLL's kernel thread polls an empty queue before it sleeps.
+const SQPOLL_IDLE_MS: u32 = 1000;
+
+/// A ring with the setup `features` ask for: v7's ([`new_ring`]), SQPOLL's, or a plain one
+/// (the naive rung). A setup the kernel refuses is noted in `counters` and a plain ring
+/// built instead.
+fn build_ring(features: &crate::Features, counters: &RingCounters) -> io::Result<IoUring> {
+    let asked = if features.sqpoll {
+        IoUring::builder().setup_cqsize(CQ_ENTRIES).setup_sqpoll(SQPOLL_IDLE_MS).build(SQ_ENTRIES)
+    } else if features.defer_taskrun {
+        new_ring()
+    } else {
+        return plain_ring();
+    };
+    asked.or_else(|e| {
+        counters.refuse(if features.sqpoll { "SQPOLL" } else { "DEFER_TASKRUN" }, &e);
+        plain_ring()
+    })
+}
+
+fn plain_ring() -> io::Result<IoUring> {
+    IoUring::builder()
+        .setup_cqsize(CQ_ENTRIES)
+        .build(SQ_ENTRIES)
+        .map_err(|e| refused("io_uring_setup", &e))
+}
+
 /// Serves `listener` on this thread until a shutdown has closed every connection or its
 /// deadline has passed.
 pub fn run(
@@ -176,7 +224,14 @@ pub fn run(
 ) -> io::Result<()> {
     let Shared { dispatcher, latch, timeouts, shutdown, shedding } = shared;
     let wake = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
-    let ring = new_ring()?;
+    let ring = build_ring(&settings.features, &counters)?;
+    let ring_index = if settings.features.register_ring_fd {
+        register::ring_fd(&ring, settings.features.sqpoll)
+            .map_err(|e| counters.refuse("a registered ring descriptor", &e))
+            .ok()
+    } else {
+        None
+    };
     let bufs = BufRing::new(settings.buffers, settings.buffer_size)?;
     let bufs = Registration::register(bufs, &ring, BGID)
         .map_err(|e| refused("registering a provided-buffer ring (Linux 5.19)", &e))?;
@@ -209,6 +264,7 @@ pub fn run(
         shedding,
         woke: Instant::now(),
         eager: EagerSends::new(settings.send_budget),
+        ring_index,
     };
     this.arm_wake()?;
     shutdown.on_trigger(move || {
@@ -263,7 +319,8 @@ impl Uring {
     /// together.
     fn enter(&mut self) -> io::Result<()> {
         let until_sweep = SWEEP_EVERY.saturating_sub(self.last_sweep.elapsed());
-        let timeout = Timespec::from(until_sweep.max(self.settings.batch_wait).max(MIN_WAIT));
+        let wait = until_sweep.max(self.settings.batch_wait).max(MIN_WAIT);
+        let timeout = Timespec::from(wait);
         let mut args = SubmitArgs::new().timespec(&timeout);
         let mut want = 1;
         // Only when the last wait brought several completions: a lone client's request
@@ -276,9 +333,14 @@ impl Uring {
         }
         let queued = self.ring.submission().len();
         self.counters.enters.bump();
-        let mut waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", queued);
-        let result = self.ring.submitter().submit_with_args(want, &args);
-        waiting.set("ready", self.ring.completion().len());
+        let _waiting = trace::span(Cat::Wait, "io_uring_enter").with("submitted", queued);
+        let result = match self.ring_index {
+            Some(index) => {
+                let min_wait = if want > 1 { self.settings.batch_wait } else { Duration::ZERO };
+                register::enter(index, queued, want, Some(wait), min_wait)
+            }
+            None => self.ring.submitter().submit_with_args(want, &args),
+        };
         self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
         match result {
             Ok(_) => Ok(()),
@@ -298,7 +360,11 @@ impl Uring {
         let queued = self.ring.submission().len();
         self.counters.enters.bump();
         self.counters.early_submits.bump();
-        match self.ring.submit() {
+        let result = match self.ring_index {
+            Some(index) => register::enter(index, queued, 0, None, Duration::ZERO),
+            None => self.ring.submit(),
+        };
+        match result {
             Ok(_) => self.eager.submitted(Instant::now()),
             // Left queued: the wait that ends the turn submits them.
             Err(e)

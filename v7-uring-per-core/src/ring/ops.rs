@@ -26,6 +26,8 @@ pub(super) enum Op {
     Recv = 3,
     Send = 4,
     Cancel = 5,
+    /// A zero-copy send: its bytes are the kernel's until its notification.
+    SendZc = 6,
 }
 
 /// The key of the ring's own operations (accept, wake-up, their cancels): no connection's
@@ -48,6 +50,7 @@ pub(super) fn untag(user_data: u64) -> (usize, Option<Op>) {
         3 => Some(Op::Recv),
         4 => Some(Op::Send),
         5 => Some(Op::Cancel),
+        6 => Some(Op::SendZc),
         _ => None,
     };
     ((user_data >> 8) as usize, op)
@@ -56,8 +59,21 @@ pub(super) fn untag(user_data: u64) -> (usize, Option<Op>) {
 
 /// A send of `rest` on `fd`, as `key`'s. Submitting it is the caller's `unsafe`: `rest`
 /// must stay put and untouched until the send completes.
-pub(super) fn send_entry(key: usize, fd: Fd, rest: &[u8]) -> squeue::Entry {
+/// `zero_copy_over`: from this many bytes on, a zero-copy send, whose bytes the kernel
+/// reads until its notification completion rather than until its first.
+pub(super) fn send_entry(
+    key: usize,
+    fd: Fd,
+    rest: &[u8],
+    zero_copy_over: Option<usize>,
+) -> squeue::Entry {
     let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+    if zero_copy_over.is_some_and(|over| rest.len() >= over) {
+        return opcode::SendZc::new(fd, rest.as_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(tag(key, Op::SendZc));
+    }
     opcode::Send::new(fd, rest.as_ptr(), len)
         .flags(libc::MSG_NOSIGNAL)
         .build()
@@ -112,10 +128,16 @@ impl Uring {
             return Ok(());
         }
         self.accept_paused_until = None;
-        let accept = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(tag(RING, Op::Accept));
+        let fd = Fd(listener.as_raw_fd());
+        let accept = if self.settings.features.multishot_accept {
+            opcode::AcceptMulti::new(fd).flags(libc::SOCK_CLOEXEC).build()
+        } else {
+            // One connection, then no F_MORE: re-armed at the next turn.
+            opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+        }
+        .user_data(tag(RING, Op::Accept));
         // SAFETY: no address buffers; the listener is closed only after the accept's last
         // completion (or after the drain, when the loop ends).
         unsafe { self.push(accept)? };
@@ -181,8 +203,19 @@ impl Uring {
     /// of the kernel's choosing.
     pub(super) fn arm_recv(&mut self, key: usize) -> io::Result<()> {
         let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
-        let recv =
-            opcode::RecvMulti::new(Fd(conn.fd()), BGID).build().user_data(tag(key, Op::Recv));
+        let fd = Fd(conn.fd());
+        let recv = if self.settings.features.multishot_recv {
+            opcode::RecvMulti::new(fd, BGID).build()
+        } else {
+            // The naive shape: one receive per request, ended by its completion (no F_MORE)
+            // and re-armed by `advance`; its buffer still comes from the group.
+            let len = u32::try_from(self.settings.buffer_size).unwrap_or(u32::MAX);
+            opcode::Recv::new(fd, std::ptr::null_mut(), len)
+                .buf_group(BGID)
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT)
+        }
+        .user_data(tag(key, Op::Recv));
         conn.receive_armed();
         // SAFETY: the receive writes only into buffers of the buf ring, which outlives
         // every operation of this ring (`Drop for Uring`), and the socket stays open until
@@ -228,6 +261,26 @@ impl Uring {
         self.mark(key);
     }
 
+    /// A zero-copy send completes twice: first its result (with `F_MORE` if a notification
+    /// follows), then the notification (`F_NOTIF`) that the kernel no longer reads its
+    /// pages. Only then is the send over for the connection: its bytes stay untouched
+    /// (`Sending::InFlight`) and it is not freed (`Conn::busy`) until that second one.
+    fn sent_zero_copy(&mut self, key: usize, result: i32, flags: u32) {
+        let Some(Conn { conn, zero_copy_result, .. }) = self.conns.get_mut(key) else { return };
+        let outcome = if cqueue::notif(flags) {
+            zero_copy_result.take().unwrap_or(Err(-libc::EIO))
+        } else {
+            let outcome = usize::try_from(result).map_err(|_| result);
+            if cqueue::more(flags) {
+                *zero_copy_result = Some(outcome);
+                return;
+            }
+            outcome
+        };
+        conn.sent(outcome, Instant::now());
+        self.mark(key);
+    }
+
     pub(super) fn complete(&mut self, user_data: u64, result: i32, flags: u32) -> io::Result<()> {
         let (key, op) = untag(user_data);
         match op {
@@ -240,6 +293,7 @@ impl Uring {
                     self.mark(key);
                 }
             }
+            Some(Op::SendZc) => self.sent_zero_copy(key, result, flags),
             // A connection's cancel names its socket, so the socket stays open (the
             // connection counts the cancel among its operations) until the cancel is done:
             // closed earlier, its number could go to a newcomer whose operations the
