@@ -131,8 +131,12 @@ fn print_summary(timeline: &Timeline) {
         most_lanes_per_connection,
         handoffs,
         handler_lanes,
+        most_reaped,
         ..
     } = loadgen::timeline::summary::summarize(timeline);
+    if let Some(n) = most_reaped {
+        println!("the most completions one reap took: {n}");
+    }
     println!(
         "{lanes} threads drawn ({busy_lanes} worked), {connections} connections (each on at most \
          {most_lanes_per_connection} threads), {handoffs} hand-offs, handlers ran on \

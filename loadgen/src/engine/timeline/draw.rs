@@ -217,7 +217,11 @@ fn bar(
     } else {
         (y + (LANE - BAR) / 2.0 - 2.0, BAR)
     };
-    let conn = span.conn.map(|c| format!(", connection {c}")).unwrap_or_default();
+    let mut conn = span.conn.map(|c| format!(", connection {c}")).unwrap_or_default();
+    if let Some(count) = span.count {
+        // A reap's completions, a wait's ready events.
+        conn += &format!(", {count} at once");
+    }
     let what = if n > 1 {
         format!("{} × {} ({}){conn}", n, span.name, span.cat.name())
     } else {
