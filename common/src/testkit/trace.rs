@@ -21,7 +21,9 @@ pub type Thread = (u32, u32);
 /// directory, removed when this is dropped), on 127.0.0.1:0.
 #[derive(Debug)]
 pub struct TracedServer {
-    server: ChildServer,
+    /// Always some until dropped: taken first there, so that no child of the fork version
+    /// writes its piece after the pieces are cleared.
+    server: Option<ChildServer>,
     file: PathBuf,
 }
 
@@ -39,15 +41,20 @@ impl TracedServer {
         let path = file.to_string_lossy().into_owned();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--trace", &path]);
-        Self { server: spawn_binary(binary, &all), file }
+        Self { server: Some(spawn_binary(binary, &all)), file }
+    }
+
+    fn server(&self) -> &ChildServer {
+        // Taken only by `drop`.
+        self.server.as_ref().expect("the server runs until dropped")
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
-        self.server.addr()
+        self.server().addr()
     }
 
     pub fn pid(&self) -> u32 {
-        self.server.pid()
+        self.server().pid()
     }
 
     /// Where the trace is written.
@@ -58,8 +65,9 @@ impl TracedServer {
     /// Stops the server gracefully (SIGTERM: it finishes what is in flight, then writes the
     /// trace) and reads its trace, checked against the format.
     pub fn stop(mut self) -> Result<Trace, String> {
-        self.server.signal(Signal::SIGTERM).map_err(|e| format!("SIGTERM: {e}"))?;
-        let exited = self.server.wait_timeout(DEADLINE + TIMEOUT).map_err(|e| e.to_string())?;
+        let server = self.server.as_mut().ok_or("the server is gone")?;
+        server.signal(Signal::SIGTERM).map_err(|e| format!("SIGTERM: {e}"))?;
+        let exited = server.wait_timeout(DEADLINE + TIMEOUT).map_err(|e| e.to_string())?;
         match exited {
             Some(status) if status.success() => Trace::read(&self.file),
             Some(status) => Err(format!("the server exited with {status}")),
@@ -79,6 +87,8 @@ impl TracedServer {
 
 impl Drop for TracedServer {
     fn drop(&mut self) {
+        // Killed (with its children) before the files go.
+        drop(self.server.take());
         let _ = std::fs::remove_file(&self.file);
         // Pieces the fork version's children wrote that no parent merged (it was killed).
         let (Some(dir), Some(name)) = (self.file.parent(), self.file.file_name()) else { return };
