@@ -183,12 +183,20 @@ mod tests {
     }
     #[test]
     fn a_spinning_process_wants_a_cpu_and_a_sleeping_one_does_not() {
+        use std::io::BufRead;
         use std::time::Duration;
-        let spin = |seconds: &str| {
-            let busy = format!("import time\nt=time.time()+{seconds}\nwhile time.time()<t: pass");
-            std::process::Command::new("python3").args(["-c", &busy]).spawn().unwrap()
-        };
-        let mut spinner = spin("3");
+        // The spinner says when it spins: its start-up (reading Python from disk) sleeps,
+        // and on a loaded machine takes long enough to show in the second measured.
+        let busy = "import time\nt=time.time()+5\nprint('spinning', flush=True)\nwhile time.time()<t: pass";
+        let mut spinner = std::process::Command::new("python3")
+            .args(["-c", busy])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut said = String::new();
+        let stdout = spinner.stdout.take().unwrap();
+        std::io::BufReader::new(stdout).read_line(&mut said).unwrap();
+        assert_eq!(said.trim(), "spinning");
         let mut sleeper = std::process::Command::new("sleep").arg("3").spawn().unwrap();
         let at = |pid| runnable_time(pid).unwrap();
         let (spun, slept) = (at(spinner.id()), at(sleeper.id()));

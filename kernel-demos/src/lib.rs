@@ -10,10 +10,19 @@
 //! waits for conditions (a thread parked in `epoll_wait`, a connection in the accept
 //! queue) with a deadline rather than for a fixed time.
 //!
+//! Where timing is the lesson, a demonstration also records itself with a clock on every
+//! side and draws a sequence diagram ([`sequence`], `--sequence FILE.svg`): Nagle,
+//! TIME_WAIT, and four made for it: a client's SYN retries against a full accept queue
+//! ([`syn_retries`]), the lingering close against a plain close ([`linger`]), coordinated
+//! omission in a closed loop ([`omission`]), io_uring's batches and lent buffers
+//! ([`uring`]), and v4-nio's hand-off and re-arm read from strace ([`handoff`],
+//! [`strace`]).
+//!
 //! ```sh
 //! cargo run --release -p kernel-demos -- herd               # or nagle, time-wait,
 //! cargo run --release -p kernel-demos -- herd --help        #   reuseport-close, switch
 //! scripts/kernel-demos.sh    # all five, into docs/src/results/kernel-<name>.txt
+//! scripts/sequences.sh       # every diagram, into docs/src/results/seq-<name>.svg
 //! ```
 
 use std::net::{TcpListener, TcpStream};
@@ -23,11 +32,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+pub mod handoff;
 pub mod herd;
+pub mod linger;
 pub mod nagle;
+pub mod omission;
 pub mod reuseport_close;
+pub mod sequence;
+pub mod strace;
 pub mod switch;
+pub mod syn_retries;
 pub mod time_wait;
+pub mod uring;
 
 /// The request a demonstration's client sends when what it sends does not matter, only
 /// that the server has something to read and answer (Nagle, TIME_WAIT).

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use socket2::SockRef;
 
+use crate::sequence::{Figure, Item, Panel, Shade};
 use crate::{DEADLINE, REQUEST, ms, quantile, wrap};
 
 /// What to run.
@@ -273,4 +274,161 @@ impl fmt::Display for Outcome {
             )
         )
     }
+}
+
+/// The times of one round trip, each taken just after the call that it names returned.
+struct RoundTrip {
+    request_sent: Instant,
+    request_read: Instant,
+    /// Just before the server's write of the header, then of the body.
+    header_sent: Instant,
+    body_sent: Instant,
+    /// When the write of the body returned.
+    body_written: Instant,
+    /// When the server's kernel no longer held any of the body: it sent it.
+    body_left: Instant,
+    /// Each read of the client's, with the bytes it returned.
+    client_reads: Vec<(Instant, usize)>,
+}
+
+/// Bytes written to `stream` that its kernel has not sent yet (`SIOCOUTQNSD`): what
+/// Nagle holds back.
+fn not_sent(stream: &TcpStream) -> io::Result<libc::c_int> {
+    use std::os::fd::AsRawFd;
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: SIOCOUTQNSD on a TCP socket writes one int to the pointer given, which
+    // points to `bytes`, alive for the call; the fd is the stream's, open while it lives.
+    let result = unsafe { libc::ioctl(stream.as_raw_fd(), libc::SIOCOUTQNSD, &mut bytes) };
+    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(bytes) }
+}
+
+/// The server's side of the recorded round trip: answers in two writes, then watches the
+/// body leave (polled every 50 µs, so its time is known to that). The times: request
+/// read, header write called, body write called, body write returned, body gone.
+fn answer_recorded(server: &mut TcpStream) -> anyhow::Result<[Instant; 5]> {
+    let mut request = [0; REQUEST.len()];
+    server.read_exact(&mut request).context("read the recorded request")?;
+    let read = Instant::now();
+    let header = Instant::now();
+    server.write_all(HEADER)?;
+    let body = Instant::now();
+    server.write_all(BODY)?;
+    let written = Instant::now();
+    while not_sent(server)? > 0 {
+        if written.elapsed() > DEADLINE {
+            bail!("the body was still held after {} s", DEADLINE.as_secs());
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    Ok([read, header, body, written, Instant::now()])
+}
+
+/// One round trip of `case`, after `warmup` unrecorded ones on the same connection, with
+/// the time of every step on both sides.
+fn record_round_trip(case: Case, warmup: usize) -> anyhow::Result<RoundTrip> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let mut client = TcpStream::connect(listener.local_addr()?)?;
+    let (mut server, _) = listener.accept()?;
+    for stream in [&client, &server] {
+        stream.set_read_timeout(Some(DEADLINE))?;
+    }
+    client.set_nodelay(false)?;
+    server.set_nodelay(case == Case::NoDelayTwoWrites)?;
+    std::thread::scope(|scope| {
+        let answering = scope.spawn(move || {
+            let mut request = [0; REQUEST.len()];
+            for _ in 0..warmup {
+                server.read_exact(&mut request)?;
+                server.write_all(HEADER)?;
+                server.write_all(BODY)?;
+            }
+            answer_recorded(&mut server)
+        });
+        let mut reply = vec![0; HEADER.len() + BODY.len()];
+        for _ in 0..warmup {
+            client.write_all(REQUEST)?;
+            client.read_exact(&mut reply)?;
+        }
+        let request_sent = Instant::now();
+        client.write_all(REQUEST)?;
+        let mut client_reads = Vec::new();
+        let mut got = 0;
+        while got < reply.len() {
+            let n = client.read(&mut reply[got..]).context("read the recorded reply")?;
+            if n == 0 {
+                bail!("the server closed mid-reply");
+            }
+            client_reads.push((Instant::now(), n));
+            got += n;
+        }
+        let [request_read, header_sent, body_sent, body_written, body_left] =
+            answering.join().map_err(|_| anyhow!("the server thread panicked"))??;
+        Ok(RoundTrip {
+            request_sent,
+            request_read,
+            header_sent,
+            body_sent,
+            body_written,
+            body_left,
+            client_reads,
+        })
+    })
+}
+
+/// A panel of one recorded round trip of `case`: lifelines client, server.
+fn panel(case: Case, trip: &RoundTrip) -> Panel {
+    let at = |instant: Instant| instant.saturating_duration_since(trip.request_sent);
+    let mut items =
+        vec![Item::message(0, 1, Duration::ZERO, at(trip.request_read), "request (18 B)")];
+    // The body left when the header's ACK came, no later than the client read it (the
+    // server's poll sees it up to 50 µs late).
+    let body_read = trip.client_reads.last().map_or(trip.body_left, |(t, _)| *t);
+    let body_left = trip.body_left.min(body_read).max(trip.body_sent);
+    if body_left.saturating_duration_since(trip.body_written) > Duration::from_millis(1) {
+        let held = "body held: Nagle waits for an ACK";
+        items.push(Item::span(1, at(trip.body_written), at(body_left), held, Shade::Waiting));
+        let ack = "delayed ACK of the header";
+        items.push(Item::message(0, 1, at(body_left), at(body_left), ack));
+    } else {
+        items.push(Item::mark(1, at(trip.body_written), "write(body) returns"));
+    }
+    // Each of the client's reads is the arrival of a piece of the reply: the header's
+    // from the header's write, the body's once the body left.
+    let mut pieces = vec![(trip.header_sent, "header")];
+    if trip.client_reads.len() > 1 {
+        pieces.push((body_left, "body"));
+    } else {
+        pieces[0].1 = "header and body";
+    }
+    for ((sent, what), (read, bytes)) in pieces.into_iter().zip(&trip.client_reads) {
+        items.push(Item::message(1, 0, at(sent), at(*read), &format!("{what} ({bytes} B)")));
+    }
+    let end = at(body_read);
+    items.push(Item::mark(0, end, &format!("reply whole after {}", crate::sequence::show(end))));
+    Panel {
+        title: case.name().to_owned(),
+        lifelines: vec!["client".into(), "server".into()],
+        items,
+        px_per_ms: None,
+    }
+}
+
+/// The sequence diagram: one round trip with Nagle on and the reply in two writes, beside
+/// one with `TCP_NODELAY`, each recorded after `warmup` round trips.
+pub fn sequence(warmup: usize) -> anyhow::Result<Figure> {
+    let panels = [Case::NagleTwoWrites, Case::NoDelayTwoWrites]
+        .into_iter()
+        .map(|case| Ok(panel(case, &record_round_trip(case, warmup).with_context(|| case.name())?)))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Figure {
+        title: "Nagle meets the delayed ACK: one request, the reply in two writes".into(),
+        caption: "Left, with Nagle on: the header leaves at once, the body waits in the server's \
+                  kernel (orange) until the client acknowledges the header, which it delays \
+                  because it has nothing to send; the round trip takes the delayed-ACK timer. \
+                  Right, with TCP_NODELAY: the body follows the header at once. Times measured on \
+                  both sides (the ACK's is when the server's kernel released the body, polled \
+                  every 50 µs); vertical distance grows with the logarithm of the gap."
+            .into(),
+        panels,
+    })
 }

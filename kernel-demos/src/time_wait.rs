@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use common::kernel::{TimeWait, time_wait};
 
+use crate::sequence::{Figure, Item, Panel, Shade};
 use crate::{DEADLINE, REQUEST, accept_within, sysctl, wrap};
 
 /// What to run.
@@ -260,4 +261,134 @@ impl fmt::Display for Outcome {
         }
         Ok(())
     }
+}
+
+/// One side's times in a recorded conversation, each just after the call it names
+/// returned (or just before, for what it sends).
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    /// Sent the request (client) or read it (server).
+    request: Instant,
+    /// Read the reply (client) or began writing it (server).
+    reply: Instant,
+    /// Sent its FIN: `shutdown(Write)` for the first closer, `close` for the second.
+    fin: Instant,
+    /// Read the end of the stream: the other side's FIN had come.
+    eof: Instant,
+}
+
+/// The end of a recorded conversation for one side. The first closer shuts down its
+/// write side (its FIN leaves, as with a close) and reads on until the other's FIN, so
+/// that the FIN's arrival is timed; the second reads to the first's FIN, then closes.
+fn finish(mut stream: TcpStream, first: bool) -> anyhow::Result<(Instant, Instant)> {
+    if first {
+        let fin = Instant::now();
+        stream.shutdown(std::net::Shutdown::Write)?;
+        stream.read_to_end(&mut Vec::new()).context("read to the other side's FIN")?;
+        Ok((fin, Instant::now()))
+    } else {
+        stream.read_to_end(&mut Vec::new()).context("read to the other side's FIN")?;
+        let eof = Instant::now();
+        let fin = Instant::now();
+        drop(stream);
+        Ok((fin, eof))
+    }
+}
+
+/// The server's side of a recorded conversation.
+fn serve_recorded(mut stream: TcpStream, closer: Closer) -> anyhow::Result<Side> {
+    stream.set_read_timeout(Some(DEADLINE))?;
+    let mut request = [0; REQUEST.len()];
+    stream.read_exact(&mut request).context("read the request")?;
+    let read = Instant::now();
+    let reply = Instant::now();
+    stream.write_all(REPLY)?;
+    let (fin, eof) = finish(stream, closer == Closer::Server)?;
+    Ok(Side { request: read, reply, fin, eof })
+}
+
+/// The client's side of a recorded conversation.
+fn converse_recorded(mut stream: TcpStream, closer: Closer) -> anyhow::Result<Side> {
+    stream.set_read_timeout(Some(DEADLINE))?;
+    let sent = Instant::now();
+    stream.write_all(REQUEST)?;
+    let mut reply = vec![0; REPLY.len()];
+    stream.read_exact(&mut reply).context("read the reply")?;
+    let replied = Instant::now();
+    let (fin, eof) = finish(stream, closer == Closer::Client)?;
+    Ok(Side { request: sent, reply: replied, fin, eof })
+}
+
+/// When a TIME_WAIT socket of `port` first showed on the closer's side (polled through
+/// sock_diag), and a later time it was seen still there.
+fn time_wait_seen(port: u16, closer: Closer) -> anyhow::Result<(Instant, Instant)> {
+    let held = |count: TimeWait| match closer {
+        Closer::Server => count.local > 0,
+        Closer::Client => count.remote > 0,
+    };
+    crate::wait_for("the TIME_WAIT socket", || time_wait(port).is_ok_and(held))?;
+    let seen = Instant::now();
+    // Seen again a little later: a state that lasts, not a passing one.
+    std::thread::sleep(Duration::from_millis(100));
+    if !held(time_wait(port)?) {
+        bail!("the TIME_WAIT socket was gone within 100 ms");
+    }
+    Ok((seen, Instant::now()))
+}
+
+/// One conversation with `closer` closing first, as a panel: client, server.
+fn record_close(closer: Closer) -> anyhow::Result<Panel> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let client = TcpStream::connect(addr).with_context(|| format!("connect to {addr}"))?;
+    let accepted = accept_within(&listener)?;
+    let (server, client) = std::thread::scope(|scope| {
+        let server = scope.spawn(|| serve_recorded(accepted, closer));
+        let client = converse_recorded(client, closer);
+        let server = server.join().map_err(|_| anyhow!("the server thread panicked"))?;
+        anyhow::Ok((server?, client?))
+    })?;
+    let (seen, still) = time_wait_seen(addr.port(), closer)?;
+    let at = |instant: Instant| instant.saturating_duration_since(client.request);
+    let (first, second, holder) = match closer {
+        Closer::Server => (server, client, 1),
+        Closer::Client => (client, server, 0),
+    };
+    let other = 1 - holder;
+    let held = "TIME_WAIT (60 s)";
+    let items = vec![
+        Item::message(0, 1, Duration::ZERO, at(server.request), "request"),
+        Item::message(1, 0, at(server.reply), at(client.reply), "reply"),
+        Item::message(holder, other, at(first.fin), at(second.eof), "FIN: closes first"),
+        Item::message(other, holder, at(second.fin), at(first.eof), "FIN"),
+        Item::span(holder, at(first.eof), at(still), held, Shade::Kernel),
+        Item::mark(holder, at(seen), "sock_diag: in TIME_WAIT"),
+        Item::mark(other, at(second.fin), "closed, socket freed"),
+    ];
+    Ok(Panel {
+        title: format!("the {} closes first", closer.name()),
+        lifelines: vec!["client".into(), "server".into()],
+        items,
+        px_per_ms: None,
+    })
+}
+
+/// The sequence diagram: the same conversation with the server, then the client,
+/// closing first.
+pub fn sequence() -> anyhow::Result<Figure> {
+    let panels = [Closer::Server, Closer::Client]
+        .into_iter()
+        .map(record_close)
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Figure {
+        title: "Who closes first holds the TIME_WAIT".into(),
+        caption: "The side whose FIN goes first ends in TIME_WAIT (purple) once the other side's \
+                  FIN has come and been acknowledged, and keeps that socket 60 s; the other side's \
+                  socket is freed at once. Left the server closes first, right the client. The \
+                  first closer sends its FIN with shutdown() and reads on, which times the other \
+                  FIN's arrival; the bar ends where sock_diag saw the socket still in TIME_WAIT. \
+                  Vertical distance grows with the logarithm of the gap."
+            .into(),
+        panels,
+    })
 }

@@ -22,3 +22,22 @@ fn a_reply_in_two_writes_waits_for_the_delayed_ack_unless_nodelay() {
     // The client acknowledging at once removes the stall: it was its delayed ACK.
     assert!(quickack < Duration::from_millis(5), "QUICKACK stalled\n{outcome}");
 }
+
+/// The recorded round trips draw the stall: with Nagle on, the body is held in the
+/// server's kernel for the delayed ACK; with TCP_NODELAY nothing is held.
+#[test]
+fn the_sequence_diagram_holds_the_body_only_with_nagle() {
+    use kernel_demos::sequence::Item;
+    let figure = nagle::sequence(2).expect("record the round trips");
+    let held = |panel: usize| {
+        figure.panels[panel].items.iter().find_map(|item| match item {
+            Item::Span { start, end, .. } => Some(*end - *start),
+            _ => None,
+        })
+    };
+    let text = figure.text();
+    // The delayed-ACK floor is 40 ms; 30 ms keeps a margin, as above.
+    assert!(held(0).is_some_and(|d| d >= Duration::from_millis(30)), "{text}");
+    assert_eq!(held(1), None, "TCP_NODELAY held the body\n{text}");
+    assert!(figure.svg().contains("delayed ACK of the header"), "{text}");
+}

@@ -10,7 +10,8 @@
 //! The modules, from the bottom up:
 //!
 //! * [`engine`]: what needs no version. [`bench`](mod@bench) and [`measure`], the load
-//!   engine and what it records; [`hold`], idle clients and a newcomer; [`sample`], a
+//!   engine and what it records; [`hold`], idle clients and a newcomer; [`soak`], a
+//!   server held under faults for minutes and judged on what it keeps; [`sample`], a
 //!   server's CPU, threads and memory from /proc; [`census`], its system calls;
 //!   [`render`], the tables, page and SVG charts every output draws with. Re-exported
 //!   here, so `crate::bench` and `engine::bench` are one module;
@@ -39,4 +40,4 @@ pub mod timelines;
 pub mod waits;
 pub mod watch;
 
-pub use engine::{bench, census, hold, measure, render, sample, sweep, timeline};
+pub use engine::{bench, census, hold, measure, render, sample, soak, sweep, timeline};

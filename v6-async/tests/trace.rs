@@ -7,13 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
+use std::time::Duration;
 
-use common::testkit::Client;
 use common::testkit::trace::{Thread, Trace, TraceEvent, TracedServer};
+use common::testkit::{Client, TIMEOUT};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v6-async");
 const BUSY_CLIENTS: usize = 3;
 const SLEEPS: usize = 3;
+/// How long the server records: `--trace-for 4s`.
+const RECORDED: Duration = Duration::from_secs(4);
 
 /// On two workers: one client asks `/sleep?ms=200` [`SLEEPS`] times in a row while
 /// [`BUSY_CLIENTS`] others ask `/hello` without pause; the trace.
@@ -21,11 +24,16 @@ const SLEEPS: usize = 3;
 /// Without pause, because a worker that is woken by nothing does not wake: a worker that
 /// takes one ready task from the I/O driver and blocks in it leaves the other asleep if
 /// that was all there was to do, and then nobody polls the driver until the block ends
-/// (tokio wakes a second worker only when the first has more than one task queued). Kept
-/// short (well under a second), as a trace of busy clients grows by thousands of events
-/// per second, and the server writes it all as it stops.
+/// (tokio wakes a second worker only when the first has more than one task queued).
+///
+/// A trace of busy clients grows by thousands of events a second, which a debug build on a
+/// loaded machine took up to 7 s to write; written as the server stops, that outlasted the
+/// shutdown's deadline, and the server exited with an error. So the recording ends at a
+/// time bound, [`RECORDED`], well after the scenario (about a second), and the server
+/// writes it meanwhile, with no deadline; the test waits for the file, reads it, and then
+/// stops the server.
 fn two_workers_one_blocked() -> (Trace, u64) {
-    let server = TracedServer::start(BINARY, &["--workers", "2"]);
+    let server = TracedServer::start(BINARY, &["--workers", "2", "--trace-for", "4s"]);
     let mut sleeper = Client::connect(server.addr()).expect("connect");
     assert_eq!(sleeper.line("GET /hello").expect("an answer"), "200 Hello, World!");
     let done = Arc::new(AtomicBool::new(false));
@@ -54,7 +62,10 @@ fn two_workers_one_blocked() -> (Trace, u64) {
         assert!(client.join().expect("a busy client") > 0);
     }
     drop(sleeper);
-    let trace = server.stop().expect("a trace in the format");
+    let trace = server.trace_written(RECORDED + TIMEOUT).expect("a trace, at its time bound");
+    drop(server); // stopped (killed): its trace is written, and its shutdown tested elsewhere
+    let limit = trace.other["limit"].as_str().unwrap_or_default();
+    assert!(limit.starts_with("time: "), "recording stopped for: {limit}");
     let sleeper = trace
         .spans("handle")
         .find(|h| h.name.starts_with("GET /sleep"))
@@ -97,7 +108,7 @@ fn a_blocked_worker_s_ready_connections_are_polled_by_the_other() {
     }
     let sleeps: Vec<_> =
         trace.spans("handle").filter(|h| h.name.starts_with("GET /sleep")).collect();
-    assert_eq!(sleeps.len(), SLEEPS);
+    assert_eq!(sleeps.len(), SLEEPS, "the scenario outlasted the recording");
     let mut moved = BTreeSet::new();
     for sleep in &sleeps {
         let blocked = sleep.thread();

@@ -7,6 +7,7 @@ mod bench;
 mod compare;
 mod grade;
 mod hold;
+mod soak;
 mod sweep;
 mod syscalls;
 mod timeline;
@@ -47,6 +48,11 @@ enum Command {
     Sweep(sweep::Args),
     /// Run every version through the scenario suite and write a report
     Compare(compare::Args),
+    /// Hold a server (a version, every version, or one running here) under a mixed load
+    /// with faults for minutes, reading its memory, descriptors, threads and connections;
+    /// fail if one keeps growing or does not come back once the load stops
+    #[command(after_help = soak::EXPLAINED)]
+    Soak(soak::Args),
     /// Set select, poll, epoll and io_uring side by side: v4-syscalls on each --api,
     /// a few busy clients beside a growing crowd of idle ones, and the time per wait
     Waits(waits::Args),
@@ -81,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Watch(args) => watch::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Soak(args) => soak::run(args),
         Command::Waits(args) => waits::run(args),
         Command::Syscalls(args) => syscalls::run(args),
         Command::Timeline(args) => timeline::run(args),
@@ -221,6 +228,30 @@ mod tests {
             &["--trace", "t.json", "--server-args", "--threads 2"],
         ] {
             assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn soak_takes_a_version_every_version_or_a_running_server() {
+        let cli =
+            Cli::try_parse_from(["loadgen", "soak", "--all", "-d", "90s", "--warm-up", "40s"])
+                .unwrap();
+        let Command::Soak(args) = cli.command else { panic!("not soak") };
+        assert!(args.all && args.version.is_none() && args.addr.is_none());
+        assert_eq!(args.config.duration, Duration::from_secs(90));
+        assert_eq!(args.config.warm_up(), Duration::from_secs(40));
+        let cli = Cli::try_parse_from(["loadgen", "soak", "--version", "v3-thread-pool"]).unwrap();
+        let Command::Soak(args) = cli.command else { panic!("not soak") };
+        assert_eq!(args.version, Some(Version::V3_THREAD_POOL));
+        assert_eq!(args.config.warm_up(), Duration::from_secs(150), "a quarter of 10 minutes");
+        for wrong in [
+            &["loadgen", "soak"][..],
+            &["loadgen", "soak", "--addr", "127.0.0.1:1"],
+            &["loadgen", "soak", "--pid", "1"],
+            &["loadgen", "soak", "--all", "--version", "v1-blocking"],
+            &["loadgen", "soak", "--version", "v1-blocking", "--jobs", "2"],
+        ] {
+            assert!(Cli::try_parse_from(wrong).is_err(), "{wrong:?}");
         }
     }
 

@@ -263,6 +263,7 @@ impl Driver {
         }
         // Requests still waiting past the timeout at the end were not answered in time.
         self.expire(self.deadline);
+        self.abandon_the_rest();
         self.result.cpu = thread_cpu().saturating_sub(cpu_at_start);
         self.result.clients_answered = self.conns.iter().filter(|c| c.answered > 0).count();
         Ok(self.result)
@@ -335,6 +336,21 @@ impl Driver {
     fn fail(&mut self, i: usize, error: &io::Error) {
         self.result.errors.count_io(error);
         self.drop_and_replace(i);
+    }
+
+    /// The run is over: a connection still waiting for an answer (or for its handshake)
+    /// is given up on as an expired one is, with a reset, for the same reason (a FIN would
+    /// leave it here in FIN_WAIT2 while the server has not read the request). Which of
+    /// them were still waiting at the end depends on when the timeouts fell, so without
+    /// this the generator's closing sockets would depend on the timing of the run.
+    fn abandon_the_rest(&mut self) {
+        for conn in &self.conns {
+            if let Some(stream) = &conn.stream
+                && (!conn.in_flight.is_empty() || !conn.connected)
+            {
+                let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+            }
+        }
     }
 
     fn drop_and_replace(&mut self, i: usize) {

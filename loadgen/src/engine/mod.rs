@@ -6,7 +6,8 @@
 //! * [`bench`](mod@bench) and [`measure`]: the load engine and what it records (every
 //!   request sent, answered or not, in the percentiles); [`hold`]: idle clients and a
 //!   newcomer; [`sweep`]: one server at a rising series of offered rates, its knee and
-//!   goodput;
+//!   goodput; [`soak`]: one server under a mixed load with faults for minutes, judged on
+//!   whether anything it holds keeps growing;
 //! * [`sample`]: a server's CPU, threads and memory from /proc; [`census`]: its system
 //!   calls, counted by perf or strace;
 //! * [`render`]: tables, pages, SVG charts and their axes, and the check that a chart's
@@ -18,5 +19,6 @@ pub mod hold;
 pub mod measure;
 pub mod render;
 pub mod sample;
+pub mod soak;
 pub mod sweep;
 pub mod timeline;
