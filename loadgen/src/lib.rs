@@ -13,10 +13,13 @@
 //!   engine and what it records; [`hold`], idle clients and a newcomer; [`soak`], a
 //!   server held under faults for minutes and judged on what it keeps; [`sample`], a
 //!   server's CPU, threads and memory from /proc; [`census`], its system calls;
+//!   [`timeline`], what each thread did, from a trace or /proc, drawn as lanes;
 //!   [`render`], the tables, page and SVG charts every output draws with. Re-exported
 //!   here, so `crate::bench` and `engine::bench` are one module;
 //! * [`serve`]: the versions as loadgen runs them (from the registry) and what `compare`
 //!   measures ([`serve::Subject`]); [`peers`]: the reference servers of `compare --peers`;
+//!   [`timelines`]: a version's timeline under the teaching workload, with the sentence
+//!   its registry entry gives it;
 //! * [`compare`]: the suite (scenarios, one fresh server per version each, and
 //!   experiments such as [`waits`], the kernel-waits sweep, run once), the runner, the
 //!   calibration against wrk, what each version's registry entry promises and `/stats`
@@ -36,7 +39,8 @@ pub mod grade;
 pub mod peers;
 pub mod report;
 pub mod serve;
+pub mod timelines;
 pub mod waits;
 pub mod watch;
 
-pub use engine::{bench, census, hold, measure, render, sample, soak, sweep};
+pub use engine::{bench, census, hold, measure, render, sample, soak, sweep, timeline};

@@ -268,6 +268,14 @@ fn a_server_is_run_beside_the_closest_version_and_starved_clients_are_counted() 
     {
         assert!(html.contains(stage), "no {stage:?} in the page");
     }
+    // What its threads did, read from /proc: the main thread and the pool's four at least,
+    // drawn on the page.
+    let threads = &json["threads"];
+    assert!(threads["summary"]["lanes"].as_u64().unwrap_or(0) >= 5, "{threads:#}");
+    assert!(threads["answered"].as_u64().unwrap_or(0) > 0, "{threads:#}");
+    assert!(
+        html.contains("<h2>What each thread did</h2><p>") && html.contains("class=\"timeline\"")
+    );
     assert_eq!(json["versus_version"], "v3-thread-pool --threads 4", "the pool as it was found");
     let runs = json["versus"].as_array().expect("the runs");
     assert_eq!(runs.len(), 3, "keep-alive, a connection per request, /sleep: {runs:#?}");
@@ -304,6 +312,8 @@ fn a_running_server_is_graded_without_its_proc_and_says_what_it_could_not_ask() 
     assert!(passed, "{json:#}");
     assert_eq!(fingerprint(&json, "threads_grew"), &Value::Null, "no /proc to read");
     assert_eq!(fingerprint(&json, "crash_isolated"), &Value::Null, "not crashed");
+    assert_eq!(json["threads"], Value::Null, "no /proc to draw its threads from");
+    assert!(json["threads_skipped"].as_str().unwrap_or("").contains("running already"));
     // A thread per connection and a loop with workers look alike from outside: said so.
     assert_eq!(json["closest"], Value::Null);
     assert!(json["why"].as_str().is_some_and(|w| w.contains("cannot tell")), "{}", json["why"]);

@@ -10,6 +10,7 @@ mod hold;
 mod soak;
 mod sweep;
 mod syscalls;
+mod timeline;
 mod waits;
 mod watch;
 
@@ -64,6 +65,11 @@ enum Command {
     /// behaves, whatever its language; and which version it is closest to
     #[command(after_help = grade::EXAMPLES)]
     Grade(grade::Args),
+    /// Draw what each thread of a server did over half a second of a small fixed workload,
+    /// as an SVG: a lane per thread, a bar per wait, read, handler and write, an arrow per
+    /// hand-off; from a version run with --trace, a trace file, or /proc for any server
+    #[command(after_help = timeline::EXPLAINED)]
+    Timeline(timeline::Args),
     /// Run one version in this process, with the options its own binary takes (how
     /// `compare` starts each server)
     /// (`--help` after the server's name is the server's own)
@@ -84,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Soak(args) => soak::run(args),
         Command::Waits(args) => waits::run(args),
         Command::Syscalls(args) => syscalls::run(args),
+        Command::Timeline(args) => timeline::run(args),
     }
 }
 
@@ -193,6 +200,34 @@ mod tests {
             &["loadgen", "sweep", "--addr", "127.0.0.1:1", "--server-args", "--threads 4"],
         ] {
             assert!(Cli::try_parse_from(wrong).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn timeline_takes_one_source_a_version_a_trace_or_an_address() {
+        let parse = |words: &[&str]| {
+            let argv = ["loadgen", "timeline"].iter().chain(words).copied();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Timeline(args) => args,
+                _ => panic!("not timeline"),
+            })
+        };
+        let args = parse(&["--version", "v3-thread-pool", "--server-args", "--threads 2"]).unwrap();
+        assert_eq!(args.version, Some(Version::V3_THREAD_POOL));
+        assert_eq!(args.server_args.as_deref(), Some("--threads 2"));
+        assert_eq!(args.out, std::path::Path::new("timeline.svg"));
+        let args = parse(&["--trace", "t.json", "--out", "t.svg"]).unwrap();
+        assert_eq!(args.trace.as_deref(), Some(std::path::Path::new("t.json")));
+        let args = parse(&["--addr", "127.0.0.1:8084", "--pid", "42"]).unwrap();
+        assert_eq!((args.addr.map(|a| a.port()), args.pid), (Some(8084), Some(42)));
+        for wrong in [
+            &[][..],
+            &["--version", "v1-blocking", "--trace", "t.json"],
+            &["--trace", "t.json", "--addr", "127.0.0.1:1"],
+            &["--pid", "42"],
+            &["--trace", "t.json", "--server-args", "--threads 2"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
         }
     }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::ScenarioId;
 use super::overload::{self, OverloadConfig, show::Overload};
+use super::timelines::{self, Drawn};
 use crate::serve::Version;
 use crate::waits::{self, WaitsConfig};
 
@@ -30,6 +31,8 @@ pub enum Sweep {
     Waits(WaitsConfig),
     /// Every version swept through rising offered rates, open loop.
     Overload(OverloadConfig),
+    /// Every version's timeline under the teaching workload.
+    Timelines,
 }
 
 /// What an experiment found.
@@ -40,6 +43,8 @@ pub enum Findings {
     Waits(Vec<waits::Point>),
     /// Each workload's curves.
     Overload(Overload),
+    /// Each version's picture.
+    Timelines(Vec<Drawn>),
 }
 
 /// A titled table: its title, header and rows.
@@ -68,6 +73,7 @@ impl Experiment {
                 cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 cut: config.cut.clone(),
             }),
+            Sweep::Timelines => Findings::Timelines(timelines::run(versions, out)),
         };
         Ok(ExperimentResult {
             id: self.id,
@@ -87,6 +93,7 @@ impl Experiment {
                 w.idle, w.active, w.duration
             ),
             Sweep::Overload(o) => overload::settings(o),
+            Sweep::Timelines => timelines::settings(),
         }
     }
 
@@ -96,6 +103,8 @@ impl Experiment {
             Sweep::Waits(w) => w.idle.iter().max().copied().unwrap_or(0) + w.active,
             // Overloaded servers leave many connections waiting at once.
             Sweep::Overload(_) => overload::MAX_CONNECTIONS,
+            // The teaching workload's seven.
+            Sweep::Timelines => 7,
         }
     }
 }
@@ -106,6 +115,7 @@ impl Findings {
         match self {
             Findings::Waits(points) => waits::tables(points),
             Findings::Overload(o) => o.tables(),
+            Findings::Timelines(drawn) => timelines::tables(drawn),
         }
     }
 
@@ -114,6 +124,7 @@ impl Findings {
         match self {
             Findings::Waits(_) => Vec::new(),
             Findings::Overload(o) => o.notes(),
+            Findings::Timelines(drawn) => timelines::notes(drawn),
         }
     }
 
@@ -122,6 +133,7 @@ impl Findings {
         match self {
             Findings::Waits(_) => Vec::new(),
             Findings::Overload(o) => o.chart_files(),
+            Findings::Timelines(drawn) => timelines::chart_files(drawn),
         }
     }
 
@@ -130,6 +142,9 @@ impl Findings {
         match self {
             Findings::Waits(points) => waits::charts(points),
             Findings::Overload(o) => o.charts(),
+            Findings::Timelines(drawn) => {
+                timelines::chart_files(drawn).into_iter().map(|(_, svg)| svg).collect()
+            }
         }
     }
 }

@@ -11,7 +11,8 @@
 //! [`calibrate`] (loadgen against wrk), [`assumptions`] (what each version's registry
 //! entry promises, checked against its `/stats`), [`verdict`](mod@verdict) (the limits a
 //! row hit, in words), [`experiment`] (runs that are not a row per version), [`overload`]
-//! (the knee of every version, and its goodput past it).
+//! (the knee of every version, and its goodput past it), [`timelines`](mod@timelines) (what
+//! each thread of every version did).
 
 pub mod assumptions;
 pub mod calibrate;
@@ -19,6 +20,7 @@ pub mod experiment;
 pub mod overload;
 pub mod run;
 pub mod suite;
+pub mod timelines;
 pub mod verdict;
 
 use serde::Serialize;
@@ -55,6 +57,8 @@ pub enum ScenarioId {
     KernelWaits,
     /// Every version swept through rising offered rates: its knee, and its goodput past it.
     Overload,
+    /// Every version's timeline under a small fixed workload: what each thread did.
+    Timelines,
 }
 
 /// What a scenario does to a server.

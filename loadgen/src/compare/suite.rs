@@ -47,7 +47,7 @@ pub fn suite(quick: bool) -> Suite {
             pipelining(s),
             syscalls(s),
         ],
-        experiments: vec![kernel_waits(s), overload(s)],
+        experiments: vec![kernel_waits(s), overload(s), timelines()],
     }
 }
 
@@ -204,6 +204,20 @@ fn kernel_waits(s: Sizes) -> Experiment {
             active: 4,
             duration: s.secs(3, 1000),
         }),
+    }
+}
+
+fn timelines() -> Experiment {
+    Experiment {
+        id: ScenarioId::Timelines,
+        title: "What each thread did",
+        lesson: "Every version under the same half second of a small workload, drawn as a \
+                 lane per thread: where each one waited, read, ran a handler and wrote, for \
+                 which connection, and where work passed from one thread to another. The \
+                 concurrency model is the shape of the picture: one lane taking connections \
+                 in turn, a lane per connection, a pool's lanes held by connections, a poller \
+                 handing requests to workers, loops that keep their connections for life.",
+        sweep: Sweep::Timelines,
     }
 }
 

@@ -10,6 +10,8 @@
 //!   whether anything it holds keeps growing;
 //! * [`sample`]: a server's CPU, threads and memory from /proc; [`census`]: its system
 //!   calls, counted by perf or strace;
+//! * [`timeline`]: what each thread of a server did, read from its trace (or sampled from
+//!   /proc) under a small fixed workload, and drawn as a lane per thread;
 //! * [`render`]: tables, pages, SVG charts and their axes, and the check that a chart's
 //!   labels do not cover each other.
 
@@ -21,3 +23,4 @@ pub mod render;
 pub mod sample;
 pub mod soak;
 pub mod sweep;
+pub mod timeline;

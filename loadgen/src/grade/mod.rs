@@ -17,6 +17,9 @@
 //! 5. [`knee`]: where does it stop keeping up? It and the closest version swept through
 //!    the same rising rates, open loop: each one's knee, beside Little's law's.
 //!
+//! Beside stage 2, [`threads`]: what each of its threads did under the timeline's small
+//! workload, read from /proc, drawn as the chapters draw each version.
+//!
 //! [`scorecard`] shows the [`Grade`] on a terminal and as a page (`--html`); `--json`
 //! prints it as it is. [`wire`] is the client every stage talks through. This file runs
 //! the stages, each of which may be skipped with the reason, and starts the servers.
@@ -25,6 +28,7 @@ pub mod fingerprint;
 pub mod knee;
 pub mod matrix;
 pub mod scorecard;
+pub mod threads;
 pub mod transcript;
 pub mod versus;
 pub mod wire;
@@ -81,6 +85,10 @@ pub struct Grade {
     pub knees: Option<knee::Knees>,
     /// Why they were not, when they were not.
     pub knees_skipped: Option<String>,
+    /// What each of its threads did under the timeline's workload, from /proc.
+    pub threads: Option<threads::Threads>,
+    /// Why that was not drawn, when it was not.
+    pub threads_skipped: Option<String>,
     /// Where the server's own output went, when the grader started it.
     pub server_log: Option<PathBuf>,
 }
@@ -151,6 +159,15 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
     let transcripts = transcript::run(addr);
     let protocol = speaks(&transcripts, started.as_mut(), addr);
     let model = protocol.clone().and_then(|p| identify(addr, p, started.as_mut()));
+    let pid = started.as_ref().map(|s| s.child.pid());
+    let http = transcripts
+        .iter()
+        .find(|c| c.protocol == Protocol::Http)
+        .is_some_and(|c| matches!(c.outcome, Verdict::Pass));
+    let threads = match &model {
+        Ok(_) => threads::run(addr, http, pid),
+        Err(_) => Err("the server could not be graded this far".to_owned()),
+    };
     // The last two stages start servers of their own: this one has been asked all it will be.
     drop(started);
     let found = model.as_ref().ok();
@@ -192,6 +209,8 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
         versus_skipped,
         knees,
         knees_skipped,
+        threads: threads.as_ref().ok().cloned(),
+        threads_skipped: threads.err(),
         server_log: log,
     })
 }

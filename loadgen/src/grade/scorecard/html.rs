@@ -42,6 +42,9 @@ pub(super) fn render(card: &Scorecard) -> String {
         for table in &found.tables {
             html += &self::table(table);
         }
+        for picture in &found.pictures {
+            html += picture;
+        }
         for Finding { before, strong, after } in &found.findings {
             let strong = if strong.is_empty() {
                 String::new()

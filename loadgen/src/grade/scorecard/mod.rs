@@ -53,6 +53,8 @@ pub struct Found {
     pub tables: Vec<Table>,
     /// What the tables add up to.
     pub findings: Vec<Finding>,
+    /// Pictures (SVG), which only a page shows.
+    pub pictures: Vec<String>,
 }
 
 /// A sentence whose point is the words in `strong` (a version's name).
@@ -152,6 +154,7 @@ impl Scorecard {
             sections: vec![
                 protocol(grade),
                 model(grade),
+                threads(grade),
                 survival(grade),
                 comparison(grade),
                 knees(grade),
@@ -242,7 +245,7 @@ fn model(grade: &Grade) -> Section {
     let found = Found {
         tables: vec![Table { columns, rows }],
         findings: vec![closest(grade)],
-        notes: vec![],
+        ..Found::default()
     };
     Section { title, found: Ok(found) }
 }
@@ -295,6 +298,7 @@ fn survival(grade: &Grade) -> Section {
             strong: String::new(),
             after: String::new(),
         }],
+        pictures: vec![],
     };
     Section { title, found: Ok(found) }
 }
@@ -352,7 +356,34 @@ fn comparison(grade: &Grade) -> Section {
     let notes = vec![format!(
         "against {version}, by turns in this run: only the ratios mean anything beyond this machine"
     )];
-    Section { title, found: Ok(Found { notes, tables, findings: vec![] }) }
+    Section { title, found: Ok(Found { notes, tables, ..Found::default() }) }
+}
+
+/// Beside stage 2: what each of its threads did, sampled from /proc.
+fn threads(grade: &Grade) -> Section {
+    let title = "What each thread did";
+    let Some(t) = &grade.threads else {
+        let why = grade.threads_skipped.clone().unwrap_or_else(|| "not run".into());
+        return Section { title, found: Err(why) };
+    };
+    let s = &t.summary;
+    let newcomer = t.newcomer_ms.map_or("no answer".into(), |ms| format!("{ms:.1} ms"));
+    let mut notes = vec![
+        "four keep-alive clients asking /hello every 25 ms, one asking /sleep?ms=50, one idle \
+         connection and a newcomer half-way, for half a second"
+            .to_owned(),
+        format!(
+            "{} threads seen, {} of them on a CPU at some point; {} requests answered, the \
+             newcomer's in {newcomer}",
+            s.lanes, s.busy_lanes, t.answered
+        ),
+    ];
+    if !t.failures.is_empty() {
+        notes.push(format!("clients that gave up: {}", t.failures.join("; ")));
+    }
+    notes.push(t.caption.trim_end_matches('.').to_owned());
+    let found = Found { notes, pictures: vec![t.svg.clone()], ..Found::default() };
+    Section { title, found: Ok(found) }
 }
 
 /// Stage 5: its knee beside the closest version's, and what Little's law predicts.
@@ -391,7 +422,8 @@ fn knees(grade: &Grade) -> Section {
         strong: String::new(),
         after: ".".into(),
     }];
-    Section { title, found: Ok(Found { notes, tables: vec![Table { columns, rows }], findings }) }
+    let tables = vec![Table { columns, rows }];
+    Section { title, found: Ok(Found { notes, tables, findings, ..Found::default() }) }
 }
 
 /// One server's run, in a cell.

@@ -46,6 +46,9 @@ pub(super) fn render(card: &Scorecard, color: bool) -> String {
                 out += &row(&table.columns, cells, paint);
             }
         }
+        if !found.pictures.is_empty() {
+            out += "  (its picture is on the page `--html` writes)\n";
+        }
         if !found.findings.is_empty() {
             out += "\n";
         }

@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use super::super::fingerprint::{Answer, Fingerprint};
 use super::super::knee::{Knee, Knees};
 use super::super::matrix::{Row, RowOutcome};
+use super::super::threads::Threads;
 use super::super::transcript::{Check, Failure, Protocol, Verdict};
 use super::super::versus::{Idle, Run, Versus};
 use super::super::{Grade, versus};
 use super::{html, terminal};
+use crate::timeline::summary::Summary;
 
 fn run(requests_per_sec: f64, cpu: Option<f64>, answered: usize, bound: bool) -> Run {
     Run {
@@ -121,6 +123,15 @@ fn sample() -> Grade {
             predicted_from: "4 / 20 ms".into(),
         }),
         knees_skipped: None,
+        threads: Some(Threads {
+            summary: Summary { lanes: 6, busy_lanes: 5, ..Summary::default() },
+            answered: 82,
+            failures: vec![],
+            newcomer_ms: Some(225.8),
+            caption: "Gold while on a CPU.".into(),
+            svg: "<svg class=\"timeline\" data-lanes=\"6\"></svg>".into(),
+        }),
+        threads_skipped: None,
         server_log: Some("/tmp/grade-server.log".into()),
     }
 }
@@ -149,6 +160,12 @@ fn the_terminal_shows_every_row_with_its_mark_and_what_it_rests_on() {
         "    not asked: a pool",
         "",
         "  Behaves like v3-thread-pool: a pool of 4.",
+        "",
+        "What each thread did",
+        "  (four keep-alive clients asking /hello every 25 ms, one asking /sleep?ms=50, one idle connection and a newcomer half-way, for half a second)",
+        "  (6 threads seen, 5 of them on a CPU at some point; 82 requests answered, the newcomer's in 225.8 ms)",
+        "  (Gold while on a CPU)",
+        "  (its picture is on the page `--html` writes)",
         "",
         "3. What does it survive?",
         "  (each fault against a fresh server; the rows about slow clients expect it to close an idle",
@@ -202,6 +219,9 @@ fn the_page_holds_the_same_rows_escaped_with_failures_marked() {
     // Nothing the server sent, nor its command, can open a tag or close an attribute.
     assert!(!page.contains("<pool>") && !page.contains("<no length>"), "{page}");
     assert!(page.contains("received: &quot;HTTP/1.1 200 OK"), "{page}");
+    // The picture of its threads, as it was drawn, under its heading.
+    let threads = page.find("<h2>What each thread did</h2>").expect("the threads' heading");
+    assert!(page[threads..].contains(r#"<svg class="timeline" data-lanes="6"></svg>"#), "{page}");
     for row in [
         "<tr><td>✔ pass</td><td>line</td><td>GET /hello is answered</td><td></td></tr>",
         "<tr><td>not served</td><td>line</td><td>exit</td><td>404 for exit</td></tr>",
