@@ -671,17 +671,22 @@ fn parse_http_head(
 /// 3986's scheme), asterisk (`*`, OPTIONS only) or authority (`host:port`, CONNECT only).
 /// Anything else is an invalid request line, which §3 says SHOULD get a 400.
 fn is_request_target(method: &str, target: &str) -> bool {
+    // A URI is ASCII (RFC 3986 §2): anything else arrives percent-encoded.
+    if !target.is_ascii() {
+        return false;
+    }
+    // The origin form first: it is nearly every request, and needs no search for a scheme.
+    if target.starts_with('/') {
+        return true;
+    }
     let scheme = target.split_once(':').map(|(scheme, _)| scheme.as_bytes());
     let absolute = scheme.is_some_and(|s| {
         s.first().is_some_and(u8::is_ascii_alphabetic)
             && s.iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
     });
-    // A URI is ASCII (RFC 3986 §2): anything else arrives percent-encoded.
-    target.is_ascii()
-        && (target.starts_with('/')
-            || absolute
-            || (target == "*" && method == "OPTIONS")
-            || (method == "CONNECT" && !target.is_empty() && !target.contains('/')))
+    absolute
+        || (target == "*" && method == "OPTIONS")
+        || (method == "CONNECT" && !target.is_empty() && !target.contains('/'))
 }
 
 /// `head` with a later HTTP/1.x version on its request line (already checked to be one, see
