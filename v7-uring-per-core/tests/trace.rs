@@ -3,47 +3,23 @@
 //! whole life, and under load one wait brings back many completions, reaped together.
 
 use std::collections::BTreeSet;
-use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 
 use common::testkit::Client;
-use common::testkit::serving::{one_thread_per_conn, threads_waiting_in};
+use common::testkit::serving::every_connection_stays_on_one_of_two;
 use common::testkit::trace::TracedServer;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_v7-uring-per-core");
-/// Connections hashed over two rings' sockets all land on one with odds of 1 in 2^15.
+/// Clients at once, so one wait finds many completions.
 const CLIENTS: usize = 16;
-const ROUNDS: usize = 3;
 
 #[test]
 fn every_connection_lives_on_the_ring_that_accepted_it() {
-    let server = TracedServer::start(BINARY, &["--rings", "2"]);
-    // All at once, as a load generator opens them, so both rings' sockets get some.
-    let streams: Vec<TcpStream> =
-        (0..CLIENTS).map(|_| TcpStream::connect(server.addr()).expect("connect")).collect();
-    let mut clients: Vec<Client> = streams.into_iter().map(Client::from_stream).collect();
-    for _ in 0..ROUNDS {
-        for client in &mut clients {
-            assert_eq!(client.line("GET /hello").expect("an answer"), "200 Hello, World!");
-        }
-    }
-    drop(clients);
-    let trace = server.stop().expect("a trace in the format");
+    let (trace, owners) =
+        every_connection_stays_on_one_of_two(BINARY, &["--rings", "2"], "ring", "io_uring_enter");
     assert_eq!(trace.other["version"], "v7-uring-per-core");
-
-    let mut owners = one_thread_per_conn(&trace).expect("a connection left its ring");
-    // The clients', not the shutdown's own connect, which may reach a ring.
-    owners.retain(|&conn, _| trace.spans("handle").any(|h| h.conn() == Some(conn)));
-    assert_eq!(owners.len(), CLIENTS, "connections served: {owners:?}");
-    let rings: BTreeSet<_> = owners.values().copied().collect();
-    let names: BTreeSet<_> = rings.iter().filter_map(|&r| trace.thread_name(r)).collect();
-    assert_eq!(names, BTreeSet::from(["ring-0", "ring-1"]), "both rings serve connections");
-    assert_eq!(threads_waiting_in(&trace, "io_uring_enter"), rings, "each ring waits alone");
-    for (conn, ring) in &owners {
-        let handled = trace.spans("handle").filter(|h| h.conn() == Some(*conn));
-        let names: Vec<_> = handled.map(|h| (h.name.as_str(), h.thread())).collect();
-        assert_eq!(names, vec![("GET /hello", *ring); ROUNDS], "connection {conn}");
-        // What it received and sent is recorded as its own, with the bytes.
+    // What each connection received and sent is recorded as its own, with the bytes.
+    for conn in owners.keys() {
         for (cat, name) in [("read", "recv"), ("write", "send")] {
             let moved = trace.instants(cat).filter(|i| i.conn() == Some(*conn) && i.name == name);
             assert!(moved.map(|i| i.count("bytes").unwrap_or(0)).sum::<u64>() > 0, "{cat}");

@@ -47,3 +47,52 @@ pub fn one_thread_per_conn(trace: &Trace) -> Result<BTreeMap<u64, Thread>, Strin
 pub fn threads_waiting_in(trace: &Trace, call: &str) -> BTreeSet<Thread> {
     trace.spans("wait").filter(|wait| wait.name == call).map(|wait| wait.thread()).collect()
 }
+
+/// The scenario v5 and v7 share: `binary` started with `args` (two loops or rings,
+/// threads named `{lane}-0` and `{lane}-1`, each waiting in `call`), sixteen clients
+/// connected at once and asking `/hello` three rounds over; then each client's connection
+/// is served by one thread for its whole life, both threads serve some, and each waits in
+/// `call` on its own. Returns the trace and which thread served each client's connection,
+/// for the version's own further checks.
+pub fn every_connection_stays_on_one_of_two(
+    binary: &str,
+    args: &[&str],
+    lane: &str,
+    call: &str,
+) -> (Trace, BTreeMap<u64, Thread>) {
+    use super::Client;
+    use super::trace::TracedServer;
+    // Connections hashed over two sockets all land on one with odds of 1 in 2^15.
+    const CLIENTS: usize = 16;
+    const ROUNDS: usize = 3;
+    let server = TracedServer::start(binary, args);
+    // All at once, as a load generator opens them, so both threads' sockets get some.
+    let streams: Vec<std::net::TcpStream> = (0..CLIENTS)
+        .map(|_| std::net::TcpStream::connect(server.addr()).expect("connect"))
+        .collect();
+    let mut clients: Vec<Client> = streams.into_iter().map(Client::from_stream).collect();
+    // Round after round over every client: each thread serves its connections interleaved.
+    for _ in 0..ROUNDS {
+        for client in &mut clients {
+            assert_eq!(client.line("GET /hello").expect("an answer"), "200 Hello, World!");
+        }
+    }
+    drop(clients);
+    let trace = server.stop().expect("a trace in the format");
+    let mut owners = one_thread_per_conn(&trace).expect("a connection left its thread");
+    // The clients', not the shutdown's own connect, which may wake a thread.
+    owners.retain(|&conn, _| trace.spans("handle").any(|h| h.conn() == Some(conn)));
+    assert_eq!(owners.len(), CLIENTS, "connections served: {owners:?}");
+    let threads: BTreeSet<_> = owners.values().copied().collect();
+    let names: BTreeSet<_> = threads.iter().filter_map(|&t| trace.thread_name(t)).collect();
+    let expected = BTreeSet::from([format!("{lane}-0"), format!("{lane}-1")]);
+    let names: BTreeSet<String> = names.into_iter().map(str::to_owned).collect();
+    assert_eq!(names, expected, "both serve connections: {owners:?}");
+    assert_eq!(threads_waiting_in(&trace, call), threads, "each waits in {call} on its own");
+    for (conn, thread) in &owners {
+        let handled = trace.spans("handle").filter(|h| h.conn() == Some(*conn));
+        let names: Vec<_> = handled.map(|h| (h.name.as_str(), h.thread())).collect();
+        assert_eq!(names, vec![("GET /hello", *thread); ROUNDS], "connection {conn}");
+    }
+    (trace, owners)
+}
