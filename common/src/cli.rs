@@ -62,7 +62,8 @@ pub struct ServerArgs {
     pub trace_for: Duration,
 
     /// Stop recording (and write the --trace file) at this many events, which bounds the
-    /// recorder's memory (144 bytes an event: 21 MB at the default)
+    /// recorder's memory (144 bytes an event: 21 MB at the default); with --trace-live,
+    /// the window keeps its newest events and holds less than its 3 s when they are more
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TRACE_EVENTS,
           value_parser = at_least_one)]
     pub trace_events: usize,

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use common::testkit::Client;
-use common::testkit::trace::{TracedServer, check_no_overlap};
+use common::testkit::trace::{Trace, TracedServer, check_no_overlap};
+use common::testkit::{Client, spawn_binary};
 
 #[test]
 fn one_thread_serves_connections_one_after_another_and_handlers_never_overlap() {
@@ -69,4 +69,31 @@ fn the_trace_is_written_when_its_time_is_up() {
     // The request before the bound is in it; the server still serves after it.
     assert_eq!(trace.spans("handle").count(), 1);
     assert_eq!(client.line("GET /hello").expect("an answer"), "200 Hello, World!");
+}
+
+/// The live window's bound keeps the newest events: with room for 200, a client's 300
+/// requests fill it, and the window then holds the last of them (it gave up its oldest
+/// moments), not the first 200 with the rest refused.
+#[test]
+fn a_full_live_window_keeps_its_newest_events() {
+    const ROOM: u64 = 200;
+    let room = ROOM.to_string();
+    let server =
+        spawn_binary(env!("CARGO_BIN_EXE_v1-blocking"), &["--trace-live", "--trace-events", &room]);
+    let mut client = Client::connect(server.addr()).expect("connect");
+    for _ in 0..300 {
+        assert_eq!(client.line("GET /hello").expect("an answer"), "200 Hello, World!");
+    }
+    assert_eq!(client.line("GET /echo?msg=last").expect("an answer"), "200 last");
+    let answer = client.get("/trace?ms=3000").expect("the window");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let window = Trace::parse(&answer.text()).expect("a window in the trace format");
+    let held = window.other["events"].as_u64().expect("a count of events");
+    assert!(held <= ROOM, "{held} events held, room for {ROOM}");
+    let last = window.spans("handle").filter(|h| h.name.starts_with("GET /echo")).count();
+    assert_eq!(last, 1, "the last request is not in the window");
+    // It says it holds less than the 3 s asked.
+    let span = &window.other["window"];
+    let (from, to) = (span["from"].as_f64(), span["to"].as_f64());
+    assert!(from.zip(to).is_some_and(|(from, to)| to - from < 3_000_000.0), "{span}");
 }

@@ -112,6 +112,9 @@ fn register() -> Mine {
 /// Appends `event` to the calling thread's lane if the bounds allow it; `closes_open`
 /// also ends the wait the thread was in.
 pub(crate) fn append(event: Event, closes_open: bool) {
+    if let Some(keep_from) = recorder::live_keep_from(event.ts) {
+        return append_live(event, closes_open, keep_from);
+    }
     if !recorder::admit(event.ts) {
         if closes_open {
             with_lane(|lane| lane.lock().open = None);
@@ -124,9 +127,31 @@ pub(crate) fn append(event: Event, closes_open: bool) {
             inner.open = None;
         }
         inner.events.push_back(event);
-        if let Some(keep_from) = recorder::live_keep_from(event.ts) {
-            prune(&mut inner.events, keep_from);
+    });
+}
+
+/// The live mode's append: the window keeps the newest events. When the limit is reached,
+/// the window gives up its oldest quarter (every lane lets go of it as it next appends,
+/// or at the writer's next pass) rather than refuse the newest event, as a file's
+/// recording does: refusing left a live window under heavy load (a few hundred thousand
+/// events in [`recorder::LIVE_KEEP`]) holding its old seconds and missing its last one,
+/// the one the live page draws. Until the busy lanes have let go, a quiet lane's new
+/// events may still find it full, and are dropped (counted).
+fn append_live(event: Event, closes_open: bool, keep_from: u64) {
+    with_lane(|lane| {
+        let mut inner = lane.lock();
+        if closes_open {
+            inner.open = None;
         }
+        prune(&mut inner.events, keep_from);
+        if !recorder::admit_live() {
+            prune(&mut inner.events, recorder::live_full(event.ts, keep_from));
+            if !recorder::admit_live() {
+                recorder::live_dropped();
+                return;
+            }
+        }
+        inner.events.push_back(event);
     });
 }
 

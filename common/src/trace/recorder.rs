@@ -113,8 +113,7 @@ pub(crate) fn admit(ts: u64) -> bool {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         return false;
     }
-    if HELD.fetch_add(1, Ordering::Relaxed) >= setup.settings.max_events {
-        HELD.fetch_sub(1, Ordering::Relaxed);
+    if !hold_one(setup) {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         if phase == FILE {
             stop(format!("events: --trace-events {} reached", setup.settings.max_events));
@@ -124,9 +123,45 @@ pub(crate) fn admit(ts: u64) -> bool {
     true
 }
 
-/// In the live mode, the oldest time a lane keeps when it appends at `ts`.
+/// Counts one more event held, if the limit allows.
+fn hold_one(setup: &Setup) -> bool {
+    if HELD.fetch_add(1, Ordering::Relaxed) >= setup.settings.max_events {
+        HELD.fetch_sub(1, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+/// The live mode's [`admit`]: whether one more event fits in the window, counting it if
+/// so. A refusal is not counted here, since the window may make room
+/// ([`live_full`]); [`live_dropped`] counts one that did not fit even then.
+pub(crate) fn admit_live() -> bool {
+    SETUP.get().is_some_and(hold_one)
+}
+
+pub(crate) fn live_dropped() {
+    DROPPED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// In the live mode, the oldest time kept when the window is full: it moves forward, and
+/// every lane lets go of what is older, when the events of [`LIVE_KEEP`] outnumber
+/// `--trace-events`.
+static LIVE_FROM: AtomicU64 = AtomicU64::new(0);
+
+/// In the live mode, the oldest time a lane keeps when it appends at `ts`: [`LIVE_KEEP`]
+/// before it, or less when that many events would not fit.
 pub(crate) fn live_keep_from(ts: u64) -> Option<u64> {
-    (PHASE.load(Ordering::Relaxed) == LIVE).then(|| ts.saturating_sub(LIVE_KEEP.as_nanos() as u64))
+    (PHASE.load(Ordering::Relaxed) == LIVE).then(|| {
+        ts.saturating_sub(LIVE_KEEP.as_nanos() as u64).max(LIVE_FROM.load(Ordering::Relaxed))
+    })
+}
+
+/// The live window is full at `ts`, which kept from `keep_from`: it gives up its oldest
+/// quarter, so that the newest events are the ones kept (a live page draws the last
+/// second, not the first). Returns the new oldest time kept.
+pub(crate) fn live_full(ts: u64, keep_from: u64) -> u64 {
+    let from = keep_from + ts.saturating_sub(keep_from) / 4;
+    LIVE_FROM.fetch_max(from, Ordering::Relaxed).max(from)
 }
 
 /// `n` events were let go.
@@ -189,7 +224,7 @@ fn writer() {
     // Lanes of threads that have ended are pruned here, since nothing appends to them.
     loop {
         std::thread::sleep(Duration::from_millis(250));
-        let keep_from = now().saturating_sub(LIVE_KEEP.as_nanos() as u64);
+        let Some(keep_from) = live_keep_from(now()) else { return };
         for lane in lanes::all() {
             lanes::prune(&mut lane.lock().events, keep_from);
         }
@@ -276,6 +311,8 @@ pub fn forked(conn: u64) {
 pub fn window(window: Duration) -> Option<serde_json::Value> {
     let setup = SETUP.get()?;
     let to = now();
-    let from = to.saturating_sub(window.as_nanos() as u64);
+    // What the window holds may be shorter than asked when it was full (`live_full`).
+    let asked = to.saturating_sub(window.as_nanos() as u64);
+    let from = live_keep_from(to).map_or(asked, |kept| kept.max(asked));
     Some(output::window(setup, &lanes::all(), from, to))
 }
