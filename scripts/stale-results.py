@@ -23,13 +23,15 @@ file; a screenshot's is the `.stamp` file beside it); else the commit that store
     python3 scripts/stale-results.py --list   # every result, its commit and its state
 """
 import fnmatch
+import os
 import pathlib
 import re
 import subprocess
 import sys
 import tomllib
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+# STALE_RESULTS_ROOT: another repository to check (scripts/stale-results-test.py uses one).
+ROOT = pathlib.Path(os.environ.get("STALE_RESULTS_ROOT") or pathlib.Path(__file__).resolve().parent.parent)
 DOCS = ROOT / "docs" / "src"
 MANIFEST = DOCS / "results" / "DEPICTS.toml"
 # Every file under these folders must be named by an entry; the manifest and the
