@@ -73,6 +73,16 @@ def main() -> int:
         (repo / "docs/src/results/new.txt").unlink()
         commit(repo, "docs/src/results/r.txt", f"$ make r\n# commit {made}\n")
         expect(repo, 1, "names no kernel")
+        # Made on a dirty tree, then stored with the code it ran: not stale; a change after
+        # it is.
+        dirty = (f"$ make r\n# machine: 2 cores, Linux 6.1.0-test, commit {later} "
+                 "(with uncommitted changes)\n")
+        manifest(repo)
+        (repo / "src/a.rs").write_text("fn a() { d() }\n", encoding="utf-8")
+        commit(repo, "docs/src/results/r.txt", dirty)
+        expect(repo, 0, "0 stale")
+        after = commit(repo, "src/a.rs", "fn a() { e() }\n")
+        expect(repo, 1, "STALE", after)
     print("stale-results-test: the check fails on a stale result, an unnamed file and a "
           "missing stamp, and a review or an acceptance quiets it until the next change")
     return 0

@@ -17,7 +17,10 @@ an entry whose files are gone, and on a result that names no machine, kernel or 
 The commit a result was made on is, in order: `made_at` in its entry; a `commit <hash>`
 (or `at <hash>`) in the first lines of its stamp file (the entry's `stamp`, else its first
 file; a screenshot's is the `.stamp` file beside it); else the commit that stored the file
-(`git log -1 -- FILE`), an upper bound, said so in the output. Needs the git history:
+(`git log -1 -- FILE`), an upper bound, said so in the output. A stamp made on a tree with
+uncommitted changes (scripts/stamp.sh says so) was made on the code that the commit
+storing the result then committed with it: changes made by a commit that also stores one
+of the result's files do not count against it. Needs the git history:
 
     python3 scripts/stale-results.py          # the check (a step of .ci/run)
     python3 scripts/stale-results.py --list   # every result, its commit and its state
@@ -142,6 +145,10 @@ def newer_changes(since: str, paths: list[str]) -> list[str]:
     return [line for line in log.splitlines() if line]
 
 
+def files_in_repo(files: list[str]) -> list[str]:
+    return [str((DOCS / f).relative_to(ROOT)) for f in files]
+
+
 def short(hash_: str) -> str:
     return hash_[:7]
 
@@ -167,6 +174,9 @@ def judge(entry: dict) -> tuple[str, list[str]]:
         return "broken", [f"{label}: valid_at {since} is not a commit of this repository"]
     paths = depicted(entry)
     changes = newer_changes(since, paths)
+    if "uncommitted changes" in text:
+        storing = {line.split()[0] for line in newer_changes(since, files_in_repo(files))}
+        changes = [c for c in changes if c.split()[0] not in storing]
     head = f"{label}: made at {short(commit)} ({source})"
     if not paths:
         return "ok", [f"{head}; depicts fixed builds, not today's code: {entry['history']}"]
