@@ -98,7 +98,7 @@ def made_at(entry: dict, files: list[str], text: str) -> tuple[str, str]:
     for found in STORED.findall(text):
         full = commit_of(found)
         if full:
-            return full, "the commit that stored it, as its stamp says (an upper bound)"
+            return full, "the commit that stored it, as its stamp says: an upper bound"
     for pattern in COMMIT:
         for found in pattern.findall(text):
             full = commit_of(found)
@@ -179,7 +179,7 @@ def judge(entry: dict) -> tuple[str, list[str]]:
         changes = [c for c in changes if c.split()[0] not in storing]
     head = f"{label}: made at {short(commit)} ({source})"
     if not paths:
-        return "ok", [f"{head}; depicts fixed builds, not today's code: {entry['history']}"]
+        return "ok", [f"{head}; depicts no code of today's tree: {entry['history']}"]
     if not changes:
         if "valid_at" in entry:
             return "reviewed", [f"{head}; reviewed valid at {short(since)}: {entry['because']}"]
