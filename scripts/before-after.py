@@ -102,6 +102,9 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q", "--workspace", "--bins"],
                        cwd=ROOT, check=True)
     generator = "wrk -t1" if HAVE_WRK else "loadgen bench"
+    # The machine, kernel and commit (the after tree's, when it is this one): the stamp.
+    print(subprocess.run([os.path.join(ROOT, "scripts", "stamp.sh")], capture_output=True,
+                         text=True).stdout.strip())
     print(f"# before: {BEFORE}\n# after:  {AFTER}\n# {generator} on CPU 0, -c {CONNECTIONS}, "
           f"{DURATION} a point, each server on CPU 1; {ROUNDS} rounds, by turns")
     print(f"{'round':>5}  {'server':34} {'build':6} {'req/s':>9} {'CPU µs/req':>11}")

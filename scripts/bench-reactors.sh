@@ -69,6 +69,7 @@ done
 rps() { wrk -t1 -c"$1" -d"$DURATION" "$2" | awk '/Requests\/sec/ {print $2}'; }
 
 echo "machine: $LOOPS cores, $(uname -r); wrk -t1 shares them with the server; $ROUNDS rounds of $DURATION, interleaved"
+scripts/stamp.sh
 for c in $CONNECTIONS; do
   declare -A sum=()
   for round in $(seq "$ROUNDS"); do

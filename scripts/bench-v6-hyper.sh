@@ -41,6 +41,7 @@ ticks() { # CPU time of process $1 so far, all threads, in clock ticks
 hz=$(getconf CLK_TCK)
 
 echo "machine: $(nproc) cores, $(uname -r); wrk -t1 shares them with the servers; $ROUNDS rounds of $DURATION, interleaved"
+scripts/stamp.sh
 for c in $CONNECTIONS; do
   declare -A req=() cpu=() secs=()
   for _ in $(seq "$ROUNDS"); do

@@ -5,6 +5,8 @@
 # shared, so read the differences between versions, not the exact figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The command and the machine, kernel and commit first: the stored result's stamp.
+scripts/stamp.sh scripts/ctxt-switches.sh "$@"
 cargo build --release -q -p v4-nio -p v5-reactor-per-core
 switches() { cat /proc/$1/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ {s += $2} END {print s}'; }
 run() { # name command...

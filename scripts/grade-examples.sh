@@ -13,6 +13,7 @@ grade() {
     local name=$1; shift
     {
         echo "\$ loadgen grade $*"
+        scripts/stamp.sh
         # The exit status is the grade's verdict, not a failure of this script.
         ./target/release/loadgen grade "$@" 2>&1 || true
     } | sed 's#/tmp/grade-[0-9]*-#/tmp/grade-PID-#' > "$out/grade-$name.txt"

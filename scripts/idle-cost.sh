@@ -12,6 +12,8 @@
 #   scripts/idle-cost.sh          # IDLE=1000 for a smaller run
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The command and the machine, kernel and commit first: the stored result's stamp.
+scripts/stamp.sh scripts/idle-cost.sh "$@"
 IDLE=${IDLE:-10000}
 [ "$(ulimit -n)" -gt $((IDLE + 100)) ] || ulimit -n $((IDLE * 2 + 100))
 cargo build --release -q -p v4-nio -p v4-syscalls -p v5-reactor-per-core -p v6-async -p v7-uring-per-core

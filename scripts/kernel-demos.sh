@@ -10,7 +10,7 @@ cargo build --release -q -p kernel-demos
 store() { # file command...
   local out=docs/src/results/$1; shift
   # Written aside first, so a failed run leaves the stored output as it was.
-  { echo "\$ ${*#./target/release/}"; "$@"; } > "$out.tmp"
+  { echo "\$ ${*#./target/release/}"; scripts/stamp.sh; "$@"; } > "$out.tmp"
   mv "$out.tmp" "$out"
   echo "wrote $out"
 }

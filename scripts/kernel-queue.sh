@@ -7,6 +7,8 @@
 # `ss` and `nstat` show the same from outside (nstat's counters are namespace-wide).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The machine, kernel and commit first: the stored result's stamp.
+scripts/stamp.sh scripts/kernel-queue.sh
 cargo build --release -q -p v1-blocking -p loadgen
 PORT=18481
 ./target/release/v1-blocking --addr 127.0.0.1:$PORT --backlog 16 >/dev/null 2>&1 &

@@ -10,6 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${RESULTS:-}" ] || cargo build --release -q -p loadgen
 ulimit -n 20000
+# The stamp names this tree's commit only for a run this script makes: a run given in
+# RESULTS was made on a commit its report does not record.
+if [ -n "${RESULTS:-}" ]; then
+  stamp="the run in $RESULTS (its machine and kernel in the report.md beside it; its commit not recorded), narrowed on $(nproc) cores, Linux $(uname -r)"
+else
+  stamp=$(scripts/stamp.sh | sed 's/^# //')
+fi
 if [ -z "${RESULTS:-}" ]; then
   ./target/release/loadgen compare --only keep-alive,idle-clients,c10k --out target/compare-kernel
   RESULTS=target/compare-kernel/results.json
@@ -28,4 +35,9 @@ for o in c10k["outcomes"]:
     print(f"| {o['version']} | {b['requests']} / {b['sent']} | {errors} | {queue} "
           f"| {listen['overflows']} | {o['verdict']['text']} |")
 PY
+# The stamp above the table, an HTML comment: the chapter includes the file whole.
+stamped=$(mktemp)
+{ echo "<!-- scripts/kernel-report.sh; $stamp -->"; cat docs/src/results/kernel-report-c10k.md; } >"$stamped"
+cat "$stamped" >docs/src/results/kernel-report-c10k.md
+rm -f "$stamped"
 echo "wrote docs/src/results/kernel-report-c10k.md from $RESULTS"

@@ -8,6 +8,8 @@
 #   SERVER=v4-nio scripts/loadgen-vs-wrk.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The command and the machine, kernel and commit first: the stored result's stamp.
+scripts/stamp.sh scripts/loadgen-vs-wrk.sh "$@"
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 PORT=${PORT:-18085}

@@ -36,6 +36,7 @@ request = function() return req end
 LUA
 
 echo "machine: $(nproc) cores; wrk -t1 (one thread) shares them with the server"
+scripts/stamp.sh
 curl -s $url >/dev/null
 rss0=$(status VmRSS); threads0=$(status Threads)
 

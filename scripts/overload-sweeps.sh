@@ -40,6 +40,7 @@ sweep() {
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/hello" && break; sleep 0.1; done
   {
     echo "\$ scripts/overload-sweeps.sh $name"
+    scripts/stamp.sh
     echo "\$ $version${server_options:+ $server_options}"
     echo "\$ loadgen sweep --addr 127.0.0.1:$port --path '/sleep?ms=50' --close${*:+ $*}"
     ./target/release/loadgen sweep --addr "127.0.0.1:$port" --path '/sleep?ms=50' --close "$@"

@@ -24,6 +24,7 @@ trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/hello" && break; sleep 0.1; done
 
 echo "\$ loadgen bench --addr <$version${*:+ $*}> -c 50 -d 5s --timeout 2s --path '/sleep?ms=100'"
+scripts/stamp.sh
 before=$(requests)
 ./target/release/loadgen bench --addr "127.0.0.1:$port" -c 50 -d 5s --timeout 2s --path '/sleep?ms=100'
 # Drained once two readings a second apart differ only by the reading itself (each /stats

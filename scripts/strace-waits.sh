@@ -10,6 +10,7 @@ command -v strace >/dev/null || { echo "strace is not installed: apt-get install
 cargo build --release -q -p v4-syscalls -p loadgen
 port=18086
 echo "# strace -c -f -p <v4-syscalls pid> during: loadgen bench -c 4 -d 3s /hello"
+scripts/stamp.sh
 for api in ${APIS:-poll epoll epoll-et io-uring}; do
   ./target/release/v4-syscalls --api "$api" --addr 127.0.0.1:$port 2>/dev/null &
   server=$!

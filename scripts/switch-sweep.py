@@ -57,6 +57,8 @@ def main():
     if not os.path.exists(LOADGEN):
         sys.exit("build it first: cargo build --release -p loadgen")
     print("$ python3 scripts/switch-sweep.py")
+    # The machine, kernel and commit the result is made on: its stamp.
+    print(subprocess.run([os.path.join(ROOT, "scripts", "stamp.sh")], capture_output=True, text=True).stdout.strip(), flush=True)
     print(f"{'version':<22}{'connections':>12}{'req/s':>10}{'voluntary':>11}{'involuntary':>13}"
           f"{'CPU/request':>13}{'answered':>14}")
     for connections in CONNECTIONS:

@@ -7,6 +7,8 @@
 #   scripts/thread-cost.sh          # IDLE=1000 for a smaller run
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The command and the machine, kernel and commit first: the stored result's stamp.
+scripts/stamp.sh scripts/thread-cost.sh "$@"
 IDLE=${IDLE:-5000}
 [ "$(ulimit -n)" -gt $((IDLE + 100)) ] || ulimit -n $((IDLE * 2 + 100))
 cargo build --release -q -p v2-thread-per-conn

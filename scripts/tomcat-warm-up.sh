@@ -7,6 +7,8 @@
 #   scripts/tomcat-warm-up.sh [seconds]      # default 10
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The command and the machine, kernel and commit first: the stored result's stamp.
+scripts/stamp.sh scripts/tomcat-warm-up.sh "$@"
 seconds=${1:-10}
 home=/usr/share/tomcat10
 [ -f "$home/bin/bootstrap.jar" ] || { echo "Tomcat 10 not found in $home: apt-get install tomcat10" >&2; exit 1; }

@@ -64,6 +64,9 @@ def main():
     a = p.parse_args()
     n = a.requests
     print(f"$ {' '.join(sys.argv)}")
+    # The machine, kernel and commit: the stored result's stamp.
+    stamp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stamp.sh")
+    print(subprocess.run([stamp], capture_output=True, text=True).stdout.strip())
     print(f"kernel {os.uname().release}; valgrind --tool=callgrind; {n} and {2*n} keep-alive GET /hello on one connection, a fresh server each run")
     print(f"{'round':>5} {'binary':>6} {'I(N)':>14} {'I(2N)':>14} {'instr/request':>14}")
     for r in range(1, a.rounds + 1):

@@ -30,6 +30,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 echo "$ scripts/v7-profile.sh   # on $(uname -r), $(nproc) cores"
+scripts/stamp.sh
 for round in $(seq "${ROUNDS:-2}"); do
 for subject in "v4-syscalls --api epoll" "v4-syscalls --api io-uring" \
   "v7-uring-per-core --rings 1" "v5-reactor-per-core --loops 1"; do

@@ -253,6 +253,8 @@ def table():
               f"{'req/s':>8} {'CPU/req':>9} {'driver busy':>11} {'req/s vs v5':>11} "
               f"{'CPU vs v5':>9}")
     print(f"$ ROUNDS={ROUNDS} DURATION={DURATION} python3 scripts/v7-versus.py")
+    # The machine, kernel and commit the result is made on: its stamp.
+    print(subprocess.run([os.path.join(ROOT, "scripts", "stamp.sh")], capture_output=True, text=True).stdout.strip(), flush=True)
     print(header, flush=True)
     points = {}
     for round_ in range(1, ROUNDS + 1):
