@@ -48,9 +48,12 @@ fn run(listener: TcpListener) -> io::Result<()> {
             let key = event.data();
             if key == LISTENER {
                 while let Some(conn) = accept(&listener) {
-                    epoll.add(&conn.stream, EpollEvent::new(EpollFlags::EPOLLIN, next_key))?;
-                    conns.insert(next_key, conn);
-                    next_key += 1;
+                    let readable = EpollEvent::new(EpollFlags::EPOLLIN, next_key);
+                    // A connection the kernel will not watch is dropped: closed.
+                    if epoll.add(&conn.stream, readable).is_ok() {
+                        conns.insert(next_key, conn);
+                        next_key += 1;
+                    }
                 }
                 continue;
             }
@@ -66,7 +69,9 @@ fn run(listener: TcpListener) -> io::Result<()> {
                 conn.writing = replies_wait;
                 let interest =
                     if conn.writing { EpollFlags::EPOLLOUT } else { EpollFlags::EPOLLIN };
-                epoll.modify(&conn.stream, &mut EpollEvent::new(interest, key))?;
+                if epoll.modify(&conn.stream, &mut EpollEvent::new(interest, key)).is_err() {
+                    conns.remove(&key);
+                }
             }
         }
     }
@@ -80,7 +85,8 @@ fn accept(listener: &TcpListener) -> Option<Conn> {
         }
         Err(e) if e.kind() == ErrorKind::WouldBlock => None,
         Err(e) => {
-            // Out of descriptors, say. The next wait reports the listener ready again.
+            // Out of descriptors, say: the listener stays ready, so the loop comes straight
+            // back here until one is free (the workspace's versions back off instead).
             eprintln!("accept: {e}");
             None
         }

@@ -41,16 +41,13 @@ fn main() -> io::Result<()> {
     }
     // Announced only once every loop's socket listens, so the kernel spreads from the first.
     println!("listening on {addr} with {loops} loops");
-    let mut threads = vec![];
-    for (i, listener) in listeners.into_iter().enumerate() {
-        threads.push(thread::Builder::new().name(format!("loop {i}")).spawn(|| run(listener))?);
-    }
-    for thread in threads {
-        if let Ok(Err(e)) = thread.join() {
-            eprintln!("loop: {e}");
+    thread::scope(|scope| {
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let serve = move || run(listener).unwrap_or_else(|e| eprintln!("loop {i}: {e}"));
+            thread::Builder::new().name(format!("loop {i}")).spawn_scoped(scope, serve)?;
         }
-    }
-    Ok(())
+        Ok(()) // the scope then waits for every loop
+    })
 }
 
 /// A listening socket that shares its port with the other loops' (the standard library
@@ -81,9 +78,12 @@ fn run(listener: TcpListener) -> io::Result<()> {
             let key = event.data();
             if key == LISTENER {
                 while let Some(conn) = accept(&listener) {
-                    epoll.add(&conn.stream, EpollEvent::new(EpollFlags::EPOLLIN, next_key))?;
-                    conns.insert(next_key, conn);
-                    next_key += 1;
+                    let readable = EpollEvent::new(EpollFlags::EPOLLIN, next_key);
+                    // A connection the kernel will not watch is dropped: closed.
+                    if epoll.add(&conn.stream, readable).is_ok() {
+                        conns.insert(next_key, conn);
+                        next_key += 1;
+                    }
                 }
                 continue;
             }
@@ -99,7 +99,9 @@ fn run(listener: TcpListener) -> io::Result<()> {
                 conn.writing = replies_wait;
                 let interest =
                     if conn.writing { EpollFlags::EPOLLOUT } else { EpollFlags::EPOLLIN };
-                epoll.modify(&conn.stream, &mut EpollEvent::new(interest, key))?;
+                if epoll.modify(&conn.stream, &mut EpollEvent::new(interest, key)).is_err() {
+                    conns.remove(&key);
+                }
             }
         }
     }
@@ -113,7 +115,8 @@ fn accept(listener: &TcpListener) -> Option<Conn> {
         }
         Err(e) if e.kind() == ErrorKind::WouldBlock => None,
         Err(e) => {
-            // Out of descriptors, say. The next wait reports the listener ready again.
+            // Out of descriptors, say: the listener stays ready, so the loop comes straight
+            // back here until one is free (the workspace's versions back off instead).
             eprintln!("accept: {e}");
             None
         }

@@ -53,6 +53,8 @@ fn main() -> io::Result<()> {
                         conns.insert(next_key, conn);
                         next_key += 1;
                     }
+                } else {
+                    eprintln!("accept: {}", io::Error::from_raw_os_error(-result));
                 }
                 if !cqueue::more(done.flags()) {
                     push(&mut ring, &accept)?; // it ended (out of descriptors, say): re-arm
