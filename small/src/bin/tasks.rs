@@ -1,0 +1,108 @@
+//! A task per connection as one small program: tokio runs a few worker threads, and each
+//! client gets a task that reads like v2's thread but waits without holding a thread, so
+//! thousands of idle clients share the same few threads. Run: `cargo run -p small --bin
+//! tasks -- 127.0.0.1:8080 2` (2 worker threads, by default one per core; port 0 picks a
+//! free port; the address is printed).
+//!
+//! HTTP/1.1, as small as stays correct for `GET /hello`: keep-alive, request heads read up
+//! to the blank line (8 KiB at most, else the connection closes), `Connection: close` and
+//! HTTP/1.0 honoured. A request that announces a body is refused with 400 and the
+//! connection closed, since this server never reads bodies (nor lingers to drain them
+//! before the close, as the workspace's versions do).
+
+// ANCHOR: whole
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The longest request head read; a longer one closes the connection.
+const MAX_HEAD: u64 = 8 * 1024;
+
+fn main() -> io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr: SocketAddr = addr.parse().map_err(io::Error::other)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = args.next().and_then(|n| n.parse().ok()).unwrap_or(cores);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()?;
+    runtime.block_on(accept_loop(addr, workers))
+}
+
+async fn accept_loop(addr: SocketAddr, workers: usize) -> io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    println!("listening on {} with {workers} worker threads", listener.local_addr()?);
+    loop {
+        match listener.accept().await {
+            // A task, not a thread: it waits on the runtime's epoll, holding no thread.
+            Ok((stream, _)) => {
+                tokio::spawn(async { serve(stream).await.unwrap_or_else(|e| eprintln!("{e}")) });
+            }
+            Err(e) => {
+                // Out of descriptors, say: accepting again at once would only spin.
+                eprintln!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Answers requests on one connection until the client leaves or asks to close: v1's
+/// code, with `.await` where a thread would block.
+async fn serve(mut stream: TcpStream) -> io::Result<()> {
+    let (read, mut write) = stream.split();
+    let mut reader = BufReader::new(read);
+    loop {
+        let mut head = String::new();
+        let mut limited = (&mut reader).take(MAX_HEAD);
+        loop {
+            let start = head.len();
+            // 0: the client left, or its head passed MAX_HEAD without a blank line.
+            if limited.read_line(&mut head).await? == 0 {
+                return Ok(());
+            }
+            if matches!(&head[start..], "\r\n" | "\n") {
+                break;
+            }
+        }
+        let (reply, keep_alive) = answer(&head);
+        write.write_all(reply.as_bytes()).await?;
+        if !keep_alive {
+            return Ok(());
+        }
+    }
+}
+
+/// The reply to one request head, and whether the connection stays open after it.
+fn answer(head: &str) -> (String, bool) {
+    let mut lines = head.lines();
+    let request = lines.next().unwrap_or_default();
+    let mut keep_alive = request.ends_with(" HTTP/1.1");
+    let mut has_body = false;
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        match name.to_ascii_lowercase().as_str() {
+            "connection" => keep_alive &= !value.trim().eq_ignore_ascii_case("close"),
+            "content-length" => has_body |= value.trim() != "0",
+            "transfer-encoding" => has_body = true,
+            _ => {}
+        }
+    }
+    let (status, body) = match request.rsplit_once(' ') {
+        _ if has_body => ("400 Bad Request", "Bodies are not read here\n"),
+        Some(("GET /hello", "HTTP/1.1" | "HTTP/1.0")) => ("200 OK", "Hello, World!"),
+        Some((_, "HTTP/1.1" | "HTTP/1.0")) => ("404 Not Found", "Not Found\n"),
+        _ => ("400 Bad Request", "Not an HTTP/1 request line\n"),
+    };
+    keep_alive &= status.starts_with("200") || status.starts_with("404");
+    let close = if keep_alive { "" } else { "Connection: close\r\n" };
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{close}\r\n{body}",
+        body.len()
+    );
+    (reply, keep_alive)
+}
+// ANCHOR_END: whole
