@@ -168,8 +168,8 @@ fn row(
                 RowOutcome::Skipped { why: "a route it does not serve (404)".into() }
             }
             Err(why) => {
-                let why = why.strip_prefix(&format!("{label}, ")).unwrap_or(&why).to_owned();
-                RowOutcome::Fail { why }
+                let why = why.strip_prefix(&format!("{label}, ")).unwrap_or(&why);
+                RowOutcome::Fail { why: plainly(why) }
             }
         }
     };
@@ -179,6 +179,13 @@ fn row(
     };
     let weight = Weight::of(fault.name, why);
     Row { fault: fault.name, describe: fault.describe, expected, outcome, weight }
+}
+
+/// A complaint in a student's terms: a probe's raw socket read that gave up waiting says
+/// so, not the kernel's name for it (the probes' `Client` reads already say "no answer
+/// within 10s").
+fn plainly(why: &str) -> String {
+    why.replace("Resource temporarily unavailable (os error 11)", "no answer in time")
 }
 
 /// Whether a probe's complaint is that the server has no such route.
@@ -193,6 +200,13 @@ mod tests {
     /// Every fault the model's lesson rests on is named, so a fault added to the matrix
     /// later falls to the last rank only if it is an HTTP detail: these are the ones
     /// that must not.
+    #[test]
+    fn no_row_says_only_os_error_11() {
+        let raw =
+            "client_stops_reading: Resource temporarily unavailable (os error 11) after 8 bytes";
+        assert_eq!(plainly(raw), "client_stops_reading: no answer in time after 8 bytes");
+    }
+
     #[test]
     fn the_faults_that_matter_for_the_model_rank_first() {
         let names: Vec<&str> = FAULTS.iter().map(|f| f.name).collect();
