@@ -8,13 +8,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use crate::dispatcher::Dispatcher;
 use crate::overload::Admission;
 use crate::server::Config;
-use crate::session::{Closed, LINGER, Phase, READ_CHUNK, Session};
+use crate::session::{Closed, LINGER, Phase, READ_CHUNK, Session, bytes_waiting};
 use crate::trace::{self, Cat};
 
 /// A stream whose reads can be given a time limit: a TCP socket, or a test's in-memory
@@ -50,6 +50,16 @@ pub fn answer_until_closed<S: Transport>(
     config: &Config,
 ) -> io::Result<Closed> {
     answer_until_closed_admitting(stream, dispatcher, config, Admission::open())
+        .map(|ending| ending.why)
+}
+
+/// How a connection served to the end closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ending {
+    pub why: Closed,
+    /// Whether it closes in stages: [`Session::owes_a_lingering_close`]'s decision, made
+    /// when the last reply was written, with what the session and the socket then held.
+    pub lingers: bool,
 }
 
 /// [`answer_until_closed`], each request's handler run only if `admission` decides so
@@ -59,7 +69,7 @@ pub fn answer_until_closed_admitting<S: Transport>(
     dispatcher: &Dispatcher,
     config: &Config,
     mut admission: Admission,
-) -> io::Result<Closed> {
+) -> io::Result<Ending> {
     let mut session = Session::new();
     let mut chunk = [0u8; READ_CHUNK];
     let mut read_timeout = None;
@@ -73,11 +83,12 @@ pub fn answer_until_closed_admitting<S: Transport>(
             stream.write_all(session.output())?;
             session.output_written(session.output().len());
         }
-        if let Some(closed) = closed {
-            return Ok(closed);
+        if let Some(why) = closed {
+            let lingers = session.owes_a_lingering_close(why, stream.client());
+            return Ok(Ending { why, lingers });
         }
         if session.input_ended() {
-            return Ok(Closed::ByPeer);
+            return Ok(Ending { why: Closed::ByPeer, lingers: false });
         }
         let wait = match session.deadline(config.request_timeout) {
             Some(deadline) => deadline.saturating_duration_since(Instant::now()),
@@ -104,10 +115,11 @@ pub fn answer_until_closed_admitting<S: Transport>(
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Ok(match session.phase() {
+                let why = match session.phase() {
                     Phase::Idle => Closed::IdleTimeout,
                     Phase::Head | Phase::Body => Closed::RequestTimeout,
-                });
+                };
+                return Ok(Ending { why, lingers: false });
             }
             Err(e) => return Err(e),
         }
@@ -142,14 +154,14 @@ pub fn handle_connection(
     tracing::debug!(%peer, "serving");
     let admission = admission(&stream, config, accepted);
     match answer_until_closed_admitting(&mut stream, dispatcher, config, admission) {
-        Ok(closed) if closed.owes_a_lingering_close() => {
-            tracing::debug!(%peer, ?closed, "closing in stages");
+        Ok(Ending { why, lingers: true }) => {
+            tracing::debug!(%peer, ?why, "closing in stages");
             linger_close(stream);
-            trace::closed(trace::closed_why(closed));
+            trace::closed(trace::closed_why(why));
         }
-        Ok(closed) => {
-            tracing::debug!(%peer, ?closed, "connection closed");
-            trace::closed(trace::closed_why(closed));
+        Ok(Ending { why, lingers: false }) => {
+            tracing::debug!(%peer, ?why, "connection closed");
+            trace::closed(trace::closed_why(why));
         }
         Err(e) => {
             tracing::debug!(%peer, "connection failed: {e}");
@@ -183,13 +195,10 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = io::Result<(TcpS
 /// the connection; if not, it comes now, to a free thread, and has waited for nothing
 /// (the accept time would make a client that connects and thinks look expired).
 fn admission(stream: &TcpStream, config: &Config, accepted: Instant) -> Admission {
-    use nix::sys::socket::{MsgFlags, recv};
     if config.shedding.is_off() {
         return Admission::open();
     }
-    let mut byte = [0u8; 1];
-    let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
-    let request_in = matches!(recv(stream.as_raw_fd(), &mut byte, flags), Ok(1..));
+    let request_in = bytes_waiting(stream.as_fd());
     Admission::new(config.shedding, request_in.then_some(accepted))
 }
 
@@ -200,7 +209,10 @@ fn admission(stream: &TcpStream, config: &Config, accepted: Instant) -> Admissio
 /// not delivered yet (the client reads what had arrived, then `ECONNRESET`; some stacks
 /// also discard what arrived but was not read). So: everything owed is
 /// already written; send FIN (`shutdown(Write)`), then read and drop what the client
-/// still sends until it closes too, for at most [`LINGER`] in all.
+/// still sends until it closes too, for at most [`LINGER`] in all. Owed only when the
+/// client may still be sending, as nginx decides ([`Session::owes_a_lingering_close`]):
+/// after an error, or with more input behind the last request; a client that sent
+/// `exit` and nothing after it is closed at once, so it holds no thread for 2 s.
 pub fn linger_close(mut stream: TcpStream) {
     let deadline = Instant::now() + LINGER;
     if stream.shutdown(Direction::Write).is_err() {

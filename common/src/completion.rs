@@ -326,7 +326,7 @@ impl Connection {
             return if peer_closed { Step::Close } else { Step::Receive };
         }
         match self.session.closed() {
-            Some(why) if why.owes_a_lingering_close() && !peer_closed => {
+            Some(why) if self.session.owes_a_lingering_close(why, Some(self.stream.as_fd())) => {
                 // Every reply is written: FIN, then read and drop until the client
                 // closes, so it reads its last reply, not a reset.
                 start_lingering_close(&self.stream, &mut self.session);
@@ -477,8 +477,10 @@ mod tests {
     fn a_close_after_the_reply_lingers_then_closes_when_the_client_does() {
         let dispatcher = Dispatcher::with_builtin_routes("test");
         let (mut conn, mut client) = connection(&dispatcher);
+        // More behind the request that closes: the client is still sending (with nothing
+        // behind it, the connection closes at once: `Session::owes_a_lingering_close`).
         conn.received(
-            b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET /hel",
             Instant::now(),
         );
         let reply = send_all(&mut conn, &dispatcher, Instant::now());

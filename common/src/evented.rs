@@ -359,7 +359,9 @@ impl Connection {
                 // The client has closed its side: nothing more can arrive to cause a reset.
                 (Some(why), Filled::PeerClosed) => return Ok(Next::Close(why)),
                 // Replies written, but the client may still be sending: close in stages.
-                (Some(why), _) if why.owes_a_lingering_close() => {
+                (Some(why), _)
+                    if self.session.owes_a_lingering_close(why, Some(self.stream.as_fd())) =>
+                {
                     self.start_draining();
                     return Ok(Next::Readable);
                 }

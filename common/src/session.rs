@@ -43,12 +43,28 @@ pub enum Closed {
 }
 
 impl Closed {
-    /// Whether the server closes while the client may still be sending: then it must
-    /// close in stages (see [`linger_close`]) or a reset may destroy the last reply.
+    /// Whether a close of this kind can owe a lingering close (the server closes while
+    /// the client may still be sending); whether this one does is
+    /// [`Session::owes_a_lingering_close`]'s decision.
     pub fn owes_a_lingering_close(self) -> bool {
         matches!(self, Self::Exit | Self::NotKeepAlive | Self::ProtocolError(_) | Self::Refused)
     }
 }
+
+// ANCHOR: bytes_waiting
+/// Whether bytes the server has not read are waiting in `client`'s receive queue: a
+/// one-byte `recv` with `MSG_PEEK | MSG_DONTWAIT`, which neither takes them nor waits.
+/// Closing a socket with unread input makes the kernel reset the connection. A peek that
+/// fails says nothing waits (the socket is then closed or failed, and lingering on it
+/// would read nothing either).
+pub fn bytes_waiting(client: BorrowedFd<'_>) -> bool {
+    use nix::sys::socket::{MsgFlags, recv};
+    use std::os::fd::AsRawFd;
+    let mut byte = [0u8; 1];
+    let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+    matches!(recv(client.as_raw_fd(), &mut byte, flags), Ok(1..))
+}
+// ANCHOR_END: bytes_waiting
 
 /// Where a connection is in its current request, which decides the deadline it is under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,6 +314,39 @@ impl Session {
         }
     }
 
+    // ANCHOR: owes_a_lingering_close
+    /// Whether closing for `why` must close in stages (see
+    /// [`crate::blocking::linger_close`]): shut the write side, then read and drop input
+    /// for up to [`LINGER`], because the client may still be sending and what arrives
+    /// after a plain close is answered with a reset that can destroy the last reply.
+    ///
+    /// Decided as nginx decides by default (`lingering_close on`, in
+    /// `ngx_http_finalize_connection`, src/http/ngx_http_request.c): always after an
+    /// error or a refusal (nginx's `r->lingering_close`, set when it answers a request
+    /// it did not read whole), since the rest of that request may still be on its way;
+    /// after `exit` or a request that does not keep the connection alive, only when the
+    /// heuristics say the client is still sending: bytes read and not answered (nginx's
+    /// `header_in->pos < header_in->last`, and `c->pipeline`), a body still arriving
+    /// (`r->reading_body`), or bytes waiting on the socket (`c->read->ready`; here a
+    /// non-blocking peek at `client`, when the caller has the socket). A client that
+    /// sent `exit` and nothing after it is closed at once: lingering would hold the
+    /// connection, and on v1 the only thread, until that client closes or 2 s pass. A
+    /// client that has closed its side sends nothing more, so it is never owed one.
+    pub fn owes_a_lingering_close(&self, why: Closed, client: Option<BorrowedFd<'_>>) -> bool {
+        if self.input_ended || !why.owes_a_lingering_close() {
+            return false;
+        }
+        match why {
+            Closed::ProtocolError(_) | Closed::Refused => true,
+            _ => {
+                !self.inbox.is_empty()
+                    || self.decoder.is_reading_body()
+                    || client.is_some_and(bytes_waiting)
+            }
+        }
+    }
+    // ANCHOR_END: owes_a_lingering_close
+
     /// Requests answered on this connection so far, error replies included.
     pub fn answered(&self) -> u64 {
         self.answered
@@ -347,3 +396,59 @@ impl Session {
 /// How long a closing connection keeps reading (and dropping) what the client still
 /// sends, at most.
 pub const LINGER: Duration = Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsFd;
+
+    fn answered(input: &[u8]) -> (Session, Option<Closed>) {
+        let dispatcher = Dispatcher::with_builtin_routes("test");
+        let mut session = Session::new();
+        session.receive(input);
+        let closed = session.answer(&dispatcher);
+        (session, closed)
+    }
+
+    #[test]
+    fn a_close_lingers_only_when_the_client_may_still_be_sending() {
+        let lingers = |input: &[u8]| {
+            let (session, closed) = answered(input);
+            let why = closed.expect("the input closes the connection");
+            session.owes_a_lingering_close(why, None)
+        };
+        // Nothing after the request that closes: closed at once (the README's demo).
+        assert!(!lingers(b"GET /hello\nexit\n"));
+        assert!(!lingers(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+        // More behind it, read but not answered: the client is still sending.
+        assert!(lingers(b"exit\nGET /hello\n"));
+        assert!(lingers(b"GET /hello HTTP/1.0\r\n\r\nGET /hel"));
+        // An error or a refusal: the rest of that request may still be on its way.
+        assert!(lingers(b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(lingers(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9999999\r\n\r\n"));
+        // The client has closed its side: nothing more can come.
+        let (mut session, closed) = answered(b"exit\nGET /hello\n");
+        session.end_of_input();
+        assert!(!session.owes_a_lingering_close(closed.unwrap(), None));
+        for why in [Closed::ByPeer, Closed::IdleTimeout, Closed::RequestTimeout, Closed::Departed] {
+            assert!(!Session::new().owes_a_lingering_close(why, None), "{why:?}");
+        }
+    }
+
+    #[test]
+    fn bytes_waiting_on_the_socket_make_a_close_linger() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let (session, closed) = answered(b"exit\n");
+        let why = closed.unwrap();
+        assert!(!session.owes_a_lingering_close(why, Some(server.as_fd())));
+        client.write_all(b"GET /hello\n").unwrap();
+        let arrived =
+            crate::testkit::wait_until(crate::testkit::TIMEOUT, || bytes_waiting(server.as_fd()));
+        assert!(arrived, "the client's bytes never reached the server's socket");
+        assert!(session.owes_a_lingering_close(why, Some(server.as_fd())));
+    }
+}

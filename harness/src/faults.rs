@@ -459,8 +459,18 @@ pub fn check_with(
         let lines = transcript::render(&log, 160);
         if lines.is_empty() { String::new() } else { format!("\n{}", lines.join("\n")) }
     };
-    let observed = observed.map_err(|e| format!("{label}, {}: {e}{}", fault.name, bytes()))?;
     let expected = (fault.expect)(behaviour);
+    // A server that died during the probe explains whatever the probe saw (a newcomer
+    // unanswered, a read cut short): the row says it crashed, not what a live server's
+    // answer would have meant.
+    let as_expected = observed.as_ref().is_ok_and(|o| *o == expected);
+    if !as_expected
+        && expected != Outcome::Died
+        && let Some(crash) = stopped_answering(&mut server)
+    {
+        return Err(format!("{label}, {}: {crash}", fault.name));
+    }
+    let observed = observed.map_err(|e| format!("{label}, {}: {e}{}", fault.name, bytes()))?;
     if observed != expected {
         return Err(format!(
             "{label}, {}: expected \"{}\", saw \"{}\"{}",
@@ -486,6 +496,25 @@ pub fn check_with(
         return Err(format!("{label} stopped serving after {}", fault.name));
     }
     Ok(())
+}
+
+/// How a row whose server died begins its complaint.
+pub const STOPPED_ANSWERING: &str = "the server stopped answering";
+
+/// Whether `server` has stopped answering for good: its process exited, or its port
+/// refuses connections. What it says names the crash in a student's terms.
+fn stopped_answering(server: &mut ChildServer) -> Option<String> {
+    if let Ok(Some(status)) = server.wait_timeout(Duration::ZERO) {
+        return Some(format!("{STOPPED_ANSWERING} (a crash): its process exited ({status})"));
+    }
+    // A refusal comes back at once; a full accept queue only delays the connect, and a
+    // second of it is enough to tell the port is still open.
+    match std::net::TcpStream::connect_timeout(&server.addr(), Duration::from_secs(1)) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            Some(format!("{STOPPED_ANSWERING} (a crash): connection refused"))
+        }
+        _ => None,
+    }
 }
 
 fn limit_rlimit(command: &mut Command, resource: nix::sys::resource::Resource, limit: u64) {

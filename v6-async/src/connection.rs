@@ -92,7 +92,7 @@ pub async fn handle_connection(
         }
     };
     why.0 = trace::closed_why(closed);
-    if closed.owes_a_lingering_close() {
+    if session.owes_a_lingering_close(closed, Some(stream.as_fd())) {
         linger_close(stream).await;
     }
 }

@@ -69,7 +69,8 @@ impl Client {
 
     pub fn read_line(&mut self) -> io::Result<String> {
         let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
+        let read = self.reader.read_line(&mut line).map_err(|e| self.said_plainly(e))?;
+        if read == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed"));
         }
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
@@ -104,8 +105,21 @@ impl Client {
         let length: usize =
             response.header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
         response.body.resize(length, 0);
-        self.reader.read_exact(&mut response.body)?;
+        self.reader.read_exact(&mut response.body).map_err(|e| self.said_plainly(e))?;
         Ok(response)
+    }
+
+    /// A read that gave up waiting says so, as "no answer within 10s", not as the
+    /// kernel's "Resource temporarily unavailable (os error 11)"; its kind is kept, for
+    /// the callers that tell a wait from a failure.
+    fn said_plainly(&self, e: io::Error) -> io::Error {
+        if !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+            return e;
+        }
+        match self.stream().read_timeout() {
+            Ok(Some(wait)) => io::Error::new(e.kind(), format!("no answer within {wait:?}")),
+            _ => io::Error::new(e.kind(), "no answer in time"),
+        }
     }
 
     /// Whether an answer has arrived and waits to be read: a look, not a wait, for a test

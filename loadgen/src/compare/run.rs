@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::testkit::ChildServer;
 
@@ -20,7 +20,7 @@ use crate::census;
 use crate::hold::{self, HoldConfig, HoldResult};
 use crate::measure::Summary;
 use crate::peers::Peer;
-use crate::sample::{self, ListenWatch, Sampler, Watched};
+use crate::sample::{self, ListenWatch, Sampler, Timed, Watched};
 use crate::serve::{self, Subject, Version};
 
 /// How long a forking server's children may take to exit and be reaped after a run.
@@ -201,8 +201,8 @@ fn start_warm(peer: Peer, out: &Path) -> anyhow::Result<ChildServer> {
 struct Driven {
     bench: Option<Summary>,
     hold: Option<HoldResult>,
-    /// The server read while a hold's idle clients were still there.
-    held: Option<sample::Reading>,
+    /// The server read while a hold's idle clients were still there, and when.
+    held: Option<(Instant, sample::Reading)>,
     syscalls: Option<census::Census>,
     /// Why the census was not taken, if it was asked for and was not.
     uncounted: Vec<String>,
@@ -240,7 +240,8 @@ fn drive(
             let (result, idle) = hold::run(&config)?;
             // Read the server while the idle clients are still there: the sampler's
             // interval can miss so short a peak.
-            driven.held = Some(sample::read(server.pid(), server.addr().port(), processes));
+            let reading = sample::read(server.pid(), server.addr().port(), processes);
+            driven.held = Some((Instant::now(), reading));
             drop(idle);
             driven.hold = Some(result);
         }
@@ -262,6 +263,7 @@ fn run_one(
     let every = Duration::from_millis(if processes { 250 } else { 100 });
     let port = server.addr().port();
     let listen = ListenWatch::start(port);
+    let sampling_since = Instant::now();
     let sampler = Sampler::start(pid, port, processes, every);
     let cpu_before = sample::cpu_ms(pid, processes);
     let switches_before = switches_now(subject, server.addr(), pid);
@@ -278,10 +280,11 @@ fn run_one(
         common::testkit::wait_until(CHILDREN_PATIENCE, reaped);
     }
     let cpu_ms = sample::cpu_ms(pid, processes).saturating_sub(cpu_before);
-    let Watched { mut peak, series } = sampler.stop();
-    if let Some(reading) = driven.held {
-        peak.include(reading);
+    let mut watched = sampler.stop();
+    if let Some((at, reading)) = driven.held {
+        include_held(&mut watched, at.duration_since(sampling_since).as_secs_f64(), reading);
     }
+    let Watched { peak, series } = watched;
     let mut outcome = Outcome {
         subject,
         bench: driven.bench,
@@ -359,3 +362,38 @@ fn switches_now(subject: Subject, addr: std::net::SocketAddr, pid: u32) -> (u64,
     }
 }
 // ANCHOR_END: switches_now
+
+// ANCHOR: include_held
+/// Adds the reading taken while a hold's idle clients were all there, `secs` into the
+/// sampling, to the peaks and to the series both: the table shows the peaks and the chart
+/// the series, and a climb shorter than the sampler's interval (the fork version's, whose
+/// every reading of a hundred processes is slow) was in the table and not the chart.
+fn include_held(watched: &mut Watched, secs: f64, reading: sample::Reading) {
+    watched.peak.include(reading);
+    watched.series.push(Timed { secs, reading });
+    watched.series.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+}
+// ANCHOR_END: include_held
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{Peak, Reading};
+
+    /// The fork version's idle-clients run as it was stored: two samples, both before the
+    /// children, and the held reading of 101 processes (a thread each).
+    #[test]
+    fn the_chart_counts_the_processes_the_table_counts() {
+        let at_rest = Reading { processes: 1, threads: 1, rss_bytes: 2 << 20, accept_queue: 0 };
+        let held = Reading { processes: 101, threads: 101, rss_bytes: 12 << 20, ..at_rest };
+        let series = [0.0, 0.25].map(|secs| Timed { secs, reading: at_rest }).to_vec();
+        let mut watched = Watched { peak: Peak { before: at_rest, ..Peak::default() }, series };
+        include_held(&mut watched, 0.4, held);
+        let (peak, series) = (&watched.peak, &watched.series);
+        let most = |pick: fn(&Reading) -> u64| series.iter().map(|t| pick(&t.reading)).max();
+        assert_eq!(most(|r| r.processes), Some(peak.max_processes));
+        assert_eq!(most(|r| r.threads), Some(peak.max_threads));
+        assert_eq!(peak.max_processes, 101);
+        assert!(series.windows(2).all(|w| w[0].secs <= w[1].secs), "{series:?}");
+    }
+}

@@ -256,8 +256,14 @@ fn survival(grade: &Grade) -> Section {
     if let Some(why) = &grade.matrix_skipped {
         return Section { title, found: Err(why.clone()) };
     }
-    let rows = grade
-        .matrix
+    // Failures first, the most serious first (see `matrix::Weight`); the rest in the
+    // matrix's order.
+    let mut ordered: Vec<&matrix::Row> = grade.matrix.iter().collect();
+    ordered.sort_by_key(|row| match row.outcome {
+        matrix::RowOutcome::Fail { .. } => (0, Some(row.weight)),
+        _ => (1, None),
+    });
+    let rows = ordered
         .iter()
         .map(|row| {
             let (verdict, note) = match &row.outcome {
@@ -269,11 +275,15 @@ fn survival(grade: &Grade) -> Section {
                     (mark(Kind::Skipped, "not asked"), why.clone())
                 }
             };
-            vec![verdict, text(row.describe), text(&row.expected), text(note)]
+            // Tagged only where it failed: a pass needs no ranking.
+            let failed = matches!(row.outcome, matrix::RowOutcome::Fail { .. });
+            let weight = text(if failed { row.weight.words() } else { "" });
+            vec![verdict, weight, text(row.describe), text(&row.expected), text(note)]
         })
         .collect();
     let columns = vec![
         column("", Shown::Mark),
+        column("what it means", Shown::Tag),
         column("fault", Shown::Lead),
         column("expected of its model", Shown::Lead),
         column("what happened", Shown::Detail),
@@ -290,17 +300,46 @@ fn survival(grade: &Grade) -> Section {
                 .into(),
         ],
         tables: vec![Table { columns, rows }],
-        findings: vec![Finding {
-            before: format!(
-                "{passed} of the {} faults asked handled as its model should",
-                asked.len()
-            ),
-            strong: String::new(),
-            after: String::new(),
-        }],
+        findings: vec![
+            Finding {
+                before: format!(
+                    "{passed} of the {} faults asked handled as its model should",
+                    asked.len()
+                ),
+                strong: String::new(),
+                after: String::new(),
+            },
+            what_matters(&asked),
+        ],
         pictures: vec![],
     };
     Section { title, found: Ok(found) }
+}
+
+/// Which failures to fix first: how many of each weight, in the order they matter.
+fn what_matters(asked: &[&matrix::Row]) -> Finding {
+    use matrix::Weight;
+    let failed = |weight| {
+        asked
+            .iter()
+            .filter(|r| matches!(r.outcome, matrix::RowOutcome::Fail { .. }) && r.weight == weight)
+            .count()
+    };
+    let (lost, concurrency, detail) = (
+        failed(Weight::CrashOrLostData),
+        failed(Weight::Concurrency),
+        failed(Weight::ProtocolDetail),
+    );
+    let before = if lost + concurrency + detail == 0 {
+        "No failure to rank".to_owned()
+    } else {
+        format!(
+            "Fix first the {lost} that crash it or lose an answer a client was owed, then the \
+             {concurrency} about slow, idle, silent or too many clients (what its model is \
+             about); the {detail} about HTTP's finer points matter least for the model"
+        )
+    };
+    Finding { before, strong: String::new(), after: ".".into() }
 }
 
 /// Stage 4: each scenario on both servers, their ratios, and the newcomer beside idle

@@ -81,6 +81,7 @@ fn row(columns: &[Column], cells: &[Cell], paint: Paint) -> String {
         };
         match column.shown {
             Shown::Mark => {}
+            Shown::Tag if text.is_empty() => {}
             Shown::Tag => {
                 let _ = write!(line, "[{text}] ");
             }
