@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The report's kernel columns, for the chapter "What the kernel sees": the C10k rows of a
+# The report's kernel columns, for the chapter "The accept queue": the C10k rows of a
 # `loadgen compare` run narrowed to what the kernel says of them (errors, the accept queue,
 # listen overflows, the verdict), as docs/src/results/kernel-report-c10k.md. By default
 # from a fresh run of the keep-alive, idle-clients and C10k scenarios (about five minutes;
