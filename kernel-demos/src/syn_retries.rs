@@ -94,6 +94,9 @@ fn fill(listener: &TcpListener) -> anyhow::Result<Vec<TcpStream>> {
 }
 
 /// Runs it: fills the queue, connects once more, accepts after `drops` dropped SYNs.
+/// How long after a retry is counted the server waits before it frees a slot (see [`run`]).
+const SETTLE: Duration = Duration::from_millis(100);
+
 pub fn run(options: &Options) -> anyhow::Result<Outcome> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.bind(&SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 0))))?;
@@ -112,6 +115,19 @@ pub fn run(options: &Options) -> anyhow::Result<Outcome> {
     }
     let mut retries = Vec::new();
     let mut accept = None;
+    // The client counts a retransmission when it sends it, before the listener has seen
+    // (and dropped) it; an accept in between would let that very SYN in, a second early. On
+    // a loaded machine the two were seen at the same millisecond. So the slot is freed only
+    // once the namespace's listen overflows show the drop (the first SYN's and each
+    // retry's), and at least `SETTLE` after the retry was counted: no later SYN is due for
+    // another second.
+    let dropped = |retries: &[Duration]| {
+        let settled = retries.last().is_some_and(|at| start.elapsed() >= *at + SETTLE);
+        let counted = overflows_before
+            .zip(listen_counters().ok())
+            .is_none_or(|(before, now)| now.since(before).overflows > options.drops.into());
+        settled && counted
+    };
     // Generous: the retries come a second apart (or doubling, on older kernels).
     let deadline = start + DEADLINE * (options.drops + 2);
     loop {
@@ -123,7 +139,7 @@ pub fn run(options: &Options) -> anyhow::Result<Outcome> {
         if info.tcpi_state == TCP_ESTABLISHED {
             break;
         }
-        if accept.is_none() && retries.len() >= options.drops as usize {
+        if accept.is_none() && retries.len() >= options.drops as usize && dropped(&retries) {
             let called = start.elapsed();
             drop(listener.accept().context("accept a filler")?);
             accept = Some((called, start.elapsed()));
