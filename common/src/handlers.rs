@@ -232,6 +232,33 @@ mod tests {
         assert_eq!(answer("/trace?ms=soon").0, 400);
     }
 
+    /// The echo's label: the client's `Content-Type` when it is printable, else
+    /// `application/octet-stream`; the bytes always exactly as sent.
+    #[test]
+    fn echo_labels_the_body_as_the_client_did_or_as_octets() {
+        use crate::codec::Header;
+        let body = vec![0u8, 159, 146, 150, b'\n'];
+        let post = |content_type: Option<&[u8]>| {
+            let mut request = Request::get("/echo");
+            request.method = "POST".into();
+            request.body = body.clone();
+            request.headers.extend(
+                content_type.map(|v| Header { name: "Content-Type".into(), value: v.to_vec() }),
+            );
+            echo_body(&request)
+        };
+        for (sent, labelled) in [
+            (None, "application/octet-stream"),
+            (Some(&b"text/plain"[..]), "text/plain"),
+            (Some(&b"text/plain\r\nX-Injected: 1"[..]), "application/octet-stream"),
+            (Some(&b""[..]), "application/octet-stream"),
+        ] {
+            let answer = post(sent);
+            assert_eq!((answer.status, answer.content_type.as_ref()), (200, labelled), "{sent:?}");
+            assert_eq!(answer.body, body);
+        }
+    }
+
     #[test]
     fn panic_is_a_500() {
         assert_eq!(answer("/panic").0, 500);
