@@ -40,6 +40,23 @@ fn a_trace_reads_into_lanes_spans_and_hand_offs() {
     assert_eq!((s.handlers, s.handler_lanes, s.most_lanes_per_connection), (2, 2, 1));
 }
 
+/// A server writes its trace lane by lane, so an arrow to an earlier lane has its end
+/// before its start in the file: read in reverse, the fixture keeps both its hand-offs.
+#[test]
+fn a_hand_off_is_drawn_whichever_end_comes_first_in_the_file() {
+    let mut document: serde_json::Value =
+        serde_json::from_str(&fixture("timeline-pool.json")).unwrap();
+    document["traceEvents"].as_array_mut().unwrap().reverse();
+    let t = trace::read(&document.to_string()).unwrap();
+    let flows: Vec<_> = t.flows.iter().map(|f| (f.from, f.to, f.to_us)).collect();
+    let forward = trace::read(&fixture("timeline-pool.json")).unwrap();
+    let expected: Vec<_> = forward.flows.iter().map(|f| (f.from, f.to, f.to_us)).collect();
+    assert_eq!(flows.len(), 2, "{flows:?}");
+    for flow in expected {
+        assert!(flows.contains(&flow), "{flow:?} lost when its end came first: {flows:?}");
+    }
+}
+
 #[test]
 fn the_drawing_has_its_lanes_bars_arrows_legend_and_caption() {
     let t = trace::read(&fixture("timeline-pool.json")).unwrap();

@@ -82,6 +82,8 @@ struct Reader {
     raw: Vec<Raw>,
     /// Flow starts by id: the sending thread and when.
     sent: HashMap<String, ((u32, u32), f64)>,
+    /// Arrows' ends (`f`) read before their starts.
+    taken: HashMap<String, ((u32, u32), f64)>,
     flows: Vec<RawFlow>,
 }
 
@@ -138,11 +140,23 @@ impl Reader {
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err("a flow event without an `id`".into()),
         };
+        // The two ends may come in either order: a server writes its trace lane by lane,
+        // so an arrow from a later lane to an earlier one has its end first. An end
+        // without its other is a window cut between the two: not drawn.
         if ph == "s" {
-            self.sent.insert(flow_id, (key, ts));
-        } else if let Some((from, from_ts)) = self.sent.remove(&flow_id) {
-            // A taking without its queueing is a window cut between the two: not drawn.
-            self.flows.push((from, from_ts, key, ts));
+            match self.taken.remove(&flow_id) {
+                Some((to, to_ts)) => self.flows.push((key, ts, to, to_ts)),
+                None => {
+                    self.sent.insert(flow_id, (key, ts));
+                }
+            }
+        } else {
+            match self.sent.remove(&flow_id) {
+                Some((from, from_ts)) => self.flows.push((from, from_ts, key, ts)),
+                None => {
+                    self.taken.insert(flow_id, (key, ts));
+                }
+            }
         }
         Ok(())
     }
