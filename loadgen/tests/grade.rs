@@ -84,6 +84,10 @@ fn v2_gives_each_connection_a_thread_or_a_process_and_only_processes_isolate_a_c
 fn v3_is_a_pool_of_its_threads() {
     let json = version_is("v3-thread-pool", &["--threads", "4"], "v3-thread-pool");
     assert_eq!(fingerprint(&json, "pool"), 4);
+    // The crash question (`GET /abort`) ended that server: its threads are watched on a
+    // fresh one, not reported as "Connection refused".
+    assert_eq!(fingerprint(&json, "crash_isolated"), false);
+    assert!(json["threads"].is_object(), "{}", json["threads_skipped"]);
 }
 
 #[test]

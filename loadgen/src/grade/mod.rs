@@ -165,7 +165,7 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
         .find(|c| c.protocol == Protocol::Http)
         .is_some_and(|c| matches!(c.outcome, Verdict::Pass));
     let threads = match &model {
-        Ok(_) => threads::run(addr, http, pid),
+        Ok(_) => watch_threads(target, started.as_mut(), addr, http, pid),
         Err(_) => Err("the server could not be graded this far".to_owned()),
     };
     // The last two stages start servers of their own: this one has been asked all it will be.
@@ -213,6 +213,30 @@ pub fn grade(target: &Target, options: Options) -> anyhow::Result<Grade> {
         threads_skipped: threads.err(),
         server_log: log,
     })
+}
+
+/// The threads stage, on the server graded so far, or on a fresh one when the model
+/// question's last probe (`GET /abort`) ended it: a server the grader started itself, and
+/// so can start again. (Run on the dead one, every such server read "Connection refused".)
+fn watch_threads(
+    target: &Target,
+    started: Option<&mut Started>,
+    addr: SocketAddr,
+    http: bool,
+    pid: Option<u32>,
+) -> Result<threads::Threads, String> {
+    let Some(exit) = started.and_then(Started::exited) else {
+        return threads::run(addr, http, pid);
+    };
+    match start(target) {
+        Ok((fresh, addr, _log, _name)) => {
+            let pid = fresh.as_ref().map(|s| s.child.pid());
+            threads::run(addr, http, pid)
+        }
+        Err(e) => Err(format!(
+            "the server exited ({exit}) after the crash question, and a fresh one did not start: {e:#}"
+        )),
+    }
 }
 
 /// Stage 1's verdict: the protocol the rest can be asked in, or why there is none.
