@@ -34,7 +34,7 @@ connections, divided by 1,000 (the kernel's socket memory is not in it).
     SECTIONS=targets python3 scripts/v7-ladder.py     # one section: ladder, targets, slow
 
 The slow section (not run by default) is compare's slow-handler and CPU-heavy scenarios
-against v7 with and without eager sends, and v5.
+against v7 with and without eager sends, without the early reap, and v5.
 
 It also writes the summary table as Markdown to $MD (docs/src/results/v7-ladder.md).
 Root (perf) and wrk, nginx, taskset: apt-get install linux-perf wrk nginx-light util-linux.
@@ -270,6 +270,7 @@ def targets():
 
 SLOW = [
     ("v7, sends only with the wait", V7, ["--send-budget-us", "off"]),
+    ("v7, eager sends, no early reap", V7, ["--reap-early", "false"]),
     ("v7, eager sends (default)", V7, []),
     ("v5", "v5-reactor-per-core", []),
 ]
@@ -279,10 +280,11 @@ SLOW_LOADS = [("slow handler", 50, "/sleep?ms=100"), ("CPU-heavy handler", 8, "/
 def slow():
     """compare's slow-handler and CPU-heavy scenarios (5 s, 2 s timeout, loadgen's closed
     loop), each server with its default threads: v7 with its sends held to the turn's
-    wait (as before eager sends), v7 as it ships, and v5."""
+    wait (as before eager sends), v7 whose early submits only submit (as before they took
+    in what completed meanwhile), v7 as it ships, and v5."""
     print("$ loadgen bench -c 50 --path '/sleep?ms=100' (and -c 8 --path '/cpu?ms=10') "
           "-d 5s --timeout 2s --json   # against each, by turns")
-    print(f"{'round':<6} {'load':<18} {'server':<30} {'answered':>8} {'sent':>6} "
+    print(f"{'round':<6} {'load':<18} {'server':<32} {'answered':>8} {'sent':>6} "
           f"{'clients':>8} {'p50':>9} {'p99':>9}")
     for round_ in range(1, ROUNDS + 1):
         for load, connections, path in SLOW_LOADS:
@@ -297,7 +299,7 @@ def slow():
                     server.stop()
                 summary = json.loads(out.strip().splitlines()[-1])
                 latency = summary["latency_us"]
-                print(f"{round_:<6} {load:<18} {label:<30} {summary['requests']:>8} "
+                print(f"{round_:<6} {load:<18} {label:<32} {summary['requests']:>8} "
                       f"{summary['sent']:>6} {summary['clients_answered']:>4}/{connections:<3} "
                       f"{latency['p50'] / 1000:>6.1f} ms {latency['p99'] / 1000:>6.1f} ms",
                       flush=True)
