@@ -238,6 +238,7 @@ fn an_answer_is_sent_before_a_slow_handler_behind_it_in_the_turn_runs() {
     assert_eq!(sleeper.read_line().unwrap(), "200 slept 500 ms");
 }
 
+// ANCHOR: reap_early
 /// A client that gives up while its request waits behind a slow handler costs the ring
 /// nothing. A blocker holds the ring while three neighbours write (`/sleep?ms=1000`,
 /// `/sleep?ms=1000`, `/hello`), so one turn takes in all three; once the first sleeper's
@@ -276,6 +277,7 @@ fn reset(client: Client) {
         .expect("SO_LINGER on a connected socket");
     drop(client);
 }
+// ANCHOR_END: reap_early
 
 /// A client of `server`'s one ring.
 fn client(server: &TestServer) -> Client {
