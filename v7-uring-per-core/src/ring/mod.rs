@@ -357,7 +357,7 @@ impl Uring {
         let result = match self.ring_index {
             Some(index) => {
                 let min_wait = if want > 1 { self.settings.batch_wait } else { Duration::ZERO };
-                register::enter(index, queued, want, Some(wait), min_wait)
+                register::enter(index, queued, want, Some(wait), min_wait, true)
             }
             None => self.ring.submitter().submit_with_args(want, &args),
         };
@@ -391,7 +391,10 @@ impl Uring {
         self.counters.enters.bump();
         self.counters.early_submits.bump();
         let result = match self.ring_index {
-            Some(index) => register::enter(index, queued, 0, None, Duration::ZERO),
+            Some(index) => {
+                let take_in = self.settings.reap_early;
+                register::enter(index, queued, 0, None, Duration::ZERO, take_in)
+            }
             // SQPOLL's kernel thread submits: the crate's call wakes it when it sleeps.
             None if self.settings.features.sqpoll || !self.settings.reap_early => {
                 self.ring.submit()
