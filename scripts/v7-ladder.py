@@ -32,9 +32,10 @@ connections, divided by 1,000 (the kernel's socket memory is not in it).
     python3 scripts/v7-ladder.py > docs/src/results/v7-ladder.txt   # about 25 minutes
     ROUNDS=1 DURATION=2s python3 scripts/v7-ladder.py                # a first look
     SECTIONS=targets python3 scripts/v7-ladder.py     # one section: ladder, targets, slow
+    SECTIONS=slow SLOW_LOADS=slow ROUNDS=10 python3 scripts/v7-ladder.py   # the slow handler only
 
 The slow section (not run by default) is compare's slow-handler and CPU-heavy scenarios
-against v7 with and without eager sends, and v5.
+against v7 with and without eager sends, without the early reap, and v5.
 
 It also writes the summary table as Markdown to $MD (docs/src/results/v7-ladder.md).
 Root (perf) and wrk, nginx, taskset: apt-get install linux-perf wrk nginx-light util-linux.
@@ -45,6 +46,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -270,20 +272,25 @@ def targets():
 
 SLOW = [
     ("v7, sends only with the wait", V7, ["--send-budget-us", "off"]),
+    ("v7, eager sends, no early reap", V7, ["--reap-early", "false"]),
     ("v7, eager sends (default)", V7, []),
     ("v5", "v5-reactor-per-core", []),
 ]
 SLOW_LOADS = [("slow handler", 50, "/sleep?ms=100"), ("CPU-heavy handler", 8, "/cpu?ms=10")]
+# SLOW_LOADS=slow: only the loads whose name starts with it (more rounds in the same time).
+SLOW_LOADS = [l for l in SLOW_LOADS if l[0].startswith(os.environ.get("SLOW_LOADS", ""))]
 
 
 def slow():
     """compare's slow-handler and CPU-heavy scenarios (5 s, 2 s timeout, loadgen's closed
     loop), each server with its default threads: v7 with its sends held to the turn's
-    wait (as before eager sends), v7 as it ships, and v5."""
+    wait (as before eager sends), v7 whose early submits only submit (as before they took
+    in what completed meanwhile), v7 as it ships, and v5."""
     print("$ loadgen bench -c 50 --path '/sleep?ms=100' (and -c 8 --path '/cpu?ms=10') "
           "-d 5s --timeout 2s --json   # against each, by turns")
-    print(f"{'round':<6} {'load':<18} {'server':<30} {'answered':>8} {'sent':>6} "
+    print(f"{'round':<6} {'load':<18} {'server':<32} {'answered':>8} {'sent':>6} "
           f"{'clients':>8} {'p50':>9} {'p99':>9}")
+    lines = []
     for round_ in range(1, ROUNDS + 1):
         for load, connections, path in SLOW_LOADS:
             for label, name, options in SLOW:
@@ -297,10 +304,34 @@ def slow():
                     server.stop()
                 summary = json.loads(out.strip().splitlines()[-1])
                 latency = summary["latency_us"]
-                print(f"{round_:<6} {load:<18} {label:<30} {summary['requests']:>8} "
-                      f"{summary['sent']:>6} {summary['clients_answered']:>4}/{connections:<3} "
-                      f"{latency['p50'] / 1000:>6.1f} ms {latency['p99'] / 1000:>6.1f} ms",
-                      flush=True)
+                lines.append(f"{round_:<6} {load:<18} {label:<32} {summary['requests']:>8} "
+                             f"{summary['sent']:>6} {summary['clients_answered']:>4}/"
+                             f"{connections:<3} {latency['p50'] / 1000:>6.1f} ms "
+                             f"{latency['p99'] / 1000:>6.1f} ms")
+                print(lines[-1], flush=True)
+    slow_summary(lines)
+
+
+def slow_summary(lines):
+    """The slow-handler rows read as the criterion asks: each v7 row's answered over v5's
+    within a round (at least 0.9 wanted), and v7 over v7 without its early reap; median,
+    lowest and highest over the rounds. Also run alone on a stored log:
+    SLOW_SUMMARY=docs/src/results/v7-ladder-slow.txt python3 scripts/v7-ladder.py"""
+    rounds = {}
+    for line in lines:
+        m = re.match(r"(\d+)\s+slow handler\s+(.+?)\s{2,}(\d+)\s+\d+", line)
+        if m:
+            rounds.setdefault(int(m.group(1)), {})[m.group(2)] = int(m.group(3))
+    pairs = [("v7 (default) / v5", "v7, eager sends (default)", "v5"),
+             ("v7 without the early reap / v5", "v7, eager sends, no early reap", "v5"),
+             ("v7 (default) / v7 without the early reap", "v7, eager sends (default)",
+              "v7, eager sends, no early reap")]
+    for name, num, den in pairs:
+        r = sorted(v[num] / v[den] for v in rounds.values() if v.get(den) and num in v)
+        if r:
+            print(f"# answered, {name}: median {statistics.median(r):.2f} "
+                  f"(lowest {r[0]:.2f}, highest {r[-1]:.2f}); below 0.9 in "
+                  f"{sum(x < 0.9 for x in r)} of {len(r)} rounds")
 
 
 def header():
@@ -308,6 +339,8 @@ def header():
                             capture_output=True, text=True).stdout.strip()
     cpu = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read())
     sections = f"SECTIONS={os.environ['SECTIONS']} " if "SECTIONS" in os.environ else ""
+    if "SLOW_LOADS" in os.environ:
+        sections += f"SLOW_LOADS={os.environ['SLOW_LOADS']} "
     print(f"$ {sections}ROUNDS={ROUNDS} DURATION={DURATION} python3 scripts/v7-ladder.py")
     print(f"# {os.cpu_count()} cores ({cpu.group(1) if cpu else '?'}), Linux "
           f"{os.uname().release}, commit {commit}, load average at the start "
@@ -319,6 +352,9 @@ def header():
 
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    if "SLOW_SUMMARY" in os.environ:
+        with open(os.environ["SLOW_SUMMARY"]) as log:
+            return slow_summary(log)
     for tool in ("wrk", "taskset", "nginx", "perf"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install wrk util-linux nginx-light linux-perf")

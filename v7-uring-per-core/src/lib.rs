@@ -91,6 +91,12 @@ pub struct Model {
     #[arg(long, value_name = "US|off", default_value = "200", value_parser = send_budget)]
     pub send_budget_us: SendBudget,
 
+    /// With each early submit, also take in what completed meanwhile (a client's reset, a
+    /// newcomer, a request), as a readiness loop reads just before a handler; false: an
+    /// early submit only submits, and completions wait for the turn's wait
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub reap_early: bool,
+
     #[command(flatten)]
     pub features: Features,
 }
@@ -178,6 +184,7 @@ impl Default for Model {
             buffers: DEFAULT_BUFFERS,
             batch_wait_us: DEFAULT_BATCH_WAIT.as_micros() as u64,
             send_budget_us: SendBudget::default(),
+            reap_early: true,
             features: Features::default(),
         }
     }
@@ -302,6 +309,7 @@ pub fn run_rings(
         batch_wait: Duration::from_micros(config.model.batch_wait_us),
         max_connections: config.model.max_connections,
         send_budget: config.model.send_budget_us.0,
+        reap_early: config.model.reap_early,
         features: config.model.features,
     };
     let features = settings.features;
@@ -319,6 +327,8 @@ pub fn run_rings(
     });
     let budget_us = settings.send_budget.map(|b| b.as_micros() as u64);
     dispatcher.stats().gauge("send_budget_us", move || budget_us);
+    let reap_early = settings.reap_early;
+    dispatcher.stats().gauge("reap_early", move || reap_early);
     tracing::info!(rings, max_connections = settings.max_connections, "an io_uring per core");
 
     let mut threads = Vec::with_capacity(rings);

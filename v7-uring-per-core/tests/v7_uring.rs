@@ -238,6 +238,47 @@ fn an_answer_is_sent_before_a_slow_handler_behind_it_in_the_turn_runs() {
     assert_eq!(sleeper.read_line().unwrap(), "200 slept 500 ms");
 }
 
+// ANCHOR: reap_early
+/// A client that gives up while its request waits behind a slow handler costs the ring
+/// nothing. A blocker holds the ring while three neighbours write (`/sleep?ms=1000`,
+/// `/sleep?ms=1000`, `/hello`), so one turn takes in all three; once the first sleeper's
+/// handler runs, the second resets. Its request is in its session already (the reset's
+/// completion comes only when the kernel runs the ring's deferred work), but the early
+/// submit after the first sleeper's handler takes the reset in: its handler never runs,
+/// and `/hello` is answered right after the first sleeper, not a second later.
+#[test]
+fn a_client_that_resets_behind_a_slow_handler_has_its_handler_skipped() {
+    let server = v7(1);
+    let [mut blocker, mut first, mut gone, mut hello] = std::array::from_fn(|_| client(&server));
+    let requests = server.stats().requests();
+    blocker.send(b"GET /sleep?ms=300\n").unwrap();
+    // The dispatcher counts a request before running its handler.
+    assert!(wait_until(TIMEOUT, || server.stats().requests() > requests));
+    first.send(b"GET /sleep?ms=1000\n").unwrap();
+    gone.send(b"GET /sleep?ms=1000\n").unwrap();
+    hello.send(b"GET /hello\n").unwrap();
+    assert_eq!(blocker.read_line().unwrap(), "200 slept 300 ms");
+    // The first sleeper's handler has started: then the second's client resets.
+    assert!(wait_until(TIMEOUT, || server.stats().requests() > requests + 1));
+    reset(gone);
+    assert_eq!(first.read_line().unwrap(), "200 slept 1000 ms");
+    let first_answered = Instant::now();
+    assert_eq!(hello.read_line().unwrap(), "200 Hello, World!");
+    let waited = first_answered.elapsed();
+    assert!(waited < Duration::from_millis(500), "/hello waited {waited:?} after the first");
+    // The blocker, the first sleeper and /hello: the reset one was never handled.
+    assert_eq!(server.stats().requests(), requests + 3, "the reset client's handler ran");
+}
+
+/// Closes `client` with a reset (SO_LINGER 0), as a load generator does at its timeout.
+fn reset(client: Client) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    nix::sys::socket::setsockopt(client.stream(), nix::sys::socket::sockopt::Linger, &linger)
+        .expect("SO_LINGER on a connected socket");
+    drop(client);
+}
+// ANCHOR_END: reap_early
+
 /// A client of `server`'s one ring.
 fn client(server: &TestServer) -> Client {
     let mut c = Client::connect(server.addr()).expect("connect");

@@ -119,6 +119,8 @@ pub struct Settings {
     /// How long queued answers may wait for later handlers (see [`EagerSends`]); `None`:
     /// until the turn's wait.
     pub send_budget: Option<Duration>,
+    /// Whether an early submit also takes in what completed (see [`Uring::submit_early`]).
+    pub reap_early: bool,
     pub features: crate::Features,
 }
 
@@ -159,6 +161,8 @@ struct Uring {
     woke: Instant,
     /// When this turn's queued sends go to the kernel before its wait.
     eager: EagerSends,
+    /// The completions being taken in, kept to reuse its allocation.
+    reaped: Vec<(u64, i32, u32)>,
     /// The ring's descriptor's index among this thread's registered rings, if registered.
     ring_index: Option<u32>,
 }
@@ -264,6 +268,7 @@ pub fn run(
         shedding,
         woke: Instant::now(),
         eager: EagerSends::new(settings.send_budget),
+        reaped: Vec::with_capacity(CQ_ENTRIES as usize),
         ring_index,
     };
     this.arm_wake()?;
@@ -276,23 +281,12 @@ pub fn run(
 
 impl Uring {
     fn run(&mut self) -> io::Result<()> {
-        let mut done: Vec<(u64, i32, u32)> = Vec::with_capacity(CQ_ENTRIES as usize);
         while self.keep_going() {
             self.arm_accept()?;
             self.enter()?;
             self.woke = Instant::now();
             self.eager.submitted(self.woke);
-            done.clear();
-            done.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
-            self.counters.completions.add(done.len() as u64);
-            self.last_batch = done.len();
-            let reaping = trace::span(Cat::Reap, "reap").with("count", done.len());
-            for &(user_data, result, flags) in &done {
-                self.complete(user_data, result, flags)?;
-            }
-            drop(reaping);
-            // The buffers consumed this turn go back to the kernel in one store.
-            self.bufs.publish();
+            self.last_batch = self.reap()?;
             self.advance_dirty()?;
             self.housekeeping()?;
         }
@@ -300,6 +294,25 @@ impl Uring {
             tracing::warn!(open = self.conns.len(), "closing connections at the shutdown deadline");
         }
         Ok(())
+    }
+
+    /// Takes in every completion the kernel has posted, and returns how many: each given
+    /// to its connection (which is marked for [`Uring::advance`]), then the buffers they
+    /// consumed given back to the kernel in one store.
+    fn reap(&mut self) -> io::Result<usize> {
+        let mut done = std::mem::take(&mut self.reaped);
+        done.clear();
+        done.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        self.counters.completions.add(done.len() as u64);
+        let reaping = trace::span(Cat::Reap, "reap").with("count", done.len());
+        let taken = done
+            .iter()
+            .try_for_each(|&(user_data, result, flags)| self.complete(user_data, result, flags));
+        drop(reaping);
+        self.bufs.publish();
+        let count = done.len();
+        self.reaped = done;
+        taken.map(|()| count)
     }
 
     fn keep_going(&self) -> bool {
@@ -320,14 +333,21 @@ impl Uring {
     fn enter(&mut self) -> io::Result<()> {
         let until_sweep = SWEEP_EVERY.saturating_sub(self.last_sweep.elapsed());
         let wait = until_sweep.max(self.settings.batch_wait).max(MIN_WAIT);
+        let mut want = 1;
+        // Connections an early submit took completions in for are still to be advanced
+        // (their requests may be waiting): this enter submits and returns at once.
+        let wait = if self.dirty.is_empty() { wait } else { Duration::ZERO };
         let timeout = Timespec::from(wait);
         let mut args = SubmitArgs::new().timespec(&timeout);
-        let mut want = 1;
         // Only when the last wait brought several completions: a lone client's request
         // would wait the whole batch wait for company that never comes. Measured, this
         // is not enough for a few clients (four: a p50 20-40 µs above v5's, see the
         // chapter); the threshold wants to be larger.
-        if self.min_wait && !self.settings.batch_wait.is_zero() && self.last_batch > 1 {
+        if self.min_wait
+            && !self.settings.batch_wait.is_zero()
+            && self.last_batch > 1
+            && !wait.is_zero()
+        {
             args = args.min_wait_usec(self.settings.batch_wait.as_micros() as u32);
             want = WANT;
         }
@@ -337,7 +357,7 @@ impl Uring {
         let result = match self.ring_index {
             Some(index) => {
                 let min_wait = if want > 1 { self.settings.batch_wait } else { Duration::ZERO };
-                register::enter(index, queued, want, Some(wait), min_wait)
+                register::enter(index, queued, want, Some(wait), min_wait, true)
             }
             None => self.ring.submitter().submit_with_args(want, &args),
         };
@@ -353,16 +373,42 @@ impl Uring {
     }
     // ANCHOR_END: submit_and_wait
 
-    /// Hands what is queued (the answers so far) to the kernel without waiting: one
-    /// `io_uring_enter` with no `GETEVENTS`, so it runs no completion work and returns as
-    /// soon as the sends are issued (a send that fits the socket's buffer completes in it).
+    // ANCHOR: submit_early
+    /// Hands what is queued (the answers so far) to the kernel without waiting, and takes
+    /// in what completed meanwhile: one `io_uring_enter` with `GETEVENTS` and no
+    /// completion asked for, so the kernel runs the completions' deferred work and returns
+    /// (a send that fits the socket's buffer completes in it).
+    ///
+    /// Taking in is what a readiness loop gets for free by reading a connection just
+    /// before running its handlers. Without it, the requests a turn reaped wait through
+    /// every slow handler before them with nothing new heard from their clients: a client
+    /// that gave up meanwhile (a reset, its bytes still in the session) still has its
+    /// handler run, and every answer behind it is that much later. With it, the
+    /// connection is closed before its turn comes; and a newcomer's connection or
+    /// request is taken in at once, to be served after this turn's.
     fn submit_early(&mut self) -> io::Result<()> {
         let queued = self.ring.submission().len();
         self.counters.enters.bump();
         self.counters.early_submits.bump();
         let result = match self.ring_index {
-            Some(index) => register::enter(index, queued, 0, None, Duration::ZERO),
-            None => self.ring.submit(),
+            Some(index) => {
+                let take_in = self.settings.reap_early;
+                register::enter(index, queued, 0, None, Duration::ZERO, take_in)
+            }
+            // SQPOLL's kernel thread submits: the crate's call wakes it when it sleeps.
+            None if self.settings.features.sqpoll || !self.settings.reap_early => {
+                self.ring.submit()
+            }
+            // SAFETY: no argument is passed (the null pointer the crate gives for `None`),
+            // and the entries submitted were queued under `push`'s contract.
+            None => unsafe {
+                self.ring.submitter().enter::<libc::sigset_t>(
+                    queued as u32,
+                    0,
+                    io_uring::EnterFlags::GETEVENTS.bits(),
+                    None,
+                )
+            },
         };
         match result {
             Ok(_) => self.eager.submitted(Instant::now()),
@@ -372,8 +418,12 @@ impl Uring {
             Err(e) => return Err(e),
         }
         self.counters.submissions.add((queued - self.ring.submission().len()) as u64);
+        if self.settings.reap_early {
+            self.reap()?;
+        }
         Ok(())
     }
+    // ANCHOR_END: submit_early
 
     /// Every turn: notice a shutdown, serve connections parked at the cap once permits are
     /// free; every [`SWEEP_EVERY`]: close the overdue, and read the buf ring's figures.

@@ -71,13 +71,15 @@ pub(super) fn ring_fd(ring: &IoUring, sqpoll: bool) -> io::Result<u32> {
 
 /// `io_uring_enter` on the registered ring `index`: submits `to_submit` entries and, with
 /// a `wait`, waits up to it for `want` completions (or, with a `min_wait`, for that long
-/// once one is in); without, returns once they are submitted.
+/// once one is in); without, returns once they are submitted, having run the completions'
+/// deferred work first if `take_in` (`want` 0).
 pub(super) fn enter(
     index: u32,
     to_submit: usize,
     want: usize,
     wait: Option<Duration>,
     min_wait: Duration,
+    take_in: bool,
 ) -> io::Result<usize> {
     let timeout = wait.map(|w| KernelTimespec {
         tv_sec: w.as_secs() as i64,
@@ -95,6 +97,8 @@ pub(super) fn enter(
             std::ptr::from_ref(arg).cast::<libc::c_void>(),
             std::mem::size_of::<GeteventsArg>(),
         ),
+        // No wait: GETEVENTS with no completion asked for runs the deferred work only.
+        None if take_in => (ENTER_REGISTERED_RING | ENTER_GETEVENTS, std::ptr::null(), 0),
         None => (ENTER_REGISTERED_RING, std::ptr::null(), 0),
     };
     // SAFETY: `argp`, when not null, points to a valid io_uring_getevents_arg whose `ts`
