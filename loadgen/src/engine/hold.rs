@@ -89,7 +89,7 @@ pub fn kernel_line(port: u16, since: ListenCounters) -> Option<String> {
         })
         .unwrap_or_default();
     Some(format!(
-        "kernel: accept queue {} of {}{full}{refused} (namespace-wide: `nstat -az TcpExtListenOverflows`)",
+        "kernel: accept queue {} of {}{full}{refused} (overflows and drops namespace-wide, as `nstat -n` before and `nstat -z TcpExtListenOverflows` after count them)",
         queue.queued, queue.cap
     ))
 }
