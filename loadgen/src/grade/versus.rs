@@ -14,7 +14,7 @@ use crate::serve::Version;
 
 /// How long each scenario drives each server.
 const RUN: Duration = Duration::from_secs(3);
-/// Server CPU time below which a run's CPU per request is not given (ten clock ticks).
+/// Server CPU time below which a run's CPU per request is not given (ten of /proc's 10 ms units).
 const MEASURABLE_CPU_MS: u64 = 100;
 /// Keep-alive connections: `compare`'s throughput scenario.
 const CONNECTIONS: usize = 64;
@@ -146,8 +146,8 @@ fn drive(target: &Target, scenario: &Scenario, wire: Wire, log: &Path) -> anyhow
     let summary = bench::run(&config)?;
     let cpu_ms = crate::sample::cpu_ms(pid, true).saturating_sub(before);
     drop(server);
-    // The kernel counts CPU time in 10 ms ticks: below ten of them, a quotient would be
-    // mostly rounding, so none is given.
+    // /proc reports CPU time in 10 ms units (USER_HZ): below ten of them, a quotient
+    // would be mostly rounding, so none is given.
     let cpu_us_per_request = (summary.requests > 0 && cpu_ms >= MEASURABLE_CPU_MS)
         .then(|| cpu_ms as f64 * 1000.0 / summary.requests as f64);
     Ok(Run {
