@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 mod browser;
 mod child;
 mod client;
+pub mod closing;
 mod scenarios;
 mod server;
 pub mod serving;

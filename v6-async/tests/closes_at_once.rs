@@ -1,16 +1,10 @@
-//! The README's first demo on v6's tasks: a client that sends `exit` and nothing after it, and
-//! keeps its side open (as `nc` does), is closed at once, without the lingering close
-//! that would hold its connection for 2 s; one with more input behind its `exit` still
-//! gets the lingering close.
-
-use std::time::{Duration, Instant};
+//! The README's first demo on v6's tasks: a client that sends `exit` and nothing after
+//! it is closed at once; one with more input behind it still gets the lingering close
+//! (the scenarios are `common::testkit::closing`'s).
 
 use common::cli::{Sharing, listen};
-use common::testkit::{Client, TIMEOUT, TestServer, wait_until};
+use common::testkit::{TestServer, closing};
 use v6_async::{Config, Model, SERVER, run};
-
-/// How soon the connection must be gone: far below the linger's 2 s.
-const AT_ONCE: Duration = Duration::from_millis(500);
 
 fn server() -> TestServer {
     let listener = listen("127.0.0.1:0".parse().expect("an address"), 128, Sharing::Exclusive);
@@ -25,26 +19,10 @@ fn server() -> TestServer {
 
 #[test]
 fn exit_with_nothing_behind_it_closes_at_once() {
-    let server = server();
-    let mut nc = Client::connect(server.addr()).expect("connect");
-    assert!(wait_until(TIMEOUT, || server.stats().active() == 1), "never accepted");
-    let exit_sent = Instant::now();
-    assert_eq!(nc.line("exit").expect("a goodbye"), "200 Bye! Closing the connection.");
-    // The client keeps its side open and sends nothing more.
-    assert!(wait_until(TIMEOUT, || server.stats().active() == 0), "never closed");
-    let took = exit_sent.elapsed();
-    assert!(took < AT_ONCE, "the connection lingered {took:?} after exit");
+    closing::exit_with_nothing_behind_it_closes_at_once(&server());
 }
 
 #[test]
 fn exit_with_more_behind_it_lingers_until_the_client_closes() {
-    let server = server();
-    let mut nc = Client::connect(server.addr()).expect("connect");
-    nc.send(&[b"exit\n".as_slice(), &b"GET /hello\n".repeat(1000)].concat()).expect("send");
-    assert_eq!(nc.read_line().expect("a goodbye"), "200 Bye! Closing the connection.");
-    assert!(nc.is_closed_by_server(), "no end of stream after the goodbye");
-    // Lingering, reading and dropping: still open while the client is.
-    assert_eq!(server.stats().active(), 1, "closed while the client may still be sending");
-    drop(nc);
-    assert!(wait_until(TIMEOUT, || server.stats().active() == 0), "never closed");
+    closing::exit_with_more_behind_it_lingers_until_the_client_closes(&server());
 }
