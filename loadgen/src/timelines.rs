@@ -80,6 +80,12 @@ pub fn caption(version: Version) -> String {
     format!("{first}{}: {see}.", model.as_str())
 }
 
+/// The sentence under a picture followed by the load it was taken under, so that the
+/// picture alone says what was measured.
+pub fn with_load(caption: &str, load: &str) -> String {
+    format!("{caption} Load: {load}.")
+}
+
 /// A version's picture and what went into it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Taken {
@@ -152,7 +158,7 @@ fn picture(
 ) -> Taken {
     let caption = caption(version);
     let title = title(version, args);
-    let svg = draw::svg(&timeline, &title, &caption);
+    let svg = draw::svg(&timeline, &title, &with_load(&caption, &load.describe()));
     Taken {
         version,
         args: args.to_vec(),

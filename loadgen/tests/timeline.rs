@@ -175,6 +175,24 @@ fn loadgen_timeline_draws_v1_serving_one_connection_after_another() {
     assert!(svg.contains(r#"data-lanes="1""#) && svg.contains(">main</text>"), "one lane");
     assert!(svg.contains(r#"class="tl-span handle""#) && svg.contains("GET /sleep"));
     assert!(svg.contains("newcomer connects") && svg.contains("One thread serves one client"));
+    // The load is in the picture itself, not only in the text beside it.
+    let words = svg_words(&svg);
+    assert!(words.contains("Load: 4 keep-alive clients asking /hello together every 25 ms"));
+}
+
+/// The picture's text as a reader sees it: tags gone, lines joined.
+fn svg_words(svg: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in svg.chars() {
+        match c {
+            '<' => (in_tag, text) = (true, text + " "),
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// v3 with a pool of two: handlers on exactly two threads, every connection handed from

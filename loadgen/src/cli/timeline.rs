@@ -50,7 +50,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (title, caption, timeline) = if let Some(version) = args.version {
+    // `load`: what the picture was taken under, when the workload is ours, drawn under the
+    // sentence so that the picture alone says what was measured.
+    let (title, caption, load, timeline) = if let Some(version) = args.version {
         let words: Vec<String> = match &args.server_args {
             Some(words) => words.split_whitespace().map(str::to_owned).collect(),
             None => timelines::teaching_args(version),
@@ -60,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         let taken = taken?;
         print_ran(&taken);
-        (timelines::title(version, &words), taken.caption, taken.timeline)
+        (timelines::title(version, &words), taken.caption, Some(taken.workload), taken.timeline)
     } else if let Some(file) = &args.trace {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -74,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 if timeline.process.is_empty() { "The server" } else { &timeline.process }
             ),
         };
-        (format!("{}: what each thread did", file.display()), caption, timeline)
+        (format!("{}: what each thread did", file.display()), caption, None, timeline)
     } else if let Some(addr) = args.addr {
         let pid = match args.pid {
             Some(pid) => pid,
@@ -82,12 +84,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 format!("no process of this machine listens on {addr}; give --pid")
             })?,
         };
-        let (timeline, ran) = sampled::under_workload(pid, &Workload::new(addr))?;
+        let workload = Workload::new(addr);
+        let (timeline, ran) = sampled::under_workload(pid, &workload)?;
         println!("{} requests answered; {}", ran.answered, failures(&ran.failures));
         let caption = sampled::caption(&timeline.process);
         (
             format!("{} (pid {pid}, sampled): what each thread did", timeline.process),
             caption,
+            Some(workload.describe()),
             timeline,
         )
     } else {
@@ -96,7 +100,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if timeline.spans.is_empty() {
         bail!("nothing to draw: the timeline has no spans (did any request reach the server?)");
     }
-    std::fs::write(&args.out, draw::svg(&timeline, &title, &caption))
+    let drawn = match &load {
+        Some(load) => timelines::with_load(&caption, load),
+        None => caption.clone(),
+    };
+    std::fs::write(&args.out, draw::svg(&timeline, &title, &drawn))
         .with_context(|| format!("writing {}", args.out.display()))?;
     print_summary(&timeline);
     println!("{caption}");

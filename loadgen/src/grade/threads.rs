@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::timeline::summary::{self, Summary};
 use crate::timeline::workload::Workload;
 use crate::timeline::{draw, sampled};
+use crate::timelines::with_load;
 
 /// What the sampler saw.
 #[derive(Debug, Clone, Serialize)]
@@ -37,8 +38,9 @@ pub fn run(addr: SocketAddr, http: bool, pid: Option<u32>) -> Result<Threads, St
     let pid = pid.ok_or(
         "the grader reads /proc only of a server it started, and this one was running already",
     )?;
-    let (timeline, ran) = sampled::under_workload(pid, &Workload::new(addr))
-        .map_err(|e| format!("the workload failed: {e}"))?;
+    let workload = Workload::new(addr);
+    let (timeline, ran) =
+        sampled::under_workload(pid, &workload).map_err(|e| format!("the workload failed: {e}"))?;
     let caption = sampled::caption(&timeline.process);
     let title = format!("{} (pid {pid}, sampled): what each thread did", timeline.process);
     Ok(Threads {
@@ -46,7 +48,7 @@ pub fn run(addr: SocketAddr, http: bool, pid: Option<u32>) -> Result<Threads, St
         answered: ran.answered,
         failures: ran.failures,
         newcomer_ms: ran.newcomer_waited.map(|d| d.as_secs_f64() * 1000.0),
-        svg: draw::svg(&timeline, &title, &caption),
+        svg: draw::svg(&timeline, &title, &with_load(&caption, &workload.describe())),
         caption,
     })
 }
