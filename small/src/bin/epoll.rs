@@ -57,8 +57,7 @@ struct Conn {
 /// Does what the socket allows without blocking: reads what has arrived, answers every whole
 /// head, writes what the kernel takes. False once it is done (or a head passes 8 KiB unended).
 fn on_ready(conn: &mut Conn, epoll: &Epoll, key: u64) -> io::Result<bool> {
-    // Read only once the replies owed are sent: a client that sends and never reads
-    // cannot make this server buffer without bound.
+    // Read only once the replies owed are sent: a client that never reads cannot fill memory.
     let writing = !conn.output.is_empty();
     if !writing {
         let mut chunk = [0; 4096];

@@ -1,5 +1,6 @@
-//! A loop per core as one small program: N threads, each with its own epoll loop and its own
-//! listening socket on one port (SO_REUSEPORT), sharing nothing. Run: `... -- ADDR N`.
+//! A loop per core as one small program: N threads, each with its own epoll loop and IPv4
+//! listening socket on one port (SO_REUSEPORT), sharing nothing. Run: `cargo run -p small
+//! --bin per-core -- 127.0.0.1:8080 2` (N = 2; by default one per core).
 
 // ANCHOR: whole
 use std::collections::HashMap;
@@ -79,8 +80,7 @@ struct Conn {
 /// Does what the socket allows without blocking: reads what has arrived, answers every whole
 /// head, writes what the kernel takes. False once it is done (or a head passes 8 KiB unended).
 fn on_ready(conn: &mut Conn, epoll: &Epoll, key: u64) -> io::Result<bool> {
-    // Read only once the replies owed are sent: a client that sends and never reads
-    // cannot make this server buffer without bound.
+    // Read only once the replies owed are sent: a client that never reads cannot fill memory.
     let writing = !conn.output.is_empty();
     if !writing {
         let mut chunk = [0; 4096];
