@@ -16,7 +16,7 @@ fn main() -> io::Result<()> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
     let mut addr: SocketAddrV4 = addr.parse().map_err(io::Error::other)?;
     let cores = std::thread::available_parallelism()?.get();
-    let loops = args.next().and_then(|n| n.parse().ok()).unwrap_or(cores);
+    let loops = args.next().and_then(|n| n.parse().ok()).unwrap_or(cores).max(1);
     let first = reuse_port_listener(addr)?;
     addr.set_port(first.local_addr()?.port()); // port 0: the others bind the one it got
     for _ in 1..loops {
