@@ -4,18 +4,19 @@
 
 mod support;
 
-use support::{Server, idle_clients, threads, voluntary_switches, wait_until};
+use support::{Server, asleep, idle_clients, threads, voluntary_switches, wait_until};
 
 #[test]
 fn each_of_two_loops_serves() {
     let server = Server::start(env!("CARGO_BIN_EXE_per-core"), &["2"]);
     let pid = server.pid();
-    // The address is printed once every listener listens; the threads start just after.
-    let loop_threads = || -> Vec<u32> {
-        threads(pid).into_iter().filter(|(_, name)| name.starts_with("loop")).map(|t| t.0).collect()
-    };
-    wait_until("two loop threads", || loop_threads().len() == 2);
-    let loops = loop_threads();
+    // The address is printed once every listener listens; the second loop's thread may
+    // still be starting then. The main thread is the first loop.
+    wait_until("two loop threads", || threads(pid).len() == 2);
+    let loops: Vec<u32> = threads(pid).into_iter().map(|(tid, _)| tid).collect();
+    // Counted from when each sleeps in its wait, so that a count that grows means woken by
+    // a connection, not the loop's first sleep.
+    wait_until("both loops asleep", || loops.iter().all(|&tid| asleep(pid, tid)));
     let before: Vec<u64> = loops.iter().map(|&tid| voluntary_switches(pid, tid)).collect();
     let _first = server.client_answered_twice();
     // Spread by a hash of the addresses: all 20 on one loop has a chance of 2 in 2^20.
@@ -24,5 +25,5 @@ fn each_of_two_loops_serves() {
         let after = voluntary_switches(pid, *tid);
         assert!(after > before, "loop thread {tid} never woke: {before} -> {after}");
     }
-    assert_eq!(threads(pid).len(), 1 + 2, "the main thread (waiting) and the two loops");
+    assert_eq!(threads(pid).len(), 2, "two loops, and no thread besides");
 }

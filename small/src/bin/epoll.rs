@@ -1,94 +1,47 @@
-//! A readiness loop as one small program: one thread asks epoll which of its sockets can be
-//! read or written without blocking, and does just that for each, keeping every client's
-//! unfinished request and unsent replies in buffers of its own; idle clients cost memory,
-//! not threads. Run: `cargo run -p small --bin epoll -- 127.0.0.1:8080` (port 0 picks a
-//! free port; the address is printed).
-//!
-//! HTTP/1.1, as small as stays correct for `GET /hello`: keep-alive, pipelined requests
-//! answered in order, a request head ends at the first blank line (CRLF CRLF; more than
-//! 8 KiB without one closes the connection), `Connection: close` and HTTP/1.0 honoured. A
-//! request that announces a body is refused with 400 and the connection closed, since
-//! this server never reads bodies (nor lingers to drain them before the close, as the
-//! workspace's versions do).
+//! A readiness loop as one small program: one thread asks epoll which of its sockets are
+//! ready and does for each what it allows without blocking, keeping each client's unfinished
+//! request and unsent replies in buffers of its own; idle clients cost memory, not threads.
+//! HTTP as in blocking.rs, pipelining too. Run: `cargo run -p small --bin epoll -- ADDR`.
 
 // ANCHOR: whole
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 
-use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-
-/// The longest request head read; a longer one closes the connection.
-const MAX_HEAD: usize = 8 * 1024;
-/// The listener's key in the epoll set; the connections' keys count up from 0.
-const LISTENER: u64 = u64::MAX;
 
 fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = TcpListener::bind(addr)?;
     println!("listening on {}", listener.local_addr()?);
-    run(listener)
-}
-
-/// The loop: wait until some socket is ready, then do for each what it allows.
-fn run(listener: TcpListener) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-    epoll.add(&listener, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))?;
+    // A socket's key in the epoll set is its descriptor, unique while the socket is open.
+    epoll.add(&listener, EpollEvent::new(EpollFlags::EPOLLIN, listener.as_raw_fd() as u64))?;
     let mut conns: HashMap<u64, Conn> = HashMap::new();
-    let mut next_key = 0;
     let mut events = [EpollEvent::empty(); 256];
     loop {
-        let ready = match epoll.wait(&mut events, EpollTimeout::NONE) {
-            Err(Errno::EINTR) => continue, // stopped and continued (a debugger, say)
-            ready => ready?,
-        };
-        for event in &events[..ready] {
-            let key = event.data();
-            if key == LISTENER {
-                while let Some(conn) = accept(&listener) {
-                    let readable = EpollEvent::new(EpollFlags::EPOLLIN, next_key);
+        // The one wait; its one possible error, EINTR (after a stop), means none ready.
+        let ready = epoll.wait(&mut events, EpollTimeout::NONE).unwrap_or(0);
+        for key in events[..ready].iter().map(EpollEvent::data) {
+            if key == listener.as_raw_fd() as u64 {
+                // Every queued connection; out of descriptors, the loop comes straight back.
+                while let Ok((stream, _)) = listener.accept() {
+                    let key = stream.as_raw_fd() as u64;
+                    stream.set_nonblocking(true)?; // cannot fail on a socket just accepted
                     // A connection the kernel will not watch is dropped: closed.
-                    if epoll.add(&conn.stream, readable).is_ok() {
-                        conns.insert(next_key, conn);
-                        next_key += 1;
+                    if epoll.add(&stream, EpollEvent::new(EpollFlags::EPOLLIN, key)).is_ok() {
+                        let conn = Conn { stream, input: vec![], output: vec![], closing: false };
+                        conns.insert(key, conn);
                     }
                 }
-                continue;
-            }
-            let Some(conn) = conns.get_mut(&key) else { continue };
-            if !conn.on_ready().unwrap_or(false) {
-                conns.remove(&key); // closing the socket also takes it out of the epoll set
-                continue;
-            }
-            // Level-triggered: ask for "writable" only while replies wait, and change the
-            // registration (a system call) only when that changes, not on every request.
-            let replies_wait = !conn.output.is_empty();
-            if conn.writing != replies_wait {
-                conn.writing = replies_wait;
-                let interest =
-                    if conn.writing { EpollFlags::EPOLLOUT } else { EpollFlags::EPOLLIN };
-                if epoll.modify(&conn.stream, &mut EpollEvent::new(interest, key)).is_err() {
+            } else if let Some(conn) = conns.get_mut(&key) {
+                // Done or failed: dropping the socket closes it, which leaves the epoll set.
+                if !on_ready(conn, &epoll, key).unwrap_or(false) {
                     conns.remove(&key);
                 }
             }
-        }
-    }
-}
-
-/// The next connection waiting in the accept queue, if any, made non-blocking.
-fn accept(listener: &TcpListener) -> Option<Conn> {
-    match listener.accept().and_then(|(stream, _)| stream.set_nonblocking(true).map(|()| stream)) {
-        Ok(stream) => {
-            Some(Conn { stream, input: vec![], output: vec![], closing: false, writing: false })
-        }
-        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
-        Err(e) => {
-            // Out of descriptors, say: the listener stays ready, so the loop comes straight
-            // back here until one is free (the workspace's versions back off instead).
-            eprintln!("accept: {e}");
-            None
         }
     }
 }
@@ -97,69 +50,63 @@ fn accept(listener: &TcpListener) -> Option<Conn> {
 struct Conn {
     stream: TcpStream,
     input: Vec<u8>,  // received, not yet a whole request head
-    output: Vec<u8>, // replies the kernel has not taken yet
+    output: Vec<u8>, // replies the kernel has not taken yet: watched for "writable" meanwhile
     closing: bool,   // close once `output` is sent
-    writing: bool,   // registered for "writable" (replies wait) rather than "readable"
 }
 
-impl Conn {
-    /// Does what the socket allows without blocking: reads what has arrived, answers every
-    /// whole head, writes what the kernel takes. Returns false when the connection is done.
-    fn on_ready(&mut self) -> io::Result<bool> {
-        // Read only once the replies owed are sent: a client that sends and never reads
-        // cannot make this server buffer without bound.
-        if self.output.is_empty() {
-            let mut chunk = [0; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Ok(false), // the client left
-                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
+/// Does what the socket allows without blocking: reads what has arrived, answers every whole
+/// head, writes what the kernel takes. False once it is done (or a head passes 8 KiB unended).
+fn on_ready(conn: &mut Conn, epoll: &Epoll, key: u64) -> io::Result<bool> {
+    // Read only once the replies owed are sent: a client that never reads cannot fill memory.
+    let writing = !conn.output.is_empty();
+    if !writing {
+        let mut chunk = [0; 4096];
+        match conn.stream.read(&mut chunk) {
+            Ok(0) => return Ok(false), // the client left
+            Ok(n) => conn.input.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
         }
-        while !self.closing {
-            let Some(end) = self.input.windows(4).position(|w| w == b"\r\n\r\n") else { break };
-            let head: Vec<u8> = self.input.drain(..end + 4).collect();
-            let (reply, keep_alive) = answer(&String::from_utf8_lossy(&head));
-            self.output.extend_from_slice(reply.as_bytes());
-            self.closing = !keep_alive;
-        }
-        if self.input.len() > MAX_HEAD {
-            return Ok(false);
-        }
-        while !self.output.is_empty() {
-            match self.stream.write(&self.output) {
-                Ok(n) => drop(self.output.drain(..n)),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(!(self.closing && self.output.is_empty()))
     }
+    while !conn.closing {
+        let Some(end) = conn.input.windows(4).position(|w| w == b"\r\n\r\n") else { break };
+        let head: Vec<u8> = conn.input.drain(..end + 4).collect();
+        let (reply, keep_alive) = answer(&String::from_utf8_lossy(&head));
+        conn.output.extend_from_slice(reply.as_bytes());
+        conn.closing = !keep_alive;
+    }
+    while !conn.output.is_empty() {
+        match conn.stream.write(&conn.output) {
+            Ok(n) => drop(conn.output.drain(..n)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    // Level-triggered, so a socket with room to write is always "ready": watch for that
+    // only while replies wait, and re-register (a system call) only when that changes.
+    if writing == conn.output.is_empty() {
+        let interest = if writing { EpollFlags::EPOLLIN } else { EpollFlags::EPOLLOUT };
+        epoll.modify(&conn.stream, &mut EpollEvent::new(interest, key))?;
+    }
+    Ok(!(conn.closing && conn.output.is_empty()) && conn.input.len() <= 8 * 1024)
 }
 
 /// The reply to one request head, and whether the connection stays open after it.
 fn answer(head: &str) -> (String, bool) {
     let mut lines = head.lines();
     let request = lines.next().unwrap_or_default();
-    let mut keep_alive = request.ends_with(" HTTP/1.1");
-    let mut has_body = false;
-    for line in lines {
-        let (name, value) = line.split_once(':').unwrap_or((line, ""));
-        match name.to_ascii_lowercase().as_str() {
-            "connection" => keep_alive &= !value.trim().eq_ignore_ascii_case("close"),
-            "content-length" => has_body |= value.trim() != "0",
-            "transfer-encoding" => has_body = true,
-            _ => {}
-        }
-    }
-    let (status, body) = match request.rsplit_once(' ') {
-        _ if has_body => ("400 Bad Request", "Bodies are not read here\n"),
-        Some(("GET /hello", "HTTP/1.1" | "HTTP/1.0")) => ("200 OK", "Hello, World!"),
-        Some((_, "HTTP/1.1" | "HTTP/1.0")) => ("404 Not Found", "Not Found\n"),
-        _ => ("400 Bad Request", "Not an HTTP/1 request line\n"),
+    let keep_alive = request.ends_with(" HTTP/1.1")
+        && lines.filter_map(|line| line.split_once(':')).all(|(name, value)| {
+            match (name.to_ascii_lowercase().as_str(), value.trim()) {
+                ("connection", value) => !value.eq_ignore_ascii_case("close"),
+                ("content-length", value) => value == "0", // bodies are not read: close
+                (name, _) => name != "transfer-encoding",
+            }
+        });
+    let (status, body) = match request {
+        "GET /hello HTTP/1.1" | "GET /hello HTTP/1.0" => ("200 OK", "Hello, World!"),
+        _ => ("404 Not Found", "Not Found\n"),
     };
-    keep_alive &= status.starts_with("200") || status.starts_with("404");
     let close = if keep_alive { "" } else { "Connection: close\r\n" };
     let reply = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{close}\r\n{body}",

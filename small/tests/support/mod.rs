@@ -182,3 +182,11 @@ pub fn idle_clients(server: &Server, count: usize) -> Vec<TcpStream> {
     }
     clients
 }
+
+/// Whether thread `tid` of `pid` is asleep (state S in /proc/PID/task/TID/stat): for a
+/// loop past its start-up, asleep in its wait for the next event.
+pub fn asleep(pid: u32, tid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap_or_default();
+    // After the name in parentheses (which may hold spaces) comes the state.
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) == Some("S")
+}
