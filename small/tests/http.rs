@@ -1,7 +1,8 @@
 //! The HTTP every small program speaks, checked on all eight at once (their `answer` is the
 //! same function, copied): keep-alive by default on HTTP/1.1, a close after `Connection:
-//! close`, after HTTP/1.0 and after a request announcing a body (never read), 404 for any
-//! other request, and a close when a head runs past 8 KiB without its blank line.
+//! close`, after HTTP/1.0 and after a request announcing a body (never read), 400 (and a
+//! close) for a request line that is not three words, 404 for any other request, and a
+//! close when a head runs past 8 KiB without its blank line.
 
 mod support;
 
@@ -61,6 +62,9 @@ fn every_program_speaks_the_same_small_http() {
             assert!(reply.contains("\r\nConnection: close\r\n"), "{program}, {what}: {reply}");
             assert_closed(&mut stream, &format!("{program}, {what}"));
         }
+        let (mut stream, reply) = ask(&server, "HELLO\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{program}: {reply}");
+        assert_closed(&mut stream, &format!("{program}, a request line of one word"));
         let mut long = server.connect();
         long.write_all(&[b'a'; 9 * 1024]).unwrap();
         assert_closed(&mut long, &format!("{program}, a 9 KiB head"));

@@ -75,6 +75,7 @@ fn answer(head: &str) -> (String, bool) {
         });
     let (status, body) = match request {
         "GET /hello HTTP/1.1" | "GET /hello HTTP/1.0" => ("200 OK", "Hello, World!"),
+        _ if request.split(' ').count() != 3 => ("400 Bad Request", "Bad Request\n"),
         _ => ("404 Not Found", "Not Found\n"),
     };
     let close = if keep_alive { "" } else { "Connection: close\r\n" };
