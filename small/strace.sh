@@ -11,7 +11,7 @@ program=${1:-blocking}
 case "$program" in
   blocking) calls=network,read,write,close ;;
   fork) calls=network,read,write,close,clone,clone3 ;;
-  epoll) calls=network,close,epoll_wait,epoll_ctl ;;
+  epoll) calls=network,close,epoll_create1,epoll_wait,epoll_ctl ;;
   *) echo "usage: small/strace.sh [blocking|fork|epoll]" >&2; exit 2 ;;
 esac
 out=docs/src/results/strace-small-$program.txt
