@@ -7,7 +7,7 @@
 //! HTTP as in blocking.rs.
 //!
 //! `fork` is `unsafe` in Rust because the child is a copy of one thread only: a lock that
-//! another thread held at that moment (the allocator's, stdout's) stays locked in the
+//! another thread held at that moment (stdout's, a logger's) stays locked in the
 //! child forever. The argument that it is sound here is at the call.
 
 // ANCHOR: whole
