@@ -25,7 +25,10 @@
 //! A round's answers do not wait for its later handlers: the sends queued so far go to the
 //! kernel without waiting once they have waited [`SEND_BUDGET`], or after a slow handler
 //! ([`EagerSends`], v7's rule), as the readiness loops write each answer as soon as its
-//! handler returns. Of v7's two switches this loop keeps neither. `--send-budget-us off`
+//! handler returns. Only the first slow handler after a calm stretch still holds back the
+//! answers queued just before it: no loop knows a handler is slow before it has run, and
+//! a submit before every handler would cost a system call per request. Of v7's two
+//! switches this loop keeps neither. `--send-budget-us off`
 //! is there to measure what the rule costs, which v7's ladder does from its naive rung;
 //! here `--api` compares ways of waiting, and an io_uring loop holding its answers to the
 //! round's end would differ from epoll's in more than the wait. `--reap-early` would have
