@@ -148,10 +148,10 @@ fn reset_behind_a_slow_handler(api: Api, shedding: Shedding) -> (u64, Duration) 
 /// The naive io_uring loop hears of a reset no sooner than its readiness siblings, so
 /// v7's early reap has nothing to take in here. One operation at a time: once a
 /// connection's receive has brought its request, nothing of it is in flight until its
-/// answer's send, so the kernel has no completion to report the reset with (tried: an
-/// early reap after the first sleeper's handler found only the other connections'
-/// completions, and the reset one's handler still ran, its send failing with
-/// ECONNRESET). Like epoll's loop, which reads the request before the reset and stops
+/// answer's send, so the kernel has no completion to report the reset with (tried: with a
+/// reap after each early submit, the reaps found the others' receives and sends and
+/// nothing of the reset connection's until its answer's send failed with ECONNRESET; its
+/// handler still ran). Like epoll's loop, which reads the request before the reset and stops
 /// at the short read, it runs the gone client's handler and `/hello` waits for it;
 /// with `--skip-departed`, which asks the socket (`poll`) before each handler, both
 /// skip it.
