@@ -21,6 +21,21 @@
 //! the overdue rule) is [`common::completion::Connection`], which v7 holds too: what is
 //! written here is only this loop's own, the operations and their `user_data`, one
 //! single-shot operation at a time, and the teardown.
+//!
+//! A round's answers do not wait for its later handlers: the sends queued so far go to the
+//! kernel without waiting once they have waited [`SEND_BUDGET`], or after a slow handler
+//! ([`EagerSends`], v7's rule), as the readiness loops write each answer as soon as its
+//! handler returns. Only the first slow handler after a calm stretch still holds back the
+//! answers queued just before it: no loop knows a handler is slow before it has run, and
+//! a submit before every handler would cost a system call per request. Of v7's two
+//! switches this loop keeps neither. `--send-budget-us off`
+//! is there to measure what the rule costs, which v7's ladder does from its naive rung;
+//! here `--api` compares ways of waiting, and an io_uring loop holding its answers to the
+//! round's end would differ from epoll's in more than the wait. `--reap-early` would have
+//! nothing to take in: one operation at a time, a connection whose request waits behind a
+//! slow handler has nothing in flight, so its client's reset reaches the loop only when
+//! the answer's send fails, just as epoll's loop has read the request before the reset
+//! came (`--skip-departed`, a `poll` before each handler, skips it in both).
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::io;
@@ -144,6 +159,7 @@ pub fn run(listener: TcpListener, shared: Shared, counters: Arc<LoopCounters>) -
         closing_by: None,
         shedding,
         woke: Instant::now(),
+        // Always on, with v7's default budget (see the module's comment on switches).
         eager: EagerSends::new(Some(SEND_BUDGET)),
     };
     this.run(&shutdown)
