@@ -101,21 +101,51 @@ pub fn context_switches(pid: u32) -> io::Result<crate::kernel::ContextSwitches> 
     Ok(total)
 }
 
-/// How long a process's live threads have wanted a CPU: time running plus time waiting
-/// for one on a run queue (`/proc/<pid>/task/*/schedstat`, nanoseconds). A thread that
-/// spins wants a CPU all the time, whether or not a loaded machine gives it one, so this
-/// tells a busy loop from a sleeping one where CPU time alone would not: on two shared
-/// cores a spinning server may get far less than a core.
+/// How long a process's live threads have run on a CPU, and waited on a run queue for one
+/// (`/proc/<pid>/task/*/schedstat`, nanoseconds). A thread that spins wants a CPU all the
+/// time, whether or not a loaded machine gives it one, so the sum tells a busy loop from a
+/// sleeping one where CPU time alone would not: on two shared cores a spinning server may
+/// get far less than a core. The time on a CPU tells the other way round: a server that
+/// wakes ten times a second on a loaded machine may wait long for each turn, but it runs
+/// for microseconds.
 #[cfg(feature = "testkit")]
-pub fn runnable_time(pid: u32) -> io::Result<std::time::Duration> {
-    let mut nanos = 0u64;
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedTime {
+    pub on_cpu: std::time::Duration,
+    pub waiting: std::time::Duration,
+}
+
+#[cfg(feature = "testkit")]
+impl SchedTime {
+    /// Running or waiting to run.
+    pub fn wanted(&self) -> std::time::Duration {
+        self.on_cpu + self.waiting
+    }
+
+    /// What was spent between `earlier` and this reading.
+    pub fn since(&self, earlier: &SchedTime) -> SchedTime {
+        SchedTime {
+            on_cpu: self.on_cpu.saturating_sub(earlier.on_cpu),
+            waiting: self.waiting.saturating_sub(earlier.waiting),
+        }
+    }
+}
+
+/// A process's [`SchedTime`], over its live threads.
+#[cfg(feature = "testkit")]
+pub fn sched_time(pid: u32) -> io::Result<SchedTime> {
+    let (mut on_cpu, mut waiting) = (0u64, 0u64);
     for task in fs::read_dir(format!("/proc/{pid}/task"))? {
         // A thread can exit between the listing and the read; it is simply not counted.
         let Ok(text) = fs::read_to_string(task?.path().join("schedstat")) else { continue };
         let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap_or(0));
-        nanos += fields.next().unwrap_or(0) + fields.next().unwrap_or(0);
+        on_cpu += fields.next().unwrap_or(0);
+        waiting += fields.next().unwrap_or(0);
     }
-    Ok(std::time::Duration::from_nanos(nanos))
+    Ok(SchedTime {
+        on_cpu: std::time::Duration::from_nanos(on_cpu),
+        waiting: std::time::Duration::from_nanos(waiting),
+    })
 }
 
 /// The live children of a process (from `/proc/<pid>/task/*/children`).
@@ -198,14 +228,15 @@ mod tests {
         std::io::BufReader::new(stdout).read_line(&mut said).unwrap();
         assert_eq!(said.trim(), "spinning");
         let mut sleeper = std::process::Command::new("sleep").arg("3").spawn().unwrap();
-        let at = |pid| runnable_time(pid).unwrap();
+        let at = |pid| sched_time(pid).unwrap();
         let (spun, slept) = (at(spinner.id()), at(sleeper.id()));
         std::thread::sleep(Duration::from_millis(1000));
-        let spun = at(spinner.id()) - spun;
-        let slept = at(sleeper.id()) - slept;
+        let spun = at(spinner.id()).since(&spun);
+        let slept = at(sleeper.id()).since(&slept);
         // Running or waiting to run the whole second, whatever share of a core it got.
-        assert!(spun > Duration::from_millis(700), "the spinner wanted a CPU for {spun:?}");
-        assert!(slept < Duration::from_millis(100), "the sleeper wanted a CPU for {slept:?}");
+        assert!(spun.wanted() > Duration::from_millis(700), "the spinner wanted {spun:?}");
+        assert!(spun.on_cpu > Duration::ZERO, "the spinner never ran: {spun:?}");
+        assert!(slept.wanted() < Duration::from_millis(100), "the sleeper wanted {slept:?}");
         for child in [&mut spinner, &mut sleeper] {
             child.kill().unwrap();
             child.wait().unwrap();

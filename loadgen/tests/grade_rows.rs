@@ -51,6 +51,15 @@ fn a_server_that_dies_out_of_descriptors_is_reported_as_a_crash() {
 }
 
 #[test]
+fn a_server_that_spins_out_of_descriptors_is_reported_as_a_busy_loop() {
+    let rows = rows("spins_on_emfile.py", &["out_of_file_descriptors"]);
+    let RowOutcome::Fail { why } = &rows[0].outcome else {
+        panic!("a server that retries accept at once on EMFILE passed: {:?}", rows[0]);
+    };
+    assert!(why.contains("a busy loop"), "{why}");
+}
+
+#[test]
 fn the_echo_row_checks_the_bytes_not_the_content_type() {
     // The fixtures answer every route with `Content-Type: text/plain`, the echo too.
     let rows = rows("threaded.py", &["binary_echo"]);
