@@ -3,7 +3,8 @@
 
 A result stamped at one commit, then a change to the code it depicts: the check must fail
 and name the result, its commit, the change and the command; a review (`valid_at`) or an
-acceptance (`stale`) must quiet it, and a later change must wake it again; a file that no
+acceptance (`stale`) must quiet it, and a later change must wake it again; a result made
+again after a review is judged by its own, newer stamp; a file that no
 entry names, and a stamp with no kernel, must fail too. Run from anywhere (a step of
 .ci/run):
     python3 scripts/stale-results-test.py
@@ -83,8 +84,15 @@ def main() -> int:
         expect(repo, 0, "0 stale")
         after = commit(repo, "src/a.rs", "fn a() { e() }\n")
         expect(repo, 1, "STALE", after)
+        # Reviewed once, then made again: its own stamp, newer than the review, decides.
+        manifest(repo, f'valid_at = "{change}"\nbecause = "an old review"\n')
+        expect(repo, 1, "STALE", after)
+        commit(repo, "docs/src/results/r.txt",
+               f"$ make r\n# machine: 2 cores, Linux 6.1.0-test, commit {after}\n43\n")
+        expect(repo, 0, "0 stale", "0 reviewed")
     print("stale-results-test: the check fails on a stale result, an unnamed file and a "
-          "missing stamp, and a review or an acceptance quiets it until the next change")
+          "missing stamp, a review or an acceptance quiets it until the next change, and a result made again is "
+          "judged by its own stamp")
     return 0
 
 

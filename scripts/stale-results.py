@@ -76,6 +76,13 @@ def commit_of(hash_: str) -> str:
     return git("rev-parse", "--verify", "--quiet", f"{hash_}^{{commit}}")
 
 
+def is_ancestor(older: str, newer: str) -> bool:
+    """Whether `older` is `newer` or one of its ancestors (a shallow clone may not know)."""
+    done = subprocess.run(["git", "merge-base", "--is-ancestor", older, newer], cwd=ROOT,
+                          capture_output=True)
+    return done.returncode == 0
+
+
 def stamp_text(entry: dict, files: list[str]) -> tuple[str, str]:
     """The stamp file's name and its first lines (a screenshot's stamp is beside it)."""
     name = entry.get("stamp", files[0])
@@ -172,6 +179,11 @@ def judge(entry: dict) -> tuple[str, list[str]]:
     since = entry.get("valid_at", commit)
     if "valid_at" in entry and not commit_of(since):
         return "broken", [f"{label}: valid_at {since} is not a commit of this repository"]
+    if "valid_at" in entry and is_ancestor(since, commit) and since != commit:
+        # Remade since it was reviewed: its own stamp says what it was made on, and the
+        # review, of an older result, no longer applies.
+        since = commit
+        entry = {k: v for k, v in entry.items() if k not in ("valid_at", "because")}
     paths = depicted(entry)
     changes = newer_changes(since, paths)
     if "uncommitted changes" in text:
