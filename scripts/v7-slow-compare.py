@@ -42,7 +42,8 @@ def one(out):
         cpu = next(o for o in scenarios["cpu-handler"] if o["version"] == name)
         split = slow.get("split") or {}
         row[name] = (slow["bench"]["requests"], "/".join(map(str, split.get("accepted", []))),
-                     cpu["bench"]["latency_us"]["p99"] / 1000, cpu["bench"]["requests"])
+                     cpu["bench"]["latency_us"]["p99"] / 1000, cpu["bench"]["requests"],
+                     slow["cpu_ms"])
     return row
 
 
@@ -54,22 +55,23 @@ def main():
     print(f"# {os.cpu_count()} cores, Linux {os.uname().release}, commit {commit}; a shared "
           "machine (other sessions' builds and measurements ran meanwhile): read the ratios")
     print("# slow: requests answered in the slow-handler row; accepted: connections each loop "
-          "(v5) or ring (v7) accepted in it; cpu p99 in ms and answered in the CPU-heavy row; "
-          "ratios v7/v5 within the run")
+          "(v5) or ring (v7) accepted in it; ms: the server's CPU time in it, all requests "
+          "(the report's CPU per request is this over those answered); cpu p99 in ms and "
+          "answered in the CPU-heavy row; ratios v7/v5 within the run")
     print(f"{'run':<4} {'load (1 5 15 min)':<17} {'v5 slow':>7} {'accepted':>8} {'v7 slow':>7} "
-          f"{'accepted':>8} {'ratio':>6} {'>=0.9':>5} {'v5 p99':>7} {'v7 p99':>7} {'ratio':>6} "
+          f"{'accepted':>8} {'ratio':>6} {'>=0.9':>5} {'v5 ms':>5} {'v7 ms':>5} {'v5 p99':>7} {'v7 p99':>7} {'ratio':>6} "
           f"{'<=1.2':>5} {'v5 cpu':>6} {'v7 cpu':>6}")
     slow_ratios, p99_ratios = [], []
     with tempfile.TemporaryDirectory(prefix="v7-slow-compare-") as tmp:
         for run in range(1, RUNS + 1):
             at = load()
             row = one(os.path.join(tmp, str(run)))
-            (s5, a5, p5, c5), (s7, a7, p7, c7) = row[VERSIONS[0]], row[VERSIONS[1]]
+            (s5, a5, p5, c5, m5), (s7, a7, p7, c7, m7) = row[VERSIONS[0]], row[VERSIONS[1]]
             slow_ratio, p99_ratio = s7 / max(s5, 1), p7 / p5
             slow_ratios.append(slow_ratio)
             p99_ratios.append(p99_ratio)
             print(f"{run:<4} {at:<17} {s5:>7} {a5:>8} {s7:>7} {a7:>8} {slow_ratio:>6.2f} "
-                  f"{'yes' if slow_ratio >= 0.9 else 'no':>5} {p5:>7.1f} {p7:>7.1f} "
+                  f"{'yes' if slow_ratio >= 0.9 else 'no':>5} {m5:>5} {m7:>5} {p5:>7.1f} {p7:>7.1f} "
                   f"{p99_ratio:>6.2f} {'yes' if p99_ratio <= 1.2 else 'no':>5} {c5:>6} {c7:>6}",
                   flush=True)
     print(f"# slow-handler ratio >= 0.9 in {sum(r >= 0.9 for r in slow_ratios)} of {RUNS} runs "
