@@ -24,7 +24,7 @@ pub(crate) fn notes(scenario: &ScenarioResult) -> (Option<String>, Vec<String>) 
          hash (`SO_REUSEPORT`), not by load: each of the {clients} clients, and each \
          reconnect after a timeout, goes to the loop (or ring) its port hashes to. A loop \
          runs one {ms} ms handler at a time, {edge} within the {timeout} timeout, so one \
-         holding more than {edge} waiting clients cannot answer those at the back in time; \
+         serving {edge} or more clients in turn answers each at the timeout or later; \
          {clients} clients over {threads} loops is {avg} each on average. What a run answers \
          turns on how unevenly the hash split them (a loop left under the edge answers all \
          its clients), drawn anew in every run: a difference in one run between versions \
