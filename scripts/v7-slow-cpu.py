@@ -62,15 +62,20 @@ def main():
     print(f"# {os.cpu_count()} cores, Linux {os.uname().release}, commit {commit}, load average "
           f"at the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}; a shared machine "
           "(other sessions' builds and measurements ran meanwhile)")
-    print("# each: loadgen bench -c 8 --path '/cpu?ms=10' -d 5s --timeout 2s; by turns, plain; "
-          "split: clients per loop (ring); cores: server CPU / 5 s")
+    print("# each: loadgen bench -c 8 --path '/cpu?ms=10' -d 5s --timeout 2s; by turns, plain, "
+          "v5 first in odd rounds and v7 first in even ones; split: clients per loop (ring); "
+          "cores: server CPU / 5 s")
     print(f"{'round':<6} {'server':<7} {'answered':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
           f"{'split':>6} {'cores':>6} {'p99 v7/v5':>9}")
     ratios = []
     for round_ in range(1, ROUNDS + 1):
+        # Which one runs first alternates, so that a drift in the machine's load within a
+        # round does not always land on the same one.
+        order = SERVERS if round_ % 2 else SERVERS[::-1]
+        runs = {label: run(name, units) for label, name, units in order}
         p99 = {}
-        for label, name, units in SERVERS:
-            summary, used, accepted = run(name, units)
+        for label, _, _ in SERVERS:
+            summary, used, accepted = runs[label]
             lat = summary["latency_us"]
             p99[label] = lat["p99"]
             ratio = f"{p99['v7'] / p99['v5']:.2f}" if label == "v7" else ""
