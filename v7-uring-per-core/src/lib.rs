@@ -57,6 +57,13 @@ pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 /// Buffers in each ring's provided-buffer ring, and their size.
 pub const DEFAULT_BUFFERS: u16 = 256;
 pub const BUFFER_SIZE: usize = 4096;
+/// The buffers' size when they are consumed incrementally (`--buffer-inc`): the same
+/// memory in fewer, larger buffers. 64 KiB: a buffer is then given back only after
+/// sixteen 4 KiB receives' worth of requests, whoever sent them (a `/hello` request is
+/// some 40 bytes, so over a thousand of them share a buffer), and a 64 KiB body can
+/// arrive in one receive; larger would leave fewer buffers than a ring's busiest moments
+/// have receives completing with bytes not yet copied (16 of them at the default 256).
+pub const INC_BUFFER_SIZE: usize = 64 * 1024;
 /// How long a wait that has completions waits for more, by default.
 pub const DEFAULT_BATCH_WAIT: Duration = Duration::from_micros(50);
 
@@ -142,6 +149,19 @@ pub struct Features {
     /// call; it replaces deferred task work (the two do not go together)
     #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
     pub sqpoll: bool,
+
+    /// Receive bundles (Linux 6.10): one receive completion may fill several buffers of the
+    /// buf ring, so a request larger than a buffer comes in one completion, not one per
+    /// buffer
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub recv_bundle: bool,
+
+    /// Incremental buffer consumption (Linux 6.12): the buf ring holds the same memory in
+    /// buffers of 64 KiB (`--buffers` / 16), each filled a receive at a time, by whatever
+    /// connection, and given back only once full, so a small request uses its own size of
+    /// a buffer, not a whole one
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub buffer_inc: bool,
 }
 // ANCHOR_END: features
 
@@ -154,6 +174,8 @@ impl Default for Features {
             register_ring_fd: false,
             zero_copy_over: None,
             sqpoll: false,
+            recv_bundle: false,
+            buffer_inc: false,
         }
     }
 }
@@ -228,7 +250,7 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 /// provided-buffer ring registered on it.
 pub fn check_kernel(config: &Config) -> io::Result<()> {
     let ring = ring::new_ring()?;
-    let bufs = buffers::BufRing::new(config.model.buffers, BUFFER_SIZE)?;
+    let bufs = buffers::BufRing::new(config.model.buffers, BUFFER_SIZE, Default::default())?;
     let mut registration = buffers::Registration::register(bufs, &ring, 0).map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -258,6 +280,7 @@ fn snapshot(c: &RingCounters) -> serde_json::Value {
         "completions_per_enter": per_enter(completions),
         "sends": c.sends.get(),
         "buffers": c.buffers.get(),
+        "buffer_size": c.buffer_size.get(),
         "buffers_in_use": c.buffers_in_use.get(),
         "buffers_in_use_from": if c.buffers_seen_by_kernel.get() == 1 {
             "the kernel's head of the buf ring, at the last sweep"
@@ -266,6 +289,7 @@ fn snapshot(c: &RingCounters) -> serde_json::Value {
         },
         "enobufs": c.enobufs.get(),
         "recv_rearms": c.recv_rearms.get(),
+        "bundles": c.bundles.get(),
         "parked": c.parked.get(),
         "early_submits": c.early_submits.get(),
         "refused": c.refused(),
@@ -322,6 +346,8 @@ pub fn run_rings(
             "register_ring_fd": features.register_ring_fd,
             "zero_copy_over": features.zero_copy_over,
             "sqpoll": features.sqpoll,
+            "recv_bundle": features.recv_bundle,
+            "buffer_inc": features.buffer_inc,
             "asked_for": "as the command line asked; what a ring's kernel refused is in rings[].refused",
         })
     });
@@ -350,7 +376,7 @@ fn register_ring_figures(stats: &Stats, counters: &[Arc<RingCounters>]) {
     let rings = all.clone();
     stats.gauge("rings", move || rings.iter().map(|c| snapshot(c)).collect::<Vec<_>>());
     type Read = fn(&RingCounters) -> u64;
-    let counted: [(&'static str, Read); 7] = [
+    let counted: [(&'static str, Read); 8] = [
         ("enters", |c| c.enters.get()),
         ("submissions", |c| c.submissions.get()),
         ("completions", |c| c.completions.get()),
@@ -358,6 +384,7 @@ fn register_ring_figures(stats: &Stats, counters: &[Arc<RingCounters>]) {
         ("enobufs", |c| c.enobufs.get()),
         ("sweeps", |c| c.sweeps.get()),
         ("early_submits", |c| c.early_submits.get()),
+        ("bundles", |c| c.bundles.get()),
     ];
     for (name, read) in counted {
         let rings = all.clone();

@@ -1,7 +1,40 @@
 //! The fault matrix (the `harness` crate) against the `v7-uring-per-core` binary: each
 //! fault's outcome must be the one its model leads to, and the server must answer a new
-//! client afterwards.
+//! client afterwards. Run as the registry sets v7 up, then again with each of the ladder's
+//! last rungs switched on (their trials named `recv_bundle::…`, `buffer_inc::…`): a rung
+//! changes how bytes reach a connection, never what the connection does about a fault.
+
+use harness::faults::{FAULTS, Subject, check};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// The rungs the matrix runs again with, each alone on top of the defaults.
+const RUNGS: &[(&str, &[&str])] =
+    &[("recv_bundle", &["--recv-bundle", "true"]), ("buffer_inc", &["--buffer-inc", "true"])];
 
 fn main() -> std::process::ExitCode {
-    harness::fault_matrix("v7-uring-per-core", env!("CARGO_BIN_EXE_v7-uring-per-core"))
+    let name = "v7-uring-per-core";
+    let version = registry::find(name).expect("v7 is in the registry (its own crate names it)");
+    let binary = env!("CARGO_BIN_EXE_v7-uring-per-core");
+    let mut trials = Vec::new();
+    let setups = std::iter::once((None, &[][..])).chain(RUNGS.iter().map(|&(n, a)| (Some(n), a)));
+    for (rung, extra) in setups {
+        let args: Vec<String> =
+            version.matrix.args.iter().chain(extra).map(|a| (*a).to_owned()).collect();
+        let label = [name.to_owned(), extra.join(" ")].join(" ").trim_end().to_owned();
+        let subject =
+            Subject { label, binary: binary.to_owned(), args, behaviour: version.matrix.behaviour };
+        for fault in FAULTS {
+            let subject = subject.clone();
+            let trial = match rung {
+                Some(rung) => format!("{rung}::{}", fault.name),
+                None => fault.name.to_owned(),
+            };
+            trials.push(Trial::test(trial, move || check(&subject, fault).map_err(Failed::from)));
+        }
+    }
+    if libtest_mimic::run(&Arguments::from_args(), trials).has_failed() {
+        std::process::ExitCode::from(101)
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
 }

@@ -41,7 +41,7 @@ use io_uring::IoUring;
 use io_uring::types::{SubmitArgs, Timespec};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use crate::buffers::{BufRing, Registration};
+use crate::buffers::{BufRing, Consumption, Registration};
 use conn::Conn;
 use ops::{Op, RING, tag};
 
@@ -75,11 +75,15 @@ pub struct RingCounters {
     /// for one not yet reaped, as the kernel's head says at the last sweep.
     pub buffers_in_use: Level,
     pub buffers: Level,
+    /// Bytes in each buffer (larger when consumed incrementally).
+    pub buffer_size: Level,
     /// 1 when `buffers_in_use` is the kernel's figure (its head, Linux 6.8), 0 when it is
     /// our own count of the buffers completions gave us.
     pub buffers_seen_by_kernel: Level,
     /// Multishot receives that ended because the buf ring was empty (then re-armed).
     pub enobufs: Counter,
+    /// Receive completions that covered more than one buffer (bundles).
+    pub bundles: Counter,
     /// Multishot receives re-armed after the kernel ended them with no error.
     pub recv_rearms: Counter,
     /// Accepted past the cap, waiting (unread) for a permit.
@@ -218,6 +222,38 @@ fn plain_ring() -> io::Result<IoUring> {
         .map_err(|e| refused("io_uring_setup", &e))
 }
 
+/// The ring's buf ring, registered as [`BGID`], consumed as `settings.features` ask: in
+/// bundles if the kernel has them (`IORING_FEAT_RECVSEND_BUNDLE`), incrementally in
+/// buffers of [`crate::INC_BUFFER_SIZE`] (the same memory: `--buffers` / 16) if it takes
+/// the registration. What it refuses is noted in `counters` and left out.
+fn buffer_ring(
+    ring: &IoUring,
+    settings: &Settings,
+    counters: &RingCounters,
+) -> io::Result<Registration> {
+    let mut bundle = settings.features.recv_bundle;
+    if bundle && !ring.params().is_feature_recvsend_bundle() {
+        counters.refuse("receive bundles", &io::Error::from(io::ErrorKind::Unsupported));
+        bundle = false;
+    }
+    if settings.features.buffer_inc {
+        let count = (settings.buffers / 16).max(1);
+        let inc = Consumption { bundle, incremental: true };
+        let bufs = BufRing::new(count, crate::INC_BUFFER_SIZE, inc)?;
+        match Registration::register(bufs, ring, BGID) {
+            Ok(registered) => return Ok(registered),
+            Err(e) => counters.refuse("incremental buffer consumption", &e),
+        }
+    }
+    let bufs = BufRing::new(
+        settings.buffers,
+        settings.buffer_size,
+        Consumption { bundle, incremental: false },
+    )?;
+    Registration::register(bufs, ring, BGID)
+        .map_err(|e| refused("registering a provided-buffer ring (Linux 5.19)", &e))
+}
+
 /// Serves `listener` on this thread until a shutdown has closed every connection or its
 /// deadline has passed.
 pub fn run(
@@ -236,10 +272,9 @@ pub fn run(
     } else {
         None
     };
-    let bufs = BufRing::new(settings.buffers, settings.buffer_size)?;
-    let bufs = Registration::register(bufs, &ring, BGID)
-        .map_err(|e| refused("registering a provided-buffer ring (Linux 5.19)", &e))?;
+    let bufs = buffer_ring(&ring, &settings, &counters)?;
     counters.buffers.set(u64::from(bufs.count()));
+    counters.buffer_size.set(bufs.size() as u64);
     let min_wait = ring.params().is_feature_min_timeout();
     let signal = Arc::clone(&wake);
     let mut this = Uring {

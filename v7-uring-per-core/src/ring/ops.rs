@@ -204,8 +204,13 @@ impl Uring {
     pub(super) fn arm_recv(&mut self, key: usize) -> io::Result<()> {
         let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
         let fd = Fd(conn.fd());
-        let recv = if self.settings.features.multishot_recv {
+        let bundle = self.bufs.consumption().bundle;
+        let recv = if self.settings.features.multishot_recv && bundle {
+            opcode::RecvMultiBundle::new(fd, BGID).build()
+        } else if self.settings.features.multishot_recv {
             opcode::RecvMulti::new(fd, BGID).build()
+        } else if bundle {
+            opcode::RecvBundle::new(fd, BGID).build()
         } else {
             // The naive shape: one receive per request, ended by its completion (no F_MORE)
             // and re-armed by `advance`; its buffer still comes from the group.
@@ -234,7 +239,13 @@ impl Uring {
             // session's inbox, it goes back to the buf ring as `taken` drops (published at
             // the end of the turn), so buffers are held only while bytes are in flight.
             if let Some(Conn { conn, .. }) = self.conns.get_mut(key) {
-                conn.received(&taken, now);
+                // One piece, or (a bundle) one per buffer it filled.
+                for bytes in taken.pieces() {
+                    conn.received(bytes, now);
+                }
+            }
+            if taken.pieces().nth(1).is_some() {
+                self.counters.bundles.bump();
             }
         }
         // ANCHOR_END: recycle

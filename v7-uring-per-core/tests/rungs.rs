@@ -1,0 +1,158 @@
+//! The ladder's last rungs, each switched on alone: receive bundles, incremental buffer
+//! consumption (and, with direct descriptors, every operation naming the socket by its
+//! index in the ring's table). Each must serve exactly as the default does: a short
+//! request, a 64 KiB body that crosses many buffers byte for byte, a long pipelined burst
+//! whose requests straddle buffers, a client that resets in the middle of a request, the
+//! cap, and the drain at the deadline; and `/stats` must say it runs, refused by nothing.
+
+use std::io::Write;
+
+use common::testkit::{Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, wait_until};
+use v7_uring_per_core::{Config, Features, Model, SERVER, run};
+
+/// The rungs under test, each the default with one switch on.
+fn rungs() -> [(&'static str, Features); 2] {
+    let on = Features::default();
+    [
+        ("recv_bundle", Features { recv_bundle: true, ..on }),
+        ("buffer_inc", Features { buffer_inc: true, ..on }),
+    ]
+}
+
+fn server(features: Features, max_connections: usize) -> TestServer {
+    let model = Model { rings: 1, features, max_connections, ..Model::default() };
+    TestServer::start(SERVER, Config::new(model), run)
+}
+
+/// `/stats`'s `model`, as a client of `server` reads it.
+fn model(client: &mut Client) -> serde_json::Value {
+    let stats = client.get("/stats").expect("/stats");
+    let stats: serde_json::Value = serde_json::from_slice(&stats.body).expect("JSON");
+    stats["model"].clone()
+}
+
+#[test]
+fn each_rung_answers_and_says_it_runs() {
+    for (name, features) in rungs() {
+        let server = server(features, 64);
+        let mut c = Client::connect(server.addr()).expect("connect");
+        assert_eq!(c.line("GET /hello").expect("an answer"), "200 Hello, World!", "{name}");
+        let model = model(&mut c);
+        assert_eq!(model["features"][name], true, "{model}");
+        assert_eq!(model["rings"][0]["refused"], serde_json::json!([]), "{name}: {model}");
+        let size = if features.buffer_inc { 64 * 1024 } else { 4096 };
+        assert_eq!(model["rings"][0]["buffer_size"], size, "{name}: {model}");
+    }
+}
+
+/// 64 KiB, sixteen 4 KiB buffers' worth (or, consumed incrementally, most of one and the
+/// start of the next), comes back byte for byte; with bundles, at least one completion
+/// covered several buffers.
+#[test]
+fn a_64_kib_echo_crosses_many_buffers_whole() {
+    for (name, features) in rungs() {
+        let server = server(features, 64);
+        let mut c = Client::connect(server.addr()).expect("connect");
+        for round in 0..4 {
+            let body: Vec<u8> = (0..64 * 1024).map(|i| ((i + round) % 251) as u8).collect();
+            let head =
+                format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+            c.send(head.as_bytes()).expect("send the head");
+            c.send(&body).expect("send the body");
+            let echoed = c.read_response().expect("the echo");
+            assert!(echoed.body == body, "{name}: round {round}'s 64 KiB came back changed");
+        }
+        if features.recv_bundle {
+            assert!(server.model("bundles") >= 1, "{name}: no completion covered two buffers");
+        }
+    }
+}
+
+/// Four thousand requests in one stream (some 90 KB: past a 64 KiB buffer too), written
+/// while the answers are read: every request is answered, in order, whichever buffers
+/// its bytes were split across.
+#[test]
+fn pipelined_requests_split_across_buffers_are_answered_in_order() {
+    const COUNT: usize = 4000;
+    for (name, features) in rungs() {
+        let server = server(features, 64);
+        let mut c = Client::connect(server.addr()).expect("connect");
+        let burst: String = (0..COUNT).map(|i| format!("GET /echo?msg=n{i:05}\n")).collect();
+        let mut writer = c.stream().try_clone().expect("a second handle");
+        let writing = std::thread::spawn(move || writer.write_all(burst.as_bytes()));
+        for i in 0..COUNT {
+            assert_eq!(c.read_line().expect("an answer"), format!("200 n{i:05}"), "{name}");
+        }
+        writing.join().expect("the writer panicked").expect("the burst written");
+    }
+}
+
+/// A client that resets halfway through a request is closed, and frees its place: the
+/// ring's connections go back to the one still open, which is still served.
+#[test]
+fn a_client_reset_mid_request_is_closed_and_the_rest_served() {
+    for (name, features) in rungs() {
+        let server = server(features, 64);
+        let mut kept = Client::connect(server.addr()).expect("connect");
+        assert_eq!(kept.line("GET /hello").expect("an answer"), "200 Hello, World!");
+        let mut resetting = Client::connect(server.addr()).expect("connect");
+        resetting
+            .send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nhal")
+            .unwrap();
+        assert!(
+            wait_until(TIMEOUT, || server.model_once_registered("connections") == 2),
+            "{name}: not taken in"
+        );
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        nix::sys::socket::setsockopt(
+            resetting.stream(),
+            nix::sys::socket::sockopt::Linger,
+            &linger,
+        )
+        .expect("SO_LINGER on a connected socket");
+        drop(resetting);
+        assert!(
+            wait_until(TIMEOUT, || server.model_once_registered("connections") == 1),
+            "{name}: kept open"
+        );
+        assert_eq!(kept.line("GET /hello").expect("an answer"), "200 Hello, World!", "{name}");
+    }
+}
+
+/// At the cap of two, a third client waits unanswered (parked, or in the backlog) until
+/// one of the two leaves; then it is served.
+#[test]
+fn the_cap_holds_a_newcomer_until_a_place_is_free() {
+    for (name, features) in rungs() {
+        let server = server(features, 2);
+        let mut first = Client::connect(server.addr()).expect("connect");
+        let mut second = Client::connect(server.addr()).expect("connect");
+        for c in [&mut first, &mut second] {
+            assert_eq!(c.line("GET /hello").expect("an answer"), "200 Hello, World!", "{name}");
+        }
+        let mut third = Client::connect(server.addr()).expect("connect");
+        third.send(b"GET /hello\n").expect("send");
+        std::thread::sleep(NO_ANSWER_WAIT);
+        assert!(!third.has_answer_waiting().expect("peek"), "{name}: served past the cap");
+        drop(first);
+        third.set_timeout(TIMEOUT).expect("a timeout");
+        assert_eq!(third.read_line().expect("served once a place is free"), "200 Hello, World!");
+        drop(second);
+        assert!(answered_within(server.addr(), TIMEOUT), "{name}: a fourth not served");
+    }
+}
+
+/// The drain: at the shutdown's deadline a client is still sending its request (its
+/// receive armed, perhaps a buffer half filled), and the ring cancels it, reaps the
+/// completion, closes the connection and stops, within the deadline.
+#[test]
+fn at_the_deadline_a_receive_in_flight_is_cancelled_and_the_connection_closed() {
+    for (name, features) in rungs() {
+        let server = server(features, 64);
+        let mut sending = Client::connect(server.addr()).expect("connect");
+        sending.send(b"GET /hello HTTP/1.1\r\n").expect("send");
+        assert!(wait_until(TIMEOUT, || server.model_once_registered("connections") == 1), "{name}");
+        server.check_stops_at_the_deadline();
+        assert!(sending.is_closed_by_server(), "{name}: the connection outlived the server");
+    }
+}
