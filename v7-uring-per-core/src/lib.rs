@@ -156,6 +156,12 @@ pub struct Features {
     #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
     pub recv_bundle: bool,
 
+    /// Direct descriptors (Linux 5.19): each accepted socket goes into the ring's own file
+    /// table, not the process's, and every operation names it by its index, so none looks
+    /// a descriptor up or counts references to its file
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub direct_descriptors: bool,
+
     /// Incremental buffer consumption (Linux 6.12): the buf ring holds the same memory in
     /// buffers of 64 KiB (`--buffers` / 16), each filled a receive at a time, by whatever
     /// connection, and given back only once full, so a small request uses its own size of
@@ -174,6 +180,7 @@ impl Default for Features {
             register_ring_fd: false,
             zero_copy_over: None,
             sqpoll: false,
+            direct_descriptors: false,
             recv_bundle: false,
             buffer_inc: false,
         }
@@ -346,6 +353,7 @@ pub fn run_rings(
             "register_ring_fd": features.register_ring_fd,
             "zero_copy_over": features.zero_copy_over,
             "sqpoll": features.sqpoll,
+            "direct_descriptors": features.direct_descriptors,
             "recv_bundle": features.recv_bundle,
             "buffer_inc": features.buffer_inc,
             "asked_for": "as the command line asked; what a ring's kernel refused is in rings[].refused",

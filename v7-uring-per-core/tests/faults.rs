@@ -1,15 +1,28 @@
 //! The fault matrix (the `harness` crate) against the `v7-uring-per-core` binary: each
 //! fault's outcome must be the one its model leads to, and the server must answer a new
 //! client afterwards. Run as the registry sets v7 up, then again with each of the ladder's
-//! last rungs switched on (their trials named `recv_bundle::…`, `buffer_inc::…`): a rung
+//! last rungs switched on (their trials named `direct_descriptors::…`, `recv_bundle::…`,
+//! `buffer_inc::…`): a rung
 //! changes how bytes reach a connection, never what the connection does about a fault.
 
 use harness::faults::{FAULTS, Subject, check};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// The rungs the matrix runs again with, each alone on top of the defaults.
-const RUNGS: &[(&str, &[&str])] =
-    &[("recv_bundle", &["--recv-bundle", "true"]), ("buffer_inc", &["--buffer-inc", "true"])];
+const RUNGS: &[(&str, &[&str])] = &[
+    ("direct_descriptors", &["--direct-descriptors", "true"]),
+    ("recv_bundle", &["--recv-bundle", "true"]),
+    ("buffer_inc", &["--buffer-inc", "true"]),
+];
+
+/// Trials ignored (listed as such, not dropped), with why. The over-cap probe waits until
+/// the server holds its four clients as sockets in its descriptor table
+/// (`/proc/<pid>/fd`); a direct descriptor is in the ring's table, never there, so the
+/// probe waits its whole second before the newcomer connects, and the matrix's 2 s idle
+/// timeout then frees a place under it. The cap itself holds with direct descriptors:
+/// `tests/rungs.rs`'s `the_cap_holds_a_newcomer_until_a_place_is_free` checks it by
+/// `/stats`.
+const IGNORED: &[(&str, &str)] = &[("direct_descriptors", "more_clients_than_it_takes")];
 
 fn main() -> std::process::ExitCode {
     let name = "v7-uring-per-core";
@@ -29,7 +42,9 @@ fn main() -> std::process::ExitCode {
                 Some(rung) => format!("{rung}::{}", fault.name),
                 None => fault.name.to_owned(),
             };
-            trials.push(Trial::test(trial, move || check(&subject, fault).map_err(Failed::from)));
+            let ignored = rung.is_some_and(|rung| IGNORED.contains(&(rung, fault.name)));
+            let run = move || check(&subject, fault).map_err(Failed::from);
+            trials.push(Trial::test(trial, run).with_ignored_flag(ignored));
         }
     }
     if libtest_mimic::run(&Arguments::from_args(), trials).has_failed() {

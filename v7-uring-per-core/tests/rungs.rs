@@ -1,19 +1,23 @@
-//! The ladder's last rungs, each switched on alone: receive bundles, incremental buffer
-//! consumption (and, with direct descriptors, every operation naming the socket by its
-//! index in the ring's table). Each must serve exactly as the default does: a short
-//! request, a 64 KiB body that crosses many buffers byte for byte, a long pipelined burst
-//! whose requests straddle buffers, a client that resets in the middle of a request, the
-//! cap, and the drain at the deadline; and `/stats` must say it runs, refused by nothing.
+//! The ladder's last rungs, each switched on alone: direct descriptors (every operation
+//! names the socket by its index in the ring's table), receive bundles, incremental buffer
+//! consumption. Each must serve exactly as the default does: a short request, a 64 KiB
+//! body that crosses many buffers byte for byte, a long pipelined burst whose requests
+//! straddle buffers, a client that resets in the middle of a request, the cap, the close
+//! at once or lingering after `exit`, and the drain at the deadline; and `/stats` must say
+//! it runs, refused by nothing.
 
 use std::io::Write;
 
-use common::testkit::{Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, wait_until};
+use common::testkit::{
+    Client, NO_ANSWER_WAIT, TIMEOUT, TestServer, answered_within, closing, wait_until,
+};
 use v7_uring_per_core::{Config, Features, Model, SERVER, run};
 
 /// The rungs under test, each the default with one switch on.
-fn rungs() -> [(&'static str, Features); 2] {
+fn rungs() -> [(&'static str, Features); 3] {
     let on = Features::default();
     [
+        ("direct_descriptors", Features { direct_descriptors: true, ..on }),
         ("recv_bundle", Features { recv_bundle: true, ..on }),
         ("buffer_inc", Features { buffer_inc: true, ..on }),
     ]
@@ -142,6 +146,17 @@ fn the_cap_holds_a_newcomer_until_a_place_is_free() {
     }
 }
 
+/// `exit` with nothing behind it closes at once; with more behind it, the write side is
+/// shut (for a direct descriptor, by the ring's shutdown operation) and the connection
+/// lingers until the client closes.
+#[test]
+fn exit_closes_at_once_or_lingers_as_the_default_does() {
+    for (_, features) in rungs() {
+        closing::exit_with_nothing_behind_it_closes_at_once(&server(features, 64));
+        closing::exit_with_more_behind_it_lingers_until_the_client_closes(&server(features, 64));
+    }
+}
+
 /// The drain: at the shutdown's deadline a client is still sending its request (its
 /// receive armed, perhaps a buffer half filled), and the ring cancels it, reaps the
 /// completion, closes the connection and stops, within the deadline.
@@ -154,5 +169,19 @@ fn at_the_deadline_a_receive_in_flight_is_cancelled_and_the_connection_closed() 
         assert!(wait_until(TIMEOUT, || server.model_once_registered("connections") == 1), "{name}");
         server.check_stops_at_the_deadline();
         assert!(sending.is_closed_by_server(), "{name}: the connection outlived the server");
+    }
+}
+
+/// A direct descriptor's place in the table is freed by the close of its index: with a
+/// cap of 2, the table has room for 258, and 400 connections one after another are all
+/// served (a place never freed would fail the 259th accept, the table full).
+#[test]
+fn closed_direct_descriptors_free_their_places_in_the_table() {
+    let server = server(Features { direct_descriptors: true, ..Features::default() }, 2);
+    for i in 0..400 {
+        let mut c = Client::connect(server.addr()).expect("connect");
+        assert_eq!(c.line("GET /hello").expect("an answer"), "200 Hello, World!", "client {i}");
+        drop(c);
+        assert!(wait_until(TIMEOUT, || server.model_once_registered("connections") == 0));
     }
 }

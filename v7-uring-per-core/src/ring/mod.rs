@@ -21,9 +21,10 @@
 mod conn;
 mod ops;
 mod register;
+mod socket;
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +45,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use crate::buffers::{BufRing, Consumption, Registration};
 use conn::Conn;
 use ops::{Op, RING, tag};
+use socket::Sock;
 
 /// The buffer group every receive of a ring takes from (one group per ring).
 const BGID: u16 = 0;
@@ -144,7 +146,9 @@ struct Uring {
     accept_cancelling: bool,
     accept_paused_until: Option<Instant>,
     /// Accepted while at the cap: held, unread, until a permit is free.
-    parked: Vec<TcpStream>,
+    parked: Vec<Sock>,
+    /// Accepts put sockets in the ring's file table (`--direct-descriptors`).
+    direct: bool,
     /// Written by the shutdown's trigger (which keeps it open as long as it may write).
     wake: Arc<EventFd>,
     wake_armed: bool,
@@ -254,6 +258,24 @@ fn buffer_ring(
         .map_err(|e| refused("registering a provided-buffer ring (Linux 5.19)", &e))
 }
 
+/// Room in the file table for the connections and the parked beyond them (a multishot
+/// accept may bring several more before its cancel takes effect).
+const TABLE_SLACK: usize = 256;
+
+/// Registers a sparse file table on `ring` for direct descriptors (Linux 5.19), with room
+/// for `max_connections` and [`TABLE_SLACK`] (at most the descriptor limit, which the
+/// kernel holds a table to); a full table fails an accept with ENFILE, which pauses
+/// accepting as running out of descriptors does. And sets TCP_NODELAY on `listener`:
+/// accepted sockets inherit it, and a direct descriptor has no descriptor to set it on.
+fn direct_table(ring: &IoUring, listener: &TcpListener, max_connections: usize) -> io::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit};
+    let (limit, _) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    let size = (max_connections.saturating_add(TABLE_SLACK) as u64).min(limit);
+    ring.submitter().register_files_sparse(u32::try_from(size).unwrap_or(u32::MAX))?;
+    nix::sys::socket::setsockopt(listener, nix::sys::socket::sockopt::TcpNoDelay, &true)
+        .map_err(io::Error::from)
+}
+
 /// Serves `listener` on this thread until a shutdown has closed every connection or its
 /// deadline has passed.
 pub fn run(
@@ -272,6 +294,10 @@ pub fn run(
     } else {
         None
     };
+    let direct = settings.features.direct_descriptors
+        && direct_table(&ring, &listener, settings.max_connections)
+            .map_err(|e| counters.refuse("direct descriptors", &e))
+            .is_ok();
     let bufs = buffer_ring(&ring, &settings, &counters)?;
     counters.buffers.set(u64::from(bufs.count()));
     counters.buffer_size.set(bufs.size() as u64);
@@ -290,6 +316,7 @@ pub fn run(
         accept_cancelling: false,
         accept_paused_until: None,
         parked: Vec::new(),
+        direct,
         wake,
         wake_armed: false,
         latch,
@@ -466,7 +493,9 @@ impl Uring {
         let now = Instant::now();
         if self.shutdown.is_triggered() && self.closing_by.is_none() {
             self.closing_by = Some(now + DEADLINE);
-            self.parked.clear();
+            for sock in std::mem::take(&mut self.parked) {
+                self.discard(sock)?;
+            }
             self.cancel_accept()?;
             tracing::info!(open = self.conns.len(), "finishing the connections in flight");
             // Not this turn: requests already in the sockets reach their sessions only with
@@ -487,8 +516,8 @@ impl Uring {
         }
         while !self.parked.is_empty() {
             let Some(permit) = self.latch.try_acquire() else { break };
-            let stream = self.parked.remove(0);
-            self.open(stream, permit)?;
+            let sock = self.parked.remove(0);
+            self.open(sock, permit)?;
         }
         self.counters.parked.set(self.parked.len() as u64);
         if now.duration_since(self.last_sweep) >= SWEEP_EVERY {
