@@ -454,9 +454,11 @@ def run_ladder(commit):
                  "`v7-ladder.txt`.")
         if restricted:
             md.write(f" Only the rungs {', '.join(n for n, _ in RUNGS)} were measured in "
-                     f"this run; the rows marked \"earlier run\" are the table this one "
-                     f"replaced (commit {before}), kept as they were, and compare with "
-                     "this run's rows only through each row's own ratio to the rung below.")
+                     "this run.")
+        if earlier:
+            md.write(f" The rows marked \"earlier run\" are the table this one replaced "
+                     f"(commit {before}), kept as they were, and compare with this run's "
+                     "rows only through each row's own ratio to the rung below.")
         md.write("\n\n" + "\n".join(rows) + "\n")
 
 
