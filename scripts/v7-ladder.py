@@ -42,6 +42,10 @@ connections, divided by 1,000 (the kernel's socket memory is not in it).
 RUNGS (names, comma-separated) measures only those rungs; the Markdown table then keeps
 the rows of the rungs not measured from the $MD it replaces, marked as the earlier run's.
 
+The completions section (not run by default: SECTIONS=completions) counts what one 64 KiB
+echo costs the ring from registered ring fd on, by /stats: completions, bundles and
+enters per echo, 200 echoes one after another on one connection, one ring.
+
 The slow section (not run by default) is compare's slow-handler and CPU-heavy scenarios
 against v7 with and without eager sends, without the early reap, and v5.
 
@@ -73,19 +77,22 @@ PLAIN = ["--multishot-accept", "false", "--multishot-recv", "false", "--batch-wa
 REGISTERED = ["--register-ring-fd", "true"]
 DIRECT = [*REGISTERED, "--direct-descriptors", "true"]
 BUNDLE = [*DIRECT, "--recv-bundle", "true"]
+# Bundles are v7's default (since the ladder showed them paying): every rung below them,
+# and the two measured beside the ladder, turns them off.
+NO_BUNDLE = ["--recv-bundle", "false"]
 
 RUNGS = [
-    ("naive", ["--defer-taskrun", "false", *PLAIN]),
-    ("+ DEFER_TASKRUN", PLAIN),
-    ("+ multishot accept", ["--multishot-recv", "false", "--batch-wait-us", "0"]),
-    ("+ multishot receive", ["--batch-wait-us", "0"]),
-    ("+ batching", []),
-    ("+ registered ring fd", REGISTERED),
-    ("+ direct descriptors", DIRECT),
+    ("naive", ["--defer-taskrun", "false", *PLAIN, *NO_BUNDLE]),
+    ("+ DEFER_TASKRUN", [*PLAIN, *NO_BUNDLE]),
+    ("+ multishot accept", ["--multishot-recv", "false", "--batch-wait-us", "0", *NO_BUNDLE]),
+    ("+ multishot receive", ["--batch-wait-us", "0", *NO_BUNDLE]),
+    ("+ batching", NO_BUNDLE),
+    ("+ registered ring fd", [*REGISTERED, *NO_BUNDLE]),
+    ("+ direct descriptors", [*DIRECT, *NO_BUNDLE]),
     ("+ receive bundles", BUNDLE),
     ("+ incremental buffers", [*BUNDLE, "--buffer-inc", "true"]),
-    ("+ zero-copy >= 16 KiB", [*REGISTERED, "--zero-copy-over", "16384"]),
-    ("SQPOLL (control)", ["--sqpoll", "true"]),
+    ("+ zero-copy >= 16 KiB", [*REGISTERED, *NO_BUNDLE, "--zero-copy-over", "16384"]),
+    ("SQPOLL (control)", ["--sqpoll", "true", *NO_BUNDLE]),
 ]
 # The rung each is measured against (zero-copy against the registered ring fd, on which
 # it was first measured; SQPOLL against batching, which it varies).
@@ -322,6 +329,45 @@ def targets():
               f"(io_uring_enter {enters:.3f})")
 
 
+def completions(echoes=200):
+    """Completions, bundles and enters per 64 KiB echo, by /stats, for each rung from the
+    registered ring fd to incremental buffers: what bundles and incremental consumption
+    remove is completions, which the CPU per request can only hint at."""
+    import urllib.request
+    body = b"x" * 65536
+    request = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 65536\r\n\r\n" + body
+    print(f"{'rung':<24} {'completions/echo':>17} {'bundles/echo':>13} {'enters/echo':>12}")
+    names = ["+ registered ring fd", "+ direct descriptors", "+ receive bundles",
+             "+ incremental buffers"]
+    for rung in names:
+        server = start(V7, dict(ALL_RUNGS)[rung], True)
+        try:
+            host, port = server.addr.rsplit(":", 1)
+            stats = lambda: json.load(urllib.request.urlopen(  # noqa: E731
+                f"http://{server.addr}/stats", timeout=5))["model"]
+            conn = socket.create_connection((host, int(port)))
+            replies = conn.makefile("rb")
+
+            def echo():
+                conn.sendall(request)
+                replies.readline()
+                while replies.readline() not in (b"\r\n", b""):
+                    pass
+                replies.read(len(body))
+            echo()  # every ring has run a turn, and the connection is open
+            before = stats()
+            for _ in range(echoes):
+                echo()
+            after = stats()
+            conn.close()
+        finally:
+            server.stop()
+        # Less the one completion and enter of the /stats request that read `after`.
+        per = lambda key, less: (after[key] - before[key] - less) / echoes  # noqa: E731
+        print(f"{rung:<24} {per('completions', 1):>17.2f} {per('bundles', 0):>13.2f} "
+              f"{per('enters', 1):>12.2f}", flush=True)
+
+
 SLOW = [
     ("v7, sends only with the wait", V7, ["--send-budget-us", "off"]),
     ("v7, eager sends, no early reap", V7, ["--reap-early", "false"]),
@@ -424,6 +470,9 @@ def main():
     if "slow" in sections:
         print()
         slow()
+    if "completions" in sections:
+        print()
+        completions()
     print(f"# load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -451,7 +500,7 @@ def run_ladder(commit):
                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end). Medians over "
                  f"{ROUNDS} interleaved rounds; a change is the median (lowest-highest) of the "
                  "ratio to the rung below within a round. The full log is "
-                 "`v7-ladder.txt`.")
+                 f"`{os.path.splitext(os.path.basename(MD))[0]}.txt`.")
         if restricted:
             md.write(f" Only the rungs {', '.join(n for n, _ in RUNGS)} were measured in "
                      "this run.")

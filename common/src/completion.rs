@@ -86,6 +86,7 @@ pub enum Step<'a> {
     Close,
 }
 
+// ANCHOR: socket
 /// What a completion loop reaches a connection by.
 pub trait Socket: std::fmt::Debug {
     /// The process's descriptor for it, if it has one: to peek at for bytes waiting (the
@@ -108,6 +109,7 @@ impl Socket for TcpStream {
         true
     }
 }
+// ANCHOR_END: socket
 
 /// One client connection and everything a completion loop knows about it.
 #[derive(Debug)]

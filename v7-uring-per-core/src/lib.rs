@@ -25,6 +25,12 @@
 //!   a slow handler each answer, go to the kernel before the next handler runs, so an
 //!   answer does not wait for the slow handlers behind it in its turn (`early_submits`).
 //!
+//! Every feature it can use is a switch (see [`Features`] and the v7 chapter's ladder for
+//! each default): receive bundles are on (`buffers.rs`: one completion for as many
+//! buffers as the bytes fill); a registered ring descriptor, direct descriptors
+//! (`ring/socket.rs`), incremental buffer consumption (`buffers.rs`), zero-copy sends and
+//! SQPOLL are off.
+//!
 //! What it keeps of v5's limits: handlers still run on the ring's thread, so a blocking
 //! or CPU-heavy handler stalls every connection of its ring; connections are still spread
 //! by a hash. And what it adds: it runs only where io_uring is allowed (Linux 6.1 or
@@ -113,12 +119,20 @@ pub struct Model {
 /// ablation ladder (`scripts/v7-ladder.py`). `/stats` reports them under `features`, with
 /// any the kernel refused (then skipped, and said in the log): never faked.
 ///
-/// The defaults follow the ladder (see the v7 chapter): deferred task work, multishot
-/// accept and multishot receive on (the receive measured 0.83 of the CPU per request of
-/// the rung below); the registered ring descriptor off (nothing measurable on `/hello`),
-/// zero-copy sends off (1.27 times the CPU per 64 KiB echo on loopback), SQPOLL off (8
-/// times the CPU pinned, half the requests shared). Batching (`--batch-wait-us`) is kept
-/// on although the ladder did not show it paying in CPU: it halves the enters per request.
+/// The defaults follow the ladder (the v7 chapter; `results/v7-ladder.md`, and six more
+/// rounds of the last rungs in `results/v7-ladder-rungs.md`). On: deferred task work,
+/// multishot accept and multishot receive (what the naive loop lacks, though in the last
+/// run each alone was within the noise); batching (`--batch-wait-us`), which took the
+/// enters per request from 0.135 to 0.032 and the CPU to 0.96 of the rung below; receive
+/// bundles, with which a 64 KiB echo takes 3 completions instead of 18 and 0.93 of the
+/// CPU pinned (0.88 to 0.99, below 1 in all nine rounds), while a small request never
+/// fills two buffers, so they cost it nothing. Off: the registered ring descriptor (0.82
+/// in the last run, nothing in the one before: not settled); direct descriptors (no
+/// saving: 0.95 on `/hello` and 1.07 on the echo, with rounds on both sides of 1, and the
+/// fault matrix's over-cap probe cannot see sockets held that way); incremental buffers
+/// (0.89 of the bundles' CPU on the echo, but 1.02 and 1.09 on `/hello`); zero-copy sends
+/// (1.24 times the CPU per 64 KiB echo on loopback); SQPOLL (2.4 times the CPU pinned,
+/// 0.63 times the requests shared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct Features {
     /// One thread submits (SINGLE_ISSUER) and the kernel runs completion work only when it
@@ -153,7 +167,7 @@ pub struct Features {
     /// Receive bundles (Linux 6.10): one receive completion may fill several buffers of the
     /// buf ring, so a request larger than a buffer comes in one completion, not one per
     /// buffer
-    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub recv_bundle: bool,
 
     /// Direct descriptors (Linux 5.19): each accepted socket goes into the ring's own file
@@ -181,7 +195,7 @@ impl Default for Features {
             zero_copy_over: None,
             sqpoll: false,
             direct_descriptors: false,
-            recv_bundle: false,
+            recv_bundle: true,
             buffer_inc: false,
         }
     }

@@ -1,8 +1,8 @@
 //! The fault matrix (the `harness` crate) against the `v7-uring-per-core` binary: each
 //! fault's outcome must be the one its model leads to, and the server must answer a new
-//! client afterwards. Run as the registry sets v7 up, then again with each of the ladder's
-//! last rungs switched on (their trials named `direct_descriptors::…`, `recv_bundle::…`,
-//! `buffer_inc::…`): a rung
+//! client afterwards. Run as the registry sets v7 up (receive bundles on), then again with
+//! direct descriptors, with incremental buffers, and with bundles off (their trials named
+//! `direct_descriptors::…`, `buffer_inc::…`, `plain_receives::…`): a rung
 //! changes how bytes reach a connection, never what the connection does about a fault.
 
 use harness::faults::{FAULTS, Subject, check};
@@ -11,8 +11,9 @@ use libtest_mimic::{Arguments, Failed, Trial};
 /// The rungs the matrix runs again with, each alone on top of the defaults.
 const RUNGS: &[(&str, &[&str])] = &[
     ("direct_descriptors", &["--direct-descriptors", "true"]),
-    ("recv_bundle", &["--recv-bundle", "true"]),
     ("buffer_inc", &["--buffer-inc", "true"]),
+    // Bundles are the default: the matrix once more with one buffer per completion.
+    ("plain_receives", &["--recv-bundle", "false"]),
 ];
 
 /// Trials ignored (listed as such, not dropped), with why. The over-cap probe waits until
