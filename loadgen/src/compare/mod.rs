@@ -19,6 +19,7 @@ pub mod calibrate;
 pub mod experiment;
 pub mod overload;
 pub mod run;
+pub mod split;
 pub mod suite;
 pub mod timelines;
 pub mod verdict;
@@ -186,6 +187,10 @@ pub struct Outcome {
     /// row misleading.
     pub assumptions: Vec<String>,
     pub verdict: Verdict,
+    /// How a version that spreads by hash split the slow-handler scenario's clients
+    /// between its loops or rings; absent everywhere else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<split::LoopSplit>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -13,7 +13,7 @@ use common::testkit::ChildServer;
 use super::assumptions::{check_assumptions, fetch_stats};
 use super::{
     Comparison, Load, Machine, Outcome, PeerNote, Scenario, ScenarioId, ScenarioResult, Suite,
-    Verdict, calibrate, verdict,
+    Verdict, calibrate, split, verdict,
 };
 use crate::bench::{self, BenchConfig};
 use crate::census;
@@ -267,9 +267,11 @@ fn run_one(
     let sampler = Sampler::start(pid, port, processes, every);
     let cpu_before = sample::cpu_ms(pid, processes);
     let switches_before = switches_now(subject, server.addr(), pid);
+    let split_before = split::before(scenario, subject, server.addr());
     let driven = drive(scenario, server, census, processes)?;
     // Switches first: those of children are lost once they exit.
     let switches_after = switches_now(subject, server.addr(), pid);
+    let split = split::after(scenario, subject, server.addr(), split_before);
     let switches_from_stats = switches_before.1 && switches_after.1;
     let switches = switches_after.0.saturating_sub(switches_before.0);
     if subject.version().is_some_and(Version::forks) {
@@ -300,6 +302,7 @@ fn run_one(
         syscalls: driven.syscalls,
         assumptions: assumptions(scenario, subject, server.addr(), driven.uncounted),
         verdict: Verdict { limit_hit: false, text: String::new() },
+        split,
     };
     per_unit(&mut outcome, scenario, switches);
     outcome.verdict = verdict(&outcome);

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{PEERS_INTRO, calibration, charts, intro, limits_matrix, peer_notes, tables};
+use super::{PEERS_INTRO, calibration, charts, intro, limits_matrix, peer_notes, split, tables};
 use crate::compare::{Comparison, ExperimentResult, ScenarioResult};
 use crate::render::{PAGE_END, escape_html, html_table, page_start};
 
@@ -65,6 +65,13 @@ fn scenario(html: &mut String, scenario: &ScenarioResult) {
                 let _ = write!(html, "<p>{}:</p>", escape_html(title));
             }
             *html += &html_table(&header, &rows);
+        }
+        if let (Some(paragraph), lines) = split::notes(scenario) {
+            let _ = write!(html, "<p>{}</p><ul>", escape_html(&paragraph));
+            for line in lines {
+                let _ = write!(html, "<li>{}</li>", escape_html(&line));
+            }
+            *html += "</ul>";
         }
     }
     for chart in charts(scenario) {

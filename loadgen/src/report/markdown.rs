@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{PEERS_INTRO, calibration, intro, limits_matrix, peer_notes, tables};
+use super::{PEERS_INTRO, calibration, intro, limits_matrix, peer_notes, split, tables};
 use crate::compare::{Comparison, ExperimentResult, ScenarioResult};
 use crate::render::md_table;
 
@@ -50,6 +50,12 @@ fn scenario(md: &mut String, scenario: &ScenarioResult) {
             let _ = write!(md, "\n{title}:\n\n");
         }
         *md += &md_table(&header, &rows);
+    }
+    if let (Some(paragraph), lines) = split::notes(scenario) {
+        let _ = writeln!(md, "\n{paragraph}\n");
+        for line in lines {
+            let _ = writeln!(md, "- {line}");
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 mod charts;
 mod html;
 mod markdown;
+mod split;
 mod terminal;
 
 use std::path::{Path, PathBuf};
@@ -324,6 +325,7 @@ mod tests {
             syscalls: None,
             assumptions: Vec::new(),
             verdict: Verdict { limit_hit: false, text: String::new() },
+            split: None,
         };
         o.verdict = verdict(&o);
         o
@@ -580,5 +582,47 @@ mod tests {
         assert_eq!(json["scenarios"][2]["waits"][1]["idle"], 1000);
         assert_eq!(json["scenarios"][2]["outcomes"], serde_json::json!([]));
         assert!(json.get("experiments").is_none() && json.get("peers").is_none(), "{json}");
+    }
+
+    #[test]
+    fn the_slow_handler_table_says_how_the_hash_split_the_clients_and_only_there() {
+        let split = |accepted: Vec<u64>, list: &str| crate::compare::split::LoopSplit {
+            list: list.into(),
+            accepted,
+            clients: 50,
+            handler_ms: 100,
+            timeout_ms: 2000,
+        };
+        let mut v5 = outcome(Version::V5_REACTOR_PER_CORE, 60, 4);
+        v5.split = Some(split(vec![33, 53], "loops"));
+        let mut v7 = outcome(Version::V7_URING_PER_CORE, 60, 4);
+        v7.split = Some(split(vec![55, 55], "rings"));
+        let mut c = comparison();
+        c.scenarios.push(ScenarioResult {
+            id: ScenarioId::SlowHandler,
+            title: "A slow handler".into(),
+            lesson: "A lesson.".into(),
+            settings: "50 connections".into(),
+            outcomes: vec![v5, v7],
+            peers: Vec::new(),
+            skipped: None,
+        });
+        let md = markdown(&c, "loadgen compare");
+        let mut unsplit = c.clone();
+        unsplit.scenarios[2].outcomes.iter_mut().for_each(|o| o.split = None);
+        let before = markdown(&unsplit, "loadgen compare");
+        assert!(!before.contains("How the clients fell"), "{before}");
+        // The note is an addition after the table: without it, the report is as it was.
+        const TAIL: &str = "- v7-uring-per-core's 2 rings: 55 / 55\n";
+        let at = md.find("\nHow the clients fell").unwrap();
+        let end = md.find(TAIL).unwrap() + TAIL.len();
+        let section = &md[at..end];
+        assert_eq!(format!("{}{}", &md[..at], &md[end..]), before);
+        assert!(section.contains("v5-reactor-per-core and v7-uring-per-core spread"), "{section}");
+        assert!(section.contains("20 within the 2 s timeout"), "{section}");
+        assert!(section.contains("50 clients over 2 loops is 25 each on average"), "{section}");
+        assert!(section.contains("\n- v5-reactor-per-core's 2 loops: 33 / 53\n"), "{section}");
+        let json = serde_json::to_value(&c.scenarios[0].outcomes[0]).unwrap();
+        assert!(json.get("split").is_none(), "absent, not null, where not measured: {json}");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{calibration, tables};
+use super::{calibration, split, tables};
 use crate::compare::{Comparison, ExperimentResult, ScenarioResult};
 use crate::render::md_table;
 
@@ -31,6 +31,12 @@ fn scenario(out: &mut String, scenario: &ScenarioResult) {
             let _ = writeln!(out, "{title}:");
         }
         out.push_str(&aligned(&header, &rows));
+    }
+    if let (Some(paragraph), lines) = split::notes(scenario) {
+        let _ = writeln!(out, "{paragraph}");
+        for line in lines {
+            let _ = writeln!(out, "  {line}");
+        }
     }
 }
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""compare's CPU-heavy scenario (8 clients, GET /cpu?ms=10, 5 s, 2 s timeout) against v5
+and v7 by turns, each round both, with what a single `compare` row does not show: how
+the 8 clients fell between the two loops (rings), and how much CPU the server got in the
+5 s (a handler burns 10 ms of its thread's CPU, so a thread that gets less of a core
+answers fewer and later, whatever its model).
+
+    python3 scripts/v7-slow-cpu.py > docs/src/results/v7-slow-cpu.txt
+    ROUNDS=10 python3 scripts/v7-slow-cpu.py
+
+Uses the release build (cargo build --release -p loadgen -p v5-reactor-per-core
+-p v7-uring-per-core) and v7-versus.py's Server.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+versus = __import__("v7-versus")  # its Server and where the release binaries are
+
+ROUNDS = int(os.environ.get("ROUNDS", "6"))
+SERVERS = [("v5", "v5-reactor-per-core", "loops"), ("v7", "v7-uring-per-core", "rings")]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 // TICKS
+
+
+def run(name, units):
+    server = versus.Server(name, [], False)
+    try:
+        before = cpu_ms(server.process.pid)
+        out = subprocess.run(
+            [versus.LOADGEN, "bench", "--addr", server.addr, "-c", "8", "--path",
+             "/cpu?ms=10", "-d", "5s", "--timeout", "2s", "--json"],
+            capture_output=True, text=True, check=True).stdout
+        used = cpu_ms(server.process.pid) - before
+        with urllib.request.urlopen(f"http://{server.addr}/stats", timeout=10) as answer:
+            stats = json.load(answer)
+    finally:
+        server.stop()
+    summary = json.loads(out.strip().splitlines()[-1])
+    # Each loop's connections, less the /stats request's own on the one that took it.
+    accepted = [u["accepted"] for u in stats["model"][units]]
+    for unit, u in zip(range(len(accepted)), stats["model"][units]):
+        if u["connections"] > 0:
+            accepted[unit] -= 1
+            break
+    return summary, used, accepted
+
+
+def main():
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=versus.ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    print(f"$ ROUNDS={ROUNDS} python3 scripts/v7-slow-cpu.py")
+    print(f"# {os.cpu_count()} cores, Linux {os.uname().release}, commit {commit}, load average "
+          f"at the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}; a shared machine "
+          "(other sessions' builds and measurements ran meanwhile)")
+    print("# each: loadgen bench -c 8 --path '/cpu?ms=10' -d 5s --timeout 2s; by turns, plain, "
+          "v5 first in odd rounds and v7 first in even ones; split: clients per loop (ring); "
+          "cores: server CPU / 5 s")
+    print(f"{'round':<6} {'server':<7} {'answered':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+          f"{'split':>6} {'cores':>6} {'p99 v7/v5':>9}")
+    ratios = []
+    for round_ in range(1, ROUNDS + 1):
+        # Which one runs first alternates, so that a drift in the machine's load within a
+        # round does not always land on the same one.
+        order = SERVERS if round_ % 2 else SERVERS[::-1]
+        runs = {label: run(name, units) for label, name, units in order}
+        p99 = {}
+        for label, _, _ in SERVERS:
+            summary, used, accepted = runs[label]
+            lat = summary["latency_us"]
+            p99[label] = lat["p99"]
+            ratio = f"{p99['v7'] / p99['v5']:.2f}" if label == "v7" else ""
+            print(f"{round_:<6} {label:<7} {summary['requests']:>8} {lat['p50'] / 1000:>7.1f} "
+                  f"{lat['p99'] / 1000:>7.1f} {lat['max'] / 1000:>7.1f} "
+                  f"{'/'.join(map(str, accepted)):>6} {used / 5000:>6.2f} {ratio:>9}", flush=True)
+        ratios.append(p99["v7"] / p99["v5"])
+    print(f"# p99 v7/v5 <= 1.2 in {sum(r <= 1.2 for r in ratios)} of {ROUNDS} rounds, median "
+          f"{statistics.median(ratios):.2f}; load average at the end "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
