@@ -11,7 +11,11 @@ Rungs, each adding one thing to the one above it:
   + multishot receive   one receive per connection, into the provided-buffer ring
   + batching            min_wait 50 µs when the last wait brought several (the default)
   + registered ring fd  io_uring_enter names the ring by index, no file-table lookup
-  + zero-copy ≥ 16 KiB  SEND_ZC for large answers (only /echo of 64 KiB has any)
+  + direct descriptors  accepted into the ring's file table, every operation by index
+  + receive bundles     a receive completion may fill several buffers
+  + incremental buffers the buf ring consumed a receive at a time, 64 KiB buffers
+  + zero-copy ≥ 16 KiB  SEND_ZC for large answers (only /echo of 64 KiB has any), on
+                        the registered ring fd rung and measured against it
   SQPOLL (control)      the batching rung with a kernel thread polling the queue instead
                         of DEFER_TASKRUN
 
@@ -33,6 +37,14 @@ connections, divided by 1,000 (the kernel's socket memory is not in it).
     ROUNDS=1 DURATION=2s python3 scripts/v7-ladder.py                # a first look
     SECTIONS=targets python3 scripts/v7-ladder.py     # one section: ladder, targets, slow
     SECTIONS=slow SLOW_LOADS=slow ROUNDS=10 python3 scripts/v7-ladder.py   # the slow handler only
+    RUNGS="+ registered ring fd,+ direct descriptors" SECTIONS=ladder python3 scripts/v7-ladder.py
+
+RUNGS (names, comma-separated) measures only those rungs; the Markdown table then keeps
+the rows of the rungs not measured from the $MD it replaces, marked as the earlier run's.
+
+The completions section (not run by default: SECTIONS=completions) counts what one 64 KiB
+echo costs the ring from registered ring fd on, by /stats: completions, bundles and
+enters per echo, 200 echoes one after another on one connection, one ring.
 
 The slow section (not run by default) is compare's slow-handler and CPU-heavy scenarios
 against v7 with and without eager sends, without the early reap, and v5.
@@ -63,21 +75,40 @@ MD = os.environ.get("MD", os.path.join(ROOT, "docs", "src", "results", "v7-ladde
 V7 = "v7-uring-per-core"
 PLAIN = ["--multishot-accept", "false", "--multishot-recv", "false", "--batch-wait-us", "0"]
 REGISTERED = ["--register-ring-fd", "true"]
+DIRECT = [*REGISTERED, "--direct-descriptors", "true"]
+BUNDLE = [*DIRECT, "--recv-bundle", "true"]
+# Bundles are v7's default (since the ladder showed them paying): every rung below them,
+# and the two measured beside the ladder, turns them off.
+NO_BUNDLE = ["--recv-bundle", "false"]
 
 RUNGS = [
-    ("naive", ["--defer-taskrun", "false", *PLAIN]),
-    ("+ DEFER_TASKRUN", PLAIN),
-    ("+ multishot accept", ["--multishot-recv", "false", "--batch-wait-us", "0"]),
-    ("+ multishot receive", ["--batch-wait-us", "0"]),
-    ("+ batching", []),
-    ("+ registered ring fd", REGISTERED),
-    ("+ zero-copy >= 16 KiB", [*REGISTERED, "--zero-copy-over", "16384"]),
-    ("SQPOLL (control)", ["--sqpoll", "true"]),
+    ("naive", ["--defer-taskrun", "false", *PLAIN, *NO_BUNDLE]),
+    ("+ DEFER_TASKRUN", [*PLAIN, *NO_BUNDLE]),
+    ("+ multishot accept", ["--multishot-recv", "false", "--batch-wait-us", "0", *NO_BUNDLE]),
+    ("+ multishot receive", ["--batch-wait-us", "0", *NO_BUNDLE]),
+    ("+ batching", NO_BUNDLE),
+    ("+ registered ring fd", [*REGISTERED, *NO_BUNDLE]),
+    ("+ direct descriptors", [*DIRECT, *NO_BUNDLE]),
+    ("+ receive bundles", BUNDLE),
+    ("+ incremental buffers", [*BUNDLE, "--buffer-inc", "true"]),
+    ("+ zero-copy >= 16 KiB", [*REGISTERED, *NO_BUNDLE, "--zero-copy-over", "16384"]),
+    ("SQPOLL (control)", ["--sqpoll", "true", *NO_BUNDLE]),
 ]
-# The rung each is measured against (SQPOLL against batching, which it varies).
+# The rung each is measured against (zero-copy against the registered ring fd, on which
+# it was first measured; SQPOLL against batching, which it varies).
 BELOW = {name: RUNGS[i - 1][0] for i, (name, _) in enumerate(RUNGS) if i > 0}
+BELOW["+ zero-copy >= 16 KiB"] = "+ registered ring fd"
 BELOW["SQPOLL (control)"] = "+ batching"
-ECHO_FROM = 4  # the rungs from batching on also serve the 64 KiB echo
+# The rungs from batching on also serve the 64 KiB echo.
+ECHOED = {name for name, _ in RUNGS[4:]}
+# RUNGS="a,b": only these (the others' rows kept from the table this run replaces).
+ALL_RUNGS = RUNGS
+if os.environ.get("RUNGS"):
+    WANTED = os.environ["RUNGS"].split(",")
+    unknown = [w for w in WANTED if w not in dict(RUNGS)]
+    if unknown:
+        sys.exit(f"RUNGS names no rung {unknown}: the rungs are {[n for n, _ in RUNGS]}")
+    RUNGS = [(name, options) for name, options in RUNGS if name in WANTED]
 
 LOADS = {"hello": 64, "echo64k": 16}
 ECHO_LUA = 'wrk.method = "POST"\nwrk.path = "/echo"\nwrk.body = string.rep("x", 65536)\n'
@@ -131,7 +162,7 @@ def ladder(lua):
     for round_ in range(1, ROUNDS + 1):
         for setting in ("pinned", "shared"):
             for load, connections in LOADS.items():
-                rungs = RUNGS if load == "hello" else RUNGS[ECHO_FROM:]
+                rungs = [r for r in RUNGS if load == "hello" or r[0] in ECHOED]
                 for rung, options in rungs:
                     p = point(V7, options, setting == "pinned", load, connections, lua)
                     points.setdefault((setting, load, rung), []).append(p)
@@ -219,14 +250,20 @@ def open_connections(server):
         return json.load(r)["model"]["connections"] - 1  # not this one
 
 
-def summary(points, counted, memory):
+def summary(points, counted, memory, earlier):
+    """The table: a row per rung measured, and (RUNGS restricted) the `earlier` rows of
+    the rungs not measured, each marked so."""
     rows = []
     header = ("| rung | pinned req/s | pinned CPU/req | vs rung below: CPU (median, range) "
               "| shared req/s | shared vs below: req/s | syscalls/req | enters/req "
               "| idle KiB/conn | echo 64 KiB pinned CPU/req | echo vs below: CPU |")
     rows.append(header)
     rows.append("|---|" + "---:|" * (header.count("|") - 2))
-    for rung, _ in RUNGS:
+    for rung, _ in ALL_RUNGS:
+        if ("pinned", "hello", rung) not in points:
+            if rung in earlier:
+                rows.append(earlier[rung])
+            continue
         hp, hs = points[("pinned", "hello", rung)], points[("shared", "hello", rung)]
         med = lambda ps, k: versus.median([p[k] for p in ps])  # noqa: E731
         below = BELOW.get(rung)
@@ -244,6 +281,28 @@ def summary(points, counted, memory):
             f"| {echo_cpu} "
             f"| {ratio('cpu_us', 'pinned', 'echo64k') if echo else ''} |")
     return rows
+
+
+def earlier_rows(note):
+    """The rows of the table in $MD, by rung, each rung's name followed by `note`."""
+    rows = {}
+    if not os.path.exists(MD):
+        return rows
+    for line in open(MD):
+        cells = line.rstrip("\n").split("|")
+        rung = cells[1].strip() if len(cells) > 2 else None
+        if rung in dict(ALL_RUNGS):
+            cells[1] = f" {rung} {note} "
+            rows[rung] = "|".join(cells)
+    return rows
+
+
+def earlier_commit():
+    """The commit the table in $MD was produced at, as its first line says."""
+    if not os.path.exists(MD):
+        return None
+    found = re.search(r"\(commit (\w+)", open(MD).readline())
+    return found.group(1) if found else None
 
 
 def targets():
@@ -268,6 +327,45 @@ def targets():
         calls, enters = census(V7, [], connections)
         print(f"  {connections:>5} connections, v7's system calls per request {calls:.3f} "
               f"(io_uring_enter {enters:.3f})")
+
+
+def completions(echoes=200):
+    """Completions, bundles and enters per 64 KiB echo, by /stats, for each rung from the
+    registered ring fd to incremental buffers: what bundles and incremental consumption
+    remove is completions, which the CPU per request can only hint at."""
+    import urllib.request
+    body = b"x" * 65536
+    request = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 65536\r\n\r\n" + body
+    print(f"{'rung':<24} {'completions/echo':>17} {'bundles/echo':>13} {'enters/echo':>12}")
+    names = ["+ registered ring fd", "+ direct descriptors", "+ receive bundles",
+             "+ incremental buffers"]
+    for rung in names:
+        server = start(V7, dict(ALL_RUNGS)[rung], True)
+        try:
+            host, port = server.addr.rsplit(":", 1)
+            stats = lambda: json.load(urllib.request.urlopen(  # noqa: E731
+                f"http://{server.addr}/stats", timeout=5))["model"]
+            conn = socket.create_connection((host, int(port)))
+            replies = conn.makefile("rb")
+
+            def echo():
+                conn.sendall(request)
+                replies.readline()
+                while replies.readline() not in (b"\r\n", b""):
+                    pass
+                replies.read(len(body))
+            echo()  # every ring has run a turn, and the connection is open
+            before = stats()
+            for _ in range(echoes):
+                echo()
+            after = stats()
+            conn.close()
+        finally:
+            server.stop()
+        # Less the one completion and enter of the /stats request that read `after`.
+        per = lambda key, less: (after[key] - before[key] - less) / echoes  # noqa: E731
+        print(f"{rung:<24} {per('completions', 1):>17.2f} {per('bundles', 0):>13.2f} "
+              f"{per('enters', 1):>12.2f}", flush=True)
 
 
 SLOW = [
@@ -341,6 +439,8 @@ def header():
     sections = f"SECTIONS={os.environ['SECTIONS']} " if "SECTIONS" in os.environ else ""
     if "SLOW_LOADS" in os.environ:
         sections += f"SLOW_LOADS={os.environ['SLOW_LOADS']} "
+    if os.environ.get("RUNGS"):
+        sections += f'RUNGS="{os.environ["RUNGS"]}" '
     print(f"$ {sections}ROUNDS={ROUNDS} DURATION={DURATION} python3 scripts/v7-ladder.py")
     print(f"# {os.cpu_count()} cores ({cpu.group(1) if cpu else '?'}), Linux "
           f"{os.uname().release}, commit {commit}, load average at the start "
@@ -370,6 +470,9 @@ def main():
     if "slow" in sections:
         print()
         slow()
+    if "completions" in sections:
+        print()
+        completions()
     print(f"# load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -384,17 +487,28 @@ def run_ladder(commit):
     print()
     counted = {rung: census(V7, options) for rung, options in RUNGS}
     memory = {rung: idle_memory(options) for rung, options in RUNGS}
-    rows = summary(points, counted, memory)
+    restricted = len(RUNGS) < len(ALL_RUNGS)
+    before = earlier_commit() if restricted else None
+    earlier = earlier_rows(f"(earlier run, {before})") if restricted else {}
+    rows = summary(points, counted, memory, earlier)
     print("\n".join(rows))
+    only = f'RUNGS="{os.environ["RUNGS"]}" ' if restricted else ""
     with open(MD, "w") as md:
-        md.write(f"Produced by `ROUNDS={ROUNDS} DURATION={DURATION} python3 scripts/v7-ladder.py` "
+        md.write(f"Produced by `{only}ROUNDS={ROUNDS} DURATION={DURATION} python3 scripts/v7-ladder.py` "
                  f"(commit {commit}, Linux {os.uname().release}, {os.cpu_count()} cores, a "
                  "shared machine: load average "
                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end). Medians over "
                  f"{ROUNDS} interleaved rounds; a change is the median (lowest-highest) of the "
                  "ratio to the rung below within a round. The full log is "
-                 "`v7-ladder.txt`.\n\n")
-        md.write("\n".join(rows) + "\n")
+                 f"`{os.path.splitext(os.path.basename(MD))[0]}.txt`.")
+        if restricted:
+            md.write(f" Only the rungs {', '.join(n for n, _ in RUNGS)} were measured in "
+                     "this run.")
+        if earlier:
+            md.write(f" The rows marked \"earlier run\" are the table this one replaced "
+                     f"(commit {before}), kept as they were, and compare with this run's "
+                     "rows only through each row's own ratio to the rung below.")
+        md.write("\n\n" + "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@
 //! ([`crate::evented::Slots`]), whose keys carry a generation so that a completion that
 //! outlives its connection is recognised rather than given to the slot's next occupant.
 //!
+//! The socket is a [`Socket`]: a `TcpStream` (the default, and all `v4-syscalls` uses), or
+//! something only the ring's operations can name (v7's direct descriptors), for which the
+//! ring does with an operation what a descriptor's owner does with a system call.
+//!
 //! The kernel's rule shapes the state: while a send is in flight the kernel reads its
 //! bytes, so they are neither touched nor freed until its completion ([`Sending`]); a
 //! connection is freed only when nothing of it is in flight ([`Connection::in_flight`]).
@@ -21,7 +25,7 @@
 //! here as its own, so a ring records only its waits and reaps.
 
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::dispatcher::Dispatcher;
@@ -82,10 +86,35 @@ pub enum Step<'a> {
     Close,
 }
 
+// ANCHOR: socket
+/// What a completion loop reaches a connection by.
+pub trait Socket: std::fmt::Debug {
+    /// The process's descriptor for it, if it has one: to peek at for bytes waiting (the
+    /// lingering close's decision) and to ask whether the client has gone (admission).
+    fn descriptor(&self) -> Option<BorrowedFd<'_>>;
+
+    /// The lingering close's first stage: the write side shut (the client hears a FIN
+    /// after its last reply) and the session's input dropped. False if this side cannot
+    /// shut it: then the ring does, with an operation ([`Connection::take_write_shutdown`]).
+    fn start_lingering_close(&self, session: &mut Session) -> bool;
+}
+
+impl Socket for TcpStream {
+    fn descriptor(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
+    }
+
+    fn start_lingering_close(&self, session: &mut Session) -> bool {
+        start_lingering_close(self, session);
+        true
+    }
+}
+// ANCHOR_END: socket
+
 /// One client connection and everything a completion loop knows about it.
 #[derive(Debug)]
-pub struct Connection {
-    stream: TcpStream,
+pub struct Connection<S: Socket = TcpStream> {
+    socket: S,
     session: Session,
     /// The bytes being sent: the kernel's while [`Sending::InFlight`], from `sent` on.
     outgoing: Vec<u8>,
@@ -101,12 +130,29 @@ pub struct Connection {
     _permit: Permit,
     /// Its number for the recorder, in accept order (0 while the recorder is off).
     number: u64,
+    /// Bytes arrived after a reply decided to close, before the lingering close: what a
+    /// peek at the socket would have found, for a socket without a descriptor to peek at
+    /// (the bytes were taken by the receive armed meanwhile, and dropped).
+    heard_after_close: bool,
+    /// The write side is to be shut by the ring (see [`Socket::start_lingering_close`]).
+    write_shutdown_owed: bool,
 }
 
-impl Connection {
-    pub fn new(stream: TcpStream, open: ConnectionGuard, permit: Permit) -> Self {
+impl Connection<TcpStream> {
+    /// The descriptor its operations name.
+    pub fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.socket
+    }
+}
+
+impl<S: Socket> Connection<S> {
+    pub fn new(socket: S, open: ConnectionGuard, permit: Permit) -> Self {
         Self {
-            stream,
+            socket,
             session: Session::new(),
             outgoing: Vec::new(),
             sent: 0,
@@ -117,21 +163,25 @@ impl Connection {
             _open: open,
             _permit: permit,
             number: accepted(),
+            heard_after_close: false,
+            write_shutdown_owed: false,
         }
+    }
+
+    /// What its operations name it by.
+    pub fn socket(&self) -> &S {
+        &self.socket
+    }
+
+    /// True once after a lingering close whose write side the socket could not shut
+    /// itself: the ring then submits the shutdown.
+    pub fn take_write_shutdown(&mut self) -> bool {
+        std::mem::take(&mut self.write_shutdown_owed)
     }
 
     /// Its number for the recorder (0 while the recorder is off).
     pub fn number(&self) -> u64 {
         self.number
-    }
-
-    /// The descriptor its operations name.
-    pub fn fd(&self) -> RawFd {
-        self.stream.as_raw_fd()
-    }
-
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
     }
 
     pub fn session(&self) -> &Session {
@@ -217,6 +267,8 @@ impl Connection {
         self.record(Cat::Read, name, bytes.len());
         if self.is_listening() {
             self.session.receive_at(bytes, now);
+        } else if self.life == Life::Open {
+            self.heard_after_close = true;
         }
         if self.sending == Sending::Idle {
             self.since = now;
@@ -309,7 +361,7 @@ impl Connection {
         let _serving = trace::serving(self.number);
         if self.sent == self.outgoing.len() {
             if self.is_listening() {
-                let client = Some(self.stream.as_fd());
+                let client = self.socket.descriptor();
                 self.session.answer_admitting(dispatcher, admission, client);
             }
             // Swapped, not copied: the emptied buffer becomes the session's next outbox.
@@ -326,10 +378,10 @@ impl Connection {
             return if peer_closed { Step::Close } else { Step::Receive };
         }
         match self.session.closed() {
-            Some(why) if self.session.owes_a_lingering_close(why, Some(self.stream.as_fd())) => {
+            Some(why) if self.owes_a_lingering_close(why) => {
                 // Every reply is written: FIN, then read and drop until the client
                 // closes, so it reads its last reply, not a reset.
-                start_lingering_close(&self.stream, &mut self.session);
+                self.write_shutdown_owed = !self.socket.start_lingering_close(&mut self.session);
                 self.life = Life::Lingering { since: Instant::now() };
                 Step::Receive
             }
@@ -340,6 +392,21 @@ impl Connection {
                 Step::Receive
             }
         }
+    }
+}
+
+impl<S: Socket> Connection<S> {
+    /// [`Session::owes_a_lingering_close`], asked of the socket when it has a descriptor to
+    /// peek at; without one, bytes that arrived since the reply decided to close stand in
+    /// for the peek (the receive armed meanwhile took them: with a descriptor, a peek
+    /// would not see those either).
+    fn owes_a_lingering_close(&self, why: crate::session::Closed) -> bool {
+        let client = self.socket.descriptor();
+        self.session.owes_a_lingering_close(why, client)
+            || (client.is_none()
+                && self.heard_after_close
+                && why.owes_a_lingering_close()
+                && !self.session.input_ended())
     }
 }
 

@@ -25,6 +25,12 @@
 //!   a slow handler each answer, go to the kernel before the next handler runs, so an
 //!   answer does not wait for the slow handlers behind it in its turn (`early_submits`).
 //!
+//! Every feature it can use is a switch (see [`Features`] and the v7 chapter's ladder for
+//! each default): receive bundles are on (`buffers.rs`: one completion for as many
+//! buffers as the bytes fill); a registered ring descriptor, direct descriptors
+//! (`ring/socket.rs`), incremental buffer consumption (`buffers.rs`), zero-copy sends and
+//! SQPOLL are off.
+//!
 //! What it keeps of v5's limits: handlers still run on the ring's thread, so a blocking
 //! or CPU-heavy handler stalls every connection of its ring; connections are still spread
 //! by a hash. And what it adds: it runs only where io_uring is allowed (Linux 6.1 or
@@ -57,6 +63,13 @@ pub use common::limit::DEFAULT_MAX_CONNECTIONS;
 /// Buffers in each ring's provided-buffer ring, and their size.
 pub const DEFAULT_BUFFERS: u16 = 256;
 pub const BUFFER_SIZE: usize = 4096;
+/// The buffers' size when they are consumed incrementally (`--buffer-inc`): the same
+/// memory in fewer, larger buffers. 64 KiB: a buffer is then given back only after
+/// sixteen 4 KiB receives' worth of requests, whoever sent them (a `/hello` request is
+/// some 40 bytes, so over a thousand of them share a buffer), and a 64 KiB body can
+/// arrive in one receive; larger would leave fewer buffers than a ring's busiest moments
+/// have receives completing with bytes not yet copied (16 of them at the default 256).
+pub const INC_BUFFER_SIZE: usize = 64 * 1024;
 /// How long a wait that has completions waits for more, by default.
 pub const DEFAULT_BATCH_WAIT: Duration = Duration::from_micros(50);
 
@@ -106,12 +119,20 @@ pub struct Model {
 /// ablation ladder (`scripts/v7-ladder.py`). `/stats` reports them under `features`, with
 /// any the kernel refused (then skipped, and said in the log): never faked.
 ///
-/// The defaults follow the ladder (see the v7 chapter): deferred task work, multishot
-/// accept and multishot receive on (the receive measured 0.83 of the CPU per request of
-/// the rung below); the registered ring descriptor off (nothing measurable on `/hello`),
-/// zero-copy sends off (1.27 times the CPU per 64 KiB echo on loopback), SQPOLL off (8
-/// times the CPU pinned, half the requests shared). Batching (`--batch-wait-us`) is kept
-/// on although the ladder did not show it paying in CPU: it halves the enters per request.
+/// The defaults follow the ladder (the v7 chapter; `results/v7-ladder.md`, and six more
+/// rounds of the last rungs in `results/v7-ladder-rungs.md`). On: deferred task work,
+/// multishot accept and multishot receive (what the naive loop lacks, though in the last
+/// run each alone was within the noise); batching (`--batch-wait-us`), which took the
+/// enters per request from 0.135 to 0.032 and the CPU to 0.96 of the rung below; receive
+/// bundles, with which a 64 KiB echo takes 3 completions instead of 18 and 0.93 of the
+/// CPU pinned (0.88 to 0.99, below 1 in all nine rounds), while a small request never
+/// fills two buffers, so they cost it nothing. Off: the registered ring descriptor (0.82
+/// in the last run, nothing in the one before: not settled); direct descriptors (no
+/// saving: 0.95 on `/hello` and 1.07 on the echo, with rounds on both sides of 1, and the
+/// fault matrix's over-cap probe cannot see sockets held that way); incremental buffers
+/// (0.89 of the bundles' CPU on the echo, but 1.02 and 1.09 on `/hello`); zero-copy sends
+/// (1.24 times the CPU per 64 KiB echo on loopback); SQPOLL (2.4 times the CPU pinned,
+/// 0.63 times the requests shared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct Features {
     /// One thread submits (SINGLE_ISSUER) and the kernel runs completion work only when it
@@ -142,6 +163,25 @@ pub struct Features {
     /// call; it replaces deferred task work (the two do not go together)
     #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
     pub sqpoll: bool,
+
+    /// Receive bundles (Linux 6.10): one receive completion may fill several buffers of the
+    /// buf ring, so a request larger than a buffer comes in one completion, not one per
+    /// buffer
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub recv_bundle: bool,
+
+    /// Direct descriptors (Linux 5.19): each accepted socket goes into the ring's own file
+    /// table, not the process's, and every operation names it by its index, so none looks
+    /// a descriptor up or counts references to its file
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub direct_descriptors: bool,
+
+    /// Incremental buffer consumption (Linux 6.12): the buf ring holds the same memory in
+    /// buffers of 64 KiB (`--buffers` / 16), each filled a receive at a time, by whatever
+    /// connection, and given back only once full, so a small request uses its own size of
+    /// a buffer, not a whole one
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub buffer_inc: bool,
 }
 // ANCHOR_END: features
 
@@ -154,6 +194,9 @@ impl Default for Features {
             register_ring_fd: false,
             zero_copy_over: None,
             sqpoll: false,
+            direct_descriptors: false,
+            recv_bundle: true,
+            buffer_inc: false,
         }
     }
 }
@@ -228,7 +271,7 @@ pub fn serve(args: &Args) -> Result<(), common::Error> {
 /// provided-buffer ring registered on it.
 pub fn check_kernel(config: &Config) -> io::Result<()> {
     let ring = ring::new_ring()?;
-    let bufs = buffers::BufRing::new(config.model.buffers, BUFFER_SIZE)?;
+    let bufs = buffers::BufRing::new(config.model.buffers, BUFFER_SIZE, Default::default())?;
     let mut registration = buffers::Registration::register(bufs, &ring, 0).map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -258,6 +301,7 @@ fn snapshot(c: &RingCounters) -> serde_json::Value {
         "completions_per_enter": per_enter(completions),
         "sends": c.sends.get(),
         "buffers": c.buffers.get(),
+        "buffer_size": c.buffer_size.get(),
         "buffers_in_use": c.buffers_in_use.get(),
         "buffers_in_use_from": if c.buffers_seen_by_kernel.get() == 1 {
             "the kernel's head of the buf ring, at the last sweep"
@@ -266,6 +310,7 @@ fn snapshot(c: &RingCounters) -> serde_json::Value {
         },
         "enobufs": c.enobufs.get(),
         "recv_rearms": c.recv_rearms.get(),
+        "bundles": c.bundles.get(),
         "parked": c.parked.get(),
         "early_submits": c.early_submits.get(),
         "refused": c.refused(),
@@ -322,6 +367,9 @@ pub fn run_rings(
             "register_ring_fd": features.register_ring_fd,
             "zero_copy_over": features.zero_copy_over,
             "sqpoll": features.sqpoll,
+            "direct_descriptors": features.direct_descriptors,
+            "recv_bundle": features.recv_bundle,
+            "buffer_inc": features.buffer_inc,
             "asked_for": "as the command line asked; what a ring's kernel refused is in rings[].refused",
         })
     });
@@ -350,7 +398,7 @@ fn register_ring_figures(stats: &Stats, counters: &[Arc<RingCounters>]) {
     let rings = all.clone();
     stats.gauge("rings", move || rings.iter().map(|c| snapshot(c)).collect::<Vec<_>>());
     type Read = fn(&RingCounters) -> u64;
-    let counted: [(&'static str, Read); 7] = [
+    let counted: [(&'static str, Read); 8] = [
         ("enters", |c| c.enters.get()),
         ("submissions", |c| c.submissions.get()),
         ("completions", |c| c.completions.get()),
@@ -358,6 +406,7 @@ fn register_ring_figures(stats: &Stats, counters: &[Arc<RingCounters>]) {
         ("enobufs", |c| c.enobufs.get()),
         ("sweeps", |c| c.sweeps.get()),
         ("early_submits", |c| c.early_submits.get()),
+        ("bundles", |c| c.bundles.get()),
     ];
     for (name, read) in counted {
         let rings = all.clone();

@@ -10,17 +10,19 @@ use common::completion::{Connection, Receiving, Sending, Step};
 use common::evented::READ_BATCH;
 use common::overload::Admission;
 use io_uring::opcode;
-use io_uring::types::{CancelBuilder, Fd};
+use io_uring::types::CancelBuilder;
 
 use super::Uring;
 use super::ops::{Op, send_entry, tag};
+use super::socket::{Sock, on_target};
 
 /// One client connection, as the ring holds it.
 #[derive(Debug)]
 pub(super) struct Conn {
-    pub(super) conn: Connection,
-    /// Cancels in flight that name this connection's socket or its receive: it may be
-    /// freed only when these, as well as its send and receive, are done.
+    pub(super) conn: Connection<Sock>,
+    /// Cancels in flight that name this connection's socket or its receive (and a direct
+    /// descriptor's shutdown): it may be freed only when these, as well as its send and
+    /// receive, are done.
     pub(super) cancels: u8,
     /// Queued for [`Uring::advance`] at the end of this turn.
     dirty: bool,
@@ -30,7 +32,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(conn: Connection) -> Self {
+    pub(super) fn new(conn: Connection<Sock>) -> Self {
         Self { conn, cancels: 0, dirty: false, zero_copy_result: None }
     }
 
@@ -84,18 +86,23 @@ impl Uring {
         }
         let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
         let answered = conn.session().answered();
-        let fd = Fd(conn.fd());
+        let target = conn.socket().target();
         let mut admission = Admission::new(self.shedding, Some(self.woke));
         let started = Instant::now();
         let send = match conn.next_admitting(&dispatcher, &mut admission) {
             Step::Close => return self.close(key),
             Step::Send(rest) => {
-                Some(send_entry(key, fd, rest, self.settings.features.zero_copy_over))
+                Some(send_entry(key, target, rest, self.settings.features.zero_copy_over))
             }
             Step::Wait | Step::Receive => None,
         };
         let ran = conn.session().answered() - answered;
+        let shut_write = conn.take_write_shutdown();
         self.counters.requests.add(ran);
+        if let (true, Sock::Direct(index)) = (shut_write, conn.socket()) {
+            let index = *index;
+            self.shut_write(key, index)?;
+        }
         if let Some(send) = send {
             self.counters.sends.bump();
             // SAFETY: the send points into the connection's outgoing bytes, on the heap,
@@ -138,14 +145,20 @@ impl Uring {
         let Some(entry) = self.conns.get_mut(key) else { return Ok(()) };
         entry.conn.start_closing();
         if !entry.busy() {
-            self.conns.remove(key);
+            if let Some(Conn { conn, .. }) = self.conns.remove(key)
+                && let Sock::Direct(index) = conn.socket()
+            {
+                // Its place in the table, freed for the next accept once this completes.
+                return self.discard(Sock::Direct(*index));
+            }
             return Ok(());
         }
         if entry.conn.cancel_once() {
             entry.cancels += 1;
-            let fd = Fd(entry.conn.fd());
-            let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(fd).all())
-                .build()
+            let target = entry.conn.socket().target();
+            let cancel =
+                on_target!(target, |fd| opcode::AsyncCancel2::new(CancelBuilder::fd(fd).all())
+                    .build())
                 .user_data(tag(key, Op::Cancel));
             // SAFETY: a cancel points into no memory; the descriptor it names stays open
             // until the connection is freed, after the cancelled operations complete.

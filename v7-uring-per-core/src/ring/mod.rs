@@ -21,9 +21,10 @@
 mod conn;
 mod ops;
 mod register;
+mod socket;
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,9 +42,10 @@ use io_uring::IoUring;
 use io_uring::types::{SubmitArgs, Timespec};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use crate::buffers::{BufRing, Registration};
+use crate::buffers::{BufRing, Consumption, Registration};
 use conn::Conn;
 use ops::{Op, RING, tag};
+use socket::Sock;
 
 /// The buffer group every receive of a ring takes from (one group per ring).
 const BGID: u16 = 0;
@@ -75,11 +77,15 @@ pub struct RingCounters {
     /// for one not yet reaped, as the kernel's head says at the last sweep.
     pub buffers_in_use: Level,
     pub buffers: Level,
+    /// Bytes in each buffer (larger when consumed incrementally).
+    pub buffer_size: Level,
     /// 1 when `buffers_in_use` is the kernel's figure (its head, Linux 6.8), 0 when it is
     /// our own count of the buffers completions gave us.
     pub buffers_seen_by_kernel: Level,
     /// Multishot receives that ended because the buf ring was empty (then re-armed).
     pub enobufs: Counter,
+    /// Receive completions that covered more than one buffer (bundles).
+    pub bundles: Counter,
     /// Multishot receives re-armed after the kernel ended them with no error.
     pub recv_rearms: Counter,
     /// Accepted past the cap, waiting (unread) for a permit.
@@ -140,7 +146,9 @@ struct Uring {
     accept_cancelling: bool,
     accept_paused_until: Option<Instant>,
     /// Accepted while at the cap: held, unread, until a permit is free.
-    parked: Vec<TcpStream>,
+    parked: Vec<Sock>,
+    /// Accepts put sockets in the ring's file table (`--direct-descriptors`).
+    direct: bool,
     /// Written by the shutdown's trigger (which keeps it open as long as it may write).
     wake: Arc<EventFd>,
     wake_armed: bool,
@@ -218,6 +226,56 @@ fn plain_ring() -> io::Result<IoUring> {
         .map_err(|e| refused("io_uring_setup", &e))
 }
 
+/// The ring's buf ring, registered as [`BGID`], consumed as `settings.features` ask: in
+/// bundles if the kernel has them (`IORING_FEAT_RECVSEND_BUNDLE`), incrementally in
+/// buffers of [`crate::INC_BUFFER_SIZE`] (the same memory: `--buffers` / 16) if it takes
+/// the registration. What it refuses is noted in `counters` and left out.
+fn buffer_ring(
+    ring: &IoUring,
+    settings: &Settings,
+    counters: &RingCounters,
+) -> io::Result<Registration> {
+    let mut bundle = settings.features.recv_bundle;
+    if bundle && !ring.params().is_feature_recvsend_bundle() {
+        counters.refuse("receive bundles", &io::Error::from(io::ErrorKind::Unsupported));
+        bundle = false;
+    }
+    if settings.features.buffer_inc {
+        let count = (settings.buffers / 16).max(1);
+        let inc = Consumption { bundle, incremental: true };
+        let bufs = BufRing::new(count, crate::INC_BUFFER_SIZE, inc)?;
+        match Registration::register(bufs, ring, BGID) {
+            Ok(registered) => return Ok(registered),
+            Err(e) => counters.refuse("incremental buffer consumption", &e),
+        }
+    }
+    let bufs = BufRing::new(
+        settings.buffers,
+        settings.buffer_size,
+        Consumption { bundle, incremental: false },
+    )?;
+    Registration::register(bufs, ring, BGID)
+        .map_err(|e| refused("registering a provided-buffer ring (Linux 5.19)", &e))
+}
+
+/// Room in the file table for the connections and the parked beyond them (a multishot
+/// accept may bring several more before its cancel takes effect).
+const TABLE_SLACK: usize = 256;
+
+/// Registers a sparse file table on `ring` for direct descriptors (Linux 5.19), with room
+/// for `max_connections` and [`TABLE_SLACK`] (at most the descriptor limit, which the
+/// kernel holds a table to); a full table fails an accept with ENFILE, which pauses
+/// accepting as running out of descriptors does. And sets TCP_NODELAY on `listener`:
+/// accepted sockets inherit it, and a direct descriptor has no descriptor to set it on.
+fn direct_table(ring: &IoUring, listener: &TcpListener, max_connections: usize) -> io::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit};
+    let (limit, _) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    let size = (max_connections.saturating_add(TABLE_SLACK) as u64).min(limit);
+    ring.submitter().register_files_sparse(u32::try_from(size).unwrap_or(u32::MAX))?;
+    nix::sys::socket::setsockopt(listener, nix::sys::socket::sockopt::TcpNoDelay, &true)
+        .map_err(io::Error::from)
+}
+
 /// Serves `listener` on this thread until a shutdown has closed every connection or its
 /// deadline has passed.
 pub fn run(
@@ -236,10 +294,13 @@ pub fn run(
     } else {
         None
     };
-    let bufs = BufRing::new(settings.buffers, settings.buffer_size)?;
-    let bufs = Registration::register(bufs, &ring, BGID)
-        .map_err(|e| refused("registering a provided-buffer ring (Linux 5.19)", &e))?;
+    let direct = settings.features.direct_descriptors
+        && direct_table(&ring, &listener, settings.max_connections)
+            .map_err(|e| counters.refuse("direct descriptors", &e))
+            .is_ok();
+    let bufs = buffer_ring(&ring, &settings, &counters)?;
     counters.buffers.set(u64::from(bufs.count()));
+    counters.buffer_size.set(bufs.size() as u64);
     let min_wait = ring.params().is_feature_min_timeout();
     let signal = Arc::clone(&wake);
     let mut this = Uring {
@@ -255,6 +316,7 @@ pub fn run(
         accept_cancelling: false,
         accept_paused_until: None,
         parked: Vec::new(),
+        direct,
         wake,
         wake_armed: false,
         latch,
@@ -431,7 +493,9 @@ impl Uring {
         let now = Instant::now();
         if self.shutdown.is_triggered() && self.closing_by.is_none() {
             self.closing_by = Some(now + DEADLINE);
-            self.parked.clear();
+            for sock in std::mem::take(&mut self.parked) {
+                self.discard(sock)?;
+            }
             self.cancel_accept()?;
             tracing::info!(open = self.conns.len(), "finishing the connections in flight");
             // Not this turn: requests already in the sockets reach their sessions only with
@@ -452,8 +516,8 @@ impl Uring {
         }
         while !self.parked.is_empty() {
             let Some(permit) = self.latch.try_acquire() else { break };
-            let stream = self.parked.remove(0);
-            self.open(stream, permit)?;
+            let sock = self.parked.remove(0);
+            self.open(sock, permit)?;
         }
         self.counters.parked.set(self.parked.len() as u64);
         if now.duration_since(self.last_sweep) >= SWEEP_EVERY {

@@ -11,10 +11,11 @@ use common::completion::Connection;
 use common::evented::KEY_BITS;
 use common::limit::Permit;
 use common::server::{ACCEPT_BACKOFF, is_exhaustion};
-use io_uring::types::Fd;
+use io_uring::types::{DestinationSlot, Fd, Fixed};
 use io_uring::{cqueue, opcode, squeue};
 
 use super::conn::Conn;
+use super::socket::{Sock, Target, on_target};
 use super::{BGID, Uring};
 
 /// What an operation is, in the low byte of its `user_data`.
@@ -28,6 +29,10 @@ pub(super) enum Op {
     Cancel = 5,
     /// A zero-copy send: its bytes are the kernel's until its notification.
     SendZc = 6,
+    /// A direct descriptor's write side shut, for the lingering close.
+    Shutdown = 7,
+    /// A direct descriptor's index closed (the ring's own: nothing waits for it).
+    Close = 8,
 }
 
 /// The key of the ring's own operations (accept, wake-up, their cancels): no connection's
@@ -51,33 +56,35 @@ pub(super) fn untag(user_data: u64) -> (usize, Option<Op>) {
         4 => Some(Op::Send),
         5 => Some(Op::Cancel),
         6 => Some(Op::SendZc),
+        7 => Some(Op::Shutdown),
+        8 => Some(Op::Close),
         _ => None,
     };
     ((user_data >> 8) as usize, op)
 }
 // ANCHOR_END: user_data
 
-/// A send of `rest` on `fd`, as `key`'s. Submitting it is the caller's `unsafe`: `rest`
+/// A send of `rest` on `target`, as `key`'s. Submitting it is the caller's `unsafe`: `rest`
 /// must stay put and untouched until the send completes.
 /// `zero_copy_over`: from this many bytes on, a zero-copy send, whose bytes the kernel
 /// reads until its notification completion rather than until its first.
 pub(super) fn send_entry(
     key: usize,
-    fd: Fd,
+    target: Target,
     rest: &[u8],
     zero_copy_over: Option<usize>,
 ) -> squeue::Entry {
     let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
     if zero_copy_over.is_some_and(|over| rest.len() >= over) {
-        return opcode::SendZc::new(fd, rest.as_ptr(), len)
+        return on_target!(target, |fd| opcode::SendZc::new(fd, rest.as_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(tag(key, Op::SendZc));
+            .build())
+        .user_data(tag(key, Op::SendZc));
     }
-    opcode::Send::new(fd, rest.as_ptr(), len)
+    on_target!(target, |fd| opcode::Send::new(fd, rest.as_ptr(), len)
         .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(tag(key, Op::Send))
+        .build())
+    .user_data(tag(key, Op::Send))
 }
 
 impl Uring {
@@ -129,12 +136,17 @@ impl Uring {
         }
         self.accept_paused_until = None;
         let fd = Fd(listener.as_raw_fd());
+        // Direct descriptors: the kernel puts each socket in a free slot of the ring's
+        // table and completes with its index, not a descriptor; no descriptor, so no
+        // close-on-exec either (the kernel refuses the flag with a slot).
+        let flags = if self.direct { 0 } else { libc::SOCK_CLOEXEC };
         let accept = if self.settings.features.multishot_accept {
-            opcode::AcceptMulti::new(fd).flags(libc::SOCK_CLOEXEC).build()
+            opcode::AcceptMulti::new(fd).allocate_file_index(self.direct).flags(flags).build()
         } else {
             // One connection, then no F_MORE: re-armed at the next turn.
             opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
-                .flags(libc::SOCK_CLOEXEC)
+                .file_index(self.direct.then(DestinationSlot::auto_target))
+                .flags(flags)
                 .build()
         }
         .user_data(tag(RING, Op::Accept));
@@ -153,15 +165,19 @@ impl Uring {
             self.accept_cancelling = false;
         }
         if result >= 0 {
-            // SAFETY: the kernel just made this descriptor for us; nothing else owns it.
-            let stream = TcpStream::from(unsafe { OwnedFd::from_raw_fd(result) });
+            let sock = if self.direct {
+                Sock::Direct(result as u32)
+            } else {
+                // SAFETY: the kernel just made this descriptor for us; nothing else owns it.
+                Sock::Stream(TcpStream::from(unsafe { OwnedFd::from_raw_fd(result) }))
+            };
             return match self.latch.try_acquire() {
-                _ if self.closing_by.is_some() => Ok(()), // stopping: closed at once
-                Some(permit) => self.open(stream, permit),
+                _ if self.closing_by.is_some() => self.discard(sock), // stopping: closed at once
+                Some(permit) => self.open(sock, permit),
                 // At the cap: hold it unread and stop accepting, so the next ones wait in
                 // the kernel's backlog as in every capped version.
                 None => {
-                    self.parked.push(stream);
+                    self.parked.push(sock);
                     self.counters.parked.set(self.parked.len() as u64);
                     self.cancel_accept()
                 }
@@ -189,10 +205,13 @@ impl Uring {
         Ok(())
     }
 
-    pub(super) fn open(&mut self, stream: TcpStream, permit: Permit) -> io::Result<()> {
-        let _ = stream.set_nodelay(true);
+    pub(super) fn open(&mut self, sock: Sock, permit: Permit) -> io::Result<()> {
+        // A direct descriptor has it from its listener (see `socket`).
+        if let Sock::Stream(stream) = &sock {
+            let _ = stream.set_nodelay(true);
+        }
         let open = self.dispatcher.stats().connection_opened();
-        let key = self.conns.insert(|_| Conn::new(Connection::new(stream, open, permit)));
+        let key = self.conns.insert(|_| Conn::new(Connection::new(sock, open, permit)));
         self.counters.accepted.bump();
         self.arm_recv(key)
     }
@@ -203,17 +222,22 @@ impl Uring {
     /// of the kernel's choosing.
     pub(super) fn arm_recv(&mut self, key: usize) -> io::Result<()> {
         let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
-        let fd = Fd(conn.fd());
-        let recv = if self.settings.features.multishot_recv {
-            opcode::RecvMulti::new(fd, BGID).build()
+        let target = conn.socket().target();
+        let bundle = self.bufs.consumption().bundle;
+        let recv = if self.settings.features.multishot_recv && bundle {
+            on_target!(target, |fd| opcode::RecvMultiBundle::new(fd, BGID).build())
+        } else if self.settings.features.multishot_recv {
+            on_target!(target, |fd| opcode::RecvMulti::new(fd, BGID).build())
+        } else if bundle {
+            on_target!(target, |fd| opcode::RecvBundle::new(fd, BGID).build())
         } else {
             // The naive shape: one receive per request, ended by its completion (no F_MORE)
             // and re-armed by `advance`; its buffer still comes from the group.
             let len = u32::try_from(self.settings.buffer_size).unwrap_or(u32::MAX);
-            opcode::Recv::new(fd, std::ptr::null_mut(), len)
+            on_target!(target, |fd| opcode::Recv::new(fd, std::ptr::null_mut(), len)
                 .buf_group(BGID)
-                .build()
-                .flags(squeue::Flags::BUFFER_SELECT)
+                .build())
+            .flags(squeue::Flags::BUFFER_SELECT)
         }
         .user_data(tag(key, Op::Recv));
         conn.receive_armed();
@@ -234,7 +258,13 @@ impl Uring {
             // session's inbox, it goes back to the buf ring as `taken` drops (published at
             // the end of the turn), so buffers are held only while bytes are in flight.
             if let Some(Conn { conn, .. }) = self.conns.get_mut(key) {
-                conn.received(&taken, now);
+                // One piece, or (a bundle) one per buffer it filled.
+                for bytes in taken.pieces() {
+                    conn.received(bytes, now);
+                }
+            }
+            if taken.pieces().nth(1).is_some() {
+                self.counters.bundles.bump();
             }
         }
         // ANCHOR_END: recycle
@@ -297,15 +327,52 @@ impl Uring {
             // A connection's cancel names its socket, so the socket stays open (the
             // connection counts the cancel among its operations) until the cancel is done:
             // closed earlier, its number could go to a newcomer whose operations the
-            // cancel would then end. What it cancelled completes separately.
-            Some(Op::Cancel) if key != RING => {
+            // cancel would then end. What it cancelled completes separately. A direct
+            // descriptor's shutdown is counted the same way.
+            Some(Op::Cancel | Op::Shutdown) if key != RING => {
                 if let Some(conn) = self.conns.get_mut(key) {
                     conn.cancels -= 1;
                     self.mark(key);
                 }
             }
-            Some(Op::Cancel) | None => {}
+            Some(Op::Close) if result < 0 => {
+                tracing::debug!(
+                    "close of a direct descriptor: {}",
+                    io::Error::from_raw_os_error(-result)
+                );
+            }
+            Some(Op::Cancel | Op::Shutdown | Op::Close) | None => {}
         }
         Ok(())
+    }
+
+    /// Closes a socket no connection holds: a descriptor by dropping it, a direct one with
+    /// a close of its index (free for the next accept once that completes).
+    pub(super) fn discard(&mut self, sock: Sock) -> io::Result<()> {
+        match sock {
+            Sock::Stream(stream) => {
+                drop(stream);
+                Ok(())
+            }
+            Sock::Direct(index) => {
+                let close =
+                    opcode::Close::new(Fixed(index)).build().user_data(tag(RING, Op::Close));
+                // SAFETY: a close points into no memory.
+                unsafe { self.push(close) }
+            }
+        }
+    }
+
+    /// Shuts a direct descriptor's write side (the lingering close's FIN), as `key`'s: the
+    /// connection counts it among its operations until it completes.
+    pub(super) fn shut_write(&mut self, key: usize, index: u32) -> io::Result<()> {
+        let Some(conn) = self.conns.get_mut(key) else { return Ok(()) };
+        conn.cancels += 1;
+        let shutdown = opcode::Shutdown::new(Fixed(index), libc::SHUT_WR)
+            .build()
+            .user_data(tag(key, Op::Shutdown));
+        // SAFETY: a shutdown points into no memory; the index stays in the table until the
+        // connection is freed, after this completes.
+        unsafe { self.push(shutdown) }
     }
 }
