@@ -190,6 +190,12 @@ impl Uring {
             tracing::warn!("accept failed: {error}; trying again in {ACCEPT_BACKOFF:?}");
             self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
             self.cancel_accept()?;
+        } else if -result != libc::ECANCELED && !cqueue::more(flags) {
+            // Ended by an error that re-arming at once could meet again at once (the
+            // listener itself in trouble): the same pause, so that it cannot become a
+            // busy loop of accepts that fail.
+            tracing::warn!("accept ended: {error}; trying again in {ACCEPT_BACKOFF:?}");
+            self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
         } else if -result != libc::ECANCELED {
             tracing::debug!("accept: {error}");
         }
