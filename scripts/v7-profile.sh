@@ -16,6 +16,8 @@
 # repeats the whole set, the servers by turns.
 #
 #   scripts/v7-profile.sh        # root, or perf_event_paranoid <= 1; apt-get install linux-perf wrk
+#   SUBJECTS="v7-uring-per-core --rings 1;v7-uring-per-core --rings 1 --direct-descriptors true" \
+#     scripts/v7-profile.sh      # other servers or switches, separated by ';'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v perf >/dev/null || { echo "perf is missing: apt-get install linux-perf" >&2; exit 1; }
@@ -31,9 +33,10 @@ hz=$(getconf CLK_TCK)
 
 echo "$ scripts/v7-profile.sh   # on $(uname -r), $(nproc) cores"
 scripts/stamp.sh
+default="v4-syscalls --api epoll;v4-syscalls --api io-uring;v7-uring-per-core --rings 1;v5-reactor-per-core --loops 1"
+IFS=';' read -r -a subjects <<<"${SUBJECTS:-$default}"
 for round in $(seq "${ROUNDS:-2}"); do
-for subject in "v4-syscalls --api epoll" "v4-syscalls --api io-uring" \
-  "v7-uring-per-core --rings 1" "v5-reactor-per-core --loops 1"; do
+for subject in "${subjects[@]}"; do
   read -r binary options <<<"$subject"
   # shellcheck disable=SC2086 # the options are words
   taskset -c 1 ./target/release/$binary --addr 127.0.0.1:0 $options >"$work/out" 2>/dev/null &
