@@ -140,12 +140,19 @@ struct Ring {
 /// io_uring (too old, or disabled by `kernel.io_uring_disabled` or a seccomp filter).
 pub fn run(listener: TcpListener, shared: Shared, counters: Arc<LoopCounters>) -> io::Result<()> {
     let Shared { dispatcher, latch, timeouts, shutdown, shedding } = shared;
-    let ring = IoUring::new(1024).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("this kernel refuses io_uring ({e}); it may be disabled (sysctl kernel.io_uring_disabled) or too old (5.11 is needed): use another --api"),
-        )
-    })?;
+    let refused = |why: String| {
+        format!("this kernel refuses io_uring ({why}); it may be disabled (sysctl kernel.io_uring_disabled) or too old (5.11 is needed): use another --api")
+    };
+    let ring = IoUring::new(1024).map_err(|e| io::Error::new(e.kind(), refused(e.to_string())))?;
+    // A kernel from 5.1 to 5.10 makes the ring but refuses the wait with a timeout the loop
+    // makes every round (IORING_ENTER_EXT_ARG, 5.11): found here, not at the first wait as
+    // a bare EINVAL.
+    if !ring.params().is_feature_ext_arg() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            refused("no IORING_FEAT_EXT_ARG: older than 5.11".into()),
+        ));
+    }
     let mut this = Ring {
         ring,
         connections: Slots::default(),

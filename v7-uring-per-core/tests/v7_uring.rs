@@ -238,6 +238,14 @@ fn an_answer_is_sent_before_a_slow_handler_behind_it_in_the_turn_runs() {
     assert_eq!(sleeper.read_line().unwrap(), "200 slept 500 ms");
 }
 
+/// A client of `server`'s one ring.
+fn client(server: &TestServer) -> Client {
+    let mut c = Client::connect(server.addr()).expect("connect");
+    assert_eq!(ring_of(&mut c), "ring-0");
+    c
+}
+// ANCHOR_END: eager
+
 // ANCHOR: reap_early
 /// A client that gives up while its request waits behind a slow handler costs the ring
 /// nothing. A blocker holds the ring while three neighbours write (`/sleep?ms=1000`,
@@ -278,14 +286,6 @@ fn reset(client: Client) {
     drop(client);
 }
 // ANCHOR_END: reap_early
-
-/// A client of `server`'s one ring.
-fn client(server: &TestServer) -> Client {
-    let mut c = Client::connect(server.addr()).expect("connect");
-    assert_eq!(ring_of(&mut c), "ring-0");
-    c
-}
-// ANCHOR_END: eager
 
 /// The ladder's rungs are one binary with switches: each rung serves both protocols and
 /// a 64 KiB body whole (zero-copy sends past 16 KiB included, their bytes held until the
