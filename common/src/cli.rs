@@ -38,7 +38,7 @@ pub struct ServerArgs {
     pub max_queue_wait: Option<Duration>,
 
     /// Before running a handler, look whether the client has closed or reset, and if so
-    /// do not run it. A client that half-closes after its request (nc without -q) then
+    /// do not run it. A client that half-closes after its request (nc -N) then
     /// gets no answer, hence off by default
     #[arg(long)]
     pub skip_departed: bool,

@@ -14,7 +14,7 @@
 //! * `--skip-departed` ([`Shedding::skip_departed`]): before running a handler, a server
 //!   that can see its client has closed or reset does not run it and closes (counted
 //!   `departed`), as nginx logs 499 "client closed request". A client that half-closes
-//!   after sending its request (`nc` without `-q`, `shutdown(SHUT_WR)`) looks the same
+//!   after sending its request (`nc -N`, `shutdown(SHUT_WR)`) looks the same
 //!   as one that left, and is not answered: that is why it is opt-in.
 //!
 //! The decision before a handler is made once, here ([`Admission::decide`]), and applied
