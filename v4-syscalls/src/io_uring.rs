@@ -141,7 +141,9 @@ struct Ring {
 pub fn run(listener: TcpListener, shared: Shared, counters: Arc<LoopCounters>) -> io::Result<()> {
     let Shared { dispatcher, latch, timeouts, shutdown, shedding } = shared;
     let refused = |why: String| {
-        format!("this kernel refuses io_uring ({why}); it may be disabled (sysctl kernel.io_uring_disabled) or too old (5.11 is needed): use another --api")
+        format!(
+            "this kernel refuses io_uring ({why}); it may be disabled (sysctl kernel.io_uring_disabled) or too old (5.11 is needed): use another --api"
+        )
     };
     let ring = IoUring::new(1024).map_err(|e| io::Error::new(e.kind(), refused(e.to_string())))?;
     // A kernel from 5.1 to 5.10 makes the ring but refuses the wait with a timeout the loop

@@ -5,9 +5,6 @@
 //! `direct_descriptors::…`, `buffer_inc::…`, `plain_receives::…`): a rung
 //! changes how bytes reach a connection, never what the connection does about a fault.
 
-use harness::faults::{FAULTS, Subject, check};
-use libtest_mimic::{Arguments, Failed, Trial};
-
 /// The rungs the matrix runs again with, each alone on top of the defaults.
 const RUNGS: &[(&str, &[&str])] = &[
     ("direct_descriptors", &["--direct-descriptors", "true"]),
@@ -26,31 +23,10 @@ const RUNGS: &[(&str, &[&str])] = &[
 const IGNORED: &[(&str, &str)] = &[("direct_descriptors", "more_clients_than_it_takes")];
 
 fn main() -> std::process::ExitCode {
-    let name = "v7-uring-per-core";
-    let version = registry::find(name).expect("v7 is in the registry (its own crate names it)");
-    let binary = env!("CARGO_BIN_EXE_v7-uring-per-core");
-    let mut trials = Vec::new();
-    let setups = std::iter::once((None, &[][..])).chain(RUNGS.iter().map(|&(n, a)| (Some(n), a)));
-    for (rung, extra) in setups {
-        let args: Vec<String> =
-            version.matrix.args.iter().chain(extra).map(|a| (*a).to_owned()).collect();
-        let label = [name.to_owned(), extra.join(" ")].join(" ").trim_end().to_owned();
-        let subject =
-            Subject { label, binary: binary.to_owned(), args, behaviour: version.matrix.behaviour };
-        for fault in FAULTS {
-            let subject = subject.clone();
-            let trial = match rung {
-                Some(rung) => format!("{rung}::{}", fault.name),
-                None => fault.name.to_owned(),
-            };
-            let ignored = rung.is_some_and(|rung| IGNORED.contains(&(rung, fault.name)));
-            let run = move || check(&subject, fault).map_err(Failed::from);
-            trials.push(Trial::test(trial, run).with_ignored_flag(ignored));
-        }
-    }
-    if libtest_mimic::run(&Arguments::from_args(), trials).has_failed() {
-        std::process::ExitCode::from(101)
-    } else {
-        std::process::ExitCode::SUCCESS
-    }
+    harness::fault_matrix_with(
+        "v7-uring-per-core",
+        env!("CARGO_BIN_EXE_v7-uring-per-core"),
+        RUNGS,
+        IGNORED,
+    )
 }
