@@ -15,7 +15,7 @@
 # next; the tracepoint counts and the shares of the samples move far less. ROUNDS (2)
 # repeats the whole set, the servers by turns.
 #
-#   scripts/v7-profile.sh        # root, or perf_event_paranoid <= 1; apt-get install linux-perf wrk
+#   scripts/v7-profile.sh        # root (the tracepoint counts need tracefs); apt-get install linux-perf wrk
 #   SUBJECTS="v7-uring-per-core --rings 1;v7-uring-per-core --rings 1 --direct-descriptors true" \
 #     scripts/v7-profile.sh      # other servers or switches, separated by ';'
 set -euo pipefail
