@@ -154,7 +154,8 @@ fn spawned_answers_cross_from_a_worker_to_the_blocking_pool() {
     let name = |thread| trace.thread_name(thread).unwrap_or_default();
     let handlers: Vec<_> = trace.spans("handle").collect();
     assert_eq!(handlers.len(), 3, "{handlers:#?}");
-    assert!(handlers.iter().all(|h| name(h.thread()).starts_with("blocking-")), "{handlers:#?}");
+    let names: Vec<&str> = handlers.iter().map(|h| name(h.thread())).collect();
+    assert!(names.iter().all(|n| n.starts_with("blocking-")), "handlers ran on {names:?}");
     let handoffs = trace.handoffs();
     assert_eq!(handoffs.len(), 3, "an arrow per answer: {handoffs:#?}");
     for (queued, taken) in handoffs {
