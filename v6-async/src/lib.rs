@@ -26,8 +26,8 @@ pub mod connection;
 
 use std::io;
 use std::net::TcpListener as StdListener;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use common::server::{ACCEPT_BACKOFF, is_exhaustion};
 use common::shutdown::DEADLINE;
@@ -118,15 +118,21 @@ pub fn run(listener: StdListener, dispatcher: Arc<Dispatcher>, config: Config) -
 /// The runtime: `workers` threads named `tokio-worker-0`, `tokio-worker-1`, …, and a
 /// blocking pool whose threads are `blocking-N`, so a timeline's lanes and `/proc`
 /// say which is which (`/proc` keeps 15 bytes of a name: `tokio-blocking-N` would lose
-/// its number).
+/// its number). Returns once every worker has started.
 pub fn runtime(workers: usize) -> io::Result<tokio::runtime::Runtime> {
     // tokio names every thread it starts with one function, workers and blocking pool
-    // alike, and says nothing of which is which. The workers are started first, when the
-    // runtime is built (`Launch::launch`, before `build` returns), so the first `workers`
-    // names go to them; v6 never calls `block_in_place`, the one call that would hand a
-    // worker's place to a thread started later.
+    // alike, and says nothing of which is which. A worker is itself a job on the blocking
+    // pool: building the runtime queues one per worker and starts a thread for each, so
+    // the first `workers` names go to the threads started for them. But any pool thread
+    // takes the queue's front job: were a `spawn_blocking` queued before a slow-starting
+    // worker thread had taken its job, the pool's new thread could take the worker's job
+    // and the thread named `tokio-worker-1` the handler (seen once in CI: every handler
+    // on `tokio-worker-1`). So the build waits until each worker has parked once (a
+    // worker with nothing to do parks at once); until then nothing else is queued.
     let started = AtomicUsize::new(0);
-    tokio::runtime::Builder::new_multi_thread()
+    let workers_up = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let counting = Arc::clone(&workers_up);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name_fn(move || match started.fetch_add(1, Ordering::Relaxed) {
             n if n < workers => format!("tokio-worker-{n}"),
@@ -135,10 +141,43 @@ pub fn runtime(workers: usize) -> io::Result<tokio::runtime::Runtime> {
         // A worker parks when it has no task to run: in the I/O driver's epoll_wait, or
         // asleep until another worker wakes it. Recorded as a wait, so a busy lane and an
         // idle one look different.
-        .on_thread_park(|| parked(true))
+        .on_thread_park(move || {
+            parked(true);
+            count_worker_once(&counting);
+        })
         .on_thread_unpark(|| parked(false))
         .enable_all()
-        .build()
+        .build()?;
+    let (count, all_up) = &*workers_up;
+    let count = count.lock().unwrap_or_else(|e| e.into_inner());
+    let (count, waited) = all_up
+        .wait_timeout_while(count, WORKERS_START, |count| *count < workers)
+        .unwrap_or_else(|e| e.into_inner());
+    if waited.timed_out() {
+        tracing::warn!(
+            started = *count,
+            workers,
+            "not every tokio worker started within {WORKERS_START:?}: thread names may not say \
+             which thread is a worker"
+        );
+    }
+    Ok(runtime)
+}
+
+/// How long building the runtime waits for its workers to start: far longer than a
+/// thread takes to start, even on a machine loaded many times over.
+const WORKERS_START: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Counts the calling worker thread the first time it parks.
+fn count_worker_once(workers_up: &(Mutex<usize>, Condvar)) {
+    thread_local! {
+        static COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if COUNTED.try_with(|counted| counted.replace(true)) == Ok(false) {
+        let (count, all_up) = workers_up;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        all_up.notify_all();
+    }
 }
 
 thread_local! {

@@ -108,7 +108,9 @@ fn a_blocked_worker_s_ready_connections_are_polled_by_the_other() {
             .spans("handle")
             .filter(|h| h.name.starts_with("GET /sleep"))
             .max_by(|a, b| a.ts.total_cmp(&b.ts))
-            .expect("the sleep just answered is in the last half second");
+            .unwrap_or_else(|| {
+                panic!("the sleep just answered is not in the window: {}", trace.other)
+            });
         let sleeper = sleep.conn().expect("the sleep is recorded with its connection");
         let blocked = sleep.thread();
         let workers: BTreeSet<Thread> = trace.spans("poll").map(TraceEvent::thread).collect();

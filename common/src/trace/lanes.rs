@@ -131,27 +131,38 @@ pub(crate) fn append(event: Event, closes_open: bool) {
 }
 
 /// The live mode's append: the window keeps the newest events. When the limit is reached,
-/// the window gives up its oldest quarter (every lane lets go of it as it next appends,
-/// or at the writer's next pass) rather than refuse the newest event, as a file's
-/// recording does: refusing left a live window under heavy load (a few hundred thousand
-/// events in [`recorder::LIVE_KEEP`]) holding its old seconds and missing its last one,
-/// the one the live page draws. Until the busy lanes have let go, a quiet lane's new
-/// events may still find it full, and are dropped (counted).
+/// the window gives up its oldest quarter, every lane at once, rather than refuse the
+/// newest event, as a file's recording does: refusing left a live window under heavy load
+/// (a few hundred thousand events in [`recorder::LIVE_KEEP`]) holding its old seconds and
+/// missing its last one, the one the live page draws. Every lane, not only the one that
+/// found the window full: that one may be a quiet lane holding few of the events, such as
+/// a worker recording the end of a long handler while busy lanes fill the window, and its
+/// event is the one a reader looks for (letting each lane go as it next appended dropped
+/// it: seen in v6's live trace test).
 fn append_live(event: Event, closes_open: bool, keep_from: u64) {
     with_lane(|lane| {
-        let mut inner = lane.lock();
-        if closes_open {
-            inner.open = None;
-        }
-        prune(&mut inner.events, keep_from);
-        if !recorder::admit_live() {
-            prune(&mut inner.events, recorder::live_full(event.ts, keep_from));
-            if !recorder::admit_live() {
-                recorder::live_dropped();
+        {
+            let mut inner = lane.lock();
+            if closes_open {
+                inner.open = None;
+            }
+            prune(&mut inner.events, keep_from);
+            if recorder::admit_live() {
+                inner.events.push_back(event);
                 return;
             }
         }
-        inner.events.push_back(event);
+        // One lane locked at a time (this one released first), so two threads pruning
+        // together cannot wait on each other.
+        let from = recorder::live_full(event.ts, keep_from);
+        for other in all() {
+            prune(&mut other.lock().events, from);
+        }
+        if recorder::admit_live() {
+            lane.lock().events.push_back(event);
+        } else {
+            recorder::live_dropped();
+        }
     });
 }
 
