@@ -254,7 +254,7 @@ pub const V4_NIO: Version = Version {
           Idle clients cost no thread.",
     hints: "Watch the machinery: curl -s http://{addr}/stats\nSee the event loop's \
            weakness: --workers 0, then /cpu?ms=2000 beside /hello",
-    options: "`--workers`, default 10; `--max-connections`",
+    options: "`--workers`, default 10; `--max-connections`, default 16384",
     fixes: "idle clients cost no thread",
     costs: "one poller thread, and a hand-off per request; a slow handler still holds a worker",
     example: &["--workers", "10"],
@@ -281,7 +281,7 @@ pub const V4_SYSCALLS: Version = Version {
     hints: "Compare the waits: curl -s http://{addr}/stats (model.waits, events_per_wait, \
            wait_secs)\nSee select's limit: more than 1,020 connections (python3 \
            scripts/hold-idle.py {addr} 1100)",
-    options: "`--api`, default `epoll`",
+    options: "`--api`, default `epoll`; `--max-connections`, default 16384",
     fixes: "the kernel interface is seen, and measured",
     costs: "select stops at 1,024 descriptors; select and poll pay for every idle connection \
             on every wait",
@@ -314,7 +314,7 @@ pub const V5_REACTOR_PER_CORE: Version = Version {
           thread.",
     hints: "See how the kernel spread the connections: curl -s http://{addr}/stats\nSee a \
            loop stall: --loops 2, then /cpu?ms=3000 beside a few /hello",
-    options: "`--loops`, default: the cores",
+    options: "`--loops`, default: the cores; `--max-connections`, default 16384",
     fixes: "no hand-off per request",
     costs: "a slow handler stalls its whole loop; connections spread by hash, not by load",
     example: &["--loops", "2"],
@@ -343,7 +343,8 @@ pub const V6_ASYNC: Version = Version {
     hints: "Watch the tasks: curl -s http://{addr}/stats\nBlocking inside async: --workers \
            2, then two /sleep?ms=3000 beside a /hello; then the same with --blocking \
            spawn",
-    options: "`--workers`, default: the cores; `--blocking inline` or `spawn`",
+    options: "`--workers`, default: the cores; `--blocking inline` or `spawn`; \
+              `--max-connections`, default 16384",
     fixes: "the event loop is no longer hand-written",
     costs: "blocking inside a task stalls a runtime worker, invisibly",
     example: &["--workers", "2"],
@@ -373,7 +374,7 @@ pub const V7_URING_PER_CORE: Version = Version {
            submissions, completions, buffers_in_use)\nSee a ring stall: --rings 1, then \
            /sleep?ms=3000 beside a /hello",
     options: "`--rings`, default: the cores; `--buffers`, default 256; `--batch-wait-us`, \
-              default 50",
+              default 50; `--max-connections`, default 16384",
     fixes: "a system call carries many requests' I/O; idle connections hold no buffer",
     costs: "a slow handler still stalls its ring; only where io_uring is allowed",
     example: &["--rings", "2"],
