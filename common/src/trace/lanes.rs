@@ -131,14 +131,15 @@ pub(crate) fn append(event: Event, closes_open: bool) {
 }
 
 /// The live mode's append: the window keeps the newest events. When the limit is reached,
-/// the window gives up its oldest quarter, every lane at once, rather than refuse the
-/// newest event, as a file's recording does: refusing left a live window under heavy load
-/// (a few hundred thousand events in [`recorder::LIVE_KEEP`]) holding its old seconds and
-/// missing its last one, the one the live page draws. Every lane, not only the one that
-/// found the window full: that one may be a quiet lane holding few of the events, such as
-/// a worker recording the end of a long handler while busy lanes fill the window, and its
-/// event is the one a reader looks for (letting each lane go as it next appended dropped
-/// it: seen in v6's live trace test).
+/// the window gives up its oldest quarter of events, every lane at once, rather than
+/// refuse the newest event, as a file's recording does: refusing left a live window under
+/// heavy load (a few hundred thousand events in [`recorder::LIVE_KEEP`]) holding its old
+/// seconds and missing its last one, the one the live page draws. A quarter of the events,
+/// found by their times, not a quarter of the time they span: a burst that filled the
+/// window in its last millisecond holds nothing older than the span's first quarter. And
+/// every lane, not only the one that found the window full: that one may be a quiet lane
+/// holding few of the events or none, such as a worker recording the end of a long handler
+/// while busy lanes fill the window, and its event is the one a reader looks for.
 fn append_live(event: Event, closes_open: bool, keep_from: u64) {
     with_lane(|lane| {
         {
@@ -152,9 +153,9 @@ fn append_live(event: Event, closes_open: bool, keep_from: u64) {
                 return;
             }
         }
-        // One lane locked at a time (this one released first), so two threads pruning
-        // together cannot wait on each other.
-        let from = recorder::live_full(event.ts, keep_from);
+        // One lane locked at a time (this one released first), so two threads making room
+        // together cannot wait on each other. Rare: once per quarter of the window's events.
+        let from = recorder::live_full(oldest_quarter_ends(keep_from));
         for other in all() {
             prune(&mut other.lock().events, from);
         }
@@ -164,6 +165,29 @@ fn append_live(event: Event, closes_open: bool, keep_from: u64) {
             recorder::live_dropped();
         }
     });
+}
+
+/// The time before which the oldest quarter of every lane's events (those kept from
+/// `keep_from` on) ended: one past the end of the quarter's last.
+fn oldest_quarter_ends(keep_from: u64) -> u64 {
+    let mut ends: Vec<u64> = all()
+        .iter()
+        .flat_map(|lane| {
+            let inner = lane.lock();
+            inner
+                .events
+                .iter()
+                .map(|e| e.ts + e.dur)
+                .filter(|&end| end >= keep_from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if ends.is_empty() {
+        return keep_from;
+    }
+    let quarter = ends.len() / 4;
+    let (_, &mut end, _) = ends.select_nth_unstable(quarter);
+    end + 1
 }
 
 /// Drops the events of `events` older than `keep_from`, giving their room back.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::event::{process_name, thread_name};
+use super::event::{Event, process_name, thread_name};
 use super::lanes::Lane;
 use super::recorder::{self, Setup};
 
@@ -38,20 +38,32 @@ fn lane_names(lanes: &[Arc<Lane>]) -> Vec<String> {
 
 /// The events of `lanes` stamped from `from` on (all: 0), with each lane's name and each
 /// process's, and the waits still going on at `to`, drawn up to `to`.
+///
+/// Every lane's events are copied first, then written as JSON: writing is the slow part
+/// (a second or more for a full window in a debug build), and a busy server goes on
+/// recording meanwhile, its lanes letting go of what the full window no longer keeps. Had
+/// each lane been written as it was read, the last lanes read would have lost the moments
+/// the window was asked for (a v6 test found its handler's span gone that way).
 fn events(setup: &Setup, lanes: &[Arc<Lane>], from: u64, to: u64) -> Vec<Value> {
+    let copied: Vec<(Vec<Event>, Option<Event>)> = lanes
+        .iter()
+        .map(|lane| {
+            let inner = lane.lock();
+            let recent = inner.events.iter().filter(|e| e.ts + e.dur >= from).copied().collect();
+            let open = inner.open.map(|open| Event { dur: to.saturating_sub(open.ts), ..open });
+            (recent, open)
+        })
+        .collect();
     let mut out = Vec::new();
     let mut pids = Vec::new();
-    for (lane, name) in lanes.iter().zip(lane_names(lanes)) {
+    for ((lane, name), (recent, open)) in lanes.iter().zip(lane_names(lanes)).zip(copied) {
         if !pids.contains(&lane.pid) {
             pids.push(lane.pid);
             out.push(process_name(lane.pid, setup.server));
         }
         out.push(thread_name(lane.pid, lane.tid, &name));
-        let inner = lane.lock();
-        let recent = inner.events.iter().filter(|e| e.ts + e.dur >= from);
-        out.extend(recent.map(|e| e.json(lane.pid, lane.tid, false)));
-        if let Some(open) = inner.open {
-            let open = super::event::Event { dur: to.saturating_sub(open.ts), ..open };
+        out.extend(recent.iter().map(|e| e.json(lane.pid, lane.tid, false)));
+        if let Some(open) = open {
             out.push(open.json(lane.pid, lane.tid, true));
         }
     }

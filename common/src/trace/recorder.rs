@@ -156,12 +156,12 @@ pub(crate) fn live_keep_from(ts: u64) -> Option<u64> {
     })
 }
 
-/// The live window is full at `ts`, which kept from `keep_from`: it gives up its oldest
-/// quarter, so that the newest events are the ones kept (a live page draws the last
-/// second, not the first). Returns the new oldest time kept.
-pub(crate) fn live_full(ts: u64, keep_from: u64) -> u64 {
-    let from = keep_from + ts.saturating_sub(keep_from) / 4;
-    LIVE_FROM.fetch_max(from, Ordering::Relaxed).max(from)
+/// The live window is full: from now on it keeps nothing that ended before `cut`, the
+/// time before which its oldest quarter of events ended (see `lanes::append_live`), so
+/// that the newest events are the ones kept (a live page draws the last second, not the
+/// first). Returns the oldest time kept.
+pub(crate) fn live_full(cut: u64) -> u64 {
+    LIVE_FROM.fetch_max(cut, Ordering::Relaxed).max(cut)
 }
 
 /// `n` events were let go.
