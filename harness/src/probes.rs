@@ -52,14 +52,16 @@ pub(crate) const OVER_CAP: usize = 4;
 pub(crate) fn over_cap(server: &ChildServer) -> io::Result<Outcome> {
     let addr = server.addr();
     // Four silent clients: v4's cap, and more than one-at-a-time servers serve.
-    let sockets = || common::testkit::socket_inodes(server.pid()).map_or(0, |s| s.len());
-    let before = sockets();
     let idle = hold_idle(addr, OVER_CAP)?;
-    // Until the server holds all four (a socket each in its descriptor table), the
-    // newcomer could take a place one of them was about to. A server that takes one
-    // client at a time, or hands each to a child, never holds four: then the wait
+    // Until the server has accepted all four (none left in its listeners' accept queues),
+    // the newcomer could take a place one of them was about to. Read from the kernel's
+    // queues, not the server's descriptor table: a ring's direct descriptors never appear
+    // there. A server that takes one client at a time never accepts four: then the wait
     // runs out.
-    wait_until(PROMPT, || sockets() >= before + OVER_CAP);
+    let accepted_all = || {
+        common::kernel::accept_queue(addr.port()).is_ok_and(|q| q.listeners > 0 && q.queued == 0)
+    };
+    wait_until(PROMPT, accepted_all);
     let mut newcomer = Client::connect(addr)?;
     newcomer.set_timeout(PROMPT)?;
     newcomer.send(b"GET /hello\n")?;

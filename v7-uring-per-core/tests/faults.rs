@@ -13,14 +13,9 @@ const RUNGS: &[(&str, &[&str])] = &[
     ("plain_receives", &["--recv-bundle", "false"]),
 ];
 
-/// Trials ignored (listed as such, not dropped), with why. The over-cap probe waits until
-/// the server holds its four clients as sockets in its descriptor table
-/// (`/proc/<pid>/fd`); a direct descriptor is in the ring's table, never there, so the
-/// probe waits its whole second before the newcomer connects, and the matrix's 2 s idle
-/// timeout then frees a place under it. The cap itself holds with direct descriptors:
-/// `tests/rungs.rs`'s `the_cap_holds_a_newcomer_until_a_place_is_free` checks it by
-/// `/stats`.
-const IGNORED: &[(&str, &str)] = &[("direct_descriptors", "more_clients_than_it_takes")];
+/// Trials ignored: none (the over-cap probe once waited for sockets in `/proc/<pid>/fd`,
+/// where direct descriptors never appear; it now reads the kernel's accept queues).
+const IGNORED: &[(&str, &str)] = &[];
 
 fn main() -> std::process::ExitCode {
     harness::fault_matrix_with(
