@@ -57,3 +57,63 @@ fn under_load_a_wait_brings_back_several_completions() {
     assert_eq!(lanes, trace.handler_threads());
     assert_eq!(lanes.len(), 1);
 }
+
+/// Clients of a slow handler, each asking again as soon as it is answered: enough that
+/// an answer's send and the next requests cross in one early submit's completions.
+const IN_TURN: usize = 4;
+
+/// One ring serves requests in the order it took them in: each handler answers, of the
+/// requests the ring holds, the one received first. The ring once placed a connection by
+/// its first completion of a turn (often its answer's send, before its next request), and
+/// kept a place taken for input it then answered, so a client's next request could be
+/// answered before an older one: then one client in ten waited a handler more.
+#[test]
+fn one_ring_answers_requests_in_the_order_they_came() {
+    let server = TracedServer::start(BINARY, &["--rings", "1"]);
+    let start = Arc::new(Barrier::new(IN_TURN));
+    let clients: Vec<_> = (0..IN_TURN)
+        .map(|_| {
+            let (addr, start) = (server.addr(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                let mut client = Client::connect(addr).expect("connect");
+                start.wait();
+                for _ in 0..10 {
+                    assert_eq!(
+                        client.line("GET /sleep?ms=20").expect("an answer"),
+                        "200 slept 20 ms"
+                    );
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client");
+    }
+    let trace = server.stop().expect("a trace in the format");
+    let received: Vec<_> = trace.instants("read").filter(|r| r.name == "recv").collect();
+    let mut handlers: Vec<_> = trace.spans("handle").collect();
+    handlers.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+    assert_eq!(handlers.len(), IN_TURN * 10);
+    // Each handler's request: its connection's last receive before it began.
+    let taken_in: Vec<f64> = handlers
+        .iter()
+        .map(|h| {
+            let mine = received.iter().filter(|r| r.conn() == h.conn() && r.ts <= h.ts);
+            mine.map(|r| r.ts).fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect();
+    let out_of_order: Vec<_> = taken_in
+        .windows(2)
+        .zip(&handlers[1..])
+        .filter(|(pair, _)| pair[1] < pair[0])
+        .map(|(pair, h)| {
+            format!(
+                "conn {:?} at {:.0} µs, received {:.0} µs before the one before it",
+                h.conn(),
+                h.ts,
+                pair[0] - pair[1]
+            )
+        })
+        .collect();
+    assert!(out_of_order.is_empty(), "answered before an older request: {out_of_order:#?}");
+}
