@@ -57,6 +57,7 @@ impl Uring {
         }
     }
 
+    // ANCHOR: in_order
     /// The connections marked this turn, unmarked again, in the order their requests
     /// arrived: those with nothing to answer (a send done, a close) first, then by
     /// [`Conn::waiting_since`].
@@ -79,6 +80,7 @@ impl Uring {
         self.turn_began = self.arrivals;
         dirty
     }
+    // ANCHOR_END: in_order
 
     pub(super) fn advance_dirty(&mut self) -> io::Result<()> {
         for key in self.take_dirty() {
