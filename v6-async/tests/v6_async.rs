@@ -14,20 +14,25 @@ fn v6(workers: usize, blocking: Blocking) -> TestServer {
     TestServer::start(SERVER, Config::new(Model { workers, blocking, ..Model::default() }), run)
 }
 
-/// Sends `GET /sleep?ms=…` on `n` new connections and waits until every one of them is in
-/// its handler (the dispatcher counts a request before running it).
+/// Sends `GET /sleep?ms=…` on `n` new connections, one at a time, each once the one before
+/// is in its handler (the dispatcher counts a request before running it).
+///
+/// One at a time: sent together, both connections' tasks could land on one worker, the
+/// second in its LIFO slot, where the other worker cannot steal it; that worker then
+/// sleeps, free to serve a newcomer, while the second sleeper waits for the first (seen:
+/// the second was counted only as the first's 5 s ended). A connection accepted while one
+/// worker is blocked is spawned to the runtime's shared queue, which wakes the idle one.
 fn sleepers(server: &TestServer, n: usize, ms: u64) -> Vec<Client> {
     let before = server.stats().requests();
-    let clients: Vec<Client> = (0..n)
-        .map(|_| {
+    (0..n)
+        .map(|i| {
             let mut c = Client::connect(server.addr()).expect("connect");
             c.send(format!("GET /sleep?ms={ms}\n").as_bytes()).expect("send");
+            let started = wait_until(TIMEOUT, || server.stats().requests() > before + i as u64);
+            assert!(started, "/sleep number {} never reached its handler", i + 1);
             c
         })
-        .collect();
-    let started = wait_until(TIMEOUT, || server.stats().requests() >= before + n as u64);
-    assert!(started, "the /sleep requests never reached their handlers");
-    clients
+        .collect()
 }
 
 #[test]
