@@ -26,9 +26,6 @@ pub(super) struct Conn {
     pub(super) cancels: u8,
     /// Queued for [`Uring::advance`] at the end of this turn.
     dirty: bool,
-    /// The number of the arrival that began the input it has not yet answered (none: all
-    /// answered): its place in the order the ring serves requests in.
-    pub(super) waiting_since: Option<u64>,
     /// A zero-copy send's result, held until its notification says the kernel is done
     /// with the bytes.
     pub(super) zero_copy_result: Option<Result<usize, i32>>,
@@ -36,7 +33,7 @@ pub(super) struct Conn {
 
 impl Conn {
     pub(super) fn new(conn: Connection<Sock>) -> Self {
-        Self { conn, cancels: 0, dirty: false, waiting_since: None, zero_copy_result: None }
+        Self { conn, cancels: 0, dirty: false, zero_copy_result: None }
     }
 
     /// Whether the kernel holds any operation of it: then it may not be freed.
@@ -57,30 +54,16 @@ impl Uring {
         }
     }
 
-    // ANCHOR: in_order
-    /// The connections marked this turn, unmarked again, in the order their requests
-    /// arrived: those with nothing to answer (a send done, a close) first, then by
-    /// [`Conn::waiting_since`].
-    ///
-    /// Not in the order they were marked. A connection is marked by whichever of its
-    /// completions comes first, often its answer's send, which comes before its next
-    /// request does; and a mark made in one turn for input the same turn then answered
-    /// stays in the next turn's list. Either way a connection took a place ahead of older
-    /// requests, and its next request, in by the time that place came, was answered
-    /// first: with one ring and eight clients of a 10 ms handler, a client in ten waited
-    /// nine handlers instead of eight (p99 90.8 ms against v5's 80.6).
+    /// The connections marked this turn, unmarked again.
     pub(super) fn take_dirty(&mut self) -> Vec<usize> {
-        let mut dirty = std::mem::take(&mut self.dirty);
+        let dirty = std::mem::take(&mut self.dirty);
         for &key in &dirty {
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.dirty = false;
             }
         }
-        dirty.sort_by_key(|&key| self.conns.get(key).and_then(|c| c.waiting_since));
-        self.turn_began = self.arrivals;
         dirty
     }
-    // ANCHOR_END: in_order
 
     pub(super) fn advance_dirty(&mut self) -> io::Result<()> {
         for key in self.take_dirty() {
@@ -95,24 +78,13 @@ impl Uring {
     /// faster than it reads has a send waiting.
     pub(super) fn advance(&mut self, key: usize) -> io::Result<()> {
         let dispatcher = Arc::clone(&self.dispatcher);
-        let Some(Conn { conn, dirty, waiting_since, .. }) = self.conns.get_mut(key) else {
-            return Ok(());
-        };
-        // Its request came during this turn (an early submit took it in), after the
-        // requests already waiting in the next turn's list: it is served there, in its
-        // place (the receive marked it), as a readiness loop serves what became ready
-        // after its wait returned at its next wait.
-        if waiting_since.is_some_and(|arrival| arrival >= self.turn_began) && *dirty {
-            return Ok(());
-        }
+        let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
         // Its handlers may run: the answers queued so far go first if they have waited
         // long enough, or if handlers have been slow lately (see `EagerSends`).
         if conn.session().unanswered_input() > 0 && self.eager.submit_now(Instant::now()) {
             self.submit_early()?;
         }
-        let Some(Conn { conn, waiting_since, .. }) = self.conns.get_mut(key) else {
-            return Ok(());
-        };
+        let Some(Conn { conn, .. }) = self.conns.get_mut(key) else { return Ok(()) };
         let answered = conn.session().answered();
         let target = conn.socket().target();
         let mut admission = Admission::new(self.shedding, Some(self.woke));
@@ -126,9 +98,6 @@ impl Uring {
         };
         let ran = conn.session().answered() - answered;
         let shut_write = conn.take_write_shutdown();
-        if conn.session().unanswered_input() == 0 {
-            *waiting_since = None;
-        }
         self.counters.requests.add(ran);
         if let (true, Sock::Direct(index)) = (shut_write, conn.socket()) {
             let index = *index;

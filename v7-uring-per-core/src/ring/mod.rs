@@ -141,11 +141,6 @@ struct Uring {
     conns: Slots<Conn>,
     /// Connections with completions this turn, for [`Uring::advance`].
     dirty: Vec<usize>,
-    /// Arrivals numbered in the order they were taken in (see [`Conn::waiting_since`]).
-    arrivals: u64,
-    /// The number the next arrival would have had when this turn began: an arrival
-    /// numbered from it on came during the turn, and waits for the next one.
-    turn_began: u64,
     listener: Option<TcpListener>,
     accept_armed: bool,
     accept_cancelling: bool,
@@ -316,8 +311,6 @@ pub fn run(
         settings,
         conns: Slots::default(),
         dirty: Vec::new(),
-        arrivals: 0,
-        turn_began: 0,
         listener: Some(listener),
         accept_armed: false,
         accept_cancelling: false,

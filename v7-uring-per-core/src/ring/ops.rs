@@ -263,15 +263,10 @@ impl Uring {
             // The kernel chose a buffer and filled `result` bytes of it: copied into the
             // session's inbox, it goes back to the buf ring as `taken` drops (published at
             // the end of the turn), so buffers are held only while bytes are in flight.
-            let arrival = self.arrivals;
-            if let Some(Conn { conn, waiting_since, .. }) = self.conns.get_mut(key) {
+            if let Some(Conn { conn, .. }) = self.conns.get_mut(key) {
                 // One piece, or (a bundle) one per buffer it filled.
                 for bytes in taken.pieces() {
                     conn.received(bytes, now);
-                }
-                if waiting_since.is_none() && conn.session().unanswered_input() > 0 {
-                    *waiting_since = Some(arrival);
-                    self.arrivals += 1;
                 }
             }
             if taken.pieces().nth(1).is_some() {
