@@ -2,7 +2,7 @@
 """Why a v7 ring dealt fewer than 20 of compare's slow-handler clients answered fewer of its
 handlers than a v5 loop dealt as many: compare's scenario (50 clients, GET /sleep?ms=100,
 5 s, 2 s timeout, loadgen's closed loop) against servers recording a trace (`--trace`), by
-turns: v5, v7 as built before a change (`BEFORE`, a binary) and v7 as built now.
+turns: v5, v7 as built at earlier commits (`EARLIER`) and v7 as built now.
 
 A loop (ring) answers one 100 ms handler at a time, so with n clients in its rotation each
 answer comes n x 100 ms after the one before: 19 is in time, 20 is not (the 20-client
@@ -20,15 +20,16 @@ connection served twice in one round of the others. This counts both, per loop:
   loop client sends its next request as its answer arrives, so that one's request came
   first): a request served ahead of an older one. A first-come order has none.
 
-    BEFORE=target/release/v7-uring-per-core-before ROUNDS=20 \\
+    EARLIER=v7@fe9eccf=target/release/v7-uring-per-core-fe9eccf ROUNDS=20 \\
         nice -n 10 python3 scripts/v7-slow-edge.py > docs/src/results/v7-slow-edge.txt
 
-BEFORE is v7 built at the commit before the change (check out that commit's
-v7-uring-per-core/src, `cargo build --release -p v7-uring-per-core`, copy the binary,
-check the sources out again); BEFORE_AT names that commit in the output. Without BEFORE,
-only v5 and today's v7 run. The others are the release builds (cargo build --release
--p v5-reactor-per-core -p v7-uring-per-core -p loadgen); the traces are kept in a
-temporary directory.
+EARLIER lists v7 as built at earlier commits, as label=binary pairs separated by commas,
+each run by turns with the others: to make one, check out that commit's
+v7-uring-per-core/src, `cargo build --release -p v7-uring-per-core`, copy
+target/release/v7-uring-per-core to the name given, and check the sources out again.
+Without EARLIER, only v5 and today's v7 run. The others are the release builds (cargo
+build --release -p v5-reactor-per-core -p v7-uring-per-core -p loadgen); the traces are
+kept in a temporary directory.
 """
 import json
 import os
@@ -44,8 +45,7 @@ slow = __import__("v7-slow-trace")  # the bench run against a traced server
 split = __import__("v7-slow-split")  # RUN_US, MET_US, CLIENTS: the same reading
 
 ROUNDS = int(os.environ.get("ROUNDS", "20"))
-BEFORE = os.environ.get("BEFORE")
-BEFORE_AT = os.environ.get("BEFORE_AT", "the commit before")
+EARLIER = [pair.split("=", 1) for pair in os.environ.get("EARLIER", "").split(",") if pair]
 # Loops dealt this few clients or fewer are under the edge at the start.
 UNDER = 20
 # Two answers of one loop are a handler (100 ms) apart; a request that came this much
@@ -54,11 +54,8 @@ MARGIN_US = 10_000
 
 
 def servers():
-    chosen = [("v5", "v5-reactor-per-core")]
-    if BEFORE:
-        chosen.append(("v7-before", os.path.abspath(BEFORE)))
-    chosen.append(("v7", "v7-uring-per-core"))
-    return chosen
+    earlier = [(label, os.path.abspath(binary)) for label, binary in EARLIER]
+    return [("v5", "v5-reactor-per-core"), *earlier, ("v7", "v7-uring-per-core")]
 
 
 def events_of(trace):
@@ -149,11 +146,12 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=versus.ROOT,
                             capture_output=True, text=True).stdout.strip()
     chosen = servers()
-    before = f"BEFORE={BEFORE} BEFORE_AT={BEFORE_AT} " if BEFORE else ""
-    print(f"$ {before}ROUNDS={ROUNDS} nice -n 10 python3 scripts/v7-slow-edge.py")
-    print(f"# {os.cpu_count()} cores, Linux {os.uname().release}, commit {commit}"
-          f"{f' (v7-before: v7 built at {BEFORE_AT})' if BEFORE else ''}, load average at "
-          f"the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}; a shared machine")
+    earlier = ",".join(f"{label}={binary}" for label, binary in EARLIER)
+    print(f"$ {f'EARLIER={earlier} ' if earlier else ''}ROUNDS={ROUNDS} nice -n 10 python3 "
+          "scripts/v7-slow-edge.py")
+    print(f"# {os.cpu_count()} cores, Linux {os.uname().release}, commit {commit} (v7; "
+          "v7@<commit>: v7 built at that commit), load average at the start "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; a shared machine")
     print("# each: server --trace FILE; loadgen bench -c 50 --path '/sleep?ms=100' -d 5s "
           f"--timeout 2s; by turns ({', '.join(label for label, _ in chosen)})")
     print("# per loop (ring): dealt/later/served/handlers/nobody/answered/twice (see the "
