@@ -342,44 +342,6 @@ fn a_request_is_not_served_before_one_that_came_earlier() {
 }
 // ANCHOR_END: first_come
 
-// ANCHOR: sent_after
-/// Within one reap, a connection queued by its answer's send completion goes after those
-/// whose requests the reap brought: its next request is written after its answer arrives,
-/// after theirs. Here one reap brings a newcomer's request (its receive, armed in the same
-/// submit, completes at once), `x`'s answer's send completion, and `z`'s request; the next
-/// turn runs the newcomer's slow handler, during which `x` writes again, and must then
-/// answer `z` before `x`.
-#[test]
-fn an_answer_sent_does_not_put_its_connection_before_requests_that_came_with_it() {
-    let server = v7(1);
-    let [mut b, mut s, mut x, mut z] = std::array::from_fn(|_| client(&server));
-    let requests = server.stats().requests();
-    let started = |n: u64| wait_until(TIMEOUT, || server.stats().requests() >= requests + n);
-    b.send(b"GET /sleep?ms=300\n").unwrap();
-    assert!(started(1));
-    // Taken in together after b's handler: one turn runs s, then x.
-    s.send(b"GET /sleep?ms=300\n").unwrap();
-    x.send(b"GET /sleep?ms=300\n").unwrap();
-    assert!(started(2));
-    // Accepted after s's handler; its receive is armed with the submit after x's handler.
-    let mut newcomer = Client::connect(server.addr()).unwrap();
-    newcomer.send(b"GET /sleep?ms=300\n").unwrap();
-    assert!(started(3));
-    z.send(b"GET /turn\n").unwrap();
-    assert_eq!(x.read_line().unwrap(), "200 slept 300 ms");
-    x.send(b"GET /turn\n").unwrap();
-    let turn = |c: &mut Client| -> u64 {
-        let line = c.read_line().unwrap();
-        line.strip_prefix("200 ").and_then(|n| n.parse().ok()).expect("a turn's number")
-    };
-    let (z_turn, x_turn) = (turn(&mut z), turn(&mut x));
-    assert!(z_turn < x_turn, "x's second request ({x_turn}) was served before z's ({z_turn})");
-    for c in [&mut b, &mut s, &mut newcomer] {
-        assert_eq!(c.read_line().unwrap(), "200 slept 300 ms");
-    }
-}
-// ANCHOR_END: sent_after
-
 /// The ladder's rungs are one binary with switches: each rung serves both protocols and
 /// a 64 KiB body whole (zero-copy sends past 16 KiB included, their bytes held until the
 /// kernel's notification), and `/stats` says which features it runs with and which the

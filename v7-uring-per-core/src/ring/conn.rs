@@ -56,27 +56,6 @@ impl Uring {
         }
     }
 
-    // ANCHOR: mark_sent
-    /// Queues a connection whose send completed, once the reap under way is done: after
-    /// every connection that reap brought bytes for. Its client writes its next request
-    /// after that answer arrives, so after the requests the reap brought; queued at the
-    /// send's place, among them, it would be served ahead of them if its request came in
-    /// before its turn (behind a slow handler, it does).
-    pub(super) fn mark_sent(&mut self, key: usize) {
-        self.sent.push(key);
-    }
-
-    /// Queues the connections [`Uring::mark_sent`] held back, at the end of a reap.
-    pub(super) fn queue_sent(&mut self) {
-        let mut sent = std::mem::take(&mut self.sent);
-        for &key in &sent {
-            self.mark(key);
-        }
-        sent.clear();
-        self.sent = sent;
-    }
-    // ANCHOR_END: mark_sent
-
     /// The connections marked this turn, unmarked again (the drain's way: it only closes).
     pub(super) fn take_dirty(&mut self) -> Vec<usize> {
         let dirty = std::mem::take(&mut self.dirty);

@@ -141,9 +141,6 @@ struct Uring {
     conns: Slots<Conn>,
     /// Connections with completions this turn, for [`Uring::advance`].
     dirty: Vec<usize>,
-    /// Connections whose send completed in the reap under way: queued after it (see
-    /// [`Uring::mark_sent`]).
-    sent: Vec<usize>,
     listener: Option<TcpListener>,
     accept_armed: bool,
     accept_cancelling: bool,
@@ -314,7 +311,6 @@ pub fn run(
         settings,
         conns: Slots::default(),
         dirty: Vec::new(),
-        sent: Vec::new(),
         listener: Some(listener),
         accept_armed: false,
         accept_cancelling: false,
@@ -375,7 +371,6 @@ impl Uring {
             .iter()
             .try_for_each(|&(user_data, result, flags)| self.complete(user_data, result, flags));
         drop(reaping);
-        self.queue_sent();
         self.bufs.publish();
         let count = done.len();
         self.reaped = done;
@@ -605,7 +600,6 @@ impl Uring {
             for (user_data, result, flags) in done {
                 let _ = self.complete(user_data, result, flags);
             }
-            self.queue_sent();
             self.bufs.publish();
             for key in self.take_dirty() {
                 let _ = self.close(key);

@@ -314,7 +314,7 @@ impl Uring {
             outcome
         };
         conn.sent(outcome, Instant::now());
-        self.mark_sent(key);
+        self.mark(key);
     }
 
     pub(super) fn complete(&mut self, user_data: u64, result: i32, flags: u32) -> io::Result<()> {
@@ -326,7 +326,7 @@ impl Uring {
             Some(Op::Send) => {
                 if let Some(Conn { conn, .. }) = self.conns.get_mut(key) {
                     conn.sent(usize::try_from(result).map_err(|_| result), Instant::now());
-                    self.mark_sent(key);
+                    self.mark(key);
                 }
             }
             Some(Op::SendZc) => self.sent_zero_copy(key, result, flags),
