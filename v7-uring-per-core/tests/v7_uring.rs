@@ -303,21 +303,22 @@ fn reset(client: Client) {
 /// a slow one again, and must answer `z` first. (Unmarking a turn's connections as it
 /// began, rather than as each was advanced, queued `x` again for that next turn when its
 /// request came in, ahead of `z`: `x` was served twice in one round, `z` behind it.)
+/// Each step waits for a handler to start; the writes due while it runs have its 600 ms.
 #[test]
 fn a_request_is_not_served_before_one_that_came_earlier() {
     let server = v7(1);
     let [mut a, mut b, mut x, mut s, mut y, mut z] = std::array::from_fn(|_| client(&server));
     let requests = server.stats().requests();
     let started = |n: u64| wait_until(TIMEOUT, || server.stats().requests() >= requests + n);
-    a.send(b"GET /sleep?ms=300\n").unwrap();
+    a.send(b"GET /sleep?ms=600\n").unwrap();
     assert!(started(1));
     // Taken in together after a's handler: one turn runs b, then x.
-    b.send(b"GET /sleep?ms=300\n").unwrap();
+    b.send(b"GET /sleep?ms=600\n").unwrap();
     x.send(b"GET /turn\n").unwrap();
     assert!(started(2));
     // Taken in while b runs: queued before x's answer's send completion queues x.
-    s.send(b"GET /sleep?ms=300\n").unwrap();
-    y.send(b"GET /sleep?ms=300\n").unwrap();
+    s.send(b"GET /sleep?ms=600\n").unwrap();
+    y.send(b"GET /sleep?ms=600\n").unwrap();
     assert!(x.read_line().unwrap().starts_with("200 "));
     // The next turn runs s, y, then x: x's request comes in while s runs.
     assert!(started(4));
@@ -325,8 +326,8 @@ fn a_request_is_not_served_before_one_that_came_earlier() {
     assert!(started(5));
     // While y runs: z writes; s, answered, asks again (it leads the turn after).
     z.send(b"GET /turn\n").unwrap();
-    assert_eq!(s.read_line().unwrap(), "200 slept 300 ms");
-    s.send(b"GET /sleep?ms=300\n").unwrap();
+    assert_eq!(s.read_line().unwrap(), "200 slept 600 ms");
+    s.send(b"GET /sleep?ms=600\n").unwrap();
     assert!(x.read_line().unwrap().starts_with("200 "));
     x.send(b"GET /turn\n").unwrap();
     let turn = |c: &mut Client| -> u64 {
@@ -336,9 +337,9 @@ fn a_request_is_not_served_before_one_that_came_earlier() {
     let (z_turn, x_turn) = (turn(&mut z), turn(&mut x));
     assert!(z_turn < x_turn, "x's third request ({x_turn}) was served before z's ({z_turn})");
     for c in [&mut a, &mut b, &mut y] {
-        assert_eq!(c.read_line().unwrap(), "200 slept 300 ms");
+        assert_eq!(c.read_line().unwrap(), "200 slept 600 ms");
     }
-    assert_eq!(s.read_line().unwrap(), "200 slept 300 ms");
+    assert_eq!(s.read_line().unwrap(), "200 slept 600 ms");
 }
 // ANCHOR_END: first_come
 
