@@ -15,12 +15,19 @@ use common::testkit::{
 use common::{Dispatcher, Request, Response, Stats};
 use v7_uring_per_core::{Config, Features, Model, SERVER, run};
 
-/// The built-in routes and `GET /thread`, which names the thread that ran the handler.
+/// The built-in routes, `GET /thread`, which names the thread that ran the handler, and
+/// `GET /turn`, which numbers the handlers this server ran in the order it ran them.
 fn dispatcher() -> Dispatcher {
     let stats = Stats::new(SERVER);
-    let routes = builtin_routes(&stats).route("GET", "/thread", |_: &Request| {
-        Response::text(200, std::thread::current().name().unwrap_or("?").to_owned())
-    });
+    let turns = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let routes = builtin_routes(&stats)
+        .route("GET", "/thread", |_: &Request| {
+            Response::text(200, std::thread::current().name().unwrap_or("?").to_owned())
+        })
+        .route("GET", "/turn", move |_: &Request| {
+            let turn = turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Response::text(200, turn.to_string())
+        });
     Dispatcher::new(routes, stats)
 }
 
@@ -286,6 +293,55 @@ fn reset(client: Client) {
     drop(client);
 }
 // ANCHOR_END: reap_early
+
+// ANCHOR: first_come
+/// A ring serves requests in the order they came, even across its turns. `x` is queued
+/// for the next turn by its answer's send completion (no request yet), behind two slow
+/// ones, and its next request comes in while the first of them runs: it is served at
+/// `x`'s place in that turn, once. `z` writes while the second slow one runs, and `x`
+/// writes again only after that answer; the ring gets to them in the turn after, behind
+/// a slow one again, and must answer `z` first. (Unmarking a turn's connections as it
+/// began, rather than as each was advanced, queued `x` again for that next turn when its
+/// request came in, ahead of `z`: `x` was served twice in one round, `z` behind it.)
+/// Each step waits for a handler to start; the writes due while it runs have its 600 ms.
+#[test]
+fn a_request_is_not_served_before_one_that_came_earlier() {
+    let server = v7(1);
+    let [mut a, mut b, mut x, mut s, mut y, mut z] = std::array::from_fn(|_| client(&server));
+    let requests = server.stats().requests();
+    let started = |n: u64| wait_until(TIMEOUT, || server.stats().requests() >= requests + n);
+    a.send(b"GET /sleep?ms=600\n").unwrap();
+    assert!(started(1));
+    // Taken in together after a's handler: one turn runs b, then x.
+    b.send(b"GET /sleep?ms=600\n").unwrap();
+    x.send(b"GET /turn\n").unwrap();
+    assert!(started(2));
+    // Taken in while b runs: queued before x's answer's send completion queues x.
+    s.send(b"GET /sleep?ms=600\n").unwrap();
+    y.send(b"GET /sleep?ms=600\n").unwrap();
+    assert!(x.read_line().unwrap().starts_with("200 "));
+    // The next turn runs s, y, then x: x's request comes in while s runs.
+    assert!(started(4));
+    x.send(b"GET /turn\n").unwrap();
+    assert!(started(5));
+    // While y runs: z writes; s, answered, asks again (it leads the turn after).
+    z.send(b"GET /turn\n").unwrap();
+    assert_eq!(s.read_line().unwrap(), "200 slept 600 ms");
+    s.send(b"GET /sleep?ms=600\n").unwrap();
+    assert!(x.read_line().unwrap().starts_with("200 "));
+    x.send(b"GET /turn\n").unwrap();
+    let turn = |c: &mut Client| -> u64 {
+        let line = c.read_line().unwrap();
+        line.strip_prefix("200 ").and_then(|n| n.parse().ok()).expect("a turn's number")
+    };
+    let (z_turn, x_turn) = (turn(&mut z), turn(&mut x));
+    assert!(z_turn < x_turn, "x's third request ({x_turn}) was served before z's ({z_turn})");
+    for c in [&mut a, &mut b, &mut y] {
+        assert_eq!(c.read_line().unwrap(), "200 slept 600 ms");
+    }
+    assert_eq!(s.read_line().unwrap(), "200 slept 600 ms");
+}
+// ANCHOR_END: first_come
 
 /// The ladder's rungs are one binary with switches: each rung serves both protocols and
 /// a 64 KiB body whole (zero-copy sends past 16 KiB included, their bytes held until the

@@ -24,7 +24,8 @@ pub(super) struct Conn {
     /// descriptor's shutdown): it may be freed only when these, as well as its send and
     /// receive, are done.
     pub(super) cancels: u8,
-    /// Queued for [`Uring::advance`] at the end of this turn.
+    /// Queued for [`Uring::advance`]: from its first completion since it was last advanced
+    /// until it is advanced again.
     dirty: bool,
     /// A zero-copy send's result, held until its notification says the kernel is done
     /// with the bytes.
@@ -43,8 +44,9 @@ impl Conn {
 }
 
 impl Uring {
-    /// Queues a connection for [`Uring::advance`] at the end of the turn, once however many
-    /// of its completions came in.
+    /// Queues a connection for [`Uring::advance`], once however many of its completions
+    /// came in before it is advanced: at the end of this turn, or later in this turn's own
+    /// round if it is queued there and not yet advanced.
     pub(super) fn mark(&mut self, key: usize) {
         if let Some(conn) = self.conns.get_mut(key)
             && !conn.dirty
@@ -54,22 +56,40 @@ impl Uring {
         }
     }
 
-    /// The connections marked this turn, unmarked again.
+    /// The connections marked this turn, unmarked again (the drain's way: it only closes).
     pub(super) fn take_dirty(&mut self) -> Vec<usize> {
         let dirty = std::mem::take(&mut self.dirty);
         for &key in &dirty {
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.dirty = false;
-            }
+            self.unmark(key);
         }
         dirty
     }
 
+    // ANCHOR: advance_dirty
+    /// Advances the connections queued by the last turn's completions, in the order they
+    /// were queued. Each is unmarked only as its own turn comes, not as the round begins:
+    /// what comes in for it meanwhile (an early reap's request) is taken in by that one
+    /// advance. Unmarked earlier, it would be queued again for the next round, at the
+    /// place its request came in, and be served twice within one round of the others,
+    /// its next request ahead of older ones.
     pub(super) fn advance_dirty(&mut self) -> io::Result<()> {
-        for key in self.take_dirty() {
-            self.advance(key)?;
+        let mut queued = std::mem::take(&mut self.dirty).into_iter();
+        while let Some(key) = queued.next() {
+            self.unmark(key);
+            if let Err(e) = self.advance(key) {
+                // Left marked, they could not be queued again (the drain needs them to be).
+                queued.for_each(|key| self.unmark(key));
+                return Err(e);
+            }
         }
         Ok(())
+    }
+    // ANCHOR_END: advance_dirty
+
+    fn unmark(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.dirty = false;
+        }
     }
 
     /// A connection's next step, once per turn whatever completed for it: the shared
