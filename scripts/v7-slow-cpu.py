@@ -75,7 +75,8 @@ def main():
           f"at the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}; a shared machine "
           "(other sessions' builds and measurements ran meanwhile)")
     print("# each: loadgen bench -c 8 --path '/cpu?ms=10' -d 5s --timeout 2s; by turns, plain, "
-          "v5 first in odd rounds and v7 first in even ones; split: clients per loop (ring); "
+          f"in the order {', '.join(label for label, _, _ in SERVERS)} in odd rounds and "
+          "the reverse in even ones; split: clients per loop (ring); "
           "cores: server CPU / 5 s"
           + ("; ONE=1: --loops 1 / --rings 1, server pinned to CPU 1, generator to CPU 0"
              if ONE else ""))

@@ -30,10 +30,6 @@ slow = __import__("v7-slow-trace")  # the bench run against a traced server
 
 ROUNDS = int(os.environ.get("ROUNDS", "6"))
 SERVERS = [("v5", "v5-reactor-per-core"), ("v7", "v7-uring-per-core")]
-# BEFORE=1: a third server by turns, `target/release/v7-uring-per-core-before` (a release
-# build of an earlier commit, copied there by hand), as `v7-bef`.
-if os.environ.get("BEFORE") == "1":
-    SERVERS.append(("v7-bef", "v7-uring-per-core-before"))
 CLIENTS = 50
 RUN_US = 5_000_000
 # A reset the answer itself met closes the connection as the send fails, within a few
@@ -77,8 +73,7 @@ def per_loop(trace):
 def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=versus.ROOT,
                             capture_output=True, text=True).stdout.strip()
-    before = "BEFORE=1 " if len(SERVERS) > 2 else ""
-    print(f"$ {before}ROUNDS={ROUNDS} python3 scripts/v7-slow-split.py")
+    print(f"$ ROUNDS={ROUNDS} python3 scripts/v7-slow-split.py")
     print(f"# {os.cpu_count()} cores, Linux {os.uname().release}, commit {commit}, load average "
           f"at the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}; a shared machine")
     print("# each: server --trace FILE; loadgen bench -c 50 --path '/sleep?ms=100' -d 5s "

@@ -33,6 +33,5 @@ fn a_full_live_window_takes_a_quiet_thread_s_event() {
     let quiet = events.iter().filter(|e| e["name"] == "quiet").count();
     assert_eq!(quiet, 1, "the quiet thread's event was refused: {}", window["otherData"]);
     let held = window["otherData"]["events"].as_u64().expect("a count");
-    assert!(held <= ROOM as u64, "{held} events held, room for {ROOM}");
     assert!(held < ROOM as u64, "the busy thread's oldest went to make room: {held} held");
 }
